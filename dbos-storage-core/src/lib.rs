@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod driver;
+pub mod error;
+pub mod payload;
+pub mod retry;
+pub mod store;
+pub mod types;
+pub mod url;
+pub mod validate;
+pub mod wait;
+
+pub use app::{
+    AppStore, AppTransaction, DynAppStore, Isolation, Params, RecordedTransaction, Row,
+    TransactionBody, TransactionCall, TransactionOutcome, Value,
+};
+pub use config::DbosConfig;
+pub use driver::Driver;
+pub use error::{Error, ErrorKind, Result};
+pub use payload::{Payload, Serialization};
+pub use retry::{Backoff, RetryPolicy, RetryingStore};
+pub use store::{
+    DynSystemStore, LifecycleStore, ManagementStore, StepStore, SystemStore, WorkflowStore,
+};
+pub use types::*;
+pub use url::{BackendKind, DatabaseUrl, SqliteLocation};

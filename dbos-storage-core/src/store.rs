@@ -1,0 +1,341 @@
+//! The system-database contract: one sub-trait per area, summed up in [`SystemStore`].
+//!
+//! # Contract
+//!
+//! - Every method is one atomic operation: it commits entirely or not at all.
+//! - Reads addressed by id are not scoped to an application; set-oriented reads match the given
+//!   application's rows plus unclaimed (NULL) rows.
+//! - Payloads cross the contract as already-encoded text with their
+//!   [`Serialization`](crate::Serialization) label; a store never parses them.
+//! - Every mutating method has an `# Idempotency` section: whether re-running it after an
+//!   ambiguous commit ([`ErrorKind::AmbiguousCommit`](crate::ErrorKind::AmbiguousCommit)) leaves the
+//!   same state. [`crate::RetryingStore`] relies on it.
+//!
+//! # Errors
+//!
+//! Every method may fail with the transient kinds ([`ConnectionLost`], [`PoolExhausted`],
+//! [`SerializationFailure`], [`Contention`]; all retryable), with
+//! [`AmbiguousCommit`](crate::ErrorKind::AmbiguousCommit) on backends that can lose a commit
+//! acknowledgement, with [`Closed`](crate::ErrorKind::Closed) after [`LifecycleStore::close`], and
+//! with [`InvalidInput`](crate::ErrorKind::InvalidInput) for ids or payloads that break the rules
+//! of [`crate::validate`] and [`crate::payload::validate_text`]. Each method lists the others.
+//!
+//! [`ConnectionLost`]: crate::ErrorKind::ConnectionLost
+//! [`PoolExhausted`]: crate::ErrorKind::PoolExhausted
+//! [`SerializationFailure`]: crate::ErrorKind::SerializationFailure
+//! [`Contention`]: crate::ErrorKind::Contention
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::types::*;
+
+/// Opening, migrating, checking and closing a system database.
+#[async_trait]
+pub trait LifecycleStore: Debug + Send + Sync + 'static {
+    /// The backend's short name (`"sqlite"`, `"postgres"`, `"memory"`, …), used in errors and
+    /// reports.
+    fn backend(&self) -> &'static str;
+
+    /// What this backend supports beyond the common contract.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Creates or upgrades the DBOS system schema to [`DBOS_SCHEMA_VERSION`].
+    ///
+    /// # Behavior
+    /// - An empty database gets the whole v125 schema and `dbos_migrations.version = 125` in a
+    ///   single row.
+    /// - A database behind this build is migrated forward; one at or ahead of it (written by a
+    ///   newer DBOS peer) is left untouched and accepted.
+    /// - Concurrent migrators serialize; all of them succeed.
+    ///
+    /// # Errors
+    /// [`SchemaMismatch`](crate::ErrorKind::SchemaMismatch) for a version this build cannot
+    /// interpret (on SQLite, any recorded version below 100).
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn migrate(&self) -> Result<SchemaVersion>;
+
+    /// Reads the recorded schema version without changing anything.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn schema_version(&self) -> Result<SchemaVersion>;
+
+    /// Runs a trivial query to prove the database answers.
+    ///
+    /// # Errors
+    /// [`ConnectionLost`](crate::ErrorKind::ConnectionLost) with the real cause when the database
+    /// cannot be reached.
+    async fn check_connection(&self) -> Result<()>;
+
+    /// Closes the store: waits for in-flight writes, then releases connections. Later calls fail
+    /// with [`Closed`](crate::ErrorKind::Closed).
+    ///
+    /// # Idempotency
+    /// Idempotent: closing twice is not an error.
+    async fn close(&self) -> Result<()>;
+}
+
+/// Workflow rows: insert, read, list, outcome and waits.
+#[async_trait]
+pub trait WorkflowStore: Debug + Send + Sync + 'static {
+    /// Inserts a workflow, or reconciles with the existing row of the same id.
+    ///
+    /// # Behavior
+    /// - A new row gets `creator_xid = workflow.creator_xid`; a `PENDING` row also gets
+    ///   `owner_xid = creator_xid`, `recovery_attempts = 1` and, with a timeout, the deadline
+    ///   `now + timeout`; `ENQUEUED`/`DELAYED` rows get `recovery_attempts = 0` and no owner. The
+    ///   inputs go to `workflow_input`; attributes are written as JSON (`null` when unset).
+    /// - An existing row with the same `creator_xid` is this insert's own (a retried commit):
+    ///   `should_execute` is true if the row is `PENDING`.
+    /// - An existing row created by someone else: `existed = true`, `should_execute = false`;
+    ///   under [`IdReusePolicy::Reject`] the call fails instead.
+    ///
+    /// # Errors
+    /// - [`WorkflowConflict`](crate::ErrorKind::WorkflowConflict): the id belongs to a workflow
+    ///   with another name, class or config.
+    /// - [`WorkflowIdInUse`](crate::ErrorKind::WorkflowIdInUse): reuse policy `Reject` and a
+    ///   foreign creator.
+    /// - [`Deduplicated`](crate::ErrorKind::Deduplicated): the queue's deduplication id is held by
+    ///   another workflow; nothing is written.
+    /// - [`InvalidInput`](crate::ErrorKind::InvalidInput): see [`NewWorkflow::validate`].
+    ///
+    /// # Idempotency
+    /// Idempotent: the creator token makes a re-run recognise its own row.
+    async fn insert_workflow(
+        &self,
+        workflow: NewWorkflow,
+        options: InsertOptions,
+    ) -> Result<InsertOutcome>;
+
+    /// Reads workflows by id, with their inputs, outputs and errors, in request order; missing
+    /// ids are omitted. Not scoped by application.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    async fn get_workflows(&self, workflow_ids: &[String]) -> Result<Vec<WorkflowInfo>>;
+
+    /// Lists workflows matching every filter of `query`, in `created_at` order (then id).
+    ///
+    /// # Behavior
+    /// Without `workflow_ids` and with `application_name`, matches that application's rows plus
+    /// unclaimed rows. Inputs and outputs are loaded only when asked for.
+    ///
+    /// # Errors
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) for an attribute filter on a backend without
+    /// [`Capabilities::attribute_filter`].
+    async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>>;
+
+    /// Records a workflow's final outcome (`SUCCESS` with an output, `ERROR` with an error).
+    ///
+    /// # Behavior
+    /// Applies only while the row is `PENDING` and, when `owner_xid` is given, still owned by that
+    /// token. Clears `owner_xid` and `deduplication_id`, stamps `completed_at` and `updated_at`,
+    /// and upserts `workflow_output`. Returns whether it applied; `false` means the workflow was
+    /// cancelled, dead-lettered, finished, handed off or deleted, and the caller should adopt the
+    /// recorded outcome.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid input.
+    ///
+    /// # Idempotency
+    /// Idempotent in effect; a re-run after an ambiguous commit that had applied returns `false`
+    /// (the row is no longer `PENDING`), and [`WorkflowStore::workflow_result`] shows the outcome.
+    async fn record_outcome(
+        &self,
+        workflow_id: &str,
+        outcome: Outcome,
+        owner_xid: Option<&str>,
+    ) -> Result<bool>;
+
+    /// Reads a workflow's status and, when finished, its outcome.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn workflow_result(&self, workflow_id: &str) -> Result<WorkflowResult>;
+
+    /// Waits until the workflow is terminal and returns its result.
+    ///
+    /// # Behavior
+    /// Re-reads at `poll_interval`; a backend may wake earlier when a write in this process
+    /// finishes the workflow. A missing workflow is waited for unless `fail_if_missing`.
+    ///
+    /// # Errors
+    /// [`Timeout`](crate::ErrorKind::Timeout) after `options.timeout`;
+    /// [`NotFound`](crate::ErrorKind::NotFound) with `fail_if_missing`.
+    async fn await_workflow_result(
+        &self,
+        workflow_id: &str,
+        options: AwaitOptions,
+    ) -> Result<WorkflowResult>;
+
+    /// The id of one workflow of `workflow_ids` that is no longer active (not `PENDING`,
+    /// `ENQUEUED` or `DELAYED`), or `None`. Ties are arbitrary.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>>;
+
+    /// Waits until one of `workflow_ids` is no longer active and returns its id.
+    ///
+    /// # Errors
+    /// [`Timeout`](crate::ErrorKind::Timeout) after `options.timeout`;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty list.
+    async fn await_first_finished(
+        &self,
+        workflow_ids: &[String],
+        options: AwaitOptions,
+    ) -> Result<String>;
+
+    /// Every descendant of a workflow (children, grandchildren, …), breadth first.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>>;
+}
+
+/// Step checkpoints: check, record, list, child starts and durable sleeps.
+#[async_trait]
+pub trait StepStore: Debug + Send + Sync + 'static {
+    /// Returns the step recorded at `function_id`, or `None` if the step has not run yet.
+    ///
+    /// # Errors
+    /// - [`Cancelled`](crate::ErrorKind::Cancelled): the workflow is `CANCELLED` (how a running
+    ///   workflow notices cancellation at its next step).
+    /// - [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep): the recorded step has another
+    ///   name.
+    /// - [`NotFound`](crate::ErrorKind::NotFound): no such workflow.
+    async fn check_step(
+        &self,
+        workflow_id: &str,
+        function_id: i32,
+        function_name: &str,
+    ) -> Result<Option<RecordedStep>>;
+
+    /// Records a step's outcome.
+    ///
+    /// # Behavior
+    /// When `owner_xid` is given, first checks in the same transaction that the workflow is still
+    /// owned by it. The row copies the workflow's `application_name`. A row already recorded with
+    /// the same `completed_at_epoch_ms` is this call's own earlier write, and succeeds.
+    ///
+    /// # Errors
+    /// - [`NotOwner`](crate::ErrorKind::NotOwner): the workflow is owned by another execution.
+    /// - [`StepConflict`](crate::ErrorKind::StepConflict): a rival execution recorded this step
+    ///   first (another `completed_at_epoch_ms`); the recorded row is kept.
+    ///
+    /// # Idempotency
+    /// Idempotent: `completed_at_epoch_ms` identifies the attempt.
+    async fn record_step(&self, step: StepRecord, owner_xid: Option<&str>) -> Result<()>;
+
+    /// Lists a workflow's steps by position.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn list_steps(
+        &self,
+        workflow_id: &str,
+        options: ListStepsOptions,
+    ) -> Result<Vec<StepInfo>>;
+
+    /// Starts a child workflow and records it as the parent's step, in one transaction.
+    ///
+    /// # Behavior
+    /// Checks the parent's ownership (when `parent_owner_xid` is given), inserts the child as
+    /// [`WorkflowStore::insert_workflow`] does (its `parent_workflow_id` is set to the parent),
+    /// then records step `function_id` of the parent with `function_name` = the child's name and
+    /// `child_workflow_id`. The child inherits the parent's deadline unless it has its own
+    /// timeout or deadline. A deduplicated child is recorded as the parent's step *error* (a
+    /// `portable_json` error named `DBOSQueueDeduplicatedError`) and the call fails with
+    /// `Deduplicated`.
+    ///
+    /// # Errors
+    /// As `insert_workflow`, plus [`NotOwner`](crate::ErrorKind::NotOwner) and
+    /// [`StepConflict`](crate::ErrorKind::StepConflict) when the parent's step names another
+    /// child, and [`NotFound`](crate::ErrorKind::NotFound) for a missing parent.
+    ///
+    /// # Idempotency
+    /// Idempotent: the same child at the same step is a retry.
+    async fn start_child_workflow(
+        &self,
+        parent_workflow_id: &str,
+        function_id: i32,
+        child: NewWorkflow,
+        options: InsertOptions,
+        parent_owner_xid: Option<&str>,
+    ) -> Result<InsertOutcome>;
+
+    /// Records a durable sleep as step `DBOS.sleep` and returns its wake time.
+    ///
+    /// # Behavior
+    /// The first call records `now + duration` as the output (epoch seconds as a float, under
+    /// `portable_json`, as DBOS Python writes it; `completed_at_epoch_ms` is the wake time). A
+    /// replay returns the recorded wake time, so a recovered sleep keeps its original deadline.
+    ///
+    /// # Errors
+    /// As [`StepStore::record_step`], plus [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep)
+    /// if another step is recorded at `function_id`.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn record_sleep(
+        &self,
+        workflow_id: &str,
+        function_id: i32,
+        duration: Duration,
+        owner_xid: Option<&str>,
+    ) -> Result<SleepState>;
+}
+
+/// Operator actions on workflows.
+#[async_trait]
+pub trait ManagementStore: Debug + Send + Sync + 'static {
+    /// Cancels workflows: any status except `SUCCESS` and `ERROR` becomes `CANCELLED`, with
+    /// `owner_xid`, `queue_name`, `deduplication_id` and `started_at_epoch_ms` cleared and
+    /// `completed_at` stamped. Returns the ids that changed. Unknown ids are ignored.
+    ///
+    /// # Behavior
+    /// With `cancel_children`, descendants are cancelled level by level.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent: a cancelled workflow stays cancelled (a re-run returns no ids).
+    async fn cancel_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: CancelOptions,
+    ) -> Result<Vec<String>>;
+
+    /// Resumes workflows: any status except `SUCCESS` and `ERROR` becomes `ENQUEUED` on the given
+    /// queue (default the internal queue) with owner, deadline, deduplication id, start and
+    /// completion times cleared and `recovery_attempts = 0`. Returns the ids that changed.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) naming the first unknown id; nothing is changed.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn resume_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: ResumeOptions,
+    ) -> Result<Vec<String>>;
+}
+
+/// A DBOS system database: the sum of every area trait.
+///
+/// Implemented automatically for every type that implements all of them; hold it as
+/// `Arc<dyn SystemStore>` ([`DynSystemStore`]).
+pub trait SystemStore: LifecycleStore + WorkflowStore + StepStore + ManagementStore {}
+
+impl<T> SystemStore for T where T: LifecycleStore + WorkflowStore + StepStore + ManagementStore {}
+
+/// The dynamic form of a system store.
+pub type DynSystemStore = dyn SystemStore;

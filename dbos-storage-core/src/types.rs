@@ -1,0 +1,1151 @@
+//! Plain data that crosses the contract: workflow and step records, statuses, options and queries.
+
+use std::time::Duration;
+
+use crate::payload::{Payload, Serialization};
+
+/// Milliseconds since the Unix epoch, the time unit of every DBOS timestamp column.
+pub type EpochMs = i64;
+
+/// The current wall-clock time in epoch milliseconds.
+pub fn now_epoch_ms() -> EpochMs {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A fresh random token (a UUID v4 string) for `creator_xid`, `owner_xid` and generated ids.
+///
+/// Tokens identify one attempt of an operation: create them *before* any retry loop, so that a
+/// retried commit recognises its own write.
+pub fn new_token() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The status of a workflow, stored as text in `workflow_status.status`.
+///
+/// Other DBOS SDKs may write values this build does not know; they are kept as
+/// [`WorkflowStatus::Other`] instead of failing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WorkflowStatus {
+    /// Running, owned by an executor.
+    Pending,
+    /// Waiting in a queue.
+    Enqueued,
+    /// Waiting for its delay to expire before it is enqueued.
+    Delayed,
+    /// Finished with an output.
+    Success,
+    /// Finished with an error.
+    Error,
+    /// Cancelled by a user or by its deadline.
+    Cancelled,
+    /// Dead-lettered after too many recovery attempts.
+    MaxRecoveryAttemptsExceeded,
+    /// A status written by another SDK that this build does not know.
+    Other(String),
+}
+
+impl WorkflowStatus {
+    /// Every status this build knows, in DBOS's order.
+    pub const KNOWN: [WorkflowStatus; 7] = [
+        WorkflowStatus::Pending,
+        WorkflowStatus::Enqueued,
+        WorkflowStatus::Delayed,
+        WorkflowStatus::Success,
+        WorkflowStatus::Error,
+        WorkflowStatus::Cancelled,
+        WorkflowStatus::MaxRecoveryAttemptsExceeded,
+    ];
+
+    /// The exact text stored in the database.
+    pub fn as_str(&self) -> &str {
+        match self {
+            WorkflowStatus::Pending => "PENDING",
+            WorkflowStatus::Enqueued => "ENQUEUED",
+            WorkflowStatus::Delayed => "DELAYED",
+            WorkflowStatus::Success => "SUCCESS",
+            WorkflowStatus::Error => "ERROR",
+            WorkflowStatus::Cancelled => "CANCELLED",
+            WorkflowStatus::MaxRecoveryAttemptsExceeded => "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+            WorkflowStatus::Other(s) => s,
+        }
+    }
+
+    /// Parses stored text; unknown values become [`WorkflowStatus::Other`].
+    pub fn parse(text: &str) -> WorkflowStatus {
+        Self::KNOWN
+            .iter()
+            .find(|s| s.as_str() == text)
+            .cloned()
+            .unwrap_or_else(|| WorkflowStatus::Other(text.to_owned()))
+    }
+
+    /// Whether the workflow still has work to do (`PENDING`, `ENQUEUED` or `DELAYED`).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            WorkflowStatus::Pending | WorkflowStatus::Enqueued | WorkflowStatus::Delayed
+        )
+    }
+
+    /// Whether the workflow finished with an outcome (`SUCCESS` or `ERROR`); cancel never
+    /// overwrites these.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, WorkflowStatus::Success | WorkflowStatus::Error)
+    }
+}
+
+impl std::fmt::Display for WorkflowStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The statuses a new workflow row may start in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InitialStatus {
+    /// A direct start: the inserting execution owns and runs it (`recovery_attempts` = 1).
+    Pending,
+    /// Enqueued on `queue_name` (`recovery_attempts` = 0).
+    Enqueued,
+    /// Enqueued once `delay_until_epoch_ms` has passed.
+    Delayed,
+}
+
+impl InitialStatus {
+    /// The matching [`WorkflowStatus`].
+    pub fn status(self) -> WorkflowStatus {
+        match self {
+            InitialStatus::Pending => WorkflowStatus::Pending,
+            InitialStatus::Enqueued => WorkflowStatus::Enqueued,
+            InitialStatus::Delayed => WorkflowStatus::Delayed,
+        }
+    }
+}
+
+/// A workflow to insert with [`crate::WorkflowStore::insert_workflow`].
+///
+/// Build it with [`NewWorkflow::new`] and the setters; every optional column defaults to NULL.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NewWorkflow {
+    /// The workflow id (`workflow_uuid`). Must not be empty.
+    pub workflow_id: String,
+    /// The initial status.
+    pub status: InitialStatus,
+    /// The registered workflow function name.
+    pub name: String,
+    /// The class of a method workflow.
+    pub class_name: Option<String>,
+    /// The configured instance name of a method workflow.
+    pub config_name: Option<String>,
+    /// The queue; required for `Enqueued` and `Delayed`.
+    pub queue_name: Option<String>,
+    /// Deduplication id, unique per queue while set.
+    pub deduplication_id: Option<String>,
+    /// Queue priority; lower runs first. Defaults to 0.
+    pub priority: i32,
+    /// Queue partition key.
+    pub queue_partition_key: Option<String>,
+    /// The authenticated user.
+    pub authenticated_user: Option<String>,
+    /// The assumed role.
+    pub assumed_role: Option<String>,
+    /// The authenticated roles (stored as a JSON array of strings).
+    pub authenticated_roles: Option<Vec<String>>,
+    /// The executor that runs it; `None` for client enqueues.
+    pub executor_id: Option<String>,
+    /// The application version that must run it; `None` = any executor on the latest version.
+    pub application_version: Option<String>,
+    /// `DBOS__APPID`.
+    pub application_id: Option<String>,
+    /// The owning application; `None` = unclaimed.
+    pub application_name: Option<String>,
+    /// Timeout; a direct start also sets the deadline to now + timeout.
+    pub timeout: Option<Duration>,
+    /// Absolute deadline (epoch ms); takes precedence over the timeout.
+    pub deadline_epoch_ms: Option<EpochMs>,
+    /// Release time of a `Delayed` workflow.
+    pub delay_until_epoch_ms: Option<EpochMs>,
+    /// The parent workflow of a child.
+    pub parent_workflow_id: Option<String>,
+    /// The encoded inputs.
+    pub inputs: Payload,
+    /// The user attribute map (JSON object), or `None` (stored as JSON `null`).
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Token of this insert attempt: written to `creator_xid` (and `owner_xid` for a direct
+    /// start). Create it once, outside any retry, with [`new_token`].
+    pub creator_xid: String,
+}
+
+impl NewWorkflow {
+    /// A new direct start (`PENDING`) of `name` with `inputs` and a fresh creator token.
+    pub fn new(workflow_id: impl Into<String>, name: impl Into<String>, inputs: Payload) -> Self {
+        NewWorkflow {
+            workflow_id: workflow_id.into(),
+            status: InitialStatus::Pending,
+            name: name.into(),
+            class_name: None,
+            config_name: None,
+            queue_name: None,
+            deduplication_id: None,
+            priority: 0,
+            queue_partition_key: None,
+            authenticated_user: None,
+            assumed_role: None,
+            authenticated_roles: None,
+            executor_id: None,
+            application_version: None,
+            application_id: None,
+            application_name: None,
+            timeout: None,
+            deadline_epoch_ms: None,
+            delay_until_epoch_ms: None,
+            parent_workflow_id: None,
+            inputs,
+            attributes: None,
+            creator_xid: new_token(),
+        }
+    }
+
+    /// Enqueues it on `queue` instead of starting it directly.
+    #[must_use]
+    pub fn enqueued(mut self, queue: impl Into<String>) -> Self {
+        self.status = InitialStatus::Enqueued;
+        self.queue_name = Some(queue.into());
+        self
+    }
+
+    /// Delays it on `queue` until `until_epoch_ms`.
+    #[must_use]
+    pub fn delayed(mut self, queue: impl Into<String>, until_epoch_ms: EpochMs) -> Self {
+        self.status = InitialStatus::Delayed;
+        self.queue_name = Some(queue.into());
+        self.delay_until_epoch_ms = Some(until_epoch_ms);
+        self
+    }
+
+    /// Sets the class and instance names of a method workflow.
+    #[must_use]
+    pub fn with_class(mut self, class_name: Option<String>, config_name: Option<String>) -> Self {
+        self.class_name = class_name;
+        self.config_name = config_name;
+        self
+    }
+
+    /// Sets the deduplication id.
+    #[must_use]
+    pub fn with_deduplication_id(mut self, id: impl Into<String>) -> Self {
+        self.deduplication_id = Some(id.into());
+        self
+    }
+
+    /// Sets the priority.
+    #[must_use]
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets the executor id.
+    #[must_use]
+    pub fn with_executor(mut self, executor_id: impl Into<String>) -> Self {
+        self.executor_id = Some(executor_id.into());
+        self
+    }
+
+    /// Sets the application version.
+    #[must_use]
+    pub fn with_application_version(mut self, version: impl Into<String>) -> Self {
+        self.application_version = Some(version.into());
+        self
+    }
+
+    /// Sets the owning application.
+    #[must_use]
+    pub fn with_application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
+        self
+    }
+
+    /// Sets the parent workflow.
+    #[must_use]
+    pub fn with_parent(mut self, parent_workflow_id: impl Into<String>) -> Self {
+        self.parent_workflow_id = Some(parent_workflow_id.into());
+        self
+    }
+
+    /// Sets the timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the absolute deadline.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline_epoch_ms: EpochMs) -> Self {
+        self.deadline_epoch_ms = Some(deadline_epoch_ms);
+        self
+    }
+
+    /// Sets the authenticated user, assumed role and roles.
+    #[must_use]
+    pub fn with_auth(
+        mut self,
+        user: Option<String>,
+        assumed_role: Option<String>,
+        roles: Option<Vec<String>>,
+    ) -> Self {
+        self.authenticated_user = user;
+        self.assumed_role = assumed_role;
+        self.authenticated_roles = roles;
+        self
+    }
+
+    /// Sets the attribute map.
+    #[must_use]
+    pub fn with_attributes(mut self, attrs: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.attributes = Some(attrs);
+        self
+    }
+
+    /// Sets the creator token (by default a fresh one from [`new_token`]).
+    #[must_use]
+    pub fn with_creator_xid(mut self, token: impl Into<String>) -> Self {
+        self.creator_xid = token.into();
+        self
+    }
+
+    /// Checks the fields a store relies on: a non-empty id and name, a queue for queued
+    /// statuses, a delay for `Delayed`, and payload text without NUL bytes.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] naming the offending field.
+    pub fn validate(&self) -> crate::Result<()> {
+        crate::validate::workflow_id(&self.workflow_id)?;
+        if self.name.is_empty() {
+            return Err(crate::Error::invalid_input(format!(
+                "workflow {:?} has an empty name; every workflow needs its registered function name",
+                self.workflow_id
+            )));
+        }
+        if self.creator_xid.is_empty() {
+            return Err(crate::Error::invalid_input(
+                "creator_xid is empty; create one with new_token()",
+            ));
+        }
+        if matches!(
+            self.status,
+            InitialStatus::Enqueued | InitialStatus::Delayed
+        ) && self.queue_name.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(crate::Error::invalid_input(format!(
+                "workflow {:?} is enqueued without a queue name",
+                self.workflow_id
+            )));
+        }
+        if self.status == InitialStatus::Delayed && self.delay_until_epoch_ms.is_none() {
+            return Err(crate::Error::invalid_input(format!(
+                "workflow {:?} is DELAYED without delay_until_epoch_ms",
+                self.workflow_id
+            )));
+        }
+        crate::payload::validate_text("workflow input", &self.inputs.text)?;
+        for (what, v) in [
+            ("workflow name", Some(&self.name)),
+            ("class name", self.class_name.as_ref()),
+            ("config name", self.config_name.as_ref()),
+            ("queue name", self.queue_name.as_ref()),
+            ("deduplication id", self.deduplication_id.as_ref()),
+            ("partition key", self.queue_partition_key.as_ref()),
+            ("authenticated user", self.authenticated_user.as_ref()),
+            ("executor id", self.executor_id.as_ref()),
+            ("application version", self.application_version.as_ref()),
+            ("application name", self.application_name.as_ref()),
+            ("parent workflow id", self.parent_workflow_id.as_ref()),
+        ] {
+            if let Some(v) = v {
+                crate::payload::validate_text(what, v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What happens when an insert finds the workflow id already taken by another creator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IdReusePolicy {
+    /// Attach to the existing workflow: the caller gets `should_execute = false` and polls for
+    /// its outcome. DBOS's default.
+    #[default]
+    Attach,
+    /// Fail with [`crate::ErrorKind::WorkflowIdInUse`].
+    Reject,
+}
+
+/// Options of [`crate::WorkflowStore::insert_workflow`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct InsertOptions {
+    /// What to do when another creator owns the id.
+    pub reuse_policy: IdReusePolicy,
+}
+
+impl InsertOptions {
+    /// Sets the reuse policy.
+    #[must_use]
+    pub fn reuse_policy(mut self, policy: IdReusePolicy) -> Self {
+        self.reuse_policy = policy;
+        self
+    }
+}
+
+/// The result of inserting (or finding) a workflow row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InsertOutcome {
+    /// The row's status after the insert.
+    pub status: WorkflowStatus,
+    /// Whether the caller should execute the workflow: true when this insert created the row (or a
+    /// retry of this insert found its own row) and the row is `PENDING`.
+    pub should_execute: bool,
+    /// Whether the row existed before this call, created by another insert.
+    pub existed: bool,
+    /// The row's queue.
+    pub queue_name: Option<String>,
+    /// The row's serialization label.
+    pub serialization: Option<Serialization>,
+}
+
+impl InsertOutcome {
+    /// An outcome with the given status and flags, no queue and no serialization label; set the
+    /// other public fields afterwards. (The struct is `#[non_exhaustive]`, so stores outside this
+    /// crate build it here.)
+    pub fn new(status: WorkflowStatus, should_execute: bool, existed: bool) -> Self {
+        InsertOutcome {
+            status,
+            should_execute,
+            existed,
+            queue_name: None,
+            serialization: None,
+        }
+    }
+}
+
+/// A workflow's row, as read back by `get`/`list`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct WorkflowInfo {
+    /// The id.
+    pub workflow_id: String,
+    /// The status.
+    pub status: WorkflowStatus,
+    /// The function name.
+    pub name: String,
+    /// The class name.
+    pub class_name: Option<String>,
+    /// The instance name.
+    pub config_name: Option<String>,
+    /// The authenticated user.
+    pub authenticated_user: Option<String>,
+    /// The assumed role.
+    pub assumed_role: Option<String>,
+    /// The authenticated roles.
+    pub authenticated_roles: Option<Vec<String>>,
+    /// The executor that last ran or claimed it.
+    pub executor_id: Option<String>,
+    /// Creation time (epoch ms).
+    pub created_at: EpochMs,
+    /// Last update time (epoch ms).
+    pub updated_at: EpochMs,
+    /// The application version.
+    pub application_version: Option<String>,
+    /// The application id.
+    pub application_id: Option<String>,
+    /// The owning application.
+    pub application_name: Option<String>,
+    /// Claims and direct starts so far.
+    pub recovery_attempts: i64,
+    /// The queue, while queued.
+    pub queue_name: Option<String>,
+    /// The timeout in milliseconds.
+    pub workflow_timeout_ms: Option<i64>,
+    /// The deadline (epoch ms).
+    pub workflow_deadline_epoch_ms: Option<EpochMs>,
+    /// When a queue claimed it (epoch ms), reported by DBOS as `dequeued_at`.
+    pub started_at_epoch_ms: Option<EpochMs>,
+    /// The deduplication id.
+    pub deduplication_id: Option<String>,
+    /// The priority.
+    pub priority: i32,
+    /// The partition key.
+    pub queue_partition_key: Option<String>,
+    /// The workflow this one was forked from.
+    pub forked_from: Option<String>,
+    /// Whether a fork was made from this workflow.
+    pub was_forked_from: bool,
+    /// The parent of a child workflow.
+    pub parent_workflow_id: Option<String>,
+    /// Release time of a delayed workflow.
+    pub delay_until_epoch_ms: Option<EpochMs>,
+    /// When it reached a terminal status (epoch ms).
+    pub completed_at: Option<EpochMs>,
+    /// The schedule that enqueued it.
+    pub schedule_name: Option<String>,
+    /// The user attribute map.
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The serialization label of its payloads.
+    pub serialization: Option<Serialization>,
+    /// The inputs, when loaded.
+    pub inputs: Option<String>,
+    /// The output, when loaded and successful.
+    pub output: Option<String>,
+    /// The error, when loaded and failed.
+    pub error: Option<String>,
+}
+
+impl WorkflowInfo {
+    /// A row with the given id, name and status and every other column NULL, zero or false; set
+    /// the other public fields afterwards. (The struct is `#[non_exhaustive]`, so stores outside
+    /// this crate build it here.)
+    pub fn new(
+        workflow_id: impl Into<String>,
+        name: impl Into<String>,
+        status: WorkflowStatus,
+    ) -> Self {
+        WorkflowInfo {
+            workflow_id: workflow_id.into(),
+            status,
+            name: name.into(),
+            class_name: None,
+            config_name: None,
+            authenticated_user: None,
+            assumed_role: None,
+            authenticated_roles: None,
+            executor_id: None,
+            created_at: 0,
+            updated_at: 0,
+            application_version: None,
+            application_id: None,
+            application_name: None,
+            recovery_attempts: 0,
+            queue_name: None,
+            workflow_timeout_ms: None,
+            workflow_deadline_epoch_ms: None,
+            started_at_epoch_ms: None,
+            deduplication_id: None,
+            priority: 0,
+            queue_partition_key: None,
+            forked_from: None,
+            was_forked_from: false,
+            parent_workflow_id: None,
+            delay_until_epoch_ms: None,
+            completed_at: None,
+            schedule_name: None,
+            attributes: None,
+            serialization: None,
+            inputs: None,
+            output: None,
+            error: None,
+        }
+    }
+}
+
+/// Sort order of [`ListWorkflowsQuery`] (by `created_at`, then id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SortOrder {
+    /// Oldest first.
+    #[default]
+    Ascending,
+    /// Newest first.
+    Descending,
+}
+
+/// Filters and shape of [`crate::WorkflowStore::list_workflows`]. Every filter is optional;
+/// list filters match any of their values.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ListWorkflowsQuery {
+    /// Only these ids (unscoped and uncapped by application).
+    pub workflow_ids: Option<Vec<String>>,
+    /// Ids starting with this prefix (`%` and `_` match literally).
+    pub workflow_id_prefix: Option<String>,
+    /// Any of these statuses.
+    pub status: Option<Vec<WorkflowStatus>>,
+    /// Any of these names.
+    pub name: Option<Vec<String>>,
+    /// Any of these application versions.
+    pub application_version: Option<Vec<String>>,
+    /// Any of these executors.
+    pub executor_id: Option<Vec<String>>,
+    /// Any of these queues.
+    pub queue_name: Option<Vec<String>>,
+    /// Any of these authenticated users.
+    pub authenticated_user: Option<Vec<String>>,
+    /// Enqueued by this schedule.
+    pub schedule_name: Option<String>,
+    /// Forked from this workflow.
+    pub forked_from: Option<String>,
+    /// Children of this workflow.
+    pub parent_workflow_id: Option<String>,
+    /// `created_at >= start_time`.
+    pub start_time: Option<EpochMs>,
+    /// `created_at <= end_time`.
+    pub end_time: Option<EpochMs>,
+    /// `completed_at >= completed_after`.
+    pub completed_after: Option<EpochMs>,
+    /// `completed_at <= completed_before`.
+    pub completed_before: Option<EpochMs>,
+    /// `started_at_epoch_ms >= dequeued_after`.
+    pub dequeued_after: Option<EpochMs>,
+    /// `started_at_epoch_ms <= dequeued_before`.
+    pub dequeued_before: Option<EpochMs>,
+    /// Whether a fork was made from it.
+    pub was_forked_from: Option<bool>,
+    /// Whether it is a fork (`forked_from IS NOT NULL`).
+    pub is_fork: Option<bool>,
+    /// Whether it has a parent.
+    pub has_parent: Option<bool>,
+    /// Attribute containment (JSON object); unsupported on SQLite.
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Scope to this application's rows plus unclaimed rows (ignored when ids are given).
+    pub application_name: Option<String>,
+    /// Only queued workflows (`queue_name IS NOT NULL`, and status in DELAYED/ENQUEUED/PENDING
+    /// unless a status filter is given).
+    pub queues_only: bool,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+    /// Skip this many rows.
+    pub offset: Option<u64>,
+    /// Order by `created_at` (then id).
+    pub sort: SortOrder,
+    /// Load `inputs`.
+    pub load_input: bool,
+    /// Load `output` and `error`.
+    pub load_output: bool,
+}
+
+macro_rules! setters {
+    ($ty:ident { $($(#[$m:meta])* $name:ident : $arg:ty => $field:ident = $val:expr;)* }) => {
+        impl $ty {
+            $(
+                $(#[$m])*
+                #[must_use]
+                pub fn $name(mut self, v: $arg) -> Self {
+                    #[allow(clippy::redundant_closure_call)]
+                    { self.$field = ($val)(v); }
+                    self
+                }
+            )*
+        }
+    };
+}
+
+fn strings<I: IntoIterator<Item = S>, S: Into<String>>(v: I) -> Option<Vec<String>> {
+    Some(v.into_iter().map(Into::into).collect())
+}
+
+impl ListWorkflowsQuery {
+    /// A query with no filters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only these ids.
+    #[must_use]
+    pub fn workflow_ids<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
+        self.workflow_ids = strings(ids);
+        self
+    }
+
+    /// Any of these names.
+    #[must_use]
+    pub fn name<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.name = strings(names);
+        self
+    }
+
+    /// Any of these queues.
+    #[must_use]
+    pub fn queue_name<I: IntoIterator<Item = S>, S: Into<String>>(mut self, queues: I) -> Self {
+        self.queue_name = strings(queues);
+        self
+    }
+
+    /// Any of these executors.
+    #[must_use]
+    pub fn executor_id<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
+        self.executor_id = strings(ids);
+        self
+    }
+
+    /// Any of these application versions.
+    #[must_use]
+    pub fn application_version<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        versions: I,
+    ) -> Self {
+        self.application_version = strings(versions);
+        self
+    }
+
+    /// Any of these users.
+    #[must_use]
+    pub fn authenticated_user<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        users: I,
+    ) -> Self {
+        self.authenticated_user = strings(users);
+        self
+    }
+}
+
+setters!(ListWorkflowsQuery {
+    /// Ids starting with this prefix.
+    workflow_id_prefix: impl Into<String> => workflow_id_prefix = |v: _| Some(Into::into(v));
+    /// Any of these statuses.
+    status: Vec<WorkflowStatus> => status = Some;
+    /// Enqueued by this schedule.
+    schedule_name: impl Into<String> => schedule_name = |v: _| Some(Into::into(v));
+    /// Forked from this workflow.
+    forked_from: impl Into<String> => forked_from = |v: _| Some(Into::into(v));
+    /// Children of this workflow.
+    parent_workflow_id: impl Into<String> => parent_workflow_id = |v: _| Some(Into::into(v));
+    /// Created at or after.
+    start_time: EpochMs => start_time = Some;
+    /// Created at or before.
+    end_time: EpochMs => end_time = Some;
+    /// Completed at or after.
+    completed_after: EpochMs => completed_after = Some;
+    /// Completed at or before.
+    completed_before: EpochMs => completed_before = Some;
+    /// Dequeued at or after.
+    dequeued_after: EpochMs => dequeued_after = Some;
+    /// Dequeued at or before.
+    dequeued_before: EpochMs => dequeued_before = Some;
+    /// Whether a fork was made from it.
+    was_forked_from: bool => was_forked_from = Some;
+    /// Whether it is a fork.
+    is_fork: bool => is_fork = Some;
+    /// Whether it has a parent.
+    has_parent: bool => has_parent = Some;
+    /// Attribute containment.
+    attributes: serde_json::Map<String, serde_json::Value> => attributes = Some;
+    /// Scope to this application plus unclaimed rows.
+    application_name: impl Into<String> => application_name = |v: _| Some(Into::into(v));
+    /// Only queued workflows.
+    queues_only: bool => queues_only = |v| v;
+    /// At most this many rows.
+    limit: u64 => limit = Some;
+    /// Skip this many rows.
+    offset: u64 => offset = Some;
+    /// Sort order.
+    sort: SortOrder => sort = |v| v;
+    /// Load inputs.
+    load_input: bool => load_input = |v| v;
+    /// Load outputs and errors.
+    load_output: bool => load_output = |v| v;
+});
+
+/// The recorded result of a workflow or a step: an encoded output or an encoded error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The encoded return value.
+    Output(Payload),
+    /// The encoded error.
+    Error(Payload),
+}
+
+impl Outcome {
+    /// The payload, whichever side it is on.
+    pub fn payload(&self) -> &Payload {
+        match self {
+            Outcome::Output(p) | Outcome::Error(p) => p,
+        }
+    }
+}
+
+/// What [`crate::WorkflowStore::workflow_result`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkflowResult {
+    /// No such workflow (yet).
+    NotFound,
+    /// Still `PENDING`, `ENQUEUED` or `DELAYED` (or a status this build does not know).
+    Active(WorkflowStatus),
+    /// Finished: `SUCCESS` with its output or `ERROR` with its error.
+    Finished(Outcome),
+    /// Cancelled.
+    Cancelled,
+    /// Dead-lettered.
+    MaxRecoveryAttemptsExceeded,
+}
+
+impl WorkflowResult {
+    /// Whether waiting longer cannot change the answer.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            WorkflowResult::Finished(_)
+                | WorkflowResult::Cancelled
+                | WorkflowResult::MaxRecoveryAttemptsExceeded
+        )
+    }
+}
+
+/// How long and how often to wait in the `await_*` methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AwaitOptions {
+    /// How often to re-read the database when no in-process wake-up arrives. Defaults to 1 s
+    /// (DBOS's default).
+    pub poll_interval: Duration,
+    /// Give up after this long with [`crate::ErrorKind::Timeout`]; `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// Fail with [`crate::ErrorKind::NotFound`] instead of waiting for a workflow that does not
+    /// exist yet.
+    pub fail_if_missing: bool,
+}
+
+impl Default for AwaitOptions {
+    fn default() -> Self {
+        AwaitOptions {
+            poll_interval: Duration::from_secs(1),
+            timeout: None,
+            fail_if_missing: false,
+        }
+    }
+}
+
+impl AwaitOptions {
+    /// Sets the poll interval.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Sets the timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Fails instead of waiting for a missing workflow.
+    #[must_use]
+    pub fn fail_if_missing(mut self, yes: bool) -> Self {
+        self.fail_if_missing = yes;
+        self
+    }
+}
+
+/// A step checkpoint to write with [`crate::StepStore::record_step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepRecord {
+    /// The workflow.
+    pub workflow_id: String,
+    /// The step's position in the workflow, 1-based.
+    pub function_id: i32,
+    /// The step name (a user step's name or an internal `DBOS.*` name).
+    pub function_name: String,
+    /// The outcome; `None` for a marker step with neither output nor error.
+    pub outcome: Option<Outcome>,
+    /// A child workflow started or awaited at this step.
+    pub child_workflow_id: Option<String>,
+    /// When the step started (epoch ms).
+    pub started_at_epoch_ms: Option<EpochMs>,
+    /// When the step completed (epoch ms). Computed once, outside any retry: it is how a retry of
+    /// this write is told from a rival's.
+    pub completed_at_epoch_ms: EpochMs,
+}
+
+impl StepRecord {
+    /// A step that returned `output`, completed now.
+    pub fn output(
+        workflow_id: impl Into<String>,
+        function_id: i32,
+        function_name: impl Into<String>,
+        output: Payload,
+    ) -> Self {
+        Self::with_outcome(
+            workflow_id,
+            function_id,
+            function_name,
+            Some(Outcome::Output(output)),
+        )
+    }
+
+    /// A step that failed with `error`, completed now.
+    pub fn error(
+        workflow_id: impl Into<String>,
+        function_id: i32,
+        function_name: impl Into<String>,
+        error: Payload,
+    ) -> Self {
+        Self::with_outcome(
+            workflow_id,
+            function_id,
+            function_name,
+            Some(Outcome::Error(error)),
+        )
+    }
+
+    /// A step with the given outcome, completed now.
+    pub fn with_outcome(
+        workflow_id: impl Into<String>,
+        function_id: i32,
+        function_name: impl Into<String>,
+        outcome: Option<Outcome>,
+    ) -> Self {
+        let now = now_epoch_ms();
+        StepRecord {
+            workflow_id: workflow_id.into(),
+            function_id,
+            function_name: function_name.into(),
+            outcome,
+            child_workflow_id: None,
+            started_at_epoch_ms: Some(now),
+            completed_at_epoch_ms: now,
+        }
+    }
+
+    /// Sets the child workflow id.
+    #[must_use]
+    pub fn with_child(mut self, child_workflow_id: impl Into<String>) -> Self {
+        self.child_workflow_id = Some(child_workflow_id.into());
+        self
+    }
+
+    /// Sets the start and completion times.
+    #[must_use]
+    pub fn with_times(mut self, started: Option<EpochMs>, completed: EpochMs) -> Self {
+        self.started_at_epoch_ms = started;
+        self.completed_at_epoch_ms = completed;
+        self
+    }
+
+    /// Checks the id, position, name and payload text.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] naming the offending field.
+    pub fn validate(&self) -> crate::Result<()> {
+        crate::validate::workflow_id(&self.workflow_id)?;
+        crate::validate::function_id(self.function_id)?;
+        crate::payload::validate_text("step name", &self.function_name)?;
+        if let Some(o) = &self.outcome {
+            crate::payload::validate_text("step output", &o.payload().text)?;
+        }
+        Ok(())
+    }
+}
+
+/// A recorded step, as returned by [`crate::StepStore::check_step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedStep {
+    /// The recorded outcome; `None` for a marker step or a child start.
+    pub outcome: Option<Outcome>,
+    /// The child workflow recorded at this step.
+    pub child_workflow_id: Option<String>,
+}
+
+impl RecordedStep {
+    /// A recorded step with this outcome and child.
+    pub fn new(outcome: Option<Outcome>, child_workflow_id: Option<String>) -> Self {
+        RecordedStep {
+            outcome,
+            child_workflow_id,
+        }
+    }
+}
+
+/// One row of [`crate::StepStore::list_steps`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepInfo {
+    /// Position, 1-based.
+    pub function_id: i32,
+    /// Name.
+    pub function_name: String,
+    /// Outcome, when loaded.
+    pub outcome: Option<Outcome>,
+    /// Child workflow.
+    pub child_workflow_id: Option<String>,
+    /// Start time.
+    pub started_at_epoch_ms: Option<EpochMs>,
+    /// Completion time.
+    pub completed_at_epoch_ms: Option<EpochMs>,
+}
+
+impl StepInfo {
+    /// A step row at `function_id` named `function_name`, with no outcome, child or times; set
+    /// the other public fields afterwards.
+    pub fn new(function_id: i32, function_name: impl Into<String>) -> Self {
+        StepInfo {
+            function_id,
+            function_name: function_name.into(),
+            outcome: None,
+            child_workflow_id: None,
+            started_at_epoch_ms: None,
+            completed_at_epoch_ms: None,
+        }
+    }
+}
+
+/// Options of [`crate::StepStore::list_steps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ListStepsOptions {
+    /// Load outputs and errors (default false: names and times only).
+    pub load_output: bool,
+    /// At most this many steps.
+    pub limit: Option<u64>,
+    /// Skip this many steps.
+    pub offset: Option<u64>,
+}
+
+setters!(ListStepsOptions {
+    /// Load outputs and errors.
+    load_output: bool => load_output = |v| v;
+    /// At most this many steps.
+    limit: u64 => limit = Some;
+    /// Skip this many steps.
+    offset: u64 => offset = Some;
+});
+
+/// The state of a durable sleep, from [`crate::StepStore::record_sleep`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SleepState {
+    /// When the sleep ends (epoch ms). A replay returns the wake time recorded by the first run.
+    pub wake_at_epoch_ms: EpochMs,
+    /// How long is left from now (zero once the wake time has passed).
+    pub remaining: Duration,
+}
+
+impl SleepState {
+    /// The state of a sleep ending at `wake_at_epoch_ms`, seen at `now_epoch_ms`.
+    pub fn new(wake_at_epoch_ms: EpochMs, now_epoch_ms: EpochMs) -> Self {
+        let left = wake_at_epoch_ms.saturating_sub(now_epoch_ms).max(0);
+        SleepState {
+            wake_at_epoch_ms,
+            remaining: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+        }
+    }
+}
+
+/// Options of [`crate::ManagementStore::cancel_workflows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CancelOptions {
+    /// Also cancel every descendant, level by level.
+    pub cancel_children: bool,
+}
+
+setters!(CancelOptions {
+    /// Also cancel descendants.
+    cancel_children: bool => cancel_children = |v| v;
+});
+
+/// Options of [`crate::ManagementStore::resume_workflows`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ResumeOptions {
+    /// The queue to enqueue on; defaults to the internal queue `_dbos_internal_queue`.
+    pub queue_name: Option<String>,
+}
+
+setters!(ResumeOptions {
+    /// The queue to enqueue on.
+    queue_name: impl Into<String> => queue_name = |v: _| Some(Into::into(v));
+});
+
+/// What a backend can do beyond the contract every store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Cross-process wake-ups through LISTEN/NOTIFY.
+    pub listen_notify: bool,
+    /// `FOR UPDATE SKIP LOCKED` row locking.
+    pub skip_locked: bool,
+    /// The system tables live in a named schema.
+    pub schemas: bool,
+    /// `list_workflows` can filter by attribute containment.
+    pub attribute_filter: bool,
+    /// Several processes may share the database.
+    pub multi_process: bool,
+    /// The data survives the process (false for in-memory stores).
+    pub durable: bool,
+}
+
+/// The system schema version a store found or reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SchemaVersion {
+    /// The version recorded in `dbos_migrations` (0 when the table is empty or missing).
+    pub recorded: i64,
+    /// The latest version this build knows.
+    pub latest: i64,
+}
+
+impl SchemaVersion {
+    /// A new version pair.
+    pub fn new(recorded: i64, latest: i64) -> Self {
+        SchemaVersion { recorded, latest }
+    }
+
+    /// Whether the database is at or ahead of this build.
+    pub fn is_current(&self) -> bool {
+        self.recorded >= self.latest
+    }
+}
+
+/// The DBOS schema version this build creates.
+pub const DBOS_SCHEMA_VERSION: i64 = 125;
+
+/// The internal queue that resume, recovery and fork use when no queue is given.
+pub const INTERNAL_QUEUE: &str = "_dbos_internal_queue";
+
+/// The step name of a durable sleep.
+pub const SLEEP_STEP: &str = "DBOS.sleep";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_and_keeps_unknown() {
+        for s in WorkflowStatus::KNOWN {
+            assert_eq!(WorkflowStatus::parse(s.as_str()), s);
+        }
+        assert_eq!(
+            WorkflowStatus::parse("PAUSED_BY_PEER"),
+            WorkflowStatus::Other("PAUSED_BY_PEER".into())
+        );
+    }
+
+    #[test]
+    fn new_workflow_validation_names_the_field() {
+        let p = Payload::portable_json("[]");
+        let e = NewWorkflow::new("", "f", p.clone()).validate().unwrap_err();
+        assert!(e.message().contains("workflow id"), "{e}");
+        let e = NewWorkflow::new("w", "f", p.clone())
+            .enqueued("")
+            .validate()
+            .unwrap_err();
+        assert!(e.message().contains("without a queue name"), "{e}");
+        let e = NewWorkflow::new("w", "f", Payload::portable_json("a\0b"))
+            .validate()
+            .unwrap_err();
+        assert!(e.message().contains("NUL"), "{e}");
+    }
+}
