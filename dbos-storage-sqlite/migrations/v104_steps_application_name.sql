@@ -1,0 +1,2 @@
+-- 104: step rows copy their workflow's application.
+ALTER TABLE operation_outputs ADD COLUMN application_name TEXT DEFAULT NULL;

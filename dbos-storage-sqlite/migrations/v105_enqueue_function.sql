@@ -1,0 +1,2 @@
+-- 105: PostgreSQL only (enqueue_workflow gains application_name). Nothing to do on SQLite;
+-- the version still advances.

@@ -1,0 +1,2 @@
+-- 113: PostgreSQL only (enqueue_workflow writes workflow_input). Nothing to do on SQLite; the
+-- version still advances.

@@ -1,0 +1,2 @@
+-- 114: idx_notifications duplicated idx_workflow_topic.
+DROP INDEX IF EXISTS idx_notifications;

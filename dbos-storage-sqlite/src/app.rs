@@ -1,0 +1,1196 @@
+//! [`SqliteAppStore`]: the application database on SQLite.
+//!
+//! A transaction step runs the user's body and records its output in `transaction_outputs` (the
+//! DBOS Python 2.x table, design doc `dbos-system-database.md` §12) in the same SQLite
+//! transaction as the body's writes. The public docs of [`SqliteAppStore`] describe the locking
+//! and clean-up rules; the SQL is below as named constants.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dbos_storage_core::app::column_names;
+use dbos_storage_core::payload::validate_text;
+use dbos_storage_core::{
+    validate, AppStore, AppTransaction, Error, ErrorKind, Outcome, Params, Payload,
+    RecordedTransaction, Result, RetryPolicy, Row, SqliteLocation, TransactionBody,
+    TransactionCall, TransactionOutcome, Value,
+};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use tokio::sync::Mutex;
+
+use crate::connection::open_connection;
+use crate::error::{
+    classify, extended_code, from_call, is_unique_violation_on, BACKEND, SQLITE_BUSY, SQLITE_LOCKED,
+};
+
+// language=SQL
+/// The DBOS Python 2.x table (design §12.1, SQLite column); `created_at` is now-ms.
+const CREATE_TRANSACTION_OUTPUTS: &str = "\
+CREATE TABLE IF NOT EXISTS transaction_outputs (
+    workflow_uuid TEXT NOT NULL,
+    function_id INTEGER NOT NULL,
+    output TEXT,
+    error TEXT,
+    txn_id TEXT,
+    txn_snapshot TEXT NOT NULL,
+    executor_id TEXT,
+    function_name TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS BIGINT)),
+    PRIMARY KEY (workflow_uuid, function_id)
+)";
+
+// language=SQL
+/// Whether an existing table already has `function_name` (tables from before it lack it).
+const HAS_FUNCTION_NAME_COLUMN: &str = "\
+SELECT count(*) FROM pragma_table_info('transaction_outputs') WHERE name = 'function_name'";
+
+// language=SQL
+/// Adds `function_name` to an old table, as DBOS did.
+const ADD_FUNCTION_NAME_COLUMN: &str =
+    "ALTER TABLE transaction_outputs ADD COLUMN function_name TEXT NOT NULL DEFAULT ''";
+
+// language=SQL
+/// The index GC uses to find old rows.
+const CREATE_CREATED_AT_INDEX: &str = "\
+CREATE INDEX IF NOT EXISTS transaction_outputs_created_at_index
+    ON transaction_outputs (created_at)";
+
+// language=SQL
+/// The recorded row of one step.
+const SELECT_RECORDED: &str = "\
+SELECT function_name, output, error
+FROM transaction_outputs
+WHERE workflow_uuid = ?1 AND function_id = ?2";
+
+// language=SQL
+/// Records an output in the body's own transaction; a duplicate key means a rival recorded the
+/// step first.
+const INSERT_OUTPUT: &str = "\
+INSERT INTO transaction_outputs
+    (workflow_uuid, function_id, output, error, txn_id, txn_snapshot, executor_id, function_name)
+VALUES (?1, ?2, ?3, NULL, '', '', NULL, ?4)";
+
+// language=SQL
+/// Records an error outcome in a transaction of its own, keeping a row recorded first.
+const INSERT_ERROR: &str = "\
+INSERT INTO transaction_outputs
+    (workflow_uuid, function_id, output, error, txn_id, txn_snapshot, executor_id, function_name)
+VALUES (?1, ?2, NULL, ?3, '', '', NULL, ?4)
+ON CONFLICT (workflow_uuid, function_id) DO NOTHING";
+
+// language=SQL
+/// Read-write transactions take the write lock up front.
+const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
+// language=SQL
+/// Read-only transactions take no write lock.
+const BEGIN_DEFERRED: &str = "BEGIN";
+// language=SQL
+/// Ends a transaction, keeping its writes.
+const COMMIT: &str = "COMMIT";
+// language=SQL
+/// Ends a transaction, discarding its writes.
+const ROLLBACK: &str = "ROLLBACK";
+// language=SQL
+/// Makes writes fail for the duration of a read-only transaction.
+const QUERY_ONLY_ON: &str = "PRAGMA query_only = ON";
+// language=SQL
+/// Leaves read-only mode.
+const QUERY_ONLY_OFF: &str = "PRAGMA query_only = OFF";
+
+/// The `transaction_outputs` column a rival execution's row collides on.
+const OUTPUTS_KEY_COLUMN: &str = "transaction_outputs.workflow_uuid";
+
+/// The application database on SQLite: exactly-once transactions recorded in
+/// `transaction_outputs`, and the user's own migrations with refinery.
+///
+/// A transaction step runs the body and inserts its output **in the same SQLite transaction** as
+/// the body's writes, so a replay finds the row and returns it instead of running the body again.
+///
+/// # Concurrency
+///
+/// The store owns one writer connection; clones share it. A `tokio` mutex is held for each
+/// transaction attempt, so the transactions of one store run one after another, as SQLite runs
+/// writers anyway. Read-write transactions start with `BEGIN IMMEDIATE`: the write lock is taken
+/// before the body runs, so another process holding the database makes `BEGIN` wait (up to the
+/// busy timeout) and retry, without running the body in vain. Read-only transactions use
+/// `BEGIN` with `PRAGMA query_only = ON`. A body must not call the same store: it would wait for
+/// its own transaction.
+///
+/// # Interrupted callers
+///
+/// A body that panics, or a caller that drops the future, can leave the connection inside an open
+/// transaction. Every operation first rolls back such a leftover transaction, so its writes are
+/// never committed by the next caller.
+///
+/// # Example
+///
+/// ```
+/// # use std::time::Duration;
+/// # use dbos_storage_core::{AppStore, Outcome, Params, Payload, SqliteLocation};
+/// # use dbos_storage_core::{TransactionBody, TransactionCall};
+/// # use dbos_storage_sqlite::SqliteAppStore;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> dbos_storage_core::Result<()> {
+/// let store = SqliteAppStore::open(SqliteLocation::Memory, Duration::from_secs(5)).await?;
+/// store.migrate().await?;
+/// // The body may run more than once (after contention); only one run commits.
+/// let greet: &mut TransactionBody<'_> = &mut |tx| {
+///     Box::pin(async move {
+///         tx.execute("CREATE TABLE IF NOT EXISTS greetings (text TEXT)", Params::new())
+///             .await?;
+///         tx.execute(
+///             "INSERT INTO greetings (text) VALUES (:text)",
+///             Params::new().bind("text", "hello"),
+///         )
+///         .await?;
+///         Ok(Outcome::Output(Payload::new("\"hello\"", None)))
+///     })
+/// };
+/// let call = TransactionCall::new("wf-1", 1, "greet");
+/// let first = store.run_transaction(call.clone(), greet).await?;
+/// assert!(!first.replayed);
+/// // Running the same step again replays the recorded output without running the body.
+/// let again = store.run_transaction(call, greet).await?;
+/// assert!(again.replayed);
+/// assert_eq!(again.outcome, first.outcome);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqliteAppStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    location: SqliteLocation,
+    busy_timeout: Duration,
+    writer: Mutex<Writer>,
+}
+
+/// The writer connection slot, guarded by the store's mutex.
+struct Writer {
+    conn: Option<tokio_rusqlite::Connection>,
+    closed: bool,
+}
+
+impl fmt::Debug for SqliteAppStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteAppStore")
+            .field("location", &self.inner.location)
+            .field("busy_timeout", &self.inner.busy_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteAppStore {
+    /// Opens the application database at `location` with one writer connection (WAL,
+    /// `synchronous=NORMAL`, `foreign_keys=ON`, `busy_timeout`).
+    ///
+    /// Call [`AppStore::migrate`] once before running transactions.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ConnectionLost`] when the file cannot be opened; the classified SQLite error
+    /// when the connection cannot be set up.
+    pub async fn open(location: SqliteLocation, busy_timeout: Duration) -> Result<SqliteAppStore> {
+        let conn = open_connection(&location, busy_timeout).await?;
+        Ok(SqliteAppStore {
+            inner: Arc::new(Inner {
+                location,
+                busy_timeout,
+                writer: Mutex::new(Writer {
+                    conn: Some(conn),
+                    closed: false,
+                }),
+            }),
+        })
+    }
+
+    /// Where the database is.
+    pub fn location(&self) -> &SqliteLocation {
+        &self.inner.location
+    }
+
+    /// Runs `op` on the writer connection while holding the store's lock: the unit in which
+    /// this store's transactions are serialized. Reopens a connection whose thread has stopped.
+    async fn with_writer<R, F, Fut>(&self, op: F) -> Result<R>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = Result<R>>,
+    {
+        let mut writer = self.inner.writer.lock().await;
+        if writer.closed {
+            return Err(Error::closed().with_backend(BACKEND));
+        }
+        let conn = match &writer.conn {
+            Some(conn) => Conn(conn.clone()),
+            None => {
+                let conn = open_connection(&self.inner.location, self.inner.busy_timeout).await?;
+                writer.conn = Some(conn.clone());
+                Conn(conn)
+            }
+        };
+        let result = op(conn.clone()).await;
+        if let Err(error) = &result {
+            if error.kind() == ErrorKind::Closed && conn.is_dead().await {
+                tracing::warn!(%error, "the SQLite application connection stopped; reopening it");
+                writer.conn = None;
+            }
+        }
+        result
+    }
+
+    /// Records an error outcome in its own transaction and returns what is recorded.
+    async fn record_error(&self, call: &TransactionCall, error: &Payload) -> Result<Outcome> {
+        let workflow_id = call.workflow_id.clone();
+        let function_id = call.function_id;
+        let function_name = call.function_name.clone();
+        let text = error.text.clone();
+        let recorded = self
+            .with_writer(|conn| async move {
+                conn.run(move |c| {
+                    in_write_transaction(c, |c| {
+                        c.prepare_cached(INSERT_ERROR)
+                            .and_then(|mut s| {
+                                s.execute(params![workflow_id, function_id, text, function_name])
+                            })
+                            .map_err(classify)?;
+                        read_recorded(c, &workflow_id, function_id)
+                    })
+                })
+                .await
+            })
+            .await?;
+        let Some(recorded) = recorded else {
+            return Err(Error::corrupt(format!(
+                "the error row of transaction {} of workflow {:?} vanished right after it was \
+                 written",
+                call.function_id, call.workflow_id
+            ))
+            .with_backend(BACKEND));
+        };
+        check_function_name(call, &recorded)?;
+        recorded_outcome_or_corrupt(call, recorded)
+    }
+}
+
+/// What one attempt of [`SqliteAppStore::run_transaction`] ended with.
+enum Attempt {
+    /// A row was already recorded.
+    Replayed(Outcome),
+    /// The body ran and its outcome is final (committed with its output, or not recorded).
+    Finished(Outcome),
+    /// The body returned an error outcome: its writes were rolled back and the error must be
+    /// recorded in a transaction of its own.
+    RecordError(Payload),
+}
+
+/// One attempt of a transaction: check for a recorded row, run the body, record and commit.
+async fn attempt_on(
+    conn: Conn,
+    call: &TransactionCall,
+    body: &StdMutex<&mut TransactionBody<'_>>,
+    runs: &AtomicU32,
+) -> Result<Attempt> {
+    let read_only = call.read_only;
+    let workflow_id = call.workflow_id.clone();
+    let function_id = call.function_id;
+    let recorded = conn
+        .run(move |c| {
+            begin(c, read_only)?;
+            read_recorded(c, &workflow_id, function_id).inspect_err(|_| abort(c, read_only))
+        })
+        .await?;
+    if let Some(recorded) = recorded {
+        conn.run(move |c| {
+            abort(c, read_only);
+            Ok(())
+        })
+        .await?;
+        check_function_name(call, &recorded)?;
+        return recorded_outcome_or_corrupt(call, recorded).map(Attempt::Replayed);
+    }
+
+    runs.fetch_add(1, Ordering::SeqCst);
+    let mut tx = SqliteTransaction {
+        conn: conn.clone(),
+        read_only,
+    };
+    let ran = {
+        // The body's future borrows only `tx`, so the lock is released before awaiting it.
+        let future = {
+            let mut body = body.lock().unwrap_or_else(PoisonError::into_inner);
+            (*body)(&mut tx)
+        };
+        future.await
+    };
+
+    match ran {
+        Err(error) => {
+            conn.run(move |c| {
+                abort(c, read_only);
+                Ok(())
+            })
+            .await?;
+            Err(error)
+        }
+        Ok(Outcome::Error(payload)) => {
+            conn.run(move |c| {
+                abort(c, read_only);
+                Ok(())
+            })
+            .await?;
+            if read_only {
+                Ok(Attempt::Finished(Outcome::Error(payload)))
+            } else {
+                Ok(Attempt::RecordError(payload))
+            }
+        }
+        Ok(Outcome::Output(payload)) if read_only => {
+            conn.run(move |c| commit(c, true)).await?;
+            Ok(Attempt::Finished(Outcome::Output(payload)))
+        }
+        Ok(Outcome::Output(payload)) => {
+            if let Err(e) = validate_text("transaction output", &payload.text) {
+                conn.run(move |c| {
+                    abort(c, false);
+                    Ok(())
+                })
+                .await?;
+                return Err(e);
+            }
+            let workflow_id = call.workflow_id.clone();
+            let function_name = call.function_name.clone();
+            let text = payload.text.clone();
+            conn.run(move |c| {
+                let inserted = ensure_open(c).and_then(|()| {
+                    let mut stmt = c.prepare_cached(INSERT_OUTPUT).map_err(classify)?;
+                    match stmt.execute(params![workflow_id, function_id, text, function_name]) {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_unique_violation_on(&e, OUTPUTS_KEY_COLUMN) => {
+                            Err(Error::new(
+                                ErrorKind::StepConflict,
+                                format!(
+                                    "a concurrent execution recorded transaction {function_id} \
+                                     of workflow {workflow_id:?} first; this run's writes were \
+                                     rolled back"
+                                ),
+                            )
+                            .with_backend(BACKEND)
+                            .with_source(e))
+                        }
+                        Err(e) => Err(classify(e)),
+                    }
+                });
+                match inserted {
+                    Ok(()) => commit(c, false),
+                    Err(e) => {
+                        abort(c, false);
+                        Err(e)
+                    }
+                }
+            })
+            .await?;
+            Ok(Attempt::Finished(Outcome::Output(payload)))
+        }
+    }
+}
+
+#[async_trait]
+impl AppStore for SqliteAppStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    /// Creates `transaction_outputs` and `transaction_outputs_created_at_index` if missing, and
+    /// adds `function_name` to a table created before it existed, all in one `BEGIN IMMEDIATE`
+    /// transaction.
+    async fn migrate(&self) -> Result<()> {
+        self.with_writer(|conn| async move {
+            conn.run(|c| {
+                in_write_transaction(c, |c| {
+                    c.execute_batch(CREATE_TRANSACTION_OUTPUTS)
+                        .map_err(classify)?;
+                    let has_function_name: i64 = c
+                        .query_row(HAS_FUNCTION_NAME_COLUMN, [], |r| r.get(0))
+                        .map_err(classify)?;
+                    if has_function_name == 0 {
+                        tracing::info!("adding function_name to transaction_outputs");
+                        c.execute_batch(ADD_FUNCTION_NAME_COLUMN)
+                            .map_err(classify)?;
+                    }
+                    c.execute_batch(CREATE_CREATED_AT_INDEX).map_err(classify)
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Applies the refinery migrations (`V{n}__{name}.sql`) found in `folder` on the writer
+    /// connection, each in its own `BEGIN IMMEDIATE` transaction with its history row in
+    /// `refinery_schema_history`, and returns the names applied now (`V1__create_accounts`).
+    async fn run_migrations(&self, folder: &Path) -> Result<Vec<String>> {
+        let folder = folder.to_path_buf();
+        self.with_writer(|conn| async move {
+            conn.run(move |c| {
+                clear_abandoned(c);
+                // refinery unwraps in places (a history row it cannot parse, a file name that
+                // is not UTF-8); a panic must not kill the connection thread.
+                std::panic::catch_unwind(AssertUnwindSafe(|| apply_migrations(c, &folder)))
+                    .unwrap_or_else(|panic| {
+                        c.set_transaction_behavior(TransactionBehavior::Deferred);
+                        clear_abandoned(c);
+                        Err(Error::new(
+                            ErrorKind::Backend,
+                            format!(
+                                "refinery failed on the migrations in {}: {}",
+                                folder.display(),
+                                panic_message(panic.as_ref())
+                            ),
+                        )
+                        .with_backend(BACKEND))
+                    })
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Runs `body` as transaction `call.function_id` of `call.workflow_id`.
+    ///
+    /// SQLite transactions are always serializable, so `call.isolation` has no effect. A row
+    /// recorded without a `function_name` (by a DBOS version before the column existed) matches
+    /// any name. Retryable errors (contention) re-run the whole attempt with
+    /// [`RetryPolicy::transactions`]; `attempts` counts the runs of `body`.
+    async fn run_transaction(
+        &self,
+        call: TransactionCall,
+        body: &mut TransactionBody<'_>,
+    ) -> Result<TransactionOutcome> {
+        validate::workflow_id(&call.workflow_id)?;
+        validate::function_id(call.function_id)?;
+        validate_text("transaction name", &call.function_name)?;
+
+        let runs = AtomicU32::new(0);
+        let body = StdMutex::new(body);
+        let attempt = RetryPolicy::transactions()
+            .run(true, || {
+                self.with_writer(|conn| attempt_on(conn, &call, &body, &runs))
+            })
+            .await?;
+        let attempts = runs.load(Ordering::SeqCst);
+        match attempt {
+            Attempt::Replayed(outcome) => Ok(TransactionOutcome::new(outcome, true, attempts)),
+            Attempt::Finished(outcome) => Ok(TransactionOutcome::new(outcome, false, attempts)),
+            Attempt::RecordError(payload) => {
+                validate_text("transaction error", &payload.text)?;
+                let outcome = RetryPolicy::transactions()
+                    .run(true, || self.record_error(&call, &payload))
+                    .await?;
+                Ok(TransactionOutcome::new(outcome, false, attempts))
+            }
+        }
+    }
+
+    async fn recorded_transaction(
+        &self,
+        workflow_id: &str,
+        function_id: i32,
+    ) -> Result<Option<RecordedTransaction>> {
+        validate::workflow_id(workflow_id)?;
+        validate::function_id(function_id)?;
+        let workflow_id = workflow_id.to_owned();
+        self.with_writer(|conn| async move {
+            conn.run(move |c| {
+                clear_abandoned(c);
+                read_recorded(c, &workflow_id, function_id)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Closes the writer connection. Later calls fail with [`ErrorKind::Closed`].
+    async fn close(&self) -> Result<()> {
+        let mut writer = self.inner.writer.lock().await;
+        writer.closed = true;
+        match writer.conn.take() {
+            Some(conn) => conn.close().await.map_err(from_call),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The transaction handle [`SqliteAppStore`] passes to a transaction body, and the type
+/// [`AppTransaction::as_any_mut`] returns on SQLite.
+///
+/// # Statements
+///
+/// - Parameters are named: `:name` (also `@name`, `$name`), bound with
+///   [`Params::bind`]`("name", value)` (a leading `:` in the bound name is accepted). Every
+///   parameter of a statement must be bound; bindings the statement does not use are ignored;
+///   positional `?` parameters are refused with [`ErrorKind::InvalidInput`].
+/// - [`Value::Bool`] is stored as 0/1, and SQLite returns it as [`Value::Int`]: read boolean
+///   columns into integer fields. Rows come back as `Null`, `Int`, `Float`, `Text` or `Bytes`,
+///   whatever the declared column type.
+/// - One statement per call. `RETURNING` works with [`AppTransaction::query`] (and with
+///   [`AppTransaction::execute`], which then counts the changed rows).
+/// - Statements that begin or end a transaction (`BEGIN`, `COMMIT`, `END`, `ROLLBACK`) are
+///   refused: the store commits the body's writes together with the recorded output. Use
+///   `SAVEPOINT` for nested work.
+///
+/// # The native connection
+///
+/// [`with_connection`](Self::with_connection) runs a closure on the native
+/// [`rusqlite::Connection`] inside the open transaction:
+///
+/// ```
+/// # use std::time::Duration;
+/// # use dbos_storage_core::{AppStore, Outcome, Payload, SqliteLocation};
+/// # use dbos_storage_core::{TransactionBody, TransactionCall};
+/// # use dbos_storage_sqlite::{SqliteAppStore, SqliteTransaction};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> dbos_storage_core::Result<()> {
+/// # let store = SqliteAppStore::open(SqliteLocation::Memory, Duration::from_secs(5)).await?;
+/// # store.migrate().await?;
+/// let version: &mut TransactionBody<'_> = &mut |tx| {
+///     Box::pin(async move {
+///         let sqlite = tx
+///             .as_any_mut()
+///             .downcast_mut::<SqliteTransaction>()
+///             .expect("a SQLite transaction");
+///         let version: String = sqlite
+///             .with_connection(|c| c.query_row("SELECT sqlite_version()", [], |r| r.get(0)))
+///             .await?;
+///         Ok(Outcome::Output(Payload::new(format!("{version:?}"), None)))
+///     })
+/// };
+/// store
+///     .run_transaction(TransactionCall::new("wf-2", 1, "version"), version)
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct SqliteTransaction {
+    conn: Conn,
+    read_only: bool,
+}
+
+impl fmt::Debug for SqliteTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteTransaction")
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteTransaction {
+    /// Whether the transaction is read-only (`PRAGMA query_only` is on while it runs).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Runs `f` on the native connection, inside the open transaction, on the connection's own
+    /// thread.
+    ///
+    /// `f` must not end the transaction (`COMMIT`, `ROLLBACK`): the store commits it together
+    /// with the recorded output. A panic in `f` is resumed on the caller's task, and the
+    /// connection stays usable.
+    ///
+    /// # Errors
+    /// The classified error `f` returned; [`ErrorKind::Backend`] when the transaction is no
+    /// longer open before or after `f` runs.
+    pub async fn with_connection<F, R>(&mut self, f: F) -> Result<R>
+    where
+        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let ran = self
+            .conn
+            .run(move |c| {
+                ensure_open(c)?;
+                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| f(c)));
+                if let Ok(Ok(_)) = &ran {
+                    ensure_still_open(c)?;
+                }
+                Ok(ran)
+            })
+            .await?;
+        match ran {
+            Ok(result) => result.map_err(classify),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+#[async_trait]
+impl AppTransaction for SqliteTransaction {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn execute(&mut self, sql: &str, params: Params) -> Result<u64> {
+        refuse_transaction_control(sql)?;
+        let sql = sql.to_owned();
+        self.conn
+            .run(move |c| {
+                ensure_open(c)?;
+                let changed = execute_statement(c, &sql, &params)?;
+                ensure_still_open(c)?;
+                Ok(changed)
+            })
+            .await
+    }
+
+    async fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>> {
+        refuse_transaction_control(sql)?;
+        let sql = sql.to_owned();
+        self.conn
+            .run(move |c| {
+                ensure_open(c)?;
+                let rows = query_statement(c, &sql, &params)?;
+                ensure_still_open(c)?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    /// Returns this [`SqliteTransaction`].
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The writer connection handle, with calls that return store errors.
+#[derive(Clone)]
+struct Conn(tokio_rusqlite::Connection);
+
+impl Conn {
+    /// Runs `f` on the connection's thread.
+    async fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut rusqlite::Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.0.call(f).await.map_err(from_call)
+    }
+
+    /// Whether the connection's thread has stopped (a closure panicked on it).
+    async fn is_dead(&self) -> bool {
+        self.0.call_raw(|_| ()).await.is_err()
+    }
+}
+
+// ---- On the connection thread ----------------------------------------------------------------
+
+/// Rolls back a transaction that an interrupted caller (a panicked body, a dropped future) left
+/// open, so that its writes are discarded rather than committed by the next caller.
+fn clear_abandoned(c: &rusqlite::Connection) {
+    if !c.is_autocommit() {
+        tracing::warn!(
+            "rolling back an application transaction left open by an interrupted caller"
+        );
+        if let Err(e) = c.execute_batch(ROLLBACK) {
+            tracing::warn!(error = %e, "ROLLBACK of an abandoned transaction failed");
+        }
+    }
+}
+
+/// Starts a transaction: `BEGIN IMMEDIATE`, or `BEGIN` with `query_only` for read-only ones.
+fn begin(c: &rusqlite::Connection, read_only: bool) -> Result<()> {
+    clear_abandoned(c);
+    // Set either way: a panicked read-only body may have left it on.
+    c.execute_batch(if read_only {
+        QUERY_ONLY_ON
+    } else {
+        QUERY_ONLY_OFF
+    })
+    .map_err(classify)?;
+    c.execute_batch(if read_only {
+        BEGIN_DEFERRED
+    } else {
+        BEGIN_IMMEDIATE
+    })
+    .map_err(|e| {
+        let error = classify(e);
+        reset_query_only(c, read_only);
+        error
+    })
+}
+
+/// Commits (rolling back if the commit fails) and leaves read-only mode.
+fn commit(c: &rusqlite::Connection, read_only: bool) -> Result<()> {
+    let result = ensure_open(c).and_then(|()| c.execute_batch(COMMIT).map_err(classify));
+    if result.is_err() {
+        abort(c, read_only);
+    } else {
+        reset_query_only(c, read_only);
+    }
+    result
+}
+
+/// Rolls back (logging, not returning, a failure) and leaves read-only mode.
+fn abort(c: &rusqlite::Connection, read_only: bool) {
+    if !c.is_autocommit() {
+        if let Err(e) = c.execute_batch(ROLLBACK) {
+            tracing::warn!(error = %e, "ROLLBACK of an application transaction failed");
+        }
+    }
+    reset_query_only(c, read_only);
+}
+
+fn reset_query_only(c: &rusqlite::Connection, read_only: bool) {
+    if read_only {
+        if let Err(e) = c.execute_batch(QUERY_ONLY_OFF) {
+            tracing::warn!(error = %e, "resetting PRAGMA query_only failed");
+        }
+    }
+}
+
+/// Runs `f` in a `BEGIN IMMEDIATE` transaction, committing on success.
+fn in_write_transaction<T>(
+    c: &rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+) -> Result<T> {
+    begin(c, false)?;
+    match f(c) {
+        Ok(value) => commit(c, false).map(|()| value),
+        Err(e) => {
+            abort(c, false);
+            Err(e)
+        }
+    }
+}
+
+/// Fails when no transaction is open: SQLite rolled it back after an earlier error the body
+/// ignored, or a statement ended it. Running on would write outside the transaction.
+fn ensure_open(c: &rusqlite::Connection) -> Result<()> {
+    if c.is_autocommit() {
+        return Err(Error::new(
+            ErrorKind::Backend,
+            "the application transaction is no longer open: SQLite rolled it back after an \
+             earlier error, or a statement ended it; return that error from the transaction body",
+        )
+        .with_backend(BACKEND));
+    }
+    Ok(())
+}
+
+/// Fails when a statement of the body ended the transaction itself.
+fn ensure_still_open(c: &rusqlite::Connection) -> Result<()> {
+    if c.is_autocommit() {
+        return Err(Error::invalid_input(
+            "a statement ended the application transaction; transaction bodies must not run \
+             COMMIT, END or ROLLBACK (the store commits the writes together with the output)",
+        )
+        .with_backend(BACKEND));
+    }
+    Ok(())
+}
+
+/// Reads the recorded row of a step.
+fn read_recorded(
+    c: &rusqlite::Connection,
+    workflow_id: &str,
+    function_id: i32,
+) -> Result<Option<RecordedTransaction>> {
+    let row = c
+        .prepare_cached(SELECT_RECORDED)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![workflow_id, function_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(|e| {
+            if e.to_string().contains("no such table: transaction_outputs") {
+                Error::new(
+                    ErrorKind::SchemaMismatch,
+                    "the application database has no transaction_outputs table; call \
+                     AppStore::migrate() once before running transactions",
+                )
+                .with_backend(BACKEND)
+                .with_source(e)
+            } else {
+                classify(e)
+            }
+        })?;
+    Ok(row.map(|(function_name, output, error)| {
+        let outcome = match (output, error) {
+            (_, Some(error)) => Some(Outcome::Error(Payload::new(error, None))),
+            (Some(output), None) => Some(Outcome::Output(Payload::new(output, None))),
+            (None, None) => None,
+        };
+        RecordedTransaction::new(function_name, outcome)
+    }))
+}
+
+fn check_function_name(call: &TransactionCall, recorded: &RecordedTransaction) -> Result<()> {
+    if recorded.function_name.is_empty() || recorded.function_name == call.function_name {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::UnexpectedStep,
+        format!(
+            "transaction {} of workflow {:?} was recorded as {:?}, but this run calls {:?} at \
+             that position: the workflow is not deterministic",
+            call.function_id, call.workflow_id, recorded.function_name, call.function_name
+        ),
+    )
+    .with_backend(BACKEND))
+}
+
+fn recorded_outcome_or_corrupt(
+    call: &TransactionCall,
+    recorded: RecordedTransaction,
+) -> Result<Outcome> {
+    recorded.outcome.ok_or_else(|| {
+        Error::corrupt(format!(
+            "transaction {} of workflow {:?} is recorded with neither an output nor an error",
+            call.function_id, call.workflow_id
+        ))
+        .with_backend(BACKEND)
+    })
+}
+
+fn execute_statement(c: &rusqlite::Connection, sql: &str, params: &Params) -> Result<u64> {
+    let mut stmt = c.prepare_cached(sql).map_err(classify)?;
+    bind(&mut stmt, params)?;
+    if stmt.column_count() == 0 {
+        return stmt.raw_execute().map(|n| n as u64).map_err(classify);
+    }
+    // A statement that returns rows (`… RETURNING`, or a query): step it to the end.
+    let writes = !stmt.readonly();
+    let mut rows = stmt.raw_query();
+    while rows.next().map_err(classify)?.is_some() {}
+    Ok(if writes { c.changes() } else { 0 })
+}
+
+fn query_statement(c: &rusqlite::Connection, sql: &str, params: &Params) -> Result<Vec<Row>> {
+    let mut stmt = c.prepare_cached(sql).map_err(classify)?;
+    bind(&mut stmt, params)?;
+    let columns = column_names(stmt.column_names().into_iter().map(str::to_owned));
+    let width = columns.len();
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(classify)? {
+        let values = (0..width)
+            .map(|i| from_sql(row.get_ref(i).map_err(classify)?, &columns[i]))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Row::new(columns.clone(), values));
+    }
+    Ok(out)
+}
+
+/// Binds `params` to the statement's `:name` (or `@name`, `$name`) parameters. Every parameter
+/// of the statement must be bound; positional `?` parameters are refused. Parameters the
+/// statement does not use are ignored.
+fn bind(stmt: &mut rusqlite::Statement<'_>, params: &Params) -> Result<()> {
+    for index in 1..=stmt.parameter_count() {
+        let Some(name) = stmt.parameter_name(index).map(str::to_owned) else {
+            return Err(Error::invalid_input(format!(
+                "parameter {index} of the statement is positional (`?`); write named parameters \
+                 (`:name`) and bind them with Params::bind"
+            )));
+        };
+        if name.starts_with('?') {
+            return Err(Error::invalid_input(format!(
+                "parameter {name} of the statement is positional; write named parameters \
+                 (`:name`) and bind them with Params::bind"
+            )));
+        }
+        let bare = &name[1..];
+        let value = params
+            .iter()
+            .filter(|(n, _)| n.strip_prefix(':').unwrap_or(n) == bare)
+            .last()
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                Error::invalid_input(format!(
+                    "the statement uses {name} but no value is bound to it; add \
+                     .bind(\"{bare}\", …) to its Params"
+                ))
+            })?;
+        stmt.raw_bind_parameter(index, to_sql(value))
+            .map_err(classify)?;
+    }
+    Ok(())
+}
+
+fn to_sql(value: &Value) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(match value {
+        Value::Null => ValueRef::Null,
+        Value::Bool(b) => ValueRef::Integer(i64::from(*b)),
+        Value::Int(i) => ValueRef::Integer(*i),
+        Value::Float(f) => ValueRef::Real(*f),
+        Value::Text(s) => ValueRef::Text(s.as_bytes()),
+        Value::Bytes(b) => ValueRef::Blob(b),
+    })
+}
+
+fn from_sql(value: ValueRef<'_>, column: &str) -> Result<Value> {
+    Ok(match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(bytes) => Value::Text(String::from_utf8(bytes.to_vec()).map_err(|e| {
+            Error::corrupt(format!(
+                "column {column:?} holds text that is not UTF-8: {e}"
+            ))
+            .with_backend(BACKEND)
+        })?),
+        ValueRef::Blob(bytes) => Value::Bytes(bytes.to_vec()),
+    })
+}
+
+/// Refuses statements that would end the store's transaction (`BEGIN`, `COMMIT`, `END`, and
+/// `ROLLBACK` without `TO`). Savepoints are allowed.
+fn refuse_transaction_control(sql: &str) -> Result<()> {
+    let mut words = sql_words(sql).map(|w| w.to_ascii_uppercase());
+    let refused = match words.next().as_deref() {
+        Some("BEGIN" | "COMMIT" | "END") => true,
+        Some("ROLLBACK") => !words.take(2).any(|w| w == "TO"),
+        _ => false,
+    };
+    if refused {
+        return Err(Error::invalid_input(format!(
+            "transaction bodies must not begin or end transactions (got {:?}); the store \
+             commits the writes together with the output. Use SAVEPOINT for nested work",
+            sql.trim()
+        ))
+        .with_backend(BACKEND));
+    }
+    Ok(())
+}
+
+/// The leading words of `sql`, skipping whitespace and comments.
+fn sql_words(sql: &str) -> impl Iterator<Item = &str> {
+    let mut rest = sql;
+    std::iter::from_fn(move || loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            let end = rest
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            let (word, after) = rest.split_at(end);
+            rest = after;
+            return Some(word);
+        }
+    })
+}
+
+// ---- Migrations ------------------------------------------------------------------------------
+
+/// Loads and applies the folder's migrations on `c`.
+fn apply_migrations(c: &mut rusqlite::Connection, folder: &Path) -> Result<Vec<String>> {
+    check_migration_folder(folder)?;
+    let migrations = refinery::load_sql_migrations(folder).map_err(|e| {
+        Error::invalid_input(format!(
+            "cannot load migrations from folder {}: {e}",
+            folder.display()
+        ))
+        .with_backend(BACKEND)
+    })?;
+    let runner = refinery::Runner::new(&migrations);
+    // refinery's rusqlite driver uses the connection's default behaviour; IMMEDIATE takes the
+    // write lock up front instead of failing to upgrade a read lock.
+    c.set_transaction_behavior(TransactionBehavior::Immediate);
+    let result = runner.run(c);
+    c.set_transaction_behavior(TransactionBehavior::Deferred);
+    match result {
+        Ok(report) => {
+            let applied: Vec<String> = report
+                .applied_migrations()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            if !applied.is_empty() {
+                let folder = folder.display();
+                tracing::info!(?applied, %folder, "applied application migrations");
+            }
+            Ok(applied)
+        }
+        Err(e) => Err(migration_error(c, &runner, &migrations, folder, e)),
+    }
+}
+
+/// Checks that `folder` is a readable directory and that every `.sql` file in it (refinery also
+/// looks in subfolders) is named `V{version}__{name}.sql` or `U{version}__{name}.sql`, which
+/// refinery would otherwise skip with only a log line.
+fn check_migration_folder(folder: &Path) -> Result<()> {
+    let bad_folder = |e: std::io::Error| {
+        Error::invalid_input(format!(
+            "cannot read the migrations folder {}: {e}",
+            folder.display()
+        ))
+        .with_backend(BACKEND)
+    };
+    let mut pending: Vec<PathBuf> = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(bad_folder)? {
+            let path = entry.map_err(bad_folder)?.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if let Some(stem) = name.strip_suffix(".sql") {
+                if !is_migration_stem(stem) {
+                    return Err(Error::invalid_input(format!(
+                        "migration file {name:?} in folder {} is not named \
+                         V{{version}}__{{name}}.sql (for example V1__create_accounts.sql)",
+                        folder.display()
+                    ))
+                    .with_backend(BACKEND));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `V12__name` or `U3__name`: a prefix, a version that fits refinery's `i32`, two underscores
+/// and a name of word characters.
+fn is_migration_stem(stem: &str) -> bool {
+    let Some(rest) = stem.strip_prefix(['V', 'U']) else {
+        return false;
+    };
+    let Some((version, name)) = rest.split_once("__") else {
+        return false;
+    };
+    !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && version.parse::<i32>().is_ok()
+        && !name.is_empty()
+        && name.chars().all(|ch| ch.is_alphanumeric() || ch == '_')
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
+/// A store error for a failed refinery run, naming the migration that failed when it can.
+fn migration_error(
+    c: &mut rusqlite::Connection,
+    runner: &refinery::Runner,
+    migrations: &[refinery::Migration],
+    folder: &Path,
+    error: refinery::Error,
+) -> Error {
+    use refinery::error::Kind;
+    let folder = folder.display();
+    match error.kind() {
+        Kind::Connection(_, cause) => {
+            // refinery applies migrations in version order and commits each with its history
+            // row, so the failing one is the first that has no history row.
+            let failing = if error.report().is_some() {
+                runner.get_applied_migrations(c).ok().and_then(|applied| {
+                    migrations
+                        .iter()
+                        .find(|m| !applied.iter().any(|a| a.version() == m.version()))
+                        .map(ToString::to_string)
+                })
+            } else {
+                None
+            };
+            let code = cause
+                .downcast_ref::<rusqlite::Error>()
+                .and_then(extended_code);
+            let kind = match code.map(|code| code & 0xff) {
+                Some(SQLITE_BUSY | SQLITE_LOCKED) => ErrorKind::Contention,
+                _ => ErrorKind::Backend,
+            };
+            let message = match failing {
+                Some(name) => format!("application migration {name} from {folder} failed: {error}"),
+                None => format!("application migrations from {folder} failed: {error}"),
+            };
+            let built = Error::new(kind, message).with_backend(BACKEND);
+            let built = match code {
+                Some(code) => built.with_code(code.to_string()),
+                None => built,
+            };
+            built.with_source(error)
+        }
+        Kind::DivergentVersion(..) | Kind::MissingVersion(..) => Error::new(
+            ErrorKind::SchemaMismatch,
+            format!(
+                "the application migrations in {folder} do not match the ones applied to the \
+                 database: {error}"
+            ),
+        )
+        .with_backend(BACKEND)
+        .with_source(error),
+        _ => Error::invalid_input(format!("application migrations from {folder}: {error}"))
+            .with_backend(BACKEND)
+            .with_source(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_file_names() {
+        assert!(is_migration_stem("V1__accounts"));
+        assert!(is_migration_stem("U12__more_tables_2"));
+        assert!(!is_migration_stem("V1_accounts"));
+        assert!(!is_migration_stem("1__accounts"));
+        assert!(!is_migration_stem("V__accounts"));
+        assert!(!is_migration_stem("V1.5__accounts"));
+        assert!(!is_migration_stem("V1__"));
+        assert!(!is_migration_stem("V1__with-dash"));
+        assert!(!is_migration_stem("V99999999999__too_big"));
+    }
+
+    #[test]
+    fn transaction_control_is_refused() {
+        for sql in [
+            "COMMIT",
+            "  commit;",
+            "END TRANSACTION",
+            "-- note\nROLLBACK",
+            "/* x */ rollback transaction",
+            "BEGIN IMMEDIATE",
+        ] {
+            assert!(refuse_transaction_control(sql).is_err(), "{sql}");
+        }
+        for sql in [
+            "ROLLBACK TO sp1",
+            "rollback transaction to savepoint sp1",
+            "SAVEPOINT sp1",
+            "RELEASE sp1",
+            "INSERT INTO t (x) VALUES (:x)",
+            "SELECT 'COMMIT'",
+            "",
+        ] {
+            assert!(refuse_transaction_control(sql).is_ok(), "{sql}");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! [`SqliteConfig`]: where the database is and how the driver connects to it.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use dbos_storage_core::{DatabaseUrl, DbosConfig, Error, Result, SqliteLocation};
+
+/// The default busy timeout: 30 s, as DBOS Python sets it.
+pub(crate) const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default number of reader connections next to the writer.
+pub(crate) const DEFAULT_READERS: usize = 4;
+
+/// The most reader connections a store opens.
+pub(crate) const MAX_READERS: usize = 64;
+
+/// URL query keys this driver reads.
+const KNOWN_KEYS: &[&str] = &["busy_timeout", "readers"];
+
+/// How to open a SQLite system database.
+///
+/// Build one from a URL (`"sqlite:///app.sqlite?busy_timeout=5000&readers=2".parse()`), from a
+/// [`DbosConfig`] with [`SqliteConfig::from_config`], or in code with [`SqliteConfig::file`] /
+/// [`SqliteConfig::memory`] and the setters.
+///
+/// URL query keys:
+///
+/// | key | meaning | default |
+/// |---|---|---|
+/// | `busy_timeout` | milliseconds a statement waits for another connection's lock before failing with `Contention` | `30000` |
+/// | `readers` | reader connections next to the single writer (ignored for `:memory:`) | `4` |
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteConfig {
+    /// The database file, or a private in-memory database.
+    pub location: SqliteLocation,
+    /// How long a statement waits for a lock held by another connection or process (`PRAGMA
+    /// busy_timeout`). Defaults to 30 s, as in DBOS.
+    pub busy_timeout: Duration,
+    /// How many read-only connections serve reads next to the single writer connection. Ignored
+    /// for `:memory:`, which uses one connection for everything. Defaults to 4.
+    pub readers: usize,
+}
+
+impl SqliteConfig {
+    /// A configuration for `location` with the default busy timeout and readers.
+    pub fn new(location: SqliteLocation) -> Self {
+        SqliteConfig {
+            location,
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            readers: DEFAULT_READERS,
+        }
+    }
+
+    /// A database file at `path` (created on first open).
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self::new(SqliteLocation::File(path.into()))
+    }
+
+    /// A private in-memory database: one connection, gone when the store is closed.
+    pub fn memory() -> Self {
+        Self::new(SqliteLocation::Memory)
+    }
+
+    /// Sets the busy timeout.
+    #[must_use]
+    pub fn busy_timeout(mut self, busy_timeout: Duration) -> Self {
+        self.busy_timeout = busy_timeout;
+        self
+    }
+
+    /// Sets the number of reader connections (at most 64; 0 sends reads to the writer).
+    #[must_use]
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.readers = readers;
+        self
+    }
+
+    /// Reads a `sqlite:` URL and its `busy_timeout` and `readers` query keys. Other query keys
+    /// are ignored with a warning.
+    ///
+    /// # Errors
+    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for a URL of another
+    /// backend, a key whose value is not a number, or more than 64 readers.
+    pub fn from_url(url: &DatabaseUrl) -> Result<Self> {
+        let location = url.sqlite_location().ok_or_else(|| {
+            Error::invalid_config(format!(
+                "the SQLite driver cannot open {url}: use sqlite:///relative.sqlite, \
+                 sqlite:////absolute/path.sqlite or sqlite:///:memory:"
+            ))
+        })?;
+        let mut config = Self::new(location);
+        for (key, value) in url.query_pairs() {
+            match key.as_str() {
+                "busy_timeout" => {
+                    let ms: u64 = value.trim().parse().map_err(|_| {
+                        Error::invalid_config(format!(
+                            "busy_timeout={value:?} in {url} is not a number of milliseconds \
+                             (for example busy_timeout=30000)"
+                        ))
+                    })?;
+                    config.busy_timeout = Duration::from_millis(ms);
+                }
+                "readers" => {
+                    config.readers = value.trim().parse().map_err(|_| {
+                        Error::invalid_config(format!(
+                            "readers={value:?} in {url} is not a number of connections \
+                             (for example readers=4)"
+                        ))
+                    })?;
+                }
+                other => tracing::warn!(
+                    key = other,
+                    url = %url,
+                    "ignoring unknown SQLite URL parameter; known keys: {}",
+                    KNOWN_KEYS.join(", ")
+                ),
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration of a database of `config` at `url` (its system or application
+    /// database URL). [`DbosConfig`]'s pool and PostgreSQL settings do not apply to SQLite, so
+    /// everything comes from the URL and its keys, as in [`SqliteConfig::from_url`].
+    ///
+    /// # Errors
+    /// As [`SqliteConfig::from_url`].
+    pub fn from_config(config: &DbosConfig, url: &DatabaseUrl) -> Result<Self> {
+        let _ = config;
+        Self::from_url(url)
+    }
+
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for more than 64 readers or a
+    /// busy timeout above `i32::MAX` milliseconds.
+    pub fn validate(&self) -> Result<()> {
+        if self.readers > MAX_READERS {
+            return Err(Error::invalid_config(format!(
+                "readers={} is too many; use at most {MAX_READERS} SQLite reader connections",
+                self.readers
+            )));
+        }
+        if self.busy_timeout.as_millis() > i32::MAX as u128 {
+            return Err(Error::invalid_config(format!(
+                "busy_timeout={:?} is too long; SQLite accepts at most {} ms",
+                self.busy_timeout,
+                i32::MAX
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether this is an in-memory database.
+    pub fn is_memory(&self) -> bool {
+        self.location == SqliteLocation::Memory
+    }
+}
+
+impl FromStr for SqliteConfig {
+    type Err = Error;
+
+    /// Parses a `sqlite:` URL; see [`SqliteConfig::from_url`].
+    fn from_str(s: &str) -> Result<Self> {
+        Self::from_url(&DatabaseUrl::parse(s)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbos_storage_core::ErrorKind;
+
+    #[test]
+    fn defaults_and_url_keys() {
+        let c: SqliteConfig = "sqlite:///app.sqlite".parse().unwrap();
+        assert_eq!(
+            c.location,
+            SqliteLocation::File(PathBuf::from("app.sqlite"))
+        );
+        assert_eq!(c.busy_timeout, Duration::from_secs(30));
+        assert_eq!(c.readers, 4);
+        let c: SqliteConfig = "sqlite:////tmp/x.sqlite?busy_timeout=250&readers=2"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            c.location,
+            SqliteLocation::File(PathBuf::from("/tmp/x.sqlite"))
+        );
+        assert_eq!(c.busy_timeout, Duration::from_millis(250));
+        assert_eq!(c.readers, 2);
+        let c: SqliteConfig = "sqlite:///:memory:".parse().unwrap();
+        assert!(c.is_memory());
+    }
+
+    #[test]
+    fn bad_values_are_config_errors() {
+        for url in [
+            "sqlite:///a.sqlite?busy_timeout=soon",
+            "sqlite:///a.sqlite?readers=-1",
+            "sqlite:///a.sqlite?readers=1000",
+            "postgres://h/db",
+        ] {
+            let e = url.parse::<SqliteConfig>().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{url}: {e}");
+        }
+    }
+}

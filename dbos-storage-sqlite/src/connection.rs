@@ -1,0 +1,228 @@
+//! Opening SQLite connections and running work on them.
+//!
+//! Each [`tokio_rusqlite::Connection`] is an actor: one OS thread owns one SQLite connection and
+//! runs the closures sent to it, in order. A store has one *writer* (every write transaction is
+//! `BEGIN IMMEDIATE`, so writers queue fairly on SQLite's write lock instead of failing to
+//! upgrade a read lock) and a few *readers* used round-robin; in WAL mode readers never block
+//! the writer and see the last committed state. A `:memory:` database is private to its
+//! connection, so it gets a single connection for everything.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use dbos_storage_core::{Error, Result, SqliteLocation};
+use rusqlite::{Transaction, TransactionBehavior};
+
+use crate::config::SqliteConfig;
+use crate::error::{classify, extended_code, from_call, set_thread_busy_timeout, BACKEND};
+use crate::sql;
+
+/// Opens a connection to `location` and configures it, in this order: `busy_timeout`,
+/// `journal_mode=WAL` (skipped for `:memory:`), `synchronous=NORMAL`, `foreign_keys=ON`.
+///
+/// # Errors
+/// [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the file cannot be
+/// opened, [`Contention`](dbos_storage_core::ErrorKind::Contention) when another process holds
+/// the file locked for longer than `busy_timeout` while it switches to WAL.
+pub(crate) async fn open_connection(
+    location: &SqliteLocation,
+    busy_timeout: Duration,
+) -> Result<tokio_rusqlite::Connection> {
+    let (conn, memory) = match location {
+        SqliteLocation::Memory => (tokio_rusqlite::Connection::open_in_memory().await, true),
+        SqliteLocation::File(path) => (tokio_rusqlite::Connection::open(path).await, false),
+    };
+    let conn = conn.map_err(|e| open_error(location, e))?;
+    conn.call(move |c| configure(c, busy_timeout, memory))
+        .await
+        .map_err(from_call)?;
+    Ok(conn)
+}
+
+/// Applies the pragmas on the connection's own thread.
+fn configure(conn: &mut rusqlite::Connection, busy_timeout: Duration, memory: bool) -> Result<()> {
+    set_thread_busy_timeout(busy_timeout);
+    conn.busy_timeout(busy_timeout).map_err(classify)?;
+    if !memory {
+        enable_wal(conn, busy_timeout)?;
+    }
+    conn.execute_batch(sql::PRAGMA_SYNCHRONOUS_NORMAL)
+        .map_err(classify)?;
+    conn.execute_batch(sql::PRAGMA_FOREIGN_KEYS_ON)
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// Switches to WAL. The switch needs an exclusive lock for a moment; when several connections
+/// open a new file at once SQLite may report `SQLITE_BUSY` without calling the busy handler, so
+/// this retries until `busy_timeout` has passed.
+fn enable_wal(conn: &rusqlite::Connection, busy_timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + busy_timeout;
+    loop {
+        match conn.query_row(sql::PRAGMA_JOURNAL_MODE_WAL, [], |r| r.get::<_, String>(0)) {
+            Ok(mode) => {
+                if !mode.eq_ignore_ascii_case("wal") {
+                    tracing::warn!(
+                        mode,
+                        "SQLite refused write-ahead logging; readers will wait for the writer"
+                    );
+                }
+                return Ok(());
+            }
+            Err(e)
+                if matches!(extended_code(&e), Some(c) if c & 0xff == crate::error::SQLITE_BUSY
+                    || c & 0xff == crate::error::SQLITE_LOCKED)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(classify(e)),
+        }
+    }
+}
+
+fn open_error(location: &SqliteLocation, err: rusqlite::Error) -> Error {
+    let what = match location {
+        SqliteLocation::Memory => "an in-memory SQLite database".to_owned(),
+        SqliteLocation::File(path) => format!("the SQLite database file {}", show(path)),
+    };
+    let inner = classify(err);
+    let mut e = Error::new(inner.kind(), format!("cannot open {what}")).with_backend(BACKEND);
+    if let Some(code) = inner.code() {
+        e = e.with_code(code.to_owned());
+    }
+    e.with_source(inner)
+}
+
+fn show(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+/// The connections of one store: a writer and round-robin readers.
+pub(crate) struct Connections {
+    writer: tokio_rusqlite::Connection,
+    readers: Vec<tokio_rusqlite::Connection>,
+    next_reader: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections")
+            .field("readers", &self.readers.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Connections {
+    /// Opens the writer, then the readers (after the writer has switched the file to WAL).
+    pub(crate) async fn open(config: &SqliteConfig) -> Result<Connections> {
+        config.validate()?;
+        let writer = open_connection(&config.location, config.busy_timeout).await?;
+        let mut readers = Vec::new();
+        if !config.is_memory() {
+            for _ in 0..config.readers {
+                let reader = open_connection(&config.location, config.busy_timeout).await?;
+                reader
+                    .call(|c| c.execute_batch(sql::PRAGMA_QUERY_ONLY_ON))
+                    .await
+                    .map_err(from_call)?;
+                readers.push(reader);
+            }
+        }
+        Ok(Connections {
+            writer,
+            readers,
+            next_reader: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether [`Connections::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::closed().with_backend(BACKEND))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn map_call_error<E: crate::error::IntoStoreError>(
+        &self,
+        e: tokio_rusqlite::Error<E>,
+    ) -> Error {
+        if self.is_closed() {
+            Error::closed().with_backend(BACKEND)
+        } else {
+            from_call(e)
+        }
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer and commits it when `f`
+    /// succeeds; an error rolls everything back.
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.check_open()?;
+        self.writer
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(classify)?;
+                let value = f(&tx)?;
+                tx.commit().map_err(classify)?;
+                Ok::<R, Error>(value)
+            })
+            .await
+            .map_err(|e| self.map_call_error(e))
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot) on the next reader, or on the
+    /// writer when there are no readers.
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.check_open()?;
+        let conn = if self.readers.is_empty() {
+            &self.writer
+        } else {
+            let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+            &self.readers[i]
+        };
+        conn.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(classify)?;
+            let value = f(&tx)?;
+            tx.finish().map_err(classify)?;
+            Ok::<R, Error>(value)
+        })
+        .await
+        .map_err(|e| self.map_call_error(e))
+    }
+
+    /// Marks the connections closed, lets queued work finish, then closes every connection.
+    /// Closing twice is not an error.
+    pub(crate) async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut first_error = None;
+        for conn in self.readers.iter().chain(std::iter::once(&self.writer)) {
+            if let Err(e) = conn.clone().close().await {
+                first_error.get_or_insert(from_call(e));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,344 @@
+//! Classification of SQLite errors: the one place where rusqlite and tokio-rusqlite errors become
+//! [`dbos_storage_core::Error`]s.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use dbos_storage_core::{Error, ErrorKind};
+
+/// The backend name attached to every error this crate produces.
+pub(crate) const BACKEND: &str = "sqlite";
+
+/// `SQLITE_BUSY`: another connection holds a lock the statement needs.
+pub(crate) const SQLITE_BUSY: i32 = 5;
+/// `SQLITE_LOCKED`: a lock conflict inside the same connection or shared cache.
+pub(crate) const SQLITE_LOCKED: i32 = 6;
+/// `SQLITE_CONSTRAINT`: the primary code of every constraint violation.
+pub(crate) const SQLITE_CONSTRAINT: i32 = 19;
+/// `SQLITE_CONSTRAINT_UNIQUE`: a UNIQUE constraint or unique index was violated.
+pub(crate) const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+/// `SQLITE_CONSTRAINT_PRIMARYKEY`: a PRIMARY KEY was violated.
+pub(crate) const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+/// `SQLITE_CONSTRAINT_FOREIGNKEY`: a FOREIGN KEY was violated.
+pub(crate) const SQLITE_CONSTRAINT_FOREIGNKEY: i32 = 787;
+/// `SQLITE_CANTOPEN`: the database file could not be opened.
+pub(crate) const SQLITE_CANTOPEN: i32 = 14;
+
+/// The busy timeout named in contention messages when the connection's is unknown (DBOS's
+/// default).
+const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+thread_local! {
+    /// The busy timeout of the connection whose thread this is; every connection has its own OS
+    /// thread, so [`classify`] can name the right value.
+    static BUSY_TIMEOUT: Cell<Duration> = const { Cell::new(DEFAULT_BUSY_TIMEOUT) };
+}
+
+/// Records `busy_timeout` as the value of the connection owned by the current thread.
+pub(crate) fn set_thread_busy_timeout(busy_timeout: Duration) {
+    BUSY_TIMEOUT.with(|t| t.set(busy_timeout));
+}
+
+/// Turns a rusqlite error into a store error.
+///
+/// | SQLite result | kind |
+/// |---|---|
+/// | `SQLITE_BUSY` (5), `SQLITE_LOCKED` (6) and their extended codes | `Contention` (retryable) |
+/// | `SQLITE_CANTOPEN` (14) | `ConnectionLost` |
+/// | constraint violations (2067, 1555, 787, …) | `Backend` with the extended code; callers that expect a violation map it themselves |
+/// | anything else | `Backend` with the extended code when there is one |
+///
+/// Contention messages name the busy timeout of the connection whose thread runs this.
+pub(crate) fn classify(err: rusqlite::Error) -> Error {
+    classify_with_timeout(err, BUSY_TIMEOUT.with(Cell::get))
+}
+
+/// The body of [`classify`], naming `busy_timeout` in contention messages.
+fn classify_with_timeout(err: rusqlite::Error, busy_timeout: Duration) -> Error {
+    match &err {
+        rusqlite::Error::SqliteFailure(e, msg) => {
+            let extended = e.extended_code;
+            let primary = extended & 0xff;
+            let detail = msg.clone().unwrap_or_else(|| e.to_string());
+            let base = match primary {
+                SQLITE_BUSY | SQLITE_LOCKED => Error::new(
+                    ErrorKind::Contention,
+                    format!(
+                        "the SQLite database file is locked by another connection or process \
+                         (busy for longer than busy_timeout={}); retry later, or raise \
+                         busy_timeout",
+                        format_duration(busy_timeout)
+                    ),
+                ),
+                SQLITE_CANTOPEN => Error::new(
+                    ErrorKind::ConnectionLost,
+                    format!("cannot open the SQLite database file: {detail}"),
+                ),
+                SQLITE_CONSTRAINT => Error::new(
+                    ErrorKind::Backend,
+                    match extended {
+                        SQLITE_CONSTRAINT_FOREIGNKEY => format!(
+                            "SQLite foreign key violation (a referenced workflow does not \
+                             exist): {detail}"
+                        ),
+                        SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY => {
+                            format!("SQLite uniqueness violation: {detail}")
+                        }
+                        _ => format!("SQLite constraint violation: {detail}"),
+                    },
+                ),
+                _ => Error::new(ErrorKind::Backend, format!("SQLite error: {detail}")),
+            };
+            base.with_backend(BACKEND)
+                .with_code(extended.to_string())
+                .with_source(err)
+        }
+        rusqlite::Error::SqliteSingleThreadedMode | rusqlite::Error::InvalidPath(_) => Error::new(
+            ErrorKind::InvalidConfig,
+            format!("cannot use SQLite: {err}"),
+        )
+        .with_backend(BACKEND)
+        .with_source(err),
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(_)
+        | rusqlite::Error::InvalidColumnType(..) => Error::corrupt(format!(
+            "a value read from the SQLite database has an unexpected type: {err}"
+        ))
+        .with_backend(BACKEND)
+        .with_source(err),
+        rusqlite::Error::NulError(_) => {
+            Error::invalid_input(format!("a text value contains a NUL byte: {err}"))
+                .with_backend(BACKEND)
+                .with_source(err)
+        }
+        _ => Error::new(ErrorKind::Backend, format!("SQLite error: {err}"))
+            .with_backend(BACKEND)
+            .with_source(err),
+    }
+}
+
+/// The extended result code of a SQLite failure, if `err` is one.
+pub(crate) fn extended_code(err: &rusqlite::Error) -> Option<i32> {
+    match err {
+        rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
+        _ => None,
+    }
+}
+
+/// Whether `err` is a UNIQUE or PRIMARY KEY violation whose message names `column`.
+pub(crate) fn is_unique_violation_on(err: &rusqlite::Error, column: &str) -> bool {
+    match err {
+        rusqlite::Error::SqliteFailure(e, msg) => {
+            matches!(
+                e.extended_code,
+                SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY
+            ) && msg.as_deref().is_some_and(|m| m.contains(column))
+        }
+        _ => false,
+    }
+}
+
+/// Errors that a connection-thread closure may return.
+pub(crate) trait IntoStoreError {
+    /// Converts into a store error.
+    fn into_store_error(self) -> Error;
+}
+
+impl IntoStoreError for rusqlite::Error {
+    fn into_store_error(self) -> Error {
+        classify(self)
+    }
+}
+
+impl IntoStoreError for Error {
+    fn into_store_error(self) -> Error {
+        self
+    }
+}
+
+/// Turns the error of a `tokio_rusqlite::Connection::call` into a store error: a closed
+/// connection thread becomes [`ErrorKind::Closed`], the closure's own error is classified.
+pub(crate) fn from_call<E: IntoStoreError>(err: tokio_rusqlite::Error<E>) -> Error {
+    match err {
+        tokio_rusqlite::Error::ConnectionClosed => Error::new(
+            ErrorKind::Closed,
+            "the SQLite connection is closed (the store was closed, or its connection thread \
+             stopped); open a new store",
+        )
+        .with_backend(BACKEND),
+        tokio_rusqlite::Error::Close((_, e)) => classify(e),
+        tokio_rusqlite::Error::Error(e) => e.into_store_error(),
+        _ => Error::new(
+            ErrorKind::Backend,
+            "unexpected error from the SQLite connection thread",
+        )
+        .with_backend(BACKEND),
+    }
+}
+
+/// `30s`, `250ms`, `1.5s`.
+fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
+/// The rusqlite error for a raw extended result code.
+#[cfg(test)]
+fn failure(extended_code: i32, message: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(extended_code),
+        Some(message.to_owned()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping_table() {
+        // (extended code, message, expected kind)
+        let cases = [
+            (SQLITE_BUSY, "database is locked", ErrorKind::Contention),
+            (
+                SQLITE_BUSY | (2 << 8),
+                "database is locked",
+                ErrorKind::Contention,
+            ), // BUSY_SNAPSHOT
+            (
+                SQLITE_LOCKED,
+                "database table is locked",
+                ErrorKind::Contention,
+            ),
+            (
+                SQLITE_LOCKED | (1 << 8),
+                "locked sharedcache",
+                ErrorKind::Contention,
+            ),
+            (
+                SQLITE_CANTOPEN,
+                "unable to open database file",
+                ErrorKind::ConnectionLost,
+            ),
+            (
+                SQLITE_CONSTRAINT_UNIQUE,
+                "UNIQUE constraint failed: t.a",
+                ErrorKind::Backend,
+            ),
+            (
+                SQLITE_CONSTRAINT_PRIMARYKEY,
+                "UNIQUE constraint failed: t.id",
+                ErrorKind::Backend,
+            ),
+            (
+                SQLITE_CONSTRAINT_FOREIGNKEY,
+                "FOREIGN KEY constraint failed",
+                ErrorKind::Backend,
+            ),
+            (1, "near \"SELEC\": syntax error", ErrorKind::Backend),
+        ];
+        for (code, msg, kind) in cases {
+            let e = classify(failure(code, msg));
+            assert_eq!(e.kind(), kind, "code {code}: {e}");
+            assert_eq!(e.code(), Some(code.to_string().as_str()));
+            assert_eq!(e.backend(), Some(BACKEND));
+        }
+    }
+
+    #[test]
+    fn contention_message_names_the_busy_timeout() {
+        let e = classify_with_timeout(
+            failure(SQLITE_BUSY, "database is locked"),
+            Duration::from_secs(30),
+        );
+        assert!(e.is_retryable());
+        assert!(
+            e.message().contains(
+                "the SQLite database file is locked by another connection or process \
+                 (busy for longer than busy_timeout=30s)"
+            ),
+            "{e}"
+        );
+        let e = classify_with_timeout(
+            failure(SQLITE_BUSY, "database is locked"),
+            Duration::from_millis(250),
+        );
+        assert!(e.message().contains("busy_timeout=250ms"), "{e}");
+    }
+
+    #[test]
+    fn classify_names_the_busy_timeout_of_this_connection_thread() {
+        std::thread::spawn(|| {
+            let e = classify(failure(SQLITE_BUSY, "database is locked"));
+            assert!(e.message().contains("busy_timeout=30s"), "{e}");
+            set_thread_busy_timeout(Duration::from_secs(5));
+            let e = classify(failure(SQLITE_BUSY, "database is locked"));
+            assert!(e.message().contains("busy_timeout=5s"), "{e}");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn constraint_keeps_the_message() {
+        let e = classify(failure(
+            SQLITE_CONSTRAINT_FOREIGNKEY,
+            "FOREIGN KEY constraint failed",
+        ));
+        assert!(e.message().contains("FOREIGN KEY constraint failed"), "{e}");
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn unique_violation_detection() {
+        let e = failure(
+            SQLITE_CONSTRAINT_UNIQUE,
+            "UNIQUE constraint failed: workflow_status.queue_name, workflow_status.deduplication_id",
+        );
+        assert!(is_unique_violation_on(&e, "deduplication_id"));
+        assert!(!is_unique_violation_on(&e, "workflow_uuid"));
+        assert_eq!(extended_code(&e), Some(SQLITE_CONSTRAINT_UNIQUE));
+        let fk = failure(
+            SQLITE_CONSTRAINT_FOREIGNKEY,
+            "FOREIGN KEY constraint failed",
+        );
+        assert!(!is_unique_violation_on(&fk, "deduplication_id"));
+    }
+
+    #[test]
+    fn non_sqlite_errors() {
+        assert_eq!(
+            classify(rusqlite::Error::QueryReturnedNoRows).kind(),
+            ErrorKind::Backend
+        );
+        assert_eq!(
+            classify(rusqlite::Error::InvalidColumnType(
+                0,
+                "x".into(),
+                rusqlite::types::Type::Real
+            ))
+            .kind(),
+            ErrorKind::Corrupt
+        );
+    }
+
+    #[test]
+    fn closed_connection() {
+        let e = from_call::<rusqlite::Error>(tokio_rusqlite::Error::ConnectionClosed);
+        assert_eq!(e.kind(), ErrorKind::Closed);
+        let e = from_call(tokio_rusqlite::Error::Error(failure(
+            SQLITE_BUSY,
+            "database is locked",
+        )));
+        assert_eq!(e.kind(), ErrorKind::Contention);
+        let e = from_call(tokio_rusqlite::Error::Error(Error::not_found("x")));
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+}

@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod app;
+mod config;
+mod connection;
+mod driver;
+mod error;
+mod migrate;
+mod sql;
+mod store;
+
+pub use app::{SqliteAppStore, SqliteTransaction};
+pub use config::SqliteConfig;
+pub use driver::{SqliteDriver, SCHEMES};
+pub use store::SqliteStore;

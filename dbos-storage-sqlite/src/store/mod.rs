@@ -1,0 +1,344 @@
+//! [`SqliteStore`]: the DBOS system database on SQLite. One file per area trait.
+
+mod lifecycle;
+mod management;
+mod steps;
+mod workflows;
+
+use std::sync::Arc;
+
+use dbos_storage_core::wait::WakeSignal;
+use dbos_storage_core::{
+    DatabaseUrl, Error, ErrorKind, Outcome, Payload, Result, Serialization, SqliteLocation,
+    WorkflowInfo, WorkflowStatus,
+};
+use rusqlite::types::ValueRef;
+use rusqlite::{OptionalExtension, Row, Transaction};
+
+use crate::config::SqliteConfig;
+use crate::connection::Connections;
+use crate::error::{classify, BACKEND};
+use crate::sql;
+
+/// The most ids bound in one statement (as one JSON array), as DBOS chunks its id lists.
+pub(crate) const ID_CHUNK: usize = 4096;
+
+/// The DBOS system database (schema v125) on a SQLite file or in memory.
+///
+/// Cheap to clone: clones share the connections. Every method is one transaction on the
+/// connection thread; writes use one writer connection under `BEGIN IMMEDIATE`, reads use
+/// reader connections in WAL mode. Writes that finish, cancel or resume a workflow wake the
+/// `await_*` calls of this process at once; other processes are seen at the poll interval.
+///
+/// Open it with [`SqliteStore::open`] or [`SqliteStore::open_url`], then call
+/// [`migrate`](dbos_storage_core::LifecycleStore::migrate) once.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SqliteConfig,
+    conns: Connections,
+    wake: WakeSignal,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("location", &self.inner.config.location)
+            .field("busy_timeout", &self.inner.config.busy_timeout)
+            .field("readers", &self.inner.config.readers)
+            .field("closed", &self.inner.conns.is_closed())
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (and for a file, creates) the database and its connections. It does not migrate:
+    /// call [`migrate`](dbos_storage_core::LifecycleStore::migrate) next.
+    ///
+    /// # Errors
+    /// [`InvalidConfig`](ErrorKind::InvalidConfig) for invalid settings,
+    /// [`ConnectionLost`](ErrorKind::ConnectionLost) when the file cannot be opened (a missing
+    /// directory, no permission), [`Contention`](ErrorKind::Contention) when another process
+    /// keeps the file locked for longer than the busy timeout.
+    pub async fn open(config: SqliteConfig) -> Result<SqliteStore> {
+        let conns = Connections::open(&config).await?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                config,
+                conns,
+                wake: WakeSignal::new(),
+            }),
+        })
+    }
+
+    /// Opens the database of a `sqlite:` URL: `sqlite:///relative.sqlite`,
+    /// `sqlite:////absolute/path.sqlite` or `sqlite:///:memory:`, with the optional query keys
+    /// `busy_timeout` (milliseconds) and `readers`.
+    ///
+    /// # Errors
+    /// [`InvalidConfig`](ErrorKind::InvalidConfig) for a malformed URL or key, and as
+    /// [`SqliteStore::open`].
+    pub async fn open_url(url: &str) -> Result<SqliteStore> {
+        let url = DatabaseUrl::parse(url)?;
+        Self::open(SqliteConfig::from_url(&url)?).await
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn conns(&self) -> &Connections {
+        &self.inner.conns
+    }
+
+    pub(crate) fn wake(&self) -> &WakeSignal {
+        &self.inner.wake
+    }
+
+    /// The location for messages.
+    pub(crate) fn location_text(&self) -> String {
+        match &self.inner.config.location {
+            SqliteLocation::Memory => ":memory:".to_owned(),
+            SqliteLocation::File(p) => format!("{:?}", p.display().to_string()),
+        }
+    }
+}
+
+/// The database clock in epoch milliseconds.
+pub(crate) fn now_ms(tx: &Transaction<'_>) -> Result<i64> {
+    tx.query_row(sql::NOW_MS, [], |r| r.get(0))
+        .map_err(classify)
+}
+
+/// A JSON array of strings, bound as one parameter and read with `json_each`.
+pub(crate) fn json_array(values: &[String]) -> Result<String> {
+    serde_json::to_string(values).map_err(|e| {
+        Error::invalid_input(format!("cannot encode a list of ids as JSON: {e}"))
+            .with_backend(BACKEND)
+    })
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A step or workflow outcome from its columns: an error wins over an output; neither is
+/// `None`.
+pub(crate) fn outcome_of(
+    output: Option<String>,
+    error: Option<String>,
+    serialization: Option<&str>,
+) -> Option<Outcome> {
+    let label = serialization.map(Serialization::parse_label);
+    match (output, error) {
+        (_, Some(error)) => Some(Outcome::Error(Payload::new(error, label))),
+        (Some(output), None) => Some(Outcome::Output(Payload::new(output, label))),
+        (None, None) => None,
+    }
+}
+
+/// An integer column that other writers may have stored as REAL (DBOS's
+/// `unixepoch('subsec') * 1000` default) or as numeric text.
+pub(crate) fn get_i64(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<i64>> {
+    Ok(match row.get_ref(idx)? {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i),
+        ValueRef::Real(f) => Some(f.round() as i64),
+        ValueRef::Text(t) => {
+            let s = String::from_utf8_lossy(t);
+            let s = s.trim();
+            match s.parse::<i64>() {
+                Ok(i) => Some(i),
+                Err(_) => match s.parse::<f64>() {
+                    Ok(f) => Some(f.round() as i64),
+                    Err(_) => {
+                        return Err(rusqlite::Error::InvalidColumnType(
+                            idx,
+                            format!("{s:?} is not a number"),
+                            rusqlite::types::Type::Text,
+                        ))
+                    }
+                },
+            }
+        }
+        ValueRef::Blob(_) => {
+            return Err(rusqlite::Error::InvalidColumnType(
+                idx,
+                "a blob is not a number".to_owned(),
+                rusqlite::types::Type::Blob,
+            ))
+        }
+    })
+}
+
+/// A boolean column: 0/1, or `true`/`false` text from other writers.
+pub(crate) fn get_bool(row: &Row<'_>, idx: usize) -> rusqlite::Result<bool> {
+    Ok(match row.get_ref(idx)? {
+        ValueRef::Null => false,
+        ValueRef::Integer(i) => i != 0,
+        ValueRef::Real(f) => f != 0.0,
+        ValueRef::Text(t) => {
+            let s = String::from_utf8_lossy(t);
+            matches!(s.trim().to_ascii_lowercase().as_str(), "1" | "true" | "t")
+        }
+        ValueRef::Blob(_) => false,
+    })
+}
+
+/// Reads a `WorkflowInfo` from a row of `workflow_columns!()` followed by inputs, output and
+/// error (NULL when not loaded).
+pub(crate) fn read_workflow(row: &Row<'_>) -> rusqlite::Result<WorkflowInfo> {
+    let id: String = row.get(0)?;
+    let status: Option<String> = row.get(1)?;
+    let name: Option<String> = row.get(2)?;
+    let mut w = WorkflowInfo::new(
+        id,
+        name.unwrap_or_default(),
+        WorkflowStatus::parse(status.as_deref().unwrap_or("")),
+    );
+    w.class_name = row.get(3)?;
+    w.config_name = row.get(4)?;
+    w.authenticated_user = row.get(5)?;
+    w.assumed_role = row.get(6)?;
+    w.authenticated_roles = parse_roles(&w.workflow_id, row.get::<_, Option<String>>(7)?);
+    w.executor_id = row.get(8)?;
+    w.created_at = get_i64(row, 9)?.unwrap_or(0);
+    w.updated_at = get_i64(row, 10)?.unwrap_or(0);
+    w.application_version = row.get(11)?;
+    w.application_id = row.get(12)?;
+    w.application_name = row.get(13)?;
+    w.recovery_attempts = get_i64(row, 14)?.unwrap_or(0);
+    w.queue_name = row.get(15)?;
+    w.workflow_timeout_ms = get_i64(row, 16)?;
+    w.workflow_deadline_epoch_ms = get_i64(row, 17)?;
+    w.started_at_epoch_ms = get_i64(row, 18)?;
+    w.deduplication_id = row.get(19)?;
+    w.priority = get_i64(row, 20)?
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap_or(0);
+    w.queue_partition_key = row.get(21)?;
+    w.forked_from = row.get(22)?;
+    w.was_forked_from = get_bool(row, 23)?;
+    w.parent_workflow_id = row.get(24)?;
+    w.delay_until_epoch_ms = get_i64(row, 25)?;
+    w.completed_at = get_i64(row, 26)?;
+    w.schedule_name = row.get(27)?;
+    w.attributes = parse_attributes(&w.workflow_id, row.get::<_, Option<String>>(28)?);
+    w.serialization = row
+        .get::<_, Option<String>>(29)?
+        .as_deref()
+        .map(Serialization::parse_label);
+    w.inputs = row.get(30)?;
+    w.output = row.get(31)?;
+    w.error = row.get(32)?;
+    Ok(w)
+}
+
+/// `authenticated_roles` is a JSON array of strings; anything else is logged and dropped, as
+/// DBOS decodes listings leniently.
+fn parse_roles(id: &str, text: Option<String>) -> Option<Vec<String>> {
+    let text = text?;
+    match serde_json::from_str::<Option<Vec<String>>>(&text) {
+        Ok(roles) => roles,
+        Err(e) => {
+            tracing::warn!(workflow_id = id, error = %e, "ignoring undecodable authenticated_roles");
+            None
+        }
+    }
+}
+
+/// `attributes` is JSON text; `null` (DBOS's "unset") and SQL NULL are `None`.
+fn parse_attributes(
+    id: &str,
+    text: Option<String>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let text = text?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(map)) => Some(map),
+        Ok(serde_json::Value::Null) => None,
+        Ok(_) | Err(_) => {
+            tracing::warn!(
+                workflow_id = id,
+                "ignoring attributes that are not a JSON object"
+            );
+            None
+        }
+    }
+}
+
+/// A workflow's owner token, deadline and application.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WorkflowOwner {
+    pub(crate) owner_xid: Option<String>,
+    pub(crate) deadline_epoch_ms: Option<i64>,
+    pub(crate) application_name: Option<String>,
+}
+
+/// Reads a workflow's owner inside a write transaction. With `lock` it uses the no-op
+/// `UPDATE … RETURNING` (DBOS's SQLite ownership check); `None` when the workflow is missing.
+pub(crate) fn workflow_owner(
+    tx: &Transaction<'_>,
+    workflow_id: &str,
+    lock: bool,
+) -> Result<Option<WorkflowOwner>> {
+    let statement = if lock {
+        sql::LOCK_WORKFLOW_OWNER
+    } else {
+        sql::SELECT_WORKFLOW_OWNER
+    };
+    tx.query_row(statement, [workflow_id], |r| {
+        Ok(WorkflowOwner {
+            owner_xid: r.get(0)?,
+            deadline_epoch_ms: get_i64(r, 1)?,
+            application_name: r.get(2)?,
+        })
+    })
+    .optional()
+    .map_err(classify)
+}
+
+/// Checks that `owner_xid` (when given) still owns the workflow, in the write transaction.
+/// Returns the owner row (`None` only when no check was asked and the workflow is missing).
+///
+/// # Errors
+/// [`NotOwner`](ErrorKind::NotOwner) when the workflow is missing or owned by another token.
+pub(crate) fn check_owner(
+    tx: &Transaction<'_>,
+    workflow_id: &str,
+    owner_xid: Option<&str>,
+    what: &str,
+) -> Result<Option<WorkflowOwner>> {
+    let Some(expected) = owner_xid else {
+        return workflow_owner(tx, workflow_id, false);
+    };
+    match workflow_owner(tx, workflow_id, true)? {
+        None => Err(Error::new(
+            ErrorKind::NotOwner,
+            format!(
+                "workflow {workflow_id} no longer exists, so this execution cannot {what}; it \
+                 was deleted while running"
+            ),
+        )
+        .with_backend(BACKEND)),
+        Some(owner) if owner.owner_xid.as_deref() == Some(expected) => Ok(Some(owner)),
+        Some(owner) => Err(Error::new(
+            ErrorKind::NotOwner,
+            format!(
+                "workflow {workflow_id} is no longer owned by this execution ({}), so it cannot \
+                 {what}; it was cancelled, recovered or handed to another executor — stop and \
+                 adopt the recorded outcome",
+                if owner.owner_xid.is_some() {
+                    "another execution owns it now"
+                } else {
+                    "nobody owns it now"
+                }
+            ),
+        )
+        .with_backend(BACKEND)),
+    }
+}
