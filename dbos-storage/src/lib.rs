@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod registry;
+
+pub use dbos_storage_core::*;
+pub use registry::{connect, connect_url, Registry, Stores};
+
+/// The SQLite driver, re-exported for its configuration and native types.
+#[cfg(feature = "sqlite")]
+pub use dbos_storage_sqlite as sqlite;
