@@ -201,7 +201,7 @@ impl dyn AppTransaction + '_ {
     /// Runs a query that must return at most one row, deserialized into `T`.
     ///
     /// # Errors
-    /// As [`query_as`](Self::query_as), and [`crate::ErrorKind::InvalidInput`] for more than one row.
+    /// As `query_as`, and [`crate::ErrorKind::InvalidInput`] for more than one row.
     pub async fn query_opt<T: DeserializeOwned>(
         &mut self,
         sql: &str,
