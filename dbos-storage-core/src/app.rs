@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::future::BoxFuture;
+pub use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
@@ -285,6 +285,29 @@ impl TransactionCall {
 /// database error (retryable ones re-run the body).
 pub type TransactionBody<'b> =
     dyn for<'t> FnMut(&'t mut dyn AppTransaction) -> BoxFuture<'t, Result<Outcome>> + Send + 'b;
+
+/// Gives a closure the [`TransactionBody`] signature, so that `Box::pin(async move { … })` in its
+/// body type-checks against the handle's lifetime.
+///
+/// ```
+/// use dbos_storage_core::app::transaction_body;
+/// use dbos_storage_core::{Outcome, Params, Payload};
+///
+/// let mut body = transaction_body(|tx| {
+///     Box::pin(async move {
+///         tx.execute("UPDATE accounts SET balance = balance - 1 WHERE id = :id",
+///             Params::new().bind("id", 7)).await?;
+///         Ok(Outcome::Output(Payload::portable_json("true")))
+///     })
+/// });
+/// # let _ = &mut body;
+/// ```
+pub fn transaction_body<F>(f: F) -> F
+where
+    F: for<'t> FnMut(&'t mut dyn AppTransaction) -> BoxFuture<'t, Result<Outcome>> + Send,
+{
+    f
+}
 
 /// What [`AppStore::run_transaction`] produced.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,8 @@ pub mod validate;
 pub mod wait;
 
 pub use app::{
-    AppStore, AppTransaction, DynAppStore, Isolation, Params, RecordedTransaction, Row,
-    TransactionBody, TransactionCall, TransactionOutcome, Value,
+    transaction_body, AppStore, AppTransaction, DynAppStore, Isolation, Params,
+    RecordedTransaction, Row, TransactionBody, TransactionCall, TransactionOutcome, Value,
 };
 pub use config::DbosConfig;
 pub use driver::Driver;

@@ -18,13 +18,7 @@ use tempfile::TempDir;
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-/// Gives a closure the transaction-body signature (so `Box::pin(async move { … })` coerces).
-fn body<F>(f: F) -> F
-where
-    F: for<'t> FnMut(&'t mut dyn AppTransaction) -> BoxFuture<'t, Result<Outcome>> + Send,
-{
-    f
-}
+use dbos_storage_core::app::transaction_body as body;
 
 fn output(text: &str) -> Outcome {
     Outcome::Output(Payload::new(text, None))
