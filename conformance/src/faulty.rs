@@ -1,0 +1,310 @@
+//! [`FaultyStore`]: a wrapper that injects transient errors and lost commit acknowledgements,
+//! to test error classification, retries and every `# Idempotency` claim of the contract.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dbos_storage_core::store::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
+use dbos_storage_core::{
+    AwaitOptions, CancelOptions, Capabilities, Error, ErrorKind, InsertOptions, InsertOutcome,
+    ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Outcome, RecordedStep, Result,
+    ResumeOptions, SchemaVersion, SleepState, StepInfo, StepRecord, SystemStore, WorkflowInfo,
+    WorkflowResult,
+};
+
+/// One injected fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The operation fails with this kind *before* it runs, as if the database refused it
+    /// (serialization failure, contention, lost connection, exhausted pool).
+    Fail(ErrorKind),
+    /// The operation runs and commits, then fails with
+    /// [`AmbiguousCommit`](ErrorKind::AmbiguousCommit), as if the acknowledgement was lost.
+    /// If the operation itself fails, its own error is returned.
+    AmbiguousCommit,
+}
+
+impl Fault {
+    /// [`ErrorKind::SerializationFailure`] before the operation.
+    pub const SERIALIZATION_FAILURE: Fault = Fault::Fail(ErrorKind::SerializationFailure);
+    /// [`ErrorKind::ConnectionLost`] before the operation.
+    pub const CONNECTION_LOST: Fault = Fault::Fail(ErrorKind::ConnectionLost);
+    /// [`ErrorKind::Contention`] before the operation.
+    pub const CONTENTION: Fault = Fault::Fail(ErrorKind::Contention);
+    /// [`ErrorKind::PoolExhausted`] before the operation.
+    pub const POOL_EXHAUSTED: Fault = Fault::Fail(ErrorKind::PoolExhausted);
+    /// Every fault the retry property injects.
+    pub const ALL: [Fault; 5] = [
+        Fault::SERIALIZATION_FAILURE,
+        Fault::CONNECTION_LOST,
+        Fault::CONTENTION,
+        Fault::POOL_EXHAUSTED,
+        Fault::AmbiguousCommit,
+    ];
+}
+
+/// A store that takes one queued [`Fault`] per call (in FIFO order) and otherwise forwards to
+/// the store it wraps. `backend`, `capabilities` and `close` are never faulted.
+///
+/// Wrap it (in an `Arc`) in [`RetryingStore`](dbos_storage_core::RetryingStore) to check that retries end in
+/// the same state as a clean run.
+/// `S` may be a trait object: `FaultyStore<dyn SystemStore>`.
+#[derive(Debug)]
+pub struct FaultyStore<S: ?Sized> {
+    inner: Arc<S>,
+    faults: Mutex<VecDeque<Fault>>,
+}
+
+impl<S> FaultyStore<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self::shared(Arc::new(inner))
+    }
+}
+
+impl<S: ?Sized> FaultyStore<S> {
+    /// Wraps a store the caller keeps a handle on (to destroy it afterwards).
+    pub fn shared(inner: Arc<S>) -> Self {
+        FaultyStore {
+            inner,
+            faults: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &Arc<S> {
+        &self.inner
+    }
+
+    /// Queues `fault` for a later call.
+    pub fn inject(&self, fault: Fault) {
+        self.queue().push_back(fault);
+    }
+
+    /// Queues every fault of `faults`, in order.
+    pub fn inject_all(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.queue().extend(faults);
+    }
+
+    /// How many queued faults no call has taken yet.
+    pub fn pending(&self) -> usize {
+        self.queue().len()
+    }
+
+    /// Drops every queued fault and returns how many there were.
+    pub fn drain(&self) -> usize {
+        let mut queue = self.queue();
+        let left = queue.len();
+        queue.clear();
+        left
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Fault>> {
+        self.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `op` (named `name`) under the next queued fault.
+    async fn run<T, Fut>(&self, name: &str, op: impl FnOnce() -> Fut) -> Result<T>
+    where
+        Fut: Future<Output = Result<T>>,
+    {
+        let fault = self.queue().pop_front();
+        match fault {
+            None => op().await,
+            Some(Fault::Fail(kind)) => Err(Error::new(
+                kind,
+                format!("injected {kind} before {name} (FaultyStore)"),
+            )),
+            Some(Fault::AmbiguousCommit) => {
+                op().await?;
+                Err(Error::new(
+                    ErrorKind::AmbiguousCommit,
+                    format!("injected ambiguous commit after {name} ran (FaultyStore)"),
+                ))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + ?Sized> LifecycleStore for FaultyStore<S> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn migrate(&self) -> Result<SchemaVersion> {
+        self.run("migrate", || self.inner.migrate()).await
+    }
+    async fn schema_version(&self) -> Result<SchemaVersion> {
+        self.run("schema_version", || self.inner.schema_version())
+            .await
+    }
+    async fn check_connection(&self) -> Result<()> {
+        self.run("check_connection", || self.inner.check_connection())
+            .await
+    }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + ?Sized> WorkflowStore for FaultyStore<S> {
+    async fn insert_workflow(
+        &self,
+        workflow: NewWorkflow,
+        options: InsertOptions,
+    ) -> Result<InsertOutcome> {
+        self.run("insert_workflow", || {
+            self.inner.insert_workflow(workflow, options)
+        })
+        .await
+    }
+    async fn get_workflows(&self, workflow_ids: &[String]) -> Result<Vec<WorkflowInfo>> {
+        self.run("get_workflows", || self.inner.get_workflows(workflow_ids))
+            .await
+    }
+    async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
+        self.run("list_workflows", || self.inner.list_workflows(query))
+            .await
+    }
+    async fn record_outcome(
+        &self,
+        workflow_id: &str,
+        outcome: Outcome,
+        owner_xid: Option<&str>,
+    ) -> Result<bool> {
+        self.run("record_outcome", || {
+            self.inner.record_outcome(workflow_id, outcome, owner_xid)
+        })
+        .await
+    }
+    async fn workflow_result(&self, workflow_id: &str) -> Result<WorkflowResult> {
+        self.run("workflow_result", || {
+            self.inner.workflow_result(workflow_id)
+        })
+        .await
+    }
+    async fn await_workflow_result(
+        &self,
+        workflow_id: &str,
+        options: AwaitOptions,
+    ) -> Result<WorkflowResult> {
+        self.run("await_workflow_result", || {
+            self.inner.await_workflow_result(workflow_id, options)
+        })
+        .await
+    }
+    async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>> {
+        self.run("first_finished", || self.inner.first_finished(workflow_ids))
+            .await
+    }
+    async fn await_first_finished(
+        &self,
+        workflow_ids: &[String],
+        options: AwaitOptions,
+    ) -> Result<String> {
+        self.run("await_first_finished", || {
+            self.inner.await_first_finished(workflow_ids, options)
+        })
+        .await
+    }
+    async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>> {
+        self.run("workflow_children", || {
+            self.inner.workflow_children(workflow_id)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + ?Sized> StepStore for FaultyStore<S> {
+    async fn check_step(
+        &self,
+        workflow_id: &str,
+        function_id: i32,
+        function_name: &str,
+    ) -> Result<Option<RecordedStep>> {
+        self.run("check_step", || {
+            self.inner
+                .check_step(workflow_id, function_id, function_name)
+        })
+        .await
+    }
+    async fn record_step(&self, step: StepRecord, owner_xid: Option<&str>) -> Result<()> {
+        self.run("record_step", || self.inner.record_step(step, owner_xid))
+            .await
+    }
+    async fn list_steps(
+        &self,
+        workflow_id: &str,
+        options: ListStepsOptions,
+    ) -> Result<Vec<StepInfo>> {
+        self.run("list_steps", || self.inner.list_steps(workflow_id, options))
+            .await
+    }
+    async fn start_child_workflow(
+        &self,
+        parent_workflow_id: &str,
+        function_id: i32,
+        child: NewWorkflow,
+        options: InsertOptions,
+        parent_owner_xid: Option<&str>,
+    ) -> Result<InsertOutcome> {
+        self.run("start_child_workflow", || {
+            self.inner.start_child_workflow(
+                parent_workflow_id,
+                function_id,
+                child,
+                options,
+                parent_owner_xid,
+            )
+        })
+        .await
+    }
+    async fn record_sleep(
+        &self,
+        workflow_id: &str,
+        function_id: i32,
+        duration: Duration,
+        owner_xid: Option<&str>,
+    ) -> Result<SleepState> {
+        self.run("record_sleep", || {
+            self.inner
+                .record_sleep(workflow_id, function_id, duration, owner_xid)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + ?Sized> ManagementStore for FaultyStore<S> {
+    async fn cancel_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: CancelOptions,
+    ) -> Result<Vec<String>> {
+        self.run("cancel_workflows", || {
+            self.inner.cancel_workflows(workflow_ids, options)
+        })
+        .await
+    }
+    async fn resume_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: ResumeOptions,
+    ) -> Result<Vec<String>> {
+        self.run("resume_workflows", || {
+            self.inner.resume_workflows(workflow_ids, options)
+        })
+        .await
+    }
+}

@@ -1,0 +1,174 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod concurrency;
+pub mod factory;
+pub mod faulty;
+pub mod harness;
+pub mod lifecycle;
+pub mod management;
+pub mod memory;
+pub mod model;
+pub mod retry;
+pub mod steps;
+mod support;
+pub mod workflows;
+
+pub use factory::{Factory, MemoryFactory};
+pub use faulty::{Fault, FaultyStore};
+pub use memory::MemoryStore;
+
+/// Re-exported for implementing [`Factory`].
+pub use async_trait::async_trait;
+
+/// Re-exported for file-based factories: a temporary directory per store, removed on drop.
+pub use tempfile;
+
+/// Generates one `#[test]` per property of the suite for a backend.
+///
+/// ```
+/// dbos_storage_conformance::suite!(dbos_storage_conformance::MemoryFactory::new());
+/// # fn main() {}
+/// ```
+///
+/// The argument is an expression building a [`Factory`]; each generated test evaluates it
+/// once, builds a multi-threaded tokio runtime (two workers) with
+/// [`harness::runtime`], and runs one property on it. The tests are grouped in modules named
+/// after the areas (`lifecycle`, `workflows`, `steps`, `management`, `model`, `concurrency`,
+/// `retry`), so `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the
+/// invocation at the root of a test file (or in a module of its own).
+///
+/// Capability-dependent behaviour is decided from [`Factory::capabilities`]: no property needs
+/// a capability outright yet, so none is generated as ignored.
+#[macro_export]
+macro_rules! suite {
+    ($factory:expr $(,)?) => {
+        #[doc(hidden)]
+        fn __dbos_conformance_factory() -> impl $crate::Factory {
+            $factory
+        }
+        $crate::__properties!(tests);
+    };
+}
+
+/// The one list of properties, expanded by [`suite!`] (one test each) and by [`run_all`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __properties {
+    ($mode:ident $($arg:ident)?) => {
+        $crate::__expand! { $mode ($($arg)?)
+            [lifecycle:
+                migrate_is_idempotent
+                check_connection_succeeds
+                capabilities_match_declared
+                closed_store_refuses_calls
+            ]
+            [workflows:
+                insert_reconciles_by_creator
+                insert_reject_policy_refuses_foreign_ids
+                insert_conflicting_function_fails
+                insert_initial_columns
+                deduplication_is_per_queue_while_set
+                get_workflows_in_request_order
+                list_filters_match_columns
+                list_prefix_is_literal
+                list_times_order_and_paging
+                list_scoping_and_shape
+                attribute_filter_follows_capability
+                record_outcome_requires_pending_and_owner
+                workflow_result_for_each_status
+                await_result_wakes_on_outcome
+                await_result_timeout_and_missing
+                first_finished_and_await
+                children_include_grandchildren
+                invalid_input_is_rejected
+                payload_labels_round_trip
+            ]
+            [steps:
+                check_step_returns_recorded
+                check_step_errors
+                record_step_is_idempotent_and_detects_rivals
+                record_step_checks_owner
+                list_steps_by_position
+                start_child_records_parent_step
+                start_child_inherits_deadline
+                start_child_deduplicated_records_error
+                record_sleep_keeps_wake_time
+                error_outcomes_round_trip
+            ]
+            [management:
+                cancel_sets_cancelled_and_clears
+                cancel_never_overwrites_finished
+                cancel_children_level_by_level
+                resume_enqueues
+                resume_unknown_id_changes_nothing
+                resumed_workflow_waits_for_a_claim
+            ]
+            [model:
+                matches_reference_model
+            ]
+            [concurrency:
+                one_step_record_wins
+                one_insert_executes
+                one_outcome_applies
+            ]
+            [retry:
+                faults_leave_the_same_state
+            ]
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __expand {
+    (tests () $([$module:ident : $($property:ident)*])*) => {
+        $(
+            mod $module {
+                $(
+                    #[test]
+                    fn $property() {
+                        let factory = super::__dbos_conformance_factory();
+                        $crate::harness::runtime()
+                            .block_on($crate::$module::$property(&factory));
+                    }
+                )*
+            }
+        )*
+    };
+    (run_all ($factory:ident) $([$module:ident : $($property:ident)*])*) => {
+        $( $( $crate::$module::$property($factory).await; )* )*
+    };
+    (names () $([$module:ident : $($property:ident)*])*) => {
+        &[ $( $( concat!(stringify!($module), "::", stringify!($property)), )* )* ]
+    };
+}
+
+/// Runs every property of the suite against `factory`, one after the other, panicking at the
+/// first failure. Prefer [`suite!`], which reports each property as its own test.
+///
+/// Needs a multi-threaded tokio runtime (`#[tokio::test(flavor = "multi_thread")]`, or
+/// [`harness::runtime`]): model-based properties block in place while proptest runs.
+pub async fn run_all<F: Factory>(factory: &F) {
+    __properties!(run_all factory);
+}
+
+/// The name of every property, as `area::property` (the test names [`suite!`] generates).
+pub const PROPERTIES: &[&str] = __properties!(names);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn property_names_are_unique_and_qualified() {
+        let mut names = super::PROPERTIES.to_vec();
+        assert!(names.iter().all(|n| n.contains("::")), "{names:?}");
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            super::PROPERTIES.len(),
+            "a property is listed twice"
+        );
+    }
+}

@@ -1,0 +1,1014 @@
+//! [`MemoryStore`]: the in-memory reference model of the
+//! [`SystemStore`](dbos_storage_core::SystemStore) contract.
+//!
+//! Everything lives in plain maps behind one mutex, and every method is written to read like the
+//! contract it implements: the conformance suite compares other backends against this store, and
+//! a third-party author can read it to see what each operation must do. It is not built for
+//! speed and keeps nothing across processes.
+//!
+//! Time comes from the wall clock in milliseconds, made non-decreasing so that a row is never
+//! stamped before one written earlier.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dbos_storage_core::payload::portable::{self, PortableError};
+use dbos_storage_core::payload::validate_text;
+use dbos_storage_core::store::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
+use dbos_storage_core::wait::{poll_until, WakeSignal};
+use dbos_storage_core::{
+    validate, AwaitOptions, CancelOptions, Capabilities, EpochMs, Error, ErrorKind, IdReusePolicy,
+    InitialStatus, InsertOptions, InsertOutcome, ListStepsOptions, ListWorkflowsQuery, NewWorkflow,
+    Outcome, Payload, RecordedStep, Result, ResumeOptions, SchemaVersion, SleepState, SortOrder,
+    StepInfo, StepRecord, WorkflowInfo, WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION,
+    INTERNAL_QUEUE, SLEEP_STEP,
+};
+
+/// The backend name of [`MemoryStore`].
+pub const BACKEND: &str = "memory";
+
+/// The in-memory reference implementation of the whole [`SystemStore`] contract.
+///
+/// [`MemoryStore::new`] gives an empty, unmigrated store ([`LifecycleStore::schema_version`]
+/// reports 0 until [`LifecycleStore::migrate`]); every other operation works either way.
+///
+/// [`SystemStore`]: dbos_storage_core::SystemStore
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    /// Woken after every write, so that waits re-check at once instead of at their poll interval.
+    wake: WakeSignal,
+}
+
+/// The tables.
+#[derive(Debug, Default)]
+struct State {
+    closed: bool,
+    schema_version: i64,
+    /// The last time handed out by [`State::now`].
+    clock_ms: EpochMs,
+    /// `workflow_status` joined with `workflow_input` and `workflow_output`.
+    workflows: BTreeMap<String, WorkflowRow>,
+    /// `operation_outputs`, keyed by `(workflow_uuid, function_id)`.
+    steps: BTreeMap<(String, i32), StepRow>,
+}
+
+/// One workflow: the columns the contract reads back plus the fencing tokens it never returns.
+#[derive(Debug, Clone)]
+struct WorkflowRow {
+    /// Every column of `workflow_status`, with `inputs`, `output` and `error` always loaded.
+    info: WorkflowInfo,
+    creator_xid: String,
+    owner_xid: Option<String>,
+}
+
+/// One step checkpoint.
+#[derive(Debug, Clone)]
+struct StepRow {
+    function_name: String,
+    outcome: Option<Outcome>,
+    child_workflow_id: Option<String>,
+    started_at_epoch_ms: Option<EpochMs>,
+    completed_at_epoch_ms: EpochMs,
+    /// Copied from the workflow, as the contract asks; nothing reads it back yet.
+    #[allow(dead_code)]
+    application_name: Option<String>,
+}
+
+impl MemoryStore {
+    /// An empty, unmigrated store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A migrated, empty store, ready for use.
+    pub fn migrated() -> Self {
+        let store = Self::new();
+        store.lock().schema_version = DBOS_SCHEMA_VERSION;
+        store
+    }
+
+    /// The capabilities of the memory backend: attribute filters, and nothing that needs a
+    /// server or a file.
+    pub fn declared_capabilities() -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.attribute_filter = true;
+        caps
+    }
+
+    /// Locks the tables. A panic while the lock was held cannot leave a half-applied write (every
+    /// write checks first and mutates last), so a poisoned lock is taken over.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Locks the tables of an open store.
+    fn open(&self) -> Result<MutexGuard<'_, State>> {
+        let state = self.lock();
+        if state.closed {
+            return Err(Error::closed().with_backend(BACKEND));
+        }
+        Ok(state)
+    }
+
+    /// Runs one write under the lock, then wakes the waiters.
+    fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        let result = f(&mut *self.open()?);
+        self.wake.notify();
+        result
+    }
+}
+
+impl State {
+    /// The current time in epoch ms, never earlier than a time handed out before.
+    fn now(&mut self) -> EpochMs {
+        self.clock_ms = self.clock_ms.max(dbos_storage_core::now_epoch_ms());
+        self.clock_ms
+    }
+
+    fn workflow(&self, workflow_id: &str) -> Option<&WorkflowRow> {
+        self.workflows.get(workflow_id)
+    }
+
+    fn step(&self, workflow_id: &str, function_id: i32) -> Option<&StepRow> {
+        self.steps.get(&(workflow_id.to_owned(), function_id))
+    }
+
+    /// The insert-or-reconcile of [`WorkflowStore::insert_workflow`], shared with child starts.
+    /// `wf` has been validated.
+    fn insert_workflow(
+        &mut self,
+        wf: NewWorkflow,
+        options: &InsertOptions,
+    ) -> Result<InsertOutcome> {
+        if let Some(existing) = self.workflow(&wf.workflow_id) {
+            return reconcile(existing, &wf, options);
+        }
+        if let (Some(queue), Some(dedup)) = (&wf.queue_name, &wf.deduplication_id) {
+            let holder = self.workflows.values().find(|row| {
+                row.info.queue_name.as_ref() == Some(queue)
+                    && row.info.deduplication_id.as_ref() == Some(dedup)
+            });
+            if let Some(holder) = holder {
+                return Err(Error::new(
+                    ErrorKind::Deduplicated,
+                    format!(
+                        "workflow {:?} was deduplicated: workflow {:?} holds deduplication id \
+                         {dedup:?} on queue {queue:?}",
+                        wf.workflow_id, holder.info.workflow_id
+                    ),
+                )
+                .with_backend(BACKEND));
+            }
+        }
+        let now = self.now();
+        let status = wf.status.status();
+        let pending = wf.status == InitialStatus::Pending;
+        let timeout_ms = wf.timeout.map(duration_ms);
+        let deadline = match (wf.deadline_epoch_ms, timeout_ms) {
+            (Some(deadline), _) => Some(deadline),
+            (None, Some(timeout)) if pending => Some(now.saturating_add(timeout)),
+            _ => None,
+        };
+        let mut info = WorkflowInfo::new(wf.workflow_id.clone(), wf.name, status.clone());
+        info.class_name = wf.class_name;
+        info.config_name = wf.config_name;
+        info.authenticated_user = wf.authenticated_user;
+        info.assumed_role = wf.assumed_role;
+        info.authenticated_roles = wf.authenticated_roles;
+        info.executor_id = wf.executor_id;
+        info.created_at = now;
+        info.updated_at = now;
+        info.application_version = wf.application_version;
+        info.application_id = wf.application_id;
+        info.application_name = wf.application_name;
+        info.recovery_attempts = i64::from(pending);
+        info.queue_name = wf.queue_name;
+        info.workflow_timeout_ms = timeout_ms;
+        info.workflow_deadline_epoch_ms = deadline;
+        info.deduplication_id = wf.deduplication_id;
+        info.priority = wf.priority;
+        info.queue_partition_key = wf.queue_partition_key;
+        info.parent_workflow_id = wf.parent_workflow_id;
+        info.delay_until_epoch_ms = wf.delay_until_epoch_ms;
+        info.attributes = wf.attributes;
+        info.serialization = wf.inputs.serialization.clone();
+        info.inputs = Some(wf.inputs.text);
+        let mut outcome = InsertOutcome::new(status, pending, false);
+        outcome.queue_name = info.queue_name.clone();
+        outcome.serialization = info.serialization.clone();
+        self.workflows.insert(
+            wf.workflow_id,
+            WorkflowRow {
+                info,
+                owner_xid: pending.then(|| wf.creator_xid.clone()),
+                creator_xid: wf.creator_xid,
+            },
+        );
+        Ok(outcome)
+    }
+
+    /// Fails with [`ErrorKind::NotOwner`] unless `owner_xid` is `None` or owns the workflow.
+    fn check_owner(&self, workflow_id: &str, owner_xid: Option<&str>) -> Result<()> {
+        let Some(owner) = owner_xid else {
+            return Ok(());
+        };
+        let row = self
+            .workflow(workflow_id)
+            .ok_or_else(|| missing(workflow_id))?;
+        if row.owner_xid.as_deref() == Some(owner) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::NotOwner,
+                format!(
+                    "workflow {workflow_id:?} is no longer owned by this execution (status {}); \
+                     stop and adopt its recorded outcome",
+                    row.info.status
+                ),
+            )
+            .with_backend(BACKEND))
+        }
+    }
+
+    /// Inserts a step row unless one exists; an existing row with the same completion time is
+    /// this write's own earlier attempt, any other is a rival's.
+    fn record_step(&mut self, step: StepRecord) -> Result<()> {
+        let key = (step.workflow_id.clone(), step.function_id);
+        if let Some(existing) = self.steps.get(&key) {
+            if existing.completed_at_epoch_ms == step.completed_at_epoch_ms {
+                return Ok(());
+            }
+            return Err(step_conflict(
+                &step.workflow_id,
+                step.function_id,
+                &existing.function_name,
+            ));
+        }
+        let application_name = self
+            .workflow(&step.workflow_id)
+            .ok_or_else(|| missing(&step.workflow_id))?
+            .info
+            .application_name
+            .clone();
+        self.steps.insert(
+            key,
+            StepRow {
+                function_name: step.function_name,
+                outcome: step.outcome,
+                child_workflow_id: step.child_workflow_id,
+                started_at_epoch_ms: step.started_at_epoch_ms,
+                completed_at_epoch_ms: step.completed_at_epoch_ms,
+                application_name,
+            },
+        );
+        Ok(())
+    }
+
+    /// The direct children of every workflow of `parents`, in `created_at` order.
+    fn children_of(&self, parents: &HashSet<String>) -> Vec<String> {
+        let mut children: Vec<&WorkflowInfo> = self
+            .workflows
+            .values()
+            .map(|row| &row.info)
+            .filter(|info| {
+                info.parent_workflow_id
+                    .as_ref()
+                    .is_some_and(|parent| parents.contains(parent))
+            })
+            .collect();
+        children
+            .sort_by(|a, b| (a.created_at, &a.workflow_id).cmp(&(b.created_at, &b.workflow_id)));
+        children
+            .into_iter()
+            .map(|i| i.workflow_id.clone())
+            .collect()
+    }
+
+    /// Every descendant of `roots`, breadth first, each once.
+    fn descendants(&self, roots: &[String]) -> Vec<String> {
+        let mut seen: HashSet<String> = roots.iter().cloned().collect();
+        let mut level: HashSet<String> = seen.clone();
+        let mut out = Vec::new();
+        while !level.is_empty() {
+            let next: Vec<String> = self
+                .children_of(&level)
+                .into_iter()
+                .filter(|child| seen.insert(child.clone()))
+                .collect();
+            out.extend(next.iter().cloned());
+            level = next.into_iter().collect();
+        }
+        out
+    }
+
+    /// The result of one workflow, as [`WorkflowStore::workflow_result`] reports it.
+    fn result(&self, workflow_id: &str) -> WorkflowResult {
+        let Some(row) = self.workflow(workflow_id) else {
+            return WorkflowResult::NotFound;
+        };
+        let info = &row.info;
+        let payload = |text: &Option<String>| Payload {
+            text: text.clone().unwrap_or_else(|| "null".to_owned()),
+            serialization: info.serialization.clone(),
+        };
+        match &info.status {
+            WorkflowStatus::Success => {
+                WorkflowResult::Finished(Outcome::Output(payload(&info.output)))
+            }
+            WorkflowStatus::Error => WorkflowResult::Finished(Outcome::Error(payload(&info.error))),
+            WorkflowStatus::Cancelled => WorkflowResult::Cancelled,
+            WorkflowStatus::MaxRecoveryAttemptsExceeded => {
+                WorkflowResult::MaxRecoveryAttemptsExceeded
+            }
+            other => WorkflowResult::Active(other.clone()),
+        }
+    }
+
+    /// The first of `workflow_ids` that exists and is no longer active.
+    fn first_finished(&self, workflow_ids: &[String]) -> Option<String> {
+        workflow_ids
+            .iter()
+            .find(|id| {
+                self.workflow(id)
+                    .is_some_and(|row| !row.info.status.is_active())
+            })
+            .cloned()
+    }
+}
+
+/// An insert found a row with the same id: decide what the caller gets.
+fn reconcile(
+    existing: &WorkflowRow,
+    wf: &NewWorkflow,
+    options: &InsertOptions,
+) -> Result<InsertOutcome> {
+    let info = &existing.info;
+    if info.name != wf.name
+        || info.class_name != wf.class_name
+        || info.config_name != wf.config_name
+    {
+        return Err(Error::new(
+            ErrorKind::WorkflowConflict,
+            format!(
+                "workflow id {:?} is already used by workflow {:?} (class {:?}, config {:?}); it \
+                 cannot start {:?} (class {:?}, config {:?})",
+                wf.workflow_id,
+                info.name,
+                info.class_name,
+                info.config_name,
+                wf.name,
+                wf.class_name,
+                wf.config_name
+            ),
+        )
+        .with_backend(BACKEND));
+    }
+    let own = existing.creator_xid == wf.creator_xid;
+    if !own && options.reuse_policy == IdReusePolicy::Reject {
+        return Err(Error::new(
+            ErrorKind::WorkflowIdInUse,
+            format!(
+                "workflow id {:?} is already in use (status {}) and the reuse policy rejects it",
+                wf.workflow_id, info.status
+            ),
+        )
+        .with_backend(BACKEND));
+    }
+    let mut outcome = InsertOutcome::new(
+        info.status.clone(),
+        own && info.status == WorkflowStatus::Pending,
+        !own,
+    );
+    outcome.queue_name = info.queue_name.clone();
+    outcome.serialization = info.serialization.clone();
+    Ok(outcome)
+}
+
+fn missing(workflow_id: &str) -> Error {
+    Error::not_found(format!("workflow {workflow_id:?} does not exist")).with_backend(BACKEND)
+}
+
+fn step_conflict(workflow_id: &str, function_id: i32, recorded_name: &str) -> Error {
+    Error::new(
+        ErrorKind::StepConflict,
+        format!(
+            "step {function_id} of workflow {workflow_id:?} was already recorded ({recorded_name:?}) \
+             by another execution"
+        ),
+    )
+    .with_backend(BACKEND)
+}
+
+fn unexpected_step(workflow_id: &str, function_id: i32, recorded: &str, asked: &str) -> Error {
+    Error::new(
+        ErrorKind::UnexpectedStep,
+        format!(
+            "step {function_id} of workflow {workflow_id:?} was recorded as {recorded:?}, but the \
+             workflow now runs {asked:?} there: the workflow is not deterministic"
+        ),
+    )
+    .with_backend(BACKEND)
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn validate_outcome(outcome: &Outcome) -> Result<()> {
+    let what = match outcome {
+        Outcome::Output(_) => "workflow output",
+        Outcome::Error(_) => "workflow error",
+    };
+    validate_text(what, &outcome.payload().text)
+}
+
+/// PostgreSQL's `jsonb @>`: objects contain every key of the needle with a contained value,
+/// arrays contain every element of the needle somewhere, scalars are equal.
+fn json_contains(haystack: &serde_json::Value, needle: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (haystack, needle) {
+        (Value::Object(h), Value::Object(n)) => n
+            .iter()
+            .all(|(k, nv)| h.get(k).is_some_and(|hv| json_contains(hv, nv))),
+        (Value::Array(h), Value::Array(n)) => {
+            n.iter().all(|nv| h.iter().any(|hv| json_contains(hv, nv)))
+        }
+        (h, n) => h == n,
+    }
+}
+
+/// Whether a row passes every filter of `query`.
+fn matches(info: &WorkflowInfo, q: &ListWorkflowsQuery) -> bool {
+    fn any_of(filter: &Option<Vec<String>>, value: &Option<String>) -> bool {
+        filter
+            .as_ref()
+            .is_none_or(|wanted| value.as_ref().is_some_and(|v| wanted.contains(v)))
+    }
+    fn eq(filter: &Option<String>, value: &Option<String>) -> bool {
+        filter.is_none() || filter == value
+    }
+    fn at_least(bound: Option<EpochMs>, value: Option<EpochMs>) -> bool {
+        bound.is_none_or(|b| value.is_some_and(|v| v >= b))
+    }
+    fn at_most(bound: Option<EpochMs>, value: Option<EpochMs>) -> bool {
+        bound.is_none_or(|b| value.is_some_and(|v| v <= b))
+    }
+    let scoped = match (&q.workflow_ids, &q.application_name) {
+        (Some(ids), _) => ids.contains(&info.workflow_id),
+        (None, Some(app)) => info.application_name.as_ref().is_none_or(|a| a == app),
+        (None, None) => true,
+    };
+    let queued = !q.queues_only
+        || (info.queue_name.is_some() && (q.status.is_some() || info.status.is_active()));
+    scoped
+        && queued
+        && q.workflow_id_prefix
+            .as_ref()
+            .is_none_or(|p| info.workflow_id.starts_with(p.as_str()))
+        && q.status.as_ref().is_none_or(|s| s.contains(&info.status))
+        && q.name.as_ref().is_none_or(|n| n.contains(&info.name))
+        && any_of(&q.application_version, &info.application_version)
+        && any_of(&q.executor_id, &info.executor_id)
+        && any_of(&q.queue_name, &info.queue_name)
+        && any_of(&q.authenticated_user, &info.authenticated_user)
+        && eq(&q.schedule_name, &info.schedule_name)
+        && eq(&q.forked_from, &info.forked_from)
+        && eq(&q.parent_workflow_id, &info.parent_workflow_id)
+        && at_least(q.start_time, Some(info.created_at))
+        && at_most(q.end_time, Some(info.created_at))
+        && at_least(q.completed_after, info.completed_at)
+        && at_most(q.completed_before, info.completed_at)
+        && at_least(q.dequeued_after, info.started_at_epoch_ms)
+        && at_most(q.dequeued_before, info.started_at_epoch_ms)
+        && q.was_forked_from.is_none_or(|w| info.was_forked_from == w)
+        && q.is_fork.is_none_or(|f| info.forked_from.is_some() == f)
+        && q.has_parent
+            .is_none_or(|p| info.parent_workflow_id.is_some() == p)
+        && q.attributes.as_ref().is_none_or(|wanted| {
+            info.attributes.as_ref().is_some_and(|attrs| {
+                json_contains(
+                    &serde_json::Value::Object(attrs.clone()),
+                    &serde_json::Value::Object(wanted.clone()),
+                )
+            })
+        })
+}
+
+#[async_trait]
+impl LifecycleStore for MemoryStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Self::declared_capabilities()
+    }
+
+    async fn migrate(&self) -> Result<SchemaVersion> {
+        let mut state = self.open()?;
+        state.schema_version = state.schema_version.max(DBOS_SCHEMA_VERSION);
+        Ok(SchemaVersion::new(
+            state.schema_version,
+            DBOS_SCHEMA_VERSION,
+        ))
+    }
+
+    async fn schema_version(&self) -> Result<SchemaVersion> {
+        let state = self.open()?;
+        Ok(SchemaVersion::new(
+            state.schema_version,
+            DBOS_SCHEMA_VERSION,
+        ))
+    }
+
+    async fn check_connection(&self) -> Result<()> {
+        self.open().map(drop)
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.lock().closed = true;
+        self.wake.notify();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WorkflowStore for MemoryStore {
+    async fn insert_workflow(
+        &self,
+        workflow: NewWorkflow,
+        options: InsertOptions,
+    ) -> Result<InsertOutcome> {
+        workflow.validate()?;
+        self.write(|state| state.insert_workflow(workflow, &options))
+    }
+
+    async fn get_workflows(&self, workflow_ids: &[String]) -> Result<Vec<WorkflowInfo>> {
+        validate::workflow_ids(workflow_ids)?;
+        let state = self.open()?;
+        Ok(workflow_ids
+            .iter()
+            .filter_map(|id| state.workflow(id))
+            .map(|row| row.info.clone())
+            .collect())
+    }
+
+    async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
+        if let Some(ids) = &query.workflow_ids {
+            validate::workflow_ids(ids)?;
+        }
+        let state = self.open()?;
+        let mut rows: Vec<WorkflowInfo> = state
+            .workflows
+            .values()
+            .filter(|row| matches(&row.info, &query))
+            .map(|row| row.info.clone())
+            .collect();
+        rows.sort_by(|a, b| (a.created_at, &a.workflow_id).cmp(&(b.created_at, &b.workflow_id)));
+        if query.sort == SortOrder::Descending {
+            rows.reverse();
+        }
+        let offset = usize::try_from(query.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let limit = query
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        Ok(rows
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|mut info| {
+                if !query.load_input {
+                    info.inputs = None;
+                }
+                if !query.load_output {
+                    info.output = None;
+                    info.error = None;
+                }
+                info
+            })
+            .collect())
+    }
+
+    async fn record_outcome(
+        &self,
+        workflow_id: &str,
+        outcome: Outcome,
+        owner_xid: Option<&str>,
+    ) -> Result<bool> {
+        validate::workflow_id(workflow_id)?;
+        validate_outcome(&outcome)?;
+        self.write(|state| {
+            let now = state.now();
+            let Some(row) = state.workflows.get_mut(workflow_id) else {
+                return Ok(false);
+            };
+            let owned = owner_xid.is_none_or(|owner| row.owner_xid.as_deref() == Some(owner));
+            if row.info.status != WorkflowStatus::Pending || !owned {
+                return Ok(false);
+            }
+            let info = &mut row.info;
+            // `workflow_output` has no label of its own: an outcome is read back with the
+            // workflow's label (that of its inputs), as in every DBOS SDK.
+            match outcome {
+                Outcome::Output(p) => {
+                    info.status = WorkflowStatus::Success;
+                    info.output = Some(p.text);
+                    info.error = None;
+                }
+                Outcome::Error(p) => {
+                    info.status = WorkflowStatus::Error;
+                    info.output = None;
+                    info.error = Some(p.text);
+                }
+            }
+            info.deduplication_id = None;
+            info.completed_at = Some(now);
+            info.updated_at = now;
+            row.owner_xid = None;
+            Ok(true)
+        })
+    }
+
+    async fn workflow_result(&self, workflow_id: &str) -> Result<WorkflowResult> {
+        validate::workflow_id(workflow_id)?;
+        Ok(self.open()?.result(workflow_id))
+    }
+
+    async fn await_workflow_result(
+        &self,
+        workflow_id: &str,
+        options: AwaitOptions,
+    ) -> Result<WorkflowResult> {
+        validate::workflow_id(workflow_id)?;
+        let what = format!("the result of workflow {workflow_id:?}");
+        poll_until(&what, &options, Some(&self.wake), || async {
+            match self.open()?.result(workflow_id) {
+                WorkflowResult::NotFound if options.fail_if_missing => Err(missing(workflow_id)),
+                result if result.is_terminal() => Ok(Some(result)),
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        Ok(self.open()?.first_finished(workflow_ids))
+    }
+
+    async fn await_first_finished(
+        &self,
+        workflow_ids: &[String],
+        options: AwaitOptions,
+    ) -> Result<String> {
+        validate::workflow_ids(workflow_ids)?;
+        if workflow_ids.is_empty() {
+            return Err(Error::invalid_input(
+                "await_first_finished needs at least one workflow id",
+            ));
+        }
+        let what = format!("the first to finish of {} workflows", workflow_ids.len());
+        poll_until(&what, &options, Some(&self.wake), || async {
+            Ok(self.open()?.first_finished(workflow_ids))
+        })
+        .await
+    }
+
+    async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>> {
+        validate::workflow_id(workflow_id)?;
+        Ok(self.open()?.descendants(&[workflow_id.to_owned()]))
+    }
+}
+
+#[async_trait]
+impl StepStore for MemoryStore {
+    async fn check_step(
+        &self,
+        workflow_id: &str,
+        function_id: i32,
+        function_name: &str,
+    ) -> Result<Option<RecordedStep>> {
+        validate::workflow_id(workflow_id)?;
+        validate::function_id(function_id)?;
+        let state = self.open()?;
+        let row = state
+            .workflow(workflow_id)
+            .ok_or_else(|| missing(workflow_id))?;
+        if row.info.status == WorkflowStatus::Cancelled {
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                format!("workflow {workflow_id:?} was cancelled"),
+            )
+            .with_backend(BACKEND));
+        }
+        let Some(step) = state.step(workflow_id, function_id) else {
+            return Ok(None);
+        };
+        if step.function_name != function_name {
+            return Err(unexpected_step(
+                workflow_id,
+                function_id,
+                &step.function_name,
+                function_name,
+            ));
+        }
+        Ok(Some(RecordedStep::new(
+            step.outcome.clone(),
+            step.child_workflow_id.clone(),
+        )))
+    }
+
+    async fn record_step(&self, step: StepRecord, owner_xid: Option<&str>) -> Result<()> {
+        step.validate()?;
+        self.write(|state| {
+            if state.workflow(&step.workflow_id).is_none() {
+                return Err(missing(&step.workflow_id));
+            }
+            state.check_owner(&step.workflow_id, owner_xid)?;
+            state.record_step(step)
+        })
+    }
+
+    async fn list_steps(
+        &self,
+        workflow_id: &str,
+        options: ListStepsOptions,
+    ) -> Result<Vec<StepInfo>> {
+        validate::workflow_id(workflow_id)?;
+        let state = self.open()?;
+        let offset = usize::try_from(options.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let limit = options
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let from = (workflow_id.to_owned(), i32::MIN);
+        let to = (workflow_id.to_owned(), i32::MAX);
+        Ok(state
+            .steps
+            .range(from..=to)
+            .skip(offset)
+            .take(limit)
+            .map(|((_, function_id), row)| {
+                let mut info = StepInfo::new(*function_id, row.function_name.clone());
+                info.outcome = if options.load_output {
+                    row.outcome.clone()
+                } else {
+                    None
+                };
+                info.child_workflow_id = row.child_workflow_id.clone();
+                info.started_at_epoch_ms = row.started_at_epoch_ms;
+                info.completed_at_epoch_ms = Some(row.completed_at_epoch_ms);
+                info
+            })
+            .collect())
+    }
+
+    async fn start_child_workflow(
+        &self,
+        parent_workflow_id: &str,
+        function_id: i32,
+        mut child: NewWorkflow,
+        options: InsertOptions,
+        parent_owner_xid: Option<&str>,
+    ) -> Result<InsertOutcome> {
+        validate::workflow_id(parent_workflow_id)?;
+        validate::function_id(function_id)?;
+        child.parent_workflow_id = Some(parent_workflow_id.to_owned());
+        child.validate()?;
+        self.write(|state| {
+            let parent = state
+                .workflow(parent_workflow_id)
+                .ok_or_else(|| missing(parent_workflow_id))?;
+            let parent_deadline = parent.info.workflow_deadline_epoch_ms;
+            state.check_owner(parent_workflow_id, parent_owner_xid)?;
+            if let Some(step) = state.step(parent_workflow_id, function_id) {
+                if step.child_workflow_id.as_deref() != Some(child.workflow_id.as_str()) {
+                    return Err(step_conflict(
+                        parent_workflow_id,
+                        function_id,
+                        &step.function_name,
+                    ));
+                }
+                if matches!(step.outcome, Some(Outcome::Error(_))) {
+                    // A replay of a start that was deduplicated: same answer, nothing written.
+                    return Err(deduplicated_child(&child));
+                }
+            }
+            if child.timeout.is_none() && child.deadline_epoch_ms.is_none() {
+                child.deadline_epoch_ms = parent_deadline;
+            }
+            let child_id = child.workflow_id.clone();
+            let child_name = child.name.clone();
+            let now = state.now();
+            let step = |outcome| {
+                StepRecord::with_outcome(parent_workflow_id, function_id, &child_name, outcome)
+                    .with_child(&child_id)
+                    .with_times(Some(now), now)
+            };
+            match state.insert_workflow(child.clone(), &options) {
+                Ok(outcome) => {
+                    if state.step(parent_workflow_id, function_id).is_none() {
+                        state.record_step(step(None))?;
+                    }
+                    Ok(outcome)
+                }
+                Err(e) if e.kind() == ErrorKind::Deduplicated => {
+                    state.record_step(step(Some(Outcome::Error(dedup_error(&child)?))))?;
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    async fn record_sleep(
+        &self,
+        workflow_id: &str,
+        function_id: i32,
+        duration: Duration,
+        owner_xid: Option<&str>,
+    ) -> Result<SleepState> {
+        validate::workflow_id(workflow_id)?;
+        validate::function_id(function_id)?;
+        self.write(|state| {
+            if state.workflow(workflow_id).is_none() {
+                return Err(missing(workflow_id));
+            }
+            state.check_owner(workflow_id, owner_xid)?;
+            let now = state.now();
+            if let Some(step) = state.step(workflow_id, function_id) {
+                if step.function_name != SLEEP_STEP {
+                    return Err(unexpected_step(
+                        workflow_id,
+                        function_id,
+                        &step.function_name,
+                        SLEEP_STEP,
+                    ));
+                }
+                let wake = match &step.outcome {
+                    Some(Outcome::Output(p)) => parse_wake_time(&p.text),
+                    _ => None,
+                }
+                .unwrap_or(step.completed_at_epoch_ms);
+                return Ok(SleepState::new(wake, now));
+            }
+            let wake = now.saturating_add(duration_ms(duration));
+            // Epoch seconds as a float, as DBOS Python writes it.
+            let wake_seconds = portable::encode_value(&(wake as f64 / 1000.0))?;
+            state.record_step(
+                StepRecord::output(workflow_id, function_id, SLEEP_STEP, wake_seconds)
+                    .with_times(Some(now), wake),
+            )?;
+            Ok(SleepState::new(wake, now))
+        })
+    }
+}
+
+/// A recorded wake time: epoch seconds as a JSON number.
+fn parse_wake_time(text: &str) -> Option<EpochMs> {
+    let seconds: f64 = serde_json::from_str(text).ok()?;
+    seconds
+        .is_finite()
+        .then(|| (seconds * 1000.0).round() as EpochMs)
+}
+
+/// The `portable_json` error DBOS records as the parent's step when a child start is
+/// deduplicated.
+fn dedup_error(child: &NewWorkflow) -> Result<Payload> {
+    PortableError::new(
+        "DBOSQueueDeduplicatedError",
+        format!(
+            "Workflow {} was deduplicated due to an existing workflow in queue {} with \
+             deduplication ID {}.",
+            child.workflow_id,
+            child.queue_name.as_deref().unwrap_or_default(),
+            child.deduplication_id.as_deref().unwrap_or_default()
+        ),
+    )
+    .encode()
+}
+
+fn deduplicated_child(child: &NewWorkflow) -> Error {
+    Error::new(
+        ErrorKind::Deduplicated,
+        format!(
+            "child workflow {:?} was deduplicated on queue {:?} (deduplication id {:?})",
+            child.workflow_id, child.queue_name, child.deduplication_id
+        ),
+    )
+    .with_backend(BACKEND)
+}
+
+#[async_trait]
+impl ManagementStore for MemoryStore {
+    async fn cancel_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: CancelOptions,
+    ) -> Result<Vec<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.write(|state| {
+            let mut targets: Vec<String> = Vec::new();
+            let mut seen = HashSet::new();
+            for id in workflow_ids {
+                if seen.insert(id.clone()) {
+                    targets.push(id.clone());
+                }
+            }
+            if options.cancel_children {
+                targets.extend(state.descendants(&targets));
+            }
+            let now = state.now();
+            let mut changed = Vec::new();
+            for id in targets {
+                let Some(row) = state.workflows.get_mut(&id) else {
+                    continue;
+                };
+                let info = &mut row.info;
+                if info.status.is_finished() || info.status == WorkflowStatus::Cancelled {
+                    continue;
+                }
+                info.status = WorkflowStatus::Cancelled;
+                info.queue_name = None;
+                info.deduplication_id = None;
+                info.started_at_epoch_ms = None;
+                info.updated_at = now;
+                info.completed_at = Some(now);
+                row.owner_xid = None;
+                changed.push(id);
+            }
+            Ok(changed)
+        })
+    }
+
+    async fn resume_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: ResumeOptions,
+    ) -> Result<Vec<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.write(|state| {
+            if let Some(unknown) = workflow_ids.iter().find(|id| state.workflow(id).is_none()) {
+                return Err(Error::not_found(format!(
+                    "cannot resume workflow {unknown:?}: it does not exist; nothing was resumed"
+                ))
+                .with_backend(BACKEND));
+            }
+            let queue = options.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
+            let now = state.now();
+            let mut changed = Vec::new();
+            let mut seen = HashSet::new();
+            for id in workflow_ids {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let row = state.workflows.get_mut(id).ok_or_else(|| missing(id))?;
+                let info = &mut row.info;
+                if info.status.is_finished() {
+                    continue;
+                }
+                info.status = WorkflowStatus::Enqueued;
+                info.queue_name = Some(queue.to_owned());
+                info.workflow_deadline_epoch_ms = None;
+                info.deduplication_id = None;
+                info.started_at_epoch_ms = None;
+                info.completed_at = None;
+                info.recovery_attempts = 0;
+                info.updated_at = now;
+                row.owner_xid = None;
+                changed.push(id.clone());
+            }
+            Ok(changed)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn containment_follows_jsonb() {
+        let have = json!({"a": 1, "b": {"c": [1, 2, 3], "d": "x"}});
+        assert!(json_contains(&have, &json!({})));
+        assert!(json_contains(&have, &json!({"a": 1})));
+        assert!(json_contains(&have, &json!({"b": {"c": [3, 1]}})));
+        assert!(!json_contains(&have, &json!({"b": {"c": [4]}})));
+        assert!(!json_contains(&have, &json!({"a": 2})));
+        assert!(!json_contains(&have, &json!({"z": null})));
+    }
+
+    #[test]
+    fn wake_times_are_epoch_seconds() {
+        assert_eq!(
+            parse_wake_time("1795459448.2220385"),
+            Some(1_795_459_448_222)
+        );
+        assert_eq!(parse_wake_time("\"soon\""), None);
+    }
+}

@@ -1,0 +1,195 @@
+//! Small helpers the properties share: fixtures, result checks with clear panic messages, and
+//! the normalization that makes results of two stores comparable.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbos_storage_core::{
+    AwaitOptions, Error, ErrorKind, NewWorkflow, Outcome, Payload, Result, StepInfo, SystemStore,
+    WorkflowInfo,
+};
+
+use crate::Factory;
+
+/// The area traits, so that properties can call any store method.
+pub(crate) use dbos_storage_core::store::{
+    LifecycleStore, ManagementStore, StepStore, WorkflowStore,
+};
+
+/// The inputs every fixture workflow gets unless a property needs others.
+pub(crate) fn inputs() -> Payload {
+    Payload::portable_json(r#"{"positionalArgs":[1,"two"],"namedArgs":{"flag":true}}"#)
+}
+
+/// A direct start (`PENDING`) of function `wf_fn`, owned by the creator token `owner`.
+pub(crate) fn pending(id: &str, owner: &str) -> NewWorkflow {
+    NewWorkflow::new(id, "wf_fn", inputs()).with_creator_xid(owner)
+}
+
+/// An enqueue of function `wf_fn` on `queue`.
+pub(crate) fn enqueued(id: &str, queue: &str) -> NewWorkflow {
+    NewWorkflow::new(id, "wf_fn", inputs()).enqueued(queue)
+}
+
+/// An output outcome of `text` in `portable_json`.
+pub(crate) fn output(text: &str) -> Outcome {
+    Outcome::Output(Payload::portable_json(text))
+}
+
+/// An error outcome of `text` in `portable_json`.
+pub(crate) fn error(text: &str) -> Outcome {
+    Outcome::Error(Payload::portable_json(text))
+}
+
+/// Owned ids from string slices.
+pub(crate) fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The ids of `rows`, sorted, for comparisons where order is not part of the contract.
+pub(crate) fn id_set(rows: &[WorkflowInfo]) -> Vec<String> {
+    let mut v: Vec<String> = rows.iter().map(|r| r.workflow_id.clone()).collect();
+    v.sort();
+    v
+}
+
+/// `list` sorted.
+pub(crate) fn sorted(mut list: Vec<String>) -> Vec<String> {
+    list.sort();
+    list
+}
+
+/// Waits used by properties: poll often, and give up after a generous bound so a backend that
+/// never wakes fails instead of hanging.
+pub(crate) fn quick_wait() -> AwaitOptions {
+    AwaitOptions::default()
+        .poll_interval(Duration::from_millis(10))
+        .timeout(Duration::from_secs(20))
+}
+
+/// Unwraps `result`, panicking with `what` and the error otherwise.
+#[track_caller]
+pub(crate) fn ok<T>(result: Result<T>, what: &str) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: expected success, got {} error: {e}", e.kind()),
+    }
+}
+
+/// Expects an error of `kind`, panicking with `what` otherwise; returns the error.
+#[track_caller]
+pub(crate) fn err<T: Debug>(result: Result<T>, kind: ErrorKind, what: &str) -> Error {
+    match result {
+        Ok(v) => panic!("{what}: expected a {kind} error, got Ok({v:?})"),
+        Err(e) if e.kind() == kind => e,
+        Err(e) => panic!(
+            "{what}: expected a {kind} error, got {} error: {e}",
+            e.kind()
+        ),
+    }
+}
+
+/// Reads one workflow, which must exist.
+pub(crate) async fn get<S: SystemStore + ?Sized>(store: &S, id: &str) -> WorkflowInfo {
+    let rows = ok(
+        store.get_workflows(&[id.to_owned()]).await,
+        &format!("get_workflows([{id:?}])"),
+    );
+    match <[WorkflowInfo; 1]>::try_from(rows) {
+        Ok([row]) => row,
+        Err(rows) => panic!(
+            "get_workflows([{id:?}]) returned {} rows, expected exactly one",
+            rows.len()
+        ),
+    }
+}
+
+/// Whether a workflow exists.
+pub(crate) async fn exists<S: SystemStore + ?Sized>(store: &S, id: &str) -> bool {
+    !ok(store.get_workflows(&[id.to_owned()]).await, "get_workflows").is_empty()
+}
+
+/// Gives a store that was shared with tasks back to its factory.
+pub(crate) async fn destroy_shared<F: Factory>(factory: &F, store: Arc<F::Store>) {
+    match Arc::try_unwrap(store) {
+        Ok(store) => factory.destroy(store).await,
+        Err(_) => panic!("a task still holds the store after the property finished"),
+    }
+}
+
+/// A workflow row without the values that depend on when it was written: times become `0`
+/// (or `Some(0)` when set), so that two stores can be compared field by field.
+pub(crate) fn normalize_workflow(mut info: WorkflowInfo) -> WorkflowInfo {
+    let seen = |t: Option<i64>| t.map(|_| 0);
+    info.created_at = 0;
+    info.updated_at = 0;
+    info.started_at_epoch_ms = seen(info.started_at_epoch_ms);
+    info.completed_at = seen(info.completed_at);
+    info.workflow_deadline_epoch_ms = seen(info.workflow_deadline_epoch_ms);
+    info
+}
+
+/// A step row without its times (a durable sleep's output is its wake time, so it goes too).
+pub(crate) fn normalize_step(mut step: StepInfo) -> StepInfo {
+    step.started_at_epoch_ms = step.started_at_epoch_ms.map(|_| 0);
+    step.completed_at_epoch_ms = step.completed_at_epoch_ms.map(|_| 0);
+    if step.function_name == dbos_storage_core::SLEEP_STEP {
+        if let Some(Outcome::Output(wake)) = &mut step.outcome {
+            wake.text = "(wake time)".to_owned();
+        }
+    }
+    step
+}
+
+/// An error reduced to what the contract fixes: its kind.
+pub(crate) fn kind_of<T>(result: Result<T>) -> std::result::Result<T, ErrorKind> {
+    result.map_err(|e| e.kind())
+}
+
+/// Everything the contract lets a caller read about `workflow_ids`, normalized: the rows, their
+/// results and their steps with outputs. Two stores that agree on this agree on every state
+/// the contract exposes for those workflows.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Snapshot {
+    workflows: Vec<WorkflowInfo>,
+    results: Vec<(String, dbos_storage_core::WorkflowResult)>,
+    steps: Vec<(String, Vec<StepInfo>)>,
+    children: Vec<(String, Vec<String>)>,
+}
+
+impl Snapshot {
+    /// Reads the snapshot of `workflow_ids` from `store`.
+    pub(crate) async fn take<S: SystemStore + ?Sized>(store: &S, workflow_ids: &[String]) -> Self {
+        let workflows = ok(
+            store.get_workflows(workflow_ids).await,
+            "snapshot: get_workflows",
+        )
+        .into_iter()
+        .map(normalize_workflow)
+        .collect();
+        let mut results = Vec::new();
+        let mut steps = Vec::new();
+        let mut children = Vec::new();
+        for id in workflow_ids {
+            results.push((
+                id.clone(),
+                ok(store.workflow_result(id).await, "snapshot: workflow_result"),
+            ));
+            let options = dbos_storage_core::ListStepsOptions::default().load_output(true);
+            let list = ok(store.list_steps(id, options).await, "snapshot: list_steps");
+            steps.push((id.clone(), list.into_iter().map(normalize_step).collect()));
+            let kids = ok(
+                store.workflow_children(id).await,
+                "snapshot: workflow_children",
+            );
+            children.push((id.clone(), sorted(kids)));
+        }
+        Snapshot {
+            workflows,
+            results,
+            steps,
+            children,
+        }
+    }
+}
