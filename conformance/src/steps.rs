@@ -201,6 +201,23 @@ pub async fn record_step_checks_owner<F: Factory>(factory: &F) {
         "record without a token",
     );
 
+    for token in [Some("o1"), None] {
+        err(
+            store
+                .record_step(step_output("missing", 1, "s", "1", 1_000), token)
+                .await,
+            ErrorKind::NotFound,
+            "record for a workflow that does not exist",
+        );
+        err(
+            store
+                .record_sleep("missing", 1, std::time::Duration::from_secs(1), token)
+                .await,
+            ErrorKind::NotFound,
+            "sleep for a workflow that does not exist",
+        );
+    }
+
     ok(store.insert_workflow(enqueued("e", "q"), opts()).await, "e");
     err(
         store

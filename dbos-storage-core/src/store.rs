@@ -225,6 +225,7 @@ pub trait StepStore: Debug + Send + Sync + 'static {
     /// the same `completed_at_epoch_ms` is this call's own earlier write, and succeeds.
     ///
     /// # Errors
+    /// - [`NotFound`](crate::ErrorKind::NotFound): no such workflow (with or without a token).
     /// - [`NotOwner`](crate::ErrorKind::NotOwner): the workflow is owned by another execution.
     /// - [`StepConflict`](crate::ErrorKind::StepConflict): a rival execution recorded this step
     ///   first (another `completed_at_epoch_ms`); the recorded row is kept.

@@ -306,7 +306,8 @@ pub(crate) fn workflow_owner(
 /// Returns the owner row (`None` only when no check was asked and the workflow is missing).
 ///
 /// # Errors
-/// [`NotOwner`](ErrorKind::NotOwner) when the workflow is missing or owned by another token.
+/// [`NotFound`](ErrorKind::NotFound) when the workflow is missing (with or without a token);
+/// [`NotOwner`](ErrorKind::NotOwner) when another token owns it.
 pub(crate) fn check_owner(
     tx: &Transaction<'_>,
     workflow_id: &str,
@@ -318,10 +319,10 @@ pub(crate) fn check_owner(
     };
     match workflow_owner(tx, workflow_id, true)? {
         None => Err(Error::new(
-            ErrorKind::NotOwner,
+            ErrorKind::NotFound,
             format!(
-                "workflow {workflow_id} no longer exists, so this execution cannot {what}; it \
-                 was deleted while running"
+                "workflow {workflow_id} does not exist, so this execution cannot {what}; it was \
+                 deleted while running"
             ),
         )
         .with_backend(BACKEND)),
