@@ -10,6 +10,8 @@ pub mod lifecycle;
 pub mod management;
 pub mod memory;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod retry;
 pub mod steps;
 mod support;
