@@ -1,0 +1,107 @@
+//! [`PostgresDriver`]: how `dbos_storage::connect` opens PostgreSQL URLs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use dbos_storage_core::{AppStore, DatabaseUrl, DbosConfig, Driver, Error, Result, SystemStore};
+
+use crate::app::PostgresAppStore;
+use crate::config::PostgresConfig;
+use crate::error::{classify, BACKEND};
+use crate::pool::{ensure_database, Pool};
+use crate::store::PostgresStore;
+
+/// The URL schemes the PostgreSQL driver serves.
+pub const SCHEMES: &[&str] = &["postgresql", "postgres"];
+
+/// The PostgreSQL [`Driver`]: opens `postgresql://` and `postgres://` URLs as system stores
+/// ([`PostgresStore`]) and application stores ([`PostgresAppStore`]).
+///
+/// Opening creates the database when it does not exist (connecting to the maintenance database
+/// `postgres`), opens the pool with one connection made at once (so a wrong password or an
+/// unreachable server fails immediately with its cause), and refuses a CockroachDB server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PostgresDriver;
+
+impl PostgresDriver {
+    /// The driver (it has no state; register one with the facade's driver registry).
+    pub const fn new() -> Self {
+        PostgresDriver
+    }
+}
+
+/// Creates the database if needed, opens the pool and checks that the server is PostgreSQL.
+pub(crate) async fn open_pool(config: &PostgresConfig) -> Result<Pool> {
+    ensure_database(config).await?;
+    let pool = Pool::connect(config).await?;
+    if let Err(e) = check_server(&pool).await {
+        pool.close().await;
+        return Err(e);
+    }
+    Ok(pool)
+}
+
+/// Refuses a CockroachDB server, which speaks the PostgreSQL protocol but needs its own driver.
+async fn check_server(pool: &Pool) -> Result<()> {
+    let conn = pool.get().await?;
+    let version: String = conn
+        .query_one("SELECT version()", &[])
+        .await
+        .map_err(classify)?
+        .try_get(0)
+        .map_err(classify)?;
+    if is_cockroach(&version) {
+        return Err(Error::unsupported(
+            "this server is CockroachDB; use a cockroachdb:// URL and the `cockroach` feature",
+        )
+        .with_backend(BACKEND));
+    }
+    Ok(())
+}
+
+/// Whether a `SELECT version()` answer is CockroachDB's.
+fn is_cockroach(version: &str) -> bool {
+    version.to_ascii_lowercase().contains("cockroachdb")
+}
+
+#[async_trait]
+impl Driver for PostgresDriver {
+    fn name(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        SCHEMES
+    }
+
+    async fn open_system(
+        &self,
+        config: &DbosConfig,
+        url: &DatabaseUrl,
+    ) -> Result<Arc<dyn SystemStore>> {
+        let config = PostgresConfig::system(config, url)?;
+        let pool = open_pool(&config).await?;
+        Ok(Arc::new(PostgresStore::new(pool, config)))
+    }
+
+    async fn open_app(&self, config: &DbosConfig, url: &DatabaseUrl) -> Result<Arc<dyn AppStore>> {
+        let config = PostgresConfig::application(config, url)?;
+        let pool = open_pool(&config).await?;
+        Ok(Arc::new(PostgresAppStore::new(pool, config)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cockroachdb_is_recognized_by_its_version() {
+        assert!(is_cockroach(
+            "CockroachDB CCL v24.1.0 (x86_64-pc-linux-gnu, built 2024/05/15 21:28:29, go1.22.2)"
+        ));
+        assert!(!is_cockroach(
+            "PostgreSQL 15.8 on x86_64-pc-linux-gnu, compiled by gcc"
+        ));
+    }
+}

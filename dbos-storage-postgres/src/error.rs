@@ -1,0 +1,342 @@
+//! Classification of PostgreSQL errors: the one place where tokio-postgres and bb8 errors become
+//! [`dbos_storage_core::Error`]s.
+
+use std::error::Error as _;
+
+use dbos_storage_core::{DatabaseUrl, Error, ErrorKind};
+use tokio_postgres::error::{DbError, SqlState};
+
+/// The backend name attached to every error this crate produces.
+pub(crate) const BACKEND: &str = "postgres";
+
+/// Turns a tokio-postgres error into a store error.
+///
+/// | PostgreSQL error | kind |
+/// |---|---|
+/// | `40001` serialization failure, `40P01` deadlock | `SerializationFailure` |
+/// | `55P03` lock not available | `Contention` |
+/// | `40003` statement completion unknown | `AmbiguousCommit` |
+/// | class `08` (connection), `53` (resources), `57` (operator intervention) except `57014`, `25P03` (idle-in-transaction timeout) | `ConnectionLost` |
+/// | `57014` query canceled (statement timeout) | `Timeout` |
+/// | `3D000` unknown database, `28P01` / `28000` authentication | `InvalidConfig` (not transient) |
+/// | any other server error (`42P01`, `23505`, …) | `Backend` |
+/// | no server error: I/O, closed connection, connect failure, protocol error | `ConnectionLost` |
+/// | TLS: certificate rejected, server without TLS under `require` | `InvalidConfig` |
+/// | client-side authentication error (no password given), invalid configuration | `InvalidConfig` |
+/// | a value that does not encode | `InvalidInput` |
+/// | a value that does not decode | `Corrupt` |
+///
+/// Server errors carry their SQLSTATE as the error code; every error names the backend
+/// `postgres` and keeps the tokio-postgres error as its source.
+pub(crate) fn classify(err: tokio_postgres::Error) -> Error {
+    classify_with(err, None)
+}
+
+/// As [`classify`], for an error of opening a connection: the message names the database URL
+/// (its password redacted).
+pub(crate) fn classify_connect(err: tokio_postgres::Error, url: &DatabaseUrl) -> Error {
+    classify_with(err, Some(&format!("cannot connect to {url}")))
+}
+
+/// As [`classify`], with `context` leading the message.
+pub(crate) fn classify_context(err: tokio_postgres::Error, context: &str) -> Error {
+    classify_with(err, Some(context))
+}
+
+/// As [`classify`], for an error of `COMMIT`: a connection lost while the commit was in flight
+/// leaves its outcome unknown, so it becomes [`ErrorKind::AmbiguousCommit`].
+pub(crate) fn classify_commit(err: tokio_postgres::Error) -> Error {
+    if err.as_db_error().is_none() {
+        let (kind, message) = client_error(&err);
+        if kind == ErrorKind::ConnectionLost {
+            return Error::new(
+                ErrorKind::AmbiguousCommit,
+                format!(
+                    "the connection was lost during COMMIT, so the transaction may or may not \
+                     have been applied: {message}"
+                ),
+            )
+            .with_backend(BACKEND)
+            .with_source(err);
+        }
+    }
+    classify(err)
+}
+
+/// The body of [`classify`]: `prefix`, when given, leads the message.
+fn classify_with(err: tokio_postgres::Error, prefix: Option<&str>) -> Error {
+    let (kind, message) = match err.as_db_error() {
+        Some(db) => {
+            let kind = kind_of_code(db.code());
+            (kind, db_message(kind, db))
+        }
+        None => client_error(&err),
+    };
+    let message = match prefix {
+        Some(p) => format!("{p}: {message}"),
+        None => message,
+    };
+    let mut out = Error::new(kind, message).with_backend(BACKEND);
+    if let Some(code) = err.code() {
+        out = out.with_code(code.code());
+    }
+    out.with_source(err)
+}
+
+/// The kind of a server error by its SQLSTATE.
+pub(crate) fn kind_of_code(code: &SqlState) -> ErrorKind {
+    let class = code.code().get(..2).unwrap_or("");
+    if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED {
+        ErrorKind::SerializationFailure
+    } else if *code == SqlState::LOCK_NOT_AVAILABLE {
+        ErrorKind::Contention
+    } else if *code == SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN {
+        ErrorKind::AmbiguousCommit
+    } else if *code == SqlState::QUERY_CANCELED {
+        ErrorKind::Timeout
+    } else if *code == SqlState::INVALID_CATALOG_NAME
+        || *code == SqlState::INVALID_PASSWORD
+        || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    {
+        ErrorKind::InvalidConfig
+    } else if *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
+        || matches!(class, "08" | "53" | "57")
+    {
+        ErrorKind::ConnectionLost
+    } else {
+        ErrorKind::Backend
+    }
+}
+
+/// The message of a server error: what it means for the user, then the server's own words.
+fn db_message(kind: ErrorKind, db: &DbError) -> String {
+    let mut text = db.message().to_owned();
+    if let Some(detail) = db.detail() {
+        text.push_str(" (");
+        text.push_str(detail);
+        text.push(')');
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str("; hint: ");
+        text.push_str(hint);
+    }
+    let code = db.code();
+    let lead = if *code == SqlState::INVALID_CATALOG_NAME {
+        "the database does not exist; create it or fix the database name in the URL"
+    } else if *code == SqlState::INVALID_PASSWORD
+        || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    {
+        "PostgreSQL refused the credentials; check the user name and password in the URL"
+    } else {
+        match kind {
+            ErrorKind::SerializationFailure => {
+                "PostgreSQL aborted the transaction (serialization failure or deadlock); re-run it"
+            }
+            ErrorKind::Contention => "a row or table lock is held by another transaction",
+            ErrorKind::AmbiguousCommit => "the outcome of the commit is unknown",
+            ErrorKind::Timeout => "the statement was cancelled (statement timeout or cancel)",
+            ErrorKind::ConnectionLost => "the PostgreSQL connection was lost or refused",
+            _ => "PostgreSQL error",
+        }
+    };
+    format!("{lead}: {text}")
+}
+
+/// The kind and message of an error that carries no server error. tokio-postgres does not expose
+/// its error kind, so it is read from the error's `Display`, which names it.
+fn client_error(err: &tokio_postgres::Error) -> (ErrorKind, String) {
+    let kind_text = err.to_string();
+    if kind_text.starts_with("error performing TLS handshake") {
+        return tls_error(err, &chain(err));
+    }
+    let kind = kind_of_client_text(&kind_text);
+    let text = chain(err);
+    let message = match kind {
+        ErrorKind::ConnectionLost if err.is_closed() => {
+            "the PostgreSQL connection is closed (the server ended it or the network failed)"
+                .to_owned()
+        }
+        ErrorKind::ConnectionLost => format!("cannot reach PostgreSQL: {text}"),
+        ErrorKind::InvalidConfig => format!("cannot connect to PostgreSQL: {text}"),
+        ErrorKind::InvalidInput => format!("a value cannot be sent to PostgreSQL: {text}"),
+        ErrorKind::Corrupt => format!("a value read from PostgreSQL cannot be decoded: {text}"),
+        _ => format!("PostgreSQL client error: {text}"),
+    };
+    (kind, message)
+}
+
+/// An error and its sources, joined with `: `.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let t = e.to_string();
+        if !text.ends_with(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        next = e.source();
+    }
+    text
+}
+
+/// The kind of a tokio-postgres error without a server error, from its `Display` text.
+fn kind_of_client_text(text: &str) -> ErrorKind {
+    const LOST: &[&str] = &[
+        "error communicating with the server",
+        "connection closed",
+        "error connecting to server",
+        "timeout waiting for server",
+        "unexpected message from server",
+        "error parsing response from server",
+        "error encoding message to server",
+    ];
+    if LOST.iter().any(|p| text.starts_with(p)) {
+        ErrorKind::ConnectionLost
+    } else if text.starts_with("authentication error")
+        || text.starts_with("invalid connection string")
+        || text.starts_with("invalid configuration")
+    {
+        ErrorKind::InvalidConfig
+    } else if text.starts_with("error serializing parameter") {
+        ErrorKind::InvalidInput
+    } else if text.starts_with("error deserializing column") {
+        ErrorKind::Corrupt
+    } else {
+        ErrorKind::Backend
+    }
+}
+
+/// A TLS handshake failure: a rejected certificate or a server without TLS is a configuration
+/// problem; an I/O error during the handshake is a lost connection.
+fn tls_error(err: &tokio_postgres::Error, cause: &str) -> (ErrorKind, String) {
+    let source = err.source();
+    let rustls = source.and_then(find_rustls_error);
+    if let Some(rustls_err) = rustls {
+        let message = match rustls_err {
+            rustls::Error::InvalidCertificate(c) => format!(
+                "TLS certificate verification failed: the server's certificate was rejected \
+                 ({c:?}); check sslrootcert (the CA that signed the server certificate), the host \
+                 name in the URL (sslmode=verify-full checks it), or use sslmode=verify-ca"
+            ),
+            other => format!("TLS handshake with the PostgreSQL server failed: {other}"),
+        };
+        return (ErrorKind::InvalidConfig, message);
+    }
+    if cause.contains("server does not support TLS") {
+        return (
+            ErrorKind::InvalidConfig,
+            "the PostgreSQL server does not support TLS, but the sslmode requires it; enable \
+             ssl on the server or use sslmode=prefer / disable"
+                .to_owned(),
+        );
+    }
+    (
+        ErrorKind::ConnectionLost,
+        format!("TLS handshake with the PostgreSQL server failed: {cause}"),
+    )
+}
+
+/// The rustls error somewhere in a chain of sources (tokio-postgres-rustls reports it as an
+/// `io::Error` wrapping the rustls error).
+fn find_rustls_error<'a>(
+    mut err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(r) = inner.downcast_ref::<rustls::Error>() {
+                    return Some(r);
+                }
+            }
+        }
+        err = err.source()?;
+    }
+}
+
+/// Whether `err` is a unique violation (`23505`).
+pub(crate) fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// Whether `err` is a foreign-key violation (`23503`).
+#[allow(dead_code)] // part of the classification API; no operation needs it yet
+pub(crate) fn is_foreign_key_violation(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+/// The name of the constraint a server error names (a unique index, a foreign key…), if any.
+pub(crate) fn constraint(err: &tokio_postgres::Error) -> Option<&str> {
+    err.as_db_error().and_then(DbError::constraint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapping_table() {
+        let cases: &[(&str, ErrorKind)] = &[
+            ("40001", ErrorKind::SerializationFailure),
+            ("40P01", ErrorKind::SerializationFailure),
+            ("55P03", ErrorKind::Contention),
+            ("40003", ErrorKind::AmbiguousCommit),
+            ("08000", ErrorKind::ConnectionLost),
+            ("08006", ErrorKind::ConnectionLost),
+            ("08001", ErrorKind::ConnectionLost),
+            ("53300", ErrorKind::ConnectionLost),
+            ("53100", ErrorKind::ConnectionLost),
+            ("57P01", ErrorKind::ConnectionLost),
+            ("57P02", ErrorKind::ConnectionLost),
+            ("57P03", ErrorKind::ConnectionLost),
+            ("25P03", ErrorKind::ConnectionLost),
+            ("57014", ErrorKind::Timeout),
+            ("3D000", ErrorKind::InvalidConfig),
+            ("28P01", ErrorKind::InvalidConfig),
+            ("28000", ErrorKind::InvalidConfig),
+            ("42P01", ErrorKind::Backend),
+            ("23505", ErrorKind::Backend),
+            ("23503", ErrorKind::Backend),
+            ("40002", ErrorKind::Backend),
+            ("XX000", ErrorKind::Backend),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(kind_of_code(&SqlState::from_code(code)), *kind, "{code}");
+        }
+    }
+
+    #[test]
+    fn client_errors() {
+        let cases: &[(&str, ErrorKind)] = &[
+            (
+                "error communicating with the server",
+                ErrorKind::ConnectionLost,
+            ),
+            ("connection closed", ErrorKind::ConnectionLost),
+            (
+                "error connecting to server: Connection refused",
+                ErrorKind::ConnectionLost,
+            ),
+            ("timeout waiting for server", ErrorKind::ConnectionLost),
+            ("authentication error", ErrorKind::InvalidConfig),
+            ("invalid configuration", ErrorKind::InvalidConfig),
+            ("error serializing parameter 0", ErrorKind::InvalidInput),
+            ("error deserializing column 1", ErrorKind::Corrupt),
+            ("invalid column `x`", ErrorKind::Backend),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(kind_of_client_text(text), *kind, "{text}");
+        }
+    }
+
+    #[test]
+    fn unique_and_retryable() {
+        assert!(kind_of_code(&SqlState::T_R_SERIALIZATION_FAILURE).is_retryable());
+        assert!(kind_of_code(&SqlState::ADMIN_SHUTDOWN).is_retryable());
+        assert!(!kind_of_code(&SqlState::INVALID_PASSWORD).is_retryable());
+        assert!(!kind_of_code(&SqlState::T_R_STATEMENT_COMPLETION_UNKNOWN).is_retryable());
+    }
+}

@@ -1,0 +1,648 @@
+//! [`Pool`]: the bb8 connection pool, its transactions, and creation of a missing database.
+//!
+//! bb8 reports a connection that cannot be made only as a timeout of `get()`; the real cause
+//! goes to its error sink (djc/bb8 #141). So [`Pool::connect`] first opens one connection itself,
+//! failing at once with the real cause (bad password, unknown database, refused, TLS), and the
+//! pool keeps the last connection error to attach to a [`PoolExhausted`](ErrorKind::PoolExhausted)
+//! error.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bb8::{ErrorSink, ManageConnection, RunError};
+use bb8_postgres::PostgresConnectionManager;
+use dbos_storage_core::{Error, ErrorKind, Isolation, Result};
+use futures::future::BoxFuture;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, IsolationLevel, Socket, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::config::{PostgresConfig, IDLE_IN_TRANSACTION_SETTING};
+use crate::error::{classify, classify_commit, classify_connect, classify_context, BACKEND};
+
+/// The `idle_in_transaction_session_timeout` set on every connection (milliseconds), unless the
+/// user's `options` set one.
+const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 60_000;
+
+/// The bb8 connection manager: bb8-postgres's, plus the session setup of every new connection
+/// and a closed flag that makes returned connections be dropped after [`Pool::close`].
+pub(crate) struct Manager {
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
+    set_idle_timeout: bool,
+    closed: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = Client;
+    type Error = tokio_postgres::Error;
+
+    async fn connect(&self) -> std::result::Result<Client, tokio_postgres::Error> {
+        let client = self.inner.connect().await?;
+        if self.set_idle_timeout {
+            client
+                .batch_execute(&format!(
+                    "SET {IDLE_IN_TRANSACTION_SETTING} = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+                ))
+                .await?;
+        }
+        Ok(client)
+    }
+
+    async fn is_valid(&self, conn: &mut Client) -> std::result::Result<(), tokio_postgres::Error> {
+        self.inner.is_valid(conn).await
+    }
+
+    fn has_broken(&self, conn: &mut Client) -> bool {
+        self.closed.load(Ordering::Relaxed) || conn.is_closed()
+    }
+}
+
+/// A connection checked out of the pool; it derefs to a [`tokio_postgres::Client`] and returns to
+/// the pool when dropped.
+pub(crate) type PooledClient<'a> = bb8::PooledConnection<'a, Manager>;
+
+/// The stream of a connection (plain TCP or socket, or TLS).
+#[allow(dead_code)] // for the LISTEN connection (Pool::connect_raw)
+pub(crate) type Stream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
+
+/// The connection half of a connection opened with [`Pool::connect_raw`]: poll it to drive the
+/// connection and read its asynchronous messages.
+#[allow(dead_code)] // for the LISTEN connection
+pub(crate) type RawConnection = tokio_postgres::Connection<Socket, Stream>;
+
+/// The error sink: keeps the last error of a connection bb8 tried to open in the background.
+#[derive(Clone, Default)]
+struct LastError(Arc<Mutex<Option<String>>>);
+
+impl fmt::Debug for LastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LastError")
+    }
+}
+
+impl LastError {
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+impl ErrorSink<tokio_postgres::Error> for LastError {
+    fn sink(&self, error: tokio_postgres::Error) {
+        let text = classify(error).to_string();
+        tracing::warn!(target: "dbos_storage_postgres::pool", "cannot open a pooled connection: {text}");
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(text);
+        }
+    }
+
+    fn boxed_clone(&self) -> Box<dyn ErrorSink<tokio_postgres::Error>> {
+        Box::new(self.clone())
+    }
+}
+
+/// How [`Pool::transaction`] begins its transaction.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TxOptions {
+    /// The isolation level; `None` is the server default (READ COMMITTED).
+    pub(crate) isolation: Option<Isolation>,
+    /// `READ ONLY`.
+    pub(crate) read_only: bool,
+}
+
+/// A PostgreSQL connection pool. Cheap to clone; `Debug` shows no secret.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: bb8::Pool<Manager>,
+    config: PostgresConfig,
+    closed: Arc<AtomicBool>,
+    last_error: LastError,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.inner.pool.state();
+        f.debug_struct("Pool")
+            .field("url", &self.inner.config.url.to_string())
+            .field("max_size", &self.inner.config.max_size())
+            .field("connections", &state.connections)
+            .field("idle_connections", &state.idle_connections)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Opens the pool. One connection is made at once, so a wrong password, an unknown database,
+    /// a refused connection or a TLS failure is reported immediately with its real cause.
+    ///
+    /// # Errors
+    /// [`InvalidConfig`](ErrorKind::InvalidConfig) for bad credentials, an unknown database, a
+    /// rejected certificate or unreadable certificate files;
+    /// [`ConnectionLost`](ErrorKind::ConnectionLost) when the server cannot be reached.
+    pub(crate) async fn connect(config: &PostgresConfig) -> Result<Pool> {
+        let tls = config.tls.connector()?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let manager = Manager {
+            inner: PostgresConnectionManager::new(config.pg.clone(), tls),
+            set_idle_timeout: config.set_idle_in_transaction_timeout,
+            closed: closed.clone(),
+        };
+        let last_error = LastError::default();
+        let pool = bb8::Pool::builder()
+            .max_size(config.max_size())
+            .connection_timeout(config.pool_timeout.max(Duration::from_millis(1)))
+            .test_on_check_out(config.pool_pre_ping)
+            .error_sink(Box::new(last_error.clone()))
+            .build_unchecked(manager);
+        let first = pool
+            .dedicated_connection()
+            .await
+            .map_err(|e| classify_connect(e, &config.url))?;
+        // The pool has room: it is empty and max_size is at least 1.
+        let _ = pool.add(first);
+        Ok(Pool {
+            inner: Arc::new(Inner {
+                pool,
+                config: config.clone(),
+                closed,
+                last_error,
+            }),
+        })
+    }
+
+    /// Checks a connection out of the pool, waiting at most `pool_timeout`.
+    ///
+    /// # Errors
+    /// [`Closed`](ErrorKind::Closed) after [`Pool::close`];
+    /// [`PoolExhausted`](ErrorKind::PoolExhausted) when no connection became free in time (the
+    /// message names the pool settings to raise, and the last connection error if any); a
+    /// classified connection error otherwise.
+    pub(crate) async fn get(&self) -> Result<PooledClient<'_>> {
+        if self.is_closed() {
+            return Err(Error::closed().with_backend(BACKEND));
+        }
+        match self.inner.pool.get().await {
+            Ok(conn) => Ok(conn),
+            Err(RunError::User(e)) => Err(classify(e)),
+            Err(RunError::TimedOut) => Err(self.exhausted()),
+        }
+    }
+
+    /// As [`Pool::get`], for a connection that does not borrow the pool (the application store's
+    /// transaction handle owns one, so that it can be `'static`).
+    ///
+    /// # Errors
+    /// As [`Pool::get`].
+    pub(crate) async fn get_owned(&self) -> Result<PooledClient<'static>> {
+        if self.is_closed() {
+            return Err(Error::closed().with_backend(BACKEND));
+        }
+        match self.inner.pool.get_owned().await {
+            Ok(conn) => Ok(conn),
+            Err(RunError::User(e)) => Err(classify(e)),
+            Err(RunError::TimedOut) => Err(self.exhausted()),
+        }
+    }
+
+    /// The error of a checkout that timed out.
+    fn exhausted(&self) -> Error {
+        let c = &self.inner.config;
+        let mut message = format!(
+            "connection pool limit of size {} overflow {} reached, timed out after {} s; raise \
+             pool_size / sys_db_pool_size or reduce concurrency",
+            c.pool_size,
+            c.max_overflow,
+            format_seconds(c.pool_timeout)
+        );
+        if let Some(last) = self.inner.last_error.get() {
+            message.push_str("; last connection error: ");
+            message.push_str(&last);
+        }
+        Error::new(ErrorKind::PoolExhausted, message).with_backend(BACKEND)
+    }
+
+    /// Runs `f` in one transaction: `BEGIN` with `options`, `f`, `COMMIT`. When `f` fails the
+    /// transaction is rolled back (dropping it queues the `ROLLBACK`) and its error returned.
+    ///
+    /// # Errors
+    /// As [`Pool::get`]; the error of `f`; a classified error of `BEGIN` or `COMMIT` (a connection
+    /// lost during `COMMIT` is [`AmbiguousCommit`](ErrorKind::AmbiguousCommit)).
+    pub(crate) async fn transaction<R, F>(&self, options: TxOptions, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<R>> + Send,
+    {
+        let mut conn = self.get().await?;
+        let mut builder = conn.build_transaction();
+        if let Some(isolation) = options.isolation {
+            builder = builder.isolation_level(isolation_level(isolation));
+        }
+        if options.read_only {
+            builder = builder.read_only(true);
+        }
+        self.inner.config.log_statement("BEGIN");
+        let tx = builder.start().await.map_err(classify)?;
+        let value = f(&tx).await?;
+        self.inner.config.log_statement("COMMIT");
+        tx.commit().await.map_err(classify_commit)?;
+        Ok(value)
+    }
+
+    /// Opens one connection outside the pool (for LISTEN, or a session that must not be shared).
+    /// It has the same settings as pooled connections.
+    ///
+    /// # Errors
+    /// As [`Pool::connect`].
+    pub(crate) async fn dedicated(&self) -> Result<Client> {
+        if self.is_closed() {
+            return Err(Error::closed().with_backend(BACKEND));
+        }
+        self.inner
+            .pool
+            .dedicated_connection()
+            .await
+            .map_err(|e| classify_connect(e, &self.inner.config.url))
+    }
+
+    /// Opens one connection outside the pool and hands back its connection future too, so the
+    /// caller can read asynchronous messages (NOTIFY) from it. The caller must poll the
+    /// connection (for example with `tokio_postgres::Connection::poll_message`).
+    ///
+    /// # Errors
+    /// As [`Pool::connect`].
+    #[allow(dead_code)] // for the LISTEN connection
+    pub(crate) async fn connect_raw(&self) -> Result<(Client, RawConnection)> {
+        if self.is_closed() {
+            return Err(Error::closed().with_backend(BACKEND));
+        }
+        let config = &self.inner.config;
+        config
+            .pg
+            .connect(config.tls.connector()?)
+            .await
+            .map_err(|e| classify_connect(e, &config.url))
+    }
+
+    /// The schema of the system tables (unquoted).
+    pub(crate) fn schema(&self) -> &str {
+        &self.inner.config.schema
+    }
+
+    /// The settings the pool was opened with.
+    pub(crate) fn config(&self) -> &PostgresConfig {
+        &self.inner.config
+    }
+
+    /// Whether [`Pool::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the pool: later checkouts fail with [`Closed`](ErrorKind::Closed), idle connections
+    /// are closed now and checked-out ones when they are returned.
+    pub(crate) async fn close(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Take every idle connection once: returned to a closed pool, it is dropped.
+        let idle = self.inner.pool.state().idle_connections;
+        let mut taken = Vec::new();
+        for _ in 0..idle {
+            match tokio::time::timeout(Duration::from_millis(50), self.inner.pool.get()).await {
+                Ok(Ok(conn)) => taken.push(conn),
+                _ => break,
+            }
+        }
+        drop(taken);
+    }
+}
+
+/// The tokio-postgres isolation level of a DBOS isolation.
+fn isolation_level(isolation: Isolation) -> IsolationLevel {
+    match isolation {
+        Isolation::Serializable => IsolationLevel::Serializable,
+        Isolation::RepeatableRead => IsolationLevel::RepeatableRead,
+        Isolation::ReadCommitted => IsolationLevel::ReadCommitted,
+        _ => IsolationLevel::Serializable,
+    }
+}
+
+/// `30`, `1`, `0.5`.
+fn format_seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else {
+        format!("{}", d.as_secs_f64())
+    }
+}
+
+/// Creates the database of `config` when it does not exist, connecting to the maintenance
+/// database `postgres` of the same server. A database created concurrently by another process
+/// (`42P04`) counts as success. Does nothing when the database already exists, even if the user
+/// may not connect to `postgres`.
+///
+/// # Errors
+/// A classified connection error when neither the database nor the maintenance database can be
+/// reached; [`Backend`](ErrorKind::Backend) when `CREATE DATABASE` is refused (for example for
+/// lack of the CREATEDB privilege).
+pub(crate) async fn ensure_database(config: &PostgresConfig) -> Result<()> {
+    let name = config.database().to_owned();
+    // Fast path: the database exists and accepts us.
+    let tls = config.tls.connector()?;
+    match config.pg.connect(tls).await {
+        Ok((client, conn)) => {
+            drop(client);
+            let _ = conn.await;
+            return Ok(());
+        }
+        Err(e) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {}
+        Err(e) => return Err(classify_connect(e, &config.url)),
+    }
+    let maintenance = config.for_database("postgres");
+    let (client, conn) = maintenance
+        .pg
+        .connect(maintenance.tls.connector()?)
+        .await
+        .map_err(|e| classify_connect(e, &maintenance.url))?;
+    let task = tokio::spawn(conn);
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(classify)?
+        .is_some();
+    if !exists {
+        let sql = format!(
+            "CREATE DATABASE {}",
+            dbos_storage_core::url::quote_identifier(&name)
+        );
+        config.log_statement(&sql);
+        let mut attempts = 0;
+        let created = loop {
+            match client.batch_execute(&sql).await {
+                // "source database template1 is being accessed by other users": a concurrent
+                // CREATE DATABASE copies it right now.
+                Err(e) if e.code() == Some(&SqlState::OBJECT_IN_USE) && attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other,
+            }
+        };
+        match created {
+            Ok(()) => tracing::info!(database = %name, "created the PostgreSQL database"),
+            Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => {}
+            // A concurrent CREATE DATABASE of the same name can also fail on the catalog's
+            // unique index.
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
+            Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+                let server = e
+                    .as_db_error()
+                    .map(|d| d.message().to_owned())
+                    .unwrap_or_default();
+                return Err(Error::invalid_config(format!(
+                    "the database {name:?} does not exist and cannot be created ({server}): \
+                     create it, or let the user of the URL create databases (CREATEDB)"
+                ))
+                .with_backend(BACKEND)
+                .with_code(SqlState::INSUFFICIENT_PRIVILEGE.code())
+                .with_source(e));
+            }
+            Err(e) => {
+                return Err(classify_context(
+                    e,
+                    &format!("the database {name:?} does not exist and cannot be created"),
+                ))
+            }
+        }
+    }
+    drop(client);
+    let _ = task.await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use dbos_storage_conformance::pg;
+    use dbos_storage_core::{DatabaseUrl, DbosConfig};
+
+    use super::*;
+
+    async fn pool(dbos: DbosConfig) -> Pool {
+        let url = DatabaseUrl::parse(&pg::server().admin_url()).unwrap();
+        Pool::connect(&PostgresConfig::system(&dbos, &url).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_times_out_naming_the_settings() {
+        let pool = pool(
+            DbosConfig::new("pool-test")
+                .with_pool_size(1)
+                .with_pool_timeout(Duration::from_secs(1)),
+        )
+        .await;
+        let held = pool.get().await.unwrap();
+        let start = Instant::now();
+        let err = pool.get().await.unwrap_err();
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        assert_eq!(err.kind(), ErrorKind::PoolExhausted);
+        assert!(err.is_retryable());
+        assert_eq!(
+            err.message(),
+            "connection pool limit of size 1 overflow 0 reached, timed out after 1 s; raise \
+             pool_size / sys_db_pool_size or reduce concurrency"
+        );
+        drop(held);
+        pool.get().await.expect("the connection is free again");
+        pool.close().await;
+        assert_eq!(pool.get().await.unwrap_err().kind(), ErrorKind::Closed);
+        assert!(pool.is_closed());
+    }
+
+    #[tokio::test]
+    async fn the_pool_size_is_the_role_size_plus_overflow() {
+        let dbos = DbosConfig::new("pool-test")
+            .with_pool_size(1)
+            .with_max_overflow(1)
+            .with_sys_db_pool_size(2)
+            .with_pool_timeout(Duration::from_millis(300));
+        let pool = pool(dbos).await;
+        let a = pool.get().await.unwrap();
+        let b = pool.get().await.unwrap();
+        let c = pool.get().await.unwrap();
+        let err = pool.get().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PoolExhausted);
+        assert!(
+            err.message().starts_with(
+                "connection pool limit of size 2 overflow 1 reached, timed out after 0.3 s"
+            ),
+            "{err}"
+        );
+        drop((a, b, c));
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn transactions_commit_roll_back_and_take_their_options() {
+        let pool = pool(DbosConfig::new("pool-test").with_pool_size(2)).await;
+        let table = pg::server().unique_name("pool_tx");
+        pool.transaction(TxOptions::default(), |tx| {
+            let table = table.clone();
+            Box::pin(async move {
+                tx.batch_execute(&format!("CREATE TABLE public.{table} (a int)"))
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+        // An error rolls back.
+        let err = pool
+            .transaction(TxOptions::default(), |tx| {
+                let table = table.clone();
+                Box::pin(async move {
+                    tx.batch_execute(&format!("INSERT INTO public.{table} VALUES (1)"))
+                        .await
+                        .map_err(classify)?;
+                    Err::<(), _>(Error::invalid_input("stop"))
+                })
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.message(), "stop");
+        let (isolation, read_only, rows) = pool
+            .transaction(
+                TxOptions {
+                    isolation: Some(Isolation::Serializable),
+                    read_only: true,
+                },
+                |tx| {
+                    let table = table.clone();
+                    Box::pin(async move {
+                        let iso: String = tx
+                            .query_one("SHOW transaction_isolation", &[])
+                            .await
+                            .map_err(classify)?
+                            .get(0);
+                        let ro: String = tx
+                            .query_one("SHOW transaction_read_only", &[])
+                            .await
+                            .map_err(classify)?
+                            .get(0);
+                        let n: i64 = tx
+                            .query_one(&format!("SELECT count(*) FROM public.{table}"), &[])
+                            .await
+                            .map_err(classify)?
+                            .get(0);
+                        Ok((iso, ro, n))
+                    })
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (isolation.as_str(), read_only.as_str(), rows),
+            ("serializable", "on", 0)
+        );
+        // The default is the server's (read committed), and sessions carry the idle timeout.
+        let (isolation, idle) = pool
+            .transaction(TxOptions::default(), |tx| {
+                Box::pin(async move {
+                    let iso: String = tx
+                        .query_one("SHOW transaction_isolation", &[])
+                        .await
+                        .map_err(classify)?
+                        .get(0);
+                    let idle: String = tx
+                        .query_one("SHOW idle_in_transaction_session_timeout", &[])
+                        .await
+                        .map_err(classify)?
+                        .get(0);
+                    Ok((iso, idle))
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (isolation.as_str(), idle.as_str()),
+            ("read committed", "1min")
+        );
+        pool.get()
+            .await
+            .unwrap()
+            .batch_execute(&format!("DROP TABLE public.{table}"))
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn user_options_reach_the_server_and_win() {
+        let pool = pool(
+            DbosConfig::new("pool-test")
+                .with_options("-c statement_timeout=4321 -c idle_in_transaction_session_timeout=7s")
+                .with_application_name("pool_test_app"),
+        )
+        .await;
+        let conn = pool.get().await.unwrap();
+        let show = |name: &'static str| {
+            let conn = &conn;
+            async move {
+                let v: String = conn
+                    .query_one(&format!("SHOW {name}"), &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                v
+            }
+        };
+        assert_eq!(show("statement_timeout").await, "4321ms");
+        assert_eq!(show("idle_in_transaction_session_timeout").await, "7s");
+        assert_eq!(show("application_name").await, "pool_test_app");
+        drop(conn);
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_database_is_created_and_a_racing_creator_is_fine() {
+        let name = pg::server().unique_name("pool_ensure");
+        let url = DatabaseUrl::parse(&pg::server().admin_url())
+            .unwrap()
+            .with_database(&name);
+        let config = PostgresConfig::system(&DbosConfig::new("pool-test"), &url).unwrap();
+        let results = futures::future::join_all((0..4).map(|_| ensure_database(&config))).await;
+        for r in results {
+            r.expect("every creator succeeds");
+        }
+        ensure_database(&config).await.unwrap();
+        let pool = Pool::connect(&config).await.unwrap();
+        pool.close().await;
+        pg::server().drop_database(&name).await;
+    }
+}

@@ -1,0 +1,29 @@
+//! SQL statements, as named constants grouped by area, with a `{schema}` placeholder that
+//! [`render`] replaces with the quoted schema name once, when a store is built.
+
+pub(crate) mod app;
+pub(crate) mod lifecycle;
+pub(crate) mod management;
+pub(crate) mod steps;
+pub(crate) mod workflows;
+
+use dbos_storage_core::url::quote_identifier;
+
+/// `template` with every `{schema}` replaced by the quoted identifier of `schema`.
+pub(crate) fn render(template: &str, schema: &str) -> String {
+    template.replace("{schema}", &quote_identifier(schema))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_quotes_the_schema() {
+        assert_eq!(
+            render("SELECT * FROM {schema}.t JOIN {schema}.u", "dbos"),
+            "SELECT * FROM \"dbos\".t JOIN \"dbos\".u"
+        );
+        assert_eq!(render("{schema}.t", "a\"b"), "\"a\"\"b\".t");
+    }
+}

@@ -1,0 +1,86 @@
+//! Statements of the step operations: check, record, list, child starts and durable sleeps.
+//!
+//! `{schema}` is replaced once, with the quoted schema name, when the store is built.
+
+use super::workflows::now_ms;
+
+// language=SQL
+/// A workflow's status and the step recorded at a position, in one round trip: no row means no
+/// such workflow; NULL step columns mean nothing is recorded there (`function_name` is NOT
+/// NULL in the table). `$1` workflow, `$2` function_id (int4).
+pub(crate) const SELECT_STATUS_AND_STEP: &str = "\
+SELECT ws.status, oo.function_name, oo.output, oo.error, oo.child_workflow_id, oo.serialization
+FROM {schema}.workflow_status ws
+LEFT JOIN {schema}.operation_outputs oo
+    ON oo.workflow_uuid = ws.workflow_uuid AND oo.function_id = $2
+WHERE ws.workflow_uuid = $1";
+
+// language=SQL
+/// A workflow's owner token, deadline and application, locking the row against concurrent
+/// hand-offs until the transaction ends (DBOS's PostgreSQL ownership check; `$1` id).
+pub(crate) const LOCK_WORKFLOW_OWNER: &str = "\
+SELECT owner_xid, workflow_deadline_epoch_ms, application_name
+FROM {schema}.workflow_status WHERE workflow_uuid = $1
+FOR NO KEY UPDATE";
+
+// language=SQL
+/// A workflow's owner token, deadline and application, without a lock (`$1` id).
+pub(crate) const SELECT_WORKFLOW_OWNER: &str = "\
+SELECT owner_xid, workflow_deadline_epoch_ms, application_name
+FROM {schema}.workflow_status WHERE workflow_uuid = $1";
+
+// language=SQL
+/// The step recorded at a position (`$1` workflow, `$2` function_id).
+pub(crate) const SELECT_STEP: &str = "\
+SELECT function_name, output, error, child_workflow_id, serialization, completed_at_epoch_ms
+FROM {schema}.operation_outputs WHERE workflow_uuid = $1 AND function_id = $2";
+
+/// The column list and values of a step insert; the conflict clause follows.
+///
+/// `$1` workflow, `$2` function_id (int4), `$3` name, `$4` output, `$5` error, `$6` child,
+/// `$7` started at, `$8` completed at, `$9` serialization, `$10` application name.
+macro_rules! insert_step_head {
+    () => {
+        concat!(
+            "INSERT INTO {schema}.operation_outputs (
+    workflow_uuid, function_id, function_name, output, error, child_workflow_id,
+    started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name,
+    retention_timestamp)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ",
+            now_ms!(),
+            ")"
+        )
+    };
+}
+
+// language=SQL
+/// Records a step, or finds the recorded one without changing it; returns the recorded
+/// completion time, which tells a retry of this write from a rival's. Parameters as
+/// `insert_step_head!`.
+pub(crate) const INSERT_STEP: &str = concat!(
+    insert_step_head!(),
+    "
+ON CONFLICT (workflow_uuid, function_id) DO UPDATE
+SET completed_at_epoch_ms = operation_outputs.completed_at_epoch_ms
+RETURNING completed_at_epoch_ms"
+);
+
+// language=SQL
+/// Records a step unless one is recorded at that position. Parameters as
+/// `insert_step_head!`.
+pub(crate) const INSERT_STEP_IF_ABSENT: &str = concat!(
+    insert_step_head!(),
+    "
+ON CONFLICT (workflow_uuid, function_id) DO NOTHING"
+);
+
+// language=SQL
+/// A workflow's steps by position (`$1` id, `$2` load outputs, `$3` limit (NULL = all), `$4`
+/// offset).
+pub(crate) const LIST_STEPS: &str = "\
+SELECT function_id, function_name,
+    CASE WHEN $2::boolean THEN output END, CASE WHEN $2::boolean THEN error END,
+    child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms, serialization
+FROM {schema}.operation_outputs WHERE workflow_uuid = $1
+ORDER BY function_id
+LIMIT $3 OFFSET $4";

@@ -1,0 +1,457 @@
+//! [`PostgresStore`]: the DBOS system database on PostgreSQL. One file per area trait.
+
+mod lifecycle;
+mod management;
+mod steps;
+mod workflows;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use dbos_storage_core::wait::WakeSignal;
+use dbos_storage_core::{
+    DatabaseUrl, Error, ErrorKind, Outcome, Payload, Result, Serialization, WorkflowInfo,
+    WorkflowStatus,
+};
+use futures::future::BoxFuture;
+use tokio_postgres::types::FromSql;
+use tokio_postgres::{Row, Transaction};
+
+use crate::config::PostgresConfig;
+use crate::error::{classify, BACKEND};
+use crate::pool::{Pool, PooledClient, TxOptions};
+use crate::sql::{self, render};
+
+/// The most ids bound in one statement (as one `text[]` parameter), as DBOS chunks its id
+/// lists.
+pub(crate) const ID_CHUNK: usize = 4096;
+
+/// Declares [`Queries`]: one field per statement, rendered from its constant with the quoted
+/// schema name.
+macro_rules! queries {
+    ($($field:ident = $module:ident :: $name:ident;)*) => {
+        /// Every statement of the system store, rendered once for the store's schema.
+        pub(crate) struct Queries {
+            $(
+                #[doc = concat!("[`sql::", stringify!($module), "::", stringify!($name), "`].")]
+                pub(crate) $field: String,
+            )*
+        }
+
+        impl Queries {
+            /// Renders every statement for `schema`.
+            pub(crate) fn new(schema: &str) -> Queries {
+                Queries {
+                    $($field: render(sql::$module::$name, schema),)*
+                }
+            }
+        }
+    };
+}
+
+queries! {
+    select_one = lifecycle::SELECT_ONE;
+    select_now_ms = workflows::SELECT_NOW_MS;
+    insert_workflow = workflows::INSERT_WORKFLOW;
+    select_workflows_by_ids = workflows::SELECT_WORKFLOWS_BY_IDS;
+    list_workflows = workflows::LIST_WORKFLOWS;
+    record_outcome = workflows::RECORD_OUTCOME;
+    select_workflow_result = workflows::SELECT_WORKFLOW_RESULT;
+    select_first_finished = workflows::SELECT_FIRST_FINISHED;
+    select_children = workflows::SELECT_CHILDREN;
+    select_status_and_step = steps::SELECT_STATUS_AND_STEP;
+    lock_workflow_owner = steps::LOCK_WORKFLOW_OWNER;
+    select_workflow_owner = steps::SELECT_WORKFLOW_OWNER;
+    select_step = steps::SELECT_STEP;
+    insert_step = steps::INSERT_STEP;
+    insert_step_if_absent = steps::INSERT_STEP_IF_ABSENT;
+    list_steps = steps::LIST_STEPS;
+    cancel_workflows = management::CANCEL_WORKFLOWS;
+    select_existing_ids = management::SELECT_EXISTING_IDS;
+    resume_workflows = management::RESUME_WORKFLOWS;
+}
+
+/// The DBOS system database (schema v125) on PostgreSQL.
+///
+/// Cheap to clone: clones share the connection pool. Every method is one transaction (READ
+/// COMMITTED) on a pooled connection; ownership checks lock the workflow row with `SELECT … FOR
+/// NO KEY UPDATE`, as DBOS does. Writes that finish, cancel or resume a workflow wake the
+/// `await_*` calls of this process at once; other processes are seen at the poll interval.
+///
+/// Open it with [`PostgresStore::connect`] (or through the facade's driver registry), then call
+/// [`migrate`](dbos_storage_core::LifecycleStore::migrate) once.
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    config: PostgresConfig,
+    queries: Arc<Queries>,
+    wake: WakeSignal,
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("config", &self.inner.config)
+            .field("pool", &self.inner.pool)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// A store over an open pool.
+    pub(crate) fn new(pool: Pool, config: PostgresConfig) -> PostgresStore {
+        let queries = Arc::new(Queries::new(config.schema()));
+        PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                queries,
+                wake: WakeSignal::new(),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Opens the system database of a `postgresql://` or `postgres://` URL with every other
+    /// setting at its DBOS default (schema `dbos`, a pool of 20 connections). It creates the
+    /// database when it does not exist, but does not migrate: call
+    /// [`migrate`](dbos_storage_core::LifecycleStore::migrate) next.
+    ///
+    /// # Errors
+    /// [`InvalidConfig`](ErrorKind::InvalidConfig) for a malformed URL, bad credentials or an
+    /// unknown key; [`ConnectionLost`](ErrorKind::ConnectionLost) when the server cannot be
+    /// reached; [`Unsupported`](ErrorKind::Unsupported) for a CockroachDB server.
+    pub async fn connect(url: &str) -> Result<PostgresStore> {
+        let url = DatabaseUrl::parse(url)?;
+        Self::open(PostgresConfig::from_url(&url)?).await
+    }
+
+    /// Opens the system database described by `config` (build it with
+    /// [`PostgresConfig::system`] from a [`DbosConfig`](dbos_storage_core::DbosConfig) to choose
+    /// the schema, pool size and the other settings). It creates the database when it does not
+    /// exist, but does not migrate.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`].
+    pub async fn open(config: PostgresConfig) -> Result<PostgresStore> {
+        let pool = crate::driver::open_pool(&config).await?;
+        Ok(PostgresStore::new(pool, config))
+    }
+
+    /// The settings the store was opened with.
+    pub fn config(&self) -> &PostgresConfig {
+        &self.inner.config
+    }
+
+    /// The schema of the system tables (unquoted).
+    pub fn schema(&self) -> &str {
+        self.inner.config.schema()
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn queries(&self) -> &Queries {
+        &self.inner.queries
+    }
+
+    pub(crate) fn wake(&self) -> &WakeSignal {
+        &self.inner.wake
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the store closed and closes the pool; later calls fail with `Closed`.
+    pub(crate) async fn shut_down(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.inner.pool.close().await;
+        // Wake waiters so they notice the closed store at once.
+        self.inner.wake.notify();
+    }
+
+    /// Fails with `Closed` after `close`.
+    pub(crate) fn ensure_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::closed().with_backend(BACKEND))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A pooled connection for a single statement (autocommit).
+    pub(crate) async fn client(&self) -> Result<PooledClient<'_>> {
+        self.ensure_open()?;
+        self.inner.pool.get().await
+    }
+
+    /// Runs `f` in one READ COMMITTED read-write transaction. `f` gets the rendered statements.
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'t> FnOnce(&'t Transaction<'t>, Arc<Queries>) -> BoxFuture<'t, Result<R>> + Send,
+    {
+        self.run(TxOptions::default(), f).await
+    }
+
+    /// Runs `f` in one READ ONLY transaction (one snapshot per statement, READ COMMITTED).
+    pub(crate) async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'t> FnOnce(&'t Transaction<'t>, Arc<Queries>) -> BoxFuture<'t, Result<R>> + Send,
+    {
+        let options = TxOptions {
+            read_only: true,
+            ..TxOptions::default()
+        };
+        self.run(options, f).await
+    }
+
+    async fn run<R, F>(&self, options: TxOptions, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'t> FnOnce(&'t Transaction<'t>, Arc<Queries>) -> BoxFuture<'t, Result<R>> + Send,
+    {
+        self.ensure_open()?;
+        let queries = self.inner.queries.clone();
+        self.inner
+            .pool
+            .transaction(options, move |tx| f(tx, queries))
+            .await
+    }
+}
+
+/// Reads column `idx` of `row`, classifying a type mismatch as `Corrupt`.
+pub(crate) fn col<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T> {
+    row.try_get(idx).map_err(classify)
+}
+
+/// Milliseconds of a duration, saturating.
+pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A step or workflow outcome from its columns: an error wins over an output; neither is
+/// `None`.
+pub(crate) fn outcome_of(
+    output: Option<String>,
+    error: Option<String>,
+    serialization: Option<&str>,
+) -> Option<Outcome> {
+    let label = serialization.map(Serialization::parse_label);
+    match (output, error) {
+        (_, Some(error)) => Some(Outcome::Error(Payload::new(error, label))),
+        (Some(output), None) => Some(Outcome::Output(Payload::new(output, label))),
+        (None, None) => None,
+    }
+}
+
+/// Reads a `WorkflowInfo` from a row of `workflow_columns!()` followed by inputs, output and
+/// error (NULL when not loaded).
+pub(crate) fn read_workflow(row: &Row) -> Result<WorkflowInfo> {
+    let id: String = col(row, 0)?;
+    let status: Option<String> = col(row, 1)?;
+    let name: Option<String> = col(row, 2)?;
+    let mut w = WorkflowInfo::new(
+        id,
+        name.unwrap_or_default(),
+        WorkflowStatus::parse(status.as_deref().unwrap_or("")),
+    );
+    w.class_name = col(row, 3)?;
+    w.config_name = col(row, 4)?;
+    w.authenticated_user = col(row, 5)?;
+    w.assumed_role = col(row, 6)?;
+    w.authenticated_roles = parse_roles(&w.workflow_id, col(row, 7)?);
+    w.executor_id = col(row, 8)?;
+    w.created_at = col(row, 9)?;
+    w.updated_at = col(row, 10)?;
+    w.application_version = col(row, 11)?;
+    w.application_id = col(row, 12)?;
+    w.application_name = col(row, 13)?;
+    w.recovery_attempts = col::<Option<i64>>(row, 14)?.unwrap_or(0);
+    w.queue_name = col(row, 15)?;
+    w.workflow_timeout_ms = col(row, 16)?;
+    w.workflow_deadline_epoch_ms = col(row, 17)?;
+    w.started_at_epoch_ms = col(row, 18)?;
+    w.deduplication_id = col(row, 19)?;
+    w.priority = col(row, 20)?;
+    w.queue_partition_key = col(row, 21)?;
+    w.forked_from = col(row, 22)?;
+    w.was_forked_from = col(row, 23)?;
+    w.parent_workflow_id = col(row, 24)?;
+    w.delay_until_epoch_ms = col(row, 25)?;
+    w.completed_at = col(row, 26)?;
+    w.schedule_name = col(row, 27)?;
+    w.attributes = attributes_of(&w.workflow_id, col(row, 28)?);
+    w.serialization = col::<Option<String>>(row, 29)?
+        .as_deref()
+        .map(Serialization::parse_label);
+    w.inputs = col(row, 30)?;
+    w.output = col(row, 31)?;
+    w.error = col(row, 32)?;
+    Ok(w)
+}
+
+/// `authenticated_roles` is a JSON array of strings; anything else is logged and dropped, as
+/// DBOS decodes listings leniently.
+fn parse_roles(id: &str, text: Option<String>) -> Option<Vec<String>> {
+    let text = text?;
+    match serde_json::from_str::<Option<Vec<String>>>(&text) {
+        Ok(roles) => roles,
+        Err(e) => {
+            tracing::warn!(workflow_id = id, error = %e, "ignoring undecodable authenticated_roles");
+            None
+        }
+    }
+}
+
+/// `attributes` is JSONB; JSON `null` (DBOS's "unset") and SQL NULL are `None`.
+fn attributes_of(
+    id: &str,
+    value: Option<serde_json::Value>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match value? {
+        serde_json::Value::Object(map) => Some(map),
+        serde_json::Value::Null => None,
+        _ => {
+            tracing::warn!(
+                workflow_id = id,
+                "ignoring attributes that are not a JSON object"
+            );
+            None
+        }
+    }
+}
+
+/// A JSON array of strings, as `authenticated_roles` is stored.
+pub(crate) fn json_array(values: &[String]) -> Result<String> {
+    serde_json::to_string(values).map_err(|e| {
+        Error::invalid_input(format!("cannot encode a list of strings as JSON: {e}"))
+            .with_backend(BACKEND)
+    })
+}
+
+/// A workflow's owner token, deadline and application.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WorkflowOwner {
+    pub(crate) owner_xid: Option<String>,
+    pub(crate) deadline_epoch_ms: Option<i64>,
+    pub(crate) application_name: Option<String>,
+}
+
+/// Reads a workflow's owner inside a transaction; with `lock` the row is locked `FOR NO KEY
+/// UPDATE` until the transaction ends. `None` when the workflow is missing.
+pub(crate) async fn workflow_owner(
+    tx: &Transaction<'_>,
+    queries: &Queries,
+    workflow_id: &str,
+    lock: bool,
+) -> Result<Option<WorkflowOwner>> {
+    let statement = if lock {
+        &queries.lock_workflow_owner
+    } else {
+        &queries.select_workflow_owner
+    };
+    let row = tx
+        .query_opt(statement.as_str(), &[&workflow_id])
+        .await
+        .map_err(classify)?;
+    row.map(|r| {
+        Ok(WorkflowOwner {
+            owner_xid: col(&r, 0)?,
+            deadline_epoch_ms: col(&r, 1)?,
+            application_name: col(&r, 2)?,
+        })
+    })
+    .transpose()
+}
+
+/// Checks that `owner_xid` (when given) still owns the workflow, holding the row lock until
+/// the transaction ends. Returns the owner row (`None` only when no check was asked and the
+/// workflow is missing).
+///
+/// # Errors
+/// [`NotFound`](ErrorKind::NotFound) when the workflow is missing (with or without a token);
+/// [`NotOwner`](ErrorKind::NotOwner) when another token owns it.
+pub(crate) async fn check_owner(
+    tx: &Transaction<'_>,
+    queries: &Queries,
+    workflow_id: &str,
+    owner_xid: Option<&str>,
+    what: &str,
+) -> Result<Option<WorkflowOwner>> {
+    let Some(expected) = owner_xid else {
+        return workflow_owner(tx, queries, workflow_id, false).await;
+    };
+    match workflow_owner(tx, queries, workflow_id, true).await? {
+        None => Err(Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "workflow {workflow_id} does not exist, so this execution cannot {what}; it was \
+                 deleted while running"
+            ),
+        )
+        .with_backend(BACKEND)),
+        Some(owner) if owner.owner_xid.as_deref() == Some(expected) => Ok(Some(owner)),
+        Some(owner) => Err(Error::new(
+            ErrorKind::NotOwner,
+            format!(
+                "workflow {workflow_id} is no longer owned by this execution ({}), so it cannot \
+                 {what}; it was cancelled, recovered or handed to another executor — stop and \
+                 adopt the recorded outcome",
+                if owner.owner_xid.is_some() {
+                    "another execution owns it now"
+                } else {
+                    "nobody owns it now"
+                }
+            ),
+        )
+        .with_backend(BACKEND)),
+    }
+}
+
+/// The database clock in epoch milliseconds (the transaction's start time).
+pub(crate) async fn now_ms(tx: &Transaction<'_>, queries: &Queries) -> Result<i64> {
+    let row = tx
+        .query_one(queries.select_now_ms.as_str(), &[])
+        .await
+        .map_err(classify)?;
+    col(&row, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_rendered_with_the_quoted_schema() {
+        let q = Queries::new("My$Schema");
+        assert!(q
+            .insert_workflow
+            .contains("INSERT INTO \"My$Schema\".workflow_status"));
+        assert!(q
+            .list_workflows
+            .contains("FROM \"My$Schema\".workflow_status ws"));
+        for text in [&q.insert_workflow, &q.record_outcome, &q.cancel_workflows] {
+            assert!(!text.contains("{schema}"), "{text}");
+        }
+    }
+
+    #[test]
+    fn outcome_prefers_the_error() {
+        assert_eq!(
+            outcome_of(Some("1".into()), Some("e".into()), Some("portable_json")),
+            Some(Outcome::Error(Payload::portable_json("e")))
+        );
+        assert_eq!(outcome_of(None, None, None), None);
+    }
+}
