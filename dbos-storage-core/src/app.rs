@@ -425,62 +425,86 @@ pub fn column_names(names: impl IntoIterator<Item = String>) -> Arc<[String]> {
     names.into_iter().collect::<Vec<_>>().into()
 }
 
-/// Parses `:name` placeholders out of SQL text (outside string literals, quoted identifiers and
-/// `::` casts) in order of appearance, for drivers whose database uses positional parameters.
-/// Returns the SQL with `$1, $2, …` and the parameter name of each position.
+/// Parses `:name` placeholders out of SQL text, in order of appearance, for drivers whose
+/// database uses positional parameters. Returns the SQL with `$1, $2, …` and the parameter name of
+/// each position; a name used twice gets one position.
+///
+/// Text that cannot hold a parameter is copied unchanged: string literals (`'…'`), quoted
+/// identifiers (`"…"`), dollar-quoted strings (`$$…$$`, `$tag$…$tag$`), `--` and `/* */`
+/// comments, and `::` casts.
 pub fn positional_sql(sql: &str) -> (String, Vec<String>) {
     let mut out = String::with_capacity(sql.len());
     let mut names: Vec<String> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    let chars: Vec<char> = sql.chars().collect();
-    let mut i = 0;
-    let mut quote: Option<char> = None;
-    while i < chars.len() {
-        let c = chars[i];
-        if let Some(q) = quote {
-            out.push(c);
-            if c == q {
-                quote = None;
+    let mut rest = sql;
+    while let Some(c) = rest.chars().next() {
+        let verbatim = match c {
+            '\'' | '"' => Some(quoted_len(rest, c)),
+            '-' if rest.starts_with("--") => Some(rest.find('\n').map_or(rest.len(), |n| n + 1)),
+            '/' if rest.starts_with("/*") => {
+                Some(rest[2..].find("*/").map_or(rest.len(), |n| n + 4))
             }
-            i += 1;
+            '$' => dollar_quote_len(rest),
+            ':' if rest.starts_with("::") => Some(2),
+            _ => None,
+        };
+        if let Some(len) = verbatim {
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
             continue;
         }
-        match c {
-            '\'' | '"' => {
-                quote = Some(c);
-                out.push(c);
-                i += 1;
-            }
-            ':' if chars.get(i + 1) == Some(&':') => {
-                out.push_str("::");
-                i += 2;
-            }
-            ':' if chars
-                .get(i + 1)
-                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') =>
-            {
-                let start = i + 1;
-                let mut end = start;
-                while end < chars.len() && (chars[end].is_ascii_alphanumeric() || chars[end] == '_')
-                {
-                    end += 1;
-                }
-                let name: String = chars[start..end].iter().collect();
-                let pos = *index.entry(name.clone()).or_insert_with(|| {
-                    names.push(name);
-                    names.len()
-                });
-                out.push('$');
-                out.push_str(&pos.to_string());
-                i = end;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
+        let name_len = rest[1..]
+            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+            .unwrap_or(rest.len() - 1);
+        let starts_name = rest[1..]
+            .chars()
+            .next()
+            .is_some_and(|n| n.is_ascii_alphabetic() || n == '_');
+        if c == ':' && starts_name {
+            let name = &rest[1..1 + name_len];
+            let pos = *index.entry(name.to_owned()).or_insert_with(|| {
+                names.push(name.to_owned());
+                names.len()
+            });
+            out.push('$');
+            out.push_str(&pos.to_string());
+            rest = &rest[1 + name_len..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
         }
     }
     (out, names)
+}
+
+/// The length of a `'…'` or `"…"` token at the start of `s` (a doubled quote stays inside).
+fn quoted_len(s: &str, quote: char) -> usize {
+    let mut chars = s.char_indices().skip(1).peekable();
+    while let Some((i, ch)) = chars.next() {
+        if ch == quote {
+            if chars.peek().is_some_and(|(_, next)| *next == quote) {
+                chars.next();
+                continue;
+            }
+            return i + 1;
+        }
+    }
+    s.len()
+}
+
+/// The length of a dollar-quoted string (`$$…$$` or `$tag$…$tag$`) at the start of `s`, or `None`
+/// when `s` starts with a `$` that opens none (e.g. a `$1` parameter).
+fn dollar_quote_len(s: &str) -> Option<usize> {
+    let tag_end = s[1..].find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))? + 1;
+    let tag = &s[..=tag_end];
+    if !tag.ends_with('$') || tag[1..tag_end].starts_with(|ch: char| ch.is_ascii_digit()) {
+        return None;
+    }
+    let body = &s[tag.len()..];
+    Some(
+        body.find(tag)
+            .map_or(s.len(), |n| tag.len() + n + tag.len()),
+    )
 }
 
 #[cfg(test)]
@@ -521,5 +545,16 @@ mod tests {
             "SELECT $1, ':b', x::text, $1, \"c:d\", $2 FROM t WHERE y = $3"
         );
         assert_eq!(names, vec!["a", "b_2", "b"]);
+    }
+
+    #[test]
+    fn comments_and_dollar_quotes_hold_no_parameters() {
+        let sql = "SELECT :a -- not :b\n, $$ :c $$, $f$ :d $f$, /* :e */ 'it''s :g', :h, $1";
+        let (out, names) = positional_sql(sql);
+        assert_eq!(
+            out,
+            "SELECT $1 -- not :b\n, $$ :c $$, $f$ :d $f$, /* :e */ 'it''s :g', $2, $1"
+        );
+        assert_eq!(names, vec!["a", "h"]);
     }
 }

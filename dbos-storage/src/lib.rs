@@ -10,3 +10,7 @@ pub use registry::{connect, connect_url, Registry, Stores};
 /// The SQLite driver, re-exported for its configuration and native types.
 #[cfg(feature = "sqlite")]
 pub use dbos_storage_sqlite as sqlite;
+
+/// The PostgreSQL driver, re-exported for its configuration and native types.
+#[cfg(feature = "postgres")]
+pub use dbos_storage_postgres as postgres;

@@ -53,13 +53,17 @@ impl Registry {
         Self::default()
     }
 
-    /// The drivers enabled by this build's features (`sqlite` by default).
+    /// The drivers enabled by this build's features (`sqlite` by default, `postgres`).
     pub fn with_default_drivers() -> Self {
         #[allow(unused_mut)]
         let mut registry = Self::new();
         #[cfg(feature = "sqlite")]
         registry
             .register(Arc::new(dbos_storage_sqlite::SqliteDriver::new()))
+            .expect("the built-in drivers have distinct schemes");
+        #[cfg(feature = "postgres")]
+        registry
+            .register(Arc::new(dbos_storage_postgres::PostgresDriver::new()))
             .expect("the built-in drivers have distinct schemes");
         registry
     }

@@ -50,15 +50,18 @@ async fn application_store_shares_the_sqlite_type() {
 }
 
 #[tokio::test]
-async fn a_postgres_url_names_the_feature_to_enable() {
-    let err = connect_url("postgresql://u:hunter2@localhost/db")
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert!(
-        err.message().contains("enable the `postgres` feature"),
-        "{err}"
-    );
+async fn a_disabled_backend_url_names_the_feature_to_enable() {
+    #[cfg(not(feature = "postgres"))]
+    {
+        let err = connect_url("postgresql://u:hunter2@localhost/db")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(
+            err.message().contains("enable the `postgres` feature"),
+            "{err}"
+        );
+    }
     let err = connect_url("cockroachdb://root@localhost/db")
         .await
         .unwrap_err();
@@ -142,5 +145,8 @@ async fn a_scheme_cannot_be_registered_twice() {
             .contains("already served by the sqlite driver"),
         "{err}"
     );
+    #[cfg(not(feature = "postgres"))]
     assert_eq!(registry.schemes(), vec!["sqlite"]);
+    #[cfg(feature = "postgres")]
+    assert_eq!(registry.schemes(), vec!["sqlite", "postgresql", "postgres"]);
 }
