@@ -7,6 +7,7 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod payload;
+pub mod queue;
 pub mod retry;
 pub mod store;
 pub mod types;
@@ -22,9 +23,14 @@ pub use config::DbosConfig;
 pub use driver::Driver;
 pub use error::{Error, ErrorKind, Result};
 pub use payload::{Payload, Serialization};
+pub use queue::{
+    ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest,
+    QueueConflictPolicy, QueueDefinition, QueueLimits, QueueUpdate, RateLimit, StopReason,
+};
 pub use retry::{Backoff, RetryPolicy, RetryingStore};
 pub use store::{
     DynSystemStore, LifecycleStore, ManagementStore, StepStore, SystemStore, WorkflowStore,
 };
+pub use store::{QueueStore, VersionStore};
 pub use types::*;
 pub use url::{BackendKind, DatabaseUrl, SqliteLocation};

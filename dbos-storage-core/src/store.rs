@@ -31,6 +31,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::queue::*;
 use crate::types::*;
 
 /// Opening, migrating, checking and closing a system database.
@@ -102,7 +103,10 @@ pub trait WorkflowStore: Debug + Send + Sync + 'static {
     /// - [`WorkflowIdInUse`](crate::ErrorKind::WorkflowIdInUse): reuse policy `Reject` and a
     ///   foreign creator.
     /// - [`Deduplicated`](crate::ErrorKind::Deduplicated): the queue's deduplication id is held by
-    ///   another workflow; nothing is written.
+    ///   another workflow; nothing is written. Under [`DedupPolicy::ReturnExisting`] the call
+    ///   instead returns the holder's row with `deduplicated_into = Some(holder)`,
+    ///   `existed = true` and `should_execute = false` (if the holder releases the key at that
+    ///   moment, the insert is tried again).
     /// - [`InvalidInput`](crate::ErrorKind::InvalidInput): see [`NewWorkflow::validate`].
     ///
     /// # Idempotency
@@ -328,6 +332,279 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
         workflow_ids: &[String],
         options: ResumeOptions,
     ) -> Result<Vec<String>>;
+}
+
+/// Queues: batch enqueue, claims with every limit, delays, debounce, deadlines and recovery, and
+/// the queue registry.
+///
+/// A workflow is enqueued through [`WorkflowStore::insert_workflow`] (status `ENQUEUED`, or
+/// `DELAYED` with a release time) or in bulk with [`QueueStore::enqueue_workflows`]; executors
+/// take work with [`QueueStore::claim_workflows`], the only way a queued workflow becomes
+/// `PENDING`. Set-oriented methods match the given application's rows plus unclaimed rows.
+#[async_trait]
+pub trait QueueStore: Debug + Send + Sync + 'static {
+    /// Enqueues many workflows (each `ENQUEUED` or `DELAYED`) in chunks of
+    /// [`crate::queue::ENQUEUE_BATCH`] and returns the ids actually inserted, in input order.
+    ///
+    /// # Behavior
+    /// An id that already exists is skipped (not an error). `created_at` is made strictly
+    /// increasing per `(queue, partition key)` in input order, starting after the newest
+    /// `ENQUEUED`/`PENDING` row of that queue and partition, so FIFO order follows the input.
+    ///
+    /// # Errors
+    /// [`Deduplicated`](crate::ErrorKind::Deduplicated) if a deduplication id is held (nothing
+    /// of that chunk is written); [`InvalidInput`](crate::ErrorKind::InvalidInput) for a
+    /// `PENDING` workflow or bad fields.
+    ///
+    /// # Idempotency
+    /// Idempotent: a re-run skips the ids it inserted.
+    async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>>;
+
+    /// Claims enqueued workflows of one queue (DBOS `start_queued_workflows`).
+    ///
+    /// # Behavior
+    /// Computes the budget in DBOS's order — worker concurrency, partition worker concurrency,
+    /// rate limit, partition rate limit, concurrency, partition concurrency (rate limits and
+    /// concurrency counted in the database, on its clock) — and returns no ids with the first
+    /// [`StopReason`] that has no room. Otherwise selects `ENQUEUED` rows of the queue (and
+    /// partition) whose version is the executor's, or NULL when the executor's version is the
+    /// latest registered one, of the executor's application or unclaimed, ordered by priority then
+    /// creation time, up to the budget; and flips them to `PENDING` with `owner_xid`,
+    /// `executor_id`, `application_version`, `application_name`, `started_at_epoch_ms` = now,
+    /// `rate_limited` = whether the queue has a limiter, `recovery_attempts + 1`, and the
+    /// deadline `now + timeout` when none is set. A row is never claimed twice.
+    ///
+    /// A queue whose only limit is `partition_concurrency = 1`, claimed without a partition key,
+    /// takes DBOS's partitioned fast path: the head (by priority, creation time, id) of each of up
+    /// to `min(8192, max_tasks)` partitions that have `ENQUEUED` rows and no `PENDING` row.
+    ///
+    /// # Errors
+    /// [`Contention`](crate::ErrorKind::Contention) or
+    /// [`SerializationFailure`](crate::ErrorKind::SerializationFailure) when another worker is
+    /// claiming from the same queue at the same time: retry at the next poll.
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for any other partitioned queue claimed
+    /// without a partition key (list them with [`QueueStore::queue_partitions`] and claim each).
+    ///
+    /// # Idempotency
+    /// **Not idempotent**: a re-run after an ambiguous commit claims nothing more and does not
+    /// return the rows the first run claimed. [`crate::RetryingStore`] never re-runs it; the
+    /// next poll is the retry.
+    async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome>;
+
+    /// The partition keys with `ENQUEUED` rows in `queue_name` (own application plus unclaimed),
+    /// in key order.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn queue_partitions(
+        &self,
+        queue_name: &str,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>>;
+
+    /// Releases every `DELAYED` workflow whose release time has passed: it becomes `ENQUEUED`,
+    /// and a debounced one gives up its deduplication id. Returns the released ids.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    ///
+    /// # Idempotency
+    /// Idempotent; safe when several processes run it at once.
+    async fn release_delayed_workflows(&self) -> Result<Vec<String>>;
+
+    /// Sets the release time of a `DELAYED` workflow. Returns whether it was `DELAYED`.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn set_workflow_delay(&self, workflow_id: &str, until_epoch_ms: EpochMs) -> Result<bool>;
+
+    /// Pushes back a delayed, debounced workflow (DBOS `debounce_delayed_workflow`).
+    ///
+    /// # Behavior
+    /// Matches the `DELAYED`, debounced row holding `deduplication_id` on the queue with the same
+    /// function name and application (or unclaimed); sets its release time to the smaller of the
+    /// request's and the row's `debounce_deadline_epoch_ms`, replaces its inputs, and claims it
+    /// for the application. Otherwise reports who holds the key, or that nobody does.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid input.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome>;
+
+    /// The workflow holding a deduplication id in a queue, if any.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn deduplicated_workflow(
+        &self,
+        queue_name: &str,
+        deduplication_id: &str,
+    ) -> Result<Option<String>>;
+
+    /// Cancels up to `limit` active workflows (`ENQUEUED`, `PENDING`, `DELAYED`) whose deadline
+    /// has passed, oldest deadline first, own application plus unclaimed; returns their ids.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    ///
+    /// # Idempotency
+    /// Idempotent; safe when several processes run it at once.
+    async fn cancel_timed_out_workflows(
+        &self,
+        limit: u32,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>>;
+
+    /// The `PENDING` workflows of an executor at a version (own application plus unclaimed):
+    /// what a restarted executor must recover.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn pending_workflows(
+        &self,
+        executor_id: &str,
+        application_version: Option<&str>,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>>;
+
+    /// Re-enqueues `PENDING` workflows of dead executors for recovery: `ENQUEUED`, owner and start
+    /// time cleared, on their queue or the internal queue. Recovery never executes directly: a
+    /// claim admits exactly one runner. Returns the ids re-enqueued.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn reenqueue_for_recovery(
+        &self,
+        workflow_ids: &[String],
+        dead_executor_ids: &[String],
+    ) -> Result<Vec<String>>;
+
+    /// Dead-letters `PENDING` workflows whose `recovery_attempts` reached
+    /// `min_recovery_attempts`: status `MAX_RECOVERY_ATTEMPTS_EXCEEDED`, owner, deduplication id,
+    /// start time and queue cleared, `completed_at` stamped. Returns the ids changed.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn dead_letter_workflows(
+        &self,
+        workflow_ids: &[String],
+        min_recovery_attempts: i64,
+    ) -> Result<Vec<String>>;
+
+    /// Registers a queue; returns whether it was created (false when it existed).
+    ///
+    /// # Behavior
+    /// The owner of an existing queue is kept (`COALESCE(existing, caller's)`); `policy` says
+    /// whether its definition is replaced.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty name or the reserved
+    /// `_dbos_` prefix; [`WorkflowConflict`](crate::ErrorKind::WorkflowConflict) when another
+    /// application owns the name.
+    ///
+    /// # Idempotency
+    /// Idempotent (a re-run reports `false`).
+    async fn upsert_queue(
+        &self,
+        queue: QueueDefinition,
+        policy: QueueConflictPolicy,
+    ) -> Result<bool>;
+
+    /// Reads a queue definition.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>>;
+
+    /// Lists queue definitions (own application plus unclaimed), by name.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>>;
+
+    /// Changes the given fields of a queue and returns the new definition.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown queue.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition>;
+
+    /// Deletes a queue definition; returns whether it existed. Its workflows are untouched.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn delete_queue(&self, name: &str) -> Result<bool>;
+}
+
+/// Application versions: which version is latest decides who may run version-less workflows.
+#[async_trait]
+pub trait VersionStore: Debug + Send + Sync + 'static {
+    /// Registers (or claims) a version for an application, as every launch does.
+    ///
+    /// # Behavior
+    /// Claims an unclaimed row with the same name for the application; otherwise inserts a new
+    /// row (`ON CONFLICT DO NOTHING`); then returns the row. A new row's timestamp is now, so the
+    /// newest registered version is the latest.
+    ///
+    /// # Errors
+    /// [`WorkflowConflict`](crate::ErrorKind::WorkflowConflict) when another application owns the
+    /// version name.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn create_application_version(
+        &self,
+        version_name: &str,
+        application_name: Option<&str>,
+    ) -> Result<ApplicationVersion>;
+
+    /// Lists versions (own application plus unclaimed), newest timestamp first.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn list_application_versions(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<Vec<ApplicationVersion>>;
+
+    /// The latest version (largest timestamp, own application plus unclaimed).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) when no version is registered.
+    async fn latest_application_version(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<ApplicationVersion>;
+
+    /// Makes a registered version the latest by setting its timestamp to `timestamp`.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown version of the application.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn set_application_version_timestamp(
+        &self,
+        version_name: &str,
+        timestamp: EpochMs,
+        application_name: Option<&str>,
+    ) -> Result<()>;
 }
 
 /// A DBOS system database: the sum of every area trait.

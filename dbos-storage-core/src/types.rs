@@ -389,12 +389,25 @@ pub enum IdReusePolicy {
     Reject,
 }
 
+/// What happens when an enqueue finds its deduplication id held by another workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DedupPolicy {
+    /// Fail with [`crate::ErrorKind::Deduplicated`]. DBOS's default.
+    #[default]
+    Reject,
+    /// Attach to the holder: the outcome names it in [`InsertOutcome::deduplicated_into`].
+    ReturnExisting,
+}
+
 /// Options of [`crate::WorkflowStore::insert_workflow`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct InsertOptions {
     /// What to do when another creator owns the id.
     pub reuse_policy: IdReusePolicy,
+    /// What to do when the deduplication id is held.
+    pub dedup_policy: DedupPolicy,
 }
 
 impl InsertOptions {
@@ -402,6 +415,13 @@ impl InsertOptions {
     #[must_use]
     pub fn reuse_policy(mut self, policy: IdReusePolicy) -> Self {
         self.reuse_policy = policy;
+        self
+    }
+
+    /// Sets the deduplication policy.
+    #[must_use]
+    pub fn dedup_policy(mut self, policy: DedupPolicy) -> Self {
+        self.dedup_policy = policy;
         self
     }
 }
@@ -421,6 +441,9 @@ pub struct InsertOutcome {
     pub queue_name: Option<String>,
     /// The row's serialization label.
     pub serialization: Option<Serialization>,
+    /// Under [`DedupPolicy::ReturnExisting`], the workflow that holds the deduplication id; the
+    /// other fields then describe that workflow's row.
+    pub deduplicated_into: Option<String>,
 }
 
 impl InsertOutcome {
@@ -434,6 +457,7 @@ impl InsertOutcome {
             existed,
             queue_name: None,
             serialization: None,
+            deduplicated_into: None,
         }
     }
 }
