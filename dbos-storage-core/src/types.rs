@@ -173,6 +173,11 @@ pub struct NewWorkflow {
     pub delay_until_epoch_ms: Option<EpochMs>,
     /// The parent workflow of a child.
     pub parent_workflow_id: Option<String>,
+    /// Whether the deduplication id is a debounce key (`is_debounced`): a `DELAYED` workflow
+    /// that [`crate::QueueStore::debounce_workflow`] may push back.
+    pub is_debounced: bool,
+    /// The latest release time a debounce may push a debounced workflow to.
+    pub debounce_deadline_epoch_ms: Option<EpochMs>,
     /// The encoded inputs.
     pub inputs: Payload,
     /// The user attribute map (JSON object), or `None` (stored as JSON `null`).
@@ -206,6 +211,8 @@ impl NewWorkflow {
             deadline_epoch_ms: None,
             delay_until_epoch_ms: None,
             parent_workflow_id: None,
+            is_debounced: false,
+            debounce_deadline_epoch_ms: None,
             inputs,
             attributes: None,
             creator_xid: new_token(),
@@ -226,6 +233,24 @@ impl NewWorkflow {
         self.status = InitialStatus::Delayed;
         self.queue_name = Some(queue.into());
         self.delay_until_epoch_ms = Some(until_epoch_ms);
+        self
+    }
+
+    /// Makes it a debounced workflow: `DELAYED` on `queue` until `until_epoch_ms`, holding the
+    /// debounce key `"{name}-{debounce_key}"` as its deduplication id, and never released later
+    /// than `deadline_epoch_ms` by a debounce.
+    #[must_use]
+    pub fn debounced(
+        mut self,
+        queue: impl Into<String>,
+        debounce_key: &str,
+        until_epoch_ms: EpochMs,
+        deadline_epoch_ms: Option<EpochMs>,
+    ) -> Self {
+        self = self.delayed(queue, until_epoch_ms);
+        self.deduplication_id = Some(format!("{}-{debounce_key}", self.name));
+        self.is_debounced = true;
+        self.debounce_deadline_epoch_ms = deadline_epoch_ms;
         self
     }
 
