@@ -15,6 +15,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::queue::*;
 use crate::store::*;
 use crate::types::*;
 
@@ -178,8 +179,8 @@ impl RetryPolicy {
 /// A store that re-runs each operation of the store it wraps according to a [`RetryPolicy`].
 ///
 /// Read operations and operations documented as idempotent are also re-run after an ambiguous
-/// commit; every operation of the current contract is idempotent (see each method's
-/// `# Idempotency`).
+/// commit (see each method's `# Idempotency`). [`QueueStore::claim_workflows`], the one operation
+/// that is not idempotent, is never re-run.
 ///
 /// It wraps an `Arc`, so it can wrap a trait object: `RetryingStore<dyn SystemStore>`.
 #[derive(Debug)]
@@ -410,6 +411,197 @@ impl<S: ?Sized + ManagementStore> ManagementStore for RetryingStore<S> {
         self.policy
             .run(IDEMPOTENT, || {
                 self.inner.resume_workflows(workflow_ids, options.clone())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: ?Sized + QueueStore> QueueStore for RetryingStore<S> {
+    async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.enqueue_workflows(workflows.clone())
+            })
+            .await
+    }
+    /// Passed through unretried: a claim is not idempotent (after an ambiguous commit a re-run
+    /// would claim nothing more and hide what the first run claimed), and on contention the
+    /// caller's next poll is the retry.
+    async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome> {
+        self.inner.claim_workflows(request).await
+    }
+    async fn queue_partitions(
+        &self,
+        queue_name: &str,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.queue_partitions(queue_name, application_name)
+            })
+            .await
+    }
+    async fn release_delayed_workflows(&self) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.release_delayed_workflows())
+            .await
+    }
+    async fn set_workflow_delay(&self, workflow_id: &str, until_epoch_ms: EpochMs) -> Result<bool> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.set_workflow_delay(workflow_id, until_epoch_ms)
+            })
+            .await
+    }
+    async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.debounce_workflow(request.clone()))
+            .await
+    }
+    async fn deduplicated_workflow(
+        &self,
+        queue_name: &str,
+        deduplication_id: &str,
+    ) -> Result<Option<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner
+                    .deduplicated_workflow(queue_name, deduplication_id)
+            })
+            .await
+    }
+    async fn cancel_timed_out_workflows(
+        &self,
+        limit: u32,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner
+                    .cancel_timed_out_workflows(limit, application_name)
+            })
+            .await
+    }
+    async fn pending_workflows(
+        &self,
+        executor_id: &str,
+        application_version: Option<&str>,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner
+                    .pending_workflows(executor_id, application_version, application_name)
+            })
+            .await
+    }
+    async fn reenqueue_for_recovery(
+        &self,
+        workflow_ids: &[String],
+        dead_executor_ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner
+                    .reenqueue_for_recovery(workflow_ids, dead_executor_ids)
+            })
+            .await
+    }
+    async fn dead_letter_workflows(
+        &self,
+        workflow_ids: &[String],
+        min_recovery_attempts: i64,
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner
+                    .dead_letter_workflows(workflow_ids, min_recovery_attempts)
+            })
+            .await
+    }
+    async fn upsert_queue(
+        &self,
+        queue: QueueDefinition,
+        policy: QueueConflictPolicy,
+    ) -> Result<bool> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.upsert_queue(queue.clone(), policy)
+            })
+            .await
+    }
+    async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.get_queue(name))
+            .await
+    }
+    async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.list_queues(application_name))
+            .await
+    }
+    async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.update_queue(name, update.clone()))
+            .await
+    }
+    async fn delete_queue(&self, name: &str) -> Result<bool> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.delete_queue(name))
+            .await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: ?Sized + VersionStore> VersionStore for RetryingStore<S> {
+    async fn create_application_version(
+        &self,
+        version_name: &str,
+        application_name: Option<&str>,
+    ) -> Result<ApplicationVersion> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner
+                    .create_application_version(version_name, application_name)
+            })
+            .await
+    }
+    async fn list_application_versions(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<Vec<ApplicationVersion>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.list_application_versions(application_name)
+            })
+            .await
+    }
+    async fn latest_application_version(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<ApplicationVersion> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.latest_application_version(application_name)
+            })
+            .await
+    }
+    async fn set_application_version_timestamp(
+        &self,
+        version_name: &str,
+        timestamp: EpochMs,
+        application_name: Option<&str>,
+    ) -> Result<()> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.set_application_version_timestamp(
+                    version_name,
+                    timestamp,
+                    application_name,
+                )
             })
             .await
     }

@@ -257,7 +257,8 @@ pub trait StepStore: Debug + Send + Sync + 'static {
     /// `child_workflow_id`. The child inherits the parent's deadline unless it has its own
     /// timeout or deadline. A deduplicated child is recorded as the parent's step *error* (a
     /// `portable_json` error named `DBOSQueueDeduplicatedError`) and the call fails with
-    /// `Deduplicated`.
+    /// `Deduplicated`, whatever the [`DedupPolicy`]: attaching to the holder would leave the
+    /// parent's step naming a child that does not exist.
     ///
     /// # Errors
     /// As `insert_workflow`, plus [`NotOwner`](crate::ErrorKind::NotOwner) and
@@ -611,9 +612,15 @@ pub trait VersionStore: Debug + Send + Sync + 'static {
 ///
 /// Implemented automatically for every type that implements all of them; hold it as
 /// `Arc<dyn SystemStore>` ([`DynSystemStore`]).
-pub trait SystemStore: LifecycleStore + WorkflowStore + StepStore + ManagementStore {}
+pub trait SystemStore:
+    LifecycleStore + WorkflowStore + StepStore + ManagementStore + QueueStore + VersionStore
+{
+}
 
-impl<T> SystemStore for T where T: LifecycleStore + WorkflowStore + StepStore + ManagementStore {}
+impl<T> SystemStore for T where
+    T: LifecycleStore + WorkflowStore + StepStore + ManagementStore + QueueStore + VersionStore
+{
+}
 
 /// The dynamic form of a system store.
 pub type DynSystemStore = dyn SystemStore;
