@@ -7,12 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::store::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
+use dbos_storage_core::store::{
+    LifecycleStore, ManagementStore, QueueStore, StepStore, VersionStore, WorkflowStore,
+};
 use dbos_storage_core::{
-    AwaitOptions, CancelOptions, Capabilities, Error, ErrorKind, InsertOptions, InsertOutcome,
-    ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Outcome, RecordedStep, Result,
-    ResumeOptions, SchemaVersion, SleepState, StepInfo, StepRecord, SystemStore, WorkflowInfo,
-    WorkflowResult,
+    ApplicationVersion, AwaitOptions, CancelOptions, Capabilities, ClaimOutcome, ClaimRequest,
+    DebounceOutcome, DebounceRequest, EpochMs, Error, ErrorKind, InsertOptions, InsertOutcome,
+    ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Outcome, QueueConflictPolicy,
+    QueueDefinition, QueueUpdate, RecordedStep, Result, ResumeOptions, SchemaVersion, SleepState,
+    StepInfo, StepRecord, SystemStore, WorkflowInfo, WorkflowResult,
 };
 
 /// One injected fault.
@@ -49,6 +52,11 @@ impl Fault {
 
 /// A store that takes one queued [`Fault`] per call (in FIFO order) and otherwise forwards to
 /// the store it wraps. `backend`, `capabilities` and `close` are never faulted.
+///
+/// It forwards [`QueueStore`] and [`VersionStore`] too when the wrapped store has them. A
+/// [`Fault::AmbiguousCommit`] on [`QueueStore::claim_workflows`] keeps the claim and loses its
+/// answer, as a lost acknowledgement would: the claimed rows stay `PENDING` under a token nobody
+/// runs, until recovery.
 ///
 /// Wrap it (in an `Arc`) in [`RetryingStore`](dbos_storage_core::RetryingStore) to check that retries end in
 /// the same state as a clean run.
@@ -304,6 +312,172 @@ impl<S: SystemStore + ?Sized> ManagementStore for FaultyStore<S> {
     ) -> Result<Vec<String>> {
         self.run("resume_workflows", || {
             self.inner.resume_workflows(workflow_ids, options)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + QueueStore + ?Sized> QueueStore for FaultyStore<S> {
+    async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>> {
+        self.run("enqueue_workflows", || {
+            self.inner.enqueue_workflows(workflows)
+        })
+        .await
+    }
+    async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome> {
+        self.run("claim_workflows", || self.inner.claim_workflows(request))
+            .await
+    }
+    async fn queue_partitions(
+        &self,
+        queue_name: &str,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.run("queue_partitions", || {
+            self.inner.queue_partitions(queue_name, application_name)
+        })
+        .await
+    }
+    async fn release_delayed_workflows(&self) -> Result<Vec<String>> {
+        self.run("release_delayed_workflows", || {
+            self.inner.release_delayed_workflows()
+        })
+        .await
+    }
+    async fn set_workflow_delay(&self, workflow_id: &str, until_epoch_ms: EpochMs) -> Result<bool> {
+        self.run("set_workflow_delay", || {
+            self.inner.set_workflow_delay(workflow_id, until_epoch_ms)
+        })
+        .await
+    }
+    async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {
+        self.run("debounce_workflow", || {
+            self.inner.debounce_workflow(request)
+        })
+        .await
+    }
+    async fn deduplicated_workflow(
+        &self,
+        queue_name: &str,
+        deduplication_id: &str,
+    ) -> Result<Option<String>> {
+        self.run("deduplicated_workflow", || {
+            self.inner
+                .deduplicated_workflow(queue_name, deduplication_id)
+        })
+        .await
+    }
+    async fn cancel_timed_out_workflows(
+        &self,
+        limit: u32,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.run("cancel_timed_out_workflows", || {
+            self.inner
+                .cancel_timed_out_workflows(limit, application_name)
+        })
+        .await
+    }
+    async fn pending_workflows(
+        &self,
+        executor_id: &str,
+        application_version: Option<&str>,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.run("pending_workflows", || {
+            self.inner
+                .pending_workflows(executor_id, application_version, application_name)
+        })
+        .await
+    }
+    async fn reenqueue_for_recovery(
+        &self,
+        workflow_ids: &[String],
+        dead_executor_ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.run("reenqueue_for_recovery", || {
+            self.inner
+                .reenqueue_for_recovery(workflow_ids, dead_executor_ids)
+        })
+        .await
+    }
+    async fn dead_letter_workflows(
+        &self,
+        workflow_ids: &[String],
+        min_recovery_attempts: i64,
+    ) -> Result<Vec<String>> {
+        self.run("dead_letter_workflows", || {
+            self.inner
+                .dead_letter_workflows(workflow_ids, min_recovery_attempts)
+        })
+        .await
+    }
+    async fn upsert_queue(
+        &self,
+        queue: QueueDefinition,
+        policy: QueueConflictPolicy,
+    ) -> Result<bool> {
+        self.run("upsert_queue", || self.inner.upsert_queue(queue, policy))
+            .await
+    }
+    async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>> {
+        self.run("get_queue", || self.inner.get_queue(name)).await
+    }
+    async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>> {
+        self.run("list_queues", || self.inner.list_queues(application_name))
+            .await
+    }
+    async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition> {
+        self.run("update_queue", || self.inner.update_queue(name, update))
+            .await
+    }
+    async fn delete_queue(&self, name: &str) -> Result<bool> {
+        self.run("delete_queue", || self.inner.delete_queue(name))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + VersionStore + ?Sized> VersionStore for FaultyStore<S> {
+    async fn create_application_version(
+        &self,
+        version_name: &str,
+        application_name: Option<&str>,
+    ) -> Result<ApplicationVersion> {
+        self.run("create_application_version", || {
+            self.inner
+                .create_application_version(version_name, application_name)
+        })
+        .await
+    }
+    async fn list_application_versions(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<Vec<ApplicationVersion>> {
+        self.run("list_application_versions", || {
+            self.inner.list_application_versions(application_name)
+        })
+        .await
+    }
+    async fn latest_application_version(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<ApplicationVersion> {
+        self.run("latest_application_version", || {
+            self.inner.latest_application_version(application_name)
+        })
+        .await
+    }
+    async fn set_application_version_timestamp(
+        &self,
+        version_name: &str,
+        timestamp: EpochMs,
+        application_name: Option<&str>,
+    ) -> Result<()> {
+        self.run("set_application_version_timestamp", || {
+            self.inner
+                .set_application_version_timestamp(version_name, timestamp, application_name)
         })
         .await
     }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod concurrency;
 pub mod factory;
 pub mod faulty;
@@ -12,9 +13,12 @@ pub mod memory;
 pub mod model;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod queue_concurrency;
+pub mod queues;
 pub mod retry;
 pub mod steps;
 mod support;
+pub mod versions;
 pub mod workflows;
 
 pub use factory::{Factory, MemoryFactory};
@@ -37,8 +41,8 @@ pub use tempfile;
 /// The argument is an expression building a [`Factory`]; each generated test evaluates it
 /// once, builds a multi-threaded tokio runtime (two workers) with
 /// [`harness::runtime`], and runs one property on it. The tests are grouped in modules named
-/// after the areas (`lifecycle`, `workflows`, `steps`, `management`, `model`, `concurrency`,
-/// `retry`), so `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the
+/// after the areas (`lifecycle`, `workflows`, `steps`, `management`, `queues`, `versions`,
+/// `queue_concurrency`, `model`, `concurrency`, `retry`), so `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the
 /// invocation at the root of a test file (or in a module of its own).
 ///
 /// Capability-dependent behaviour is decided from [`Factory::capabilities`]: no property needs
@@ -106,6 +110,42 @@ macro_rules! __properties {
                 resume_enqueues
                 resume_unknown_id_changes_nothing
                 resumed_workflow_waits_for_a_claim
+            ]
+            [queues:
+                enqueue_initial_columns
+                enqueue_deduplication_policies
+                batch_enqueue_inserts_new_ids_in_order
+                claim_order_is_priority_then_fifo
+                claim_stamps_the_claimed_rows
+                claim_follows_version_rules
+                claim_is_scoped_by_application
+                worker_concurrency_limits_a_claim
+                concurrency_limits_pending
+                rate_limit_counts_recent_starts
+                stop_reason_follows_dbos_order
+                partition_limits_apply_per_partition
+                partitioned_fast_path_takes_one_per_partition
+                delayed_workflows_release_when_due
+                debounce_extends_up_to_deadline
+                timed_out_workflows_are_cancelled
+                pending_workflows_of_an_executor
+                recovery_reenqueues_for_one_claim
+                dead_letter_at_the_limit
+                queue_registry
+                queue_writes_survive_ambiguous_commits
+                ambiguous_claim_is_not_replayed
+            ]
+            [versions:
+                versions_are_created_and_claimed
+                versions_latest_and_order
+            ]
+            [queue_concurrency:
+                claims_never_overlap
+                concurrency_holds_under_racing_claims
+                worker_concurrency_holds_per_claimer
+                rate_limit_holds_in_every_window
+                fast_path_keeps_one_per_partition
+                recovery_runs_each_workflow_once
             ]
             [model:
                 matches_reference_model

@@ -7,7 +7,10 @@
 //! speed and keeps nothing across processes.
 //!
 //! Time comes from the wall clock in milliseconds, made non-decreasing so that a row is never
-//! stamped before one written earlier.
+//! stamped before one written earlier: it is the model's "database clock" (§6.5 of the design),
+//! used for `created_at`, claims, rate-limit windows, delays and deadlines.
+//!
+//! The queue, recovery, registry and version operations live in the child module `queues`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -19,12 +22,14 @@ use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::store::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
 use dbos_storage_core::wait::{poll_until, WakeSignal};
 use dbos_storage_core::{
-    validate, AwaitOptions, CancelOptions, Capabilities, EpochMs, Error, ErrorKind, IdReusePolicy,
-    InitialStatus, InsertOptions, InsertOutcome, ListStepsOptions, ListWorkflowsQuery, NewWorkflow,
-    Outcome, Payload, RecordedStep, Result, ResumeOptions, SchemaVersion, SleepState, SortOrder,
-    StepInfo, StepRecord, WorkflowInfo, WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION,
-    INTERNAL_QUEUE, SLEEP_STEP,
+    validate, ApplicationVersion, AwaitOptions, CancelOptions, Capabilities, DedupPolicy, EpochMs,
+    Error, ErrorKind, IdReusePolicy, InitialStatus, InsertOptions, InsertOutcome, ListStepsOptions,
+    ListWorkflowsQuery, NewWorkflow, Outcome, Payload, QueueDefinition, RecordedStep, Result,
+    ResumeOptions, SchemaVersion, SleepState, SortOrder, StepInfo, StepRecord, WorkflowInfo,
+    WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION, INTERNAL_QUEUE, SLEEP_STEP,
 };
+
+mod queues;
 
 /// The backend name of [`MemoryStore`].
 pub const BACKEND: &str = "memory";
@@ -53,15 +58,26 @@ struct State {
     workflows: BTreeMap<String, WorkflowRow>,
     /// `operation_outputs`, keyed by `(workflow_uuid, function_id)`.
     steps: BTreeMap<(String, i32), StepRow>,
+    /// `queues`, keyed by name.
+    queues: BTreeMap<String, QueueDefinition>,
+    /// `application_versions`, keyed by `version_name` (still globally unique in the schema).
+    versions: BTreeMap<String, ApplicationVersion>,
 }
 
-/// One workflow: the columns the contract reads back plus the fencing tokens it never returns.
+/// One workflow: the columns the contract reads back plus the fencing tokens and queue flags it
+/// never returns.
 #[derive(Debug, Clone)]
 struct WorkflowRow {
     /// Every column of `workflow_status`, with `inputs`, `output` and `error` always loaded.
     info: WorkflowInfo,
     creator_xid: String,
     owner_xid: Option<String>,
+    /// Claimed under a rate limiter: the limiter counts it.
+    rate_limited: bool,
+    /// The deduplication id is a debounce key.
+    is_debounced: bool,
+    /// The latest release time a debounce may set.
+    debounce_deadline_epoch_ms: Option<EpochMs>,
 }
 
 /// One step checkpoint.
@@ -148,68 +164,46 @@ impl State {
         if let Some(existing) = self.workflow(&wf.workflow_id) {
             return reconcile(existing, &wf, options);
         }
-        if let (Some(queue), Some(dedup)) = (&wf.queue_name, &wf.deduplication_id) {
-            let holder = self.workflows.values().find(|row| {
-                row.info.queue_name.as_ref() == Some(queue)
-                    && row.info.deduplication_id.as_ref() == Some(dedup)
-            });
-            if let Some(holder) = holder {
-                return Err(Error::new(
-                    ErrorKind::Deduplicated,
-                    format!(
-                        "workflow {:?} was deduplicated: workflow {:?} holds deduplication id \
-                         {dedup:?} on queue {queue:?}",
-                        wf.workflow_id, holder.info.workflow_id
-                    ),
-                )
-                .with_backend(BACKEND));
+        if let Some(holder) = self.dedup_holder_of(&wf) {
+            if options.dedup_policy == DedupPolicy::ReturnExisting {
+                // Attach to the holder. (Under one lock it cannot release the key meanwhile.)
+                let info = &holder.info;
+                let mut outcome = InsertOutcome::new(info.status.clone(), false, true);
+                outcome.queue_name = info.queue_name.clone();
+                outcome.serialization = info.serialization.clone();
+                outcome.deduplicated_into = Some(info.workflow_id.clone());
+                return Ok(outcome);
             }
+            return Err(deduplicated(&wf, &holder.info.workflow_id));
         }
         let now = self.now();
-        let status = wf.status.status();
-        let pending = wf.status == InitialStatus::Pending;
-        let timeout_ms = wf.timeout.map(duration_ms);
-        let deadline = match (wf.deadline_epoch_ms, timeout_ms) {
-            (Some(deadline), _) => Some(deadline),
-            (None, Some(timeout)) if pending => Some(now.saturating_add(timeout)),
-            _ => None,
-        };
-        let mut info = WorkflowInfo::new(wf.workflow_id.clone(), wf.name, status.clone());
-        info.class_name = wf.class_name;
-        info.config_name = wf.config_name;
-        info.authenticated_user = wf.authenticated_user;
-        info.assumed_role = wf.assumed_role;
-        info.authenticated_roles = wf.authenticated_roles;
-        info.executor_id = wf.executor_id;
-        info.created_at = now;
-        info.updated_at = now;
-        info.application_version = wf.application_version;
-        info.application_id = wf.application_id;
-        info.application_name = wf.application_name;
-        info.recovery_attempts = i64::from(pending);
-        info.queue_name = wf.queue_name;
-        info.workflow_timeout_ms = timeout_ms;
-        info.workflow_deadline_epoch_ms = deadline;
-        info.deduplication_id = wf.deduplication_id;
-        info.priority = wf.priority;
-        info.queue_partition_key = wf.queue_partition_key;
-        info.parent_workflow_id = wf.parent_workflow_id;
-        info.delay_until_epoch_ms = wf.delay_until_epoch_ms;
-        info.attributes = wf.attributes;
-        info.serialization = wf.inputs.serialization.clone();
-        info.inputs = Some(wf.inputs.text);
-        let mut outcome = InsertOutcome::new(status, pending, false);
-        outcome.queue_name = info.queue_name.clone();
-        outcome.serialization = info.serialization.clone();
-        self.workflows.insert(
-            wf.workflow_id,
-            WorkflowRow {
-                info,
-                owner_xid: pending.then(|| wf.creator_xid.clone()),
-                creator_xid: wf.creator_xid,
-            },
+        let row = new_row(wf, now, now);
+        let mut outcome = InsertOutcome::new(
+            row.info.status.clone(),
+            row.info.status == WorkflowStatus::Pending,
+            false,
         );
+        outcome.queue_name = row.info.queue_name.clone();
+        outcome.serialization = row.info.serialization.clone();
+        self.workflows.insert(row.info.workflow_id.clone(), row);
         Ok(outcome)
+    }
+
+    /// The row holding `deduplication_id` on `queue_name`, if any (the unique index
+    /// `uq_workflow_status_dedup_id`).
+    fn dedup_holder(&self, queue_name: &str, deduplication_id: &str) -> Option<&WorkflowRow> {
+        self.workflows.values().find(|row| {
+            row.info.queue_name.as_deref() == Some(queue_name)
+                && row.info.deduplication_id.as_deref() == Some(deduplication_id)
+        })
+    }
+
+    /// The row holding the deduplication id a new workflow asks for, if any.
+    fn dedup_holder_of(&self, wf: &NewWorkflow) -> Option<&WorkflowRow> {
+        match (&wf.queue_name, &wf.deduplication_id) {
+            (Some(queue), Some(dedup)) => self.dedup_holder(queue, dedup),
+            _ => None,
+        }
     }
 
     /// Fails with [`ErrorKind::NotOwner`] unless `owner_xid` is `None` or owns the workflow.
@@ -387,6 +381,79 @@ fn reconcile(
     outcome.queue_name = info.queue_name.clone();
     outcome.serialization = info.serialization.clone();
     Ok(outcome)
+}
+
+/// A new row for a validated `wf`, written at `now` and created at `created_at` (the same, except
+/// in batch enqueue): `PENDING` rows are owned by their creator and count one attempt, with the
+/// deadline `now + timeout`; queued rows have no owner, no attempt and no deadline until a claim.
+fn new_row(wf: NewWorkflow, now: EpochMs, created_at: EpochMs) -> WorkflowRow {
+    let status = wf.status.status();
+    let pending = wf.status == InitialStatus::Pending;
+    let timeout_ms = wf.timeout.map(duration_ms);
+    let deadline = match (wf.deadline_epoch_ms, timeout_ms) {
+        (Some(deadline), _) => Some(deadline),
+        (None, Some(timeout)) if pending => Some(now.saturating_add(timeout)),
+        _ => None,
+    };
+    let mut info = WorkflowInfo::new(wf.workflow_id, wf.name, status);
+    info.class_name = wf.class_name;
+    info.config_name = wf.config_name;
+    info.authenticated_user = wf.authenticated_user;
+    info.assumed_role = wf.assumed_role;
+    info.authenticated_roles = wf.authenticated_roles;
+    info.executor_id = wf.executor_id;
+    info.created_at = created_at;
+    info.updated_at = now;
+    info.application_version = wf.application_version;
+    info.application_id = wf.application_id;
+    info.application_name = wf.application_name;
+    info.recovery_attempts = i64::from(pending);
+    info.queue_name = wf.queue_name;
+    info.workflow_timeout_ms = timeout_ms;
+    info.workflow_deadline_epoch_ms = deadline;
+    info.deduplication_id = wf.deduplication_id;
+    info.priority = wf.priority;
+    info.queue_partition_key = wf.queue_partition_key;
+    info.parent_workflow_id = wf.parent_workflow_id;
+    info.delay_until_epoch_ms = wf.delay_until_epoch_ms;
+    info.attributes = wf.attributes;
+    info.serialization = wf.inputs.serialization;
+    info.inputs = Some(wf.inputs.text);
+    WorkflowRow {
+        info,
+        owner_xid: pending.then(|| wf.creator_xid.clone()),
+        creator_xid: wf.creator_xid,
+        rate_limited: false,
+        is_debounced: wf.is_debounced,
+        debounce_deadline_epoch_ms: wf.debounce_deadline_epoch_ms,
+    }
+}
+
+/// Cancels one row (by a user or by its deadline): `CANCELLED`, with owner, queue,
+/// deduplication id and start time cleared and `completed_at` stamped.
+fn cancel_row(row: &mut WorkflowRow, now: EpochMs) {
+    let info = &mut row.info;
+    info.status = WorkflowStatus::Cancelled;
+    info.queue_name = None;
+    info.deduplication_id = None;
+    info.started_at_epoch_ms = None;
+    info.updated_at = now;
+    info.completed_at = Some(now);
+    row.owner_xid = None;
+}
+
+fn deduplicated(wf: &NewWorkflow, holder: &str) -> Error {
+    Error::new(
+        ErrorKind::Deduplicated,
+        format!(
+            "workflow {:?} was deduplicated: workflow {holder:?} holds deduplication id {:?} on \
+             queue {:?}",
+            wf.workflow_id,
+            wf.deduplication_id.as_deref().unwrap_or_default(),
+            wf.queue_name.as_deref().unwrap_or_default()
+        ),
+    )
+    .with_backend(BACKEND)
 }
 
 fn missing(workflow_id: &str) -> Error {
@@ -809,6 +876,9 @@ impl StepStore for MemoryStore {
                     .with_child(&child_id)
                     .with_times(Some(now), now)
             };
+            // A child start is recorded at the parent's step under the child's own id, so it
+            // cannot attach to a deduplication holder: the step records the deduplication.
+            let options = options.clone().dedup_policy(DedupPolicy::Reject);
             match state.insert_workflow(child.clone(), &options) {
                 Ok(outcome) => {
                     if state.step(parent_workflow_id, function_id).is_none() {
@@ -928,17 +998,10 @@ impl ManagementStore for MemoryStore {
                 let Some(row) = state.workflows.get_mut(&id) else {
                     continue;
                 };
-                let info = &mut row.info;
-                if info.status.is_finished() || info.status == WorkflowStatus::Cancelled {
+                if row.info.status.is_finished() || row.info.status == WorkflowStatus::Cancelled {
                     continue;
                 }
-                info.status = WorkflowStatus::Cancelled;
-                info.queue_name = None;
-                info.deduplication_id = None;
-                info.started_at_epoch_ms = None;
-                info.updated_at = now;
-                info.completed_at = Some(now);
-                row.owner_xid = None;
+                cancel_row(row, now);
                 changed.push(id);
             }
             Ok(changed)
