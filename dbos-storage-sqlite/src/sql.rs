@@ -3,6 +3,12 @@
 //!
 //! "Now" is the database clock in epoch milliseconds: `CAST(unixepoch('subsec') * 1000 AS
 //! INTEGER)`, read once per transaction with [`NOW_MS`].
+//!
+//! The queue and application-version statements live in the submodules [`queues`] and
+//! [`versions`] (`src/sql/`).
+
+pub(crate) mod queues;
+pub(crate) mod versions;
 
 // ---------------------------------------------------------------------------------------------
 // Connections
@@ -99,21 +105,23 @@ macro_rules! payload_joins {
 
 // language=SQL
 /// Inserts a workflow, or finds the existing row of the same id without changing it (the no-op
-/// update makes `RETURNING` yield the existing row). Named parameters.
+/// update makes `RETURNING` yield the existing row). Named parameters (`:created_at` is also
+/// the row's `updated_at`).
 pub(crate) const INSERT_WORKFLOW: &str = "\
 INSERT INTO workflow_status (
     workflow_uuid, status, name, class_name, config_name, queue_name, deduplication_id,
     priority, queue_partition_key, authenticated_user, assumed_role, authenticated_roles,
     executor_id, application_version, application_id, application_name, created_at,
     updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
-    delay_until_epoch_ms, parent_workflow_id, serialization, attributes, owner_xid, creator_xid)
+    delay_until_epoch_ms, parent_workflow_id, serialization, attributes, owner_xid, creator_xid,
+    is_debounced, debounce_deadline_epoch_ms)
 VALUES (
     :workflow_uuid, :status, :name, :class_name, :config_name, :queue_name, :deduplication_id,
     :priority, :queue_partition_key, :authenticated_user, :assumed_role, :authenticated_roles,
-    :executor_id, :application_version, :application_id, :application_name, :now,
-    :now, :recovery_attempts, :workflow_timeout_ms, :workflow_deadline_epoch_ms,
+    :executor_id, :application_version, :application_id, :application_name, :created_at,
+    :created_at, :recovery_attempts, :workflow_timeout_ms, :workflow_deadline_epoch_ms,
     :delay_until_epoch_ms, :parent_workflow_id, :serialization, :attributes, :owner_xid,
-    :creator_xid)
+    :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
 ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = creator_xid
 RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization";
 

@@ -14,7 +14,7 @@ use crate::sql;
 
 /// Runs `statement` (whose first parameter is a JSON array of ids and which returns the ids it
 /// changed) over `ids` in chunks; returns the changed ids in the order of `ids`.
-fn update_ids(
+pub(super) fn update_ids(
     tx: &Transaction<'_>,
     statement: &str,
     ids: &[String],
@@ -43,7 +43,7 @@ fn update_ids(
 }
 
 /// The distinct ids of `ids`, in first-seen order.
-fn distinct(ids: &[String]) -> Vec<String> {
+pub(super) fn distinct(ids: &[String]) -> Vec<String> {
     let mut seen = HashSet::new();
     ids.iter()
         .filter(|id| seen.insert(id.as_str()))

@@ -2,7 +2,9 @@
 
 mod lifecycle;
 mod management;
+mod queues;
 mod steps;
+mod versions;
 mod workflows;
 
 use std::sync::Arc;

@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use dbos_storage_core::wait::poll_until;
 use dbos_storage_core::{
-    validate, AwaitOptions, Error, ErrorKind, IdReusePolicy, InitialStatus, InsertOptions,
-    InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Payload, Result, Serialization,
-    SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus, WorkflowStore,
+    validate, AwaitOptions, DedupPolicy, Error, ErrorKind, IdReusePolicy, InitialStatus,
+    InsertOptions, InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Payload, Result,
+    Serialization, SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus, WorkflowStore,
 };
 use rusqlite::types::Value;
 use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
@@ -54,73 +54,109 @@ pub(super) fn deduplicated_error(workflow: &NewWorkflow) -> Error {
     .with_backend(BACKEND)
 }
 
+/// The column values of a workflow row to insert, computed once from a [`NewWorkflow`]; shared
+/// by `insert_workflow`, `start_child_workflow` and batch enqueue.
+pub(super) struct WorkflowColumns<'a> {
+    workflow: &'a NewWorkflow,
+    status: WorkflowStatus,
+    timeout_ms: Option<i64>,
+    deadline: Option<i64>,
+    roles: Option<String>,
+    attributes: String,
+    owner_xid: Option<&'a str>,
+    recovery_attempts: i64,
+}
+
+impl<'a> WorkflowColumns<'a> {
+    /// The columns of `workflow` inserted at `now`: a direct start gets its owner, one recovery
+    /// attempt and, with a timeout, the deadline `now + timeout`.
+    pub(super) fn new(workflow: &'a NewWorkflow, now: i64) -> Result<Self> {
+        let pending = workflow.status == InitialStatus::Pending;
+        let timeout_ms = workflow.timeout.map(duration_ms);
+        let deadline = workflow.deadline_epoch_ms.or_else(|| {
+            if pending {
+                timeout_ms.map(|t| now.saturating_add(t))
+            } else {
+                None
+            }
+        });
+        let roles = workflow
+            .authenticated_roles
+            .as_deref()
+            .map(json_array)
+            .transpose()?;
+        let attributes = match &workflow.attributes {
+            Some(map) => serde_json::to_string(map).map_err(|e| {
+                Error::invalid_input(format!(
+                    "the attributes of workflow {} cannot be encoded as JSON: {e}",
+                    workflow.workflow_id
+                ))
+            })?,
+            None => "null".to_owned(),
+        };
+        Ok(WorkflowColumns {
+            workflow,
+            status: workflow.status.status(),
+            timeout_ms,
+            deadline,
+            roles,
+            attributes,
+            owner_xid: pending.then_some(workflow.creator_xid.as_str()),
+            recovery_attempts: if pending { 1 } else { 0 },
+        })
+    }
+
+    /// Calls `f` with the row's named parameters, `created_at` (also `updated_at`) included.
+    pub(super) fn with_params<R>(
+        &self,
+        created_at: i64,
+        f: impl FnOnce(&[(&str, &dyn ToSql)]) -> R,
+    ) -> R {
+        let w = self.workflow;
+        f(named_params! {
+            ":workflow_uuid": w.workflow_id,
+            ":status": self.status.as_str(),
+            ":name": w.name,
+            ":class_name": w.class_name,
+            ":config_name": w.config_name,
+            ":queue_name": w.queue_name,
+            ":deduplication_id": w.deduplication_id,
+            ":priority": w.priority,
+            ":queue_partition_key": w.queue_partition_key,
+            ":authenticated_user": w.authenticated_user,
+            ":assumed_role": w.assumed_role,
+            ":authenticated_roles": self.roles,
+            ":executor_id": w.executor_id,
+            ":application_version": w.application_version,
+            ":application_id": w.application_id,
+            ":application_name": w.application_name,
+            ":created_at": created_at,
+            ":recovery_attempts": self.recovery_attempts,
+            ":workflow_timeout_ms": self.timeout_ms,
+            ":workflow_deadline_epoch_ms": self.deadline,
+            ":delay_until_epoch_ms": w.delay_until_epoch_ms,
+            ":parent_workflow_id": w.parent_workflow_id,
+            ":serialization": w.inputs.label(),
+            ":attributes": self.attributes,
+            ":owner_xid": self.owner_xid,
+            ":creator_xid": w.creator_xid,
+            ":is_debounced": w.is_debounced,
+            ":debounce_deadline_epoch_ms": w.debounce_deadline_epoch_ms,
+        })
+    }
+}
+
 /// Inserts `workflow` (or reconciles with its existing row) inside `tx`; shared by
-/// `insert_workflow` and `start_child_workflow`.
+/// `insert_workflow` and `start_child_workflow`. A held deduplication id is always the
+/// `Deduplicated` error here; `insert_workflow` applies [`DedupPolicy::ReturnExisting`].
 pub(super) fn insert_workflow_tx(
     tx: &Transaction<'_>,
     workflow: &NewWorkflow,
     options: &InsertOptions,
     now: i64,
 ) -> Result<InsertOutcome> {
-    let pending = workflow.status == InitialStatus::Pending;
-    let status = workflow.status.status();
-    let timeout_ms = workflow.timeout.map(duration_ms);
-    let deadline = workflow.deadline_epoch_ms.or_else(|| {
-        if pending {
-            timeout_ms.map(|t| now.saturating_add(t))
-        } else {
-            None
-        }
-    });
-    let roles = workflow
-        .authenticated_roles
-        .as_deref()
-        .map(json_array)
-        .transpose()?;
-    let attributes = match &workflow.attributes {
-        Some(map) => serde_json::to_string(map).map_err(|e| {
-            Error::invalid_input(format!(
-                "the attributes of workflow {} cannot be encoded as JSON: {e}",
-                workflow.workflow_id
-            ))
-        })?,
-        None => "null".to_owned(),
-    };
-    let owner_xid = pending.then_some(workflow.creator_xid.as_str());
-    let recovery_attempts: i64 = if pending { 1 } else { 0 };
-    let serialization = workflow.inputs.label();
-
-    let inserted = tx.query_row(
-        sql::INSERT_WORKFLOW,
-        named_params! {
-            ":workflow_uuid": workflow.workflow_id,
-            ":status": status.as_str(),
-            ":name": workflow.name,
-            ":class_name": workflow.class_name,
-            ":config_name": workflow.config_name,
-            ":queue_name": workflow.queue_name,
-            ":deduplication_id": workflow.deduplication_id,
-            ":priority": workflow.priority,
-            ":queue_partition_key": workflow.queue_partition_key,
-            ":authenticated_user": workflow.authenticated_user,
-            ":assumed_role": workflow.assumed_role,
-            ":authenticated_roles": roles,
-            ":executor_id": workflow.executor_id,
-            ":application_version": workflow.application_version,
-            ":application_id": workflow.application_id,
-            ":application_name": workflow.application_name,
-            ":now": now,
-            ":recovery_attempts": recovery_attempts,
-            ":workflow_timeout_ms": timeout_ms,
-            ":workflow_deadline_epoch_ms": deadline,
-            ":delay_until_epoch_ms": workflow.delay_until_epoch_ms,
-            ":parent_workflow_id": workflow.parent_workflow_id,
-            ":serialization": serialization,
-            ":attributes": attributes,
-            ":owner_xid": owner_xid,
-            ":creator_xid": workflow.creator_xid,
-        },
-        |r| {
+    let inserted = WorkflowColumns::new(workflow, now)?.with_params(now, |params| {
+        tx.query_row(sql::INSERT_WORKFLOW, params, |r| {
             Ok(InsertedRow {
                 status: r.get(0)?,
                 name: r.get(1)?,
@@ -130,8 +166,8 @@ pub(super) fn insert_workflow_tx(
                 creator_xid: r.get(5)?,
                 serialization: r.get(6)?,
             })
-        },
-    );
+        })
+    });
     let row = match inserted {
         Ok(row) => row,
         Err(e) if is_unique_violation_on(&e, "deduplication_id") => {
@@ -197,6 +233,39 @@ pub(super) fn insert_workflow_tx(
     outcome.queue_name = row.queue_name;
     outcome.serialization = row.serialization.as_deref().map(Serialization::parse_label);
     Ok(outcome)
+}
+
+/// Under [`DedupPolicy::ReturnExisting`]: the outcome naming the workflow that holds
+/// `workflow`'s deduplication id, described by the holder's row; `None` if nobody holds it.
+fn deduplicated_outcome(
+    tx: &Transaction<'_>,
+    workflow: &NewWorkflow,
+) -> Result<Option<InsertOutcome>> {
+    let (Some(queue), Some(dedup)) = (&workflow.queue_name, &workflow.deduplication_id) else {
+        return Ok(None);
+    };
+    let holder = tx
+        .query_row(
+            sql::queues::SELECT_DEDUPLICATION_HOLDER,
+            rusqlite::params![queue, dedup],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(classify)?;
+    Ok(holder.map(|(holder, status, serialization)| {
+        let status = WorkflowStatus::parse(status.as_deref().unwrap_or(""));
+        let mut outcome = InsertOutcome::new(status, false, true);
+        outcome.queue_name = Some(queue.clone());
+        outcome.serialization = serialization.as_deref().map(Serialization::parse_label);
+        outcome.deduplicated_into = Some(holder);
+        outcome
+    }))
 }
 
 /// A statement under construction: SQL fragments and their named parameters.
@@ -417,7 +486,25 @@ impl WorkflowStore for SqliteStore {
         self.conns()
             .write(move |tx| {
                 let now = now_ms(tx)?;
-                insert_workflow_tx(tx, &workflow, &options, now)
+                let inserted = insert_workflow_tx(tx, &workflow, &options, now);
+                if options.dedup_policy != DedupPolicy::ReturnExisting {
+                    return inserted;
+                }
+                match inserted {
+                    Err(e) if e.kind() == ErrorKind::Deduplicated => {
+                        if let Some(outcome) = deduplicated_outcome(tx, &workflow)? {
+                            return Ok(outcome);
+                        }
+                        // The holder gave the key up in between: try the insert once more.
+                        match insert_workflow_tx(tx, &workflow, &options, now) {
+                            Err(e) if e.kind() == ErrorKind::Deduplicated => {
+                                deduplicated_outcome(tx, &workflow)?.ok_or(e)
+                            }
+                            other => other,
+                        }
+                    }
+                    other => other,
+                }
             })
             .await
     }
