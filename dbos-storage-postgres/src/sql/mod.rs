@@ -4,7 +4,9 @@
 pub(crate) mod app;
 pub(crate) mod lifecycle;
 pub(crate) mod management;
+pub(crate) mod queues;
 pub(crate) mod steps;
+pub(crate) mod versions;
 pub(crate) mod workflows;
 
 use dbos_storage_core::url::quote_identifier;

@@ -2,7 +2,9 @@
 
 mod lifecycle;
 mod management;
+mod queues;
 mod steps;
+mod versions;
 mod workflows;
 
 use std::fmt;
@@ -11,8 +13,8 @@ use std::sync::Arc;
 
 use dbos_storage_core::wait::WakeSignal;
 use dbos_storage_core::{
-    DatabaseUrl, Error, ErrorKind, Outcome, Payload, Result, Serialization, WorkflowInfo,
-    WorkflowStatus,
+    DatabaseUrl, Error, ErrorKind, Isolation, Outcome, Payload, Result, Serialization,
+    WorkflowInfo, WorkflowStatus,
 };
 use futures::future::BoxFuture;
 use tokio_postgres::types::FromSql;
@@ -70,6 +72,36 @@ queries! {
     cancel_workflows = management::CANCEL_WORKFLOWS;
     select_existing_ids = management::SELECT_EXISTING_IDS;
     resume_workflows = management::RESUME_WORKFLOWS;
+    select_claim_budget = queues::SELECT_CLAIM_BUDGET;
+    claim_skip_locked = queues::CLAIM_SKIP_LOCKED;
+    claim_nowait = queues::CLAIM_NOWAIT;
+    claim_partition_skip_locked = queues::CLAIM_PARTITION_SKIP_LOCKED;
+    claim_partition_nowait = queues::CLAIM_PARTITION_NOWAIT;
+    select_queue_partitions = queues::SELECT_QUEUE_PARTITIONS;
+    select_partition_heads = queues::SELECT_PARTITION_HEADS;
+    claim_partition_heads = queues::CLAIM_PARTITION_HEADS;
+    enqueue_workflows = queues::ENQUEUE_WORKFLOWS;
+    release_delayed = queues::RELEASE_DELAYED;
+    set_workflow_delay = queues::SET_WORKFLOW_DELAY;
+    debounce_workflow = queues::DEBOUNCE_WORKFLOW;
+    select_dedup_holder = queues::SELECT_DEDUP_HOLDER;
+    cancel_timed_out = queues::CANCEL_TIMED_OUT;
+    select_pending_workflows = queues::SELECT_PENDING_WORKFLOWS;
+    reenqueue_for_recovery = queues::REENQUEUE_FOR_RECOVERY;
+    dead_letter_workflows = queues::DEAD_LETTER_WORKFLOWS;
+    lock_queue = queues::LOCK_QUEUE;
+    insert_queue = queues::INSERT_QUEUE;
+    update_queue = queues::UPDATE_QUEUE;
+    select_queue = queues::SELECT_QUEUE;
+    lock_queue_definition = queues::LOCK_QUEUE_DEFINITION;
+    list_queues = queues::LIST_QUEUES;
+    delete_queue = queues::DELETE_QUEUE;
+    claim_unclaimed_version = versions::CLAIM_UNCLAIMED_VERSION;
+    insert_version = versions::INSERT_VERSION;
+    select_version_by_name = versions::SELECT_VERSION_BY_NAME;
+    list_versions = versions::LIST_VERSIONS;
+    latest_version = versions::LATEST_VERSION;
+    set_version_timestamp = versions::SET_VERSION_TIMESTAMP;
 }
 
 /// The DBOS system database (schema v125) on PostgreSQL.
@@ -201,6 +233,19 @@ impl PostgresStore {
         F: for<'t> FnOnce(&'t Transaction<'t>, Arc<Queries>) -> BoxFuture<'t, Result<R>> + Send,
     {
         self.run(TxOptions::default(), f).await
+    }
+
+    /// Runs `f` in one read-write transaction at `isolation`.
+    pub(crate) async fn write_at<R, F>(&self, isolation: Isolation, f: F) -> Result<R>
+    where
+        R: Send,
+        F: for<'t> FnOnce(&'t Transaction<'t>, Arc<Queries>) -> BoxFuture<'t, Result<R>> + Send,
+    {
+        let options = TxOptions {
+            isolation: Some(isolation),
+            ..TxOptions::default()
+        };
+        self.run(options, f).await
     }
 
     /// Runs `f` in one READ ONLY transaction (one snapshot per statement, READ COMMITTED).

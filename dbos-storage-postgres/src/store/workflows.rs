@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use dbos_storage_core::wait::poll_until;
 use dbos_storage_core::{
-    validate, AwaitOptions, Error, ErrorKind, IdReusePolicy, InitialStatus, InsertOptions,
-    InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Payload, Result, Serialization,
-    SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus, WorkflowStore,
+    validate, AwaitOptions, DedupPolicy, Error, ErrorKind, IdReusePolicy, InitialStatus,
+    InsertOptions, InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Payload, Result,
+    Serialization, SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus, WorkflowStore,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
@@ -18,6 +18,10 @@ use crate::sql::workflows::list;
 
 /// The unique index that enforces one deduplication id per queue.
 pub(crate) const DEDUP_INDEX: &str = "uq_workflow_status_dedup_id";
+
+/// How many times an insert under [`DedupPolicy::ReturnExisting`] is tried when the holder of
+/// the deduplication id releases it between the failed insert and the lookup.
+const DEDUP_ATTEMPTS: usize = 5;
 
 /// `name`, with its class and config when set, for messages.
 fn describe(name: Option<&str>, class: Option<&str>, config: Option<&str>) -> String {
@@ -80,7 +84,7 @@ pub(super) async fn insert_workflow_row(
     let recovery_attempts: i64 = if pending { 1 } else { 0 };
     let serialization = workflow.inputs.label();
 
-    let params: [&(dyn ToSql + Sync); 27] = [
+    let params: [&(dyn ToSql + Sync); 29] = [
         &workflow.workflow_id,
         &status.as_str(),
         &workflow.name,
@@ -108,6 +112,8 @@ pub(super) async fn insert_workflow_row(
         &owner_xid,
         &workflow.creator_xid,
         &workflow.inputs.text,
+        &workflow.is_debounced,
+        &workflow.debounce_deadline_epoch_ms,
     ];
     let row = match client
         .query_one(queries.insert_workflow.as_str(), &params)
@@ -371,7 +377,44 @@ impl WorkflowStore for PostgresStore {
         // One statement, so autocommit is one atomic transaction: the insert (or the no-op
         // update of an existing row) and the inputs commit together or not at all.
         let client = self.client().await?;
-        insert_workflow_row(&*client, self.queries(), &workflow, &options).await
+        let queries = self.queries();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match insert_workflow_row(&*client, queries, &workflow, &options).await {
+                Err(e) if e.kind() == ErrorKind::Deduplicated => e,
+                other => return other,
+            };
+            let (DedupPolicy::ReturnExisting, Some(queue), Some(dedup)) = (
+                options.dedup_policy,
+                &workflow.queue_name,
+                &workflow.deduplication_id,
+            ) else {
+                return Err(error);
+            };
+            // Attach to the holder. It may have finished (and released the key) since the
+            // insert failed: then the insert is tried again.
+            let holder = client
+                .query_opt(queries.select_dedup_holder.as_str(), &[queue, dedup])
+                .await
+                .map_err(classify)?;
+            if let Some(row) = holder {
+                let status: Option<String> = col(&row, 4)?;
+                let serialization: Option<String> = col(&row, 6)?;
+                let mut outcome = InsertOutcome::new(
+                    WorkflowStatus::parse(status.as_deref().unwrap_or("")),
+                    false,
+                    true,
+                );
+                outcome.queue_name = col(&row, 5)?;
+                outcome.serialization = serialization.as_deref().map(Serialization::parse_label);
+                outcome.deduplicated_into = Some(col(&row, 0)?);
+                return Ok(outcome);
+            }
+            if attempt >= DEDUP_ATTEMPTS {
+                return Err(error);
+            }
+        }
     }
 
     async fn get_workflows(&self, workflow_ids: &[String]) -> Result<Vec<WorkflowInfo>> {
