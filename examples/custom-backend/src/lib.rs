@@ -1,6 +1,7 @@
 //! A third-party backend for dbos-storage, written only against the public contract.
 //!
-//! [`AuditStore`] is a system store that keeps a per-operation count of every write and logs it
+//! [`AuditStore`] is a system store that keeps a per-operation count of every write (claims
+//! included) and logs it
 //! through `tracing`, on top of any other store. [`AuditDriver`] serves the `audit://` URL scheme
 //! (`audit:///orders.sqlite`, `audit:///:memory:`) by opening the SQLite driver underneath, and
 //! [`registry`] shows how an application plugs it into `connect`. Its `tests/conformance.rs` proves
@@ -12,11 +13,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dbos_storage::{
-    AppStore, AwaitOptions, CancelOptions, Capabilities, DatabaseUrl, DbosConfig, Driver, Error,
-    InsertOptions, InsertOutcome, LifecycleStore, ListStepsOptions, ListWorkflowsQuery,
-    ManagementStore, NewWorkflow, Outcome, RecordedStep, Registry, Result, ResumeOptions,
-    SchemaVersion, SleepState, StepInfo, StepRecord, StepStore, SystemStore, WorkflowInfo,
-    WorkflowResult, WorkflowStore,
+    AppStore, ApplicationVersion, AwaitOptions, CancelOptions, Capabilities, ClaimOutcome,
+    ClaimRequest, DatabaseUrl, DbosConfig, DebounceOutcome, DebounceRequest, Driver, EpochMs,
+    Error, InsertOptions, InsertOutcome, LifecycleStore, ListStepsOptions, ListWorkflowsQuery,
+    ManagementStore, NewWorkflow, Outcome, QueueConflictPolicy, QueueDefinition, QueueStore,
+    QueueUpdate, RecordedStep, Registry, Result, ResumeOptions, SchemaVersion, SleepState,
+    StepInfo, StepRecord, StepStore, SystemStore, VersionStore, WorkflowInfo, WorkflowResult,
+    WorkflowStore,
 };
 
 /// The URL scheme of the audit backend.
@@ -193,6 +196,117 @@ impl ManagementStore for AuditStore {
     ) -> Result<Vec<String>> {
         let r = self.inner.resume_workflows(ids, options).await;
         self.audit("resume_workflows", r)
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl QueueStore for AuditStore {
+    async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>> {
+        let r = self.inner.enqueue_workflows(workflows).await;
+        self.audit("enqueue_workflows", r)
+    }
+    async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome> {
+        let r = self.inner.claim_workflows(request).await;
+        self.audit("claim_workflows", r)
+    }
+    async fn queue_partitions(&self, queue: &str, app: Option<&str>) -> Result<Vec<String>> {
+        self.inner.queue_partitions(queue, app).await
+    }
+    async fn release_delayed_workflows(&self) -> Result<Vec<String>> {
+        let r = self.inner.release_delayed_workflows().await;
+        self.audit("release_delayed_workflows", r)
+    }
+    async fn set_workflow_delay(&self, id: &str, until: EpochMs) -> Result<bool> {
+        let r = self.inner.set_workflow_delay(id, until).await;
+        self.audit("set_workflow_delay", r)
+    }
+    async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {
+        let r = self.inner.debounce_workflow(request).await;
+        self.audit("debounce_workflow", r)
+    }
+    async fn deduplicated_workflow(&self, queue: &str, dedup: &str) -> Result<Option<String>> {
+        self.inner.deduplicated_workflow(queue, dedup).await
+    }
+    async fn cancel_timed_out_workflows(
+        &self,
+        limit: u32,
+        app: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let r = self.inner.cancel_timed_out_workflows(limit, app).await;
+        self.audit("cancel_timed_out_workflows", r)
+    }
+    async fn pending_workflows(
+        &self,
+        executor: &str,
+        version: Option<&str>,
+        app: Option<&str>,
+    ) -> Result<Vec<String>> {
+        self.inner.pending_workflows(executor, version, app).await
+    }
+    async fn reenqueue_for_recovery(&self, ids: &[String], dead: &[String]) -> Result<Vec<String>> {
+        let r = self.inner.reenqueue_for_recovery(ids, dead).await;
+        self.audit("reenqueue_for_recovery", r)
+    }
+    async fn dead_letter_workflows(&self, ids: &[String], min: i64) -> Result<Vec<String>> {
+        let r = self.inner.dead_letter_workflows(ids, min).await;
+        self.audit("dead_letter_workflows", r)
+    }
+    async fn upsert_queue(
+        &self,
+        queue: QueueDefinition,
+        policy: QueueConflictPolicy,
+    ) -> Result<bool> {
+        let r = self.inner.upsert_queue(queue, policy).await;
+        self.audit("upsert_queue", r)
+    }
+    async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>> {
+        self.inner.get_queue(name).await
+    }
+    async fn list_queues(&self, app: Option<&str>) -> Result<Vec<QueueDefinition>> {
+        self.inner.list_queues(app).await
+    }
+    async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition> {
+        let r = self.inner.update_queue(name, update).await;
+        self.audit("update_queue", r)
+    }
+    async fn delete_queue(&self, name: &str) -> Result<bool> {
+        let r = self.inner.delete_queue(name).await;
+        self.audit("delete_queue", r)
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl VersionStore for AuditStore {
+    async fn create_application_version(
+        &self,
+        name: &str,
+        app: Option<&str>,
+    ) -> Result<ApplicationVersion> {
+        let r = self.inner.create_application_version(name, app).await;
+        self.audit("create_application_version", r)
+    }
+    async fn list_application_versions(
+        &self,
+        app: Option<&str>,
+    ) -> Result<Vec<ApplicationVersion>> {
+        self.inner.list_application_versions(app).await
+    }
+    async fn latest_application_version(&self, app: Option<&str>) -> Result<ApplicationVersion> {
+        self.inner.latest_application_version(app).await
+    }
+    async fn set_application_version_timestamp(
+        &self,
+        name: &str,
+        timestamp: EpochMs,
+        app: Option<&str>,
+    ) -> Result<()> {
+        let r = self
+            .inner
+            .set_application_version_timestamp(name, timestamp, app)
+            .await;
+        self.audit("set_application_version_timestamp", r)
     }
 }
 
