@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use dbos_storage::{
-    payload::rust_serde, InsertOptions, NewWorkflow, Outcome, Payload, Result, StepRecord,
-    SystemStore, WorkflowResult,
+    payload::rust_serde, ClaimRequest, InsertOptions, NewWorkflow, Outcome, Payload, Result,
+    StepRecord, SystemStore, WorkflowResult, INTERNAL_QUEUE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,29 +27,45 @@ pub(crate) struct StepLog {
     pub(crate) pid: u32,
 }
 
+/// The executor id of every process of the demo (DBOS's default, `DBOS__VMID` unset).
+const EXECUTOR: &str = "local";
+/// The application version the demo's processes run.
+const VERSION: &str = "demo-1";
+/// The owning application.
+const APP: &str = "durable-workflow";
+
 /// Runs (or, when `recovering`, resumes) the order workflow `id` and returns its output.
 ///
-/// A fresh start inserts the workflow and owns it through its creator token. Recovery finds the
-/// row of the killed process and drives it without an owner token (the contract's way for a
-/// caller outside the original execution); each recorded step is replayed from its checkpoint.
+/// A fresh start inserts the workflow and owns it through its creator token. Recovery does what
+/// DBOS does after a crash: it re-enqueues the dead executor's `PENDING` workflow and claims it
+/// from the queue, which hands this process a new ownership token; a late write by the old
+/// process would now fail with `NotOwner`. Each recorded step is then replayed from its
+/// checkpoint instead of running again.
 pub(crate) async fn run_order_workflow(
     store: &dyn SystemStore,
     id: &str,
     recovering: bool,
 ) -> Result<String> {
-    let inputs = rust_serde::encode(&serde_json::json!({ "order": 42 }))?;
-    let workflow = NewWorkflow::new(id, "order_workflow", inputs)
-        .with_executor("local")
-        .with_application_name("durable-workflow");
-    let creator = workflow.creator_xid.clone();
-    let inserted = store
-        .insert_workflow(workflow, InsertOptions::default())
-        .await?;
-    let owner = match (inserted.should_execute, recovering) {
-        (true, _) => Some(creator.as_str()),
-        (false, true) => None,
-        (false, false) => return Ok(format!("already handled elsewhere: {:?}", inserted.status)),
+    let owner = if recovering {
+        match recover(store, id).await? {
+            Some(token) => token,
+            None => return Ok("nothing to recover".into()),
+        }
+    } else {
+        let inputs = rust_serde::encode(&serde_json::json!({ "order": 42 }))?;
+        let workflow = NewWorkflow::new(id, "order_workflow", inputs)
+            .with_executor(EXECUTOR)
+            .with_application_name(APP);
+        let creator = workflow.creator_xid.clone();
+        let inserted = store
+            .insert_workflow(workflow, InsertOptions::default())
+            .await?;
+        if !inserted.should_execute {
+            return Ok(format!("already handled elsewhere: {:?}", inserted.status));
+        }
+        creator
     };
+    let owner = Some(owner.as_str());
 
     for (index, name) in STEP_NAMES.iter().enumerate() {
         let function_id = index as i32 + 1;
@@ -95,4 +111,23 @@ pub(crate) async fn run_order_workflow(
         WorkflowResult::Finished(Outcome::Output(p)) => Ok(p.text),
         other => Ok(format!("{other:?}")),
     }
+}
+
+/// Re-enqueues the crashed executor's pending workflows and claims `id` from the queue;
+/// returns the claim's ownership token, or `None` when there is nothing to recover.
+async fn recover(store: &dyn SystemStore, id: &str) -> Result<Option<String>> {
+    let pending = store.pending_workflows(EXECUTOR, None, Some(APP)).await?;
+    store
+        .reenqueue_for_recovery(&pending, &[EXECUTOR.to_owned()])
+        .await?;
+    let claim = ClaimRequest::new(INTERNAL_QUEUE, EXECUTOR, VERSION).application_name(APP);
+    let token = claim.owner_xid.clone();
+    let claimed = store.claim_workflows(claim).await?.claimed;
+    println!(
+        "  [pid {}] recovery: re-enqueued {} pending workflow(s), claimed {:?}",
+        std::process::id(),
+        pending.len(),
+        claimed
+    );
+    Ok(claimed.iter().any(|c| c == id).then_some(token))
 }
