@@ -12,7 +12,10 @@ fn the_killed_workflow_resumes_from_its_checkpoints() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed\n{stdout}\n{stderr}");
-    assert!(stdout.contains("recovery: re-enqueued 1 pending workflow(s)"), "{stdout}");
+    assert!(
+        stdout.contains("recovery: re-enqueued 1 pending workflow(s)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("replayed from checkpoint"), "{stdout}");
     assert!(stdout.contains("final status: SUCCESS"), "{stdout}");
     assert!(stdout.contains("none ran twice"), "{stdout}");
