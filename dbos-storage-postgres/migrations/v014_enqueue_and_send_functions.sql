@@ -13,7 +13,7 @@ CREATE FUNCTION {schema}.enqueue_workflow(
     timeout_ms BIGINT DEFAULT NULL,
     deadline_epoch_ms BIGINT DEFAULT NULL,
     deduplication_id TEXT DEFAULT NULL,
-    priority INTEGER DEFAULT NULL,
+    priority INT4 DEFAULT NULL,
     queue_partition_key TEXT DEFAULT NULL
 ) RETURNS TEXT
 LANGUAGE plpgsql AS $body$

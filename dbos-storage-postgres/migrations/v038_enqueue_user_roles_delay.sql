@@ -2,7 +2,7 @@
 -- arguments); the 13-argument form is dropped so only one signature remains.
 
 DROP FUNCTION IF EXISTS {schema}.enqueue_workflow(
-    TEXT, TEXT, JSON[], JSON, TEXT, TEXT, TEXT, TEXT, BIGINT, BIGINT, TEXT, INTEGER, TEXT
+    TEXT, TEXT, JSON[], JSON, TEXT, TEXT, TEXT, TEXT, BIGINT, BIGINT, TEXT, INT4, TEXT
 );
 
 CREATE OR REPLACE FUNCTION {schema}.enqueue_workflow(

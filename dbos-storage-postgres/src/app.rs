@@ -29,7 +29,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use crate::config::PostgresConfig;
+use crate::config::{Dialect, PostgresConfig};
 use crate::driver::open_pool;
 use crate::error::{classify, classify_commit, is_unique_violation, BACKEND};
 use crate::pool::{Pool, PooledClient, TxOptions};
@@ -211,6 +211,16 @@ impl PostgresAppStore {
         Ok(PostgresAppStore::new(pool, config))
     }
 
+    /// Opens the application database described by `config` (build it with
+    /// [`PostgresConfig::application`]), creating the database when it does not exist.
+    ///
+    /// # Errors
+    /// As [`PostgresAppStore::connect`].
+    pub async fn open(config: PostgresConfig) -> Result<PostgresAppStore> {
+        let pool = open_pool(&config).await?;
+        Ok(PostgresAppStore::new(pool, config))
+    }
+
     /// The settings the store was opened with.
     pub fn config(&self) -> &PostgresConfig {
         &self.inner.config
@@ -239,10 +249,13 @@ impl PostgresAppStore {
             .transaction(TxOptions::default(), move |tx| {
                 Box::pin(async move {
                     let schema = inner.config.schema();
-                    let key = migrations::migrate_lock_key(schema);
-                    tx.query_typed(q::ADVISORY_XACT_LOCK, &[(&key, Type::INT8)])
-                        .await
-                        .map_err(classify)?;
+                    // CockroachDB only stubs advisory locks; every step below is idempotent.
+                    if inner.config.dialect() == Dialect::Postgres {
+                        let key = migrations::migrate_lock_key(schema);
+                        tx.query_typed(q::ADVISORY_XACT_LOCK, &[(&key, Type::INT8)])
+                            .await
+                            .map_err(classify)?;
+                    }
                     let rows = tx
                         .query_typed(q::SELECT_MIGRATION_STATE, &[(&schema, Type::TEXT)])
                         .await
@@ -396,7 +409,10 @@ enum Attempt {
 #[async_trait]
 impl AppStore for PostgresAppStore {
     fn backend(&self) -> &'static str {
-        BACKEND
+        match self.inner.config.dialect() {
+            Dialect::Postgres => BACKEND,
+            Dialect::Cockroach => "cockroach",
+        }
     }
 
     /// Creates the schema, `transaction_outputs` and `transaction_outputs_created_at_index` if
@@ -424,7 +440,14 @@ impl AppStore for PostgresAppStore {
     async fn run_migrations(&self, folder: &Path) -> Result<Vec<String>> {
         let loaded = migrations::load(folder)?;
         let mut client = self.inner.pool.dedicated().await?;
-        migrations::apply(&mut client, self.schema(), folder, &loaded).await
+        migrations::apply(
+            &mut client,
+            self.schema(),
+            self.inner.config.dialect(),
+            folder,
+            &loaded,
+        )
+        .await
     }
 
     /// Runs `body` as transaction `call.function_id` of `call.workflow_id`.

@@ -43,6 +43,25 @@ const PASSED_KEYS: &[&str] = &[
     "sslnegotiation",
 ];
 
+/// The SQL dialect a [`PostgresConfig`] speaks: PostgreSQL itself, or CockroachDB through the
+/// `dbos-storage-cockroach` driver, which reuses this crate and swaps what differs.
+///
+/// In the CockroachDB dialect the migrations are rendered as DBOS renders them for CockroachDB
+/// (no `CONCURRENTLY`, no notification triggers, no `search_path` pinning, no `DO` blocks, unique
+/// constraints dropped as indexes), they run without an advisory lock as idempotent single-DDL
+/// steps with a guarded version bump, LISTEN/NOTIFY is off, every connection runs
+/// `SET default_transaction_isolation = 'serializable'`, and opening requires a CockroachDB
+/// server.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// PostgreSQL.
+    #[default]
+    Postgres,
+    /// CockroachDB (the `dbos-storage-cockroach` driver).
+    Cockroach,
+}
+
 /// Which database a pool serves: the sizes and names in messages differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -93,6 +112,10 @@ pub struct PostgresConfig {
     /// Whether the driver sets `idle_in_transaction_session_timeout` on new connections (false
     /// when the user's `options` set it).
     pub(crate) set_idle_in_transaction_timeout: bool,
+    /// PostgreSQL or CockroachDB.
+    pub(crate) dialect: Dialect,
+    /// Test only: let the CockroachDB dialect open a PostgreSQL server.
+    pub(crate) allow_postgres_server: bool,
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -109,6 +132,7 @@ impl fmt::Debug for PostgresConfig {
             .field("application_name", &self.pg.get_application_name())
             .field("echo", &self.echo)
             .field("use_listen_notify", &self.use_listen_notify)
+            .field("dialect", &self.dialect)
             .finish_non_exhaustive()
     }
 }
@@ -144,8 +168,67 @@ impl PostgresConfig {
         Self::system(&DbosConfig::new("dbos"), url)
     }
 
+    /// The settings of the system (`application == false`) or application database pool in
+    /// `dialect`. The CockroachDB dialect also reads `cockroachdb://` and `cockroach://` URLs, as
+    /// `postgresql://` URLs whose default port is 26257; it always turns LISTEN/NOTIFY off.
+    ///
+    /// Used by the `dbos-storage-cockroach` driver; not part of the stable API.
+    ///
+    /// # Errors
+    /// As [`PostgresConfig::system`].
+    #[doc(hidden)]
+    pub fn with_dialect(
+        config: &DbosConfig,
+        url: &DatabaseUrl,
+        application: bool,
+        dialect: Dialect,
+    ) -> Result<PostgresConfig> {
+        let role = if application {
+            Role::Application
+        } else {
+            Role::System
+        };
+        Self::build_in(config, url, role, dialect)
+    }
+
+    /// Test only: lets the CockroachDB dialect open a PostgreSQL server (one run with
+    /// SERIALIZABLE isolation and without LISTEN/NOTIFY, to test the dialect where no
+    /// CockroachDB server is available). Never use it on a real database: the CockroachDB
+    /// schema lacks the notification trigger PostgreSQL peers rely on.
+    #[doc(hidden)]
+    pub fn allow_postgres_server_for_tests(&mut self, allow: bool) {
+        self.allow_postgres_server = allow;
+    }
+
+    /// The connection settings handed to tokio-postgres (for tests of the URL reading).
+    #[doc(hidden)]
+    pub fn connection_settings(&self) -> &tokio_postgres::Config {
+        &self.pg
+    }
+
+    /// The dialect (PostgreSQL unless built by the CockroachDB driver).
+    #[doc(hidden)]
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     fn build(config: &DbosConfig, url: &DatabaseUrl, role: Role) -> Result<PostgresConfig> {
-        if url.backend() != BackendKind::Postgres {
+        Self::build_in(config, url, role, Dialect::Postgres)
+    }
+
+    fn build_in(
+        config: &DbosConfig,
+        url: &DatabaseUrl,
+        role: Role,
+        dialect: Dialect,
+    ) -> Result<PostgresConfig> {
+        if dialect == Dialect::Cockroach {
+            if !url.backend().is_postgres_protocol() {
+                return Err(Error::invalid_config(format!(
+                    "the CockroachDB driver cannot open {url}: use a cockroachdb:// URL"
+                )));
+            }
+        } else if url.backend() != BackendKind::Postgres {
             return Err(Error::invalid_config(format!(
                 "the PostgreSQL driver cannot open {url}: use a postgresql:// or postgres:// URL"
             )));
@@ -313,8 +396,10 @@ impl PostgresConfig {
             pool_pre_ping: config.pool_pre_ping,
             connect_timeout,
             echo: config.echo,
-            use_listen_notify: config.use_listen_notify,
+            use_listen_notify: config.use_listen_notify && dialect == Dialect::Postgres,
             set_idle_in_transaction_timeout,
+            dialect,
+            allow_postgres_server: false,
         })
     }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use dbos_storage_core::{AppStore, DatabaseUrl, DbosConfig, Driver, Error, Result, SystemStore};
 
 use crate::app::PostgresAppStore;
-use crate::config::PostgresConfig;
+use crate::config::{Dialect, PostgresConfig};
 use crate::error::{classify, BACKEND};
 use crate::pool::{ensure_database, Pool};
 use crate::store::PostgresStore;
@@ -41,7 +41,9 @@ pub(crate) async fn open_pool(config: &PostgresConfig) -> Result<Pool> {
     Ok(pool)
 }
 
-/// Refuses a CockroachDB server, which speaks the PostgreSQL protocol but needs its own driver.
+/// Checks that the server matches the dialect: the PostgreSQL dialect refuses CockroachDB,
+/// which speaks the PostgreSQL protocol but needs its own driver; the CockroachDB dialect refuses
+/// PostgreSQL (unless a test allowed it), whose schema would lack the notification trigger.
 async fn check_server(pool: &Pool) -> Result<()> {
     let conn = pool.get().await?;
     let version: String = conn
@@ -50,17 +52,29 @@ async fn check_server(pool: &Pool) -> Result<()> {
         .map_err(classify)?
         .try_get(0)
         .map_err(classify)?;
-    if is_cockroach(&version) {
-        return Err(Error::unsupported(
-            "this server is CockroachDB; use a cockroachdb:// URL and the `cockroach` feature",
+    let config = pool.config();
+    match config.dialect {
+        Dialect::Postgres if is_cockroach(&version) => Err(Error::unsupported(
+            "this server is CockroachDB, which the PostgreSQL driver does not serve: use a \
+             cockroachdb:// URL and enable the `cockroach` feature of dbos-storage (the \
+             dbos-storage-cockroach driver)",
         )
-        .with_backend(BACKEND));
+        .with_backend(BACKEND)),
+        Dialect::Cockroach if !is_cockroach(&version) && !config.allow_postgres_server => {
+            Err(Error::unsupported(
+                "a cockroachdb:// URL reached a PostgreSQL server; use postgresql:// (running \
+                 the CockroachDB dialect on PostgreSQL would create the schema without its \
+                 NOTIFY trigger, which cannot be undone)",
+            )
+            .with_backend(BACKEND))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
-/// Whether a `SELECT version()` answer is CockroachDB's.
-fn is_cockroach(version: &str) -> bool {
+/// Whether a `SELECT version()` answer is CockroachDB's (compared case-insensitively).
+#[doc(hidden)]
+pub fn is_cockroach(version: &str) -> bool {
     version.to_ascii_lowercase().contains("cockroachdb")
 }
 

@@ -13,6 +13,10 @@ mod store;
 mod tls;
 
 pub use app::{PostgresAppStore, PostgresTransaction};
+#[doc(hidden)]
+pub use config::Dialect;
 pub use config::PostgresConfig;
+#[doc(hidden)]
+pub use driver::is_cockroach;
 pub use driver::{PostgresDriver, SCHEMES};
 pub use store::PostgresStore;

@@ -17,6 +17,16 @@
 //! - Migrations that depend on LISTEN/NOTIFY (the notification triggers of 1, 20, 39, 43, 44)
 //!   render empty when `use_listen_notify` is off; an empty migration still uses up its number.
 //! - The schema name is rendered, quoted, into every statement (and into the function bodies).
+//!
+//! In the CockroachDB dialect ([`Dialect::Cockroach`], cockroachdb.md §9) the same versions are
+//! rendered as DBOS renders them for CockroachDB — `CONCURRENTLY` removed, no notification
+//! triggers (LISTEN/NOTIFY is always off), functions without `SET search_path` pinning (20 is
+//! empty), no `DO` block (10 is a probe plus a plain statement), the deduplication key created
+//! and dropped as a unique index (1 and 28) — and run without the advisory lock, which
+//! CockroachDB only stubs: every statement runs on its own in autocommit (DDL is not
+//! transactional there), an "already exists" error counts as a concurrent migrator's work, and
+//! the version is then bumped in a SERIALIZABLE transaction that never lowers it and is retried
+//! on serialization failures.
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +35,7 @@ use dbos_storage_core::{Error, ErrorKind, Result, SchemaVersion, DBOS_SCHEMA_VER
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use crate::config::PostgresConfig;
+use crate::config::{Dialect, PostgresConfig};
 use crate::error::{classify, BACKEND};
 use crate::pool::Pool;
 use crate::sql::render;
@@ -67,6 +77,86 @@ impl Migration {
             sql.push_str(self.listen_notify_sql);
         }
         render(&sql, schema)
+    }
+}
+
+/// How the CockroachDB dialect renders a migration that differs from PostgreSQL (the others get
+/// only the generic rewrites of [`Migration::render_cockroach`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CockroachOverride {
+    /// Other SQL.
+    Sql(&'static str),
+    /// Nothing (the version still advances).
+    Empty,
+    /// `sql`, run only when `probe` (a query answering one boolean) answers false.
+    Unless {
+        /// The probe.
+        probe: &'static str,
+        /// The statement.
+        sql: &'static str,
+    },
+}
+
+/// The migrations whose CockroachDB SQL differs beyond the generic rewrites.
+const COCKROACH_OVERRIDES: &[(i64, CockroachOverride)] = &[
+    (
+        1,
+        CockroachOverride::Sql(include_str!(
+            "../migrations/cockroach/v001_initial_schema.sql"
+        )),
+    ),
+    (
+        10,
+        CockroachOverride::Unless {
+            probe: include_str!("../migrations/cockroach/v010_notifications_primary_key_probe.sql"),
+            sql: include_str!("../migrations/cockroach/v010_notifications_primary_key.sql"),
+        },
+    ),
+    (20, CockroachOverride::Empty),
+    (
+        28,
+        CockroachOverride::Sql(include_str!(
+            "../migrations/cockroach/v028_drop_dedup_constraint.sql"
+        )),
+    ),
+];
+
+/// A migration rendered for CockroachDB: an optional probe, then the statements.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CockroachSteps {
+    /// A query answering one boolean: when true, the statements are skipped.
+    pub(crate) skip_if: Option<String>,
+    /// The statements, to run one by one in autocommit.
+    pub(crate) statements: Vec<String>,
+}
+
+impl Migration {
+    /// The migration in the CockroachDB dialect, rendered for `schema`: the override if any,
+    /// else the PostgreSQL SQL without LISTEN/NOTIFY, without `CONCURRENTLY` and without
+    /// `SET search_path` lines.
+    pub(crate) fn render_cockroach(&self, schema: &str) -> CockroachSteps {
+        let over = COCKROACH_OVERRIDES
+            .iter()
+            .find(|(v, _)| *v == self.version)
+            .map(|(_, o)| *o);
+        let (skip_if, sql) = match over {
+            None => (None, self.render(schema, false)),
+            Some(CockroachOverride::Empty) => (None, String::new()),
+            Some(CockroachOverride::Sql(sql)) => (None, render(sql, schema)),
+            Some(CockroachOverride::Unless { probe, sql }) => {
+                (Some(render(probe, schema)), render(sql, schema))
+            }
+        };
+        let sql: String = sql
+            .lines()
+            .filter(|line| line.trim() != "SET search_path = pg_catalog, pg_temp")
+            .map(|line| line.replace(" CONCURRENTLY ", " "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        CockroachSteps {
+            skip_if,
+            statements: split_statements(&sql),
+        }
     }
 }
 
@@ -198,7 +288,11 @@ pub(crate) async fn migrate_to(pool: &Pool, target: i64) -> Result<SchemaVersion
         .batch_execute("SET statement_timeout = 0")
         .await
         .map_err(classify)?;
-    let locked = acquire_lock(&client).await?;
+    // CockroachDB only stubs advisory locks: its migrator converges without one.
+    let locked = match config.dialect() {
+        Dialect::Postgres => acquire_lock(&client).await?,
+        Dialect::Cockroach => false,
+    };
     let result = run(&mut client, config, target).await;
     if locked && !client.is_closed() {
         if let Err(e) = client
@@ -284,6 +378,9 @@ async fn run(client: &mut Client, config: &PostgresConfig, target: i64) -> Resul
             "upgrading the DBOS system schema to {DBOS_SCHEMA_VERSION}"
         );
     }
+    if config.dialect() == Dialect::Cockroach {
+        return run_cockroach(client, schema, target, recorded).await;
+    }
     let mut bumped_to = recorded;
     let mut pending_empty = None;
     for m in MIGRATIONS
@@ -312,6 +409,112 @@ async fn run(client: &mut Client, config: &PostgresConfig, target: i64) -> Resul
     }
     let (recorded, _) = read_version(client, schema).await?;
     Ok(SchemaVersion::new(recorded, DBOS_SCHEMA_VERSION))
+}
+
+/// The migrations after `recorded` up to `target` in the CockroachDB dialect; see the module
+/// documentation.
+async fn run_cockroach(
+    client: &mut Client,
+    schema: &str,
+    target: i64,
+    recorded: i64,
+) -> Result<SchemaVersion> {
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > recorded && m.version <= target)
+    {
+        // A concurrent migrator may have moved on meanwhile.
+        let (now, _) = read_version(client, schema).await?;
+        if now >= m.version {
+            continue;
+        }
+        let steps = m.render_cockroach(schema);
+        let skip = match &steps.skip_if {
+            Some(probe) => client
+                .query_one(probe.as_str(), &[])
+                .await
+                .and_then(|row| row.try_get::<_, bool>(0))
+                .map_err(|e| migration_error(m, e))?,
+            None => false,
+        };
+        if !skip {
+            tracing::debug!(
+                version = m.version,
+                name = m.name,
+                "applying DBOS migration (CockroachDB)"
+            );
+            for statement in &steps.statements {
+                match client.batch_execute(statement).await {
+                    Ok(()) => {}
+                    Err(e) if created_by_a_peer(&e) => {
+                        tracing::debug!(
+                            version = m.version,
+                            "object already created (by a concurrent migrator or an interrupted run): {e}"
+                        );
+                    }
+                    Err(e) => return Err(migration_error(m, e)),
+                }
+            }
+        }
+        bump_guarded(client, schema, m.version).await?;
+    }
+    let (recorded, _) = read_version(client, schema).await?;
+    Ok(SchemaVersion::new(recorded, DBOS_SCHEMA_VERSION))
+}
+
+/// Whether a DDL error says the object already exists: duplicate table or index, column,
+/// object (constraint), function, schema or database.
+fn created_by_a_peer(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::DUPLICATE_TABLE
+            || *c == SqlState::DUPLICATE_COLUMN
+            || *c == SqlState::DUPLICATE_OBJECT
+            || *c == SqlState::DUPLICATE_FUNCTION
+            || *c == SqlState::DUPLICATE_SCHEMA
+            || *c == SqlState::DUPLICATE_DATABASE
+    )
+}
+
+/// The most attempts of [`bump_guarded`].
+const BUMP_ATTEMPTS: u32 = 20;
+
+/// Records `version` without a table lock (CockroachDB): a SERIALIZABLE transaction that
+/// re-reads the version and never lowers it, retried when it loses a race with a concurrent
+/// migrator (serialization failure, or a duplicate first row).
+async fn bump_guarded(client: &mut Client, schema: &str, version: i64) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_bump(client, schema, version).await {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if attempt < BUMP_ATTEMPTS
+                    && (e.kind() == ErrorKind::SerializationFailure
+                        || e.kind() == ErrorKind::Contention
+                        || e.code() == Some(SqlState::UNIQUE_VIOLATION.code())) =>
+            {
+                tracing::debug!(version, attempt, "retrying the version bump: {e}");
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One attempt of [`bump_guarded`].
+async fn try_bump(client: &mut Client, schema: &str, version: i64) -> Result<()> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::Serializable)
+        .start()
+        .await
+        .map_err(classify)?;
+    let (recorded, rows) = read_version(&tx, schema).await?;
+    if recorded < version || rows > 1 {
+        write_version(&tx, schema, rows, version).await?;
+    }
+    tx.commit().await.map_err(classify)
 }
 
 /// Runs a `CREATE … IF NOT EXISTS`, which can still fail when a concurrent session creates the
@@ -752,6 +955,83 @@ mod tests {
         drop(client);
         pool.close().await;
         server.drop_database(&url).await;
+    }
+
+    #[test]
+    fn no_migration_declares_a_bare_integer() {
+        // On CockroachDB INT and INTEGER are INT8: widths are spelled INT4 or BIGINT.
+        let all = MIGRATIONS
+            .iter()
+            .map(|m| format!("{}\n{}", m.sql, m.listen_notify_sql))
+            .chain(COCKROACH_OVERRIDES.iter().map(|(_, o)| format!("{o:?}")));
+        for sql in all {
+            for word in sql.split(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
+                let upper = word.to_ascii_uppercase();
+                assert!(
+                    !matches!(upper.as_str(), "INT" | "INTEGER" | "SERIAL" | "BIGSERIAL"),
+                    "a bare {word} in:\n{sql}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cockroach_rendering_follows_dbos() {
+        let all: Vec<(i64, CockroachSteps)> = MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.render_cockroach("dbos")))
+            .collect();
+        for (version, steps) in &all {
+            for s in &steps.statements {
+                for banned in [
+                    "CONCURRENTLY",
+                    "search_path",
+                    "TRIGGER",
+                    "pg_notify",
+                    "DO $",
+                    "pg_advisory",
+                    "{schema}",
+                ] {
+                    assert!(!s.contains(banned), "migration {version}: {banned} in {s}");
+                }
+                assert!(
+                    !s.contains("DROP CONSTRAINT IF EXISTS uq_"),
+                    "migration {version}: unique constraints are dropped as indexes"
+                );
+            }
+        }
+        let steps = |v: i64| &all.iter().find(|(x, _)| *x == v).unwrap().1;
+        for v in [20, 39, 43, 44] {
+            assert!(steps(v).statements.is_empty(), "{v}");
+        }
+        assert!(steps(10).skip_if.is_some());
+        assert_eq!(steps(10).statements.len(), 1);
+        assert!(steps(28).statements[0].starts_with("DROP INDEX IF EXISTS"));
+        assert!(steps(28).statements[0].ends_with("CASCADE"));
+        assert!(steps(1)
+            .statements
+            .iter()
+            .any(|s| s.starts_with("CREATE UNIQUE INDEX uq_workflow_status_queue_name_dedup_id")));
+        assert!(steps(40).statements.iter().any(|s| s.contains("USING GIN")));
+        assert!(steps(105)
+            .statements
+            .iter()
+            .any(|s| s.starts_with("CREATE OR REPLACE FUNCTION")));
+        // The online migrations keep their IF [NOT] EXISTS guards.
+        for m in MIGRATIONS.iter().filter(|m| m.online) {
+            for s in &steps(m.version).statements {
+                assert!(
+                    s.contains("IF EXISTS") || s.contains("IF NOT EXISTS"),
+                    "{s}"
+                );
+            }
+        }
+        // Apart from the overrides, PostgreSQL's SQL is unchanged.
+        let pg = MIGRATIONS.iter().find(|m| m.version == 113).unwrap();
+        assert_eq!(
+            split_statements(&pg.render("dbos", false)).len(),
+            steps(113).statements.len()
+        );
     }
 
     #[test]

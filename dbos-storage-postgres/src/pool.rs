@@ -20,18 +20,24 @@ use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, IsolationLevel, Socket, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{PostgresConfig, IDLE_IN_TRANSACTION_SETTING};
+use crate::config::{Dialect, PostgresConfig, IDLE_IN_TRANSACTION_SETTING};
 use crate::error::{classify, classify_commit, classify_connect, classify_context, BACKEND};
 
 /// The `idle_in_transaction_session_timeout` set on every connection (milliseconds), unless the
 /// user's `options` set one.
 const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 60_000;
 
+/// The session setting of every connection in the CockroachDB dialect.
+const SET_SERIALIZABLE: &str = "SET default_transaction_isolation = 'serializable'";
+
 /// The bb8 connection manager: bb8-postgres's, plus the session setup of every new connection
 /// and a closed flag that makes returned connections be dropped after [`Pool::close`].
 pub(crate) struct Manager {
     inner: PostgresConnectionManager<MakeRustlsConnect>,
     set_idle_timeout: bool,
+    /// CockroachDB dialect: pin SERIALIZABLE as the session default (CockroachDB's own
+    /// default; on a PostgreSQL server in compatibility mode it makes transactions behave alike).
+    serializable: bool,
     closed: Arc<AtomicBool>,
 }
 
@@ -55,6 +61,9 @@ impl ManageConnection for Manager {
                     "SET {IDLE_IN_TRANSACTION_SETTING} = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
                 ))
                 .await?;
+        }
+        if self.serializable {
+            client.batch_execute(SET_SERIALIZABLE).await?;
         }
         Ok(client)
     }
@@ -160,6 +169,7 @@ impl Pool {
         let manager = Manager {
             inner: PostgresConnectionManager::new(config.pg.clone(), tls),
             set_idle_timeout: config.set_idle_in_transaction_timeout,
+            serializable: config.dialect == Dialect::Cockroach,
             closed: closed.clone(),
         };
         let last_error = LastError::default();

@@ -15,6 +15,7 @@ use std::panic::AssertUnwindSafe;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
+use crate::config::Dialect;
 use crate::error::{classify, kind_of_code, BACKEND};
 use crate::sql::{app as q, render};
 
@@ -69,9 +70,14 @@ pub(super) fn load(folder: &Path) -> Result<Vec<refinery::Migration>> {
 pub(super) async fn apply(
     client: &mut Client,
     schema: &str,
+    dialect: Dialect,
     folder: &Path,
     migrations: &[refinery::Migration],
 ) -> Result<Vec<String>> {
+    if dialect == Dialect::Cockroach {
+        // CockroachDB only stubs advisory locks (some versions lack them): nothing to take.
+        return apply_locked(client, schema, folder, migrations).await;
+    }
     let key = lock_key(schema);
     client
         .query_typed(q::ADVISORY_LOCK, &[(&key, Type::INT8)])

@@ -4,13 +4,17 @@ use async_trait::async_trait;
 use dbos_storage_core::{Capabilities, LifecycleStore, Result, SchemaVersion};
 
 use super::{col, PostgresStore};
+use crate::config::Dialect;
 use crate::error::{classify, BACKEND};
 use crate::migrate;
 
 #[async_trait]
 impl LifecycleStore for PostgresStore {
     fn backend(&self) -> &'static str {
-        BACKEND
+        match self.config().dialect() {
+            Dialect::Postgres => BACKEND,
+            Dialect::Cockroach => "cockroach",
+        }
     }
 
     fn capabilities(&self) -> Capabilities {
