@@ -14,3 +14,7 @@ pub use dbos_storage_sqlite as sqlite;
 /// The PostgreSQL driver, re-exported for its configuration and native types.
 #[cfg(feature = "postgres")]
 pub use dbos_storage_postgres as postgres;
+
+/// The CockroachDB driver, re-exported for its configuration and native types.
+#[cfg(feature = "cockroach")]
+pub use dbos_storage_cockroach as cockroach;

@@ -53,7 +53,8 @@ impl Registry {
         Self::default()
     }
 
-    /// The drivers enabled by this build's features (`sqlite` by default, `postgres`).
+    /// The drivers enabled by this build's features (`sqlite` by default, `postgres`,
+    /// `cockroach`).
     pub fn with_default_drivers() -> Self {
         #[allow(unused_mut)]
         let mut registry = Self::new();
@@ -64,6 +65,10 @@ impl Registry {
         #[cfg(feature = "postgres")]
         registry
             .register(Arc::new(dbos_storage_postgres::PostgresDriver::new()))
+            .expect("the built-in drivers have distinct schemes");
+        #[cfg(feature = "cockroach")]
+        registry
+            .register(Arc::new(dbos_storage_cockroach::CockroachDriver::new()))
             .expect("the built-in drivers have distinct schemes");
         registry
     }

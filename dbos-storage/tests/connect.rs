@@ -62,13 +62,16 @@ async fn a_disabled_backend_url_names_the_feature_to_enable() {
             "{err}"
         );
     }
-    let err = connect_url("cockroachdb://root@localhost/db")
-        .await
-        .unwrap_err();
-    assert!(
-        err.message().contains("enable the `cockroach` feature"),
-        "{err}"
-    );
+    #[cfg(not(feature = "cockroach"))]
+    {
+        let err = connect_url("cockroachdb://root@localhost/db")
+            .await
+            .unwrap_err();
+        assert!(
+            err.message().contains("enable the `cockroach` feature"),
+            "{err}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -147,6 +150,17 @@ async fn a_scheme_cannot_be_registered_twice() {
     );
     #[cfg(not(feature = "postgres"))]
     assert_eq!(registry.schemes(), vec!["sqlite"]);
-    #[cfg(feature = "postgres")]
+    #[cfg(all(feature = "postgres", not(feature = "cockroach")))]
     assert_eq!(registry.schemes(), vec!["sqlite", "postgresql", "postgres"]);
+    #[cfg(feature = "cockroach")]
+    assert_eq!(
+        registry.schemes(),
+        vec![
+            "sqlite",
+            "postgresql",
+            "postgres",
+            "cockroachdb",
+            "cockroach"
+        ]
+    );
 }

@@ -1,0 +1,29 @@
+//! The conformance suite against a real CockroachDB cluster, with `inject_retry_errors_enabled`
+//! on for every connection. Built only with the `cockroach-cluster-tests` feature:
+//!
+//! ```text
+//! DBOS_TEST_COCKROACH_URL=cockroachdb://root@localhost:26257/dbos_test?sslmode=disable \
+//!     cargo test -p dbos-storage-cockroach --features cockroach-cluster-tests --test cluster
+//! ```
+//!
+//! With the feature on and the variable unset, every case fails with a message saying so.
+
+mod common;
+
+use common::CrdbFactory;
+
+dbos_storage_conformance::suite!(CrdbFactory::cluster());
+
+/// The server of `DBOS_TEST_COCKROACH_URL` is CockroachDB, and the driver opens it without the
+/// test-only escape hatch.
+#[tokio::test]
+async fn the_cluster_is_cockroachdb() {
+    let factory = CrdbFactory::cluster();
+    let url = factory.database_url().await;
+    let store = dbos_storage_cockroach::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    dbos_storage_core::LifecycleStore::close(&store)
+        .await
+        .unwrap();
+}
