@@ -20,6 +20,7 @@ pub mod steps;
 mod support;
 pub mod versions;
 pub mod workflows;
+pub mod workload;
 
 pub use factory::{Factory, MemoryFactory};
 pub use faulty::{Fault, FaultyStore};

@@ -43,6 +43,7 @@
 
 mod certs;
 mod cluster;
+pub mod faults;
 mod url;
 
 use std::error::Error as _;

@@ -123,6 +123,31 @@ impl PgUrl {
         }
     }
 
+    /// The same URL connecting to `host:port` only (other hosts and any `port=`/`host=`
+    /// options dropped) with `sslmode=disable`: for a plain-text proxy in front of the server.
+    pub(crate) fn through_plain(&self, host: &str, port: u16) -> PgUrl {
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        let mut options: Vec<&str> = self
+            .query
+            .iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|pair| {
+                let key = pair.split('=').next().unwrap_or("");
+                !pair.is_empty() && !matches!(key, "host" | "hostaddr" | "port" | "sslmode")
+            })
+            .collect();
+        options.push("sslmode=disable");
+        PgUrl {
+            hosts: format!("{host}:{port}"),
+            query: Some(options.join("&")),
+            ..self.clone()
+        }
+    }
+
     /// The URL as a string, with the password replaced by `***`: for messages.
     pub(crate) fn redacted(&self) -> String {
         self.render(true)
