@@ -17,16 +17,20 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::payload::portable::{self, PortableError};
-use dbos_storage_core::payload::validate_text;
+use dbos_storage_core::rules::children::Descendants;
+use dbos_storage_core::rules::columns::{final_columns, workflow_result};
+use dbos_storage_core::rules::insert::{self, ExistingWorkflow};
+use dbos_storage_core::rules::management::{distinct, ensure_all_exist};
+use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
+use dbos_storage_core::rules::{children, errors, sleep, steps};
 use dbos_storage_core::store::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
-use dbos_storage_core::wait::{poll_until, WakeSignal};
+use dbos_storage_core::wait::{self, WakeSignal};
 use dbos_storage_core::{
-    validate, ApplicationVersion, AwaitOptions, CancelOptions, Capabilities, DedupPolicy, EpochMs,
-    Error, ErrorKind, IdReusePolicy, InitialStatus, InsertOptions, InsertOutcome, ListStepsOptions,
-    ListWorkflowsQuery, NewWorkflow, Outcome, Payload, QueueDefinition, RecordedStep, Result,
-    ResumeOptions, SchemaVersion, SleepState, SortOrder, StepInfo, StepRecord, WorkflowInfo,
-    WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION, INTERNAL_QUEUE, SLEEP_STEP,
+    duration_ms, validate, ApplicationVersion, AwaitOptions, CancelOptions, Capabilities,
+    DedupPolicy, EpochMs, Error, ErrorKind, InitialStatus, InsertOptions, InsertOutcome,
+    ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Outcome, QueueDefinition, RecordedStep,
+    Result, ResumeOptions, SchemaVersion, SleepState, SortOrder, StepInfo, StepRecord,
+    WorkflowInfo, WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION, INTERNAL_QUEUE, SLEEP_STEP,
 };
 
 mod queues;
@@ -162,19 +166,20 @@ impl State {
         options: &InsertOptions,
     ) -> Result<InsertOutcome> {
         if let Some(existing) = self.workflow(&wf.workflow_id) {
-            return reconcile(existing, &wf, options);
+            return insert::reconcile(&wf, options, existing.reconciled()).map_err(ours);
         }
         if let Some(holder) = self.dedup_holder_of(&wf) {
             if options.dedup_policy == DedupPolicy::ReturnExisting {
                 // Attach to the holder. (Under one lock it cannot release the key meanwhile.)
                 let info = &holder.info;
-                let mut outcome = InsertOutcome::new(info.status.clone(), false, true);
-                outcome.queue_name = info.queue_name.clone();
-                outcome.serialization = info.serialization.clone();
-                outcome.deduplicated_into = Some(info.workflow_id.clone());
-                return Ok(outcome);
+                return Ok(insert::deduplicated_into(
+                    info.workflow_id.clone(),
+                    info.status.clone(),
+                    info.queue_name.clone(),
+                    info.serialization.clone(),
+                ));
             }
-            return Err(deduplicated(&wf, &holder.info.workflow_id));
+            return Err(deduplicated(&wf));
         }
         let now = self.now();
         let row = new_row(wf, now, now);
@@ -206,27 +211,20 @@ impl State {
         }
     }
 
-    /// Fails with [`ErrorKind::NotOwner`] unless `owner_xid` is `None` or owns the workflow.
-    fn check_owner(&self, workflow_id: &str, owner_xid: Option<&str>) -> Result<()> {
-        let Some(owner) = owner_xid else {
+    /// Fails with [`ErrorKind::NotOwner`] unless `owner_xid` is `None` or owns the workflow,
+    /// before this execution does `what`.
+    fn check_owner(&self, workflow_id: &str, owner_xid: Option<&str>, what: &str) -> Result<()> {
+        let Some(expected) = owner_xid else {
             return Ok(());
         };
-        let row = self
-            .workflow(workflow_id)
-            .ok_or_else(|| missing(workflow_id))?;
-        if row.owner_xid.as_deref() == Some(owner) {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorKind::NotOwner,
-                format!(
-                    "workflow {workflow_id:?} is no longer owned by this execution (status {}); \
-                     stop and adopt its recorded outcome",
-                    row.info.status
-                ),
-            )
-            .with_backend(BACKEND))
-        }
+        let found = self.workflow(workflow_id).map(|row| WorkflowOwner {
+            owner_xid: row.owner_xid.clone(),
+            deadline_epoch_ms: row.info.workflow_deadline_epoch_ms,
+            application_name: row.info.application_name.clone(),
+        });
+        ownership::verify(workflow_id, expected, found, what)
+            .map(drop)
+            .map_err(ours)
     }
 
     /// Inserts a step row unless one exists; an existing row with the same completion time is
@@ -237,11 +235,8 @@ impl State {
             if existing.completed_at_epoch_ms == step.completed_at_epoch_ms {
                 return Ok(());
             }
-            return Err(step_conflict(
-                &step.workflow_id,
-                step.function_id,
-                &existing.function_name,
-            ));
+            let recorded_at = Some(existing.completed_at_epoch_ms);
+            return Err(ours(errors::step_conflict(&step, recorded_at)));
         }
         let application_name = self
             .workflow(&step.workflow_id)
@@ -264,7 +259,8 @@ impl State {
     }
 
     /// The direct children of every workflow of `parents`, in `created_at` order.
-    fn children_of(&self, parents: &HashSet<String>) -> Vec<String> {
+    fn children_of(&self, parents: &[String]) -> Vec<String> {
+        let parents: HashSet<&String> = parents.iter().collect();
         let mut children: Vec<&WorkflowInfo> = self
             .workflows
             .values()
@@ -285,19 +281,12 @@ impl State {
 
     /// Every descendant of `roots`, breadth first, each once.
     fn descendants(&self, roots: &[String]) -> Vec<String> {
-        let mut seen: HashSet<String> = roots.iter().cloned().collect();
-        let mut level: HashSet<String> = seen.clone();
-        let mut out = Vec::new();
-        while !level.is_empty() {
-            let next: Vec<String> = self
-                .children_of(&level)
-                .into_iter()
-                .filter(|child| seen.insert(child.clone()))
-                .collect();
-            out.extend(next.iter().cloned());
-            level = next.into_iter().collect();
+        let mut walk = Descendants::new(roots.to_vec());
+        while !walk.level().is_empty() {
+            let children = self.children_of(walk.level());
+            walk.descend(children);
         }
-        out
+        walk.into_found()
     }
 
     /// The result of one workflow, as [`WorkflowStore::workflow_result`] reports it.
@@ -305,22 +294,9 @@ impl State {
         let Some(row) = self.workflow(workflow_id) else {
             return WorkflowResult::NotFound;
         };
-        let info = &row.info;
-        let payload = |text: &Option<String>| Payload {
-            text: text.clone().unwrap_or_else(|| "null".to_owned()),
-            serialization: info.serialization.clone(),
-        };
-        match &info.status {
-            WorkflowStatus::Success => {
-                WorkflowResult::Finished(Outcome::Output(payload(&info.output)))
-            }
-            WorkflowStatus::Error => WorkflowResult::Finished(Outcome::Error(payload(&info.error))),
-            WorkflowStatus::Cancelled => WorkflowResult::Cancelled,
-            WorkflowStatus::MaxRecoveryAttemptsExceeded => {
-                WorkflowResult::MaxRecoveryAttemptsExceeded
-            }
-            other => WorkflowResult::Active(other.clone()),
-        }
+        let info = row.info.clone();
+        // `workflow_output` has no label of its own: the workflow's label (that of its inputs).
+        workflow_result(info.status, info.output, info.error, info.serialization)
     }
 
     /// The first of `workflow_ids` that exists and is no longer active.
@@ -335,52 +311,20 @@ impl State {
     }
 }
 
-/// An insert found a row with the same id: decide what the caller gets.
-fn reconcile(
-    existing: &WorkflowRow,
-    wf: &NewWorkflow,
-    options: &InsertOptions,
-) -> Result<InsertOutcome> {
-    let info = &existing.info;
-    if info.name != wf.name
-        || info.class_name != wf.class_name
-        || info.config_name != wf.config_name
-    {
-        return Err(Error::new(
-            ErrorKind::WorkflowConflict,
-            format!(
-                "workflow id {:?} is already used by workflow {:?} (class {:?}, config {:?}); it \
-                 cannot start {:?} (class {:?}, config {:?})",
-                wf.workflow_id,
-                info.name,
-                info.class_name,
-                info.config_name,
-                wf.name,
-                wf.class_name,
-                wf.config_name
-            ),
-        )
-        .with_backend(BACKEND));
+impl WorkflowRow {
+    /// The columns an insert reconciles with.
+    fn reconciled(&self) -> ExistingWorkflow {
+        let info = &self.info;
+        ExistingWorkflow {
+            status: info.status.clone(),
+            name: Some(info.name.clone()),
+            class_name: info.class_name.clone(),
+            config_name: info.config_name.clone(),
+            queue_name: info.queue_name.clone(),
+            creator_xid: Some(self.creator_xid.clone()),
+            serialization: info.serialization.clone(),
+        }
     }
-    let own = existing.creator_xid == wf.creator_xid;
-    if !own && options.reuse_policy == IdReusePolicy::Reject {
-        return Err(Error::new(
-            ErrorKind::WorkflowIdInUse,
-            format!(
-                "workflow id {:?} is already in use (status {}) and the reuse policy rejects it",
-                wf.workflow_id, info.status
-            ),
-        )
-        .with_backend(BACKEND));
-    }
-    let mut outcome = InsertOutcome::new(
-        info.status.clone(),
-        own && info.status == WorkflowStatus::Pending,
-        !own,
-    );
-    outcome.queue_name = info.queue_name.clone();
-    outcome.serialization = info.serialization.clone();
-    Ok(outcome)
 }
 
 /// A new row for a validated `wf`, written at `now` and created at `created_at` (the same, except
@@ -442,56 +386,18 @@ fn cancel_row(row: &mut WorkflowRow, now: EpochMs) {
     row.owner_xid = None;
 }
 
-fn deduplicated(wf: &NewWorkflow, holder: &str) -> Error {
-    Error::new(
-        ErrorKind::Deduplicated,
-        format!(
-            "workflow {:?} was deduplicated: workflow {holder:?} holds deduplication id {:?} on \
-             queue {:?}",
-            wf.workflow_id,
-            wf.deduplication_id.as_deref().unwrap_or_default(),
-            wf.queue_name.as_deref().unwrap_or_default()
-        ),
-    )
-    .with_backend(BACKEND)
+/// Names this backend in an error built by the core, whose errors name none.
+fn ours(error: Error) -> Error {
+    error.with_backend(BACKEND)
+}
+
+/// The queue's deduplication id of `wf` is held by another workflow.
+fn deduplicated(wf: &NewWorkflow) -> Error {
+    ours(errors::deduplicated(wf))
 }
 
 fn missing(workflow_id: &str) -> Error {
-    Error::not_found(format!("workflow {workflow_id:?} does not exist")).with_backend(BACKEND)
-}
-
-fn step_conflict(workflow_id: &str, function_id: i32, recorded_name: &str) -> Error {
-    Error::new(
-        ErrorKind::StepConflict,
-        format!(
-            "step {function_id} of workflow {workflow_id:?} was already recorded ({recorded_name:?}) \
-             by another execution"
-        ),
-    )
-    .with_backend(BACKEND)
-}
-
-fn unexpected_step(workflow_id: &str, function_id: i32, recorded: &str, asked: &str) -> Error {
-    Error::new(
-        ErrorKind::UnexpectedStep,
-        format!(
-            "step {function_id} of workflow {workflow_id:?} was recorded as {recorded:?}, but the \
-             workflow now runs {asked:?} there: the workflow is not deterministic"
-        ),
-    )
-    .with_backend(BACKEND)
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn validate_outcome(outcome: &Outcome) -> Result<()> {
-    let what = match outcome {
-        Outcome::Output(_) => "workflow output",
-        Outcome::Error(_) => "workflow error",
-    };
-    validate_text(what, &outcome.payload().text)
+    ours(errors::missing_workflow(workflow_id))
 }
 
 /// PostgreSQL's `jsonb @>`: objects contain every key of the needle with a contained value,
@@ -668,7 +574,7 @@ impl WorkflowStore for MemoryStore {
         owner_xid: Option<&str>,
     ) -> Result<bool> {
         validate::workflow_id(workflow_id)?;
-        validate_outcome(&outcome)?;
+        let recorded = final_columns(outcome)?;
         self.write(|state| {
             let now = state.now();
             let Some(row) = state.workflows.get_mut(workflow_id) else {
@@ -681,18 +587,9 @@ impl WorkflowStore for MemoryStore {
             let info = &mut row.info;
             // `workflow_output` has no label of its own: an outcome is read back with the
             // workflow's label (that of its inputs), as in every DBOS SDK.
-            match outcome {
-                Outcome::Output(p) => {
-                    info.status = WorkflowStatus::Success;
-                    info.output = Some(p.text);
-                    info.error = None;
-                }
-                Outcome::Error(p) => {
-                    info.status = WorkflowStatus::Error;
-                    info.output = None;
-                    info.error = Some(p.text);
-                }
-            }
+            info.status = recorded.status;
+            info.output = recorded.output;
+            info.error = recorded.error;
             info.deduplication_id = None;
             info.completed_at = Some(now);
             info.updated_at = now;
@@ -711,16 +608,7 @@ impl WorkflowStore for MemoryStore {
         workflow_id: &str,
         options: AwaitOptions,
     ) -> Result<WorkflowResult> {
-        validate::workflow_id(workflow_id)?;
-        let what = format!("the result of workflow {workflow_id:?}");
-        poll_until(&what, &options, Some(&self.wake), || async {
-            match self.open()?.result(workflow_id) {
-                WorkflowResult::NotFound if options.fail_if_missing => Err(missing(workflow_id)),
-                result if result.is_terminal() => Ok(Some(result)),
-                _ => Ok(None),
-            }
-        })
-        .await
+        wait::await_workflow_result(self, BACKEND, workflow_id, &options, Some(&self.wake)).await
     }
 
     async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>> {
@@ -733,17 +621,7 @@ impl WorkflowStore for MemoryStore {
         workflow_ids: &[String],
         options: AwaitOptions,
     ) -> Result<String> {
-        validate::workflow_ids(workflow_ids)?;
-        if workflow_ids.is_empty() {
-            return Err(Error::invalid_input(
-                "await_first_finished needs at least one workflow id",
-            ));
-        }
-        let what = format!("the first to finish of {} workflows", workflow_ids.len());
-        poll_until(&what, &options, Some(&self.wake), || async {
-            Ok(self.open()?.first_finished(workflow_ids))
-        })
-        .await
+        wait::await_first_finished(self, workflow_ids, &options, Some(&self.wake)).await
     }
 
     async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>> {
@@ -766,24 +644,12 @@ impl StepStore for MemoryStore {
         let row = state
             .workflow(workflow_id)
             .ok_or_else(|| missing(workflow_id))?;
-        if row.info.status == WorkflowStatus::Cancelled {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                format!("workflow {workflow_id:?} was cancelled"),
-            )
-            .with_backend(BACKEND));
-        }
+        steps::ensure_not_cancelled(workflow_id, &row.info.status).map_err(ours)?;
         let Some(step) = state.step(workflow_id, function_id) else {
             return Ok(None);
         };
-        if step.function_name != function_name {
-            return Err(unexpected_step(
-                workflow_id,
-                function_id,
-                &step.function_name,
-                function_name,
-            ));
-        }
+        steps::ensure_same_step(workflow_id, function_id, function_name, &step.function_name)
+            .map_err(ours)?;
         Ok(Some(RecordedStep::new(
             step.outcome.clone(),
             step.child_workflow_id.clone(),
@@ -796,7 +662,8 @@ impl StepStore for MemoryStore {
             if state.workflow(&step.workflow_id).is_none() {
                 return Err(missing(&step.workflow_id));
             }
-            state.check_owner(&step.workflow_id, owner_xid)?;
+            let what = format!("record step {}", step.function_id);
+            state.check_owner(&step.workflow_id, owner_xid, &what)?;
             state.record_step(step)
         })
     }
@@ -838,36 +705,34 @@ impl StepStore for MemoryStore {
         &self,
         parent_workflow_id: &str,
         function_id: i32,
-        mut child: NewWorkflow,
+        child: NewWorkflow,
         options: InsertOptions,
         parent_owner_xid: Option<&str>,
     ) -> Result<InsertOutcome> {
-        validate::workflow_id(parent_workflow_id)?;
-        validate::function_id(function_id)?;
-        child.parent_workflow_id = Some(parent_workflow_id.to_owned());
-        child.validate()?;
+        let mut child = children::prepare(parent_workflow_id, function_id, child)?;
         self.write(|state| {
-            let parent = state
-                .workflow(parent_workflow_id)
-                .ok_or_else(|| missing(parent_workflow_id))?;
+            let parent = state.workflow(parent_workflow_id).ok_or_else(|| {
+                ours(errors::missing_parent(
+                    parent_workflow_id,
+                    &child.workflow_id,
+                ))
+            })?;
             let parent_deadline = parent.info.workflow_deadline_epoch_ms;
-            state.check_owner(parent_workflow_id, parent_owner_xid)?;
+            let what = format!("start child workflow {}", child.workflow_id);
+            state.check_owner(parent_workflow_id, parent_owner_xid, &what)?;
             if let Some(step) = state.step(parent_workflow_id, function_id) {
-                if step.child_workflow_id.as_deref() != Some(child.workflow_id.as_str()) {
-                    return Err(step_conflict(
-                        parent_workflow_id,
-                        function_id,
-                        &step.function_name,
-                    ));
-                }
-                if matches!(step.outcome, Some(Outcome::Error(_))) {
-                    // A replay of a start that was deduplicated: same answer, nothing written.
-                    return Err(deduplicated_child(&child));
-                }
+                // A replay of a start that was deduplicated: same answer, nothing written.
+                children::check_recorded_start(
+                    parent_workflow_id,
+                    function_id,
+                    &child,
+                    &step.function_name,
+                    step.child_workflow_id.as_deref(),
+                    matches!(step.outcome, Some(Outcome::Error(_))),
+                )
+                .map_err(ours)?;
             }
-            if child.timeout.is_none() && child.deadline_epoch_ms.is_none() {
-                child.deadline_epoch_ms = parent_deadline;
-            }
+            children::inherit_deadline(&mut child, parent_deadline);
             let child_id = child.workflow_id.clone();
             let child_name = child.name.clone();
             let now = state.now();
@@ -887,7 +752,8 @@ impl StepStore for MemoryStore {
                     Ok(outcome)
                 }
                 Err(e) if e.kind() == ErrorKind::Deduplicated => {
-                    state.record_step(step(Some(Outcome::Error(dedup_error(&child)?))))?;
+                    let error = children::deduplicated_step_error(&child)?;
+                    state.record_step(step(Some(Outcome::Error(error))))?;
                     Err(e)
                 }
                 Err(e) => Err(e),
@@ -908,69 +774,37 @@ impl StepStore for MemoryStore {
             if state.workflow(workflow_id).is_none() {
                 return Err(missing(workflow_id));
             }
-            state.check_owner(workflow_id, owner_xid)?;
+            let what = format!("record step {function_id}");
+            state.check_owner(workflow_id, owner_xid, &what)?;
             let now = state.now();
             if let Some(step) = state.step(workflow_id, function_id) {
-                if step.function_name != SLEEP_STEP {
-                    return Err(unexpected_step(
-                        workflow_id,
-                        function_id,
-                        &step.function_name,
-                        SLEEP_STEP,
-                    ));
-                }
-                let wake = match &step.outcome {
-                    Some(Outcome::Output(p)) => parse_wake_time(&p.text),
+                let output = match &step.outcome {
+                    Some(Outcome::Output(p)) => Some(p.text.as_str()),
                     _ => None,
-                }
-                .unwrap_or(step.completed_at_epoch_ms);
+                };
+                let wake = sleep::replayed_wake_time(
+                    workflow_id,
+                    function_id,
+                    &step.function_name,
+                    output,
+                    Some(step.completed_at_epoch_ms),
+                )
+                .map_err(ours)?;
                 return Ok(SleepState::new(wake, now));
             }
             let wake = now.saturating_add(duration_ms(duration));
-            // Epoch seconds as a float, as DBOS Python writes it.
-            let wake_seconds = portable::encode_value(&(wake as f64 / 1000.0))?;
             state.record_step(
-                StepRecord::output(workflow_id, function_id, SLEEP_STEP, wake_seconds)
-                    .with_times(Some(now), wake),
+                StepRecord::output(
+                    workflow_id,
+                    function_id,
+                    SLEEP_STEP,
+                    sleep::encode_wake_time(wake),
+                )
+                .with_times(Some(now), wake),
             )?;
             Ok(SleepState::new(wake, now))
         })
     }
-}
-
-/// A recorded wake time: epoch seconds as a JSON number.
-fn parse_wake_time(text: &str) -> Option<EpochMs> {
-    let seconds: f64 = serde_json::from_str(text).ok()?;
-    seconds
-        .is_finite()
-        .then(|| (seconds * 1000.0).round() as EpochMs)
-}
-
-/// The `portable_json` error DBOS records as the parent's step when a child start is
-/// deduplicated.
-fn dedup_error(child: &NewWorkflow) -> Result<Payload> {
-    PortableError::new(
-        "DBOSQueueDeduplicatedError",
-        format!(
-            "Workflow {} was deduplicated due to an existing workflow in queue {} with \
-             deduplication ID {}.",
-            child.workflow_id,
-            child.queue_name.as_deref().unwrap_or_default(),
-            child.deduplication_id.as_deref().unwrap_or_default()
-        ),
-    )
-    .encode()
-}
-
-fn deduplicated_child(child: &NewWorkflow) -> Error {
-    Error::new(
-        ErrorKind::Deduplicated,
-        format!(
-            "child workflow {:?} was deduplicated on queue {:?} (deduplication id {:?})",
-            child.workflow_id, child.queue_name, child.deduplication_id
-        ),
-    )
-    .with_backend(BACKEND)
 }
 
 #[async_trait]
@@ -982,13 +816,7 @@ impl ManagementStore for MemoryStore {
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
         self.write(|state| {
-            let mut targets: Vec<String> = Vec::new();
-            let mut seen = HashSet::new();
-            for id in workflow_ids {
-                if seen.insert(id.clone()) {
-                    targets.push(id.clone());
-                }
-            }
+            let mut targets = distinct(workflow_ids);
             if options.cancel_children {
                 targets.extend(state.descendants(&targets));
             }
@@ -1015,12 +843,7 @@ impl ManagementStore for MemoryStore {
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
         self.write(|state| {
-            if let Some(unknown) = workflow_ids.iter().find(|id| state.workflow(id).is_none()) {
-                return Err(Error::not_found(format!(
-                    "cannot resume workflow {unknown:?}: it does not exist; nothing was resumed"
-                ))
-                .with_backend(BACKEND));
-            }
+            ensure_all_exist(workflow_ids, |id| state.workflow(id).is_some()).map_err(ours)?;
             let queue = options.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
             let now = state.now();
             let mut changed = Vec::new();
@@ -1064,14 +887,5 @@ mod tests {
         assert!(!json_contains(&have, &json!({"b": {"c": [4]}})));
         assert!(!json_contains(&have, &json!({"a": 2})));
         assert!(!json_contains(&have, &json!({"z": null})));
-    }
-
-    #[test]
-    fn wake_times_are_epoch_seconds() {
-        assert_eq!(
-            parse_wake_time("1795459448.2220385"),
-            Some(1_795_459_448_222)
-        );
-        assert_eq!(parse_wake_time("\"soon\""), None);
     }
 }

@@ -4,6 +4,16 @@
 //! User code sees a backend-neutral handle, [`AppTransaction`]: SQL text with `:name`
 //! parameters, a small [`Value`] type, [`Row`]s that deserialize into serde structs, and
 //! [`AppTransaction::as_any_mut`] to reach the driver's native transaction for anything else.
+//!
+//! What the drivers share beyond the contract lives in the submodules: the attempt loop of
+//! [`AppStore::run_transaction`] ([`attempt`]), the decisions and errors about the rows of
+//! `transaction_outputs` ([`outputs`]), the user's migration folders ([`migrations`]), and
+//! [`refuse_transaction_control`].
+
+pub mod attempt;
+mod control;
+pub mod migrations;
+pub mod outputs;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -14,6 +24,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 pub use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
+
+pub use control::refuse_transaction_control;
 
 use crate::error::{Error, Result};
 use crate::types::Outcome;
@@ -101,6 +113,24 @@ impl Params {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The value bound to the parameter `name` (without its `:`): the last binding wins, and a
+    /// bound name may start with `:`.
+    pub fn bound(&self, name: &str) -> Option<&Value> {
+        self.iter()
+            .filter(|(n, _)| n.strip_prefix(':').unwrap_or(n) == name)
+            .last()
+            .map(|(_, v)| v)
+    }
+}
+
+/// The error of a statement parameter (`placeholder`, as written in the SQL) that no value of
+/// the call's [`Params`] is bound to; `name` is the placeholder's bare name.
+pub fn unbound_parameter(placeholder: &str, name: &str) -> Error {
+    Error::invalid_input(format!(
+        "the statement uses {placeholder} but no value is bound to it; add .bind(\"{name}\", …) \
+         to its Params"
+    ))
 }
 
 /// One result row: column names and values.
@@ -276,6 +306,16 @@ impl TransactionCall {
     pub fn read_only(mut self, yes: bool) -> Self {
         self.read_only = yes;
         self
+    }
+
+    /// Checks the workflow id, the step position and the transaction name.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] saying which rule failed (see [`crate::validate`]).
+    pub fn validate(&self) -> Result<()> {
+        crate::validate::workflow_id(&self.workflow_id)?;
+        crate::validate::function_id(self.function_id)?;
+        crate::payload::validate_text("transaction name", &self.function_name)
     }
 }
 
@@ -534,6 +574,34 @@ mod tests {
         );
         let e = row.deserialize::<(String,)>().unwrap_err();
         assert!(e.message().contains("cannot read a row"), "{e}");
+    }
+
+    #[test]
+    fn bound_values_accept_a_leading_colon_and_the_last_wins() {
+        let params = Params::new().bind(":a", 1).bind("a", 2).bind("b", "x");
+        assert_eq!(params.bound("a"), Some(&Value::Int(2)));
+        assert_eq!(params.bound("b"), Some(&Value::from("x")));
+        assert_eq!(params.bound("missing"), None);
+        let e = unbound_parameter(":missing", "missing");
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidInput);
+        assert!(
+            e.message().contains(":missing but no value is bound"),
+            "{e}"
+        );
+        assert!(e.message().contains(".bind(\"missing\", …)"), "{e}");
+    }
+
+    #[test]
+    fn calls_are_validated() {
+        TransactionCall::new("wf", 1, "deposit").validate().unwrap();
+        for call in [
+            TransactionCall::new("", 1, "deposit"),
+            TransactionCall::new("wf", -1, "deposit"),
+            TransactionCall::new("wf", 1, "a\0b"),
+        ] {
+            let e = call.validate().unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{e}");
+        }
     }
 
     #[test]

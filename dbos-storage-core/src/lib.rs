@@ -9,6 +9,7 @@ pub mod error;
 pub mod payload;
 pub mod queue;
 pub mod retry;
+pub mod rules;
 pub mod store;
 pub mod types;
 pub mod url;

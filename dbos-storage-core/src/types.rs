@@ -15,6 +15,11 @@ pub fn now_epoch_ms() -> EpochMs {
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The milliseconds of a duration (a timeout, a sleep), saturating at `i64::MAX`.
+pub fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// A fresh random token (a UUID v4 string) for `creator_xid`, `owner_xid` and generated ids.
 ///
 /// Tokens identify one attempt of an operation: create them *before* any retry loop, so that a

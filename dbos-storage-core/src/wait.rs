@@ -8,7 +8,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::types::AwaitOptions;
+use crate::store::WorkflowStore;
+use crate::types::{AwaitOptions, WorkflowResult};
 
 /// An in-process wake-up: writers call [`WakeSignal::notify`] after a commit that may end a wait;
 /// waiters re-check the database at once instead of sleeping out their poll interval.
@@ -103,6 +104,76 @@ where
     }
 }
 
+/// [`WorkflowStore::await_workflow_result`] on top of `store`'s
+/// [`workflow_result`](WorkflowStore::workflow_result): polls it as [`poll_until`] does (woken
+/// by `wake`) until the workflow is terminal. `backend` names the store in its errors.
+///
+/// # Errors
+/// As [`WorkflowStore::await_workflow_result`].
+pub async fn await_workflow_result<S: WorkflowStore + ?Sized>(
+    store: &S,
+    backend: &'static str,
+    workflow_id: &str,
+    options: &AwaitOptions,
+    wake: Option<&WakeSignal>,
+) -> Result<WorkflowResult> {
+    crate::validate::workflow_id(workflow_id)?;
+    let what = format!("workflow {workflow_id} to finish");
+    poll_until(&what, options, wake, || async {
+        let result = store.workflow_result(workflow_id).await?;
+        settled_result(workflow_id, result, options.fail_if_missing)
+            .map_err(|e| e.with_backend(backend))
+    })
+    .await
+}
+
+/// [`WorkflowStore::await_first_finished`] on top of `store`'s
+/// [`first_finished`](WorkflowStore::first_finished): polls it as [`poll_until`] does (woken
+/// by `wake`) until one of `workflow_ids` is no longer active.
+///
+/// # Errors
+/// As [`WorkflowStore::await_first_finished`].
+pub async fn await_first_finished<S: WorkflowStore + ?Sized>(
+    store: &S,
+    workflow_ids: &[String],
+    options: &AwaitOptions,
+    wake: Option<&WakeSignal>,
+) -> Result<String> {
+    let what = first_finished_wait(workflow_ids)?;
+    poll_until(&what, options, wake, || store.first_finished(workflow_ids)).await
+}
+
+/// One probe of [`await_workflow_result`]: a terminal `result` ends the wait, any other waits
+/// on; a missing workflow is waited for unless `fail_if_missing`.
+fn settled_result(
+    workflow_id: &str,
+    result: WorkflowResult,
+    fail_if_missing: bool,
+) -> Result<Option<WorkflowResult>> {
+    match result {
+        WorkflowResult::NotFound if fail_if_missing => {
+            Err(crate::rules::errors::missing_workflow(workflow_id))
+        }
+        r if r.is_terminal() => Ok(Some(r)),
+        _ => Ok(None),
+    }
+}
+
+/// Checks the ids of [`await_first_finished`] and returns what it waits for, as its timeout
+/// names it.
+fn first_finished_wait(workflow_ids: &[String]) -> Result<String> {
+    crate::validate::workflow_ids(workflow_ids)?;
+    let Some(first) = workflow_ids.first() else {
+        return Err(Error::invalid_input(
+            "await_first_finished needs at least one workflow id",
+        ));
+    };
+    Ok(format!(
+        "one of {} workflows (first: {first}) to finish",
+        workflow_ids.len()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +210,30 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(got, 1);
+    }
+
+    #[test]
+    fn workflow_waits() {
+        assert_eq!(
+            settled_result("w", WorkflowResult::NotFound, false).unwrap(),
+            None
+        );
+        let e = settled_result("missing", WorkflowResult::NotFound, true).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(e.message().contains("missing"), "{e}");
+        assert_eq!(
+            settled_result("w", WorkflowResult::Cancelled, false).unwrap(),
+            Some(WorkflowResult::Cancelled)
+        );
+        let active = WorkflowResult::Active(crate::WorkflowStatus::Pending);
+        assert_eq!(settled_result("w", active, true).unwrap(), None);
+
+        let ids = ["a".to_owned(), "b".to_owned()];
+        assert_eq!(
+            first_finished_wait(&ids).unwrap(),
+            "one of 2 workflows (first: a) to finish"
+        );
+        let e = first_finished_wait(&[]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
     }
 }

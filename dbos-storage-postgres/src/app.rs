@@ -13,17 +13,19 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use dbos_storage_core::app::{column_names, positional_sql};
+use dbos_storage_core::app::attempt::{run_attempts, Attempt, SharedBody};
+use dbos_storage_core::app::{
+    column_names, outputs, positional_sql, refuse_transaction_control, unbound_parameter,
+};
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{
     validate, AppStore, AppTransaction, DatabaseUrl, DbosConfig, Error, ErrorKind, Isolation,
-    Outcome, Params, Payload, RecordedTransaction, Result, RetryPolicy, Row, TransactionBody,
-    TransactionCall, TransactionOutcome, Value,
+    Outcome, Params, Payload, RecordedTransaction, Result, Row, TransactionBody, TransactionCall,
+    TransactionOutcome, Value,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -31,7 +33,7 @@ use tokio_postgres::Client;
 
 use crate::config::{Dialect, PostgresConfig};
 use crate::driver::open_pool;
-use crate::error::{classify, classify_commit, is_unique_violation, BACKEND};
+use crate::error::{classify, classify_commit, is_unique_violation, with_backend, BACKEND};
 use crate::pool::{Pool, PooledClient, TxOptions};
 use crate::sql::{app as q, render};
 
@@ -49,7 +51,8 @@ use crate::sql::{app as q, render};
 ///   call's [`Isolation`] (SERIALIZABLE by default; REPEATABLE READ and READ COMMITTED on
 ///   request), plus `READ ONLY` for read-only calls.
 /// - Serialization failures (`40001`), deadlocks (`40P01`) and lost connections roll the
-///   attempt back and re-run it, body included, with [`RetryPolicy::transactions`]; the
+///   attempt back and re-run it, body included, with
+///   [`RetryPolicy::transactions`](dbos_storage_core::RetryPolicy::transactions); the
 ///   outcome's `attempts` counts the runs of the body. A failure to commit because a concurrent
 ///   execution recorded the same step first is a serialization failure under SERIALIZABLE (the
 ///   re-run then replays the rival's result) and [`ErrorKind::StepConflict`] under the weaker
@@ -286,12 +289,7 @@ impl PostgresAppStore {
     }
 
     /// One attempt of a transaction: check for a recorded row, run the body, record and commit.
-    async fn attempt(
-        &self,
-        call: &TransactionCall,
-        body: &StdMutex<&mut TransactionBody<'_>>,
-        runs: &AtomicU32,
-    ) -> Result<Attempt> {
+    async fn attempt(&self, call: &TransactionCall, body: &SharedBody<'_, '_>) -> Result<Attempt> {
         let mut tx =
             PostgresTransaction::begin(self.inner.clone(), call.isolation, call.read_only).await?;
         let recorded = match tx.read_recorded(&call.workflow_id, call.function_id).await {
@@ -303,19 +301,12 @@ impl PostgresAppStore {
         };
         if let Some(recorded) = recorded {
             tx.rollback().await;
-            check_function_name(call, &recorded)?;
-            return recorded_outcome_or_corrupt(call, recorded).map(Attempt::Replayed);
+            return outputs::replayed_outcome(call, recorded)
+                .map(Attempt::Replayed)
+                .map_err(with_backend);
         }
 
-        runs.fetch_add(1, Ordering::SeqCst);
-        let ran = {
-            // The body's future borrows only `tx`, so the lock is released before awaiting it.
-            let future = {
-                let mut body = body.lock().unwrap_or_else(PoisonError::into_inner);
-                (*body)(&mut tx)
-            };
-            future.await
-        };
+        let ran = body.run(&mut tx).await;
 
         match ran {
             Err(error) => {
@@ -350,12 +341,12 @@ impl PostgresAppStore {
     }
 
     /// Records an error outcome in its own transaction and returns what is recorded.
-    async fn record_error(&self, call: &TransactionCall, error: &Payload) -> Result<Outcome> {
+    async fn record_error(&self, call: &TransactionCall, error: Payload) -> Result<Outcome> {
         let inner = self.inner.clone();
         let workflow_id = call.workflow_id.clone();
         let function_id = call.function_id;
         let function_name = call.function_name.clone();
-        let text = error.text.clone();
+        let text = error.text;
         let rows = self
             .inner
             .pool
@@ -382,28 +373,10 @@ impl PostgresAppStore {
                 })
             })
             .await?;
-        let Some(recorded) = parse_recorded(&rows)? else {
-            return Err(Error::corrupt(format!(
-                "the error row of transaction {} of workflow {:?} vanished right after it was \
-                 written",
-                call.function_id, call.workflow_id
-            ))
-            .with_backend(BACKEND));
-        };
-        check_function_name(call, &recorded)?;
-        recorded_outcome_or_corrupt(call, recorded)
+        let recorded =
+            parse_recorded(&rows)?.ok_or_else(|| with_backend(outputs::vanished(call)))?;
+        outputs::replayed_outcome(call, recorded).map_err(with_backend)
     }
-}
-
-/// What one attempt of [`PostgresAppStore::run_transaction`] ended with.
-enum Attempt {
-    /// A row was already recorded.
-    Replayed(Outcome),
-    /// The body ran and its outcome is final (committed with its output, or not recorded).
-    Finished(Outcome),
-    /// The body returned an error outcome: its writes were rolled back and the error must be
-    /// recorded in a transaction of its own.
-    RecordError(Payload),
 }
 
 #[async_trait]
@@ -454,34 +427,22 @@ impl AppStore for PostgresAppStore {
     ///
     /// A row recorded without a `function_name` (by a DBOS version before the column existed)
     /// matches any name. Retryable errors re-run the whole attempt with
-    /// [`RetryPolicy::transactions`]; `attempts` counts the runs of `body`.
+    /// [`RetryPolicy::transactions`](dbos_storage_core::RetryPolicy::transactions); `attempts`
+    /// counts the runs of `body`.
     async fn run_transaction(
         &self,
         call: TransactionCall,
         body: &mut TransactionBody<'_>,
     ) -> Result<TransactionOutcome> {
-        validate::workflow_id(&call.workflow_id)?;
-        validate::function_id(call.function_id)?;
-        validate_text("transaction name", &call.function_name)?;
+        call.validate()?;
         begin_statement(call.isolation, call.read_only)?;
-
-        let runs = AtomicU32::new(0);
-        let body = StdMutex::new(body);
-        let attempt = RetryPolicy::transactions()
-            .run(true, || self.attempt(&call, &body, &runs))
-            .await?;
-        let attempts = runs.load(Ordering::SeqCst);
-        match attempt {
-            Attempt::Replayed(outcome) => Ok(TransactionOutcome::new(outcome, true, attempts)),
-            Attempt::Finished(outcome) => Ok(TransactionOutcome::new(outcome, false, attempts)),
-            Attempt::RecordError(payload) => {
-                validate_text("transaction error", &payload.text)?;
-                let outcome = RetryPolicy::transactions()
-                    .run(true, || self.record_error(&call, &payload))
-                    .await?;
-                Ok(TransactionOutcome::new(outcome, false, attempts))
-            }
-        }
+        let body = SharedBody::new(body);
+        run_attempts(
+            &body,
+            || self.attempt(&call, &body),
+            |error| self.record_error(&call, error),
+        )
+        .await
     }
 
     async fn recorded_transaction(
@@ -692,17 +653,11 @@ impl PostgresTransaction {
         match inserted {
             Ok(1) => Ok(()),
             Ok(_) => Err(not_open()),
-            Err(e) if is_unique_violation(&e) => Err(Error::new(
-                ErrorKind::StepConflict,
-                format!(
-                    "a concurrent execution recorded transaction {} of workflow {:?} first; this \
-                     run's writes were rolled back",
-                    call.function_id, call.workflow_id
-                ),
-            )
-            .with_backend(BACKEND)
-            .with_code(SqlState::UNIQUE_VIOLATION.code())
-            .with_source(e)),
+            Err(e) if is_unique_violation(&e) => {
+                Err(with_backend(outputs::recorded_concurrently(call))
+                    .with_code(SqlState::UNIQUE_VIOLATION.code())
+                    .with_source(e))
+            }
             Err(e) => Err(failed_transaction(e, self.store.config.schema())),
         }
     }
@@ -756,7 +711,7 @@ impl PostgresTransaction {
         sql: &str,
         params: &'p Params,
     ) -> Result<(tokio_postgres::Statement, Vec<values::Param<'p>>)> {
-        refuse_transaction_control(sql)?;
+        refuse_transaction_control(sql).map_err(with_backend)?;
         if let Some(found) = positional_parameter(sql) {
             return Err(Error::invalid_input(format!(
                 "the statement uses the positional parameter {found}; write named parameters \
@@ -874,17 +829,8 @@ fn begin_statement(isolation: Isolation, read_only: bool) -> Result<String> {
 /// The value bound to `:name` (the last binding wins; a bound name may start with `:`).
 fn bound_value<'p>(params: &'p Params, name: &str) -> Result<&'p Value> {
     params
-        .iter()
-        .filter(|(n, _)| n.strip_prefix(':').unwrap_or(n) == name)
-        .last()
-        .map(|(_, v)| v)
-        .ok_or_else(|| {
-            Error::invalid_input(format!(
-                "the statement uses :{name} but no value is bound to it; add \
-                 .bind(\"{name}\", …) to its Params"
-            ))
-            .with_backend(BACKEND)
-        })
+        .bound(name)
+        .ok_or_else(|| with_backend(unbound_parameter(&format!(":{name}"), name)))
 }
 
 /// The error of a transaction ended behind the store's back.
@@ -923,16 +869,10 @@ fn missing_table(e: tokio_postgres::Error, schema: &str) -> Error {
         return classify(e);
     }
     let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
-    Error::new(
-        ErrorKind::SchemaMismatch,
-        format!(
-            "the application database has no {schema}.transaction_outputs table; call \
-             AppStore::migrate() once before running transactions"
-        ),
-    )
-    .with_backend(BACKEND)
-    .with_code(code)
-    .with_source(e)
+    let table = format!("{schema}.transaction_outputs");
+    with_backend(outputs::missing_table(&table))
+        .with_code(code)
+        .with_source(e)
 }
 
 /// Whether `e` says an object already exists (a concurrent `CREATE … IF NOT EXISTS` can fail on
@@ -957,85 +897,11 @@ fn parse_recorded(rows: &[tokio_postgres::Row]) -> Result<Option<RecordedTransac
     let function_name: String = row.try_get(0).map_err(classify)?;
     let output: Option<String> = row.try_get(1).map_err(classify)?;
     let error: Option<String> = row.try_get(2).map_err(classify)?;
-    let outcome = match (output, error) {
-        (_, Some(error)) => Some(Outcome::Error(Payload::new(error, None))),
-        (Some(output), None) => Some(Outcome::Output(Payload::new(output, None))),
-        (None, None) => None,
-    };
-    Ok(Some(RecordedTransaction::new(function_name, outcome)))
-}
-
-fn check_function_name(call: &TransactionCall, recorded: &RecordedTransaction) -> Result<()> {
-    if recorded.function_name.is_empty() || recorded.function_name == call.function_name {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::UnexpectedStep,
-        format!(
-            "transaction {} of workflow {:?} was recorded as {:?}, but this run calls {:?} at \
-             that position: the workflow is not deterministic",
-            call.function_id, call.workflow_id, recorded.function_name, call.function_name
-        ),
-    )
-    .with_backend(BACKEND))
-}
-
-fn recorded_outcome_or_corrupt(
-    call: &TransactionCall,
-    recorded: RecordedTransaction,
-) -> Result<Outcome> {
-    recorded.outcome.ok_or_else(|| {
-        Error::corrupt(format!(
-            "transaction {} of workflow {:?} is recorded with neither an output nor an error",
-            call.function_id, call.workflow_id
-        ))
-        .with_backend(BACKEND)
-    })
-}
-
-/// Refuses statements that would begin or end the store's transaction: `BEGIN`, `START
-/// TRANSACTION`, `COMMIT`, `END`, `ABORT`, `ROLLBACK` (but `ROLLBACK TO` a savepoint) and
-/// `PREPARE TRANSACTION`. Savepoints are allowed.
-fn refuse_transaction_control(sql: &str) -> Result<()> {
-    let mut words = sql_words(sql).map(|w| w.to_ascii_uppercase());
-    let refused = match words.next().as_deref() {
-        Some("BEGIN" | "START" | "COMMIT" | "END" | "ABORT") => true,
-        Some("ROLLBACK") => !words.take(2).any(|w| w == "TO"),
-        Some("PREPARE") => words.next().as_deref() == Some("TRANSACTION"),
-        _ => false,
-    };
-    if refused {
-        return Err(Error::invalid_input(format!(
-            "transaction bodies must not begin or end transactions (got {:?}); the store \
-             commits the writes together with the output. Use SAVEPOINT for nested work",
-            sql.trim()
-        ))
-        .with_backend(BACKEND));
-    }
-    Ok(())
-}
-
-/// The leading words of `sql`, skipping whitespace and comments.
-fn sql_words(sql: &str) -> impl Iterator<Item = &str> {
-    let mut rest = sql;
-    std::iter::from_fn(move || loop {
-        rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix("--") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r);
-        } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.split_once("*/").map_or("", |(_, r)| r);
-        } else {
-            let end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(rest.len());
-            if end == 0 {
-                return None;
-            }
-            let (word, after) = rest.split_at(end);
-            rest = after;
-            return Some(word);
-        }
-    })
+    Ok(Some(outputs::recorded_transaction(
+        function_name,
+        output,
+        error,
+    )))
 }
 
 /// The first positional parameter (`$1`) of `sql` outside literals, quoted identifiers,
@@ -1091,36 +957,6 @@ fn positional_parameter(sql: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transaction_control_is_refused() {
-        for sql in [
-            "COMMIT",
-            "  commit;",
-            "END TRANSACTION",
-            "-- note\nROLLBACK",
-            "/* x */ rollback transaction",
-            "BEGIN ISOLATION LEVEL SERIALIZABLE",
-            "start transaction",
-            "ABORT",
-            "PREPARE TRANSACTION 'x'",
-            "ROLLBACK PREPARED 'x'",
-        ] {
-            assert!(refuse_transaction_control(sql).is_err(), "{sql}");
-        }
-        for sql in [
-            "ROLLBACK TO sp1",
-            "rollback transaction to savepoint sp1",
-            "SAVEPOINT sp1",
-            "RELEASE sp1",
-            "PREPARE stmt AS SELECT 1",
-            "INSERT INTO t (x) VALUES (:x)",
-            "SELECT 'COMMIT'",
-            "",
-        ] {
-            assert!(refuse_transaction_control(sql).is_ok(), "{sql}");
-        }
-    }
 
     #[test]
     fn positional_parameters_are_found_outside_quotes() {

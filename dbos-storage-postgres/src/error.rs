@@ -9,6 +9,12 @@ use tokio_postgres::error::{DbError, SqlState};
 /// The backend name attached to every error this crate produces.
 pub(crate) const BACKEND: &str = "postgres";
 
+/// Names this backend in an error built by the core (`dbos_storage_core::rules`,
+/// `dbos_storage_core::app`), whose errors name none: `.map_err(with_backend)`.
+pub(crate) fn with_backend(error: Error) -> Error {
+    error.with_backend(BACKEND)
+}
+
 /// Turns a tokio-postgres error into a store error.
 ///
 /// | PostgreSQL error | kind |

@@ -9,18 +9,20 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::app::column_names;
+use dbos_storage_core::app::attempt::{run_attempts, Attempt, SharedBody};
+use dbos_storage_core::app::{
+    column_names, migrations, outputs, refuse_transaction_control, unbound_parameter,
+};
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{
     validate, AppStore, AppTransaction, Error, ErrorKind, Outcome, Params, Payload,
-    RecordedTransaction, Result, RetryPolicy, Row, SqliteLocation, TransactionBody,
-    TransactionCall, TransactionOutcome, Value,
+    RecordedTransaction, Result, Row, SqliteLocation, TransactionBody, TransactionCall,
+    TransactionOutcome, Value,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
@@ -28,7 +30,8 @@ use tokio::sync::Mutex;
 
 use crate::connection::open_connection;
 use crate::error::{
-    classify, extended_code, from_call, is_unique_violation_on, BACKEND, SQLITE_BUSY, SQLITE_LOCKED,
+    classify, extended_code, from_call, is_unique_violation_on, with_backend, BACKEND, SQLITE_BUSY,
+    SQLITE_LOCKED,
 };
 
 // language=SQL
@@ -248,11 +251,11 @@ impl SqliteAppStore {
     }
 
     /// Records an error outcome in its own transaction and returns what is recorded.
-    async fn record_error(&self, call: &TransactionCall, error: &Payload) -> Result<Outcome> {
+    async fn record_error(&self, call: &TransactionCall, error: Payload) -> Result<Outcome> {
         let workflow_id = call.workflow_id.clone();
         let function_id = call.function_id;
         let function_name = call.function_name.clone();
-        let text = error.text.clone();
+        let text = error.text;
         let recorded = self
             .with_writer(|conn| async move {
                 conn.run(move |c| {
@@ -268,36 +271,16 @@ impl SqliteAppStore {
                 .await
             })
             .await?;
-        let Some(recorded) = recorded else {
-            return Err(Error::corrupt(format!(
-                "the error row of transaction {} of workflow {:?} vanished right after it was \
-                 written",
-                call.function_id, call.workflow_id
-            ))
-            .with_backend(BACKEND));
-        };
-        check_function_name(call, &recorded)?;
-        recorded_outcome_or_corrupt(call, recorded)
+        let recorded = recorded.ok_or_else(|| with_backend(outputs::vanished(call)))?;
+        outputs::replayed_outcome(call, recorded).map_err(with_backend)
     }
-}
-
-/// What one attempt of [`SqliteAppStore::run_transaction`] ended with.
-enum Attempt {
-    /// A row was already recorded.
-    Replayed(Outcome),
-    /// The body ran and its outcome is final (committed with its output, or not recorded).
-    Finished(Outcome),
-    /// The body returned an error outcome: its writes were rolled back and the error must be
-    /// recorded in a transaction of its own.
-    RecordError(Payload),
 }
 
 /// One attempt of a transaction: check for a recorded row, run the body, record and commit.
 async fn attempt_on(
     conn: Conn,
     call: &TransactionCall,
-    body: &StdMutex<&mut TransactionBody<'_>>,
-    runs: &AtomicU32,
+    body: &SharedBody<'_, '_>,
 ) -> Result<Attempt> {
     let read_only = call.read_only;
     let workflow_id = call.workflow_id.clone();
@@ -314,23 +297,16 @@ async fn attempt_on(
             Ok(())
         })
         .await?;
-        check_function_name(call, &recorded)?;
-        return recorded_outcome_or_corrupt(call, recorded).map(Attempt::Replayed);
+        return outputs::replayed_outcome(call, recorded)
+            .map(Attempt::Replayed)
+            .map_err(with_backend);
     }
 
-    runs.fetch_add(1, Ordering::SeqCst);
     let mut tx = SqliteTransaction {
         conn: conn.clone(),
         read_only,
     };
-    let ran = {
-        // The body's future borrows only `tx`, so the lock is released before awaiting it.
-        let future = {
-            let mut body = body.lock().unwrap_or_else(PoisonError::into_inner);
-            (*body)(&mut tx)
-        };
-        future.await
-    };
+    let ran = body.run(&mut tx).await;
 
     match ran {
         Err(error) => {
@@ -366,25 +342,16 @@ async fn attempt_on(
                 .await?;
                 return Err(e);
             }
-            let workflow_id = call.workflow_id.clone();
-            let function_name = call.function_name.clone();
+            let call = call.clone();
             let text = payload.text.clone();
             conn.run(move |c| {
                 let inserted = ensure_open(c).and_then(|()| {
                     let mut stmt = c.prepare_cached(INSERT_OUTPUT).map_err(classify)?;
-                    match stmt.execute(params![workflow_id, function_id, text, function_name]) {
+                    let row = params![call.workflow_id, function_id, text, call.function_name];
+                    match stmt.execute(row) {
                         Ok(_) => Ok(()),
                         Err(e) if is_unique_violation_on(&e, OUTPUTS_KEY_COLUMN) => {
-                            Err(Error::new(
-                                ErrorKind::StepConflict,
-                                format!(
-                                    "a concurrent execution recorded transaction {function_id} \
-                                     of workflow {workflow_id:?} first; this run's writes were \
-                                     rolled back"
-                                ),
-                            )
-                            .with_backend(BACKEND)
-                            .with_source(e))
+                            Err(with_backend(outputs::recorded_concurrently(&call)).with_source(e))
                         }
                         Err(e) => Err(classify(e)),
                     }
@@ -448,15 +415,7 @@ impl AppStore for SqliteAppStore {
                     .unwrap_or_else(|panic| {
                         c.set_transaction_behavior(TransactionBehavior::Deferred);
                         clear_abandoned(c);
-                        Err(Error::new(
-                            ErrorKind::Backend,
-                            format!(
-                                "refinery failed on the migrations in {}: {}",
-                                folder.display(),
-                                panic_message(panic.as_ref())
-                            ),
-                        )
-                        .with_backend(BACKEND))
+                        Err(with_backend(migrations::panicked(&folder, panic.as_ref())))
                     })
             })
             .await
@@ -469,35 +428,21 @@ impl AppStore for SqliteAppStore {
     /// SQLite transactions are always serializable, so `call.isolation` has no effect. A row
     /// recorded without a `function_name` (by a DBOS version before the column existed) matches
     /// any name. Retryable errors (contention) re-run the whole attempt with
-    /// [`RetryPolicy::transactions`]; `attempts` counts the runs of `body`.
+    /// [`RetryPolicy::transactions`](dbos_storage_core::RetryPolicy::transactions); `attempts`
+    /// counts the runs of `body`.
     async fn run_transaction(
         &self,
         call: TransactionCall,
         body: &mut TransactionBody<'_>,
     ) -> Result<TransactionOutcome> {
-        validate::workflow_id(&call.workflow_id)?;
-        validate::function_id(call.function_id)?;
-        validate_text("transaction name", &call.function_name)?;
-
-        let runs = AtomicU32::new(0);
-        let body = StdMutex::new(body);
-        let attempt = RetryPolicy::transactions()
-            .run(true, || {
-                self.with_writer(|conn| attempt_on(conn, &call, &body, &runs))
-            })
-            .await?;
-        let attempts = runs.load(Ordering::SeqCst);
-        match attempt {
-            Attempt::Replayed(outcome) => Ok(TransactionOutcome::new(outcome, true, attempts)),
-            Attempt::Finished(outcome) => Ok(TransactionOutcome::new(outcome, false, attempts)),
-            Attempt::RecordError(payload) => {
-                validate_text("transaction error", &payload.text)?;
-                let outcome = RetryPolicy::transactions()
-                    .run(true, || self.record_error(&call, &payload))
-                    .await?;
-                Ok(TransactionOutcome::new(outcome, false, attempts))
-            }
-        }
+        call.validate()?;
+        let body = SharedBody::new(body);
+        run_attempts(
+            &body,
+            || self.with_writer(|conn| attempt_on(conn, &call, &body)),
+            |error| self.record_error(&call, error),
+        )
+        .await
     }
 
     async fn recorded_transaction(
@@ -543,9 +488,10 @@ impl AppStore for SqliteAppStore {
 ///   whatever the declared column type.
 /// - One statement per call. `RETURNING` works with [`AppTransaction::query`] (and with
 ///   [`AppTransaction::execute`], which then counts the changed rows).
-/// - Statements that begin or end a transaction (`BEGIN`, `COMMIT`, `END`, `ROLLBACK`) are
-///   refused: the store commits the body's writes together with the recorded output. Use
-///   `SAVEPOINT` for nested work.
+/// - Statements that begin or end a transaction (`BEGIN`, `COMMIT`, `END`, `ROLLBACK` but not
+///   `ROLLBACK TO`; see [`refuse_transaction_control`]) are refused with
+///   [`ErrorKind::InvalidInput`]: the store commits the body's writes together with the
+///   recorded output. Use `SAVEPOINT` for nested work.
 ///
 /// # The native connection
 ///
@@ -638,7 +584,7 @@ impl AppTransaction for SqliteTransaction {
     }
 
     async fn execute(&mut self, sql: &str, params: Params) -> Result<u64> {
-        refuse_transaction_control(sql)?;
+        refuse_transaction_control(sql).map_err(with_backend)?;
         let sql = sql.to_owned();
         self.conn
             .run(move |c| {
@@ -651,7 +597,7 @@ impl AppTransaction for SqliteTransaction {
     }
 
     async fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>> {
-        refuse_transaction_control(sql)?;
+        refuse_transaction_control(sql).map_err(with_backend)?;
         let sql = sql.to_owned();
         self.conn
             .run(move |c| {
@@ -816,53 +762,14 @@ fn read_recorded(
         })
         .map_err(|e| {
             if e.to_string().contains("no such table: transaction_outputs") {
-                Error::new(
-                    ErrorKind::SchemaMismatch,
-                    "the application database has no transaction_outputs table; call \
-                     AppStore::migrate() once before running transactions",
-                )
-                .with_backend(BACKEND)
-                .with_source(e)
+                with_backend(outputs::missing_table("transaction_outputs")).with_source(e)
             } else {
                 classify(e)
             }
         })?;
     Ok(row.map(|(function_name, output, error)| {
-        let outcome = match (output, error) {
-            (_, Some(error)) => Some(Outcome::Error(Payload::new(error, None))),
-            (Some(output), None) => Some(Outcome::Output(Payload::new(output, None))),
-            (None, None) => None,
-        };
-        RecordedTransaction::new(function_name, outcome)
+        outputs::recorded_transaction(function_name, output, error)
     }))
-}
-
-fn check_function_name(call: &TransactionCall, recorded: &RecordedTransaction) -> Result<()> {
-    if recorded.function_name.is_empty() || recorded.function_name == call.function_name {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::UnexpectedStep,
-        format!(
-            "transaction {} of workflow {:?} was recorded as {:?}, but this run calls {:?} at \
-             that position: the workflow is not deterministic",
-            call.function_id, call.workflow_id, recorded.function_name, call.function_name
-        ),
-    )
-    .with_backend(BACKEND))
-}
-
-fn recorded_outcome_or_corrupt(
-    call: &TransactionCall,
-    recorded: RecordedTransaction,
-) -> Result<Outcome> {
-    recorded.outcome.ok_or_else(|| {
-        Error::corrupt(format!(
-            "transaction {} of workflow {:?} is recorded with neither an output nor an error",
-            call.function_id, call.workflow_id
-        ))
-        .with_backend(BACKEND)
-    })
 }
 
 fn execute_statement(c: &rusqlite::Connection, sql: &str, params: &Params) -> Result<u64> {
@@ -913,16 +820,8 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &Params) -> Result<()> {
         }
         let bare = &name[1..];
         let value = params
-            .iter()
-            .filter(|(n, _)| n.strip_prefix(':').unwrap_or(n) == bare)
-            .last()
-            .map(|(_, v)| v)
-            .ok_or_else(|| {
-                Error::invalid_input(format!(
-                    "the statement uses {name} but no value is bound to it; add \
-                     .bind(\"{bare}\", …) to its Params"
-                ))
-            })?;
+            .bound(bare)
+            .ok_or_else(|| unbound_parameter(&name, bare))?;
         stmt.raw_bind_parameter(index, to_sql(value))
             .map_err(classify)?;
     }
@@ -955,62 +854,14 @@ fn from_sql(value: ValueRef<'_>, column: &str) -> Result<Value> {
     })
 }
 
-/// Refuses statements that would end the store's transaction (`BEGIN`, `COMMIT`, `END`, and
-/// `ROLLBACK` without `TO`). Savepoints are allowed.
-fn refuse_transaction_control(sql: &str) -> Result<()> {
-    let mut words = sql_words(sql).map(|w| w.to_ascii_uppercase());
-    let refused = match words.next().as_deref() {
-        Some("BEGIN" | "COMMIT" | "END") => true,
-        Some("ROLLBACK") => !words.take(2).any(|w| w == "TO"),
-        _ => false,
-    };
-    if refused {
-        return Err(Error::invalid_input(format!(
-            "transaction bodies must not begin or end transactions (got {:?}); the store \
-             commits the writes together with the output. Use SAVEPOINT for nested work",
-            sql.trim()
-        ))
-        .with_backend(BACKEND));
-    }
-    Ok(())
-}
-
-/// The leading words of `sql`, skipping whitespace and comments.
-fn sql_words(sql: &str) -> impl Iterator<Item = &str> {
-    let mut rest = sql;
-    std::iter::from_fn(move || loop {
-        rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix("--") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r);
-        } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.split_once("*/").map_or("", |(_, r)| r);
-        } else {
-            let end = rest
-                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-                .unwrap_or(rest.len());
-            if end == 0 {
-                return None;
-            }
-            let (word, after) = rest.split_at(end);
-            rest = after;
-            return Some(word);
-        }
-    })
-}
-
 // ---- Migrations ------------------------------------------------------------------------------
 
 /// Loads and applies the folder's migrations on `c`.
 fn apply_migrations(c: &mut rusqlite::Connection, folder: &Path) -> Result<Vec<String>> {
-    check_migration_folder(folder)?;
-    let migrations = refinery::load_sql_migrations(folder).map_err(|e| {
-        Error::invalid_input(format!(
-            "cannot load migrations from folder {}: {e}",
-            folder.display()
-        ))
-        .with_backend(BACKEND)
-    })?;
-    let runner = refinery::Runner::new(&migrations);
+    migrations::check_folder(folder).map_err(with_backend)?;
+    let loaded = refinery::load_sql_migrations(folder)
+        .map_err(|e| with_backend(migrations::unloadable(folder, e)))?;
+    let runner = refinery::Runner::new(&loaded);
     // refinery's rusqlite driver uses the connection's default behaviour; IMMEDIATE takes the
     // write lock up front instead of failing to upgrade a read lock.
     c.set_transaction_behavior(TransactionBehavior::Immediate);
@@ -1018,100 +869,29 @@ fn apply_migrations(c: &mut rusqlite::Connection, folder: &Path) -> Result<Vec<S
     c.set_transaction_behavior(TransactionBehavior::Deferred);
     match result {
         Ok(report) => {
-            let applied: Vec<String> = report
-                .applied_migrations()
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            if !applied.is_empty() {
-                let folder = folder.display();
-                tracing::info!(?applied, %folder, "applied application migrations");
-            }
-            Ok(applied)
+            let applied = report.applied_migrations().iter().map(ToString::to_string);
+            Ok(migrations::applied(folder, applied.collect()))
         }
-        Err(e) => Err(migration_error(c, &runner, &migrations, folder, e)),
+        Err(e) => Err(migration_error(c, &runner, &loaded, folder, e)),
     }
-}
-
-/// Checks that `folder` is a readable directory and that every `.sql` file in it (refinery also
-/// looks in subfolders) is named `V{version}__{name}.sql` or `U{version}__{name}.sql`, which
-/// refinery would otherwise skip with only a log line.
-fn check_migration_folder(folder: &Path) -> Result<()> {
-    let bad_folder = |e: std::io::Error| {
-        Error::invalid_input(format!(
-            "cannot read the migrations folder {}: {e}",
-            folder.display()
-        ))
-        .with_backend(BACKEND)
-    };
-    let mut pending: Vec<PathBuf> = vec![folder.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(bad_folder)? {
-            let path = entry.map_err(bad_folder)?.path();
-            if path.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if let Some(stem) = name.strip_suffix(".sql") {
-                if !is_migration_stem(stem) {
-                    return Err(Error::invalid_input(format!(
-                        "migration file {name:?} in folder {} is not named \
-                         V{{version}}__{{name}}.sql (for example V1__create_accounts.sql)",
-                        folder.display()
-                    ))
-                    .with_backend(BACKEND));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `V12__name` or `U3__name`: a prefix, a version that fits refinery's `i32`, two underscores
-/// and a name of word characters.
-fn is_migration_stem(stem: &str) -> bool {
-    let Some(rest) = stem.strip_prefix(['V', 'U']) else {
-        return false;
-    };
-    let Some((version, name)) = rest.split_once("__") else {
-        return false;
-    };
-    !version.is_empty()
-        && version.bytes().all(|b| b.is_ascii_digit())
-        && version.parse::<i32>().is_ok()
-        && !name.is_empty()
-        && name.chars().all(|ch| ch.is_alphanumeric() || ch == '_')
-}
-
-/// The text of a panic payload.
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message")
 }
 
 /// A store error for a failed refinery run, naming the migration that failed when it can.
 fn migration_error(
     c: &mut rusqlite::Connection,
     runner: &refinery::Runner,
-    migrations: &[refinery::Migration],
+    loaded: &[refinery::Migration],
     folder: &Path,
     error: refinery::Error,
 ) -> Error {
     use refinery::error::Kind;
-    let folder = folder.display();
     match error.kind() {
         Kind::Connection(_, cause) => {
             // refinery applies migrations in version order and commits each with its history
             // row, so the failing one is the first that has no history row.
             let failing = if error.report().is_some() {
                 runner.get_applied_migrations(c).ok().and_then(|applied| {
-                    migrations
+                    loaded
                         .iter()
                         .find(|m| !applied.iter().any(|a| a.version() == m.version()))
                         .map(ToString::to_string)
@@ -1126,71 +906,16 @@ fn migration_error(
                 Some(SQLITE_BUSY | SQLITE_LOCKED) => ErrorKind::Contention,
                 _ => ErrorKind::Backend,
             };
-            let message = match failing {
-                Some(name) => format!("application migration {name} from {folder} failed: {error}"),
-                None => format!("application migrations from {folder} failed: {error}"),
-            };
-            let built = Error::new(kind, message).with_backend(BACKEND);
+            let built = with_backend(migrations::failed(kind, folder, failing.as_deref(), &error));
             let built = match code {
                 Some(code) => built.with_code(code.to_string()),
                 None => built,
             };
             built.with_source(error)
         }
-        Kind::DivergentVersion(..) | Kind::MissingVersion(..) => Error::new(
-            ErrorKind::SchemaMismatch,
-            format!(
-                "the application migrations in {folder} do not match the ones applied to the \
-                 database: {error}"
-            ),
-        )
-        .with_backend(BACKEND)
-        .with_source(error),
-        _ => Error::invalid_input(format!("application migrations from {folder}: {error}"))
-            .with_backend(BACKEND)
-            .with_source(error),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migration_file_names() {
-        assert!(is_migration_stem("V1__accounts"));
-        assert!(is_migration_stem("U12__more_tables_2"));
-        assert!(!is_migration_stem("V1_accounts"));
-        assert!(!is_migration_stem("1__accounts"));
-        assert!(!is_migration_stem("V__accounts"));
-        assert!(!is_migration_stem("V1.5__accounts"));
-        assert!(!is_migration_stem("V1__"));
-        assert!(!is_migration_stem("V1__with-dash"));
-        assert!(!is_migration_stem("V99999999999__too_big"));
-    }
-
-    #[test]
-    fn transaction_control_is_refused() {
-        for sql in [
-            "COMMIT",
-            "  commit;",
-            "END TRANSACTION",
-            "-- note\nROLLBACK",
-            "/* x */ rollback transaction",
-            "BEGIN IMMEDIATE",
-        ] {
-            assert!(refuse_transaction_control(sql).is_err(), "{sql}");
+        Kind::DivergentVersion(..) | Kind::MissingVersion(..) => {
+            with_backend(migrations::diverged(folder, &error)).with_source(error)
         }
-        for sql in [
-            "ROLLBACK TO sp1",
-            "rollback transaction to savepoint sp1",
-            "SAVEPOINT sp1",
-            "RELEASE sp1",
-            "INSERT INTO t (x) VALUES (:x)",
-            "SELECT 'COMMIT'",
-            "",
-        ] {
-            assert!(refuse_transaction_control(sql).is_ok(), "{sql}");
-        }
+        _ => with_backend(migrations::refused(folder, &error)).with_source(error),
     }
 }

@@ -9,6 +9,12 @@ use dbos_storage_core::{Error, ErrorKind};
 /// The backend name attached to every error this crate produces.
 pub(crate) const BACKEND: &str = "sqlite";
 
+/// Names this backend in an error built by the core (`dbos_storage_core::rules`,
+/// `dbos_storage_core::app`), whose errors name none: `.map_err(with_backend)`.
+pub(crate) fn with_backend(error: Error) -> Error {
+    error.with_backend(BACKEND)
+}
+
 /// `SQLITE_BUSY`: another connection holds a lock the statement needs.
 pub(crate) const SQLITE_BUSY: i32 = 5;
 /// `SQLITE_LOCKED`: a lock conflict inside the same connection or shared cache.

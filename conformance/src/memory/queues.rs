@@ -262,11 +262,9 @@ impl State {
         let mut keys = HashSet::new();
         for wf in &fresh {
             if let (Some(queue), Some(dedup)) = (&wf.queue_name, &wf.deduplication_id) {
-                if let Some(holder) = self.dedup_holder(queue, dedup) {
-                    return Err(deduplicated(wf, &holder.info.workflow_id));
-                }
-                if !keys.insert((queue, dedup)) {
-                    return Err(deduplicated(wf, "(another workflow of the same batch)"));
+                // Held by a stored workflow, or by another workflow of the same batch.
+                if self.dedup_holder(queue, dedup).is_some() || !keys.insert((queue, dedup)) {
+                    return Err(deduplicated(wf));
                 }
             }
         }

@@ -5,18 +5,18 @@
 //! session advisory lock on a connection of its own (a replica that crashes mid-run drops the
 //! connection and with it the lock), and the schema of the history table is created first.
 
-use std::any::Any;
-use std::path::{Path, PathBuf};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
 
+use dbos_storage_core::app::migrations;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Error, ErrorKind, Result};
 use futures::FutureExt;
-use std::panic::AssertUnwindSafe;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::config::Dialect;
-use crate::error::{classify, kind_of_code, BACKEND};
+use crate::error::{classify, kind_of_code, with_backend};
 use crate::sql::{app as q, render};
 
 /// The history table refinery keeps, in the store's schema (`"dbos".refinery_schema_history`).
@@ -50,19 +50,13 @@ fn advisory_key(name: &str) -> i64 {
 /// [`ErrorKind::InvalidInput`] for an unreadable folder, a badly named `.sql` file, or a file
 /// refinery cannot load.
 pub(super) fn load(folder: &Path) -> Result<Vec<refinery::Migration>> {
-    check_folder(folder)?;
-    refinery::load_sql_migrations(folder).map_err(|e| {
-        Error::invalid_input(format!(
-            "cannot load migrations from folder {}: {e}",
-            folder.display()
-        ))
-        .with_backend(BACKEND)
-        .with_source(e)
-    })
+    migrations::check_folder(folder).map_err(with_backend)?;
+    refinery::load_sql_migrations(folder)
+        .map_err(|e| with_backend(migrations::unloadable(folder, &e)).with_source(e))
 }
 
-/// Applies `migrations` on `client` (a connection of its own) in `schema`'s history table and
-/// returns the names applied now.
+/// Applies the `loaded` migrations on `client` (a connection of its own) in `schema`'s history
+/// table and returns the names applied now.
 ///
 /// # Errors
 /// The failing migration's classified database error, naming it;
@@ -72,18 +66,18 @@ pub(super) async fn apply(
     schema: &str,
     dialect: Dialect,
     folder: &Path,
-    migrations: &[refinery::Migration],
+    loaded: &[refinery::Migration],
 ) -> Result<Vec<String>> {
     if dialect == Dialect::Cockroach {
         // CockroachDB only stubs advisory locks (some versions lack them): nothing to take.
-        return apply_locked(client, schema, folder, migrations).await;
+        return apply_locked(client, schema, folder, loaded).await;
     }
     let key = lock_key(schema);
     client
         .query_typed(q::ADVISORY_LOCK, &[(&key, Type::INT8)])
         .await
         .map_err(classify)?;
-    let result = apply_locked(client, schema, folder, migrations).await;
+    let result = apply_locked(client, schema, folder, loaded).await;
     // Dropping the connection would release the lock too; releasing it now is tidier.
     if let Err(e) = client
         .query_typed(q::ADVISORY_UNLOCK, &[(&key, Type::INT8)])
@@ -98,7 +92,7 @@ async fn apply_locked(
     client: &mut Client,
     schema: &str,
     folder: &Path,
-    migrations: &[refinery::Migration],
+    loaded: &[refinery::Migration],
 ) -> Result<Vec<String>> {
     let schema_exists: bool = client
         .query_typed(q::SELECT_MIGRATION_STATE, &[(&schema, Type::TEXT)])
@@ -116,7 +110,7 @@ async fn apply_locked(
             .map_err(classify)?;
     }
 
-    let mut runner = refinery::Runner::new(migrations);
+    let mut runner = refinery::Runner::new(loaded);
     runner.set_migration_table_name(history_table(schema));
     // refinery unwraps in places (a history row it cannot parse); turn a panic into an error.
     let ran = AssertUnwindSafe(runner.run_async(client))
@@ -124,102 +118,23 @@ async fn apply_locked(
         .await;
     match ran {
         Ok(Ok(report)) => {
-            let applied: Vec<String> = report
-                .applied_migrations()
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            if !applied.is_empty() {
-                let folder = folder.display();
-                tracing::info!(?applied, %folder, "applied application migrations");
-            }
-            Ok(applied)
+            let applied = report.applied_migrations().iter().map(ToString::to_string);
+            Ok(migrations::applied(folder, applied.collect()))
         }
-        Ok(Err(e)) => Err(migration_error(client, &runner, migrations, folder, e).await),
-        Err(panic) => Err(Error::new(
-            ErrorKind::Backend,
-            format!(
-                "refinery failed on the migrations in {}: {}",
-                folder.display(),
-                panic_message(panic.as_ref())
-            ),
-        )
-        .with_backend(BACKEND)),
+        Ok(Err(e)) => Err(migration_error(client, &runner, loaded, folder, e).await),
+        Err(panic) => Err(with_backend(migrations::panicked(folder, panic.as_ref()))),
     }
-}
-
-/// Checks that `folder` is a readable directory and that every `.sql` file in it (refinery also
-/// looks in subfolders) is named `V{version}__{name}.sql` or `U{version}__{name}.sql`, which
-/// refinery would otherwise skip with only a log line.
-fn check_folder(folder: &Path) -> Result<()> {
-    let unreadable = |e: std::io::Error| {
-        Error::invalid_input(format!(
-            "cannot read the migrations folder {}: {e}",
-            folder.display()
-        ))
-        .with_backend(BACKEND)
-    };
-    let mut pending: Vec<PathBuf> = vec![folder.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(unreadable)? {
-            let path = entry.map_err(unreadable)?.path();
-            if path.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if let Some(stem) = name.strip_suffix(".sql") {
-                if !is_migration_stem(stem) {
-                    return Err(Error::invalid_input(format!(
-                        "migration file {name:?} in folder {} is not named \
-                         V{{version}}__{{name}}.sql (for example V1__create_accounts.sql)",
-                        folder.display()
-                    ))
-                    .with_backend(BACKEND));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `V12__name` or `U3__name`: a prefix, a version that fits refinery's `i32`, two underscores
-/// and a name of word characters.
-fn is_migration_stem(stem: &str) -> bool {
-    let Some(rest) = stem.strip_prefix(['V', 'U']) else {
-        return false;
-    };
-    let Some((version, name)) = rest.split_once("__") else {
-        return false;
-    };
-    !version.is_empty()
-        && version.bytes().all(|b| b.is_ascii_digit())
-        && version.parse::<i32>().is_ok()
-        && !name.is_empty()
-        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
-}
-
-/// The text of a panic payload.
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic without a message")
 }
 
 /// A store error for a failed refinery run, naming the migration that failed when it can.
 async fn migration_error(
     client: &mut Client,
     runner: &refinery::Runner,
-    migrations: &[refinery::Migration],
+    loaded: &[refinery::Migration],
     folder: &Path,
     error: refinery::Error,
 ) -> Error {
     use refinery::error::Kind;
-    let folder = folder.display();
     match error.kind() {
         Kind::Connection(_, cause) => {
             // refinery applies migrations in version order, each committed with its history
@@ -230,7 +145,7 @@ async fn migration_error(
                     .await
                     .ok()
                     .and_then(|applied| {
-                        migrations
+                        loaded
                             .iter()
                             .find(|m| !applied.iter().any(|a| a.version() == m.version()))
                             .map(ToString::to_string)
@@ -249,50 +164,24 @@ async fn migration_error(
                 Some(db) => db.message().to_owned(),
                 None => cause.to_string(),
             };
-            let message = match failing {
-                Some(name) => {
-                    format!("application migration {name} from {folder} failed: {cause_text}")
-                }
-                None => format!("application migrations from {folder} failed: {cause_text}"),
-            };
-            let built = Error::new(kind, message).with_backend(BACKEND);
+            let built = migrations::failed(kind, folder, failing.as_deref(), cause_text);
+            let built = with_backend(built);
             let built = match db {
                 Some(db) => built.with_code(db.code().code()),
                 None => built,
             };
             built.with_source(error)
         }
-        Kind::DivergentVersion(..) | Kind::MissingVersion(..) => Error::new(
-            ErrorKind::SchemaMismatch,
-            format!(
-                "the application migrations in {folder} do not match the ones applied to the \
-                 database: {error}"
-            ),
-        )
-        .with_backend(BACKEND)
-        .with_source(error),
-        _ => Error::invalid_input(format!("application migrations from {folder}: {error}"))
-            .with_backend(BACKEND)
-            .with_source(error),
+        Kind::DivergentVersion(..) | Kind::MissingVersion(..) => {
+            with_backend(migrations::diverged(folder, &error)).with_source(error)
+        }
+        _ => with_backend(migrations::refused(folder, &error)).with_source(error),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn migration_file_names() {
-        assert!(is_migration_stem("V1__accounts"));
-        assert!(is_migration_stem("U12__more_tables_2"));
-        assert!(!is_migration_stem("V1_accounts"));
-        assert!(!is_migration_stem("1__accounts"));
-        assert!(!is_migration_stem("V__accounts"));
-        assert!(!is_migration_stem("V1.5__accounts"));
-        assert!(!is_migration_stem("V1__"));
-        assert!(!is_migration_stem("V1__with-dash"));
-        assert!(!is_migration_stem("V99999999999__too_big"));
-    }
 
     #[test]
     fn lock_keys_are_stable_and_distinct() {

@@ -3,14 +3,14 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::{
-    validate, CancelOptions, Error, ManagementStore, Result, ResumeOptions, INTERNAL_QUEUE,
-};
+use dbos_storage_core::rules::children::Descendants;
+use dbos_storage_core::rules::management::{distinct, ensure_all_exist, in_order_of, resume_queue};
+use dbos_storage_core::{validate, CancelOptions, ManagementStore, Result, ResumeOptions};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
-use super::{col, PostgresStore, ID_CHUNK};
-use crate::error::{classify, BACKEND};
+use super::{col, select_ids, PostgresStore, ID_CHUNK};
+use crate::error::{classify, with_backend};
 
 /// Runs `statement` (whose `$1` is a `text[]` of ids, followed by `extra`, and which returns
 /// the ids it touched) over `ids` in chunks; returns the ids it returned, in the order of
@@ -30,20 +30,7 @@ async fn update_ids(
             changed.insert(col::<String>(&row, 0)?);
         }
     }
-    Ok(ids
-        .iter()
-        .filter(|id| changed.remove(id.as_str()))
-        .cloned()
-        .collect())
-}
-
-/// The distinct ids of `ids`, in first-seen order.
-fn distinct(ids: &[String]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    ids.iter()
-        .filter(|id| seen.insert(id.as_str()))
-        .cloned()
-        .collect()
+    Ok(in_order_of(ids, changed))
 }
 
 #[async_trait]
@@ -63,20 +50,17 @@ impl ManagementStore for PostgresStore {
         let changed = self
             .write(move |tx, q| {
                 Box::pin(async move {
-                    let mut seen: HashSet<String> = ids.iter().cloned().collect();
                     let mut changed = Vec::new();
-                    let mut level = ids;
-                    while !level.is_empty() {
-                        changed.extend(update_ids(tx, &q.cancel_workflows, &level, &[]).await?);
+                    let mut walk = Descendants::new(ids);
+                    while !walk.level().is_empty() {
+                        let level = walk.level();
+                        changed.extend(update_ids(tx, &q.cancel_workflows, level, &[]).await?);
                         if !cancel_children {
                             break;
                         }
                         // Every id of the level, cancelled or not, leads to its children.
-                        let children = select_ids(tx, &q.select_children, &level).await?;
-                        level = children
-                            .into_iter()
-                            .filter(|id| seen.insert(id.clone()))
-                            .collect();
+                        let children = select_ids(tx, &q.select_children, level).await?;
+                        walk.descend(children);
                     }
                     Ok(changed)
                 })
@@ -99,10 +83,7 @@ impl ManagementStore for PostgresStore {
             return Ok(Vec::new());
         }
         let ids = distinct(workflow_ids);
-        let queue = options
-            .queue_name
-            .unwrap_or_else(|| INTERNAL_QUEUE.to_owned());
-        dbos_storage_core::payload::validate_text("queue name", &queue)?;
+        let queue = resume_queue(options)?;
         let changed = self
             .write(move |tx, q| {
                 Box::pin(async move {
@@ -110,12 +91,7 @@ impl ManagementStore for PostgresStore {
                         .await?
                         .into_iter()
                         .collect();
-                    if let Some(missing) = ids.iter().find(|id| !existing.contains(*id)) {
-                        return Err(Error::not_found(format!(
-                            "workflow {missing} does not exist; nothing was resumed"
-                        ))
-                        .with_backend(BACKEND));
-                    }
+                    ensure_all_exist(&ids, |id| existing.contains(id)).map_err(with_backend)?;
                     update_ids(tx, &q.resume_workflows, &ids, &[&queue]).await
                 })
             })
@@ -125,17 +101,4 @@ impl ManagementStore for PostgresStore {
         }
         Ok(changed)
     }
-}
-
-/// Runs a query whose `$1` is a `text[]` of ids over `ids` in chunks and returns every id it
-/// returns, in the order the database returned them.
-async fn select_ids(tx: &Transaction<'_>, statement: &str, ids: &[String]) -> Result<Vec<String>> {
-    let statement = tx.prepare(statement).await.map_err(classify)?;
-    let mut out = Vec::new();
-    for chunk in ids.chunks(ID_CHUNK) {
-        for row in tx.query(&statement, &[&chunk]).await.map_err(classify)? {
-            out.push(col::<String>(&row, 0)?);
-        }
-    }
-    Ok(out)
 }

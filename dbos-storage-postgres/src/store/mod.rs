@@ -11,17 +11,16 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use dbos_storage_core::rules::columns::{attributes, roles, status_of};
+use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
 use dbos_storage_core::wait::WakeSignal;
-use dbos_storage_core::{
-    DatabaseUrl, Error, ErrorKind, Isolation, Outcome, Payload, Result, Serialization,
-    WorkflowInfo, WorkflowStatus,
-};
+use dbos_storage_core::{DatabaseUrl, Error, Isolation, Result, Serialization, WorkflowInfo};
 use futures::future::BoxFuture;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Row, Transaction};
 
 use crate::config::PostgresConfig;
-use crate::error::{classify, BACKEND};
+use crate::error::{classify, with_backend, BACKEND};
 use crate::pool::{Pool, PooledClient, TxOptions};
 use crate::sql::{self, render};
 
@@ -157,9 +156,11 @@ impl PostgresStore {
     /// [`migrate`](dbos_storage_core::LifecycleStore::migrate) next.
     ///
     /// # Errors
-    /// [`InvalidConfig`](ErrorKind::InvalidConfig) for a malformed URL, bad credentials or an
-    /// unknown key; [`ConnectionLost`](ErrorKind::ConnectionLost) when the server cannot be
-    /// reached; [`Unsupported`](ErrorKind::Unsupported) for a CockroachDB server.
+    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for a malformed URL, bad
+    /// credentials or an unknown key;
+    /// [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the server cannot be
+    /// reached; [`Unsupported`](dbos_storage_core::ErrorKind::Unsupported) for a CockroachDB
+    /// server.
     pub async fn connect(url: &str) -> Result<PostgresStore> {
         let url = DatabaseUrl::parse(url)?;
         Self::open(PostgresConfig::from_url(&url)?).await
@@ -280,42 +281,18 @@ pub(crate) fn col<'a, T: FromSql<'a>>(row: &'a Row, idx: usize) -> Result<T> {
     row.try_get(idx).map_err(classify)
 }
 
-/// Milliseconds of a duration, saturating.
-pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A step or workflow outcome from its columns: an error wins over an output; neither is
-/// `None`.
-pub(crate) fn outcome_of(
-    output: Option<String>,
-    error: Option<String>,
-    serialization: Option<&str>,
-) -> Option<Outcome> {
-    let label = serialization.map(Serialization::parse_label);
-    match (output, error) {
-        (_, Some(error)) => Some(Outcome::Error(Payload::new(error, label))),
-        (Some(output), None) => Some(Outcome::Output(Payload::new(output, label))),
-        (None, None) => None,
-    }
-}
-
 /// Reads a `WorkflowInfo` from a row of `workflow_columns!()` followed by inputs, output and
 /// error (NULL when not loaded).
 pub(crate) fn read_workflow(row: &Row) -> Result<WorkflowInfo> {
     let id: String = col(row, 0)?;
     let status: Option<String> = col(row, 1)?;
     let name: Option<String> = col(row, 2)?;
-    let mut w = WorkflowInfo::new(
-        id,
-        name.unwrap_or_default(),
-        WorkflowStatus::parse(status.as_deref().unwrap_or("")),
-    );
+    let mut w = WorkflowInfo::new(id, name.unwrap_or_default(), status_of(status.as_deref()));
     w.class_name = col(row, 3)?;
     w.config_name = col(row, 4)?;
     w.authenticated_user = col(row, 5)?;
     w.assumed_role = col(row, 6)?;
-    w.authenticated_roles = parse_roles(&w.workflow_id, col(row, 7)?);
+    w.authenticated_roles = roles(&w.workflow_id, col(row, 7)?);
     w.executor_id = col(row, 8)?;
     w.created_at = col(row, 9)?;
     w.updated_at = col(row, 10)?;
@@ -336,7 +313,7 @@ pub(crate) fn read_workflow(row: &Row) -> Result<WorkflowInfo> {
     w.delay_until_epoch_ms = col(row, 25)?;
     w.completed_at = col(row, 26)?;
     w.schedule_name = col(row, 27)?;
-    w.attributes = attributes_of(&w.workflow_id, col(row, 28)?);
+    w.attributes = attributes(&w.workflow_id, col(row, 28)?);
     w.serialization = col::<Option<String>>(row, 29)?
         .as_deref()
         .map(Serialization::parse_label);
@@ -344,53 +321,6 @@ pub(crate) fn read_workflow(row: &Row) -> Result<WorkflowInfo> {
     w.output = col(row, 31)?;
     w.error = col(row, 32)?;
     Ok(w)
-}
-
-/// `authenticated_roles` is a JSON array of strings; anything else is logged and dropped, as
-/// DBOS decodes listings leniently.
-fn parse_roles(id: &str, text: Option<String>) -> Option<Vec<String>> {
-    let text = text?;
-    match serde_json::from_str::<Option<Vec<String>>>(&text) {
-        Ok(roles) => roles,
-        Err(e) => {
-            tracing::warn!(workflow_id = id, error = %e, "ignoring undecodable authenticated_roles");
-            None
-        }
-    }
-}
-
-/// `attributes` is JSONB; JSON `null` (DBOS's "unset") and SQL NULL are `None`.
-fn attributes_of(
-    id: &str,
-    value: Option<serde_json::Value>,
-) -> Option<serde_json::Map<String, serde_json::Value>> {
-    match value? {
-        serde_json::Value::Object(map) => Some(map),
-        serde_json::Value::Null => None,
-        _ => {
-            tracing::warn!(
-                workflow_id = id,
-                "ignoring attributes that are not a JSON object"
-            );
-            None
-        }
-    }
-}
-
-/// A JSON array of strings, as `authenticated_roles` is stored.
-pub(crate) fn json_array(values: &[String]) -> Result<String> {
-    serde_json::to_string(values).map_err(|e| {
-        Error::invalid_input(format!("cannot encode a list of strings as JSON: {e}"))
-            .with_backend(BACKEND)
-    })
-}
-
-/// A workflow's owner token, deadline and application.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WorkflowOwner {
-    pub(crate) owner_xid: Option<String>,
-    pub(crate) deadline_epoch_ms: Option<i64>,
-    pub(crate) application_name: Option<String>,
 }
 
 /// Reads a workflow's owner inside a transaction; with `lock` the row is locked `FOR NO KEY
@@ -425,8 +355,9 @@ pub(crate) async fn workflow_owner(
 /// workflow is missing).
 ///
 /// # Errors
-/// [`NotFound`](ErrorKind::NotFound) when the workflow is missing (with or without a token);
-/// [`NotOwner`](ErrorKind::NotOwner) when another token owns it.
+/// [`NotFound`](dbos_storage_core::ErrorKind::NotFound) when the workflow is missing (with or
+/// without a token); [`NotOwner`](dbos_storage_core::ErrorKind::NotOwner) when another token owns
+/// it.
 pub(crate) async fn check_owner(
     tx: &Transaction<'_>,
     queries: &Queries,
@@ -437,31 +368,27 @@ pub(crate) async fn check_owner(
     let Some(expected) = owner_xid else {
         return workflow_owner(tx, queries, workflow_id, false).await;
     };
-    match workflow_owner(tx, queries, workflow_id, true).await? {
-        None => Err(Error::new(
-            ErrorKind::NotFound,
-            format!(
-                "workflow {workflow_id} does not exist, so this execution cannot {what}; it was \
-                 deleted while running"
-            ),
-        )
-        .with_backend(BACKEND)),
-        Some(owner) if owner.owner_xid.as_deref() == Some(expected) => Ok(Some(owner)),
-        Some(owner) => Err(Error::new(
-            ErrorKind::NotOwner,
-            format!(
-                "workflow {workflow_id} is no longer owned by this execution ({}), so it cannot \
-                 {what}; it was cancelled, recovered or handed to another executor — stop and \
-                 adopt the recorded outcome",
-                if owner.owner_xid.is_some() {
-                    "another execution owns it now"
-                } else {
-                    "nobody owns it now"
-                }
-            ),
-        )
-        .with_backend(BACKEND)),
+    let found = workflow_owner(tx, queries, workflow_id, true).await?;
+    ownership::verify(workflow_id, expected, found, what)
+        .map(Some)
+        .map_err(with_backend)
+}
+
+/// Runs a query whose `$1` is a `text[]` of ids over `ids` in chunks and returns every id it
+/// returns, in the order the database returned them.
+pub(crate) async fn select_ids(
+    tx: &Transaction<'_>,
+    statement: &str,
+    ids: &[String],
+) -> Result<Vec<String>> {
+    let statement = tx.prepare(statement).await.map_err(classify)?;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        for row in tx.query(&statement, &[&chunk]).await.map_err(classify)? {
+            out.push(col::<String>(&row, 0)?);
+        }
     }
+    Ok(out)
 }
 
 /// The database clock in epoch milliseconds (the transaction's start time).
@@ -489,14 +416,5 @@ mod tests {
         for text in [&q.insert_workflow, &q.record_outcome, &q.cancel_workflows] {
             assert!(!text.contains("{schema}"), "{text}");
         }
-    }
-
-    #[test]
-    fn outcome_prefers_the_error() {
-        assert_eq!(
-            outcome_of(Some("1".into()), Some("e".into()), Some("portable_json")),
-            Some(Outcome::Error(Payload::portable_json("e")))
-        );
-        assert_eq!(outcome_of(None, None, None), None);
     }
 }

@@ -33,17 +33,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::queue::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
+use dbos_storage_core::rules::columns::json_array;
 use dbos_storage_core::{
-    validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs, Error,
-    ErrorKind, InitialStatus, Isolation, NewWorkflow, QueueConflictPolicy, QueueDefinition,
+    duration_ms, validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs,
+    Error, ErrorKind, InitialStatus, Isolation, NewWorkflow, QueueConflictPolicy, QueueDefinition,
     QueueLimits, QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
 };
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 use super::workflows::DEDUP_INDEX;
-use super::{col, duration_ms, json_array, PostgresStore, Queries, ID_CHUNK};
-use crate::error::{classify, constraint, is_unique_violation, BACKEND};
+use super::{col, PostgresStore, Queries, ID_CHUNK};
+use crate::error::{classify, constraint, is_unique_violation, with_backend, BACKEND};
 
 /// The isolation level of a claim on a queue with `limits`, claimed in a partition or not.
 pub(crate) fn claim_isolation(limits: &QueueLimits, partitioned_claim: bool) -> Isolation {
@@ -333,7 +334,8 @@ impl EnqueueColumns {
                 wf.authenticated_roles
                     .as_deref()
                     .map(json_array)
-                    .transpose()?,
+                    .transpose()
+                    .map_err(with_backend)?,
             );
             c.executors.push(wf.executor_id.clone());
             c.versions.push(wf.application_version.clone());

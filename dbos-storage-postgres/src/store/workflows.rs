@@ -1,19 +1,22 @@
 //! [`WorkflowStore`] on PostgreSQL: insert, read, list, outcome and waits.
 
-use std::collections::{HashMap, HashSet};
-
 use async_trait::async_trait;
-use dbos_storage_core::wait::poll_until;
+use dbos_storage_core::rules::children::Descendants;
+use dbos_storage_core::rules::columns::{final_columns, json_array, status_of, workflow_result};
+use dbos_storage_core::rules::errors;
+use dbos_storage_core::rules::insert::{self, ExistingWorkflow};
+use dbos_storage_core::rules::listing::{self, in_request_order, prefix_pattern};
+use dbos_storage_core::wait;
 use dbos_storage_core::{
-    validate, AwaitOptions, DedupPolicy, Error, ErrorKind, IdReusePolicy, InitialStatus,
-    InsertOptions, InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Payload, Result,
-    Serialization, SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus, WorkflowStore,
+    duration_ms, validate, AwaitOptions, DedupPolicy, ErrorKind, InitialStatus, InsertOptions,
+    InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Result, Serialization, SortOrder,
+    WorkflowInfo, WorkflowResult, WorkflowStore,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
-use super::{col, duration_ms, json_array, read_workflow, PostgresStore, Queries, ID_CHUNK};
-use crate::error::{classify, constraint, is_unique_violation, BACKEND};
+use super::{col, read_workflow, select_ids, PostgresStore, Queries, ID_CHUNK};
+use crate::error::{classify, constraint, is_unique_violation, with_backend, BACKEND};
 use crate::sql::workflows::list;
 
 /// The unique index that enforces one deduplication id per queue.
@@ -22,33 +25,6 @@ pub(crate) const DEDUP_INDEX: &str = "uq_workflow_status_dedup_id";
 /// How many times an insert under [`DedupPolicy::ReturnExisting`] is tried when the holder of
 /// the deduplication id releases it between the failed insert and the lookup.
 const DEDUP_ATTEMPTS: usize = 5;
-
-/// `name`, with its class and config when set, for messages.
-fn describe(name: Option<&str>, class: Option<&str>, config: Option<&str>) -> String {
-    let mut s = format!("{:?}", name.unwrap_or(""));
-    if let Some(class) = class {
-        s.push_str(&format!(" of class {class:?}"));
-    }
-    if let Some(config) = config {
-        s.push_str(&format!(" (config {config:?})"));
-    }
-    s
-}
-
-/// The error of an insert rejected by the deduplication index.
-pub(super) fn deduplicated_error(workflow: &NewWorkflow) -> Error {
-    Error::new(
-        ErrorKind::Deduplicated,
-        format!(
-            "workflow {} was not enqueued: queue {:?} already has a workflow with deduplication \
-             id {:?}",
-            workflow.workflow_id,
-            workflow.queue_name.as_deref().unwrap_or(""),
-            workflow.deduplication_id.as_deref().unwrap_or("")
-        ),
-    )
-    .with_backend(BACKEND)
-}
 
 /// The attribute map as the JSONB value to store: JSON `null` when unset, as DBOS writes it.
 fn attributes_value(workflow: &NewWorkflow) -> serde_json::Value {
@@ -78,7 +54,8 @@ pub(super) async fn insert_workflow_row(
         .authenticated_roles
         .as_deref()
         .map(json_array)
-        .transpose()?;
+        .transpose()
+        .map_err(with_backend)?;
     let attributes = attributes_value(workflow);
     let owner_xid = pending.then_some(workflow.creator_xid.as_str());
     let recovery_attempts: i64 = if pending { 1 } else { 0 };
@@ -121,69 +98,22 @@ pub(super) async fn insert_workflow_row(
     {
         Ok(row) => row,
         Err(e) if is_unique_violation(&e) && constraint(&e) == Some(DEDUP_INDEX) => {
-            return Err(deduplicated_error(workflow));
+            return Err(with_backend(errors::deduplicated(workflow)));
         }
         Err(e) => return Err(classify(e)),
     };
-    let row_status: Option<String> = col(&row, 0)?;
-    let row_name: Option<String> = col(&row, 1)?;
-    let row_class: Option<String> = col(&row, 2)?;
-    let row_config: Option<String> = col(&row, 3)?;
-    let row_queue: Option<String> = col(&row, 4)?;
-    let row_creator: Option<String> = col(&row, 5)?;
-    let row_serialization: Option<String> = col(&row, 6)?;
-
-    if row_name.as_deref() != Some(workflow.name.as_str())
-        || row_class != workflow.class_name
-        || row_config != workflow.config_name
-    {
-        return Err(Error::new(
-            ErrorKind::WorkflowConflict,
-            format!(
-                "workflow id {} is already used by workflow {}; it cannot also run workflow {}",
-                workflow.workflow_id,
-                describe(
-                    row_name.as_deref(),
-                    row_class.as_deref(),
-                    row_config.as_deref()
-                ),
-                describe(
-                    Some(&workflow.name),
-                    workflow.class_name.as_deref(),
-                    workflow.config_name.as_deref()
-                ),
-            ),
-        )
-        .with_backend(BACKEND));
-    }
-    let ours = row_creator.as_deref() == Some(workflow.creator_xid.as_str());
-    if !ours {
-        if row_queue != workflow.queue_name {
-            tracing::warn!(
-                workflow_id = %workflow.workflow_id,
-                existing_queue = ?row_queue,
-                requested_queue = ?workflow.queue_name,
-                "workflow already exists on another queue; attaching to the existing workflow"
-            );
-        }
-        if options.reuse_policy == IdReusePolicy::Reject {
-            return Err(Error::new(
-                ErrorKind::WorkflowIdInUse,
-                format!(
-                    "workflow id {} is already in use by another start of workflow {:?}; choose \
-                     another id, or attach to the existing workflow",
-                    workflow.workflow_id, workflow.name
-                ),
-            )
-            .with_backend(BACKEND));
-        }
-    }
-    let status = WorkflowStatus::parse(row_status.as_deref().unwrap_or(""));
-    let should_execute = ours && status == WorkflowStatus::Pending;
-    let mut outcome = InsertOutcome::new(status, should_execute, !ours);
-    outcome.queue_name = row_queue;
-    outcome.serialization = row_serialization.as_deref().map(Serialization::parse_label);
-    Ok(outcome)
+    let existing = ExistingWorkflow {
+        status: status_of(col::<Option<String>>(&row, 0)?.as_deref()),
+        name: col(&row, 1)?,
+        class_name: col(&row, 2)?,
+        config_name: col(&row, 3)?,
+        queue_name: col(&row, 4)?,
+        creator_xid: col(&row, 5)?,
+        serialization: col::<Option<String>>(&row, 6)?
+            .as_deref()
+            .map(Serialization::parse_label),
+    };
+    insert::reconcile(workflow, options, existing).map_err(with_backend)
 }
 
 /// A `list_workflows` statement under construction: SQL text and its numbered parameters.
@@ -209,19 +139,6 @@ impl ListQuery {
         let p = self.bind(value);
         self.text.push_str(&fragment.replace("{p}", &p));
     }
-}
-
-/// The LIKE pattern matching ids that start with `prefix` literally.
-fn prefix_pattern(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 /// Builds the `list_workflows` statement and its parameters.
@@ -307,8 +224,8 @@ fn list_query(queries: &Queries, q: &ListWorkflowsQuery) -> ListQuery {
         SortOrder::Descending => query.clause(list::ORDER_DESC),
         _ => query.clause(list::ORDER_ASC),
     }
-    let limit: Option<i64> = q.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
-    let offset: i64 = q.offset.map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX));
+    let limit = listing::limit(q.limit);
+    let offset = listing::offset(q.offset);
     let p = query.bind(Box::new(limit));
     let o = query.bind(Box::new(offset));
     query.clause(&list::LIMIT_OFFSET.replace("{p}", &p).replace("{q}", &o));
@@ -333,37 +250,12 @@ async fn read_result(
     let error: Option<String> = col(&row, 2)?;
     let serialization: Option<String> = col(&row, 3)?;
     let label = serialization.as_deref().map(Serialization::parse_label);
-    let status = WorkflowStatus::parse(status.as_deref().unwrap_or(""));
-    Ok(match status {
-        WorkflowStatus::Success => WorkflowResult::Finished(Outcome::Output(Payload::new(
-            output.unwrap_or_else(|| "null".to_owned()),
-            label,
-        ))),
-        WorkflowStatus::Error => WorkflowResult::Finished(Outcome::Error(Payload::new(
-            error.unwrap_or_else(|| "null".to_owned()),
-            label,
-        ))),
-        WorkflowStatus::Cancelled => WorkflowResult::Cancelled,
-        WorkflowStatus::MaxRecoveryAttemptsExceeded => WorkflowResult::MaxRecoveryAttemptsExceeded,
-        other => WorkflowResult::Active(other),
-    })
-}
-
-impl PostgresStore {
-    async fn first_finished_inner(&self, ids: &[String]) -> Result<Option<String>> {
-        let client = self.client().await?;
-        let statement = self.queries().select_first_finished.as_str();
-        for chunk in ids.chunks(ID_CHUNK) {
-            let row = client
-                .query_opt(statement, &[&chunk])
-                .await
-                .map_err(classify)?;
-            if let Some(row) = row {
-                return Ok(Some(col(&row, 0)?));
-            }
-        }
-        Ok(None)
-    }
+    Ok(workflow_result(
+        status_of(status.as_deref()),
+        output,
+        error,
+        label,
+    ))
 }
 
 #[async_trait]
@@ -401,15 +293,12 @@ impl WorkflowStore for PostgresStore {
             if let Some(row) = holder {
                 let status: Option<String> = col(&row, 4)?;
                 let serialization: Option<String> = col(&row, 6)?;
-                let mut outcome = InsertOutcome::new(
-                    WorkflowStatus::parse(status.as_deref().unwrap_or("")),
-                    false,
-                    true,
-                );
-                outcome.queue_name = col(&row, 5)?;
-                outcome.serialization = serialization.as_deref().map(Serialization::parse_label);
-                outcome.deduplicated_into = Some(col(&row, 0)?);
-                return Ok(outcome);
+                return Ok(insert::deduplicated_into(
+                    col(&row, 0)?,
+                    status_of(status.as_deref()),
+                    col(&row, 5)?,
+                    serialization.as_deref().map(Serialization::parse_label),
+                ));
             }
             if attempt >= DEDUP_ATTEMPTS {
                 return Err(error);
@@ -426,18 +315,17 @@ impl WorkflowStore for PostgresStore {
         let ids = workflow_ids.to_vec();
         self.read(move |tx, q| {
             Box::pin(async move {
-                let mut found: HashMap<String, WorkflowInfo> = HashMap::new();
                 let statement = tx
                     .prepare(q.select_workflows_by_ids.as_str())
                     .await
                     .map_err(classify)?;
+                let mut rows = Vec::new();
                 for chunk in ids.chunks(ID_CHUNK) {
                     for row in tx.query(&statement, &[&chunk]).await.map_err(classify)? {
-                        let w = read_workflow(&row)?;
-                        found.insert(w.workflow_id.clone(), w);
+                        rows.push(read_workflow(&row)?);
                     }
                 }
-                Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+                Ok(in_request_order(&ids, rows))
             })
         })
         .await
@@ -468,16 +356,19 @@ impl WorkflowStore for PostgresStore {
         owner_xid: Option<&str>,
     ) -> Result<bool> {
         validate::workflow_id(workflow_id)?;
-        dbos_storage_core::payload::validate_text("workflow outcome", &outcome.payload().text)?;
-        let (status, output, error) = match outcome {
-            Outcome::Output(p) => (WorkflowStatus::Success, Some(p.text), None),
-            Outcome::Error(p) => (WorkflowStatus::Error, None, Some(p.text)),
-        };
+        let recorded = final_columns(outcome)?;
+        let status = recorded.status.as_str();
         let client = self.client().await?;
         let row = client
             .query_one(
                 self.queries().record_outcome.as_str(),
-                &[&workflow_id, &status.as_str(), &output, &error, &owner_xid],
+                &[
+                    &workflow_id,
+                    &status,
+                    &recorded.output,
+                    &recorded.error,
+                    &owner_xid,
+                ],
             )
             .await
             .map_err(classify)?;
@@ -500,20 +391,7 @@ impl WorkflowStore for PostgresStore {
         workflow_id: &str,
         options: AwaitOptions,
     ) -> Result<WorkflowResult> {
-        validate::workflow_id(workflow_id)?;
-        let what = format!("workflow {workflow_id} to finish");
-        poll_until(&what, &options, Some(self.wake()), || async {
-            let result = self.workflow_result(workflow_id).await?;
-            match result {
-                WorkflowResult::NotFound if options.fail_if_missing => Err(Error::not_found(
-                    format!("workflow {workflow_id} does not exist"),
-                )
-                .with_backend(BACKEND)),
-                r if r.is_terminal() => Ok(Some(r)),
-                _ => Ok(None),
-            }
-        })
-        .await
+        wait::await_workflow_result(self, BACKEND, workflow_id, &options, Some(self.wake())).await
     }
 
     async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>> {
@@ -522,7 +400,18 @@ impl WorkflowStore for PostgresStore {
             self.ensure_open()?;
             return Ok(None);
         }
-        self.first_finished_inner(workflow_ids).await
+        let client = self.client().await?;
+        let statement = self.queries().select_first_finished.as_str();
+        for chunk in workflow_ids.chunks(ID_CHUNK) {
+            let row = client
+                .query_opt(statement, &[&chunk])
+                .await
+                .map_err(classify)?;
+            if let Some(row) = row {
+                return Ok(Some(col(&row, 0)?));
+            }
+        }
+        Ok(None)
     }
 
     async fn await_first_finished(
@@ -530,21 +419,7 @@ impl WorkflowStore for PostgresStore {
         workflow_ids: &[String],
         options: AwaitOptions,
     ) -> Result<String> {
-        validate::workflow_ids(workflow_ids)?;
-        if workflow_ids.is_empty() {
-            return Err(Error::invalid_input(
-                "await_first_finished needs at least one workflow id",
-            ));
-        }
-        let what = format!(
-            "one of {} workflows (first: {}) to finish",
-            workflow_ids.len(),
-            workflow_ids[0]
-        );
-        poll_until(&what, &options, Some(self.wake()), || {
-            self.first_finished_inner(workflow_ids)
-        })
-        .await
+        wait::await_first_finished(self, workflow_ids, &options, Some(self.wake())).await
     }
 
     async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>> {
@@ -552,27 +427,12 @@ impl WorkflowStore for PostgresStore {
         let root = workflow_id.to_owned();
         self.read(move |tx, q| {
             Box::pin(async move {
-                let statement = tx
-                    .prepare(q.select_children.as_str())
-                    .await
-                    .map_err(classify)?;
-                let mut seen: HashSet<String> = HashSet::from([root.clone()]);
-                let mut out = Vec::new();
-                let mut level = vec![root];
-                while !level.is_empty() {
-                    let mut next = Vec::new();
-                    for chunk in level.chunks(ID_CHUNK) {
-                        for row in tx.query(&statement, &[&chunk]).await.map_err(classify)? {
-                            let id: String = col(&row, 0)?;
-                            if seen.insert(id.clone()) {
-                                next.push(id);
-                            }
-                        }
-                    }
-                    out.extend(next.iter().cloned());
-                    level = next;
+                let mut walk = Descendants::new(vec![root]);
+                while !walk.level().is_empty() {
+                    let children = select_ids(tx, &q.select_children, walk.level()).await?;
+                    walk.descend(children);
                 }
-                Ok(out)
+                Ok(walk.into_found())
             })
         })
         .await

@@ -3,13 +3,13 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::{
-    validate, CancelOptions, Error, ManagementStore, Result, ResumeOptions, INTERNAL_QUEUE,
-};
+use dbos_storage_core::rules::children::Descendants;
+use dbos_storage_core::rules::management::{distinct, ensure_all_exist, in_order_of, resume_queue};
+use dbos_storage_core::{validate, CancelOptions, ManagementStore, Result, ResumeOptions};
 use rusqlite::Transaction;
 
-use super::{json_array, now_ms, SqliteStore, ID_CHUNK};
-use crate::error::{classify, BACKEND};
+use super::{json_array, now_ms, select_ids, SqliteStore, ID_CHUNK};
+use crate::error::{classify, with_backend};
 use crate::sql;
 
 /// Runs `statement` (whose first parameter is a JSON array of ids and which returns the ids it
@@ -33,37 +33,7 @@ pub(super) fn update_ids(
             changed.insert(id.map_err(classify)?);
         }
     }
-    let mut out = Vec::with_capacity(changed.len());
-    for id in ids {
-        if changed.remove(id) {
-            out.push(id.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// The distinct ids of `ids`, in first-seen order.
-pub(super) fn distinct(ids: &[String]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    ids.iter()
-        .filter(|id| seen.insert(id.as_str()))
-        .cloned()
-        .collect()
-}
-
-/// The children of `parents`, oldest first.
-fn children_of(tx: &Transaction<'_>, parents: &[String]) -> Result<Vec<String>> {
-    let mut stmt = tx.prepare_cached(sql::SELECT_CHILDREN).map_err(classify)?;
-    let mut out = Vec::new();
-    for chunk in parents.chunks(ID_CHUNK) {
-        let rows = stmt
-            .query_map([json_array(chunk)?], |r| r.get::<_, String>(0))
-            .map_err(classify)?;
-        for id in rows {
-            out.push(id.map_err(classify)?);
-        }
-    }
-    Ok(out)
+    Ok(in_order_of(ids, changed))
 }
 
 #[async_trait]
@@ -83,18 +53,16 @@ impl ManagementStore for SqliteStore {
             .conns()
             .write(move |tx| {
                 let now = now_ms(tx)?;
-                let mut seen: HashSet<String> = ids.iter().cloned().collect();
                 let mut changed = Vec::new();
-                let mut level = ids;
-                while !level.is_empty() {
-                    changed.extend(update_ids(tx, sql::CANCEL_WORKFLOWS, &level, &[&now])?);
+                let mut walk = Descendants::new(ids);
+                while !walk.level().is_empty() {
+                    let level = walk.level();
+                    changed.extend(update_ids(tx, sql::CANCEL_WORKFLOWS, level, &[&now])?);
                     if !cancel_children {
                         break;
                     }
-                    level = children_of(tx, &level)?
-                        .into_iter()
-                        .filter(|id| seen.insert(id.clone()))
-                        .collect();
+                    let children = select_ids(tx, sql::SELECT_CHILDREN, level)?;
+                    walk.descend(children);
                 }
                 Ok(changed)
             })
@@ -115,32 +83,14 @@ impl ManagementStore for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct(workflow_ids);
-        let queue = options
-            .queue_name
-            .unwrap_or_else(|| INTERNAL_QUEUE.to_owned());
-        dbos_storage_core::payload::validate_text("queue name", &queue)?;
+        let queue = resume_queue(options)?;
         let changed = self
             .conns()
             .write(move |tx| {
-                let mut existing = HashSet::new();
-                let mut stmt = tx
-                    .prepare_cached(sql::SELECT_EXISTING_IDS)
-                    .map_err(classify)?;
-                for chunk in ids.chunks(ID_CHUNK) {
-                    let rows = stmt
-                        .query_map([json_array(chunk)?], |r| r.get::<_, String>(0))
-                        .map_err(classify)?;
-                    for id in rows {
-                        existing.insert(id.map_err(classify)?);
-                    }
-                }
-                drop(stmt);
-                if let Some(missing) = ids.iter().find(|id| !existing.contains(*id)) {
-                    return Err(Error::not_found(format!(
-                        "workflow {missing} does not exist; nothing was resumed"
-                    ))
-                    .with_backend(BACKEND));
-                }
+                let existing: HashSet<String> = select_ids(tx, sql::SELECT_EXISTING_IDS, &ids)?
+                    .into_iter()
+                    .collect();
+                ensure_all_exist(&ids, |id| existing.contains(id)).map_err(with_backend)?;
                 let now = now_ms(tx)?;
                 update_ids(tx, sql::RESUME_WORKFLOWS, &ids, &[&queue, &now])
             })

@@ -9,17 +9,16 @@ mod workflows;
 
 use std::sync::Arc;
 
+use dbos_storage_core::rules::columns::{self, attributes_text, roles, status_of};
+use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
 use dbos_storage_core::wait::WakeSignal;
-use dbos_storage_core::{
-    DatabaseUrl, Error, ErrorKind, Outcome, Payload, Result, Serialization, SqliteLocation,
-    WorkflowInfo, WorkflowStatus,
-};
+use dbos_storage_core::{DatabaseUrl, Result, Serialization, SqliteLocation, WorkflowInfo};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
 use crate::config::SqliteConfig;
 use crate::connection::Connections;
-use crate::error::{classify, BACKEND};
+use crate::error::{classify, with_backend};
 use crate::sql;
 
 /// The most ids bound in one statement (as one JSON array), as DBOS chunks its id lists.
@@ -61,10 +60,11 @@ impl SqliteStore {
     /// call [`migrate`](dbos_storage_core::LifecycleStore::migrate) next.
     ///
     /// # Errors
-    /// [`InvalidConfig`](ErrorKind::InvalidConfig) for invalid settings,
-    /// [`ConnectionLost`](ErrorKind::ConnectionLost) when the file cannot be opened (a missing
-    /// directory, no permission), [`Contention`](ErrorKind::Contention) when another process
-    /// keeps the file locked for longer than the busy timeout.
+    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for invalid settings,
+    /// [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the file cannot be
+    /// opened (a missing directory, no permission),
+    /// [`Contention`](dbos_storage_core::ErrorKind::Contention) when another process keeps the
+    /// file locked for longer than the busy timeout.
     pub async fn open(config: SqliteConfig) -> Result<SqliteStore> {
         let conns = Connections::open(&config).await?;
         Ok(SqliteStore {
@@ -81,8 +81,8 @@ impl SqliteStore {
     /// `busy_timeout` (milliseconds) and `readers`.
     ///
     /// # Errors
-    /// [`InvalidConfig`](ErrorKind::InvalidConfig) for a malformed URL or key, and as
-    /// [`SqliteStore::open`].
+    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for a malformed URL or key,
+    /// and as [`SqliteStore::open`].
     pub async fn open_url(url: &str) -> Result<SqliteStore> {
         let url = DatabaseUrl::parse(url)?;
         Self::open(SqliteConfig::from_url(&url)?).await
@@ -118,30 +118,27 @@ pub(crate) fn now_ms(tx: &Transaction<'_>) -> Result<i64> {
 
 /// A JSON array of strings, bound as one parameter and read with `json_each`.
 pub(crate) fn json_array(values: &[String]) -> Result<String> {
-    serde_json::to_string(values).map_err(|e| {
-        Error::invalid_input(format!("cannot encode a list of ids as JSON: {e}"))
-            .with_backend(BACKEND)
-    })
+    columns::json_array(values).map_err(with_backend)
 }
 
-/// Milliseconds of a duration, saturating.
-pub(crate) fn duration_ms(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A step or workflow outcome from its columns: an error wins over an output; neither is
-/// `None`.
-pub(crate) fn outcome_of(
-    output: Option<String>,
-    error: Option<String>,
-    serialization: Option<&str>,
-) -> Option<Outcome> {
-    let label = serialization.map(Serialization::parse_label);
-    match (output, error) {
-        (_, Some(error)) => Some(Outcome::Error(Payload::new(error, label))),
-        (Some(output), None) => Some(Outcome::Output(Payload::new(output, label))),
-        (None, None) => None,
+/// Runs a query whose parameter is a JSON array of ids over `ids` in chunks and returns every id
+/// it returns, in the order the database returned them.
+pub(crate) fn select_ids(
+    tx: &Transaction<'_>,
+    statement: &str,
+    ids: &[String],
+) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare_cached(statement).map_err(classify)?;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let rows = stmt
+            .query_map([json_array(chunk)?], |r| r.get::<_, String>(0))
+            .map_err(classify)?;
+        for id in rows {
+            out.push(id.map_err(classify)?);
+        }
     }
+    Ok(out)
 }
 
 /// An integer column that other writers may have stored as REAL (DBOS's
@@ -198,16 +195,12 @@ pub(crate) fn read_workflow(row: &Row<'_>) -> rusqlite::Result<WorkflowInfo> {
     let id: String = row.get(0)?;
     let status: Option<String> = row.get(1)?;
     let name: Option<String> = row.get(2)?;
-    let mut w = WorkflowInfo::new(
-        id,
-        name.unwrap_or_default(),
-        WorkflowStatus::parse(status.as_deref().unwrap_or("")),
-    );
+    let mut w = WorkflowInfo::new(id, name.unwrap_or_default(), status_of(status.as_deref()));
     w.class_name = row.get(3)?;
     w.config_name = row.get(4)?;
     w.authenticated_user = row.get(5)?;
     w.assumed_role = row.get(6)?;
-    w.authenticated_roles = parse_roles(&w.workflow_id, row.get::<_, Option<String>>(7)?);
+    w.authenticated_roles = roles(&w.workflow_id, row.get::<_, Option<String>>(7)?);
     w.executor_id = row.get(8)?;
     w.created_at = get_i64(row, 9)?.unwrap_or(0);
     w.updated_at = get_i64(row, 10)?.unwrap_or(0);
@@ -230,7 +223,7 @@ pub(crate) fn read_workflow(row: &Row<'_>) -> rusqlite::Result<WorkflowInfo> {
     w.delay_until_epoch_ms = get_i64(row, 25)?;
     w.completed_at = get_i64(row, 26)?;
     w.schedule_name = row.get(27)?;
-    w.attributes = parse_attributes(&w.workflow_id, row.get::<_, Option<String>>(28)?);
+    w.attributes = attributes_text(&w.workflow_id, row.get::<_, Option<String>>(28)?);
     w.serialization = row
         .get::<_, Option<String>>(29)?
         .as_deref()
@@ -239,46 +232,6 @@ pub(crate) fn read_workflow(row: &Row<'_>) -> rusqlite::Result<WorkflowInfo> {
     w.output = row.get(31)?;
     w.error = row.get(32)?;
     Ok(w)
-}
-
-/// `authenticated_roles` is a JSON array of strings; anything else is logged and dropped, as
-/// DBOS decodes listings leniently.
-fn parse_roles(id: &str, text: Option<String>) -> Option<Vec<String>> {
-    let text = text?;
-    match serde_json::from_str::<Option<Vec<String>>>(&text) {
-        Ok(roles) => roles,
-        Err(e) => {
-            tracing::warn!(workflow_id = id, error = %e, "ignoring undecodable authenticated_roles");
-            None
-        }
-    }
-}
-
-/// `attributes` is JSON text; `null` (DBOS's "unset") and SQL NULL are `None`.
-fn parse_attributes(
-    id: &str,
-    text: Option<String>,
-) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let text = text?;
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::Object(map)) => Some(map),
-        Ok(serde_json::Value::Null) => None,
-        Ok(_) | Err(_) => {
-            tracing::warn!(
-                workflow_id = id,
-                "ignoring attributes that are not a JSON object"
-            );
-            None
-        }
-    }
-}
-
-/// A workflow's owner token, deadline and application.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WorkflowOwner {
-    pub(crate) owner_xid: Option<String>,
-    pub(crate) deadline_epoch_ms: Option<i64>,
-    pub(crate) application_name: Option<String>,
 }
 
 /// Reads a workflow's owner inside a write transaction. With `lock` it uses the no-op
@@ -308,8 +261,9 @@ pub(crate) fn workflow_owner(
 /// Returns the owner row (`None` only when no check was asked and the workflow is missing).
 ///
 /// # Errors
-/// [`NotFound`](ErrorKind::NotFound) when the workflow is missing (with or without a token);
-/// [`NotOwner`](ErrorKind::NotOwner) when another token owns it.
+/// [`NotFound`](dbos_storage_core::ErrorKind::NotFound) when the workflow is missing (with or
+/// without a token); [`NotOwner`](dbos_storage_core::ErrorKind::NotOwner) when another token owns
+/// it.
 pub(crate) fn check_owner(
     tx: &Transaction<'_>,
     workflow_id: &str,
@@ -319,29 +273,8 @@ pub(crate) fn check_owner(
     let Some(expected) = owner_xid else {
         return workflow_owner(tx, workflow_id, false);
     };
-    match workflow_owner(tx, workflow_id, true)? {
-        None => Err(Error::new(
-            ErrorKind::NotFound,
-            format!(
-                "workflow {workflow_id} does not exist, so this execution cannot {what}; it was \
-                 deleted while running"
-            ),
-        )
-        .with_backend(BACKEND)),
-        Some(owner) if owner.owner_xid.as_deref() == Some(expected) => Ok(Some(owner)),
-        Some(owner) => Err(Error::new(
-            ErrorKind::NotOwner,
-            format!(
-                "workflow {workflow_id} is no longer owned by this execution ({}), so it cannot \
-                 {what}; it was cancelled, recovered or handed to another executor — stop and \
-                 adopt the recorded outcome",
-                if owner.owner_xid.is_some() {
-                    "another execution owns it now"
-                } else {
-                    "nobody owns it now"
-                }
-            ),
-        )
-        .with_backend(BACKEND)),
-    }
+    let found = workflow_owner(tx, workflow_id, true)?;
+    ownership::verify(workflow_id, expected, found, what)
+        .map(Some)
+        .map_err(with_backend)
 }

@@ -13,19 +13,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::queue::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
+use dbos_storage_core::rules::errors;
+use dbos_storage_core::rules::management::distinct;
 use dbos_storage_core::{
-    validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs, Error,
-    ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy, QueueDefinition, QueueLimits,
-    QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
+    duration_ms, validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs,
+    Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy, QueueDefinition,
+    QueueLimits, QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
 };
 use rusqlite::types::Type;
 use rusqlite::{named_params, OptionalExtension, Row, ToSql, Transaction};
 
-use super::management::{distinct, update_ids};
+use super::management::update_ids;
 use super::versions::latest_version;
-use super::workflows::{deduplicated_error, WorkflowColumns};
-use super::{duration_ms, get_bool, get_i64, json_array, now_ms, SqliteStore, ID_CHUNK};
-use crate::error::{classify, is_unique_violation_on, BACKEND};
+use super::workflows::WorkflowColumns;
+use super::{get_bool, get_i64, json_array, now_ms, SqliteStore, ID_CHUNK};
+use crate::error::{classify, is_unique_violation_on, with_backend, BACKEND};
 use crate::sql;
 use crate::sql::queues as q;
 
@@ -96,7 +98,7 @@ fn enqueue_chunk(
             }
             Ok(None) => {}
             Err(e) if is_unique_violation_on(&e, "deduplication_id") => {
-                return Err(deduplicated_error(w));
+                return Err(with_backend(errors::deduplicated(w)));
             }
             Err(e) => return Err(classify(e)),
         }

@@ -3,21 +3,20 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::payload::portable::PortableError;
+use dbos_storage_core::rules::columns::{outcome_of, status_of};
+use dbos_storage_core::rules::listing::{limit, offset};
+use dbos_storage_core::rules::steps::{self, NewStep};
+use dbos_storage_core::rules::{children, errors, sleep};
 use dbos_storage_core::{
-    validate, Error, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions, NewWorkflow,
-    Outcome, RecordedStep, Result, Serialization, SleepState, StepInfo, StepRecord, StepStore,
-    SLEEP_STEP,
+    duration_ms, validate, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions, NewWorkflow,
+    RecordedStep, Result, SleepState, StepInfo, StepRecord, StepStore,
 };
 use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
 
-use super::workflows::{deduplicated_error, insert_workflow_tx};
-use super::{check_owner, duration_ms, get_i64, now_ms, outcome_of, SqliteStore};
-use crate::error::{classify, BACKEND};
+use super::workflows::insert_workflow_tx;
+use super::{check_owner, get_i64, now_ms, SqliteStore};
+use crate::error::{classify, with_backend};
 use crate::sql;
-
-/// The name of the portable error recorded when a child start is deduplicated.
-const DEDUPLICATED_ERROR_NAME: &str = "DBOSQueueDeduplicatedError";
 
 /// A recorded `operation_outputs` row.
 struct StepRow {
@@ -48,96 +47,42 @@ fn read_step(tx: &Transaction<'_>, workflow_id: &str, function_id: i32) -> Resul
     .map_err(classify)
 }
 
-fn missing_workflow(workflow_id: &str) -> Error {
-    Error::not_found(format!("workflow {workflow_id} does not exist")).with_backend(BACKEND)
+/// Calls `f` with the named parameters of `row`.
+fn with_step_params<R>(
+    row: &NewStep<'_>,
+    now: i64,
+    f: impl FnOnce(&[(&str, &dyn ToSql)]) -> R,
+) -> R {
+    f(named_params! {
+        ":workflow_uuid": row.workflow_id,
+        ":function_id": row.function_id,
+        ":function_name": row.function_name,
+        ":output": row.output,
+        ":error": row.error,
+        ":child_workflow_id": row.child_workflow_id,
+        ":started_at_epoch_ms": row.started_at_epoch_ms,
+        ":completed_at_epoch_ms": row.completed_at_epoch_ms,
+        ":serialization": row.serialization,
+        ":application_name": row.application_name,
+        ":now": now,
+    })
 }
 
-fn unexpected_step(workflow_id: &str, function_id: i32, expected: &str, recorded: &str) -> Error {
-    Error::new(
-        ErrorKind::UnexpectedStep,
-        format!(
-            "workflow {workflow_id} step {function_id}: this execution runs step {expected:?} but \
-             the step recorded at that position is {recorded:?}; the workflow code is not \
-             deterministic (it changed, or depends on something outside the workflow)"
-        ),
-    )
-    .with_backend(BACKEND)
+/// Inserts `row`, or finds the recorded one; returns the recorded completion time.
+fn record_step_row(tx: &Transaction<'_>, row: &NewStep<'_>, now: i64) -> Result<Option<i64>> {
+    with_step_params(row, now, |params| {
+        tx.query_row(sql::INSERT_STEP, params, |r| get_i64(r, 0))
+    })
+    .map_err(classify)
 }
 
-/// The columns of a step row to insert.
-struct NewStep<'a> {
-    workflow_id: &'a str,
-    function_id: i32,
-    function_name: &'a str,
-    output: Option<&'a str>,
-    error: Option<&'a str>,
-    child_workflow_id: Option<&'a str>,
-    started_at_epoch_ms: Option<i64>,
-    completed_at_epoch_ms: i64,
-    serialization: Option<&'a str>,
-    application_name: Option<&'a str>,
-}
-
-impl NewStep<'_> {
-    /// Calls `f` with the row's named parameters.
-    fn with_params<R>(&self, now: i64, f: impl FnOnce(&[(&str, &dyn ToSql)]) -> R) -> R {
-        f(named_params! {
-            ":workflow_uuid": self.workflow_id,
-            ":function_id": self.function_id,
-            ":function_name": self.function_name,
-            ":output": self.output,
-            ":error": self.error,
-            ":child_workflow_id": self.child_workflow_id,
-            ":started_at_epoch_ms": self.started_at_epoch_ms,
-            ":completed_at_epoch_ms": self.completed_at_epoch_ms,
-            ":serialization": self.serialization,
-            ":application_name": self.application_name,
-            ":now": now,
-        })
-    }
-
-    /// Inserts the row, or finds the recorded one; returns the recorded completion time.
-    fn record(&self, tx: &Transaction<'_>, now: i64) -> Result<Option<i64>> {
-        self.with_params(now, |params| {
-            tx.query_row(sql::INSERT_STEP, params, |r| get_i64(r, 0))
-        })
-        .map_err(classify)
-    }
-
-    /// Inserts the row unless a step is recorded at its position.
-    fn insert_if_absent(&self, tx: &Transaction<'_>, now: i64) -> Result<()> {
-        self.with_params(now, |params| tx.execute(sql::INSERT_STEP_IF_ABSENT, params))
-            .map_err(classify)?;
-        Ok(())
-    }
-}
-
-/// Epoch seconds as a float, as DBOS Python records a sleep's wake time.
-fn wake_time_text(wake_at_epoch_ms: i64) -> String {
-    let seconds = wake_at_epoch_ms as f64 / 1000.0;
-    serde_json::Number::from_f64(seconds)
-        .map_or_else(|| wake_at_epoch_ms.to_string(), |n| n.to_string())
-}
-
-/// The wake time of a recorded sleep: a JSON number of epoch seconds (DBOS Python) or epoch
-/// milliseconds (other SDKs), else the row's completion time (the wake time for `DBOS.sleep`).
-fn recorded_wake_time(row: &StepRow) -> Option<i64> {
-    let parsed = row
-        .output
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-        .and_then(|v| match v {
-            serde_json::Value::Number(n) => n.as_f64(),
-            serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
-            _ => None,
-        })
-        .filter(|f| f.is_finite());
-    match parsed {
-        // Anything above 1e11 is milliseconds (1e11 seconds is the year 5138).
-        Some(v) if v.abs() >= 1e11 => Some(v.round() as i64),
-        Some(v) => Some((v * 1000.0).round() as i64),
-        None => row.completed_at_epoch_ms,
-    }
+/// Inserts `row` unless a step is recorded at its position.
+fn insert_step_if_absent(tx: &Transaction<'_>, row: &NewStep<'_>, now: i64) -> Result<()> {
+    with_step_params(row, now, |params| {
+        tx.execute(sql::INSERT_STEP_IF_ABSENT, params)
+    })
+    .map_err(classify)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -158,23 +103,16 @@ impl StepStore for SqliteStore {
                     .query_row(sql::SELECT_WORKFLOW_STATUS, [&id], |r| r.get(0))
                     .optional()
                     .map_err(classify)?;
-                match status {
-                    None => return Err(missing_workflow(&id)),
-                    Some(Some(s)) if s == "CANCELLED" => {
-                        return Err(Error::new(
-                            ErrorKind::Cancelled,
-                            format!("workflow {id} was cancelled"),
-                        )
-                        .with_backend(BACKEND))
-                    }
-                    Some(_) => {}
-                }
+                let Some(status) = status else {
+                    return Err(with_backend(errors::missing_workflow(&id)));
+                };
+                steps::ensure_not_cancelled(&id, &status_of(status.as_deref()))
+                    .map_err(with_backend)?;
                 let Some(row) = read_step(tx, &id, function_id)? else {
                     return Ok(None);
                 };
-                if row.function_name != name {
-                    return Err(unexpected_step(&id, function_id, &name, &row.function_name));
-                }
+                steps::ensure_same_step(&id, function_id, &name, &row.function_name)
+                    .map_err(with_backend)?;
                 Ok(Some(RecordedStep::new(
                     outcome_of(row.output, row.error, row.serialization.as_deref()),
                     row.child_workflow_id,
@@ -191,41 +129,11 @@ impl StepStore for SqliteStore {
                 let now = now_ms(tx)?;
                 let what = format!("record step {}", step.function_id);
                 let workflow = check_owner(tx, &step.workflow_id, owner.as_deref(), &what)?
-                    .ok_or_else(|| missing_workflow(&step.workflow_id))?;
-                let (output, error) = match &step.outcome {
-                    Some(Outcome::Output(p)) => (Some(p.text.as_str()), None),
-                    Some(Outcome::Error(p)) => (None, Some(p.text.as_str())),
-                    None => (None, None),
-                };
-                let recorded = NewStep {
-                    workflow_id: &step.workflow_id,
-                    function_id: step.function_id,
-                    function_name: &step.function_name,
-                    output,
-                    error,
-                    child_workflow_id: step.child_workflow_id.as_deref(),
-                    started_at_epoch_ms: step.started_at_epoch_ms,
-                    completed_at_epoch_ms: step.completed_at_epoch_ms,
-                    serialization: step.outcome.as_ref().and_then(|o| o.payload().label()),
-                    application_name: workflow.application_name.as_deref(),
-                }
-                .record(tx, now)?;
+                    .ok_or_else(|| with_backend(errors::missing_workflow(&step.workflow_id)))?;
+                let row = NewStep::recorded(&step, workflow.application_name.as_deref());
+                let recorded = record_step_row(tx, &row, now)?;
                 if recorded != Some(step.completed_at_epoch_ms) {
-                    return Err(Error::new(
-                        ErrorKind::StepConflict,
-                        format!(
-                            "step {} ({:?}) of workflow {} was already recorded by another \
-                             execution (completed at {}, this attempt at {}); the recorded \
-                             result is kept",
-                            step.function_id,
-                            step.function_name,
-                            step.workflow_id,
-                            recorded
-                                .map_or_else(|| "an unknown time".to_owned(), |t| t.to_string()),
-                            step.completed_at_epoch_ms
-                        ),
-                    )
-                    .with_backend(BACKEND));
+                    return Err(with_backend(errors::step_conflict(&step, recorded)));
                 }
                 Ok(())
             })
@@ -239,12 +147,8 @@ impl StepStore for SqliteStore {
     ) -> Result<Vec<StepInfo>> {
         validate::workflow_id(workflow_id)?;
         let id = workflow_id.to_owned();
-        let limit = options
-            .limit
-            .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        let offset = options
-            .offset
-            .map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX));
+        let limit = limit(options.limit).unwrap_or(-1);
+        let offset = offset(options.offset);
         let load = options.load_output;
         self.conns()
             .read(move |tx| {
@@ -277,11 +181,7 @@ impl StepStore for SqliteStore {
         options: InsertOptions,
         parent_owner_xid: Option<&str>,
     ) -> Result<InsertOutcome> {
-        validate::workflow_id(parent_workflow_id)?;
-        validate::function_id(function_id)?;
-        let mut child = child;
-        child.parent_workflow_id = Some(parent_workflow_id.to_owned());
-        child.validate()?;
+        let mut child = children::prepare(parent_workflow_id, function_id, child)?;
         let parent = parent_workflow_id.to_owned();
         let owner = parent_owner_xid.map(str::to_owned);
         let child_for_error = child.clone();
@@ -294,52 +194,27 @@ impl StepStore for SqliteStore {
                     let what = format!("start child workflow {}", child.workflow_id);
                     let Some(parent_row) = check_owner(tx, &parent, owner.as_deref(), &what)?
                     else {
-                        return Err(Error::not_found(format!(
-                            "parent workflow {parent} does not exist; cannot start child \
-                             workflow {}",
-                            child.workflow_id
-                        ))
-                        .with_backend(BACKEND));
+                        let e = errors::missing_parent(&parent, &child.workflow_id);
+                        return Err(with_backend(e));
                     };
                     if let Some(step) = read_step(tx, &parent, function_id)? {
-                        if step.child_workflow_id.as_deref() != Some(child.workflow_id.as_str()) {
-                            let recorded = match &step.child_workflow_id {
-                                Some(c) => format!("child workflow {c}"),
-                                None => format!("step {:?}", step.function_name),
-                            };
-                            return Err(Error::new(
-                                ErrorKind::StepConflict,
-                                format!(
-                                    "step {function_id} of workflow {parent} already recorded \
-                                     {recorded}; this execution cannot start child workflow {} \
-                                     there",
-                                    child.workflow_id
-                                ),
-                            )
-                            .with_backend(BACKEND));
-                        }
-                        if step.error.is_some() {
-                            // A replay of a start that was deduplicated: the same answer.
-                            return Err(deduplicated_error(&child));
-                        }
+                        // A replay of a start that was deduplicated gets the same answer.
+                        children::check_recorded_start(
+                            &parent,
+                            function_id,
+                            &child,
+                            &step.function_name,
+                            step.child_workflow_id.as_deref(),
+                            step.error.is_some(),
+                        )
+                        .map_err(with_backend)?;
                     }
-                    if child.timeout.is_none() && child.deadline_epoch_ms.is_none() {
-                        child.deadline_epoch_ms = parent_row.deadline_epoch_ms;
-                    }
+                    children::inherit_deadline(&mut child, parent_row.deadline_epoch_ms);
                     let outcome = insert_workflow_tx(tx, &child, &options, now)?;
-                    NewStep {
-                        workflow_id: &parent,
-                        function_id,
-                        function_name: &child.name,
-                        output: None,
-                        error: None,
-                        child_workflow_id: Some(&child.workflow_id),
-                        started_at_epoch_ms: Some(now),
-                        completed_at_epoch_ms: now,
-                        serialization: None,
-                        application_name: parent_row.application_name.as_deref(),
-                    }
-                    .insert_if_absent(tx, now)?;
+                    let application = parent_row.application_name.as_deref();
+                    let row =
+                        NewStep::child_start(&parent, function_id, &child, None, now, application);
+                    insert_step_if_absent(tx, &row, now)?;
                     Ok(outcome)
                 })
                 .await
@@ -348,40 +223,24 @@ impl StepStore for SqliteStore {
             Err(e) if e.kind() == ErrorKind::Deduplicated => {
                 // Record the deduplication as the parent's step error, so a replay re-raises it
                 // instead of enqueuing again; then report it.
-                let error_payload = PortableError::new(
-                    DEDUPLICATED_ERROR_NAME,
-                    format!(
-                        "Workflow {} was deduplicated due to an existing workflow in queue {} \
-                         with deduplication ID {}.",
-                        child_for_error.workflow_id,
-                        child_for_error.queue_name.as_deref().unwrap_or_default(),
-                        child_for_error
-                            .deduplication_id
-                            .as_deref()
-                            .unwrap_or_default()
-                    ),
-                )
-                .encode()?;
+                let error_payload = children::deduplicated_step_error(&child_for_error)?;
                 self.conns()
                     .write(move |tx| {
                         let now = now_ms(tx)?;
                         let what = format!("record step {function_id}");
                         let parent_row = check_owner(tx, &parent, owner.as_deref(), &what)?;
-                        NewStep {
-                            workflow_id: &parent,
+                        let application = parent_row
+                            .as_ref()
+                            .and_then(|p| p.application_name.as_deref());
+                        let row = NewStep::child_start(
+                            &parent,
                             function_id,
-                            function_name: &child_for_error.name,
-                            output: None,
-                            error: Some(&error_payload.text),
-                            child_workflow_id: Some(&child_for_error.workflow_id),
-                            started_at_epoch_ms: Some(now),
-                            completed_at_epoch_ms: now,
-                            serialization: Some(Serialization::PortableJson.as_label()),
-                            application_name: parent_row
-                                .as_ref()
-                                .and_then(|p| p.application_name.as_deref()),
-                        }
-                        .insert_if_absent(tx, now)?;
+                            &child_for_error,
+                            Some(&error_payload),
+                            now,
+                            application,
+                        );
+                        insert_step_if_absent(tx, &row, now)?;
                         Ok(())
                     })
                     .await?;
@@ -408,79 +267,25 @@ impl StepStore for SqliteStore {
                 let now = now_ms(tx)?;
                 let what = format!("record step {function_id}");
                 let workflow = check_owner(tx, &id, owner.as_deref(), &what)?
-                    .ok_or_else(|| missing_workflow(&id))?;
+                    .ok_or_else(|| with_backend(errors::missing_workflow(&id)))?;
                 if let Some(row) = read_step(tx, &id, function_id)? {
-                    if row.function_name != SLEEP_STEP {
-                        return Err(unexpected_step(
-                            &id,
-                            function_id,
-                            SLEEP_STEP,
-                            &row.function_name,
-                        ));
-                    }
-                    let wake = recorded_wake_time(&row).ok_or_else(|| {
-                        Error::corrupt(format!(
-                            "the sleep recorded at step {function_id} of workflow {id} has no \
-                             readable wake time"
-                        ))
-                        .with_backend(BACKEND)
-                    })?;
+                    let wake = sleep::replayed_wake_time(
+                        &id,
+                        function_id,
+                        &row.function_name,
+                        row.output.as_deref(),
+                        row.completed_at_epoch_ms,
+                    )
+                    .map_err(with_backend)?;
                     return Ok(SleepState::new(wake, now));
                 }
                 let wake = now.saturating_add(duration_ms);
-                let output = wake_time_text(wake);
-                NewStep {
-                    workflow_id: &id,
-                    function_id,
-                    function_name: SLEEP_STEP,
-                    output: Some(&output),
-                    error: None,
-                    child_workflow_id: None,
-                    started_at_epoch_ms: Some(now),
-                    completed_at_epoch_ms: wake,
-                    serialization: Some(Serialization::PortableJson.as_label()),
-                    application_name: workflow.application_name.as_deref(),
-                }
-                .insert_if_absent(tx, now)?;
+                let output = sleep::encode_wake_time(wake);
+                let application = workflow.application_name.as_deref();
+                let row = NewStep::sleep(&id, function_id, &output, now, wake, application);
+                insert_step_if_absent(tx, &row, now)?;
                 Ok(SleepState::new(wake, now))
             })
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(output: Option<&str>, completed: Option<i64>) -> StepRow {
-        StepRow {
-            function_name: SLEEP_STEP.into(),
-            output: output.map(str::to_owned),
-            error: None,
-            child_workflow_id: None,
-            serialization: Some("portable_json".into()),
-            completed_at_epoch_ms: completed,
-        }
-    }
-
-    #[test]
-    fn wake_time_round_trips_as_epoch_seconds() {
-        let text = wake_time_text(1_795_459_448_222);
-        assert_eq!(text, "1795459448.222");
-        assert_eq!(
-            recorded_wake_time(&row(Some(&text), None)),
-            Some(1_795_459_448_222)
-        );
-        assert_eq!(wake_time_text(1_795_459_448_000), "1795459448.0");
-    }
-
-    #[test]
-    fn wake_time_accepts_milliseconds_and_falls_back_to_completion() {
-        assert_eq!(
-            recorded_wake_time(&row(Some("1795459448222"), None)),
-            Some(1_795_459_448_222)
-        );
-        assert_eq!(recorded_wake_time(&row(Some("garbage"), Some(7))), Some(7));
-        assert_eq!(recorded_wake_time(&row(None, None)), None);
     }
 }

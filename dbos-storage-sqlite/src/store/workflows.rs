@@ -1,58 +1,23 @@
 //! [`WorkflowStore`] on SQLite: insert, read, list, outcome and waits.
 
-use std::collections::{HashMap, HashSet};
-
 use async_trait::async_trait;
-use dbos_storage_core::wait::poll_until;
+use dbos_storage_core::rules::children::Descendants;
+use dbos_storage_core::rules::columns::{final_columns, status_of, workflow_result};
+use dbos_storage_core::rules::errors;
+use dbos_storage_core::rules::insert::{self, ExistingWorkflow};
+use dbos_storage_core::rules::listing::{self, in_request_order, prefix_pattern};
+use dbos_storage_core::wait;
 use dbos_storage_core::{
-    validate, AwaitOptions, DedupPolicy, Error, ErrorKind, IdReusePolicy, InitialStatus,
-    InsertOptions, InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Payload, Result,
-    Serialization, SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus, WorkflowStore,
+    duration_ms, validate, AwaitOptions, DedupPolicy, Error, ErrorKind, InitialStatus,
+    InsertOptions, InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Result, Serialization,
+    SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus, WorkflowStore,
 };
 use rusqlite::types::Value;
 use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
 
-use super::{duration_ms, json_array, now_ms, read_workflow, SqliteStore, ID_CHUNK};
-use crate::error::{classify, is_unique_violation_on, BACKEND};
+use super::{json_array, now_ms, read_workflow, select_ids, SqliteStore, ID_CHUNK};
+use crate::error::{classify, is_unique_violation_on, with_backend, BACKEND};
 use crate::sql;
-
-/// The row an insert found or created.
-struct InsertedRow {
-    status: Option<String>,
-    name: Option<String>,
-    class_name: Option<String>,
-    config_name: Option<String>,
-    queue_name: Option<String>,
-    creator_xid: Option<String>,
-    serialization: Option<String>,
-}
-
-/// `name`, with its class and config when set, for messages.
-fn describe(name: Option<&str>, class: Option<&str>, config: Option<&str>) -> String {
-    let mut s = format!("{:?}", name.unwrap_or(""));
-    if let Some(class) = class {
-        s.push_str(&format!(" of class {class:?}"));
-    }
-    if let Some(config) = config {
-        s.push_str(&format!(" (config {config:?})"));
-    }
-    s
-}
-
-/// The error of an insert rejected by the deduplication index.
-pub(super) fn deduplicated_error(workflow: &NewWorkflow) -> Error {
-    Error::new(
-        ErrorKind::Deduplicated,
-        format!(
-            "workflow {} was not enqueued: queue {:?} already has a workflow with deduplication \
-             id {:?}",
-            workflow.workflow_id,
-            workflow.queue_name.as_deref().unwrap_or(""),
-            workflow.deduplication_id.as_deref().unwrap_or("")
-        ),
-    )
-    .with_backend(BACKEND)
-}
 
 /// The column values of a workflow row to insert, computed once from a [`NewWorkflow`]; shared
 /// by `insert_workflow`, `start_child_workflow` and batch enqueue.
@@ -157,81 +122,36 @@ pub(super) fn insert_workflow_tx(
 ) -> Result<InsertOutcome> {
     let inserted = WorkflowColumns::new(workflow, now)?.with_params(now, |params| {
         tx.query_row(sql::INSERT_WORKFLOW, params, |r| {
-            Ok(InsertedRow {
-                status: r.get(0)?,
+            Ok(ExistingWorkflow {
+                status: status_of(r.get::<_, Option<String>>(0)?.as_deref()),
                 name: r.get(1)?,
                 class_name: r.get(2)?,
                 config_name: r.get(3)?,
                 queue_name: r.get(4)?,
                 creator_xid: r.get(5)?,
-                serialization: r.get(6)?,
+                serialization: r
+                    .get::<_, Option<String>>(6)?
+                    .as_deref()
+                    .map(Serialization::parse_label),
             })
         })
     });
     let row = match inserted {
         Ok(row) => row,
         Err(e) if is_unique_violation_on(&e, "deduplication_id") => {
-            return Err(deduplicated_error(workflow));
+            return Err(with_backend(errors::deduplicated(workflow)));
         }
         Err(e) => return Err(classify(e)),
     };
-
-    if row.name.as_deref() != Some(workflow.name.as_str())
-        || row.class_name != workflow.class_name
-        || row.config_name != workflow.config_name
-    {
-        return Err(Error::new(
-            ErrorKind::WorkflowConflict,
-            format!(
-                "workflow id {} is already used by workflow {}; it cannot also run workflow {}",
-                workflow.workflow_id,
-                describe(
-                    row.name.as_deref(),
-                    row.class_name.as_deref(),
-                    row.config_name.as_deref()
-                ),
-                describe(
-                    Some(&workflow.name),
-                    workflow.class_name.as_deref(),
-                    workflow.config_name.as_deref()
-                ),
-            ),
-        )
-        .with_backend(BACKEND));
-    }
-    let ours = row.creator_xid.as_deref() == Some(workflow.creator_xid.as_str());
-    if !ours {
-        if row.queue_name != workflow.queue_name {
-            tracing::warn!(
-                workflow_id = %workflow.workflow_id,
-                existing_queue = ?row.queue_name,
-                requested_queue = ?workflow.queue_name,
-                "workflow already exists on another queue; attaching to the existing workflow"
-            );
-        }
-        if options.reuse_policy == IdReusePolicy::Reject {
-            return Err(Error::new(
-                ErrorKind::WorkflowIdInUse,
-                format!(
-                    "workflow id {} is already in use by another start of workflow {:?}; choose \
-                     another id, or attach to the existing workflow",
-                    workflow.workflow_id, workflow.name
-                ),
-            )
-            .with_backend(BACKEND));
-        }
-    } else {
+    let outcome = insert::reconcile(workflow, options, row).map_err(with_backend)?;
+    if !outcome.existed {
+        // This insert's own row: its inputs go with it.
         tx.execute(
             sql::INSERT_WORKFLOW_INPUT,
             rusqlite::params![workflow.workflow_id, workflow.inputs.text, now],
         )
         .map_err(classify)?;
     }
-    let status = WorkflowStatus::parse(row.status.as_deref().unwrap_or(""));
-    let should_execute = ours && status == WorkflowStatus::Pending;
-    let mut outcome = InsertOutcome::new(status, should_execute, !ours);
-    outcome.queue_name = row.queue_name;
-    outcome.serialization = row.serialization.as_deref().map(Serialization::parse_label);
     Ok(outcome)
 }
 
@@ -259,12 +179,12 @@ fn deduplicated_outcome(
         .optional()
         .map_err(classify)?;
     Ok(holder.map(|(holder, status, serialization)| {
-        let status = WorkflowStatus::parse(status.as_deref().unwrap_or(""));
-        let mut outcome = InsertOutcome::new(status, false, true);
-        outcome.queue_name = Some(queue.clone());
-        outcome.serialization = serialization.as_deref().map(Serialization::parse_label);
-        outcome.deduplicated_into = Some(holder);
-        outcome
+        insert::deduplicated_into(
+            holder,
+            status_of(status.as_deref()),
+            Some(queue.clone()),
+            serialization.as_deref().map(Serialization::parse_label),
+        )
     }))
 }
 
@@ -315,14 +235,7 @@ fn list_query(q: &ListWorkflowsQuery) -> Result<(String, Vec<(&'static str, Valu
         query.filter(list::IDS, ":workflow_ids", list_value(ids)?);
     }
     if let Some(prefix) = &q.workflow_id_prefix {
-        let mut pattern = String::with_capacity(prefix.len() + 1);
-        for c in prefix.chars() {
-            if matches!(c, '\\' | '%' | '_') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
-        pattern.push('%');
+        let pattern = prefix_pattern(prefix);
         query.filter(list::ID_PREFIX, ":prefix_pattern", Value::Text(pattern));
         query.bind(":prefix", Value::Text(prefix.clone()));
     }
@@ -414,8 +327,8 @@ fn list_query(q: &ListWorkflowsQuery) -> Result<(String, Vec<(&'static str, Valu
         SortOrder::Descending => query.clause(list::ORDER_DESC),
         _ => query.clause(list::ORDER_ASC),
     }
-    let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-    let offset = q.offset.map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX));
+    let limit = listing::limit(q.limit).unwrap_or(-1);
+    let offset = listing::offset(q.offset);
     query.filter(list::LIMIT_OFFSET, ":limit", Value::Integer(limit));
     query.bind(":offset", Value::Integer(offset));
     Ok((query.text, query.params))
@@ -438,41 +351,12 @@ fn read_result(tx: &Transaction<'_>, workflow_id: &str) -> Result<WorkflowResult
         return Ok(WorkflowResult::NotFound);
     };
     let label = serialization.as_deref().map(Serialization::parse_label);
-    let status = WorkflowStatus::parse(status.as_deref().unwrap_or(""));
-    Ok(match status {
-        WorkflowStatus::Success => WorkflowResult::Finished(Outcome::Output(Payload::new(
-            output.unwrap_or_else(|| "null".to_owned()),
-            label,
-        ))),
-        WorkflowStatus::Error => WorkflowResult::Finished(Outcome::Error(Payload::new(
-            error.unwrap_or_else(|| "null".to_owned()),
-            label,
-        ))),
-        WorkflowStatus::Cancelled => WorkflowResult::Cancelled,
-        WorkflowStatus::MaxRecoveryAttemptsExceeded => WorkflowResult::MaxRecoveryAttemptsExceeded,
-        other => WorkflowResult::Active(other),
-    })
-}
-
-impl SqliteStore {
-    async fn first_finished_inner(&self, ids: Vec<String>) -> Result<Option<String>> {
-        self.conns()
-            .read(move |tx| {
-                for chunk in ids.chunks(ID_CHUNK) {
-                    let found = tx
-                        .query_row(sql::SELECT_FIRST_FINISHED, [json_array(chunk)?], |r| {
-                            r.get::<_, String>(0)
-                        })
-                        .optional()
-                        .map_err(classify)?;
-                    if found.is_some() {
-                        return Ok(found);
-                    }
-                }
-                Ok(None)
-            })
-            .await
-    }
+    Ok(workflow_result(
+        status_of(status.as_deref()),
+        output,
+        error,
+        label,
+    ))
 }
 
 #[async_trait]
@@ -517,20 +401,19 @@ impl WorkflowStore for SqliteStore {
         let ids = workflow_ids.to_vec();
         self.conns()
             .read(move |tx| {
-                let mut found: HashMap<String, WorkflowInfo> = HashMap::new();
                 let mut stmt = tx
                     .prepare_cached(sql::SELECT_WORKFLOWS_BY_IDS)
                     .map_err(classify)?;
+                let mut rows = Vec::new();
                 for chunk in ids.chunks(ID_CHUNK) {
-                    let rows = stmt
+                    let read = stmt
                         .query_map([json_array(chunk)?], read_workflow)
                         .map_err(classify)?;
-                    for row in rows {
-                        let w = row.map_err(classify)?;
-                        found.insert(w.workflow_id.clone(), w);
+                    for row in read {
+                        rows.push(row.map_err(classify)?);
                     }
                 }
-                Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+                Ok(in_request_order(&ids, rows))
             })
             .await
     }
@@ -562,11 +445,7 @@ impl WorkflowStore for SqliteStore {
         owner_xid: Option<&str>,
     ) -> Result<bool> {
         validate::workflow_id(workflow_id)?;
-        dbos_storage_core::payload::validate_text("workflow outcome", &outcome.payload().text)?;
-        let (status, output, error) = match outcome {
-            Outcome::Output(p) => (WorkflowStatus::Success, Some(p.text), None),
-            Outcome::Error(p) => (WorkflowStatus::Error, None, Some(p.text)),
-        };
+        let recorded = final_columns(outcome)?;
         let id = workflow_id.to_owned();
         let owner = owner_xid.map(str::to_owned);
         let applied = self
@@ -577,7 +456,7 @@ impl WorkflowStore for SqliteStore {
                     .execute(
                         sql::UPDATE_OUTCOME,
                         named_params! {
-                            ":status": status.as_str(),
+                            ":status": recorded.status.as_str(),
                             ":now": now,
                             ":workflow_uuid": id,
                             ":owner_xid": owner,
@@ -589,7 +468,7 @@ impl WorkflowStore for SqliteStore {
                 }
                 tx.execute(
                     sql::UPSERT_WORKFLOW_OUTPUT,
-                    rusqlite::params![id, output, error, now],
+                    rusqlite::params![id, recorded.output, recorded.error, now],
                 )
                 .map_err(classify)?;
                 Ok(true)
@@ -612,20 +491,7 @@ impl WorkflowStore for SqliteStore {
         workflow_id: &str,
         options: AwaitOptions,
     ) -> Result<WorkflowResult> {
-        validate::workflow_id(workflow_id)?;
-        let what = format!("workflow {workflow_id} to finish");
-        poll_until(&what, &options, Some(self.wake()), || async {
-            let result = self.workflow_result(workflow_id).await?;
-            match result {
-                WorkflowResult::NotFound if options.fail_if_missing => Err(Error::not_found(
-                    format!("workflow {workflow_id} does not exist"),
-                )
-                .with_backend(BACKEND)),
-                r if r.is_terminal() => Ok(Some(r)),
-                _ => Ok(None),
-            }
-        })
-        .await
+        wait::await_workflow_result(self, BACKEND, workflow_id, &options, Some(self.wake())).await
     }
 
     async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>> {
@@ -633,7 +499,23 @@ impl WorkflowStore for SqliteStore {
         if workflow_ids.is_empty() {
             return Ok(None);
         }
-        self.first_finished_inner(workflow_ids.to_vec()).await
+        let ids = workflow_ids.to_vec();
+        self.conns()
+            .read(move |tx| {
+                for chunk in ids.chunks(ID_CHUNK) {
+                    let found = tx
+                        .query_row(sql::SELECT_FIRST_FINISHED, [json_array(chunk)?], |r| {
+                            r.get::<_, String>(0)
+                        })
+                        .optional()
+                        .map_err(classify)?;
+                    if found.is_some() {
+                        return Ok(found);
+                    }
+                }
+                Ok(None)
+            })
+            .await
     }
 
     async fn await_first_finished(
@@ -641,21 +523,7 @@ impl WorkflowStore for SqliteStore {
         workflow_ids: &[String],
         options: AwaitOptions,
     ) -> Result<String> {
-        validate::workflow_ids(workflow_ids)?;
-        if workflow_ids.is_empty() {
-            return Err(Error::invalid_input(
-                "await_first_finished needs at least one workflow id",
-            ));
-        }
-        let what = format!(
-            "one of {} workflows (first: {}) to finish",
-            workflow_ids.len(),
-            workflow_ids[0]
-        );
-        poll_until(&what, &options, Some(self.wake()), || {
-            self.first_finished_inner(workflow_ids.to_vec())
-        })
-        .await
+        wait::await_first_finished(self, workflow_ids, &options, Some(self.wake())).await
     }
 
     async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>> {
@@ -663,27 +531,12 @@ impl WorkflowStore for SqliteStore {
         let root = workflow_id.to_owned();
         self.conns()
             .read(move |tx| {
-                let mut seen: HashSet<String> = HashSet::from([root.clone()]);
-                let mut out = Vec::new();
-                let mut level = vec![root];
-                let mut stmt = tx.prepare_cached(sql::SELECT_CHILDREN).map_err(classify)?;
-                while !level.is_empty() {
-                    let mut next = Vec::new();
-                    for chunk in level.chunks(ID_CHUNK) {
-                        let rows = stmt
-                            .query_map([json_array(chunk)?], |r| r.get::<_, String>(0))
-                            .map_err(classify)?;
-                        for id in rows {
-                            let id = id.map_err(classify)?;
-                            if seen.insert(id.clone()) {
-                                next.push(id);
-                            }
-                        }
-                    }
-                    out.extend(next.iter().cloned());
-                    level = next;
+                let mut walk = Descendants::new(vec![root]);
+                while !walk.level().is_empty() {
+                    let children = select_ids(tx, sql::SELECT_CHILDREN, walk.level())?;
+                    walk.descend(children);
                 }
-                Ok(out)
+                Ok(walk.into_found())
             })
             .await
     }
