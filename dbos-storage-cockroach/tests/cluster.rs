@@ -1,12 +1,15 @@
 //! The conformance suite against a real CockroachDB cluster, with `inject_retry_errors_enabled`
-//! on for every connection. Built only with the `cockroach-cluster-tests` feature:
+//! on for every connection. Built when `DBOS_TEST_COCKROACH_URL` is set at build time (see
+//! `build.rs`), so the README's test command runs it:
 //!
 //! ```text
 //! DBOS_TEST_COCKROACH_URL=cockroachdb://root@localhost:26257/dbos_test?sslmode=disable \
-//!     cargo test -p dbos-storage-cockroach --features cockroach-cluster-tests --test cluster
+//!     cargo test --workspace
 //! ```
 //!
-//! With the feature on and the variable unset, every case fails with a message saying so.
+//! With the `cockroach-cluster-tests` feature it is built even without the variable, and every
+//! case then fails with a message saying so.
+#![cfg(any(dbos_cockroach_cluster, feature = "cockroach-cluster-tests"))]
 
 mod common;
 
