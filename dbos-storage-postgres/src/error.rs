@@ -100,6 +100,10 @@ pub(crate) fn kind_of_code(code: &SqlState) -> ErrorKind {
         ErrorKind::AmbiguousCommit
     } else if *code == SqlState::QUERY_CANCELED {
         ErrorKind::Timeout
+    } else if *code == SqlState::PROTOCOL_VIOLATION {
+        // Class 08 but not a lost connection: the statement or its parameters are malformed,
+        // and re-running it would fail the same way.
+        ErrorKind::Backend
     } else if *code == SqlState::INVALID_CATALOG_NAME
         || *code == SqlState::INVALID_PASSWORD
         || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
@@ -293,6 +297,7 @@ mod tests {
             ("08000", ErrorKind::ConnectionLost),
             ("08006", ErrorKind::ConnectionLost),
             ("08001", ErrorKind::ConnectionLost),
+            ("08P01", ErrorKind::Backend),
             ("53300", ErrorKind::ConnectionLost),
             ("53100", ErrorKind::ConnectionLost),
             ("57P01", ErrorKind::ConnectionLost),
