@@ -3,7 +3,6 @@
 //! The conformance suite covers the contract itself.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,44 +14,11 @@ use dbos_storage_core::{
 };
 use dbos_storage_sqlite::{SqliteConfig, SqliteStore};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    store: SqliteStore,
-}
-
-async fn fixture_with(config: impl FnOnce(SqliteConfig) -> SqliteConfig) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dbos.sqlite");
-    let store = SqliteStore::open(config(SqliteConfig::file(&path)))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    Fixture {
-        _dir: dir,
-        path,
-        store,
-    }
-}
-
-async fn fixture() -> Fixture {
-    fixture_with(|c| c).await
-}
-
-fn raw(path: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(path).unwrap()
-}
-
-fn input() -> Payload {
-    Payload::portable_json(r#"{"positionalArgs":[1],"namedArgs":{}}"#)
-}
+mod common;
+use common::{fixture, fixture_with, ids, input, raw};
 
 fn queued(id: &str, queue: &str) -> NewWorkflow {
     NewWorkflow::new(id, "job", input()).enqueued(queue)
-}
-
-fn ids(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_owned()).collect()
 }
 
 fn claim(queue: &str) -> ClaimRequest {
