@@ -98,7 +98,7 @@ pub async fn closed_store_refuses_calls<F: Factory>(factory: &F) {
         .poll_interval(Duration::from_millis(10))
         .timeout(Duration::from_secs(10));
     err(
-        store.await_workflow_result("w", wait).await,
+        store.await_workflow_result("w", wait.clone()).await,
         closed,
         "await_workflow_result",
     );

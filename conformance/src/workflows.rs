@@ -1078,12 +1078,12 @@ pub async fn await_result_timeout_and_missing<F: Factory>(factory: &F) {
         .poll_interval(Duration::from_millis(10))
         .timeout(Duration::from_millis(100));
     err(
-        store.await_workflow_result("w1", short).await,
+        store.await_workflow_result("w1", short.clone()).await,
         ErrorKind::Timeout,
         "await an active workflow past its timeout",
     );
     err(
-        store.await_workflow_result("missing", short).await,
+        store.await_workflow_result("missing", short.clone()).await,
         ErrorKind::Timeout,
         "await a missing workflow past its timeout",
     );

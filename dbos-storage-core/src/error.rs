@@ -64,6 +64,9 @@ pub enum ErrorKind {
     Unsupported,
     /// An operation or a wait did not finish in time.
     Timeout,
+    /// The caller cancelled a wait through its cancellation token; nothing was consumed or
+    /// recorded by the wait itself.
+    Interrupted,
     /// Data read from the database could not be interpreted.
     Corrupt,
     /// The store was closed.

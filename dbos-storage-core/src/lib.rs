@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod driver;
 pub mod error;
+pub mod messaging;
 pub mod payload;
 pub mod queue;
 pub mod retry;
@@ -32,6 +33,11 @@ pub use retry::{Backoff, RetryPolicy, RetryingStore};
 pub use store::{
     DynSystemStore, LifecycleStore, ManagementStore, StepStore, SystemStore, WorkflowStore,
 };
+pub use messaging::{
+    Caller, GetEventRequest, OutgoingMessage, RecvRequest, SendOptions, SendOutcome,
+    SetEventOutcome, StreamEntry, StreamRead, StreamReadOptions, StreamWriteOutcome,
+};
+pub use store::{EventStore, MessageStore, StreamStore};
 pub use store::{QueueStore, VersionStore};
 pub use types::*;
 pub use url::{BackendKind, DatabaseUrl, SqliteLocation};

@@ -6,6 +6,7 @@
 //! attempt limit and the whole loop a time bound, after which the last error is returned marked
 //! [`Error::retries_exhausted`].
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,8 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::messaging::*;
+use crate::payload::Payload;
 use crate::queue::*;
 use crate::store::*;
 use crate::types::*;
@@ -294,7 +297,7 @@ impl<S: ?Sized + WorkflowStore> WorkflowStore for RetryingStore<S> {
     ) -> Result<WorkflowResult> {
         self.policy
             .run(IDEMPOTENT, || {
-                self.inner.await_workflow_result(workflow_id, options)
+                self.inner.await_workflow_result(workflow_id, options.clone())
             })
             .await
     }
@@ -310,7 +313,7 @@ impl<S: ?Sized + WorkflowStore> WorkflowStore for RetryingStore<S> {
     ) -> Result<String> {
         self.policy
             .run(IDEMPOTENT, || {
-                self.inner.await_first_finished(workflow_ids, options)
+                self.inner.await_first_finished(workflow_ids, options.clone())
             })
             .await
     }
@@ -602,6 +605,119 @@ impl<S: ?Sized + VersionStore> VersionStore for RetryingStore<S> {
                     timestamp,
                     application_name,
                 )
+            })
+            .await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: ?Sized + MessageStore> MessageStore for RetryingStore<S> {
+    /// Re-run after an ambiguous commit only when idempotent: from a workflow (its step records
+    /// the send) or with an idempotency key on every message.
+    async fn send_messages(
+        &self,
+        messages: Vec<OutgoingMessage>,
+        caller: Option<Caller>,
+        options: SendOptions,
+    ) -> Result<SendOutcome> {
+        let idempotent = caller.as_ref().is_some_and(Caller::records_step)
+            || messages.iter().all(|m| m.idempotency_key.is_some());
+        self.policy
+            .run(idempotent, || {
+                self.inner
+                    .send_messages(messages.clone(), caller.clone(), options)
+            })
+            .await
+    }
+    async fn recv(&self, request: RecvRequest, options: AwaitOptions) -> Result<Option<Payload>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.recv(request.clone(), options.clone())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: ?Sized + EventStore> EventStore for RetryingStore<S> {
+    async fn set_event(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+    ) -> Result<SetEventOutcome> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.set_event(caller.clone(), key, value.clone())
+            })
+            .await
+    }
+    async fn get_event(
+        &self,
+        request: GetEventRequest,
+        options: AwaitOptions,
+    ) -> Result<Option<Payload>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.get_event(request.clone(), options.clone())
+            })
+            .await
+    }
+    async fn get_all_events(&self, workflow_id: &str) -> Result<BTreeMap<String, Payload>> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.get_all_events(workflow_id))
+            .await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: ?Sized + StreamStore> StreamStore for RetryingStore<S> {
+    /// Re-run after an ambiguous commit only from a workflow: a write inside a step has no step
+    /// row to tell a re-run from a new value.
+    async fn write_stream(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+    ) -> Result<StreamWriteOutcome> {
+        let idempotent = caller.records_step();
+        self.policy
+            .run(idempotent, || {
+                self.inner.write_stream(caller.clone(), key, value.clone())
+            })
+            .await
+    }
+    async fn close_stream(&self, caller: Caller, key: &str) -> Result<StreamWriteOutcome> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.close_stream(caller.clone(), key))
+            .await
+    }
+    async fn read_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+    ) -> Result<StreamRead> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.read_stream(workflow_id, key, options)
+            })
+            .await
+    }
+    async fn await_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+        wait: AwaitOptions,
+    ) -> Result<StreamRead> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner
+                    .await_stream(workflow_id, key, options, wait.clone())
             })
             .await
     }

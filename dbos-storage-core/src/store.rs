@@ -25,12 +25,15 @@
 //! [`SerializationFailure`]: crate::ErrorKind::SerializationFailure
 //! [`Contention`]: crate::ErrorKind::Contention
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::messaging::*;
+use crate::payload::Payload;
 use crate::queue::*;
 use crate::types::*;
 
@@ -606,6 +609,196 @@ pub trait VersionStore: Debug + Send + Sync + 'static {
         timestamp: EpochMs,
         application_name: Option<&str>,
     ) -> Result<()>;
+}
+
+/// Messages between workflows: send (one step inside a workflow) and receive with a durable
+/// timeout.
+#[async_trait]
+pub trait MessageStore: Debug + Send + Sync + 'static {
+    /// Sends messages, in one transaction.
+    ///
+    /// # Behavior
+    /// - `caller = None` (a client): the messages are inserted, nothing is recorded.
+    /// - Called from a workflow (`caller.in_step == false`): the whole batch is the caller's step
+    ///   `function_id`, named [`SEND_STEP`](crate::messaging::SEND_STEP) for one message and
+    ///   [`SEND_BULK_STEP`](crate::messaging::SEND_BULK_STEP) (output: the message count) for
+    ///   more. A replay sends nothing and returns `replayed = true`; a replay whose batch size
+    ///   changed is refused. A missing destination is also recorded as the step's error, so its
+    ///   replay fails the same way.
+    /// - Called inside a step: no step row; the workflow's ownership is checked.
+    /// - A message with an idempotency key gets `message_uuid = "{key}::{destination}"` and a
+    ///   re-send is dropped; others get a fresh uuid. A `None` topic is stored as
+    ///   [`NULL_TOPIC`](crate::messaging::NULL_TOPIC).
+    /// - With `send_to_forks`, each message also goes to every workflow forked, recursively,
+    ///   from its destination, resolved in the same transaction.
+    /// - Receivers waiting in this process are woken after the commit (on PostgreSQL the
+    ///   `notifications` trigger wakes the others).
+    ///
+    /// # Errors
+    /// - [`NotFound`](crate::ErrorKind::NotFound) naming a destination that does not exist;
+    ///   nothing is delivered.
+    /// - [`InvalidInput`](crate::ErrorKind::InvalidInput): an empty batch, a duplicate
+    ///   idempotency key for one destination in the batch, or an invalid field.
+    /// - [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep): the caller's step holds another
+    ///   operation, or a replay's batch size differs.
+    /// - [`NotOwner`](crate::ErrorKind::NotOwner), [`Cancelled`](crate::ErrorKind::Cancelled)
+    ///   for the calling workflow.
+    ///
+    /// # Idempotency
+    /// Idempotent when called from a workflow (the step records it) or when every message has an
+    /// idempotency key; otherwise a re-run after an ambiguous commit may deliver twice.
+    async fn send_messages(
+        &self,
+        messages: Vec<OutgoingMessage>,
+        caller: Option<Caller>,
+        options: SendOptions,
+    ) -> Result<SendOutcome>;
+
+    /// Receives the oldest unconsumed message on a topic, waiting for one up to a durable
+    /// timeout.
+    ///
+    /// # Behavior
+    /// 1. A replay returns what the first run received (`None` for a timeout).
+    /// 2. Otherwise the timeout is recorded as a `DBOS.sleep` at `timeout_function_id`, so a
+    ///    recovered receive keeps its original deadline.
+    /// 3. The wait re-checks the database at `options.poll_interval` (or later when a proven
+    ///    listener delivers wake-ups) and wakes early on a send; it holds no connection while
+    ///    waiting.
+    /// 4. One transaction marks the oldest unconsumed message (by `created_at_epoch_ms`)
+    ///    `consumed`, with `consumed_by_function_id`, and records step `DBOS.recv` with the
+    ///    message in its own serialization, or with no outcome on timeout.
+    ///
+    /// `options.timeout` is not used: the request's timeout is the wait's bound.
+    ///
+    /// # Errors
+    /// [`Interrupted`](crate::ErrorKind::Interrupted) when `options.cancel` fires (nothing is
+    /// consumed); [`Cancelled`](crate::ErrorKind::Cancelled),
+    /// [`NotOwner`](crate::ErrorKind::NotOwner),
+    /// [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep),
+    /// [`NotFound`](crate::ErrorKind::NotFound) for the receiving workflow.
+    ///
+    /// # Idempotency
+    /// Idempotent: the consuming transaction returns the recorded step if there is one.
+    async fn recv(&self, request: RecvRequest, options: AwaitOptions) -> Result<Option<Payload>>;
+}
+
+/// Workflow events: key/value pairs a workflow publishes, with their per-step history.
+#[async_trait]
+pub trait EventStore: Debug + Send + Sync + 'static {
+    /// Publishes an event of the caller's workflow, in one transaction.
+    ///
+    /// # Behavior
+    /// - From a workflow: upserts the current value (`workflow_events`) and the history row at
+    ///   the caller's step (`workflow_events_history`), and records step `DBOS.setEvent`. A
+    ///   replay writes nothing and returns `replayed = true`.
+    /// - Inside a step: the same two upserts under the enclosing step's position; no step row;
+    ///   the workflow's ownership is checked.
+    /// - Waiters are woken after the commit; PostgreSQL also signals
+    ///   `dbos_workflow_events_channel` with `"{workflow_id}::{key}"` so DBOS peers wake.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for a missing workflow,
+    /// [`NotOwner`](crate::ErrorKind::NotOwner), [`Cancelled`](crate::ErrorKind::Cancelled),
+    /// [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep).
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn set_event(&self, caller: Caller, key: &str, value: Payload)
+        -> Result<SetEventOutcome>;
+
+    /// Reads another workflow's event, waiting up to the request's timeout for it to exist.
+    ///
+    /// # Behavior
+    /// From a workflow: a replay returns the first run's result (`None` for a timeout); the
+    /// timeout is recorded as a `DBOS.sleep` at `timeout_function_id`; the result is recorded
+    /// as step `DBOS.getEvent`. Outside a workflow nothing is recorded. The wait holds no
+    /// connection, re-checks at `options.poll_interval` and wakes early when the event is set.
+    /// `options.timeout` is not used.
+    ///
+    /// # Errors
+    /// [`Interrupted`](crate::ErrorKind::Interrupted) when `options.cancel` fires; for a calling
+    /// workflow, as [`StepStore::check_step`] and [`StepStore::record_step`].
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn get_event(
+        &self,
+        request: GetEventRequest,
+        options: AwaitOptions,
+    ) -> Result<Option<Payload>>;
+
+    /// Every current event of a workflow, by key. Empty for a missing workflow.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    async fn get_all_events(&self, workflow_id: &str) -> Result<BTreeMap<String, Payload>>;
+}
+
+/// Append-only streams of values a workflow writes and anyone reads.
+#[async_trait]
+pub trait StreamStore: Debug + Send + Sync + 'static {
+    /// Appends a value to the caller's stream `key` at the next offset (0-based, dense even
+    /// under concurrent writers).
+    ///
+    /// # Behavior
+    /// From a workflow: one transaction appends and records step `DBOS.writeStream`; a replay
+    /// writes nothing. Inside a step: the append is checked against the workflow's ownership;
+    /// no step row (a retried step may append twice). Waiters are woken after the commit;
+    /// PostgreSQL also signals `dbos_streams_channel`.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a closed stream or the close
+    /// sentinel as a value; [`NotFound`](crate::ErrorKind::NotFound) for a missing workflow;
+    /// [`NotOwner`](crate::ErrorKind::NotOwner), [`Cancelled`](crate::ErrorKind::Cancelled),
+    /// [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep).
+    ///
+    /// # Idempotency
+    /// Idempotent from a workflow; not idempotent inside a step.
+    async fn write_stream(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+    ) -> Result<StreamWriteOutcome>;
+
+    /// Closes the caller's stream `key` by appending the sentinel
+    /// [`STREAM_CLOSED_SENTINEL`](crate::messaging::STREAM_CLOSED_SENTINEL) (`portable_json`),
+    /// as step `DBOS.closeStream` from a workflow.
+    ///
+    /// # Errors
+    /// As [`StreamStore::write_stream`]; closing a closed stream is not an error (nothing is
+    /// appended, `offset = None`).
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn close_stream(&self, caller: Caller, key: &str) -> Result<StreamWriteOutcome>;
+
+    /// Reads consecutive values from `options.from_offset`, with the writer's status, in one
+    /// statement. Stops at the first missing offset, at the limit, or at the close sentinel
+    /// (`closed = true`). A terminal writer does not mean the stream is complete.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid input.
+    async fn read_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+    ) -> Result<StreamRead>;
+
+    /// Waits until a read from `options.from_offset` returns a value, finds the stream closed,
+    /// or finds the writer inactive (finished or missing), and returns that read.
+    ///
+    /// # Errors
+    /// [`Timeout`](crate::ErrorKind::Timeout) after `wait.timeout`;
+    /// [`Interrupted`](crate::ErrorKind::Interrupted) when `wait.cancel` fires.
+    async fn await_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+        wait: AwaitOptions,
+    ) -> Result<StreamRead>;
 }
 
 /// A DBOS system database: the sum of every area trait.

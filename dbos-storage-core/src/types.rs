@@ -178,6 +178,9 @@ pub struct NewWorkflow {
     pub delay_until_epoch_ms: Option<EpochMs>,
     /// The parent workflow of a child.
     pub parent_workflow_id: Option<String>,
+    /// The workflow this one was forked from (`forked_from`); messages sent with
+    /// [`crate::SendOptions::send_to_forks`] to the source reach it too.
+    pub forked_from: Option<String>,
     /// Whether the deduplication id is a debounce key (`is_debounced`): a `DELAYED` workflow
     /// that [`crate::QueueStore::debounce_workflow`] may push back.
     pub is_debounced: bool,
@@ -216,6 +219,7 @@ impl NewWorkflow {
             deadline_epoch_ms: None,
             delay_until_epoch_ms: None,
             parent_workflow_id: None,
+            forked_from: None,
             is_debounced: false,
             debounce_deadline_epoch_ms: None,
             inputs,
@@ -309,6 +313,13 @@ impl NewWorkflow {
         self
     }
 
+    /// Marks the workflow as a fork of `source_workflow_id`.
+    #[must_use]
+    pub fn with_forked_from(mut self, source_workflow_id: impl Into<String>) -> Self {
+        self.forked_from = Some(source_workflow_id.into());
+        self
+    }
+
     /// Sets the timeout.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -398,6 +409,7 @@ impl NewWorkflow {
             ("application version", self.application_version.as_ref()),
             ("application name", self.application_name.as_ref()),
             ("parent workflow id", self.parent_workflow_id.as_ref()),
+            ("forked-from workflow id", self.forked_from.as_ref()),
         ] {
             if let Some(v) = v {
                 crate::payload::validate_text(what, v)?;
@@ -855,7 +867,7 @@ impl WorkflowResult {
 }
 
 /// How long and how often to wait in the `await_*` methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct AwaitOptions {
     /// How often to re-read the database when no in-process wake-up arrives. Defaults to 1 s
@@ -866,6 +878,9 @@ pub struct AwaitOptions {
     /// Fail with [`crate::ErrorKind::NotFound`] instead of waiting for a workflow that does not
     /// exist yet.
     pub fail_if_missing: bool,
+    /// Cancelling this token ends the wait at once with [`crate::ErrorKind::Interrupted`].
+    /// Dropping the future also ends it; the token reaches waits the caller does not own.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Default for AwaitOptions {
@@ -874,6 +889,7 @@ impl Default for AwaitOptions {
             poll_interval: Duration::from_secs(1),
             timeout: None,
             fail_if_missing: false,
+            cancel: None,
         }
     }
 }
@@ -897,6 +913,13 @@ impl AwaitOptions {
     #[must_use]
     pub fn fail_if_missing(mut self, yes: bool) -> Self {
         self.fail_if_missing = yes;
+        self
+    }
+
+    /// Ends the wait with [`crate::ErrorKind::Interrupted`] when `token` is cancelled.
+    #[must_use]
+    pub fn cancel_on(mut self, token: tokio_util::sync::CancellationToken) -> Self {
+        self.cancel = Some(token);
         self
     }
 }

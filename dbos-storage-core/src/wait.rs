@@ -1,6 +1,12 @@
 //! Waiting for a condition in the database: poll at an interval, wake early on an in-process
 //! signal, give up at a deadline. Drivers share this so every `await_*` behaves the same.
 
+pub mod messaging;
+pub mod registry;
+
+pub use messaging::{EventWaits, MessageWaits, WaitContext};
+pub use registry::{PollGate, WaitRegistry, WakeChannel, Waiter};
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -68,6 +74,9 @@ where
     let mut rx = wake.map(WakeSignal::subscribe);
     let interval = options.poll_interval.max(Duration::from_millis(1));
     loop {
+        if options.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+            return Err(interrupted(what));
+        }
         if let Some(rx) = rx.as_mut() {
             rx.borrow_and_update();
         }
@@ -88,20 +97,35 @@ where
             }
             nap = nap.min(left);
         }
-        match rx.as_mut() {
-            Some(rx) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(nap) => {}
-                    changed = rx.changed() => {
-                        if changed.is_err() {
-                            tokio::time::sleep(nap).await;
-                        }
-                    }
-                }
+        let woken = async {
+            let changed = match rx.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => false,
+            };
+            if !changed {
+                std::future::pending::<()>().await;
             }
-            None => tokio::time::sleep(nap).await,
+        };
+        let cancelled = async {
+            match &options.cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = woken => {}
+            _ = cancelled => return Err(interrupted(what)),
         }
     }
+}
+
+/// The error of a wait ended by its cancellation token.
+pub fn interrupted(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Interrupted,
+        format!("the wait for {what} was cancelled by the caller"),
+    )
 }
 
 /// [`WorkflowStore::await_workflow_result`] on top of `store`'s
