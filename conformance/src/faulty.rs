@@ -1,21 +1,24 @@
 //! [`FaultyStore`]: a wrapper that injects transient errors and lost commit acknowledgements,
 //! to test error classification, retries and every `# Idempotency` claim of the contract.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dbos_storage_core::store::{
-    LifecycleStore, ManagementStore, QueueStore, StepStore, VersionStore, WorkflowStore,
+    EventStore, LifecycleStore, ManagementStore, MessageStore, QueueStore, StepStore, StreamStore,
+    VersionStore, WorkflowStore,
 };
 use dbos_storage_core::{
-    ApplicationVersion, AwaitOptions, CancelOptions, Capabilities, ClaimOutcome, ClaimRequest,
-    DebounceOutcome, DebounceRequest, EpochMs, Error, ErrorKind, InsertOptions, InsertOutcome,
-    ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Outcome, QueueConflictPolicy,
-    QueueDefinition, QueueUpdate, RecordedStep, Result, ResumeOptions, SchemaVersion, SleepState,
-    StepInfo, StepRecord, SystemStore, WorkflowInfo, WorkflowResult,
+    ApplicationVersion, AwaitOptions, Caller, CancelOptions, Capabilities, ClaimOutcome,
+    ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs, Error, ErrorKind, GetEventRequest,
+    InsertOptions, InsertOutcome, ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Outcome,
+    OutgoingMessage, Payload, QueueConflictPolicy, QueueDefinition, QueueUpdate, RecordedStep,
+    RecvRequest, Result, ResumeOptions, SchemaVersion, SendOptions, SendOutcome, SetEventOutcome,
+    SleepState, StepInfo, StepRecord, StreamRead, StreamReadOptions, StreamWriteOutcome,
+    SystemStore, WorkflowInfo, WorkflowResult,
 };
 
 /// One injected fault.
@@ -53,7 +56,10 @@ impl Fault {
 /// A store that takes one queued [`Fault`] per call (in FIFO order) and otherwise forwards to
 /// the store it wraps. `backend`, `capabilities` and `close` are never faulted.
 ///
-/// It forwards [`QueueStore`] and [`VersionStore`] too when the wrapped store has them. A
+/// It forwards [`QueueStore`], [`VersionStore`], [`MessageStore`], [`EventStore`] and
+/// [`StreamStore`] too when the wrapped store has them. A fault on a wait (`recv`, `get_event`,
+/// `await_stream`) applies to the whole wait: [`Fault::AmbiguousCommit`] lets it finish (a recv
+/// consumes its message) and loses the answer. A
 /// [`Fault::AmbiguousCommit`] on [`QueueStore::claim_workflows`] keeps the claim and loses its
 /// answer, as a lost acknowledgement would: the claimed rows stay `PENDING` under a token nobody
 /// runs, until recovery.
@@ -478,6 +484,91 @@ impl<S: SystemStore + VersionStore + ?Sized> VersionStore for FaultyStore<S> {
         self.run("set_application_version_timestamp", || {
             self.inner
                 .set_application_version_timestamp(version_name, timestamp, application_name)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + MessageStore + ?Sized> MessageStore for FaultyStore<S> {
+    async fn send_messages(
+        &self,
+        messages: Vec<OutgoingMessage>,
+        caller: Option<Caller>,
+        options: SendOptions,
+    ) -> Result<SendOutcome> {
+        self.run("send_messages", || {
+            self.inner.send_messages(messages, caller, options)
+        })
+        .await
+    }
+    async fn recv(&self, request: RecvRequest, options: AwaitOptions) -> Result<Option<Payload>> {
+        self.run("recv", || self.inner.recv(request, options)).await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + EventStore + ?Sized> EventStore for FaultyStore<S> {
+    async fn set_event(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+    ) -> Result<SetEventOutcome> {
+        self.run("set_event", || self.inner.set_event(caller, key, value))
+            .await
+    }
+    async fn get_event(
+        &self,
+        request: GetEventRequest,
+        options: AwaitOptions,
+    ) -> Result<Option<Payload>> {
+        self.run("get_event", || self.inner.get_event(request, options))
+            .await
+    }
+    async fn get_all_events(&self, workflow_id: &str) -> Result<BTreeMap<String, Payload>> {
+        self.run("get_all_events", || self.inner.get_all_events(workflow_id))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + StreamStore + ?Sized> StreamStore for FaultyStore<S> {
+    async fn write_stream(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+    ) -> Result<StreamWriteOutcome> {
+        self.run("write_stream", || {
+            self.inner.write_stream(caller, key, value)
+        })
+        .await
+    }
+    async fn close_stream(&self, caller: Caller, key: &str) -> Result<StreamWriteOutcome> {
+        self.run("close_stream", || self.inner.close_stream(caller, key))
+            .await
+    }
+    async fn read_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+    ) -> Result<StreamRead> {
+        self.run("read_stream", || {
+            self.inner.read_stream(workflow_id, key, options)
+        })
+        .await
+    }
+    async fn await_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+        wait: AwaitOptions,
+    ) -> Result<StreamRead> {
+        self.run("await_stream", || {
+            self.inner.await_stream(workflow_id, key, options, wait)
         })
         .await
     }

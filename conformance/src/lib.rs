@@ -4,12 +4,14 @@
 
 pub mod bench;
 pub mod concurrency;
+pub mod events;
 pub mod factory;
 pub mod faulty;
 pub mod harness;
 pub mod lifecycle;
 pub mod management;
 pub mod memory;
+pub mod messages;
 pub mod model;
 #[cfg(feature = "postgres")]
 pub mod pg;
@@ -17,6 +19,7 @@ pub mod queue_concurrency;
 pub mod queues;
 pub mod retry;
 pub mod steps;
+pub mod streams;
 mod support;
 pub mod versions;
 pub mod workflows;
@@ -28,6 +31,10 @@ pub use memory::MemoryStore;
 
 /// Re-exported for implementing [`Factory`].
 pub use async_trait::async_trait;
+
+/// The core crate, for the bounds [`suite!`] writes.
+#[doc(hidden)]
+pub use dbos_storage_core as __core;
 
 /// Re-exported for file-based factories: a temporary directory per store, removed on drop.
 pub use tempfile;
@@ -43,8 +50,14 @@ pub use tempfile;
 /// once, builds a multi-threaded tokio runtime (two workers) with
 /// [`harness::runtime`], and runs one property on it. The tests are grouped in modules named
 /// after the areas (`lifecycle`, `workflows`, `steps`, `management`, `queues`, `versions`,
-/// `queue_concurrency`, `model`, `concurrency`, `retry`), so `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the
-/// invocation at the root of a test file (or in a module of its own).
+/// `messages`, `events`, `streams`, `queue_concurrency`, `model`, `concurrency`, `retry`), so
+/// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
+/// root of a test file (or in a module of its own).
+///
+/// The store must implement [`MessageStore`](dbos_storage_core::MessageStore),
+/// [`EventStore`](dbos_storage_core::EventStore) and
+/// [`StreamStore`](dbos_storage_core::StreamStore) as well as its
+/// [`SystemStore`](dbos_storage_core::SystemStore).
 ///
 /// Capability-dependent behaviour is decided from [`Factory::capabilities`]: no property needs
 /// a capability outright yet, so none is generated as ignored.
@@ -52,7 +65,11 @@ pub use tempfile;
 macro_rules! suite {
     ($factory:expr $(,)?) => {
         #[doc(hidden)]
-        fn __dbos_conformance_factory() -> impl $crate::Factory {
+        fn __dbos_conformance_factory() -> impl $crate::Factory<
+            Store: $crate::__core::MessageStore
+                       + $crate::__core::EventStore
+                       + $crate::__core::StreamStore,
+        > {
             $factory
         }
         $crate::__properties!(tests);
@@ -140,6 +157,38 @@ macro_rules! __properties {
                 versions_are_created_and_claimed
                 versions_latest_and_order
             ]
+            [messages:
+                recv_takes_each_message_once_in_send_order
+                idempotency_keys_deliver_once
+                send_from_a_workflow_is_one_step
+                send_to_a_missing_destination_fails
+                send_inside_a_step_checks_owner
+                send_to_forks_reaches_every_fork
+                recv_replays_what_it_received
+                recv_keeps_its_deadline_after_an_interruption
+                a_message_sent_during_a_wait_arrives
+                every_wait_ends_when_cancelled
+                retried_writes_apply_once
+                missing_workflows_are_not_found
+                invalid_input_is_rejected
+            ]
+            [events:
+                set_event_from_a_workflow_is_one_step
+                set_event_inside_a_step_checks_owner
+                get_event_from_a_workflow_is_recorded
+                an_event_set_during_a_wait_arrives
+                get_all_events_returns_the_current_map
+                invalid_input_is_rejected
+            ]
+            [streams:
+                reads_return_values_in_order_then_closed
+                writes_replay_and_respect_the_close
+                offsets_are_dense_under_concurrent_writers
+                reads_of_missing_streams_are_empty
+                await_stream_settles_or_times_out
+                a_value_written_during_a_wait_arrives
+                invalid_input_is_rejected
+            ]
             [queue_concurrency:
                 claims_never_overlap
                 concurrency_holds_under_racing_claims
@@ -193,7 +242,12 @@ macro_rules! __expand {
 ///
 /// Needs a multi-threaded tokio runtime (`#[tokio::test(flavor = "multi_thread")]`, or
 /// [`harness::runtime`]): model-based properties block in place while proptest runs.
-pub async fn run_all<F: Factory>(factory: &F) {
+pub async fn run_all<F: Factory>(factory: &F)
+where
+    F::Store: dbos_storage_core::MessageStore
+        + dbos_storage_core::EventStore
+        + dbos_storage_core::StreamStore,
+{
     __properties!(run_all factory);
 }
 

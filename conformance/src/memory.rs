@@ -10,7 +10,8 @@
 //! stamped before one written earlier: it is the model's "database clock" (§6.5 of the design),
 //! used for `created_at`, claims, rate-limit windows, delays and deadlines.
 //!
-//! The queue, recovery, registry and version operations live in the child module `queues`.
+//! The queue, recovery, registry and version operations live in the child module `queues`;
+//! messages, events and streams in `messaging`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -24,15 +25,17 @@ use dbos_storage_core::rules::management::{distinct, ensure_all_exist};
 use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
 use dbos_storage_core::rules::{children, errors, sleep, steps};
 use dbos_storage_core::store::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
-use dbos_storage_core::wait::{self, WakeSignal};
+use dbos_storage_core::wait::{self, WaitRegistry, WakeSignal};
 use dbos_storage_core::{
     duration_ms, validate, ApplicationVersion, AwaitOptions, CancelOptions, Capabilities,
     DedupPolicy, EpochMs, Error, ErrorKind, InitialStatus, InsertOptions, InsertOutcome,
-    ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Outcome, QueueDefinition, RecordedStep,
-    Result, ResumeOptions, SchemaVersion, SleepState, SortOrder, StepInfo, StepRecord,
-    WorkflowInfo, WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION, INTERNAL_QUEUE, SLEEP_STEP,
+    ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Outcome, Payload, QueueDefinition,
+    RecordedStep, Result, ResumeOptions, SchemaVersion, SleepState, SortOrder, StepInfo,
+    StepRecord, WorkflowInfo, WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION, INTERNAL_QUEUE,
+    SLEEP_STEP,
 };
 
+mod messaging;
 mod queues;
 
 /// The backend name of [`MemoryStore`].
@@ -49,6 +52,9 @@ pub struct MemoryStore {
     state: Mutex<State>,
     /// Woken after every write, so that waits re-check at once instead of at their poll interval.
     wake: WakeSignal,
+    /// The waiters of messages, events and streams, all woken after every write (a wake-up is
+    /// only a hint: a waiter re-reads and waits on when its key did not change).
+    waits: WaitRegistry,
 }
 
 /// The tables.
@@ -66,6 +72,15 @@ struct State {
     queues: BTreeMap<String, QueueDefinition>,
     /// `application_versions`, keyed by `version_name` (still globally unique in the schema).
     versions: BTreeMap<String, ApplicationVersion>,
+    /// `notifications`, in insertion order (which breaks ties of `created_at_epoch_ms`).
+    notifications: Vec<messaging::MessageRow>,
+    /// `workflow_events`, keyed by `(workflow_uuid, key)`.
+    events: BTreeMap<(String, String), Payload>,
+    /// `workflow_events_history`, keyed by `(workflow_uuid, function_id, key)`; nothing reads it
+    /// back through the contract yet (fork and rewind will).
+    event_history: BTreeMap<(String, i32, String), Payload>,
+    /// `streams`, keyed by `(workflow_uuid, key, offset)`.
+    streams: BTreeMap<(String, String, i32), messaging::StreamRow>,
 }
 
 /// One workflow: the columns the contract reads back plus the fencing tokens and queue flags it
@@ -139,6 +154,7 @@ impl MemoryStore {
     fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let result = f(&mut *self.open()?);
         self.wake.notify();
+        self.waits.wake_all();
         result
     }
 }
@@ -359,6 +375,7 @@ fn new_row(wf: NewWorkflow, now: EpochMs, created_at: EpochMs) -> WorkflowRow {
     info.priority = wf.priority;
     info.queue_partition_key = wf.queue_partition_key;
     info.parent_workflow_id = wf.parent_workflow_id;
+    info.forked_from = wf.forked_from;
     info.delay_until_epoch_ms = wf.delay_until_epoch_ms;
     info.attributes = wf.attributes;
     info.serialization = wf.inputs.serialization;
@@ -506,6 +523,7 @@ impl LifecycleStore for MemoryStore {
     async fn close(&self) -> Result<()> {
         self.lock().closed = true;
         self.wake.notify();
+        self.waits.wake_all();
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use crate::Factory;
 const SCENARIO_IDS: [&str; 4] = ["P", "C", "E", "E2"];
 
 /// Retries fast, and often enough for every injected fault of one operation.
-fn fast_policy() -> RetryPolicy {
+pub(crate) fn fast_policy() -> RetryPolicy {
     let quick = Backoff::new(Duration::from_millis(1), Duration::from_millis(2), 2.0, 8);
     let mut policy = RetryPolicy::default()
         .conflict(quick)

@@ -68,6 +68,60 @@ pub(crate) fn quick_wait() -> AwaitOptions {
         .timeout(Duration::from_secs(20))
 }
 
+/// The options of the waits of messages, events and streams: re-check every 20 ms, and no
+/// bound of their own (a recv or get-event is bounded by its request's timeout; an
+/// `await_stream` gets one with [`AwaitOptions::timeout`]).
+pub(crate) fn poll_fast() -> AwaitOptions {
+    AwaitOptions::default().poll_interval(Duration::from_millis(20))
+}
+
+/// How long a wait that must end gets before [`settles`] calls it hung.
+pub(crate) const HUNG_AFTER: Duration = Duration::from_secs(30);
+
+/// Awaits `future`, a wait that must end (a replay, a passed deadline, a value that arrived, a
+/// cancelled token), panicking with `what` if it is still running after [`HUNG_AFTER`]. Nothing
+/// is asserted about how long it took.
+pub(crate) async fn settles<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(HUNG_AFTER, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: still waiting after {HUNG_AFTER:?}; the wait should have ended"),
+    }
+}
+
+/// The position and name of every step of `workflow_id`, by position.
+pub(crate) async fn step_names<S: StepStore + ?Sized>(
+    store: &S,
+    workflow_id: &str,
+) -> Vec<(i32, String)> {
+    let steps = ok(
+        store
+            .list_steps(workflow_id, dbos_storage_core::ListStepsOptions::default())
+            .await,
+        &format!("list_steps({workflow_id:?})"),
+    );
+    steps
+        .into_iter()
+        .map(|step| (step.function_id, step.function_name))
+        .collect()
+}
+
+/// The recorded outcome of step `function_id` of `workflow_id`, named `name`, which must exist.
+pub(crate) async fn recorded<S: StepStore + ?Sized>(
+    store: &S,
+    workflow_id: &str,
+    function_id: i32,
+    name: &str,
+) -> Option<Outcome> {
+    let step = ok(
+        store.check_step(workflow_id, function_id, name).await,
+        &format!("check_step({workflow_id:?}, {function_id}, {name:?})"),
+    );
+    match step {
+        Some(step) => step.outcome,
+        None => panic!("step {function_id} ({name}) of workflow {workflow_id} is not recorded"),
+    }
+}
+
 /// Unwraps `result`, panicking with `what` and the error otherwise.
 #[track_caller]
 pub(crate) fn ok<T>(result: Result<T>, what: &str) -> T {

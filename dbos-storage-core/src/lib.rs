@@ -24,6 +24,10 @@ pub use app::{
 pub use config::DbosConfig;
 pub use driver::Driver;
 pub use error::{Error, ErrorKind, Result};
+pub use messaging::{
+    Caller, GetEventRequest, OutgoingMessage, RecvRequest, SendOptions, SendOutcome,
+    SetEventOutcome, StreamEntry, StreamRead, StreamReadOptions, StreamWriteOutcome,
+};
 pub use payload::{Payload, Serialization};
 pub use queue::{
     ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest,
@@ -32,10 +36,6 @@ pub use queue::{
 pub use retry::{Backoff, RetryPolicy, RetryingStore};
 pub use store::{
     DynSystemStore, LifecycleStore, ManagementStore, StepStore, SystemStore, WorkflowStore,
-};
-pub use messaging::{
-    Caller, GetEventRequest, OutgoingMessage, RecvRequest, SendOptions, SendOutcome,
-    SetEventOutcome, StreamEntry, StreamRead, StreamReadOptions, StreamWriteOutcome,
 };
 pub use store::{EventStore, MessageStore, StreamStore};
 pub use store::{QueueStore, VersionStore};

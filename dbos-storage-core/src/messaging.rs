@@ -247,7 +247,11 @@ pub struct RecvRequest {
 
 impl RecvRequest {
     /// A receive on `topic` with a durable `timeout`.
-    pub fn new(caller: Caller, topic: Option<impl Into<String>>, timeout: std::time::Duration) -> Self {
+    pub fn new(
+        caller: Caller,
+        topic: Option<impl Into<String>>,
+        timeout: std::time::Duration,
+    ) -> Self {
         RecvRequest {
             caller,
             topic: topic.map(Into::into),
@@ -399,6 +403,14 @@ impl StreamWriteOutcome {
             replayed: true,
         }
     }
+
+    /// A close of a stream that was already closed: nothing appended, not a replay.
+    pub fn already_closed() -> Self {
+        StreamWriteOutcome {
+            offset: None,
+            replayed: false,
+        }
+    }
 }
 
 /// One value of a stream.
@@ -529,7 +541,10 @@ impl StreamReadOptions {
         if self.from_offset < 0 {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("a stream offset must be 0 or more, not {}", self.from_offset),
+                format!(
+                    "a stream offset must be 0 or more, not {}",
+                    self.from_offset
+                ),
             ));
         }
         if self.limit == 0 {

@@ -297,7 +297,8 @@ impl<S: ?Sized + WorkflowStore> WorkflowStore for RetryingStore<S> {
     ) -> Result<WorkflowResult> {
         self.policy
             .run(IDEMPOTENT, || {
-                self.inner.await_workflow_result(workflow_id, options.clone())
+                self.inner
+                    .await_workflow_result(workflow_id, options.clone())
             })
             .await
     }
@@ -313,7 +314,8 @@ impl<S: ?Sized + WorkflowStore> WorkflowStore for RetryingStore<S> {
     ) -> Result<String> {
         self.policy
             .run(IDEMPOTENT, || {
-                self.inner.await_first_finished(workflow_ids, options.clone())
+                self.inner
+                    .await_first_finished(workflow_ids, options.clone())
             })
             .await
     }

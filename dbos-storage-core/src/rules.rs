@@ -13,6 +13,7 @@ pub mod errors;
 pub mod insert;
 pub mod listing;
 pub mod management;
+pub mod messaging;
 pub mod ownership;
 pub mod sleep;
 pub mod steps;

@@ -5,7 +5,7 @@ pub mod messaging;
 pub mod registry;
 
 pub use messaging::{EventWaits, MessageWaits, WaitContext};
-pub use registry::{PollGate, WaitRegistry, WakeChannel, Waiter};
+pub use registry::{PollGate, WaitRegistry, Waiter, WakeChannel};
 
 use std::future::Future;
 use std::time::Duration;

@@ -140,6 +140,11 @@ impl Connections {
         })
     }
 
+    /// How many reader connections serve reads (0 for `:memory:`, whose reads use the writer).
+    pub(crate) fn readers(&self) -> usize {
+        self.readers.len()
+    }
+
     /// Whether [`Connections::close`] was called.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)

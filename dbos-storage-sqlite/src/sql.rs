@@ -4,9 +4,10 @@
 //! "Now" is the database clock in epoch milliseconds: `CAST(unixepoch('subsec') * 1000 AS
 //! INTEGER)`, read once per transaction with [`NOW_MS`].
 //!
-//! The queue and application-version statements live in the submodules [`queues`] and
-//! [`versions`] (`src/sql/`).
+//! The queue, application-version and messaging statements live in the submodules [`queues`],
+//! [`versions`] and [`messaging`] (`src/sql/`).
 
+pub(crate) mod messaging;
 pub(crate) mod queues;
 pub(crate) mod versions;
 
@@ -113,15 +114,15 @@ INSERT INTO workflow_status (
     priority, queue_partition_key, authenticated_user, assumed_role, authenticated_roles,
     executor_id, application_version, application_id, application_name, created_at,
     updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
-    delay_until_epoch_ms, parent_workflow_id, serialization, attributes, owner_xid, creator_xid,
-    is_debounced, debounce_deadline_epoch_ms)
+    delay_until_epoch_ms, parent_workflow_id, forked_from, serialization, attributes, owner_xid,
+    creator_xid, is_debounced, debounce_deadline_epoch_ms)
 VALUES (
     :workflow_uuid, :status, :name, :class_name, :config_name, :queue_name, :deduplication_id,
     :priority, :queue_partition_key, :authenticated_user, :assumed_role, :authenticated_roles,
     :executor_id, :application_version, :application_id, :application_name, :created_at,
     :created_at, :recovery_attempts, :workflow_timeout_ms, :workflow_deadline_epoch_ms,
-    :delay_until_epoch_ms, :parent_workflow_id, :serialization, :attributes, :owner_xid,
-    :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
+    :delay_until_epoch_ms, :parent_workflow_id, :forked_from, :serialization, :attributes,
+    :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
 ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = creator_xid
 RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization";
 

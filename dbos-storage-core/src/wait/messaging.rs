@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 
-use super::registry::{PollGate, WaitRegistry, WakeChannel};
 use super::poll_until;
+use super::registry::{PollGate, WaitRegistry, WakeChannel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::messaging::{
     stored_topic, wake_key, Caller, GetEventRequest, RecvRequest, StreamRead, StreamReadOptions,
@@ -305,4 +305,3 @@ pub fn wake_after_commit(
 ) {
     registry.wake(channel, &wake_key(workflow_id, topic_or_key));
 }
-

@@ -83,9 +83,7 @@ impl WaitRegistry {
 
     /// Wakes the waiters of `key` on `channel`, if any.
     pub fn wake(&self, channel: WakeChannel, key: &str) {
-        let signal = lock(&self.entries)
-            .get(&(channel, key.to_owned()))
-            .cloned();
+        let signal = lock(&self.entries).get(&(channel, key.to_owned())).cloned();
         if let Some(signal) = signal {
             signal.notify();
         }

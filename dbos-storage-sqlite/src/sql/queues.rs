@@ -54,15 +54,15 @@ INSERT INTO workflow_status (
     priority, queue_partition_key, authenticated_user, assumed_role, authenticated_roles,
     executor_id, application_version, application_id, application_name, created_at,
     updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
-    delay_until_epoch_ms, parent_workflow_id, serialization, attributes, owner_xid, creator_xid,
-    is_debounced, debounce_deadline_epoch_ms)
+    delay_until_epoch_ms, parent_workflow_id, forked_from, serialization, attributes, owner_xid,
+    creator_xid, is_debounced, debounce_deadline_epoch_ms)
 VALUES (
     :workflow_uuid, :status, :name, :class_name, :config_name, :queue_name, :deduplication_id,
     :priority, :queue_partition_key, :authenticated_user, :assumed_role, :authenticated_roles,
     :executor_id, :application_version, :application_id, :application_name, :created_at,
     :created_at, :recovery_attempts, :workflow_timeout_ms, :workflow_deadline_epoch_ms,
-    :delay_until_epoch_ms, :parent_workflow_id, :serialization, :attributes, :owner_xid,
-    :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
+    :delay_until_epoch_ms, :parent_workflow_id, :forked_from, :serialization, :attributes,
+    :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
 ON CONFLICT (workflow_uuid) DO NOTHING
 RETURNING workflow_uuid";
 

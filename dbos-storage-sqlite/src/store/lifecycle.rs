@@ -55,6 +55,7 @@ impl LifecycleStore for SqliteStore {
         self.conns().close().await?;
         // Wake waiters so they notice the closed store at once.
         self.wake().notify();
+        self.waiters().wake_all();
         Ok(())
     }
 }

@@ -1,9 +1,12 @@
 //! [`SqliteStore`]: the DBOS system database on SQLite. One file per area trait.
 
+mod events;
 mod lifecycle;
 mod management;
+mod messages;
 mod queues;
 mod steps;
+mod streams;
 mod versions;
 mod workflows;
 
@@ -11,14 +14,16 @@ use std::sync::Arc;
 
 use dbos_storage_core::rules::columns::{self, attributes_text, roles, status_of};
 use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
-use dbos_storage_core::wait::WakeSignal;
-use dbos_storage_core::{DatabaseUrl, Result, Serialization, SqliteLocation, WorkflowInfo};
+use dbos_storage_core::wait::{PollGate, WaitContext, WaitRegistry, WakeSignal};
+use dbos_storage_core::{
+    DatabaseUrl, Payload, Result, Serialization, SqliteLocation, WorkflowInfo,
+};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Row, Transaction};
 
 use crate::config::SqliteConfig;
 use crate::connection::Connections;
-use crate::error::{classify, with_backend};
+use crate::error::{classify, with_backend, BACKEND};
 use crate::sql;
 
 /// The most ids bound in one statement (as one JSON array), as DBOS chunks its id lists.
@@ -29,7 +34,9 @@ pub(crate) const ID_CHUNK: usize = 4096;
 /// Cheap to clone: clones share the connections. Every method is one transaction on the
 /// connection thread; writes use one writer connection under `BEGIN IMMEDIATE`, reads use
 /// reader connections in WAL mode. Writes that finish, cancel or resume a workflow wake the
-/// `await_*` calls of this process at once; other processes are seen at the poll interval.
+/// `await_*` calls of this process at once, and sends, events and stream writes wake the
+/// receivers waiting for their key; other processes are seen at the poll interval, by polling
+/// reads that take a permit of a gate sized half the reader connections (at least 1).
 ///
 /// Open it with [`SqliteStore::open`] or [`SqliteStore::open_url`], then call
 /// [`migrate`](dbos_storage_core::LifecycleStore::migrate) once.
@@ -42,6 +49,10 @@ struct Inner {
     config: SqliteConfig,
     conns: Connections,
     wake: WakeSignal,
+    /// Receivers of messages, events and streams waiting in this process, by key.
+    waiters: WaitRegistry,
+    /// Caps the polling reads of those waits.
+    gate: PollGate,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -50,6 +61,7 @@ impl std::fmt::Debug for SqliteStore {
             .field("location", &self.inner.config.location)
             .field("busy_timeout", &self.inner.config.busy_timeout)
             .field("readers", &self.inner.config.readers)
+            .field("poll_gate", &self.inner.gate.size())
             .field("closed", &self.inner.conns.is_closed())
             .finish()
     }
@@ -67,11 +79,14 @@ impl SqliteStore {
     /// file locked for longer than the busy timeout.
     pub async fn open(config: SqliteConfig) -> Result<SqliteStore> {
         let conns = Connections::open(&config).await?;
+        let gate = PollGate::for_pool(conns.readers());
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 config,
                 conns,
                 wake: WakeSignal::new(),
+                waiters: WaitRegistry::new(),
+                gate,
             }),
         })
     }
@@ -99,6 +114,17 @@ impl SqliteStore {
 
     pub(crate) fn wake(&self) -> &WakeSignal {
         &self.inner.wake
+    }
+
+    /// The waiters of messages, events and streams in this process.
+    pub(crate) fn waiters(&self) -> &WaitRegistry {
+        &self.inner.waiters
+    }
+
+    /// What the shared waits of messages, events and streams need: the backend name, the
+    /// waiters and the gate of polling reads.
+    pub(crate) fn wait_context(&self) -> WaitContext<'_> {
+        WaitContext::new(BACKEND, &self.inner.waiters, Some(&self.inner.gate))
     }
 
     /// The location for messages.
@@ -187,6 +213,16 @@ pub(crate) fn get_bool(row: &Row<'_>, idx: usize) -> rusqlite::Result<bool> {
         }
         ValueRef::Blob(_) => false,
     })
+}
+
+/// A payload from a text column (`value`) and its serialization label column (`label`).
+pub(crate) fn read_payload(row: &Row<'_>, value: usize, label: usize) -> rusqlite::Result<Payload> {
+    let text: String = row.get(value)?;
+    let label: Option<String> = row.get(label)?;
+    Ok(Payload::new(
+        text,
+        label.as_deref().map(Serialization::parse_label),
+    ))
 }
 
 /// Reads a `WorkflowInfo` from a row of `workflow_columns!()` followed by inputs, output and

@@ -8,8 +8,8 @@ use dbos_storage_core::rules::listing::{limit, offset};
 use dbos_storage_core::rules::steps::{self, NewStep};
 use dbos_storage_core::rules::{children, errors, sleep};
 use dbos_storage_core::{
-    duration_ms, validate, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions, NewWorkflow,
-    RecordedStep, Result, SleepState, StepInfo, StepRecord, StepStore,
+    duration_ms, validate, Caller, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions,
+    NewWorkflow, Outcome, RecordedStep, Result, SleepState, StepInfo, StepRecord, StepStore,
 };
 use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
 
@@ -19,16 +19,32 @@ use crate::error::{classify, with_backend};
 use crate::sql;
 
 /// A recorded `operation_outputs` row.
-struct StepRow {
-    function_name: String,
-    output: Option<String>,
-    error: Option<String>,
-    child_workflow_id: Option<String>,
-    serialization: Option<String>,
-    completed_at_epoch_ms: Option<i64>,
+pub(super) struct StepRow {
+    pub(super) function_name: String,
+    pub(super) output: Option<String>,
+    pub(super) error: Option<String>,
+    pub(super) child_workflow_id: Option<String>,
+    pub(super) serialization: Option<String>,
+    pub(super) completed_at_epoch_ms: Option<i64>,
 }
 
-fn read_step(tx: &Transaction<'_>, workflow_id: &str, function_id: i32) -> Result<Option<StepRow>> {
+impl StepRow {
+    /// The recorded outcome, decoded with the row's serialization label.
+    pub(super) fn outcome(&self) -> Option<Outcome> {
+        outcome_of(
+            self.output.clone(),
+            self.error.clone(),
+            self.serialization.as_deref(),
+        )
+    }
+}
+
+/// The step recorded at `function_id` of `workflow_id`, if any.
+pub(super) fn read_step(
+    tx: &Transaction<'_>,
+    workflow_id: &str,
+    function_id: i32,
+) -> Result<Option<StepRow>> {
     tx.query_row(
         sql::SELECT_STEP,
         rusqlite::params![workflow_id, function_id],
@@ -77,12 +93,77 @@ fn record_step_row(tx: &Transaction<'_>, row: &NewStep<'_>, now: i64) -> Result<
 }
 
 /// Inserts `row` unless a step is recorded at its position.
-fn insert_step_if_absent(tx: &Transaction<'_>, row: &NewStep<'_>, now: i64) -> Result<()> {
+pub(super) fn insert_step_if_absent(
+    tx: &Transaction<'_>,
+    row: &NewStep<'_>,
+    now: i64,
+) -> Result<()> {
     with_step_params(row, now, |params| {
         tx.execute(sql::INSERT_STEP_IF_ABSENT, params)
     })
     .map_err(classify)?;
     Ok(())
+}
+
+/// What a message, event or stream call found for its caller in its write transaction.
+pub(super) enum CallerState {
+    /// Called by the workflow itself, which already recorded this call at the caller's
+    /// position: a replay, which writes nothing.
+    Replay(StepRow),
+    /// A first call (or a call inside a step): the workflow's application, which step rows copy.
+    Fresh {
+        /// The calling workflow's `application_name`.
+        application_name: Option<String>,
+    },
+}
+
+/// Checks the caller of a checkpointed call in its write transaction, as `check_step` then
+/// `record_step` would: the workflow exists; called by the workflow itself, it is not cancelled
+/// and the step recorded at its position, if any, is `step_name` (a replay, returned before any
+/// ownership check, as a replay writes nothing); with a token, the token still owns the
+/// workflow. `what` names the call in ownership errors (`"send a message"`).
+///
+/// # Errors
+/// [`NotFound`](ErrorKind::NotFound), [`Cancelled`](ErrorKind::Cancelled),
+/// [`UnexpectedStep`](ErrorKind::UnexpectedStep), [`NotOwner`](ErrorKind::NotOwner).
+pub(super) fn check_caller(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    step_name: &str,
+    what: &str,
+) -> Result<CallerState> {
+    let id = caller.workflow_id.as_str();
+    if caller.records_step() {
+        let status: Option<Option<String>> = tx
+            .query_row(sql::SELECT_WORKFLOW_STATUS, [id], |r| r.get(0))
+            .optional()
+            .map_err(classify)?;
+        let Some(status) = status else {
+            return Err(with_backend(errors::missing_workflow(id)));
+        };
+        steps::ensure_not_cancelled(id, &status_of(status.as_deref())).map_err(with_backend)?;
+        if let Some(row) = read_step(tx, id, caller.function_id)? {
+            steps::ensure_same_step(id, caller.function_id, step_name, &row.function_name)
+                .map_err(with_backend)?;
+            return Ok(CallerState::Replay(row));
+        }
+    }
+    let owner = check_owner(tx, id, caller.owner_xid.as_deref(), what)?
+        .ok_or_else(|| with_backend(errors::missing_workflow(id)))?;
+    Ok(CallerState::Fresh {
+        application_name: owner.application_name,
+    })
+}
+
+/// Records `step` (checked absent by [`check_caller`] in the same transaction) at `now`, with
+/// the workflow's `application_name`.
+pub(super) fn insert_call_step(
+    tx: &Transaction<'_>,
+    step: &StepRecord,
+    application_name: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    insert_step_if_absent(tx, &NewStep::recorded(step, application_name), now)
 }
 
 #[async_trait]

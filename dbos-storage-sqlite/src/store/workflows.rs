@@ -101,6 +101,7 @@ impl<'a> WorkflowColumns<'a> {
             ":workflow_deadline_epoch_ms": self.deadline,
             ":delay_until_epoch_ms": w.delay_until_epoch_ms,
             ":parent_workflow_id": w.parent_workflow_id,
+            ":forked_from": w.forked_from,
             ":serialization": w.inputs.label(),
             ":attributes": self.attributes,
             ":owner_xid": self.owner_xid,
