@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbos_storage_core::messaging::{GET_EVENT_STEP, SET_EVENT_STEP};
-use dbos_storage_core::store::{EventStore, MessageStore, StreamStore};
+use dbos_storage_core::store::EventStore;
 use dbos_storage_core::{
     Caller, CancelOptions, ErrorKind, GetEventRequest, InsertOptions, Outcome, Payload,
     SetEventOutcome, StepRecord, SLEEP_STEP,
@@ -68,10 +68,7 @@ async fn read<S: EventStore + ?Sized>(
 /// one call; its replay writes nothing (`replayed`), even with another value; a later step
 /// overwrites the value. A set over another step is `UnexpectedStep`, from a cancelled
 /// workflow `Cancelled`, with a foreign token `NotOwner`, for a missing workflow `NotFound`.
-pub async fn set_event_from_a_workflow_is_one_step<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn set_event_from_a_workflow_is_one_step<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store
@@ -173,10 +170,7 @@ where
 
 /// An event set inside a step is written (again on each call: no replay) and records no step;
 /// a foreign owner token is refused with `NotOwner` and writes nothing.
-pub async fn set_event_inside_a_step_checks_owner<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn set_event_inside_a_step_checks_owner<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store
@@ -222,10 +216,7 @@ where
 /// even after the event changed. A read that times out returns `None`, records `DBOS.getEvent`
 /// without an outcome and its `DBOS.sleep`, and its replay returns `None` at once even after
 /// the event was set. A client read records nothing.
-pub async fn get_event_from_a_workflow_is_recorded<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn get_event_from_a_workflow_is_recorded<F: Factory>(factory: &F) {
     let store = factory.create().await;
     for id in ["w", "r"] {
         ok(
@@ -305,10 +296,7 @@ where
 
 /// A read waiting with a long timeout gets an event set by another task while it waits, from a
 /// workflow and from a client.
-pub async fn an_event_set_during_a_wait_arrives<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn an_event_set_during_a_wait_arrives<F: Factory>(factory: &F) {
     let store = Arc::new(factory.create().await);
     for id in ["w", "r"] {
         ok(
@@ -359,10 +347,7 @@ where
 
 /// `get_all_events` returns the current value of every key of one workflow (with its label),
 /// none of another's, and an empty map for a missing workflow.
-pub async fn get_all_events_returns_the_current_map<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn get_all_events_returns_the_current_map<F: Factory>(factory: &F) {
     let store = factory.create().await;
     for id in ["w", "other"] {
         ok(
@@ -427,10 +412,7 @@ where
 /// Invalid event calls are refused with `InvalidInput` and write nothing: an empty key, NUL
 /// bytes in a key or value, an empty workflow id, a read from inside a step or without a
 /// timeout step.
-pub async fn invalid_input_is_rejected<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store

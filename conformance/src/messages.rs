@@ -97,10 +97,7 @@ async fn drain<S: MessageStore + ?Sized>(
 /// message of its topic (the `None` topic is a topic of its own), consumed messages are not
 /// received again, labels come back as sent, and a recv on an empty topic times out with
 /// `None`, recording `DBOS.recv` without an outcome and its `DBOS.sleep`.
-pub async fn recv_takes_each_message_once_in_send_order<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn recv_takes_each_message_once_in_send_order<F: Factory>(factory: &F) {
     let store = factory.create().await;
     for id in ["r", "other"] {
         ok(
@@ -176,10 +173,7 @@ where
 /// A message with an idempotency key is delivered once however often it is sent (per
 /// destination); a batch naming one key twice for one destination, and an empty batch, are
 /// refused with `InvalidInput` and send nothing.
-pub async fn idempotency_keys_deliver_once<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn idempotency_keys_deliver_once<F: Factory>(factory: &F) {
     let store = factory.create().await;
     for id in ["r", "r2"] {
         ok(
@@ -268,10 +262,7 @@ where
 /// A send from a workflow is one step: `DBOS.send` (no output) for one message,
 /// `DBOS.send_bulk` (output: the count) for more. Its replay sends nothing and says
 /// `replayed`; a replay with another batch size, or over another step, is `UnexpectedStep`.
-pub async fn send_from_a_workflow_is_one_step<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn send_from_a_workflow_is_one_step<F: Factory>(factory: &F) {
     let store = factory.create().await;
     for id in ["s", "r"] {
         ok(
@@ -379,10 +370,7 @@ where
 /// A send naming a missing destination fails with `NotFound` and delivers nothing, not even
 /// to the destinations that exist. From a workflow the failure is checkpointed as the step's
 /// error (`DBOSNonExistentWorkflowError`), so the replay fails the same way.
-pub async fn send_to_a_missing_destination_fails<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn send_to_a_missing_destination_fails<F: Factory>(factory: &F) {
     let store = factory.create().await;
     for id in ["s", "r"] {
         ok(
@@ -467,10 +455,7 @@ where
 /// A send inside a step records no step row and checks the workflow's ownership: with a
 /// foreign token it fails with `NotOwner` and delivers nothing; so does a send from the
 /// workflow itself.
-pub async fn send_inside_a_step_checks_owner<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn send_inside_a_step_checks_owner<F: Factory>(factory: &F) {
     let store = factory.create().await;
     for id in ["s", "r"] {
         ok(
@@ -536,10 +521,7 @@ where
 
 /// With `send_to_forks`, a message also reaches every workflow forked from its destination,
 /// and forks of forks; without it, only the destination. An idempotency key holds per fork.
-pub async fn send_to_forks_reaches_every_fork<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn send_to_forks_reaches_every_fork<F: Factory>(factory: &F) {
     let store = factory.create().await;
     let workflows = [
         pending("src", "o"),
@@ -623,10 +605,7 @@ where
 
 /// A replayed recv returns what the first run returned, a message or a timeout (`None`), even
 /// when other messages wait now, and consumes nothing.
-pub async fn recv_replays_what_it_received<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn recv_replays_what_it_received<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store
@@ -676,10 +655,7 @@ where
 /// A recv's timeout is durable: a recv interrupted by its cancellation token fails with
 /// `Interrupted`, records its `DBOS.sleep` but no `DBOS.recv`; run again at the same steps
 /// after the original deadline, with a huge timeout, it returns `None` without waiting again.
-pub async fn recv_keeps_its_deadline_after_an_interruption<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn recv_keeps_its_deadline_after_an_interruption<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store
@@ -728,10 +704,7 @@ where
 }
 
 /// A recv waiting with a long timeout gets a message sent by another task while it waits.
-pub async fn a_message_sent_during_a_wait_arrives<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn a_message_sent_during_a_wait_arrives<F: Factory>(factory: &F) {
     let store = Arc::new(factory.create().await);
     ok(
         store
@@ -767,10 +740,7 @@ where
 /// Every wait ends with `Interrupted` when its cancellation token is cancelled while it
 /// waits: recv, get_event (from a workflow and from a client) and await_stream. The
 /// interrupted waits record no `DBOS.recv` or `DBOS.getEvent`.
-pub async fn every_wait_ends_when_cancelled<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn every_wait_ends_when_cancelled<F: Factory>(factory: &F) {
     let store = Arc::new(factory.create().await);
     ok(
         store
@@ -844,10 +814,7 @@ where
 /// apply once whatever fault hits them (a refused attempt, a lost acknowledgement): every
 /// message arrives once, every stream value is written once, and the answers after a retry
 /// are those of a clean run (or of its replay).
-pub async fn retried_writes_apply_once<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn retried_writes_apply_once<F: Factory>(factory: &F) {
     for fault in Fault::ALL {
         let store = Arc::new(factory.create().await);
         let faulty = Arc::new(FaultyStore::shared(store.clone()));
@@ -971,10 +938,7 @@ where
 /// Invalid sends and recvs are refused with `InvalidInput` and send nothing: an empty batch
 /// or key, an empty destination, NUL bytes in a topic, key or message, a recv inside a step or
 /// without a timeout step, or with the timeout step at its own position.
-pub async fn invalid_input_is_rejected<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store
@@ -1065,10 +1029,7 @@ where
 }
 
 /// A recv by a workflow that does not exist fails with `NotFound`; so does a send from one.
-pub async fn missing_workflows_are_not_found<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn missing_workflows_are_not_found<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store

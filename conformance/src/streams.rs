@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbos_storage_core::messaging::{CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP};
-use dbos_storage_core::store::{EventStore, MessageStore, StreamStore};
+use dbos_storage_core::store::StreamStore;
 use dbos_storage_core::{
     AwaitOptions, Caller, ErrorKind, InsertOptions, Payload, StreamRead, StreamReadOptions,
     StreamWriteOutcome, WorkflowStatus,
@@ -60,10 +60,7 @@ fn entries(read: &StreamRead) -> Vec<(i32, &str)> {
 /// the close is step `DBOS.closeStream` at the next offset. A read returns the values in
 /// order (labels kept) then `closed`; it starts at its offset, honours its limit, and reports
 /// the writer's status.
-pub async fn reads_return_values_in_order_then_closed<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn reads_return_values_in_order_then_closed<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store
@@ -153,10 +150,7 @@ where
 /// second close succeeds without appending (`offset` `None`, not replayed). The close sentinel
 /// is refused as a value. A write for a missing workflow is `NotFound`; inside a step, a
 /// foreign token is `NotOwner`.
-pub async fn writes_replay_and_respect_the_close<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn writes_replay_and_respect_the_close<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store
@@ -288,10 +282,7 @@ where
 
 /// Writers racing on one stream (inside steps) get distinct, dense offsets: reading back
 /// finds offsets 0..n with no gap or duplicate, each holding the value written there.
-pub async fn offsets_are_dense_under_concurrent_writers<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn offsets_are_dense_under_concurrent_writers<F: Factory>(factory: &F) {
     let store = Arc::new(factory.create().await);
     ok(
         store
@@ -350,10 +341,7 @@ where
 
 /// A read of a missing workflow's stream has status `None` and no values; an existing
 /// workflow without the stream reports its status and no values.
-pub async fn reads_of_missing_streams_are_empty<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn reads_of_missing_streams_are_empty<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store
@@ -373,10 +361,7 @@ where
 /// `await_stream` returns at once when there is something new, when the stream is closed, or
 /// when the writer is finished or missing; with nothing new from an active writer it fails
 /// with `Timeout` after its bound.
-pub async fn await_stream_settles_or_times_out<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn await_stream_settles_or_times_out<F: Factory>(factory: &F) {
     let store = factory.create().await;
     for id in ["w", "done"] {
         ok(
@@ -448,10 +433,7 @@ where
 
 /// An `await_stream` waiting with a long bound gets a value written by another task while it
 /// waits; so does one waiting for the close.
-pub async fn a_value_written_during_a_wait_arrives<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn a_value_written_during_a_wait_arrives<F: Factory>(factory: &F) {
     let store = Arc::new(factory.create().await);
     ok(
         store
@@ -502,10 +484,7 @@ where
 
 /// Invalid stream calls are refused with `InvalidInput` and write nothing: an empty key, NUL
 /// bytes in a key or value, an empty workflow id, a negative offset, a zero limit.
-pub async fn invalid_input_is_rejected<F: Factory>(factory: &F)
-where
-    F::Store: MessageStore + EventStore + StreamStore,
-{
+pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
     let store = factory.create().await;
     ok(
         store

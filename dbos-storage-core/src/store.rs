@@ -806,12 +806,28 @@ pub trait StreamStore: Debug + Send + Sync + 'static {
 /// Implemented automatically for every type that implements all of them; hold it as
 /// `Arc<dyn SystemStore>` ([`DynSystemStore`]).
 pub trait SystemStore:
-    LifecycleStore + WorkflowStore + StepStore + ManagementStore + QueueStore + VersionStore
+    LifecycleStore
+    + WorkflowStore
+    + StepStore
+    + ManagementStore
+    + QueueStore
+    + VersionStore
+    + MessageStore
+    + EventStore
+    + StreamStore
 {
 }
 
 impl<T> SystemStore for T where
-    T: LifecycleStore + WorkflowStore + StepStore + ManagementStore + QueueStore + VersionStore
+    T: LifecycleStore
+        + WorkflowStore
+        + StepStore
+        + ManagementStore
+        + QueueStore
+        + VersionStore
+        + MessageStore
+        + EventStore
+        + StreamStore
 {
 }
 

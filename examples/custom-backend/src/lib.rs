@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dbos_storage::{
-    AppStore, ApplicationVersion, AwaitOptions, CancelOptions, Capabilities, ClaimOutcome,
+    AppStore, ApplicationVersion, AwaitOptions, Caller, CancelOptions, Capabilities, ClaimOutcome,
     ClaimRequest, DatabaseUrl, DbosConfig, DebounceOutcome, DebounceRequest, Driver, EpochMs,
-    Error, InsertOptions, InsertOutcome, LifecycleStore, ListStepsOptions, ListWorkflowsQuery,
-    ManagementStore, NewWorkflow, Outcome, QueueConflictPolicy, QueueDefinition, QueueStore,
-    QueueUpdate, RecordedStep, Registry, Result, ResumeOptions, SchemaVersion, SleepState,
-    StepInfo, StepRecord, StepStore, SystemStore, VersionStore, WorkflowInfo, WorkflowResult,
-    WorkflowStore,
+    Error, EventStore, GetEventRequest, InsertOptions, InsertOutcome, LifecycleStore,
+    ListStepsOptions, ListWorkflowsQuery, ManagementStore, MessageStore, NewWorkflow, Outcome,
+    OutgoingMessage, Payload, QueueConflictPolicy, QueueDefinition, QueueStore, QueueUpdate,
+    RecordedStep, RecvRequest, Registry, Result, ResumeOptions, SchemaVersion, SendOptions,
+    SendOutcome, SetEventOutcome, SleepState, StepInfo, StepRecord, StepStore, StreamRead,
+    StreamReadOptions, StreamStore, StreamWriteOutcome, SystemStore, VersionStore, WorkflowInfo,
+    WorkflowResult, WorkflowStore,
 };
 
 /// The URL scheme of the audit backend.
@@ -307,6 +309,85 @@ impl VersionStore for AuditStore {
             .set_application_version_timestamp(name, timestamp, app)
             .await;
         self.audit("set_application_version_timestamp", r)
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl MessageStore for AuditStore {
+    async fn send_messages(
+        &self,
+        messages: Vec<OutgoingMessage>,
+        caller: Option<Caller>,
+        options: SendOptions,
+    ) -> Result<SendOutcome> {
+        let r = self.inner.send_messages(messages, caller, options).await;
+        self.audit("send_messages", r)
+    }
+    async fn recv(&self, request: RecvRequest, options: AwaitOptions) -> Result<Option<Payload>> {
+        let r = self.inner.recv(request, options).await;
+        self.audit("recv", r)
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl EventStore for AuditStore {
+    async fn set_event(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+    ) -> Result<SetEventOutcome> {
+        let r = self.inner.set_event(caller, key, value).await;
+        self.audit("set_event", r)
+    }
+    async fn get_event(
+        &self,
+        request: GetEventRequest,
+        options: AwaitOptions,
+    ) -> Result<Option<Payload>> {
+        self.inner.get_event(request, options).await
+    }
+    async fn get_all_events(&self, workflow_id: &str) -> Result<BTreeMap<String, Payload>> {
+        self.inner.get_all_events(workflow_id).await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl StreamStore for AuditStore {
+    async fn write_stream(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+    ) -> Result<StreamWriteOutcome> {
+        let r = self.inner.write_stream(caller, key, value).await;
+        self.audit("write_stream", r)
+    }
+    async fn close_stream(&self, caller: Caller, key: &str) -> Result<StreamWriteOutcome> {
+        let r = self.inner.close_stream(caller, key).await;
+        self.audit("close_stream", r)
+    }
+    async fn read_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+    ) -> Result<StreamRead> {
+        self.inner.read_stream(workflow_id, key, options).await
+    }
+    async fn await_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+        wait: AwaitOptions,
+    ) -> Result<StreamRead> {
+        self.inner
+            .await_stream(workflow_id, key, options, wait)
+            .await
     }
 }
 
