@@ -16,6 +16,10 @@ use crate::tls::TlsSettings;
 /// The user name used when the URL names none (libpq would use the operating-system user).
 pub(crate) const DEFAULT_USER: &str = "postgres";
 
+/// How often waits re-check the database while a proven listener delivers wake-ups, by
+/// default (DBOS's fallback re-check).
+pub(crate) const DEFAULT_LISTENER_RECHECK: Duration = Duration::from_secs(60);
+
 /// The server setting the driver sets on every new connection unless the user's `options` set it:
 /// a session idle inside a transaction for a minute is ended by the server.
 pub(crate) const IDLE_IN_TRANSACTION_SETTING: &str = "idle_in_transaction_session_timeout";
@@ -109,6 +113,9 @@ pub struct PostgresConfig {
     pub(crate) echo: bool,
     /// Whether the system database uses LISTEN/NOTIFY (and has the notification trigger).
     pub(crate) use_listen_notify: bool,
+    /// How often waits re-check the database while a proven listener delivers wake-ups (at
+    /// least their own poll interval).
+    pub(crate) listener_recheck: Duration,
     /// Whether the driver sets `idle_in_transaction_session_timeout` on new connections (false
     /// when the user's `options` set it).
     pub(crate) set_idle_in_transaction_timeout: bool,
@@ -132,6 +139,7 @@ impl fmt::Debug for PostgresConfig {
             .field("application_name", &self.pg.get_application_name())
             .field("echo", &self.echo)
             .field("use_listen_notify", &self.use_listen_notify)
+            .field("listener_recheck", &self.listener_recheck)
             .field("dialect", &self.dialect)
             .finish_non_exhaustive()
     }
@@ -397,6 +405,7 @@ impl PostgresConfig {
             connect_timeout,
             echo: config.echo,
             use_listen_notify: config.use_listen_notify && dialect == Dialect::Postgres,
+            listener_recheck: DEFAULT_LISTENER_RECHECK,
             set_idle_in_transaction_timeout,
             dialect,
             allow_postgres_server: false,
@@ -427,6 +436,22 @@ impl PostgresConfig {
     /// trigger).
     pub fn use_listen_notify(&self) -> bool {
         self.use_listen_notify
+    }
+
+    /// How often a wait for a message or an event re-checks the database while a proven
+    /// listener delivers wake-ups: the larger of this and the wait's own poll interval.
+    /// Defaults to 60 s, as DBOS.
+    pub fn listener_recheck_interval(&self) -> Duration {
+        self.listener_recheck
+    }
+
+    /// Sets [`listener_recheck_interval`](Self::listener_recheck_interval). Without LISTEN/NOTIFY
+    /// (or while the listener is unproven or away) waits re-check at their poll interval
+    /// whatever this says.
+    #[must_use]
+    pub fn with_listener_recheck_interval(mut self, interval: Duration) -> Self {
+        self.listener_recheck = interval;
+        self
     }
 
     /// The libpq `sslmode` in effect (`prefer` when the URL names none).

@@ -272,10 +272,21 @@ pub(crate) fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
     err.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
-/// Whether `err` is a foreign-key violation (`23503`).
-#[allow(dead_code)] // part of the classification API; no operation needs it yet
-pub(crate) fn is_foreign_key_violation(err: &tokio_postgres::Error) -> bool {
-    err.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+/// Whether a classified error carries SQLSTATE `code` (for errors that come back out of a
+/// transaction, where the tokio-postgres error is already classified).
+pub(crate) fn has_code(err: &Error, code: &SqlState) -> bool {
+    err.code() == Some(code.code())
+}
+
+/// Whether a classified error is a foreign-key violation (`23503`): a row names a workflow that
+/// does not exist.
+pub(crate) fn is_foreign_key_violation(err: &Error) -> bool {
+    has_code(err, &SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+/// Whether a classified error is a unique violation (`23505`).
+pub(crate) fn is_unique_violation_error(err: &Error) -> bool {
+    has_code(err, &SqlState::UNIQUE_VIOLATION)
 }
 
 /// The name of the constraint a server error names (a unique index, a foreign key…), if any.
@@ -341,6 +352,19 @@ mod tests {
         for (text, kind) in cases {
             assert_eq!(kind_of_client_text(text), *kind, "{text}");
         }
+    }
+
+    #[test]
+    fn classified_errors_keep_their_sqlstate() {
+        let fk = Error::new(ErrorKind::Backend, "fk").with_code("23503");
+        assert!(is_foreign_key_violation(&fk));
+        assert!(!is_unique_violation_error(&fk));
+        let unique = Error::new(ErrorKind::Backend, "dup").with_code("23505");
+        assert!(is_unique_violation_error(&unique));
+        assert!(!has_code(
+            &Error::new(ErrorKind::Backend, "none"),
+            &SqlState::UNIQUE_VIOLATION
+        ));
     }
 
     #[test]

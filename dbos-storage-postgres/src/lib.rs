@@ -7,6 +7,7 @@ mod config;
 mod driver;
 mod error;
 mod migrate;
+mod notify;
 mod pool;
 mod sql;
 mod store;

@@ -5,15 +5,23 @@
 //! failing at once with the real cause (bad password, unknown database, refused, TLS), and the
 //! pool keeps the last connection error to attach to a [`PoolExhausted`](ErrorKind::PoolExhausted)
 //! error.
+//!
+//! tokio-postgres bounds only the TCP connect by `connect_timeout`; a server (or a network
+//! device) that accepts the connection and then says nothing would hang the startup forever,
+//! and with it a bb8 slot that never comes back. Every connection this module opens bounds the
+//! whole startup (TCP, TLS, authentication, session settings) by `connect_timeout`, as libpq
+//! does. A pooled connection whose health check (`pool_pre_ping`) gets no answer is recorded
+//! as the pool's last connection error, so the `PoolExhausted` error of a silent server says so.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bb8::{ErrorSink, ManageConnection, RunError};
 use bb8_postgres::PostgresConnectionManager;
-use dbos_storage_core::{Error, ErrorKind, Isolation, Result};
+use dbos_storage_core::{DatabaseUrl, Error, ErrorKind, Isolation, Result};
 use futures::future::BoxFuture;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::MakeTlsConnect;
@@ -30,15 +38,93 @@ const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 60_000;
 /// The session setting of every connection in the CockroachDB dialect.
 const SET_SERIALIZABLE: &str = "SET default_transaction_isolation = 'serializable'";
 
-/// The bb8 connection manager: bb8-postgres's, plus the session setup of every new connection
-/// and a closed flag that makes returned connections be dropped after [`Pool::close`].
+/// Why the manager could not open (or check) a connection.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// The driver's or the server's error.
+    Pg(tokio_postgres::Error),
+    /// The startup did not finish within `connect_timeout`.
+    TimedOut(Duration),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Pg(e) => fmt::Display::fmt(e, f),
+            ConnectError::TimedOut(d) => write!(
+                f,
+                "the connection did not complete within connect_timeout={} s",
+                format_seconds(*d)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Pg(e) => Some(e),
+            ConnectError::TimedOut(_) => None,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for ConnectError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        ConnectError::Pg(e)
+    }
+}
+
+/// Classifies a connection error of `url` (see [`classify_connect`]); a startup that timed out
+/// is [`ConnectionLost`](ErrorKind::ConnectionLost) saying what to check.
+pub(crate) fn classify_connect_error(err: ConnectError, url: &DatabaseUrl) -> Error {
+    match err {
+        ConnectError::Pg(e) => classify_connect(e, url),
+        ConnectError::TimedOut(d) => Error::new(
+            ErrorKind::ConnectionLost,
+            format!(
+                "cannot connect to {url}: the connection did not complete within \
+                 connect_timeout={} s (TCP, TLS, authentication: the server, or something on \
+                 the way, stopped answering); check that the host and port are those of a \
+                 PostgreSQL server that is up, and the network between",
+                format_seconds(d)
+            ),
+        )
+        .with_backend(BACKEND),
+    }
+}
+
+/// Runs a connection startup, bounded by `limit` (no bound when zero).
+pub(crate) async fn bounded<T, F>(
+    limit: Duration,
+    startup: F,
+) -> std::result::Result<T, ConnectError>
+where
+    F: Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+{
+    if limit.is_zero() {
+        return Ok(startup.await?);
+    }
+    match tokio::time::timeout(limit, startup).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(ConnectError::TimedOut(limit)),
+    }
+}
+
+/// The bb8 connection manager: bb8-postgres's, plus the session setup of every new connection,
+/// a bound on the whole startup, and a closed flag that makes returned connections be dropped
+/// after [`Pool::close`].
 pub(crate) struct Manager {
     inner: PostgresConnectionManager<MakeRustlsConnect>,
     set_idle_timeout: bool,
     /// CockroachDB dialect: pin SERIALIZABLE as the session default (CockroachDB's own
     /// default; on a PostgreSQL server in compatibility mode it makes transactions behave alike).
     serializable: bool,
+    /// The bound of a whole startup (`connect_timeout`; zero: none).
+    connect_timeout: Duration,
     closed: Arc<AtomicBool>,
+    /// Where a health check that got no answer is recorded.
+    last_error: LastError,
 }
 
 impl fmt::Debug for Manager {
@@ -51,25 +137,38 @@ impl fmt::Debug for Manager {
 
 impl ManageConnection for Manager {
     type Connection = Client;
-    type Error = tokio_postgres::Error;
+    type Error = ConnectError;
 
-    async fn connect(&self) -> std::result::Result<Client, tokio_postgres::Error> {
-        let client = self.inner.connect().await?;
-        if self.set_idle_timeout {
-            client
-                .batch_execute(&format!(
-                    "SET {IDLE_IN_TRANSACTION_SETTING} = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
-                ))
-                .await?;
-        }
-        if self.serializable {
-            client.batch_execute(SET_SERIALIZABLE).await?;
-        }
+    async fn connect(&self) -> std::result::Result<Client, ConnectError> {
+        let client = bounded(self.connect_timeout, async {
+            let client = self.inner.connect().await?;
+            if self.set_idle_timeout {
+                client
+                    .batch_execute(&format!(
+                        "SET {IDLE_IN_TRANSACTION_SETTING} = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+                    ))
+                    .await?;
+            }
+            if self.serializable {
+                client.batch_execute(SET_SERIALIZABLE).await?;
+            }
+            Ok(client)
+        })
+        .await?;
+        // A connection was made: an earlier failure no longer describes the server.
+        self.last_error.clear();
         Ok(client)
     }
 
-    async fn is_valid(&self, conn: &mut Client) -> std::result::Result<(), tokio_postgres::Error> {
-        self.inner.is_valid(conn).await
+    async fn is_valid(&self, conn: &mut Client) -> std::result::Result<(), ConnectError> {
+        let mut ping = UnansweredPing {
+            last_error: &self.last_error,
+            started: Instant::now(),
+            answered: false,
+        };
+        let result = self.inner.is_valid(conn).await;
+        ping.answered = true;
+        Ok(result?)
     }
 
     fn has_broken(&self, conn: &mut Client) -> bool {
@@ -82,13 +181,33 @@ impl ManageConnection for Manager {
 pub(crate) type PooledClient<'a> = bb8::PooledConnection<'a, Manager>;
 
 /// The stream of a connection (plain TCP or socket, or TLS).
-#[allow(dead_code)] // for the LISTEN connection (Pool::connect_raw)
 pub(crate) type Stream = <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream;
 
 /// The connection half of a connection opened with [`Pool::connect_raw`]: poll it to drive the
 /// connection and read its asynchronous messages.
-#[allow(dead_code)] // for the LISTEN connection
 pub(crate) type RawConnection = tokio_postgres::Connection<Socket, Stream>;
+
+/// Records a health check that was abandoned before the server answered (bb8 drops it when
+/// the checkout reaches `pool_timeout`).
+struct UnansweredPing<'a> {
+    last_error: &'a LastError,
+    started: Instant,
+    answered: bool,
+}
+
+impl Drop for UnansweredPing<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.last_error.set(format!(
+                "a pooled connection got no answer to its health check (pool_pre_ping) for {} \
+                 s; the server may be unreachable or stalled",
+                format_seconds(Duration::from_millis(
+                    u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+                ))
+            ));
+        }
+    }
+}
 
 /// The error sink: keeps the last error of a connection bb8 tried to open in the background.
 #[derive(Clone, Default)]
@@ -104,18 +223,31 @@ impl LastError {
     fn get(&self) -> Option<String> {
         self.0.lock().ok().and_then(|g| g.clone())
     }
-}
 
-impl ErrorSink<tokio_postgres::Error> for LastError {
-    fn sink(&self, error: tokio_postgres::Error) {
-        let text = classify(error).to_string();
-        tracing::warn!(target: "dbos_storage_postgres::pool", "cannot open a pooled connection: {text}");
+    fn set(&self, text: String) {
         if let Ok(mut g) = self.0.lock() {
             *g = Some(text);
         }
     }
 
-    fn boxed_clone(&self) -> Box<dyn ErrorSink<tokio_postgres::Error>> {
+    fn clear(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = None;
+        }
+    }
+}
+
+impl ErrorSink<ConnectError> for LastError {
+    fn sink(&self, error: ConnectError) {
+        let text = match error {
+            ConnectError::Pg(e) => classify(e).to_string(),
+            timed_out @ ConnectError::TimedOut(_) => timed_out.to_string(),
+        };
+        tracing::warn!(target: "dbos_storage_postgres::pool", "cannot open a pooled connection: {text}");
+        self.set(text);
+    }
+
+    fn boxed_clone(&self) -> Box<dyn ErrorSink<ConnectError>> {
         Box::new(self.clone())
     }
 }
@@ -166,13 +298,15 @@ impl Pool {
     pub(crate) async fn connect(config: &PostgresConfig) -> Result<Pool> {
         let tls = config.tls.connector()?;
         let closed = Arc::new(AtomicBool::new(false));
+        let last_error = LastError::default();
         let manager = Manager {
             inner: PostgresConnectionManager::new(config.pg.clone(), tls),
             set_idle_timeout: config.set_idle_in_transaction_timeout,
             serializable: config.dialect == Dialect::Cockroach,
+            connect_timeout: config.connect_timeout,
             closed: closed.clone(),
+            last_error: last_error.clone(),
         };
-        let last_error = LastError::default();
         let pool = bb8::Pool::builder()
             .max_size(config.max_size())
             .connection_timeout(config.pool_timeout.max(Duration::from_millis(1)))
@@ -182,7 +316,7 @@ impl Pool {
         let first = pool
             .dedicated_connection()
             .await
-            .map_err(|e| classify_connect(e, &config.url))?;
+            .map_err(|e| classify_connect_error(e, &config.url))?;
         // The pool has room: it is empty and max_size is at least 1.
         let _ = pool.add(first);
         Ok(Pool {
@@ -199,16 +333,18 @@ impl Pool {
     ///
     /// # Errors
     /// [`Closed`](ErrorKind::Closed) after [`Pool::close`];
-    /// [`PoolExhausted`](ErrorKind::PoolExhausted) when no connection became free in time (the
-    /// message names the pool settings to raise, and the last connection error if any); a
-    /// classified connection error otherwise.
+    /// [`PoolExhausted`](ErrorKind::PoolExhausted) when every connection was busy and none
+    /// became free in time (the message names the pool settings to raise, and the last
+    /// connection error if any); [`ConnectionLost`](ErrorKind::ConnectionLost) when the pool had
+    /// room but could not open a connection in time (the message names the last connection
+    /// error); a classified connection error otherwise.
     pub(crate) async fn get(&self) -> Result<PooledClient<'_>> {
         if self.is_closed() {
             return Err(Error::closed().with_backend(BACKEND));
         }
         match self.inner.pool.get().await {
             Ok(conn) => Ok(conn),
-            Err(RunError::User(e)) => Err(classify(e)),
+            Err(RunError::User(e)) => Err(classify_connect_error(e, &self.inner.config.url)),
             Err(RunError::TimedOut) => Err(self.exhausted()),
         }
     }
@@ -224,14 +360,34 @@ impl Pool {
         }
         match self.inner.pool.get_owned().await {
             Ok(conn) => Ok(conn),
-            Err(RunError::User(e)) => Err(classify(e)),
+            Err(RunError::User(e)) => Err(classify_connect_error(e, &self.inner.config.url)),
             Err(RunError::TimedOut) => Err(self.exhausted()),
         }
     }
 
     /// The error of a checkout that timed out.
+    ///
+    /// With fewer connections open than the pool may hold, the pool was not exhausted: it had
+    /// room and could not open a connection in time (the server is down, restarting or
+    /// unreachable). That is [`ConnectionLost`](ErrorKind::ConnectionLost), naming the last
+    /// connection error, rather than advice to raise the pool size (found by the
+    /// fault-injection campaign's server crash).
     fn exhausted(&self) -> Error {
         let c = &self.inner.config;
+        let open = self.inner.pool.state().connections;
+        if open < c.max_size() {
+            let mut message = format!(
+                "cannot reach PostgreSQL: no connection could be opened within pool_timeout={} s \
+                 ({open} of {} open)",
+                format_seconds(c.pool_timeout),
+                c.max_size()
+            );
+            if let Some(last) = self.inner.last_error.get() {
+                message.push_str("; last connection error: ");
+                message.push_str(&last);
+            }
+            return Error::new(ErrorKind::ConnectionLost, message).with_backend(BACKEND);
+        }
         let mut message = format!(
             "connection pool limit of size {} overflow {} reached, timed out after {} s; raise \
              pool_size / sys_db_pool_size or reduce concurrency",
@@ -286,7 +442,7 @@ impl Pool {
             .pool
             .dedicated_connection()
             .await
-            .map_err(|e| classify_connect(e, &self.inner.config.url))
+            .map_err(|e| classify_connect_error(e, &self.inner.config.url))
     }
 
     /// Opens one connection outside the pool and hands back its connection future too, so the
@@ -295,17 +451,17 @@ impl Pool {
     ///
     /// # Errors
     /// As [`Pool::connect`].
-    #[allow(dead_code)] // for the LISTEN connection
     pub(crate) async fn connect_raw(&self) -> Result<(Client, RawConnection)> {
         if self.is_closed() {
             return Err(Error::closed().with_backend(BACKEND));
         }
         let config = &self.inner.config;
-        config
-            .pg
-            .connect(config.tls.connector()?)
-            .await
-            .map_err(|e| classify_connect(e, &config.url))
+        bounded(
+            config.connect_timeout,
+            config.pg.connect(config.tls.connector()?),
+        )
+        .await
+        .map_err(|e| classify_connect_error(e, &config.url))
     }
 
     /// The schema of the system tables (unquoted).
@@ -374,21 +530,22 @@ pub(crate) async fn ensure_database(config: &PostgresConfig) -> Result<()> {
     let name = config.database().to_owned();
     // Fast path: the database exists and accepts us.
     let tls = config.tls.connector()?;
-    match config.pg.connect(tls).await {
+    match bounded(config.connect_timeout, config.pg.connect(tls)).await {
         Ok((client, conn)) => {
             drop(client);
             let _ = conn.await;
             return Ok(());
         }
-        Err(e) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {}
-        Err(e) => return Err(classify_connect(e, &config.url)),
+        Err(ConnectError::Pg(e)) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {}
+        Err(e) => return Err(classify_connect_error(e, &config.url)),
     }
     let maintenance = config.for_database("postgres");
-    let (client, conn) = maintenance
-        .pg
-        .connect(maintenance.tls.connector()?)
-        .await
-        .map_err(|e| classify_connect(e, &maintenance.url))?;
+    let (client, conn) = bounded(
+        maintenance.connect_timeout,
+        maintenance.pg.connect(maintenance.tls.connector()?),
+    )
+    .await
+    .map_err(|e| classify_connect_error(e, &maintenance.url))?;
     let task = tokio::spawn(conn);
     let exists = client
         .query_opt(
@@ -492,6 +649,38 @@ mod tests {
         pool.close().await;
         assert_eq!(pool.get().await.unwrap_err().kind(), ErrorKind::Closed);
         assert!(pool.is_closed());
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_fails_within_connect_timeout() {
+        // A listener that accepts connections and never says anything.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let url = DatabaseUrl::parse(&format!("postgresql://u@127.0.0.1:{port}/db")).unwrap();
+        let dbos = DbosConfig::new("pool-test").with_connect_timeout(Duration::from_secs(1));
+        let config = PostgresConfig::system(&dbos, &url).unwrap();
+        let err = tokio::time::timeout(Duration::from_secs(30), Pool::connect(&config))
+            .await
+            .expect("the startup is bounded")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionLost, "{err}");
+        assert!(
+            err.message()
+                .contains("the connection did not complete within connect_timeout=1 s"),
+            "{err}"
+        );
+        let err = tokio::time::timeout(Duration::from_secs(30), ensure_database(&config))
+            .await
+            .expect("the startup is bounded")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionLost, "{err}");
+        silent.abort();
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 pub(crate) mod app;
 pub(crate) mod lifecycle;
 pub(crate) mod management;
+pub(crate) mod messaging;
 pub(crate) mod queues;
 pub(crate) mod steps;
 pub(crate) mod versions;

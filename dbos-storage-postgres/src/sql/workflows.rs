@@ -53,7 +53,7 @@ pub(crate) const SELECT_NOW_MS: &str = concat!("SELECT ", now_ms!());
 /// attempts, `$18` timeout ms, `$19` deadline (explicit), `$20` deadline offset from now (ms;
 /// clamped to the bigint range), `$21` delay until, `$22` parent, `$23` serialization, `$24`
 /// attributes (jsonb, JSON `null` when unset), `$25` owner token, `$26` creator token, `$27`
-/// inputs, `$28` is debounced, `$29` debounce deadline.
+/// inputs, `$28` is debounced, `$29` debounce deadline, `$30` forked from.
 pub(crate) const INSERT_WORKFLOW: &str = concat!(
     "WITH inserted AS (
     INSERT INTO {schema}.workflow_status (
@@ -62,7 +62,7 @@ pub(crate) const INSERT_WORKFLOW: &str = concat!(
         executor_id, application_version, application_id, application_name, created_at,
         updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
         delay_until_epoch_ms, parent_workflow_id, serialization, attributes, owner_xid,
-        creator_xid, is_debounced, debounce_deadline_epoch_ms)
+        creator_xid, is_debounced, debounce_deadline_epoch_ms, forked_from)
     VALUES (
         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, ",
     now_ms!(),
@@ -72,7 +72,7 @@ pub(crate) const INSERT_WORKFLOW: &str = concat!(
         COALESCE($19::bigint, CASE WHEN $20::bigint IS NOT NULL THEN LEAST(",
     now_ms!(),
     "::numeric + $20::bigint, 9223372036854775807)::bigint END),
-        $21, $22, $23, $24, $25, $26, $28, $29)
+        $21, $22, $23, $24, $25, $26, $28, $29, $30)
     ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = workflow_status.creator_xid
     RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization
 ), input AS (

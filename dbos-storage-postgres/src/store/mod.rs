@@ -1,9 +1,13 @@
 //! [`PostgresStore`]: the DBOS system database on PostgreSQL. One file per area trait.
 
+mod calls;
+mod events;
 mod lifecycle;
 mod management;
+mod messages;
 mod queues;
 mod steps;
+mod streams;
 mod versions;
 mod workflows;
 
@@ -11,16 +15,20 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use dbos_storage_core::messaging::wake_key;
 use dbos_storage_core::rules::columns::{attributes, roles, status_of};
 use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
-use dbos_storage_core::wait::WakeSignal;
-use dbos_storage_core::{DatabaseUrl, Error, Isolation, Result, Serialization, WorkflowInfo};
+use dbos_storage_core::wait::{PollGate, WaitContext, WaitRegistry, WakeChannel, WakeSignal};
+use dbos_storage_core::{
+    AwaitOptions, DatabaseUrl, Error, Isolation, Payload, Result, Serialization, WorkflowInfo,
+};
 use futures::future::BoxFuture;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Row, Transaction};
 
 use crate::config::PostgresConfig;
 use crate::error::{classify, with_backend, BACKEND};
+use crate::notify::Notifications;
 use crate::pool::{Pool, PooledClient, TxOptions};
 use crate::sql::{self, render};
 
@@ -101,6 +109,16 @@ queries! {
     list_versions = versions::LIST_VERSIONS;
     latest_version = versions::LATEST_VERSION;
     set_version_timestamp = versions::SET_VERSION_TIMESTAMP;
+    lock_caller = messaging::LOCK_CALLER;
+    send_messages = messaging::SEND_MESSAGES;
+    select_missing_destinations = messaging::SELECT_MISSING_DESTINATIONS;
+    message_waiting = messaging::MESSAGE_WAITING;
+    consume_message = messaging::CONSUME_MESSAGE;
+    upsert_event = messaging::UPSERT_EVENT;
+    select_event = messaging::SELECT_EVENT;
+    select_all_events = messaging::SELECT_ALL_EVENTS;
+    append_stream = messaging::APPEND_STREAM;
+    read_stream = messaging::READ_STREAM;
 }
 
 /// The DBOS system database (schema v125) on PostgreSQL.
@@ -109,6 +127,11 @@ queries! {
 /// COMMITTED) on a pooled connection; ownership checks lock the workflow row with `SELECT … FOR
 /// NO KEY UPDATE`, as DBOS does. Writes that finish, cancel or resume a workflow wake the
 /// `await_*` calls of this process at once; other processes are seen at the poll interval.
+///
+/// Waits for messages, events and stream values are woken at once by writes of this store, and
+/// — with LISTEN/NOTIFY — by other processes through one dedicated listener connection (see the
+/// crate documentation). Their polling reads share a gate of half the pool, so waiters never
+/// take every connection, and they hold no connection while they sleep.
 ///
 /// Open it with [`PostgresStore::connect`] (or through the facade's driver registry), then call
 /// [`migrate`](dbos_storage_core::LifecycleStore::migrate) once.
@@ -123,6 +146,12 @@ struct Inner {
     queries: Arc<Queries>,
     wake: WakeSignal,
     closed: AtomicBool,
+    /// The waiters of messages, events and streams.
+    waits: Arc<WaitRegistry>,
+    /// Caps the polling reads of those waits.
+    gate: PollGate,
+    /// The listener and the notifier (PostgreSQL with LISTEN/NOTIFY only).
+    notifications: Option<Notifications>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -130,6 +159,8 @@ impl fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("config", &self.inner.config)
             .field("pool", &self.inner.pool)
+            .field("poll_gate", &self.inner.gate.size())
+            .field("listener", &self.inner.notifications.is_some())
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -139,6 +170,13 @@ impl PostgresStore {
     /// A store over an open pool.
     pub(crate) fn new(pool: Pool, config: PostgresConfig) -> PostgresStore {
         let queries = Arc::new(Queries::new(config.schema()));
+        let waits = Arc::new(WaitRegistry::new());
+        let gate = PollGate::for_pool(usize::try_from(config.max_size()).unwrap_or(usize::MAX));
+        let notifications = if config.use_listen_notify() {
+            Notifications::start(&pool, waits.clone())
+        } else {
+            None
+        };
         PostgresStore {
             inner: Arc::new(Inner {
                 pool,
@@ -146,6 +184,9 @@ impl PostgresStore {
                 queries,
                 wake: WakeSignal::new(),
                 closed: AtomicBool::new(false),
+                waits,
+                gate,
+                notifications,
             }),
         }
     }
@@ -204,12 +245,86 @@ impl PostgresStore {
         self.inner.closed.load(Ordering::Acquire)
     }
 
-    /// Marks the store closed and closes the pool; later calls fail with `Closed`.
+    /// Marks the store closed, stops the listener and the notifier (which sends the wake-ups
+    /// still queued) and closes the pool; later calls fail with `Closed`.
     pub(crate) async fn shut_down(&self) {
         self.inner.closed.store(true, Ordering::Release);
+        if let Some(notifications) = &self.inner.notifications {
+            notifications.stop().await;
+        }
         self.inner.pool.close().await;
         // Wake waiters so they notice the closed store at once.
         self.inner.wake.notify();
+        self.inner.waits.wake_all();
+    }
+
+    /// What the shared waits of messages, events and streams need.
+    pub(crate) fn wait_context(&self) -> WaitContext<'_> {
+        WaitContext::new(BACKEND, &self.inner.waits, Some(&self.inner.gate))
+    }
+
+    /// `options` for a wait whose every wake-up is signalled (a message or an event): with a
+    /// proven listener the re-check interval stretches to the configured fallback
+    /// (60 s by default), otherwise it stays the caller's poll interval.
+    pub(crate) fn signalled_wait(&self, options: &AwaitOptions) -> AwaitOptions {
+        let mut options = options.clone();
+        if self.listener_proven() {
+            options.poll_interval = options
+                .poll_interval
+                .max(self.inner.config.listener_recheck_interval());
+        }
+        options
+    }
+
+    /// After a commit: wakes the waiters of `"{workflow_id}::{key}"` on `channel` in this
+    /// process at once, and (with LISTEN/NOTIFY, for events and streams) queues the same key
+    /// for the notifier, which signals other processes.
+    pub(crate) fn signal(&self, channel: WakeChannel, workflow_id: &str, key: &str) {
+        let payload = wake_key(workflow_id, key);
+        self.inner.waits.wake(channel, &payload);
+        if channel != WakeChannel::Notifications {
+            if let Some(notifications) = &self.inner.notifications {
+                notifications.signal(channel, payload);
+            }
+        }
+    }
+
+    /// Whether the LISTEN connection is up and received its own probe: waits for messages and
+    /// events then re-check the database only at the listener re-check interval
+    /// ([`PostgresConfig::listener_recheck_interval`]). Always `false` without LISTEN/NOTIFY
+    /// (the CockroachDB dialect, or `use_listen_notify` off).
+    #[doc(hidden)]
+    pub fn listener_proven(&self) -> bool {
+        self.inner
+            .notifications
+            .as_ref()
+            .is_some_and(Notifications::is_proven)
+    }
+
+    /// The backend process id of the LISTEN connection while it is connected (for tests and
+    /// diagnostics: `pg_stat_activity.pid`).
+    #[doc(hidden)]
+    pub fn listener_backend_pid(&self) -> Option<i32> {
+        self.inner
+            .notifications
+            .as_ref()
+            .and_then(Notifications::backend_pid)
+    }
+
+    /// How many times the listener subscribed: 1 after its first connection, one more after
+    /// each reconnection; 0 without LISTEN/NOTIFY.
+    #[doc(hidden)]
+    pub fn listener_sessions(&self) -> u64 {
+        self.inner
+            .notifications
+            .as_ref()
+            .map_or(0, Notifications::sessions)
+    }
+
+    /// How many polling reads of waits may run at once (half the pool, at least 1).
+    #[doc(hidden)]
+    pub fn poll_gate_size(&self) -> usize {
+        self.inner.gate.size()
     }
 
     /// Fails with `Closed` after `close`.
@@ -391,6 +506,14 @@ pub(crate) async fn select_ids(
     Ok(out)
 }
 
+/// A payload read from a `(text, serialization)` pair of columns.
+pub(crate) fn payload(text: String, serialization: Option<String>) -> Payload {
+    Payload::new(
+        text,
+        serialization.as_deref().map(Serialization::parse_label),
+    )
+}
+
 /// The database clock in epoch milliseconds (the transaction's start time).
 pub(crate) async fn now_ms(tx: &Transaction<'_>, queries: &Queries) -> Result<i64> {
     let row = tx
@@ -413,8 +536,25 @@ mod tests {
         assert!(q
             .list_workflows
             .contains("FROM \"My$Schema\".workflow_status ws"));
-        for text in [&q.insert_workflow, &q.record_outcome, &q.cancel_workflows] {
+        for text in [
+            &q.insert_workflow,
+            &q.record_outcome,
+            &q.cancel_workflows,
+            &q.lock_caller,
+            &q.send_messages,
+            &q.select_missing_destinations,
+            &q.message_waiting,
+            &q.consume_message,
+            &q.upsert_event,
+            &q.select_event,
+            &q.select_all_events,
+            &q.append_stream,
+            &q.read_stream,
+        ] {
             assert!(!text.contains("{schema}"), "{text}");
         }
+        assert!(q
+            .send_messages
+            .contains("INSERT INTO \"My$Schema\".notifications"));
     }
 }

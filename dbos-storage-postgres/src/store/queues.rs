@@ -312,6 +312,7 @@ struct EnqueueColumns {
     inputs: Vec<String>,
     debounced: Vec<bool>,
     debounce_deadlines: Vec<Option<i64>>,
+    forked_from: Vec<Option<String>>,
 }
 
 impl EnqueueColumns {
@@ -354,12 +355,13 @@ impl EnqueueColumns {
             c.inputs.push(wf.inputs.text.clone());
             c.debounced.push(wf.is_debounced);
             c.debounce_deadlines.push(wf.debounce_deadline_epoch_ms);
+            c.forked_from.push(wf.forked_from.clone());
         }
         Ok(c)
     }
 
-    /// The statement's 26 parameters.
-    fn params(&self) -> [&(dyn ToSql + Sync); 26] {
+    /// The statement's 27 parameters.
+    fn params(&self) -> [&(dyn ToSql + Sync); 27] {
         [
             &self.ids,
             &self.statuses,
@@ -387,6 +389,7 @@ impl EnqueueColumns {
             &self.inputs,
             &self.debounced,
             &self.debounce_deadlines,
+            &self.forked_from,
         ]
     }
 }

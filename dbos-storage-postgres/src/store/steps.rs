@@ -66,7 +66,7 @@ fn step_params<'r>(row: &'r NewStep<'_>) -> [&'r (dyn ToSql + Sync); 10] {
 }
 
 /// Inserts `row`, or finds the recorded one; returns the recorded completion time.
-async fn record_step_row(
+pub(super) async fn record_step_row(
     tx: &Transaction<'_>,
     queries: &Queries,
     row: &NewStep<'_>,

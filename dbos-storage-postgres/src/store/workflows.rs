@@ -61,7 +61,7 @@ pub(super) async fn insert_workflow_row(
     let recovery_attempts: i64 = if pending { 1 } else { 0 };
     let serialization = workflow.inputs.label();
 
-    let params: [&(dyn ToSql + Sync); 29] = [
+    let params: [&(dyn ToSql + Sync); 30] = [
         &workflow.workflow_id,
         &status.as_str(),
         &workflow.name,
@@ -91,6 +91,7 @@ pub(super) async fn insert_workflow_row(
         &workflow.inputs.text,
         &workflow.is_debounced,
         &workflow.debounce_deadline_epoch_ms,
+        &workflow.forked_from,
     ];
     let row = match client
         .query_one(queries.insert_workflow.as_str(), &params)

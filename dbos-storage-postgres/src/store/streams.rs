@@ -1,0 +1,185 @@
+//! [`StreamStore`] on PostgreSQL: appends at dense offsets, one-statement reads, and waits.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dbos_storage_core::messaging::{
+    is_close_sentinel, validate_key, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP,
+};
+use dbos_storage_core::payload::validate_text;
+use dbos_storage_core::rules::columns::status_of;
+use dbos_storage_core::rules::messaging as rules;
+use dbos_storage_core::wait::messaging as waits;
+use dbos_storage_core::wait::WakeChannel;
+use dbos_storage_core::{
+    validate, AwaitOptions, Caller, Error, ErrorKind, Payload, Result, StreamEntry, StreamRead,
+    StreamReadOptions, StreamStore, StreamWriteOutcome,
+};
+use rand::Rng;
+
+use super::calls::{begin_call, record_call, Call};
+use super::{col, now_ms, payload, PostgresStore};
+use crate::error::{classify, is_unique_violation_error, with_backend, BACKEND};
+
+/// How many times an append is tried when concurrent writers take its offset.
+const APPEND_ATTEMPTS: u32 = 50;
+
+impl PostgresStore {
+    /// Appends `value` to the caller's stream `key` as step `step_name` ([`WRITE_STREAM_STEP`]
+    /// or, for the sentinel, [`CLOSE_STREAM_STEP`]), in one transaction, re-run when a
+    /// concurrent writer took the offset (so offsets stay dense).
+    async fn append(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+        step_name: &'static str,
+    ) -> Result<StreamWriteOutcome> {
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let (caller, key, value) = (caller.clone(), key.to_owned(), value.clone());
+            let workflow_id = caller.workflow_id.clone();
+            let stream_key = key.clone();
+            let appended = self
+                .write(move |tx, q| {
+                    Box::pin(async move {
+                        let what = format!("write stream {key:?} at step {}", caller.function_id);
+                        let application_name =
+                            match begin_call(tx, &q, &caller, step_name, &what).await? {
+                                Call::Replay(_) => return Ok(StreamWriteOutcome::replayed()),
+                                Call::Run { application_name } => application_name,
+                            };
+                        let row = tx
+                            .query_opt(
+                                q.append_stream.as_str(),
+                                &[
+                                    &caller.workflow_id,
+                                    &key,
+                                    &value.text,
+                                    &value.label(),
+                                    &caller.function_id,
+                                    &STREAM_CLOSED_SENTINEL,
+                                ],
+                            )
+                            .await
+                            .map_err(classify)?;
+                        let outcome = match row {
+                            Some(row) => StreamWriteOutcome::written(col(&row, 0)?),
+                            None if step_name == CLOSE_STREAM_STEP => {
+                                StreamWriteOutcome::already_closed()
+                            }
+                            None => {
+                                let e = rules::closed_stream(&caller.workflow_id, &key);
+                                return Err(with_backend(e));
+                            }
+                        };
+                        let now = now_ms(tx, &q).await?;
+                        record_call(
+                            tx,
+                            &q,
+                            &caller,
+                            step_name,
+                            None,
+                            now,
+                            application_name.as_deref(),
+                        )
+                        .await?;
+                        Ok(outcome)
+                    })
+                })
+                .await;
+            match appended {
+                Err(e) if is_unique_violation_error(&e) && attempt < APPEND_ATTEMPTS => {
+                    let pause = rand::rng().random_range(1..=10);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(e) if is_unique_violation_error(&e) => {
+                    return Err(Error::new(
+                        ErrorKind::Contention,
+                        format!(
+                            "stream {stream_key} of workflow {workflow_id}: {APPEND_ATTEMPTS} \
+                             appends in a row lost their offset to concurrent writers; try again"
+                        ),
+                    )
+                    .with_backend(BACKEND));
+                }
+                other => break other?,
+            }
+        };
+        if outcome.offset.is_some() {
+            self.signal(WakeChannel::Streams, &caller.workflow_id, key);
+        }
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl StreamStore for PostgresStore {
+    async fn write_stream(
+        &self,
+        caller: Caller,
+        key: &str,
+        value: Payload,
+    ) -> Result<StreamWriteOutcome> {
+        caller.validate()?;
+        validate_key("stream key", key)?;
+        validate_text("stream value", &value.text)?;
+        if is_close_sentinel(&value) {
+            return Err(rules::sentinel_value(key));
+        }
+        self.append(caller, key, value, WRITE_STREAM_STEP).await
+    }
+
+    async fn close_stream(&self, caller: Caller, key: &str) -> Result<StreamWriteOutcome> {
+        caller.validate()?;
+        validate_key("stream key", key)?;
+        let sentinel = Payload::portable_json(STREAM_CLOSED_SENTINEL);
+        self.append(caller, key, sentinel, CLOSE_STREAM_STEP).await
+    }
+
+    async fn read_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+    ) -> Result<StreamRead> {
+        validate::workflow_id(workflow_id)?;
+        validate_key("stream key", key)?;
+        options.validate()?;
+        let end = i64::from(options.from_offset) + i64::from(options.limit);
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                self.queries().read_stream.as_str(),
+                &[&workflow_id, &key, &options.from_offset, &end],
+            )
+            .await
+            .map_err(classify)?;
+        let status = match rows.first() {
+            Some(row) => Some(status_of(col::<Option<String>>(row, 0)?.as_deref())),
+            None => None,
+        };
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(offset) = col::<Option<i32>>(row, 1)? {
+                let value: String = col(row, 2)?;
+                entries.push(StreamEntry::new(offset, payload(value, col(row, 3)?)));
+            }
+        }
+        Ok(StreamRead::from_rows(status, options.from_offset, entries))
+    }
+
+    /// Re-checks at `wait.poll_interval` even with a proven listener: a writer that finishes
+    /// without closing its stream ends the wait, and nothing signals that.
+    async fn await_stream(
+        &self,
+        workflow_id: &str,
+        key: &str,
+        options: StreamReadOptions,
+        wait: AwaitOptions,
+    ) -> Result<StreamRead> {
+        self.ensure_open()?;
+        waits::await_stream(self, self.wait_context(), workflow_id, key, options, &wait).await
+    }
+}
