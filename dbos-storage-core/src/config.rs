@@ -327,13 +327,27 @@ impl DbosConfig {
     /// Loads a configuration from a YAML file; see [`from_yaml_str`](Self::from_yaml_str).
     ///
     /// # Errors
-    /// [`crate::error::ErrorKind::InvalidConfig`] if the file cannot be read, or as
+    /// [`crate::error::ErrorKind::InvalidConfig`] if the file cannot be read or is not UTF-8
+    /// (the message gives the offset of the first bad byte, never the file's content), or as
     /// [`from_yaml_str`](Self::from_yaml_str).
     pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<DbosConfig> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let bytes = std::fs::read(path).map_err(|e| {
             Error::invalid_config(format!("cannot read the config file {}", path.display()))
                 .with_source(e)
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..offset]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            Error::invalid_config(format!(
+                "the config file {} is not valid UTF-8 (invalid byte at offset {offset}, line \
+                 {line}); save it as UTF-8",
+                path.display()
+            ))
         })?;
         DbosConfig::from_yaml_str(&text)
             .map_err(|e| Error::invalid_config(format!("{} ({})", e.message(), path.display())))
@@ -529,7 +543,8 @@ fn with_context(field: &str, e: Error) -> Error {
 fn env_u32(var: &str, value: &str) -> Result<u32> {
     value.trim().parse::<u32>().map_err(|_| {
         Error::invalid_config(format!(
-            "environment variable {var} must be a whole number from 0 to {}, got {value:?}",
+            "environment variable {var} must be a whole number from 0 to {} (its value is not \
+             shown: it may hold a secret set in the wrong variable)",
             u32::MAX
         ))
     })
@@ -540,7 +555,8 @@ fn env_bool(var: &str, value: &str) -> Result<bool> {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
         _ => Err(Error::invalid_config(format!(
-            "environment variable {var} must be true, false, 1 or 0, got {value:?}"
+            "environment variable {var} must be true, false, 1 or 0 (its value is not shown: \
+             it may hold a secret set in the wrong variable)"
         ))),
     }
 }
@@ -1102,6 +1118,18 @@ application_version: \"1.0\"
         let e = err(DbosConfig::from_yaml_file(dir.join("missing.yaml")));
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
         assert!(e.message().contains("missing.yaml"), "{e}");
+        let latin1 = dir.join("latin1.yaml");
+        ok(std::fs::write(&latin1, b"name: app\noptions: caf\xe9\n")
+            .map_err(|e| Error::invalid_config(e.to_string())));
+        let e = err(DbosConfig::from_yaml_file(&latin1));
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            e.message().ends_with(
+                "latin1.yaml is not valid UTF-8 (invalid byte at offset 22, line 2); save it as \
+                 UTF-8"
+            ),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1159,6 +1187,7 @@ application_version: \"1.0\"
             let e = err(DbosConfig::new("app").apply_env_with(env(&[(var, value)])));
             assert_eq!(e.kind(), ErrorKind::InvalidConfig);
             assert!(e.message().contains(var), "{e}");
+            assert!(!e.to_string().contains(value), "values are not echoed: {e}");
         }
     }
 }

@@ -200,8 +200,10 @@ impl SqliteAppStore {
     /// Call [`AppStore::migrate`] once before running transactions.
     ///
     /// # Errors
-    /// [`ErrorKind::ConnectionLost`] when the file cannot be opened; the classified SQLite error
-    /// when the connection cannot be set up.
+    /// As [`SqliteStore::open`](crate::SqliteStore::open): [`ErrorKind::InvalidConfig`] for a
+    /// path that cannot hold a database, [`ErrorKind::Corrupt`] for a file that is not one,
+    /// [`ErrorKind::ConnectionLost`] when the file cannot be opened for another reason; the
+    /// classified SQLite error when the connection cannot be set up.
     pub async fn open(location: SqliteLocation, busy_timeout: Duration) -> Result<SqliteAppStore> {
         let conn = open_connection(&location, busy_timeout).await?;
         Ok(SqliteAppStore {

@@ -11,20 +11,27 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dbos_storage_core::{Error, Result, SqliteLocation};
+use dbos_storage_core::{Error, ErrorKind, Result, SqliteLocation};
 use rusqlite::{Transaction, TransactionBehavior};
 
 use crate::config::SqliteConfig;
-use crate::error::{classify, extended_code, from_call, set_thread_busy_timeout, BACKEND};
+use crate::error::{
+    classify, extended_code, from_call, set_thread_busy_timeout, BACKEND, SQLITE_CANTOPEN,
+};
 use crate::sql;
 
 /// Opens a connection to `location` and configures it, in this order: `busy_timeout`,
 /// `journal_mode=WAL` (skipped for `:memory:`), `synchronous=NORMAL`, `foreign_keys=ON`.
 ///
 /// # Errors
-/// [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the file cannot be
-/// opened, [`Contention`](dbos_storage_core::ErrorKind::Contention) when another process holds
-/// the file locked for longer than `busy_timeout` while it switches to WAL.
+/// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) when the path cannot hold a
+/// database (a missing directory, a parent that is not a directory, no permission to write) or
+/// the file is read-only; [`Corrupt`](dbos_storage_core::ErrorKind::Corrupt) when the file is
+/// not a SQLite database; [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when
+/// the file cannot be opened for another reason;
+/// [`Contention`](dbos_storage_core::ErrorKind::Contention) when another process holds the file
+/// locked for longer than `busy_timeout` while it switches to WAL. Every message names the
+/// path.
 pub(crate) async fn open_connection(
     location: &SqliteLocation,
     busy_timeout: Duration,
@@ -33,10 +40,10 @@ pub(crate) async fn open_connection(
         SqliteLocation::Memory => (tokio_rusqlite::Connection::open_in_memory().await, true),
         SqliteLocation::File(path) => (tokio_rusqlite::Connection::open(path).await, false),
     };
-    let conn = conn.map_err(|e| open_error(location, e))?;
+    let conn = conn.map_err(|e| open_error(location, classify(e)))?;
     conn.call(move |c| configure(c, busy_timeout, memory))
         .await
-        .map_err(from_call)?;
+        .map_err(|e| open_error(location, from_call(e)))?;
     Ok(conn)
 }
 
@@ -82,17 +89,102 @@ fn enable_wal(conn: &rusqlite::Connection, busy_timeout: Duration) -> Result<()>
     }
 }
 
-fn open_error(location: &SqliteLocation, err: rusqlite::Error) -> Error {
-    let what = match location {
-        SqliteLocation::Memory => "an in-memory SQLite database".to_owned(),
-        SqliteLocation::File(path) => format!("the SQLite database file {}", show(path)),
+/// The error of opening (or configuring) a connection to `location`: `inner`, classified, with
+/// the path in the message. A file that SQLite cannot open (`SQLITE_CANTOPEN`) is diagnosed
+/// from the file system: a missing directory, a parent that is not a directory, a directory in
+/// the file's place, or a path this process may not create or write are
+/// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) saying what to fix; anything
+/// else keeps the classified kind.
+fn open_error(location: &SqliteLocation, inner: Error) -> Error {
+    if inner.kind() == ErrorKind::Closed {
+        return inner;
+    }
+    let (what, hint, kind) = match location {
+        SqliteLocation::Memory => (
+            "an in-memory SQLite database".to_owned(),
+            None,
+            inner.kind(),
+        ),
+        SqliteLocation::File(path) => {
+            let what = format!("the SQLite database file {}", show(path));
+            let cantopen = inner
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| c & 0xff == SQLITE_CANTOPEN);
+            match cantopen.then(|| diagnose(path)).flatten() {
+                Some(hint) => (what, Some(hint), ErrorKind::InvalidConfig),
+                None => (what, None, inner.kind()),
+            }
+        }
     };
-    let inner = classify(err);
-    let mut e = Error::new(inner.kind(), format!("cannot open {what}")).with_backend(BACKEND);
+    let message = match hint {
+        Some(hint) => format!("cannot open {what}: {hint}"),
+        None => format!("cannot open {what}: {}", inner.message()),
+    };
+    let mut e = Error::new(kind, message).with_backend(BACKEND);
     if let Some(code) = inner.code() {
         e = e.with_code(code.to_owned());
     }
     e.with_source(inner)
+}
+
+/// Why `path` cannot be opened as a database file, when the file system says so.
+fn diagnose(path: &Path) -> Option<String> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Some(format!(
+                "its directory {} does not exist; create it, or fix the path in the URL",
+                show(parent)
+            ));
+        }
+        Ok(m) if !m.is_dir() => {
+            return Some(format!(
+                "{} is not a directory; fix the path in the URL",
+                show(parent)
+            ));
+        }
+        _ => {}
+    }
+    if path.is_dir() {
+        return Some("it is a directory; name a file inside it in the URL".to_owned());
+    }
+    // Ask the OS for the reason SQLite saw: open (never create) the file, or create and remove
+    // a probe beside it when the file does not exist.
+    let probe = if path.exists() {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map(drop)
+    } else {
+        let probe = parent.join(format!(".dbos-open-probe-{}", std::process::id()));
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe);
+        if created.is_ok() {
+            let _ = std::fs::remove_file(&probe);
+        }
+        created.map(drop)
+    };
+    match probe {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Some(format!(
+                "this process may not write there ({e}); make the file and its directory \
+                 writable, or choose another path"
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn show(path: &Path) -> String {

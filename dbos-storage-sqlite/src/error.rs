@@ -29,6 +29,12 @@ pub(crate) const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
 pub(crate) const SQLITE_CONSTRAINT_FOREIGNKEY: i32 = 787;
 /// `SQLITE_CANTOPEN`: the database file could not be opened.
 pub(crate) const SQLITE_CANTOPEN: i32 = 14;
+/// `SQLITE_READONLY`: a write to a database (or its `-wal`/`-shm` files) that is read-only.
+pub(crate) const SQLITE_READONLY: i32 = 8;
+/// `SQLITE_CORRUPT`: the database file is malformed.
+pub(crate) const SQLITE_CORRUPT: i32 = 11;
+/// `SQLITE_NOTADB`: the file is not a SQLite database.
+pub(crate) const SQLITE_NOTADB: i32 = 26;
 
 /// The busy timeout named in contention messages when the connection's is unknown (DBOS's
 /// default).
@@ -50,7 +56,10 @@ pub(crate) fn set_thread_busy_timeout(busy_timeout: Duration) {
 /// | SQLite result | kind |
 /// |---|---|
 /// | `SQLITE_BUSY` (5), `SQLITE_LOCKED` (6) and their extended codes | `Contention` (retryable) |
-/// | `SQLITE_CANTOPEN` (14) | `ConnectionLost` |
+/// | `SQLITE_CANTOPEN` (14) | `ConnectionLost` (opening a store refines it by the path: see `connection::open_error`) |
+/// | `SQLITE_READONLY` (8) and its extended codes | `InvalidConfig`: make the file and its directory writable |
+/// | `SQLITE_CORRUPT` (11), `SQLITE_NOTADB` (26) | `Corrupt` |
+/// | text that is not UTF-8 | `Corrupt` |
 /// | constraint violations (2067, 1555, 787, …) | `Backend` with the extended code; callers that expect a violation map it themselves |
 /// | anything else | `Backend` with the extended code when there is one |
 ///
@@ -80,6 +89,18 @@ fn classify_with_timeout(err: rusqlite::Error, busy_timeout: Duration) -> Error 
                     ErrorKind::ConnectionLost,
                     format!("cannot open the SQLite database file: {detail}"),
                 ),
+                SQLITE_READONLY => Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "the SQLite database is read-only for this process ({detail}); make the \
+                         file and its directory writable (SQLite also writes the -wal and -shm \
+                         files beside it)"
+                    ),
+                ),
+                SQLITE_CORRUPT | SQLITE_NOTADB => Error::corrupt(format!(
+                    "the file is not a SQLite database or is corrupted ({detail}); restore it \
+                     from a backup, or point the URL at another file"
+                )),
                 SQLITE_CONSTRAINT => Error::new(
                     ErrorKind::Backend,
                     match extended {
@@ -105,9 +126,14 @@ fn classify_with_timeout(err: rusqlite::Error, busy_timeout: Duration) -> Error 
         )
         .with_backend(BACKEND)
         .with_source(err),
+        rusqlite::Error::Utf8Error(_) => not_utf8(None).with_source(err),
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, source)
+            if source.is::<std::str::Utf8Error>() =>
+        {
+            not_utf8(Some(*column)).with_source(err)
+        }
         rusqlite::Error::FromSqlConversionFailure(..)
         | rusqlite::Error::IntegralValueOutOfRange(..)
-        | rusqlite::Error::Utf8Error(_)
         | rusqlite::Error::InvalidColumnType(..) => Error::corrupt(format!(
             "a value read from the SQLite database has an unexpected type: {err}"
         ))
@@ -122,6 +148,17 @@ fn classify_with_timeout(err: rusqlite::Error, busy_timeout: Duration) -> Error 
             .with_backend(BACKEND)
             .with_source(err),
     }
+}
+
+/// The error of text in the database that is not UTF-8 (`column` is the result column index):
+/// another program wrote it, since this driver binds only Rust strings.
+fn not_utf8(column: Option<usize>) -> Error {
+    let at = column.map_or_else(String::new, |c| format!(" (result column {c})"));
+    Error::corrupt(format!(
+        "a text value read from the SQLite database is not valid UTF-8{at}; another program \
+         wrote it, and DBOS stores text as UTF-8"
+    ))
+    .with_backend(BACKEND)
 }
 
 /// The extended result code of a SQLite failure, if `err` is one.
@@ -249,6 +286,22 @@ mod tests {
                 ErrorKind::Backend,
             ),
             (1, "near \"SELEC\": syntax error", ErrorKind::Backend),
+            (
+                SQLITE_READONLY,
+                "attempt to write a readonly database",
+                ErrorKind::InvalidConfig,
+            ),
+            (
+                SQLITE_READONLY | (6 << 8),
+                "attempt to write a readonly database",
+                ErrorKind::InvalidConfig,
+            ), // READONLY_DIRECTORY
+            (
+                SQLITE_CORRUPT,
+                "database disk image is malformed",
+                ErrorKind::Corrupt,
+            ),
+            (SQLITE_NOTADB, "file is not a database", ErrorKind::Corrupt),
         ];
         for (code, msg, kind) in cases {
             let e = classify(failure(code, msg));
@@ -332,6 +385,21 @@ mod tests {
             ))
             .kind(),
             ErrorKind::Corrupt
+        );
+        let bad = String::from_utf8(b"caf\xe9".to_vec())
+            .unwrap_err()
+            .utf8_error();
+        let e = classify(rusqlite::Error::FromSqlConversionFailure(
+            2,
+            rusqlite::types::Type::Text,
+            Box::new(bad),
+        ));
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(
+            e.message().starts_with(
+                "a text value read from the SQLite database is not valid UTF-8 (result column 2)"
+            ),
+            "{e}"
         );
     }
 

@@ -880,11 +880,12 @@ async fn opening_a_file_in_a_missing_directory_names_the_file() {
     let e = SqliteStore::open_url("sqlite:////nonexistent-dir-for-dbos/x.sqlite")
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ConnectionLost, "{e}");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
     assert!(
         e.message().contains("/nonexistent-dir-for-dbos/x.sqlite"),
         "{e}"
     );
+    assert!(e.message().contains("does not exist"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

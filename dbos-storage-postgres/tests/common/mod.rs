@@ -2,8 +2,12 @@
 //! targets and the bench target. Every store gets a fresh schema `dbos_conf_{pid}_{n}` in one
 //! database of the test server (`DBOS_TEST_POSTGRES_URL`, or a throwaway local cluster the
 //! harness starts), dropped in `destroy`.
+//!
+//! The factory also captures the log lines of the test process at INFO and above
+//! ([`dbos_storage_conformance::logs`]) and scans them for the server's password (when
+//! `DBOS_TEST_POSTGRES_URL` has one): every `destroy` fails on a leak found so far.
 
-use dbos_storage_conformance::{async_trait, pg, Factory};
+use dbos_storage_conformance::{async_trait, logs, pg, Factory};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Capabilities, DatabaseUrl, DbosConfig, LifecycleStore};
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
@@ -63,6 +67,13 @@ impl Factory for PgFactory {
     type Store = PostgresStore;
 
     async fn create(&self) -> PostgresStore {
+        logs::install(tracing::Level::INFO);
+        if let Some(password) = DatabaseUrl::parse(&pg::server().admin_url())
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
+        {
+            logs::watch(&password);
+        }
         let url = Self::database_url().await;
         let schema = pg::server().unique_name("dbos_conf");
         let dbos = DbosConfig::new("conformance")
@@ -88,6 +99,7 @@ impl Factory for PgFactory {
             quote_identifier(store.schema())
         );
         admin_execute(url, &sql).await;
+        logs::assert_clean();
     }
 
     fn capabilities(&self) -> Capabilities {

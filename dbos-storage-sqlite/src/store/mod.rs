@@ -72,11 +72,14 @@ impl SqliteStore {
     /// call [`migrate`](dbos_storage_core::LifecycleStore::migrate) next.
     ///
     /// # Errors
-    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for invalid settings,
-    /// [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the file cannot be
-    /// opened (a missing directory, no permission),
+    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for invalid settings and
+    /// for a path that cannot hold a database (a missing directory, a parent that is not a
+    /// directory, no permission to write, a read-only file), saying what to fix;
+    /// [`Corrupt`](dbos_storage_core::ErrorKind::Corrupt) for a file that is not a SQLite
+    /// database; [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the file
+    /// cannot be opened for another reason;
     /// [`Contention`](dbos_storage_core::ErrorKind::Contention) when another process keeps the
-    /// file locked for longer than the busy timeout.
+    /// file locked for longer than the busy timeout. Every message names the path.
     pub async fn open(config: SqliteConfig) -> Result<SqliteStore> {
         let conns = Connections::open(&config).await?;
         let gate = PollGate::for_pool(conns.readers());
