@@ -93,7 +93,7 @@ pub(crate) async fn run(config: &DbosConfig, json: bool) -> Result<ExitCode, Cli
             .map(|(name, _)| *name)
             .collect();
         let mut rows = vec![
-            ("database".to_owned(), report.url.clone()),
+            ("url".to_owned(), report.url.clone()),
             (
                 "connection".to_owned(),
                 format!("ok ({} ms)", report.connect_ms),

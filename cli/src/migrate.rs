@@ -64,7 +64,7 @@ pub(crate) async fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = vec![
-        ("database".to_owned(), report.url.clone()),
+        ("url".to_owned(), report.url.clone()),
         ("backend".to_owned(), report.backend.to_owned()),
     ];
     if let Some(schema) = &report.schema {

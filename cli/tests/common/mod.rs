@@ -93,8 +93,9 @@ pub(crate) async fn store(url: &str) -> Arc<dyn SystemStore> {
 /// Seeds a database with known workflows:
 /// - `wf-done-1` and `wf-done-2` (`SUCCESS`, function `checkout`, two steps each);
 /// - `wf-pending` (`PENDING`, function `ship`, executor `exec-a`, one step);
-/// - `wf-queued-1..3` (`ENQUEUED` on queue `emails`, function `send`);
-/// and registers queue `emails` with concurrency 4 and a rate limit of 10 per second.
+/// - `wf-queued-1..3` (`ENQUEUED` on queue `emails`, function `send`).
+///
+/// It also registers queue `emails` with concurrency 4 and a rate limit of 10 per second.
 /// Creation times increase in that order.
 pub(crate) async fn seed(store: &dyn SystemStore) {
     for id in ["wf-done-1", "wf-done-2"] {
