@@ -24,19 +24,39 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
     /// The system database URL (sqlite:///file.sqlite, postgresql://…, cockroachdb://…).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "URL"
+    )]
     pub(crate) url: Option<String>,
     /// The application database URL; without --url the system database is derived from it.
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "URL"
+    )]
     pub(crate) app_url: Option<String>,
     /// The schema of the system tables (PostgreSQL and CockroachDB; default dbos).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME"
+    )]
     pub(crate) schema: Option<String>,
     /// A DBOS config file (default: dbos-config.yaml in the current directory, if present).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub(crate) config: Option<PathBuf>,
     /// Print JSON instead of tables.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) json: bool,
 }
 
@@ -153,7 +173,8 @@ pub(crate) struct ListArgs {
     /// Children of this workflow.
     #[arg(long, value_name = "ID")]
     pub(crate) parent: Option<String>,
-    /// Created at or after TIME (RFC 3339, local YYYY-MM-DD[THH:MM[:SS]], or epoch ms).
+    /// Created at or after TIME (RFC 3339; local YYYY-MM-DD, YYYY-MM-DDTHH:MM or
+    /// YYYY-MM-DDTHH:MM:SS; or epoch ms).
     #[arg(long, value_name = "TIME")]
     pub(crate) start_time: Option<String>,
     /// Created at or before TIME.
