@@ -11,6 +11,7 @@ pub mod payload;
 pub mod queue;
 pub mod retry;
 pub mod rules;
+pub mod server;
 pub mod store;
 pub mod types;
 pub mod url;
@@ -34,6 +35,7 @@ pub use queue::{
     QueueConflictPolicy, QueueDefinition, QueueLimits, QueueUpdate, RateLimit, StopReason,
 };
 pub use retry::{Backoff, RetryPolicy, RetryingStore};
+pub use server::ServerInfo;
 pub use store::{
     DynSystemStore, LifecycleStore, ManagementStore, StepStore, SystemStore, WorkflowStore,
 };

@@ -123,6 +123,10 @@ pub struct PostgresConfig {
     pub(crate) dialect: Dialect,
     /// Test only: let the CockroachDB dialect open a PostgreSQL server.
     pub(crate) allow_postgres_server: bool,
+    /// Whether opening creates the database when it does not exist: always for the application
+    /// database, and for the system database unless `run_migrations` is off (verify mode only
+    /// reads, so a missing database is reported instead of created empty).
+    pub(crate) create_database: bool,
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -141,6 +145,7 @@ impl fmt::Debug for PostgresConfig {
             .field("use_listen_notify", &self.use_listen_notify)
             .field("listener_recheck", &self.listener_recheck)
             .field("dialect", &self.dialect)
+            .field("create_database", &self.create_database)
             .finish_non_exhaustive()
     }
 }
@@ -409,6 +414,7 @@ impl PostgresConfig {
             set_idle_in_transaction_timeout,
             dialect,
             allow_postgres_server: false,
+            create_database: role == Role::Application || config.run_migrations,
         })
     }
 

@@ -18,7 +18,8 @@ pub const SCHEMES: &[&str] = &["postgresql", "postgres"];
 /// ([`PostgresStore`]) and application stores ([`PostgresAppStore`]).
 ///
 /// Opening creates the database when it does not exist (connecting to the maintenance database
-/// `postgres`), opens the pool with one connection made at once (so a wrong password or an
+/// `postgres`) — except a system database opened with `run_migrations = false`, which only
+/// verifies and so reports a missing database instead of creating it empty — opens the pool with one connection made at once (so a wrong password or an
 /// unreachable server fails immediately with its cause), and refuses a CockroachDB server.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PostgresDriver;
@@ -30,9 +31,12 @@ impl PostgresDriver {
     }
 }
 
-/// Creates the database if needed, opens the pool and checks that the server is PostgreSQL.
+/// Creates the database if needed (and allowed), opens the pool and checks that the server is
+/// PostgreSQL.
 pub(crate) async fn open_pool(config: &PostgresConfig) -> Result<Pool> {
-    ensure_database(config).await?;
+    if config.create_database {
+        ensure_database(config).await?;
+    }
     let pool = Pool::connect(config).await?;
     if let Err(e) = check_server(&pool).await {
         pool.close().await;

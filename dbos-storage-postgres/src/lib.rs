@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod app;
+mod bench;
 mod config;
 mod driver;
 mod error;
@@ -14,6 +15,7 @@ mod store;
 mod tls;
 
 pub use app::{PostgresAppStore, PostgresTransaction};
+pub use bench::RawBaseline;
 #[doc(hidden)]
 pub use config::Dialect;
 pub use config::PostgresConfig;

@@ -469,6 +469,11 @@ impl Pool {
         &self.inner.config.schema
     }
 
+    /// How many connections the pool holds now, and how many of them are idle.
+    pub(crate) fn state(&self) -> bb8::State {
+        self.inner.pool.state()
+    }
+
     /// The settings the pool was opened with.
     pub(crate) fn config(&self) -> &PostgresConfig {
         &self.inner.config

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod app;
+mod bench;
 mod config;
 mod connection;
 mod driver;
@@ -12,6 +13,7 @@ mod sql;
 mod store;
 
 pub use app::{SqliteAppStore, SqliteTransaction};
+pub use bench::RawBaseline;
 pub use config::SqliteConfig;
 pub use driver::{SqliteDriver, SCHEMES};
 pub use store::SqliteStore;

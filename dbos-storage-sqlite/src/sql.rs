@@ -37,6 +37,26 @@ pub(crate) const PRAGMA_QUERY_ONLY_ON: &str = "PRAGMA query_only = ON";
 pub(crate) const SELECT_ONE: &str = "SELECT 1";
 
 // language=SQL
+/// The SQLite library version, e.g. `3.50.4`.
+pub(crate) const SELECT_SQLITE_VERSION: &str = "SELECT sqlite_version()";
+
+// language=SQL
+/// The connection's journal mode (`wal`, `memory`, …).
+pub(crate) const PRAGMA_JOURNAL_MODE: &str = "PRAGMA journal_mode";
+
+// language=SQL
+/// The connection's `synchronous` level (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
+pub(crate) const PRAGMA_SYNCHRONOUS: &str = "PRAGMA synchronous";
+
+// language=SQL
+/// The connection's busy timeout in milliseconds.
+pub(crate) const PRAGMA_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout";
+
+// language=SQL
+/// Whether the connection enforces foreign keys (1 or 0).
+pub(crate) const PRAGMA_FOREIGN_KEYS: &str = "PRAGMA foreign_keys";
+
+// language=SQL
 /// The database clock in epoch milliseconds.
 pub(crate) const NOW_MS: &str = "SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 

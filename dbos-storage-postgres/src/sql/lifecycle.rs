@@ -4,3 +4,54 @@
 // language=SQL
 /// A trivial query proving the database answers.
 pub(crate) const SELECT_ONE: &str = "SELECT 1";
+
+// language=SQL
+/// The server's `version()`, its `server_version`, the database, the user, and the TLS state of
+/// this session from `pg_stat_ssl` (NULL columns when the view has no row for it).
+pub(crate) const SELECT_SERVER_INFO: &str = "\
+SELECT version(), current_setting('server_version'), current_database()::text,
+       current_user::text, s.ssl, s.version::text, s.cipher::text
+FROM (SELECT pg_backend_pid() AS pid) AS me
+LEFT JOIN pg_catalog.pg_stat_ssl s ON s.pid = me.pid";
+
+// language=SQL
+/// As [`SELECT_SERVER_INFO`] on CockroachDB, which has no `pg_stat_ssl`.
+pub(crate) const SELECT_SERVER_INFO_COCKROACH: &str =
+    "SELECT version(), current_database()::text, current_user::text";
+
+/// What `dbos-storage migrate --app-role` grants on PostgreSQL, as DBOS's own `dbos migrate
+/// --app-role` does: use of the schema, read and write on its tables, its sequences and its
+/// functions (`enqueue_workflow`, `send_message`, the notification functions), now and for
+/// objects the migrating role creates there later. `{role}` is the quoted role.
+pub(crate) const GRANT_APP_ROLE: &[&str] = &[
+    // language=SQL
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    // language=SQL
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    // language=SQL
+    "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+    // language=SQL
+    "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {schema} TO {role}",
+    // language=SQL
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
+     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+    // language=SQL
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}",
+    // language=SQL
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT EXECUTE ON FUNCTIONS TO {role}",
+];
+
+/// [`GRANT_APP_ROLE`] on CockroachDB: its schema holds no sequences or functions.
+pub(crate) const GRANT_APP_ROLE_COCKROACH: &[&str] = &[
+    // language=SQL
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    // language=SQL
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+    // language=SQL
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
+     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
+];
+
+// language=SQL
+/// Drops a schema with everything in it.
+pub(crate) const DROP_SCHEMA: &str = "DROP SCHEMA IF EXISTS {schema} CASCADE";

@@ -2,6 +2,7 @@
 //! [`render`] replaces with the quoted schema name once, when a store is built.
 
 pub(crate) mod app;
+pub(crate) mod bench;
 pub(crate) mod lifecycle;
 pub(crate) mod management;
 pub(crate) mod messaging;

@@ -1,12 +1,14 @@
 //! [`LifecycleStore`] on PostgreSQL: migrate, version, check, capabilities and close.
 
 use async_trait::async_trait;
-use dbos_storage_core::{Capabilities, LifecycleStore, Result, SchemaVersion};
+use dbos_storage_core::url::quote_identifier;
+use dbos_storage_core::{Capabilities, Error, LifecycleStore, Result, SchemaVersion, ServerInfo};
 
 use super::{col, PostgresStore};
 use crate::config::Dialect;
 use crate::error::{classify, BACKEND};
 use crate::migrate;
+use crate::sql::{self, render};
 
 #[async_trait]
 impl LifecycleStore for PostgresStore {
@@ -51,5 +53,134 @@ impl LifecycleStore for PostgresStore {
     async fn close(&self) -> Result<()> {
         self.shut_down().await;
         Ok(())
+    }
+}
+
+impl PostgresStore {
+    /// What the store knows about its server and connection, for diagnostics: the server's
+    /// product and version; whether this session is encrypted (from `pg_stat_ssl` on
+    /// PostgreSQL; on CockroachDB, which has no such view, only what `sslmode` implies); and as
+    /// settings the database, user, schema, `sslmode`, pool limits and timeouts, LISTEN/NOTIFY
+    /// and the pool's current connections.
+    ///
+    /// # Errors
+    /// Only the transient kinds, and [`Closed`](dbos_storage_core::ErrorKind::Closed).
+    pub async fn server_info(&self) -> Result<ServerInfo> {
+        let client = self.client().await?;
+        let config = self.config();
+        let mut info = match config.dialect() {
+            Dialect::Postgres => {
+                let row = client
+                    .query_one(sql::lifecycle::SELECT_SERVER_INFO, &[])
+                    .await
+                    .map_err(classify)?;
+                let version: String = col(&row, 1)?;
+                let ssl: Option<bool> = col(&row, 4)?;
+                let detail = match (
+                    col::<Option<String>>(&row, 5)?,
+                    col::<Option<String>>(&row, 6)?,
+                ) {
+                    (Some(v), Some(c)) => Some(format!("{v} {c}")),
+                    (v, c) => v.or(c),
+                };
+                ServerInfo::new(BACKEND, format!("PostgreSQL {version}"))
+                    .with_tls(ssl.unwrap_or(false), detail)
+                    .with_setting("database", col::<String>(&row, 2)?)
+                    .with_setting("user", col::<String>(&row, 3)?)
+            }
+            Dialect::Cockroach => {
+                let row = client
+                    .query_one(sql::lifecycle::SELECT_SERVER_INFO_COCKROACH, &[])
+                    .await
+                    .map_err(classify)?;
+                let version: String = col(&row, 0)?;
+                let product = version.split(" (").next().unwrap_or(&version).to_owned();
+                let mut info = ServerInfo::new("cockroach", product)
+                    .with_setting("database", col::<String>(&row, 1)?)
+                    .with_setting("user", col::<String>(&row, 2)?);
+                match config.sslmode() {
+                    "disable" => info = info.with_tls(false, None),
+                    "require" | "verify-ca" | "verify-full" => info = info.with_tls(true, None),
+                    _ => {}
+                }
+                info
+            }
+        };
+        drop(client);
+        let state = self.pool().state();
+        info = info
+            .with_setting("schema", config.schema())
+            .with_setting("sslmode", config.sslmode())
+            .with_setting("pool_max_connections", config.max_size())
+            .with_setting("pool_size", config.pool_size)
+            .with_setting("max_overflow", config.max_overflow)
+            .with_setting("pool_timeout_s", config.pool_timeout.as_secs_f64())
+            .with_setting("pool_pre_ping", config.pool_pre_ping)
+            .with_setting("connect_timeout_s", config.connect_timeout.as_secs_f64())
+            .with_setting("listen_notify", config.use_listen_notify())
+            .with_setting(
+                "pool_connections",
+                format!(
+                    "{} open, {} idle",
+                    state.connections, state.idle_connections
+                ),
+            );
+        Ok(info)
+    }
+
+    /// Grants `role` what an application connecting as that role needs on the system schema,
+    /// as DBOS's `dbos migrate --app-role` does, in one transaction: `USAGE` on the schema;
+    /// `SELECT`, `INSERT`, `UPDATE`, `DELETE` on all its tables; `USAGE`, `SELECT` on its
+    /// sequences and `EXECUTE` on its functions (PostgreSQL only: CockroachDB's schema has
+    /// none); and the same as default privileges for objects the connected role creates there
+    /// later (future migrations). Run it after [`migrate`](LifecycleStore::migrate), connected
+    /// as the schema's owner.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) for an empty role name; the
+    /// server's error (classified) for a role that does not exist or missing privileges.
+    ///
+    /// # Idempotency
+    /// Idempotent: granting twice changes nothing.
+    pub async fn grant_app_role(&self, role: &str) -> Result<()> {
+        if role.is_empty() {
+            return Err(
+                Error::invalid_input("the application role name is empty").with_backend(BACKEND)
+            );
+        }
+        let statements = match self.config().dialect() {
+            Dialect::Postgres => sql::lifecycle::GRANT_APP_ROLE,
+            Dialect::Cockroach => sql::lifecycle::GRANT_APP_ROLE_COCKROACH,
+        };
+        let role = quote_identifier(role);
+        let statements: Vec<String> = statements
+            .iter()
+            .map(|s| render(s, self.schema()).replace("{role}", &role))
+            .collect();
+        self.write(move |tx, _| {
+            Box::pin(async move {
+                for statement in &statements {
+                    tx.batch_execute(statement).await.map_err(classify)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Drops the store's schema with every object in it, then closes the store. Irreversible:
+    /// for throwaway schemas only, such as the one a benchmark runs in.
+    ///
+    /// # Errors
+    /// The server's error (classified), e.g. when the user does not own the schema.
+    pub async fn drop_schema(&self) -> Result<()> {
+        let statement = render(sql::lifecycle::DROP_SCHEMA, self.schema());
+        let result = async {
+            let client = self.client().await?;
+            client.batch_execute(&statement).await.map_err(classify)
+        }
+        .await;
+        self.shut_down().await;
+        result
     }
 }

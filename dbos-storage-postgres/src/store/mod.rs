@@ -210,7 +210,8 @@ impl PostgresStore {
     /// Opens the system database described by `config` (build it with
     /// [`PostgresConfig::system`] from a [`DbosConfig`](dbos_storage_core::DbosConfig) to choose
     /// the schema, pool size and the other settings). It creates the database when it does not
-    /// exist, but does not migrate.
+    /// exist — unless the config was built with `run_migrations = false` (verify mode), which
+    /// reports a missing database instead — but does not migrate.
     ///
     /// # Errors
     /// As [`PostgresStore::connect`].

@@ -1,0 +1,397 @@
+//! The real binary on PostgreSQL (the conformance harness's server: `DBOS_TEST_POSTGRES_URL`,
+//! or a throwaway local cluster): every command, `--json`, TLS, app-role grants, a missing
+//! database, a wrong schema version, and passwords that never print.
+
+mod common;
+
+use common::*;
+use dbos_storage::DatabaseUrl;
+use dbos_storage_conformance::pg;
+use serde_json::Value;
+
+/// A fresh database's URL, and a scratch directory to run the binary in.
+async fn database(prefix: &str) -> (String, tempfile::TempDir) {
+    let url = pg::server().create_database(prefix).await;
+    (url, tempfile::tempdir().unwrap())
+}
+
+/// A database that does not exist on the test server.
+fn absent_database() -> String {
+    let name = pg::server().unique_name("cli_absent");
+    let admin = DatabaseUrl::parse(&pg::server().admin_url()).unwrap();
+    admin.with_database(&name).expose_secret().to_owned()
+}
+
+async fn database_exists(name: &str) -> bool {
+    let client = pg::server()
+        .connect(&pg::server().admin_url())
+        .await
+        .unwrap();
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 1
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database_and_grants_an_app_role() {
+    let url = absent_database();
+    let dir = tempfile::tempdir().unwrap();
+    let name = pg::database_name(&url);
+    let v = json(&run(dir.path(), &["--url", &url, "migrate", "--json"]));
+    assert_eq!(v["backend"], "postgres");
+    assert_eq!(v["schema"], "dbos");
+    assert_eq!(v["previous_version"], 0);
+    assert_eq!(v["version"], 125);
+    assert!(database_exists(&name).await);
+
+    let role = pg::server().unique_name("cli_app");
+    pg::server().create_role(&role, "app-pass-123").await;
+    let out = ok(&run(
+        dir.path(),
+        &["--url", &url, "migrate", "--app-role", &role],
+    ));
+    assert!(
+        out.contains("schema version  125 (already current)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("app role        {role} (granted")),
+        "{out}"
+    );
+    // The role can now use the schema: read commands work as that role.
+    let as_app = pg::server().url_for(&name, &role, Some("app-pass-123"));
+    let out = ok(&run(dir.path(), &["--url", &as_app, "workflow", "list"]));
+    assert_eq!(out, "no workflows\n");
+
+    let out = run(
+        dir.path(),
+        &["--url", &url, "migrate", "--app-role", "no_such_role_q"],
+    );
+    fails(&out, 1, &["no_such_role_q", "does not exist"]);
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn migrate_into_a_named_schema() {
+    let (url, dir) = database("cli_schema").await;
+    let v = json(&run(
+        dir.path(),
+        &["--url", &url, "--schema", "ops_dbos", "migrate", "--json"],
+    ));
+    assert_eq!(v["schema"], "ops_dbos");
+    let v = json(&run(
+        dir.path(),
+        &["--url", &url, "--schema", "ops_dbos", "check", "--json"],
+    ));
+    assert_eq!(v["settings"]["schema"], "ops_dbos");
+    // The default schema of the same database is still empty.
+    let out = run(dir.path(), &["--url", &url, "check"]);
+    fails(&out, 1, &["no DBOS system schema"]);
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn check_reports_server_tls_schema_and_pool() {
+    let (url, dir) = database("cli_check").await;
+    ok(&run(dir.path(), &["--url", &url, "migrate"]));
+    let out = ok(&run(dir.path(), &["--url", &url, "check"]));
+    for needle in [
+        "connection            ok",
+        "dialect               postgres",
+        "server                PostgreSQL ",
+        "tls                   no",
+        "schema version        125 (this build: 125) ok",
+        "schema                dbos",
+        "sslmode               prefer",
+        "pool max connections  8",
+        "listen notify         true",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing:\n{out}");
+    }
+    let v = json(&run(dir.path(), &["--url", &url, "check", "--json"]));
+    assert_eq!(v["backend"], "postgres");
+    assert_eq!(v["tls"], false);
+    assert_eq!(v["schema_version"]["status"], "current");
+    assert_eq!(v["capabilities"]["skip_locked"], true);
+    assert!(v["server_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("PostgreSQL "));
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn check_sees_tls_in_use() {
+    let server = pg::tls_server();
+    let url = format!(
+        "postgresql://postgres@127.0.0.1:{}/postgres?sslmode=verify-ca&sslrootcert={}",
+        server.port(),
+        server.ca_cert_path().display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    ok(&run(dir.path(), &["--url", &url, "migrate"]));
+    let v = json(&run(dir.path(), &["--url", &url, "check", "--json"]));
+    assert_eq!(v["tls"], true, "{v}");
+    assert!(
+        v["tls_detail"].as_str().unwrap().starts_with("TLSv1"),
+        "{v}"
+    );
+    assert_eq!(v["settings"]["sslmode"], "verify-ca");
+    let out = ok(&run(dir.path(), &["--url", &url, "check"]));
+    assert!(out.contains("tls                   yes (TLSv1"), "{out}");
+}
+
+#[tokio::test]
+async fn a_missing_database_is_reported_not_created_by_read_commands() {
+    let url = absent_database();
+    let name = pg::database_name(&url);
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["check"],
+        vec!["workflow", "list"],
+        vec!["queue", "list"],
+    ] {
+        let mut full = vec!["--url", url.as_str()];
+        full.extend(args);
+        let out = run(dir.path(), &full);
+        fails(&out, 1, &["does not exist", &name]);
+    }
+    assert!(
+        !database_exists(&name).await,
+        "read commands must not create it"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_without_printing_it() {
+    let (url, dir) = database("cli_password").await;
+    let role = pg::server().unique_name("cli_pw");
+    pg::server().create_role(&role, "right-horse-battery").await;
+    let name = pg::database_name(&url);
+    let wrong = pg::server().url_for(&name, &role, Some("Wr0ng-Secret-Staple"));
+    let out = run(dir.path(), &["--url", &wrong, "check"]);
+    let err = fails(&out, 1, &["password authentication failed", "***"]);
+    assert!(!err.contains("Wr0ng-Secret-Staple"), "{err}");
+    assert!(!stdout(&out).contains("Wr0ng-Secret-Staple"));
+    // Through the environment too.
+    let out = cmd(dir.path())
+        .env("DBOS_SYSTEM_DATABASE_URL", &wrong)
+        .args(["workflow", "list"])
+        .output()
+        .unwrap();
+    let err = fails(&out, 1, &["password"]);
+    assert!(!err.contains("Wr0ng-Secret-Staple"), "{err}");
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn a_schema_behind_this_build_is_refused_by_read_commands() {
+    let (url, dir) = database("cli_behind").await;
+    ok(&run(dir.path(), &["--url", &url, "migrate"]));
+    pg::server()
+        .connect(&url)
+        .await
+        .unwrap()
+        .batch_execute("UPDATE dbos.dbos_migrations SET version = 110")
+        .await
+        .unwrap();
+    let out = run(dir.path(), &["--url", &url, "workflow", "list"]);
+    fails(
+        &out,
+        1,
+        &["schema version 110", "behind this build's 125", "migrate"],
+    );
+    let out = ok(&run(dir.path(), &["--url", &url, "migrate"]));
+    assert!(out.contains("125 (was 110)"), "{out}");
+    ok(&run(dir.path(), &["--url", &url, "workflow", "list"]));
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn the_application_url_derives_the_system_database() {
+    let (url, dir) = database("cli_app").await;
+    let app_name = pg::database_name(&url);
+    let out = ok(&run(dir.path(), &["--app-url", &url, "migrate"]));
+    assert!(out.contains(&format!("/{app_name}_dbos")), "{out}");
+    assert!(database_exists(&format!("{app_name}_dbos")).await);
+    pg::server()
+        .drop_database(&format!("{app_name}_dbos"))
+        .await;
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn a_cockroachdb_url_reaching_postgresql_is_refused() {
+    let (url, dir) = database("cli_crdb").await;
+    let crdb = url.replacen("postgresql://", "cockroachdb://", 1);
+    let crdb = crdb.replacen("postgres://", "cockroachdb://", 1);
+    let out = run(dir.path(), &["--url", &crdb, "check"]);
+    fails(&out, 1, &["PostgreSQL server"]);
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn workflow_and_queue_commands_on_postgresql() {
+    let (url, dir) = database("cli_workflows").await;
+    let store = store(&url).await;
+    seed(store.as_ref()).await;
+    store.close().await.unwrap();
+    let d = dir.path();
+
+    let out = ok(&run(d, &["--url", &url, "workflow", "list"]));
+    assert!(
+        out.lines().next().unwrap().starts_with("WORKFLOW ID"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 7, "{out}");
+    let v = json(&run(
+        d,
+        &["--url", &url, "workflow", "list", "--json", "--sort", "asc"],
+    ));
+    assert_eq!(v[0]["workflow_id"], "wf-done-1");
+    let v = json(&run(
+        d,
+        &[
+            "--url", &url, "workflow", "list", "--json", "--status", "ENQUEUED", "--limit", "2",
+        ],
+    ));
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    // PostgreSQL filters by attributes.
+    let v = json(&run(
+        d,
+        &[
+            "--url",
+            &url,
+            "workflow",
+            "list",
+            "--json",
+            "--attribute",
+            "tier=\"gold\"",
+        ],
+    ));
+    assert_eq!(v.as_array().unwrap().len(), 0);
+
+    let v = json(&run(
+        d,
+        &["--url", &url, "workflow", "get", "wf-done-2", "--json"],
+    ));
+    assert_eq!(v["status"], "SUCCESS");
+    assert_eq!(v["output"], r#""ok""#);
+    let v = json(&run(
+        d,
+        &["--url", &url, "workflow", "steps", "wf-done-2", "--json"],
+    ));
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["function_name"], "charge");
+
+    let v = json(&run(
+        d,
+        &["--url", &url, "workflow", "cancel", "wf-pending", "--json"],
+    ));
+    assert_eq!(v["changed"], serde_json::json!(["wf-pending"]));
+    let v = json(&run(
+        d,
+        &["--url", &url, "workflow", "resume", "wf-pending", "--json"],
+    ));
+    assert_eq!(v["changed"], serde_json::json!(["wf-pending"]));
+    let out = ok(&run(d, &["--url", &url, "workflow", "get", "wf-pending"]));
+    assert!(out.contains("status         ENQUEUED"), "{out}");
+
+    let v = json(&run(d, &["--url", &url, "queue", "list", "--json"]));
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["_dbos_internal_queue", "emails"]);
+    assert_eq!(v[1]["enqueued"], 3);
+    assert_eq!(v[1]["concurrency"], 4);
+    let out = ok(&run(d, &["--url", &url, "queue", "list"]));
+    assert!(
+        out.contains("_dbos_internal_queue (not registered)"),
+        "{out}"
+    );
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn bench_runs_in_a_scratch_schema_it_drops() {
+    let (url, dir) = database("cli_bench").await;
+    let v = json(&run(
+        dir.path(),
+        &[
+            "--url",
+            &url,
+            "bench",
+            "--workflows",
+            "5",
+            "--concurrency",
+            "2",
+            "--steps",
+            "2",
+            "--json",
+        ],
+    ));
+    assert_eq!(v["backend"], "postgres");
+    let ops = v["operations"].as_array().unwrap();
+    assert_eq!(ops.len(), 5);
+    for op in ops {
+        assert!(op["store_ops_per_sec"].as_f64().unwrap() > 0.0, "{op}");
+        assert!(op["raw_ops_per_sec"].as_f64().unwrap() > 0.0, "{op}");
+    }
+    let out = ok(&run(
+        dir.path(),
+        &[
+            "--url",
+            &url,
+            "bench",
+            "--workflows",
+            "3",
+            "--concurrency",
+            "2",
+            "--steps",
+            "1",
+        ],
+    ));
+    assert!(out.contains("temporary schema dbos_bench_"), "{out}");
+    assert!(out.contains("STORE/RAW"), "{out}");
+    let client = pg::server().connect(&url).await.unwrap();
+    let schemas: Vec<String> = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'dbos%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(schemas.is_empty(), "left behind: {schemas:?}");
+    drop(client);
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
+async fn json_output_of_every_read_command_parses() {
+    let (url, dir) = database("cli_json").await;
+    ok(&run(dir.path(), &["--url", &url, "migrate"]));
+    for args in [
+        vec!["check"],
+        vec!["workflow", "list"],
+        vec!["queue", "list"],
+        vec!["migrate"],
+    ] {
+        let mut full = vec!["--url", url.as_str(), "--json"];
+        full.extend(args);
+        let v: Value = json(&run(dir.path(), &full));
+        assert!(v.is_object() || v.is_array(), "{v}");
+    }
+    pg::server().drop_database(&url).await;
+}
