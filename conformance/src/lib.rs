@@ -3,12 +3,15 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+#[cfg(feature = "campaign")]
+pub mod campaign;
 pub mod concurrency;
 pub mod events;
 pub mod factory;
 pub mod faulty;
 pub mod harness;
 pub mod lifecycle;
+pub mod logs;
 pub mod management;
 pub mod memory;
 pub mod messages;
@@ -32,10 +35,6 @@ pub use memory::MemoryStore;
 /// Re-exported for implementing [`Factory`].
 pub use async_trait::async_trait;
 
-/// The core crate, for the bounds [`suite!`] writes.
-#[doc(hidden)]
-pub use dbos_storage_core as __core;
-
 /// Re-exported for file-based factories: a temporary directory per store, removed on drop.
 pub use tempfile;
 
@@ -54,22 +53,13 @@ pub use tempfile;
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
 /// root of a test file (or in a module of its own).
 ///
-/// The store must implement [`MessageStore`](dbos_storage_core::MessageStore),
-/// [`EventStore`](dbos_storage_core::EventStore) and
-/// [`StreamStore`](dbos_storage_core::StreamStore) as well as its
-/// [`SystemStore`](dbos_storage_core::SystemStore).
-///
 /// Capability-dependent behaviour is decided from [`Factory::capabilities`]: no property needs
 /// a capability outright yet, so none is generated as ignored.
 #[macro_export]
 macro_rules! suite {
     ($factory:expr $(,)?) => {
         #[doc(hidden)]
-        fn __dbos_conformance_factory() -> impl $crate::Factory<
-            Store: $crate::__core::MessageStore
-                       + $crate::__core::EventStore
-                       + $crate::__core::StreamStore,
-        > {
+        fn __dbos_conformance_factory() -> impl $crate::Factory {
             $factory
         }
         $crate::__properties!(tests);
@@ -242,12 +232,7 @@ macro_rules! __expand {
 ///
 /// Needs a multi-threaded tokio runtime (`#[tokio::test(flavor = "multi_thread")]`, or
 /// [`harness::runtime`]): model-based properties block in place while proptest runs.
-pub async fn run_all<F: Factory>(factory: &F)
-where
-    F::Store: dbos_storage_core::MessageStore
-        + dbos_storage_core::EventStore
-        + dbos_storage_core::StreamStore,
-{
+pub async fn run_all<F: Factory>(factory: &F) {
     __properties!(run_all factory);
 }
 

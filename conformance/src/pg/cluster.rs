@@ -37,6 +37,21 @@ pub(crate) struct Cluster {
     pub(crate) socket_dir: Option<PathBuf>,
     /// The certificates, for a cluster started with TLS.
     pub(crate) tls: Option<TlsFiles>,
+    /// The directory of `pg_ctl`.
+    bindir: PathBuf,
+    /// The account the server runs as (when the tests run as root).
+    user: Option<OsUser>,
+}
+
+/// How [`start`] sets a cluster up.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    /// `ssl = on`, with fresh certificates.
+    pub(crate) tls: bool,
+    /// PostgreSQL's own durability settings (`fsync`, `synchronous_commit` and
+    /// `full_page_writes` on) instead of the harness's fast ones: a commit the server
+    /// acknowledged survives a crash of the server.
+    pub(crate) durable: bool,
 }
 
 /// The certificate files of a TLS cluster (in `tls/` under the cluster directory).
@@ -57,9 +72,9 @@ struct OsUser {
     gid: u32,
 }
 
-/// Starts a cluster (with `ssl = on` and fresh certificates when `tls`). The error is the
-/// complete message to panic with.
-pub(crate) fn start(tls: bool) -> Result<Cluster, String> {
+/// Starts a cluster as `options` say. The error is the complete message to panic with.
+pub(crate) fn start(options: Options) -> Result<Cluster, String> {
+    let tls = options.tls;
     let bindir = find_bindir(env::var_os("PATH"), &fallback_bindirs())?;
     let user = if effective_uid()? == 0 {
         Some(unprivileged_user()?)
@@ -103,14 +118,85 @@ pub(crate) fn start(tls: bool) -> Result<Cluster, String> {
     }
 
     initdb(&bindir, &dir, user)?;
-    configure(&dir, socket_dir.as_deref(), tls.as_ref())?;
+    configure(&dir, socket_dir.as_deref(), tls.as_ref(), options.durable)?;
     let port = start_server(&bindir, &dir, user)?;
     Ok(Cluster {
         dir,
         port,
         socket_dir,
         tls,
+        bindir,
+        user,
     })
+}
+
+impl Cluster {
+    /// `pg_ctl stop -m immediate`: the postmaster and every backend quit at once, without a
+    /// checkpoint, as in a crash; the next start replays the WAL. Returns once the server is
+    /// gone.
+    pub(crate) fn stop_immediate(&self) -> Result<(), String> {
+        let mut command = prepared(
+            Command::new(self.bindir.join("pg_ctl")),
+            &self.dir,
+            self.user,
+        );
+        command.arg("-D").arg(self.dir.join("data")).args([
+            "-m",
+            "immediate",
+            "-w",
+            "-t",
+            "60",
+            "stop",
+        ]);
+        let out = run(&mut command, "pg_ctl stop")?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "pg_ctl stop -m immediate failed, {}:\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout),
+        ))
+    }
+
+    /// `pg_ctl start` on the cluster's port again (after [`Cluster::stop_immediate`]); waits
+    /// until the server accepts connections, crash recovery included.
+    pub(crate) fn start_again(&self) -> Result<(), String> {
+        let log = self.dir.join("server.log");
+        let mut command = prepared(
+            Command::new(self.bindir.join("pg_ctl")),
+            &self.dir,
+            self.user,
+        );
+        command
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(&log)
+            .args([
+                "-o",
+                &format!("-p {}", self.port),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]);
+        let out = run(&mut command, "pg_ctl start")?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let log_text = fs::read(&log).unwrap_or_default();
+        Err(format!(
+            "pg_ctl start on port {} failed, {}:\n{}{}\nlast lines of {}:\n{}",
+            self.port,
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout),
+            log.display(),
+            tail(&String::from_utf8_lossy(&log_text), LOG_TAIL_LINES),
+        ))
+    }
 }
 
 /// The message when neither the variable nor binaries are there: what to do about it.
@@ -377,7 +463,7 @@ fn run(command: &mut Command, what: &str) -> Result<Output, String> {
 }
 
 /// `initdb` into `dir/data`: superuser `postgres`, trust authentication, UTF-8 with the C
-/// locale (byte-order collation, as the reference model), no fsync.
+/// locale (byte-order collation, as the reference model), no fsync of the initial files.
 fn initdb(bindir: &Path, dir: &Path, user: Option<OsUser>) -> Result<(), String> {
     let mut command = prepared(Command::new(bindir.join("initdb")), dir, user);
     command.arg("-D").arg(dir.join("data")).args([
@@ -406,7 +492,12 @@ fn initdb(bindir: &Path, dir: &Path, user: Option<OsUser>) -> Result<(), String>
 ///
 /// Authentication: Unix sockets trust everyone; TCP trusts `postgres` and asks every other
 /// role for its SCRAM password. `host` lines match TLS and plain connections alike.
-fn configure(dir: &Path, socket_dir: Option<&Path>, tls: Option<&TlsFiles>) -> Result<(), String> {
+fn configure(
+    dir: &Path,
+    socket_dir: Option<&Path>,
+    tls: Option<&TlsFiles>,
+    durable: bool,
+) -> Result<(), String> {
     let data = dir.join("data");
     let hba = "\
 # TYPE  DATABASE  USER      ADDRESS        METHOD
@@ -430,6 +521,9 @@ host    all       all       ::1/128        scram-sha-256
          shared_buffers = 64MB\n\
          password_encryption = 'scram-sha-256'\n",
     );
+    if durable {
+        conf.push_str("fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n");
+    }
     match socket_dir {
         Some(sock) => conf.push_str(&format!("unix_socket_directories = {}\n", quote(sock))),
         None => conf.push_str("unix_socket_directories = ''\n"),

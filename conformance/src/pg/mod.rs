@@ -25,6 +25,10 @@
 //! [`tls_server()`] is a second local cluster, with `ssl = on` and certificates generated at
 //! test time (see [`TlsPgServer`]); it always needs the binaries.
 //!
+//! [`DedicatedPgServer::start`] starts a cluster that one test owns, with PostgreSQL's own
+//! durability settings, and can crash it (`pg_ctl stop -m immediate`) and start it again on
+//! the same port: the fault-injection campaign's server crashes.
+//!
 //! Every call works from inside any tokio runtime (the `suite!` tests' own runtimes,
 //! `#[tokio::test]`): the async methods open a short-lived connection on the caller's runtime,
 //! which must have its time and I/O drivers enabled. The first call of [`server()`] or
@@ -99,7 +103,10 @@ pub fn server() -> &'static PgServer {
 /// As [`server()`], and when the certificates cannot be generated.
 pub fn tls_server() -> &'static TlsPgServer {
     let started = TLS_SERVER.get_or_init(|| {
-        let server = PgServer::local(true)?;
+        let server = PgServer::local(cluster::Options {
+            tls: true,
+            durable: false,
+        })?;
         Ok(TlsPgServer { server })
     });
     match started {
@@ -125,7 +132,7 @@ impl PgServer {
     fn from_environment() -> Result<PgServer, String> {
         match std::env::var(URL_ENV) {
             Ok(url) if !url.trim().is_empty() => PgServer::external(url.trim()),
-            _ => PgServer::local(false),
+            _ => PgServer::local(cluster::Options::default()),
         }
     }
 
@@ -146,8 +153,8 @@ impl PgServer {
         })
     }
 
-    fn local(tls: bool) -> Result<PgServer, String> {
-        let cluster = cluster::start(tls)?;
+    fn local(options: cluster::Options) -> Result<PgServer, String> {
+        let cluster = cluster::start(options)?;
         let admin = PgUrl::parse(&format!(
             "postgresql://{SUPERUSER}@127.0.0.1:{}/postgres",
             cluster.port
@@ -488,6 +495,81 @@ impl Deref for TlsPgServer {
 
     fn deref(&self) -> &PgServer {
         &self.server
+    }
+}
+
+/// A local cluster owned by its creator rather than shared by the test process: it runs with
+/// PostgreSQL's durability settings (`fsync`, `synchronous_commit` and `full_page_writes` on,
+/// so a commit the server acknowledged survives a crash of the server) and can be stopped the
+/// way a crash stops it and started again on the same port. It ignores [`URL_ENV`]: crashing a
+/// server needs `pg_ctl`, so it always needs the PostgreSQL binaries.
+///
+/// Every [`PgServer`] method is available through `Deref`. Dropping it stops the server and
+/// removes its directory (the watchdog of every local cluster does so too if the process
+/// dies first).
+///
+/// The methods that run `pg_ctl` block their thread for as long as it runs (a second or so;
+/// crash recovery at a restart may take longer): call them from `spawn_blocking` inside a
+/// runtime.
+#[derive(Debug)]
+pub struct DedicatedPgServer {
+    server: PgServer,
+}
+
+impl DedicatedPgServer {
+    /// Starts a new cluster on a free port.
+    ///
+    /// # Errors
+    /// The message [`server()`] would panic with: no binaries, or `initdb` or `pg_ctl start`
+    /// failed (with their output and the end of the server log).
+    pub fn start() -> Result<DedicatedPgServer, String> {
+        let server = PgServer::local(cluster::Options {
+            tls: false,
+            durable: true,
+        })?;
+        Ok(DedicatedPgServer { server })
+    }
+
+    fn cluster(&self) -> &Cluster {
+        self.server
+            .cluster
+            .as_ref()
+            .expect("a dedicated server is a local cluster")
+    }
+
+    /// Crashes the server: `pg_ctl stop -m immediate`, which ends the postmaster and every
+    /// backend at once without a checkpoint (clients see their connections drop, and new ones
+    /// are refused). Returns once the server is gone.
+    ///
+    /// # Errors
+    /// `pg_ctl`'s output when it fails.
+    pub fn stop_immediate(&self) -> Result<(), String> {
+        self.cluster().stop_immediate()
+    }
+
+    /// Starts the server again on the same port after [`DedicatedPgServer::stop_immediate`];
+    /// returns once it accepts connections, after replaying its WAL.
+    ///
+    /// # Errors
+    /// `pg_ctl`'s output and the end of the server log when it fails.
+    pub fn start_again(&self) -> Result<(), String> {
+        self.cluster().start_again()
+    }
+}
+
+impl Deref for DedicatedPgServer {
+    type Target = PgServer;
+
+    fn deref(&self) -> &PgServer {
+        &self.server
+    }
+}
+
+impl Drop for DedicatedPgServer {
+    fn drop(&mut self) {
+        let cluster = self.cluster();
+        let _ = cluster.stop_immediate();
+        let _ = std::fs::remove_dir_all(&cluster.dir);
     }
 }
 
