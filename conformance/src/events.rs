@@ -420,9 +420,11 @@ pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
             .await,
         "w",
     );
+    let long_key = "k".repeat(dbos_storage_core::messaging::MAX_TOPIC_BYTES + 1);
     for (what, key, value) in [
         ("an empty key", "", json("1")),
         ("a NUL byte in the key", "k\0", json("1")),
+        ("a key over the length limit", long_key.as_str(), json("1")),
         ("a NUL byte in the value", "k", json("\"a\0b\"")),
     ] {
         err(

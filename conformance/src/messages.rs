@@ -397,6 +397,25 @@ pub async fn send_to_a_missing_destination_fails<F: Factory>(factory: &F) {
         e.message().contains("ghost"),
         "the error names the destination: {e}"
     );
+    let e = err(
+        store
+            .send_messages(
+                vec![
+                    message("ghost", Some("t"), "1"),
+                    message("phantom", Some("t"), "2"),
+                    message("ghost", Some("u"), "3"),
+                ],
+                Some(Caller::workflow("s", 2).with_owner("o")),
+                SendOptions::default(),
+            )
+            .await,
+        ErrorKind::NotFound,
+        "a send from a workflow to several missing destinations",
+    );
+    assert!(
+        e.message().contains("ghost"),
+        "the error names the first missing destination of the batch: {e}"
+    );
     let caller = || Some(Caller::workflow("s", 1).with_owner("o"));
     let e = err(
         store
@@ -936,7 +955,8 @@ pub async fn retried_writes_apply_once<F: Factory>(factory: &F) {
 }
 
 /// Invalid sends and recvs are refused with `InvalidInput` and send nothing: an empty batch
-/// or key, an empty destination, NUL bytes in a topic, key or message, a recv inside a step or
+/// or key, an empty destination, NUL bytes in a topic, key or message, a topic over
+/// [`MAX_TOPIC_BYTES`](dbos_storage_core::messaging::MAX_TOPIC_BYTES), a recv inside a step or
 /// without a timeout step, or with the timeout step at its own position.
 pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
     let store = factory.create().await;
@@ -946,9 +966,14 @@ pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
             .await,
         "r",
     );
-    let refused: [(&str, OutgoingMessage); 6] = [
+    let long_topic = "t".repeat(dbos_storage_core::messaging::MAX_TOPIC_BYTES + 1);
+    let refused: [(&str, OutgoingMessage); 7] = [
         ("an empty destination", message("", Some("t"), "1")),
         ("a NUL byte in the topic", message("r", Some("t\0"), "1")),
+        (
+            "a topic over the length limit",
+            message("r", Some(long_topic.as_str()), "1"),
+        ),
         (
             "a NUL byte in the message",
             message("r", Some("t"), "\"a\0b\""),

@@ -37,6 +37,34 @@ pub const EVENTS_CHANNEL: &str = "dbos_workflow_events_channel";
 /// The name of the PostgreSQL channel stream writers signal on after commit.
 pub const STREAMS_CHANNEL: &str = "dbos_streams_channel";
 
+/// The longest topic or event/stream key, in bytes. With the longest workflow id
+/// ([`crate::validate::MAX_WORKFLOW_ID_BYTES`]) the wake-up payload `"{workflow_id}::{key}"`
+/// stays under PostgreSQL's 8,000-byte limit for a notification, so every backend accepts the
+/// same topics and keys.
+pub const MAX_TOPIC_BYTES: usize = 4096;
+
+/// Checks a message topic: no NUL byte, at most [`MAX_TOPIC_BYTES`].
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] naming the problem.
+pub fn validate_topic(topic: &str) -> Result<()> {
+    check_length("message topic", topic)?;
+    crate::payload::validate_text("message topic", topic)
+}
+
+fn check_length(what: &str, text: &str) -> Result<()> {
+    if text.len() > MAX_TOPIC_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the {what} is {} bytes, over the limit of {MAX_TOPIC_BYTES} bytes",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The topic stored for `topic`: the topic itself, or [`NULL_TOPIC`] for none.
 pub fn stored_topic(topic: Option<&str>) -> &str {
     topic.unwrap_or(NULL_TOPIC)
@@ -179,7 +207,7 @@ impl OutgoingMessage {
     pub fn validate(&self) -> Result<()> {
         crate::validate::workflow_id(&self.destination_id)?;
         if let Some(topic) = &self.topic {
-            crate::payload::validate_text("message topic", topic)?;
+            validate_topic(topic)?;
         }
         if let Some(key) = &self.idempotency_key {
             if key.is_empty() {
@@ -278,7 +306,7 @@ impl RecvRequest {
             ));
         }
         if let Some(topic) = &self.topic {
-            crate::payload::validate_text("message topic", topic)?;
+            validate_topic(topic)?;
         }
         Ok(())
     }
@@ -348,7 +376,8 @@ impl GetEventRequest {
     }
 }
 
-/// Checks an event or stream key: non-empty text without NUL bytes.
+/// Checks an event or stream key: non-empty text without NUL bytes, at most
+/// [`MAX_TOPIC_BYTES`].
 ///
 /// # Errors
 /// [`ErrorKind::InvalidInput`] naming `what`.
@@ -359,6 +388,7 @@ pub fn validate_key(what: &str, key: &str) -> Result<()> {
             format!("the {what} must not be empty"),
         ));
     }
+    check_length(what, key)?;
     crate::payload::validate_text(what, key)
 }
 

@@ -70,7 +70,8 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>>>,
 {
-    let deadline = options.timeout.map(|t| Instant::now() + t);
+    // A timeout too large to add to the clock (`Duration::MAX`) is no deadline at all.
+    let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
     let mut rx = wake.map(WakeSignal::subscribe);
     let interval = options.poll_interval.max(Duration::from_millis(1));
     loop {
@@ -80,7 +81,16 @@ where
         if let Some(rx) = rx.as_mut() {
             rx.borrow_and_update();
         }
-        if let Some(value) = probe().await? {
+        // The probe itself (a permit of the polling gate, a pool checkout, the query) is raced
+        // against the cancellation token, so a cancelled wait never outlasts a slow database.
+        let probed = match &options.cancel {
+            Some(token) => tokio::select! {
+                probed = probe() => probed,
+                _ = token.cancelled() => return Err(interrupted(what)),
+            },
+            None => probe().await,
+        };
+        if let Some(value) = probed? {
             return Ok(value);
         }
         let mut nap = interval;
@@ -214,6 +224,39 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
         assert!(err.message().contains("waiting for workflow w"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unbounded_timeout_is_no_deadline() {
+        let opts = AwaitOptions::default()
+            .poll_interval(Duration::from_millis(1))
+            .timeout(Duration::MAX);
+        let calls = AtomicU32::new(0);
+        let got = poll_until("x", &opts, None, || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move { Ok((n >= 2).then_some(n)) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, 2);
+    }
+
+    #[tokio::test]
+    async fn cancelling_ends_a_probe_that_never_returns() {
+        let token = tokio_util::sync::CancellationToken::new();
+        let opts = AwaitOptions::default().cancel_on(token.clone());
+        let canceller = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            token.cancel();
+        });
+        let err = poll_until::<(), _, _>("a stuck read", &opts, None, || {
+            std::future::pending::<Result<Option<()>>>()
+        })
+        .await
+        .unwrap_err();
+        canceller.await.unwrap();
+        assert_eq!(err.kind(), ErrorKind::Interrupted);
+        assert!(err.message().contains("a stuck read"), "{err}");
     }
 
     #[tokio::test]

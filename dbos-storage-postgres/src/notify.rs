@@ -13,10 +13,11 @@
 //!   ([`BACKOFF_INITIAL`] → [`BACKOFF_MAX`], ±25 %); while it is away every waiter is woken each
 //!   [`OUTAGE_RECHECK`], and after every (re)connect every waiter is woken once, since
 //!   notifications sent in between are lost.
-//! * **Notifier**: after commit, event and stream writers queue their key; a task flushes the
-//!   queue every [`COALESCE`] with one `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`
-//!   per channel. A failed batch is dropped (a wake-up is only a hint: waits still poll).
-//!   Messages need no notifier: the `notifications` trigger signals them at commit.
+//! * **Notifier**: after commit, message, event and stream writers queue their key; a task
+//!   flushes the queue every [`COALESCE`] with one `SELECT pg_notify($1, p) FROM
+//!   unnest($2::text[]) AS p` per channel. A failed batch is dropped (a wake-up is only a hint:
+//!   waits still poll). Messages are signalled by the `notifications` trigger as well when the
+//!   schema has it; the notifier covers a schema migrated without it.
 //!
 //! Both stop on [`Notifications::stop`] (the notifier flushes what is queued first) or when
 //! the store is dropped.
@@ -251,7 +252,9 @@ async fn session(
             driver.abort();
             return Ok(Ended::Shutdown);
         }
-        subscribed = subscribe(&client) => subscribed,
+        subscribed = tokio::time::timeout(PING_TIMEOUT, subscribe(&client)) => {
+            subscribed.unwrap_or_else(|_| Err(unanswered("LISTEN")))
+        }
     };
     let pid = match subscribed {
         Ok(pid) => pid,
@@ -272,12 +275,21 @@ async fn session(
 
     let probe = format!("{PROBE_PREFIX}{}", uuid::Uuid::new_v4());
     let mut probe_deadline = Some(Instant::now() + PROBE_TIMEOUT);
-    if let Err(e) = client
-        .execute(NOTIFY_ONE, &[&NOTIFICATIONS_CHANNEL, &probe])
-        .await
-    {
-        driver.abort();
-        return Ok(Ended::Lost(classify(e)));
+    let probed = tokio::time::timeout(
+        PING_TIMEOUT,
+        client.execute(NOTIFY_ONE, &[&NOTIFICATIONS_CHANNEL, &probe]),
+    )
+    .await;
+    match probed {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            driver.abort();
+            return Ok(Ended::Lost(classify(e)));
+        }
+        Err(_) => {
+            driver.abort();
+            return Ok(Ended::Lost(unanswered("the probe NOTIFY")));
+        }
     }
     let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let ended = loop {
@@ -314,17 +326,17 @@ async fn session(
                 match tokio::time::timeout(PING_TIMEOUT, client.simple_query("SELECT 1")).await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => break Ended::Lost(classify(e)),
-                    Err(_) => break Ended::Lost(Error::new(
-                        dbos_storage_core::ErrorKind::ConnectionLost,
-                        format!("the LISTEN connection did not answer a ping within {} s",
-                            PING_TIMEOUT.as_secs()),
-                    )),
+                    Err(_) => break Ended::Lost(unanswered("a ping")),
                 }
             }
         }
     };
     drop(client);
-    if matches!(ended, Ended::Shutdown) {
+    if matches!(ended, Ended::Lost(_)) {
+        // A connection that stopped answering may keep its socket (and this task) alive until
+        // TCP gives up: end it now.
+        driver.abort();
+    } else {
         // Dropping the client ends the connection; give it a moment to say goodbye.
         let abort = driver.abort_handle();
         if tokio::time::timeout(Duration::from_secs(1), driver)
@@ -335,6 +347,17 @@ async fn session(
         }
     }
     Ok(ended)
+}
+
+/// The error of a listener statement the server did not answer within [`PING_TIMEOUT`].
+fn unanswered(what: &str) -> Error {
+    Error::new(
+        dbos_storage_core::ErrorKind::ConnectionLost,
+        format!(
+            "the LISTEN connection did not answer {what} within {} s",
+            PING_TIMEOUT.as_secs()
+        ),
+    )
 }
 
 /// Subscribes to the three channels; returns the backend process id.

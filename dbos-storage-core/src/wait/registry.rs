@@ -46,7 +46,16 @@ impl WakeChannel {
     }
 }
 
-type Entries = HashMap<(WakeChannel, String), Arc<WakeSignal>>;
+/// A key's signal and how many [`Waiter`]s hold it. The count, kept under the registry's lock,
+/// decides when a key goes: a reference count would also count wakers holding the signal for
+/// a moment, and a waiter dropped during a wake-up would leave its key behind for ever.
+#[derive(Debug)]
+struct Entry {
+    signal: Arc<WakeSignal>,
+    waiters: usize,
+}
+
+type Entries = HashMap<(WakeChannel, String), Entry>;
 
 /// The waiters of one store, keyed by channel and `"{workflow_id}::{topic_or_key}"`.
 ///
@@ -69,10 +78,14 @@ impl WaitRegistry {
     /// dropped.
     pub fn register(&self, channel: WakeChannel, key: String) -> Waiter {
         let mut entries = lock(&self.entries);
-        let signal = entries
+        let entry = entries
             .entry((channel, key.clone()))
-            .or_insert_with(|| Arc::new(WakeSignal::new()))
-            .clone();
+            .or_insert_with(|| Entry {
+                signal: Arc::new(WakeSignal::new()),
+                waiters: 0,
+            });
+        entry.waiters += 1;
+        let signal = Arc::clone(&entry.signal);
         Waiter {
             signal,
             channel,
@@ -83,7 +96,9 @@ impl WaitRegistry {
 
     /// Wakes the waiters of `key` on `channel`, if any.
     pub fn wake(&self, channel: WakeChannel, key: &str) {
-        let signal = lock(&self.entries).get(&(channel, key.to_owned())).cloned();
+        let signal = lock(&self.entries)
+            .get(&(channel, key.to_owned()))
+            .map(|entry| Arc::clone(&entry.signal));
         if let Some(signal) = signal {
             signal.notify();
         }
@@ -91,7 +106,10 @@ impl WaitRegistry {
 
     /// Wakes every waiter on every channel.
     pub fn wake_all(&self) {
-        let signals: Vec<_> = lock(&self.entries).values().cloned().collect();
+        let signals: Vec<_> = lock(&self.entries)
+            .values()
+            .map(|entry| Arc::clone(&entry.signal))
+            .collect();
         for signal in signals {
             signal.notify();
         }
@@ -141,9 +159,12 @@ impl Waiter {
 impl Drop for Waiter {
     fn drop(&mut self) {
         let mut entries = lock(&self.entries);
-        // The map holds one reference and this waiter another: nobody else waits.
-        if Arc::strong_count(&self.signal) == 2 {
-            entries.remove(&(self.channel, std::mem::take(&mut self.key)));
+        let key = (self.channel, std::mem::take(&mut self.key));
+        if let Some(entry) = entries.get_mut(&key) {
+            entry.waiters -= 1;
+            if entry.waiters == 0 {
+                entries.remove(&key);
+            }
         }
     }
 }
@@ -208,6 +229,19 @@ mod tests {
         assert_eq!(registry.keys(WakeChannel::Events), Vec::<String>::new());
         drop(c);
         assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn a_waiter_dropped_during_a_wake_up_still_removes_its_key() {
+        let registry = WaitRegistry::new();
+        let waiter = registry.register(WakeChannel::Events, "w::k".into());
+        // What `wake` holds while it notifies: another reference to the signal.
+        let held_by_a_waker = lock(&registry.entries)
+            .get(&(WakeChannel::Events, "w::k".to_owned()))
+            .map(|entry| Arc::clone(&entry.signal));
+        drop(waiter);
+        assert!(registry.is_empty());
+        drop(held_by_a_waker);
     }
 
     #[tokio::test]

@@ -76,13 +76,14 @@ RETURNING destination_uuid, topic"
 );
 
 // language=SQL
-/// The destinations of a batch (`$1` text[]) that do not exist, in batch order: what a send
-/// that failed on the foreign key names.
+/// The first destination of a batch (`$1` text[]), in batch order, that does not exist: what a
+/// send that failed on the foreign key names.
 pub(crate) const SELECT_MISSING_DESTINATIONS: &str = "\
 SELECT d.id FROM UNNEST($1::text[]) WITH ORDINALITY AS d(id, ord)
 WHERE NOT EXISTS (
     SELECT 1 FROM {schema}.workflow_status ws WHERE ws.workflow_uuid = d.id)
-ORDER BY d.ord";
+ORDER BY d.ord
+LIMIT 1";
 
 // language=SQL
 /// Whether a workflow (`$1`) has an unconsumed message on a stored topic (`$2`): the polling
@@ -95,9 +96,10 @@ SELECT EXISTS (
 // language=SQL
 /// Marks the oldest unconsumed message of a workflow (`$1`) on a stored topic (`$2`) consumed
 /// by the receiving step (`$3`, int4) and returns it. The oldest is by `created_at_epoch_ms`,
-/// then `message_uuid`; a row locked by another transaction is skipped, and the outer
-/// `NOT consumed` re-check keeps a message from being taken twice even if the subquery saw a
-/// stale version.
+/// then `message_uuid`. A row locked by another transaction (a DBOS peer's receive, a delete)
+/// is waited for, never skipped: skipping it could take a newer message first or record a
+/// timeout while a message waits. The outer `NOT consumed` re-check keeps a message from being
+/// taken twice even if the subquery saw a stale version.
 pub(crate) const CONSUME_MESSAGE: &str = "\
 UPDATE {schema}.notifications
 SET consumed = true, consumed_by_function_id = $3
@@ -106,7 +108,7 @@ WHERE message_uuid = (
     WHERE destination_uuid = $1 AND topic = $2 AND NOT consumed
     ORDER BY created_at_epoch_ms, message_uuid
     LIMIT 1
-    FOR UPDATE SKIP LOCKED)
+    FOR UPDATE)
   AND NOT consumed
 RETURNING message, serialization";
 

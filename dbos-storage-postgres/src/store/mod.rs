@@ -278,15 +278,16 @@ impl PostgresStore {
     }
 
     /// After a commit: wakes the waiters of `"{workflow_id}::{key}"` on `channel` in this
-    /// process at once, and (with LISTEN/NOTIFY, for events and streams) queues the same key
-    /// for the notifier, which signals other processes.
+    /// process at once, and (with LISTEN/NOTIFY) queues the same key for the notifier, which
+    /// signals other processes.
     pub(crate) fn signal(&self, channel: WakeChannel, workflow_id: &str, key: &str) {
         let payload = wake_key(workflow_id, key);
         self.inner.waits.wake(channel, &payload);
-        if channel != WakeChannel::Notifications {
-            if let Some(notifications) = &self.inner.notifications {
-                notifications.signal(channel, payload);
-            }
+        // Messages are also signalled by DBOS's trigger when the schema has it; signalling them
+        // here too keeps a schema migrated without LISTEN/NOTIFY (no trigger) from leaving
+        // receivers with a stretched re-check unwoken. A duplicate hint costs nothing.
+        if let Some(notifications) = &self.inner.notifications {
+            notifications.signal(channel, payload);
         }
     }
 
