@@ -4,12 +4,15 @@
 //! dbos-campaign report [--size ci|full]   run every scenario, print the reliability table
 //! ```
 //!
-//! `report` runs the scenarios one after the other (server crash, killed connections, killed
-//! worker and concurrent executors on SQLite and PostgreSQL), prints each scenario's figures
+//! `report` runs the scenarios one after the other (server crash and killed connections on
+//! PostgreSQL and in the CockroachDB dialect, killed worker and concurrent executors on SQLite,
+//! PostgreSQL and in the CockroachDB dialect), prints each scenario's figures
 //! to stderr as it ends, then the markdown table of the README's reliability section to
 //! stdout. It exits with status 1 when a scenario found a problem. PostgreSQL comes from the
 //! conformance harness (`DBOS_TEST_POSTGRES_URL`, else a throwaway local cluster; the crash
-//! scenario always starts a cluster of its own).
+//! scenario always starts a cluster of its own). The CockroachDB dialect runs on that server in
+//! CockroachDB-compatible mode (SERIALIZABLE, no LISTEN/NOTIFY), as the CockroachDB driver's
+//! tests do.
 //!
 //! The hidden modes `worker` and `executor` are the child processes the scenarios start.
 
@@ -73,12 +76,18 @@ async fn report(size: Size) -> ExitCode {
         eprintln!("{report}");
         reports.push(report);
     };
-    record(campaign::server_crash(&campaign).await);
-    record(campaign::killed_connections(&campaign).await);
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    let servers = [Backend::Postgres, Backend::Cockroach];
+    let all = [Backend::Sqlite, Backend::Postgres, Backend::Cockroach];
+    for backend in servers {
+        record(campaign::server_crash(&campaign, backend).await);
+    }
+    for backend in servers {
+        record(campaign::killed_connections(&campaign, backend).await);
+    }
+    for backend in all {
         record(campaign::killed_worker(&campaign, backend).await);
     }
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    for backend in all {
         record(campaign::concurrent_executors(&campaign, backend).await);
     }
     let size_arg = match size {

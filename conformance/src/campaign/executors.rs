@@ -226,13 +226,17 @@ pub async fn concurrent_executors(campaign: &Campaign, backend: Backend) -> Camp
     let started = Instant::now();
     let mut report = CampaignReport::new("concurrent executor processes on one queue", backend);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite:///{}", dir.path().join("campaign.sqlite").display()),
-        Backend::Postgres => {
+    let database = match backend {
+        Backend::Sqlite => None,
+        _ => Some(
             crate::pg::server()
                 .create_database("campaign_executors")
-                .await
-        }
+                .await,
+        ),
+    };
+    let url = match &database {
+        None => format!("sqlite:///{}", dir.path().join("campaign.sqlite").display()),
+        Some(database) => backend.store_url(database),
     };
     let store = open_store(&url, &StoreSettings::default())
         .await
@@ -321,8 +325,14 @@ pub async fn concurrent_executors(campaign: &Campaign, backend: Backend) -> Camp
     )
     .await;
     store.close().await.ok();
-    if backend == Backend::Postgres {
-        crate::pg::server().drop_database(&url).await;
+    if let Some(database) = &database {
+        let client = crate::pg::server()
+            .connect(database)
+            .await
+            .unwrap_or_else(|e| panic!("connect to read back: {e}"));
+        super::check_dialect(&client, backend, &mut report).await;
+        drop(client);
+        crate::pg::server().drop_database(database).await;
     }
     report.faults.push(format!(
         "{PROCESSES} executor processes, global concurrency {CONCURRENCY}, worker concurrency \

@@ -1,14 +1,16 @@
 //! The killed-connections scenario: the store's PostgreSQL sessions ended with
 //! `pg_terminate_backend` at random moments (preferring sessions inside a transaction), and
 //! connections killed right after their `COMMIT` applied (a [`CommitDropProxy`]), while the
-//! ledger workload runs.
+//! ledger workload runs (the PostgreSQL driver's store, or the CockroachDB driver's on the
+//! server in CockroachDB-compatible mode, where a connection lost at `COMMIT` is an ambiguous
+//! commit).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::ledger::{acceptable_outage_error, Ledger, Plan};
-use super::{open_store, Backend, Campaign, CampaignReport, StoreSettings};
+use super::ledger::{acceptable_outage_error, is_conflict, Ledger, Plan};
+use super::{check_dialect, open_store, Backend, Campaign, CampaignReport, StoreSettings};
 use crate::pg::{self, faults::CommitDropProxy};
 
 /// The fraction of commits after which the proxy kills the connection.
@@ -25,7 +27,8 @@ struct Kills {
     at_commit: u64,
 }
 
-/// Runs the killed-connections scenario on the harness's shared server ([`pg::server()`]): the
+/// Runs the killed-connections scenario for `backend` ([`Backend::Postgres`] or
+/// [`Backend::Cockroach`]) on the harness's shared server ([`pg::server()`]): the
 /// ledger workload with 6 tasks through a proxy that kills 3% of connections right after their
 /// commit applied, while a killer terminates one of the store's sessions every 5–30 ms, seven
 /// times in ten one that is inside a transaction.
@@ -35,13 +38,17 @@ struct Kills {
 /// unexpected error.
 ///
 /// # Panics
-/// When the database, the proxy or the killer's connection cannot be set up, or the database
-/// cannot be read back.
-pub async fn killed_connections(campaign: &Campaign) -> CampaignReport {
+/// For [`Backend::Sqlite`]; when the database, the proxy or the killer's connection cannot be
+/// set up, or the database cannot be read back.
+pub async fn killed_connections(campaign: &Campaign, backend: Backend) -> CampaignReport {
+    assert!(
+        backend.is_server(),
+        "the killed-connections scenario needs a server"
+    );
     let started = Instant::now();
     let mut report = CampaignReport::new(
         "killed connections (pg_terminate_backend, kill after COMMIT)",
-        Backend::Postgres,
+        backend,
     );
     let server = pg::server();
     let url = server.create_database("campaign_kill").await;
@@ -53,7 +60,7 @@ pub async fn killed_connections(campaign: &Campaign) -> CampaignReport {
         application_name: "dbos_campaign_kill".into(),
         ..StoreSettings::default()
     };
-    let store = open_store(&proxy.url(&url), &settings)
+    let store = open_store(&backend.store_url(&proxy.url(&url)), &settings)
         .await
         .unwrap_or_else(|e| panic!("open the store: {e}"));
 
@@ -85,6 +92,7 @@ pub async fn killed_connections(campaign: &Campaign) -> CampaignReport {
         .await
         .unwrap_or_else(|e| panic!("connect to read back: {e}"));
     ledger.verify(&client, "dbos", &mut report).await;
+    check_dialect(&client, backend, &mut report).await;
     drop(client);
     store.close().await.ok();
     drop(proxy);
@@ -93,12 +101,7 @@ pub async fn killed_connections(campaign: &Campaign) -> CampaignReport {
     let errors = ledger.down_errors();
     let mut unacceptable = 0;
     for error in &errors {
-        let conflict = matches!(
-            error.kind,
-            dbos_storage_core::ErrorKind::SerializationFailure
-                | dbos_storage_core::ErrorKind::Contention
-        );
-        if !conflict && !acceptable_outage_error(error) {
+        if !is_conflict(error) && !acceptable_outage_error(error) {
             unacceptable += 1;
             if unacceptable <= 20 {
                 report.unexpected_errors.push(format!(

@@ -663,3 +663,13 @@ fn inputs(id: &str) -> Payload {
 pub(super) fn acceptable_outage_error(error: &DownError) -> bool {
     is_connection_class(error.kind) && error.names_cause
 }
+
+/// Whether an error is a conflict between the workload's own transactions (a claim under a
+/// shared budget meeting another's lock, or a SERIALIZABLE transaction of the CockroachDB
+/// dialect aborted): not caused by the fault, and retried by polling again.
+pub(super) fn is_conflict(error: &DownError) -> bool {
+    matches!(
+        error.kind,
+        ErrorKind::SerializationFailure | ErrorKind::Contention
+    )
+}

@@ -3,10 +3,18 @@
 //!
 //! | scenario | backends | fault |
 //! |---|---|---|
-//! | [`server_crash`] | PostgreSQL | the server stopped with `pg_ctl stop -m immediate` in the middle of a concurrent workload, then started again |
-//! | [`killed_connections`] | PostgreSQL | `pg_terminate_backend` at random moments (inside transactions too), and connections killed right after their `COMMIT` applied |
-//! | [`killed_worker`] | SQLite, PostgreSQL | a worker process SIGKILLed mid-workflow, twice, then recovery in a new process |
-//! | [`concurrent_executors`] | SQLite, PostgreSQL | several executor processes claiming from one queue under a global and a per-worker concurrency limit |
+//! | [`server_crash`] | PostgreSQL, CockroachDB dialect | the server stopped with `pg_ctl stop -m immediate` in the middle of a concurrent workload, then started again |
+//! | [`killed_connections`] | PostgreSQL, CockroachDB dialect | `pg_terminate_backend` at random moments (inside transactions too), and connections killed right after their `COMMIT` applied |
+//! | [`killed_worker`] | SQLite, PostgreSQL, CockroachDB dialect | a worker process SIGKILLed mid-workflow, twice, then recovery in a new process |
+//! | [`concurrent_executors`] | SQLite, PostgreSQL, CockroachDB dialect | several executor processes claiming from one queue under a global and a per-worker concurrency limit |
+//!
+//! The CockroachDB dialect ([`Backend::Cockroach`]) is the CockroachDB driver's store
+//! (`CockroachStore`: the PostgreSQL driver in the CockroachDB dialect inside its retry wrapper)
+//! on the PostgreSQL server in CockroachDB-compatible mode — SERIALIZABLE sessions, no
+//! LISTEN/NOTIFY, the CockroachDB migrations — as the driver's own tests run it. A connection
+//! lost during `COMMIT` is an ambiguous commit there (CockroachDB's `40003`), which the store
+//! re-runs only for idempotent operations; a claim whose commit was ambiguous is recovered by
+//! the drain like any claim of unknown outcome.
 //!
 //! The first two run a concurrent, in-process workload (`ledger`): tasks start workflows,
 //! enqueue and claim them, checkpoint steps, record outcomes and send messages, writing down
@@ -39,6 +47,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dbos_storage_cockroach::CockroachConfig;
 use dbos_storage_core::{
     Backoff, DatabaseUrl, DbosConfig, Error, ErrorKind, LifecycleStore, MessageStore, Result,
     RetryPolicy, RetryingStore, SystemStore,
@@ -64,6 +73,36 @@ pub enum Backend {
     Sqlite,
     /// A PostgreSQL server.
     Postgres,
+    /// The CockroachDB driver (its dialect: SERIALIZABLE, no LISTEN/NOTIFY, the CockroachDB
+    /// migrations, the driver's retry wrapper) on the PostgreSQL server in
+    /// CockroachDB-compatible mode, as the driver's own tests run it. Its stores are opened
+    /// from `cockroachdb://` URLs ([`Backend::store_url`]).
+    Cockroach,
+}
+
+impl Backend {
+    /// Whether the backend runs on a PostgreSQL server (of the conformance harness).
+    pub fn is_server(self) -> bool {
+        matches!(self, Backend::Postgres | Backend::Cockroach)
+    }
+
+    /// The URL the campaign opens this backend's store with, given the `postgresql://` URL of
+    /// its database on the test server: the same URL for PostgreSQL, a `cockroachdb://` URL
+    /// naming the same server, port and database for the CockroachDB dialect.
+    ///
+    /// # Panics
+    /// For [`Backend::Sqlite`], or a URL that is not `postgresql://` / `postgres://`.
+    pub fn store_url(self, pg_url: &str) -> String {
+        let rest = pg_url
+            .strip_prefix("postgresql://")
+            .or_else(|| pg_url.strip_prefix("postgres://"))
+            .unwrap_or_else(|| panic!("not a PostgreSQL URL: {pg_url}"));
+        match self {
+            Backend::Postgres => pg_url.to_owned(),
+            Backend::Cockroach => format!("cockroachdb://{rest}"),
+            Backend::Sqlite => panic!("SQLite has no server URL"),
+        }
+    }
 }
 
 impl fmt::Display for Backend {
@@ -71,6 +110,7 @@ impl fmt::Display for Backend {
         f.write_str(match self {
             Backend::Sqlite => "SQLite",
             Backend::Postgres => "PostgreSQL",
+            Backend::Cockroach => "CockroachDB dialect (on PostgreSQL)",
         })
     }
 }
@@ -367,8 +407,10 @@ pub fn campaign_policy() -> RetryPolicy {
 }
 
 /// Opens, migrates and wraps in a [`RetryingStore`] the store at `url`: `sqlite:///…` (the
-/// SQLite driver) or `postgresql://…` / `postgres://…` (the PostgreSQL driver, in the
-/// default `dbos` schema, with the pool and timeouts of `settings`).
+/// SQLite driver), `postgresql://…` / `postgres://…` (the PostgreSQL driver, in the
+/// default `dbos` schema, with the pool and timeouts of `settings`) or `cockroachdb://…` /
+/// `cockroach://…` (the CockroachDB driver's `CockroachStore`, with the same settings, allowed
+/// onto a PostgreSQL server: the campaign runs the dialect in CockroachDB-compatible mode).
 ///
 /// # Errors
 /// The driver's error when the store cannot be opened or migrated;
@@ -385,12 +427,7 @@ pub async fn open_store(url: &str, settings: &StoreSettings) -> Result<Arc<dyn C
             )))
         }
         "postgres" | "postgresql" => {
-            let dbos = DbosConfig::new("dbos-campaign")
-                .with_sys_db_pool_size(settings.pool_size)
-                .with_pool_timeout(settings.pool_timeout)
-                .with_connect_timeout(settings.connect_timeout)
-                .with_application_name(settings.application_name.as_str());
-            let config = PostgresConfig::system(&dbos, &parsed)?;
+            let config = PostgresConfig::system(&dbos_config(settings), &parsed)?;
             let store = PostgresStore::open(config).await?;
             store.migrate().await?;
             Ok(Arc::new(RetryingStore::new(
@@ -398,10 +435,61 @@ pub async fn open_store(url: &str, settings: &StoreSettings) -> Result<Arc<dyn C
                 settings.retry,
             )))
         }
+        "cockroachdb" | "cockroach" => {
+            let config = CockroachConfig::system(&dbos_config(settings), &parsed)?
+                .allow_postgres_server_for_tests(true)
+                .with_retry_policy(settings.retry);
+            let store = dbos_storage_cockroach::open_system(config).await?;
+            store.migrate().await?;
+            Ok(Arc::new(store))
+        }
         other => Err(Error::invalid_config(format!(
-            "the campaign runs on sqlite and postgresql URLs, not {other:?}"
+            "the campaign runs on sqlite, postgresql and cockroachdb URLs, not {other:?}"
         ))),
     }
+}
+
+/// Checks that the schema `dbos` of the database `client` is connected to was made by
+/// `backend`'s dialect: the PostgreSQL dialect installs the NOTIFY triggers of LISTEN/NOTIFY,
+/// the CockroachDB dialect none (so a leg that silently ran the wrong driver is a problem).
+async fn check_dialect(
+    client: &tokio_postgres::Client,
+    backend: Backend,
+    report: &mut CampaignReport,
+) {
+    let triggers: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'dbos' AND NOT t.tgisinternal",
+            &[],
+        )
+        .await
+        .expect("count the schema's triggers")
+        .get(0);
+    match backend {
+        Backend::Cockroach if triggers == 0 => report.notes.push(
+            "CockroachDB dialect confirmed: the schema has no NOTIFY trigger (its migrations)"
+                .into(),
+        ),
+        Backend::Cockroach => report.problem(format!(
+            "the schema has {triggers} NOTIFY triggers: it was not made by the CockroachDB dialect"
+        )),
+        Backend::Postgres if triggers == 0 => {
+            report.problem("the schema has no NOTIFY trigger: not the PostgreSQL dialect")
+        }
+        _ => {}
+    }
+}
+
+/// The DBOS configuration of the campaign's server stores: pool, timeouts and session name of
+/// `settings`.
+fn dbos_config(settings: &StoreSettings) -> DbosConfig {
+    DbosConfig::new("dbos-campaign")
+        .with_sys_db_pool_size(settings.pool_size)
+        .with_pool_timeout(settings.pool_timeout)
+        .with_connect_timeout(settings.connect_timeout)
+        .with_application_name(settings.application_name.as_str())
 }
 
 /// The kinds a call may fail with while the database is unreachable or its connection was
@@ -512,6 +600,17 @@ mod tests {
         assert!(!report.is_clean());
         let table = markdown_table(&[report]);
         assert!(table.contains("| s | SQLite |"), "{table}");
+    }
+
+    #[test]
+    fn the_cockroach_dialect_opens_the_same_database_by_its_scheme() {
+        let url = "postgresql://postgres@127.0.0.1:5433/campaign_x?sslmode=disable";
+        assert_eq!(Backend::Postgres.store_url(url), url);
+        assert_eq!(
+            Backend::Cockroach.store_url(url),
+            "cockroachdb://postgres@127.0.0.1:5433/campaign_x?sslmode=disable"
+        );
+        assert!(Backend::Cockroach.is_server() && !Backend::Sqlite.is_server());
     }
 
     #[test]

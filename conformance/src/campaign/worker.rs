@@ -319,9 +319,13 @@ pub async fn killed_worker(campaign: &Campaign, backend: Backend) -> CampaignRep
     let started = Instant::now();
     let mut report = CampaignReport::new("worker process killed (SIGKILL) mid-workflow", backend);
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite:///{}", dir.path().join("campaign.sqlite").display()),
-        Backend::Postgres => crate::pg::server().create_database("campaign_worker").await,
+    let database = match backend {
+        Backend::Sqlite => None,
+        _ => Some(crate::pg::server().create_database("campaign_worker").await),
+    };
+    let url = match &database {
+        None => format!("sqlite:///{}", dir.path().join("campaign.sqlite").display()),
+        Some(database) => backend.store_url(database),
     };
     let store = open_store(&url, &StoreSettings::default())
         .await
@@ -389,8 +393,14 @@ pub async fn killed_worker(campaign: &Campaign, backend: Backend) -> CampaignRep
 
     verify(store.as_ref(), &ids, &log_path, &mut report).await;
     store.close().await.ok();
-    if backend == Backend::Postgres {
-        crate::pg::server().drop_database(&url).await;
+    if let Some(database) = &database {
+        let client = crate::pg::server()
+            .connect(database)
+            .await
+            .unwrap_or_else(|e| panic!("connect to read back: {e}"));
+        super::check_dialect(&client, backend, &mut report).await;
+        drop(client);
+        crate::pg::server().drop_database(database).await;
     }
     report.faults.push(format!(
         "{kills} worker processes SIGKILLed mid-workflow, recovered by a third"
