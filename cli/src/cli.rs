@@ -73,6 +73,22 @@ pub(crate) enum Command {
     /// Inspect queues.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Manage named cron schedules.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Delete finished workflows older than a cutoff or beyond a count, in bounded batches,
+    /// then orphaned rows (and, with --app-url, their recorded transactions). One collector runs
+    /// at a time per database.
+    Gc(GcArgs),
+    /// Write workflows with their steps, events, history and streams as a JSON document.
+    Export(ExportArgs),
+    /// Read a document written by `export` into this database.
+    Import(ImportArgs),
+    /// Workflow counts per name and status and step counts per function, over a time range.
+    Metrics(MetricsArgs),
+    /// Manage applications' ownership of rows.
+    #[command(subcommand)]
+    App(AppCommand),
     /// Measure the core operations next to the raw database doing the same writes.
     Bench(BenchArgs),
     /// Run durable workflows, kill their worker mid-run, recover them, and show that no
@@ -124,6 +140,257 @@ pub(crate) enum WorkflowCommand {
         /// The queue to enqueue them on (default: the internal queue).
         #[arg(long, value_name = "QUEUE")]
         queue: Option<String>,
+    },
+    /// Fork workflows: each fork replays the steps before the start step and runs the rest
+    /// again, as a new enqueued workflow.
+    Fork(ForkArgs),
+    /// Rewind a finished workflow in place (same id) to run again from a step.
+    Rewind(RewindArgs),
+    /// Delete workflows with all their rows (and, with --app-url, their recorded
+    /// transactions). Running workflows are deleted too.
+    Delete {
+        /// The workflow ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Also delete their child workflows, recursively.
+        #[arg(long)]
+        children: bool,
+    },
+    /// Replace or merge a workflow's attributes.
+    Attributes {
+        /// The workflow id.
+        id: String,
+        /// An attribute, KEY=VALUE (VALUE as JSON, else as a string; repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", required = true)]
+        set: Vec<String>,
+        /// Keep the other attributes (default: replace the whole map).
+        #[arg(long)]
+        merge: bool,
+    },
+}
+
+/// Where a fork or rewind starts (at most one; default step 1).
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub(crate) struct StartArgs {
+    /// Run again from step N (steps before N are replayed).
+    #[arg(long, value_name = "N")]
+    pub(crate) from_step: Option<i32>,
+    /// Run again from the last step that failed.
+    #[arg(long)]
+    pub(crate) from_failure: bool,
+    /// Run again from the first step with this name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) from_step_named: Option<String>,
+}
+
+/// `workflow fork`.
+#[derive(Debug, Args)]
+pub(crate) struct ForkArgs {
+    /// The workflows to fork (all or none are forked).
+    #[arg(required = true)]
+    pub(crate) ids: Vec<String>,
+    #[command(flatten)]
+    pub(crate) start: StartArgs,
+    /// The fork's id (one source only; default: a new UUID).
+    #[arg(long, value_name = "ID")]
+    pub(crate) fork_id: Option<String>,
+    /// The queue to enqueue the forks on (default: the internal queue).
+    #[arg(long, value_name = "QUEUE")]
+    pub(crate) queue: Option<String>,
+    /// The forks' partition key.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) partition: Option<String>,
+    /// The application version that must run the forks (default: the source's).
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) app_version: Option<String>,
+    /// Rewrite a child workflow id in the copied steps, OLD=NEW (repeatable).
+    #[arg(long, value_name = "OLD=NEW")]
+    pub(crate) replace_child: Vec<String>,
+    /// The forks' application when the source is unclaimed.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) application: Option<String>,
+}
+
+/// `workflow rewind`.
+#[derive(Debug, Args)]
+pub(crate) struct RewindArgs {
+    /// The finished workflow.
+    pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) start: StartArgs,
+    /// The queue to enqueue it on (default: the internal queue).
+    #[arg(long, value_name = "QUEUE")]
+    pub(crate) queue: Option<String>,
+    /// Its partition key.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) partition: Option<String>,
+    /// The application version that must run it (default: unchanged).
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) app_version: Option<String>,
+}
+
+/// `schedule …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScheduleCommand {
+    /// List schedules by name.
+    List {
+        /// Only ACTIVE or PAUSED schedules.
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+        /// Only schedules of this workflow.
+        #[arg(long, value_name = "NAME")]
+        workflow: Option<String>,
+        /// Names starting with this prefix.
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// Only this application's schedules plus unclaimed ones.
+        #[arg(long, value_name = "NAME")]
+        application: Option<String>,
+    },
+    /// Show one schedule.
+    Get {
+        /// The schedule name.
+        name: String,
+    },
+    /// Create a schedule (or, with --upsert, update its definition).
+    Create(ScheduleArgs),
+    /// Stop a schedule from firing.
+    Pause {
+        /// The schedule name.
+        name: String,
+    },
+    /// Let a paused schedule fire again.
+    Resume {
+        /// The schedule name.
+        name: String,
+    },
+    /// Delete a schedule.
+    Delete {
+        /// The schedule name.
+        name: String,
+    },
+}
+
+/// `schedule create`.
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleArgs {
+    /// The schedule name (global).
+    pub(crate) name: String,
+    /// The workflow function it starts.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) workflow: String,
+    /// The cron expression (5 fields, or 6 with seconds first).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) cron: String,
+    /// The context passed to each run, serialized as the application does (default: null).
+    #[arg(long, value_name = "TEXT", default_value = "null")]
+    pub(crate) context: String,
+    /// The workflow's class.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) class: Option<String>,
+    /// The queue its runs go to (default: the internal queue).
+    #[arg(long, value_name = "QUEUE")]
+    pub(crate) queue: Option<String>,
+    /// The IANA time zone of the cron expression.
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) timezone: Option<String>,
+    /// Backfill missed firings.
+    #[arg(long)]
+    pub(crate) backfill: bool,
+    /// The owning application.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) application: Option<String>,
+    /// Update the definition if the schedule exists (keeping its status and history).
+    #[arg(long)]
+    pub(crate) upsert: bool,
+}
+
+/// `gc`.
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Delete workflows that finished more than this long ago (e.g. 30d, 12h, 90m).
+    #[arg(long, value_name = "AGE")]
+    pub(crate) older_than: Option<String>,
+    /// Delete workflows that finished before TIME.
+    #[arg(long, value_name = "TIME", conflicts_with = "older_than")]
+    pub(crate) before: Option<String>,
+    /// Keep at most the newest N workflows.
+    #[arg(long, value_name = "N")]
+    pub(crate) keep: Option<u64>,
+    /// Workflows per transaction.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub(crate) batch_size: u32,
+    /// How long the collector's lease lasts between batches.
+    #[arg(long, default_value = "60s", value_name = "AGE")]
+    pub(crate) lease_ttl: String,
+    /// The lease token of a collector that was killed, to resume at once.
+    #[arg(long, value_name = "TOKEN")]
+    pub(crate) holder: Option<String>,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The workflows to export.
+    #[arg(required = true)]
+    pub(crate) ids: Vec<String>,
+    /// Also export their child workflows, recursively.
+    #[arg(long)]
+    pub(crate) children: bool,
+    /// Write to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The document (`-` for stdin).
+    pub(crate) file: PathBuf,
+    /// Replace workflows that exist already.
+    #[arg(long)]
+    pub(crate) replace: bool,
+}
+
+/// `metrics`.
+#[derive(Debug, Args)]
+pub(crate) struct MetricsArgs {
+    /// Start of the range (default: 24 hours ago).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// End of the range (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
+    /// Bucket width (e.g. 1h, 15m; default: one bucket).
+    #[arg(long, value_name = "AGE")]
+    pub(crate) bucket: Option<String>,
+    /// Only this application's rows plus unclaimed ones.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) application: Option<String>,
+}
+
+/// `app …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AppCommand {
+    /// Move an application's queues, schedules, versions, workflows and steps to a new name.
+    /// The application must be stopped.
+    Rename {
+        /// The current name.
+        #[arg(long, value_name = "NAME", required_unless_present = "unclaimed")]
+        from: Option<String>,
+        /// Move the unclaimed rows (application NULL) instead.
+        #[arg(long, conflicts_with = "from")]
+        unclaimed: bool,
+        /// The new name.
+        #[arg(long, value_name = "NAME")]
+        to: String,
+        /// Also claim unclaimed rows for the new name.
+        #[arg(long)]
+        adopt_unclaimed: bool,
+        /// Finished workflows and steps per transaction.
+        #[arg(long, default_value_t = 10_000, value_name = "N")]
+        batch_size: u32,
     },
 }
 
@@ -242,15 +509,33 @@ pub(crate) enum QueueCommand {
 /// `bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Workflows per measured operation.
+    /// Workflows per workflow measurement (insert, ten-step one at a time and at once).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub(crate) workflows: usize,
-    /// Concurrent tasks of the concurrent workflow run (and PostgreSQL raw connections).
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Concurrent writers, workflows, claim workers and PostgreSQL raw connections.
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub(crate) concurrency: usize,
-    /// Steps of each full workflow.
+    /// Steps of each full workflow (recovery kills its workflows halfway).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub(crate) steps: u32,
+    /// Step checkpoints (record_step calls) per step-checkpoint measurement.
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub(crate) checkpoints: usize,
+    /// Workflows enqueued and claimed by the dequeue measurement.
+    #[arg(long, default_value_t = 5000, value_name = "N")]
+    pub(crate) claims: usize,
+    /// The most workflows one claim takes (dequeue and recovery).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub(crate) claim_batch: u32,
+    /// Workflows killed halfway and recovered by the recovery measurement.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub(crate) recovery: usize,
+    /// Concurrent waits (recv, get_event, await_workflow_result) of the memory measurement.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub(crate) waits: usize,
+    /// Print the figures as a Markdown table with the command line and the machine.
+    #[arg(long)]
+    pub(crate) markdown: bool,
 }
 
 /// `demo`.

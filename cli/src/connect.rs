@@ -12,8 +12,8 @@ use dbos_storage::cockroach::CockroachConfig;
 use dbos_storage::postgres::{PostgresConfig, PostgresStore};
 use dbos_storage::sqlite::{SqliteConfig, SqliteStore};
 use dbos_storage::{
-    BackendKind, DatabaseUrl, DbosConfig, Error, ErrorKind, Registry, RetryPolicy, RetryingStore,
-    SchemaVersion, ServerInfo, SqliteLocation, SystemStore,
+    AppStore, BackendKind, DatabaseUrl, DbosConfig, Error, ErrorKind, Registry, RetryPolicy,
+    RetryingStore, SchemaVersion, ServerInfo, SqliteLocation, SystemStore,
 };
 
 use crate::cli::Global;
@@ -179,6 +179,19 @@ pub(crate) async fn open(config: &DbosConfig, mode: Mode) -> Result<Db, CliError
         return Err(e.into());
     }
     Ok(db)
+}
+
+/// Opens the application database of `config`, if one is configured (`--app-url` or the config
+/// file), creating `transaction_outputs` if it is missing. Maintenance commands use it to clear
+/// the recorded transactions of the workflows they delete or rewind.
+pub(crate) async fn open_app(config: &DbosConfig) -> Result<Option<Arc<dyn AppStore>>, CliError> {
+    let Some(url) = config.application_database_url()? else {
+        return Ok(None);
+    };
+    let registry = Registry::with_default_drivers();
+    let app = registry.driver_for(&url)?.open_app(config, &url).await?;
+    app.migrate().await?;
+    Ok(Some(app))
 }
 
 /// Fails unless the schema is at or ahead of this build's.

@@ -8,9 +8,11 @@ mod cli;
 mod connect;
 mod demo;
 mod error;
+mod maintain;
 mod migrate;
 mod output;
 mod queue;
+mod schedule;
 mod workflow;
 
 use std::process::ExitCode;
@@ -80,6 +82,12 @@ async fn run(cli: Cli, secrets: &mut Secrets) -> Result<ExitCode, CliError> {
                 Command::Check => check::run(&config, json).await,
                 Command::Workflow(cmd) => workflow::run(&config, cmd, json).await,
                 Command::Queue(cmd) => queue::run(&config, cmd, json).await,
+                Command::Schedule(cmd) => schedule::run(&config, cmd, json).await,
+                Command::Gc(args) => maintain::gc(&config, args, json).await,
+                Command::Export(args) => maintain::export(&config, args).await,
+                Command::Import(args) => maintain::import(&config, args, json).await,
+                Command::Metrics(args) => maintain::metrics(&config, args, json).await,
+                Command::App(cmd) => maintain::app(&config, cmd, json).await,
                 Command::Bench(args) => bench::run(&config, args, json).await,
                 Command::DemoWorker(args) => demo::worker(&config, args).await,
                 Command::Demo(_) => unreachable!("handled above"),

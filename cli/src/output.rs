@@ -63,6 +63,35 @@ pub(crate) fn parse_time(flag: &str, text: &str) -> Result<i64, CliError> {
     }
 }
 
+/// Parses a duration argument: a whole number with a unit, `ms`, `s`, `m`, `h` or `d`
+/// (`30d`, `12h`, `500ms`).
+pub(crate) fn parse_age(flag: &str, text: &str) -> Result<std::time::Duration, CliError> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => 0,
+    };
+    let n: Option<u64> = number.parse().ok();
+    match n
+        .and_then(|n| n.checked_mul(unit_ms))
+        .filter(|_| unit_ms > 0)
+    {
+        Some(ms) => Ok(std::time::Duration::from_millis(ms)),
+        None => Err(CliError::new(format!(
+            "{flag} {text:?} is not a duration: use a whole number with ms, s, m, h or d \
+             (30d, 12h, 500ms)"
+        ))),
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
@@ -206,6 +235,27 @@ mod tests {
         assert!(parse_time("--t", "2023-11-14T10:00").is_ok());
         let e = parse_time("--start-time", "yesterday").unwrap_err();
         assert!(e.to_string().contains("--start-time"), "{e}");
+    }
+
+    #[test]
+    fn ages_parse_with_units_and_reject_the_rest() {
+        use std::time::Duration;
+        assert_eq!(
+            parse_age("--x", "30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(
+            parse_age("--x", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(parse_age("--x", "2m").unwrap(), Duration::from_secs(120));
+        for bad in ["", "5", "d", "1.5h", "3w", "-1s", "99999999999999999999d"] {
+            let e = parse_age("--older-than", bad).unwrap_err().to_string();
+            assert!(
+                e.contains("--older-than") && e.contains("not a duration"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `workflow list|get|steps|cancel|resume`.
+//! `workflow list|get|steps|cancel|resume|fork|rewind|delete|attributes`.
 
 use std::process::ExitCode;
 
@@ -14,6 +14,8 @@ use crate::connect::{self, Db, Mode};
 use crate::error::CliError;
 use crate::output::{opt, opt_time, pairs, parse_time, print_json, truncate, Table};
 
+mod operate;
+
 pub(crate) async fn run(
     config: &DbosConfig,
     command: WorkflowCommand,
@@ -24,6 +26,18 @@ pub(crate) async fn run(
         WorkflowCommand::List(args) => Some(list_query(args)?),
         _ => None,
     };
+    let forks = match &command {
+        WorkflowCommand::Fork(args) => Some(operate::fork_requests(args)?),
+        _ => None,
+    };
+    let rewind = match &command {
+        WorkflowCommand::Rewind(args) => Some(operate::rewind_request(args)?),
+        _ => None,
+    };
+    let attributes = match &command {
+        WorkflowCommand::Attributes { set, .. } => Some(operate::attribute_map(set)?),
+        _ => None,
+    };
     let db = connect::open(config, Mode::Verify).await?;
     let result = match command {
         WorkflowCommand::List(_) => list(&db, query.unwrap_or_default(), json).await,
@@ -31,6 +45,18 @@ pub(crate) async fn run(
         WorkflowCommand::Steps { id } => steps(&db, &id, json).await,
         WorkflowCommand::Cancel { ids, children } => cancel(&db, &ids, children, json).await,
         WorkflowCommand::Resume { ids, queue } => resume(&db, &ids, queue, json).await,
+        WorkflowCommand::Fork(_) => operate::fork(&db, forks.unwrap_or_default(), json).await,
+        WorkflowCommand::Rewind(_) => match rewind {
+            Some(request) => operate::rewind(&db, config, request, json).await,
+            None => unreachable!("built above"),
+        },
+        WorkflowCommand::Delete { ids, children } => {
+            operate::delete(&db, config, &ids, children, json).await
+        }
+        WorkflowCommand::Attributes { id, merge, .. } => {
+            let map = attributes.unwrap_or_default();
+            operate::attributes(&db, &id, map, merge, json).await
+        }
     };
     db.close().await;
     result
@@ -115,17 +141,7 @@ fn list_query(args: &ListArgs) -> Result<ListWorkflowsQuery, CliError> {
         q = q.has_parent(v);
     }
     if !args.attributes.is_empty() {
-        let mut map = Map::new();
-        for pair in &args.attributes {
-            let Some((key, value)) = pair.split_once('=') else {
-                return Err(CliError::new(format!(
-                    "--attribute {pair:?} is not KEY=VALUE"
-                )));
-            };
-            let value = serde_json::from_str(value).unwrap_or(Value::String(value.to_owned()));
-            map.insert(key.to_owned(), value);
-        }
-        q = q.attributes(map);
+        q = q.attributes(key_values("--attribute", &args.attributes)?);
     }
     if let Some(v) = &args.application {
         q = q.application_name(v.clone());
@@ -134,6 +150,19 @@ fn list_query(args: &ListArgs) -> Result<ListWorkflowsQuery, CliError> {
         q = q.offset(v);
     }
     Ok(q)
+}
+
+/// `KEY=VALUE` arguments as a JSON map: VALUE as JSON when it parses, else as a string.
+fn key_values(flag: &str, pairs: &[String]) -> Result<Map<String, Value>, CliError> {
+    let mut map = Map::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(CliError::new(format!("{flag} {pair:?} is not KEY=VALUE")));
+        };
+        let value = serde_json::from_str(value).unwrap_or(Value::String(value.to_owned()));
+        map.insert(key.to_owned(), value);
+    }
+    Ok(map)
 }
 
 /// A status argument, case-insensitive; only the statuses this build knows.

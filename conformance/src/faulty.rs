@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dbos_storage_core::store::{
-    EventStore, LifecycleStore, ManagementStore, MessageStore, QueueStore, StepStore, StreamStore,
-    VersionStore, WorkflowStore,
+    EventStore, LifecycleStore, ManagementStore, MessageStore, QueueStore, ScheduleStore,
+    StepStore, StreamStore, VersionStore, WorkflowStore,
 };
 use dbos_storage_core::{
     ApplicationVersion, AwaitOptions, Caller, CancelOptions, Capabilities, ClaimOutcome,
@@ -19,6 +19,11 @@ use dbos_storage_core::{
     RecvRequest, Result, ResumeOptions, SchemaVersion, SendOptions, SendOutcome, SetEventOutcome,
     SleepState, StepInfo, StepRecord, StreamRead, StreamReadOptions, StreamWriteOutcome,
     SystemStore, WorkflowInfo, WorkflowResult,
+};
+use dbos_storage_core::{
+    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
+    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
+    RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter,
 };
 
 /// One injected fault.
@@ -320,6 +325,137 @@ impl<S: SystemStore + ?Sized> ManagementStore for FaultyStore<S> {
             self.inner.resume_workflows(workflow_ids, options)
         })
         .await
+    }
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
+        self.run("fork_workflows", || self.inner.fork_workflows(requests))
+            .await
+    }
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow> {
+        self.run("rewind_workflow", || self.inner.rewind_workflow(request))
+            .await
+    }
+    async fn delete_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>> {
+        self.run("delete_workflows", || {
+            self.inner.delete_workflows(workflow_ids, options)
+        })
+        .await
+    }
+    async fn update_workflow_attributes(
+        &self,
+        workflow_id: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        mode: AttributeUpdate,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        self.run("update_workflow_attributes", || {
+            self.inner
+                .update_workflow_attributes(workflow_id, attributes, mode)
+        })
+        .await
+    }
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState> {
+        self.run("acquire_lease", || self.inner.acquire_lease(lease))
+            .await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        self.run("release_lease", || self.inner.release_lease(lease))
+            .await
+    }
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.run("collectable_workflows", || {
+            self.inner.collectable_workflows(policy, limit)
+        })
+        .await
+    }
+    async fn delete_collected(
+        &self,
+        lease: &Lease,
+        workflow_ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.run("delete_collected", || {
+            self.inner.delete_collected(lease, workflow_ids)
+        })
+        .await
+    }
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+        self.run("sweep_orphans", || self.inner.sweep_orphans(lease, limit))
+            .await
+    }
+    async fn export_workflows(
+        &self,
+        workflow_ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>> {
+        self.run("export_workflows", || {
+            self.inner.export_workflows(workflow_ids, include_children)
+        })
+        .await
+    }
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>> {
+        self.run("import_workflows", || {
+            self.inner.import_workflows(workflows, options)
+        })
+        .await
+    }
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics> {
+        self.run("metrics", || self.inner.metrics(query)).await
+    }
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport> {
+        self.run("rename_application", || {
+            self.inner.rename_application(request)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<S: SystemStore + ?Sized> ScheduleStore for FaultyStore<S> {
+    async fn create_schedule(&self, schedule: Schedule) -> Result<()> {
+        self.run("create_schedule", || self.inner.create_schedule(schedule))
+            .await
+    }
+    async fn upsert_schedules(&self, schedules: Vec<Schedule>) -> Result<()> {
+        self.run("upsert_schedules", || {
+            self.inner.upsert_schedules(schedules)
+        })
+        .await
+    }
+    async fn list_schedules(&self, filter: ScheduleFilter) -> Result<Vec<Schedule>> {
+        self.run("list_schedules", || self.inner.list_schedules(filter))
+            .await
+    }
+    async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>> {
+        self.run("get_schedule", || self.inner.get_schedule(name))
+            .await
+    }
+    async fn pause_schedule(&self, name: &str) -> Result<bool> {
+        self.run("pause_schedule", || self.inner.pause_schedule(name))
+            .await
+    }
+    async fn resume_schedule(&self, name: &str) -> Result<bool> {
+        self.run("resume_schedule", || self.inner.resume_schedule(name))
+            .await
+    }
+    async fn record_schedule_fired(&self, name: &str, fired_at: &str) -> Result<bool> {
+        self.run("record_schedule_fired", || {
+            self.inner.record_schedule_fired(name, fired_at)
+        })
+        .await
+    }
+    async fn delete_schedule(&self, name: &str) -> Result<bool> {
+        self.run("delete_schedule", || self.inner.delete_schedule(name))
+            .await
     }
 }
 

@@ -2,28 +2,37 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod attributes;
 pub mod bench;
 #[cfg(feature = "campaign")]
 pub mod campaign;
 pub mod concurrency;
+pub mod deletes;
 pub mod events;
 pub mod factory;
 pub mod faulty;
+mod fixtures;
+pub mod forks;
 pub mod harness;
 pub mod lifecycle;
 pub mod logs;
 pub mod management;
 pub mod memory;
 pub mod messages;
+pub mod metrics;
 pub mod model;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod queue_concurrency;
 pub mod queues;
+pub mod renames;
+pub mod retention;
 pub mod retry;
+pub mod schedules;
 pub mod steps;
 pub mod streams;
 mod support;
+pub mod transfer;
 pub mod versions;
 pub mod workflows;
 pub mod workload;
@@ -48,8 +57,10 @@ pub use tempfile;
 /// The argument is an expression building a [`Factory`]; each generated test evaluates it
 /// once, builds a multi-threaded tokio runtime (two workers) with
 /// [`harness::runtime`], and runs one property on it. The tests are grouped in modules named
-/// after the areas (`lifecycle`, `workflows`, `steps`, `management`, `queues`, `versions`,
-/// `messages`, `events`, `streams`, `queue_concurrency`, `model`, `concurrency`, `retry`), so
+/// after the areas (`lifecycle`, `workflows`, `steps`, `management`, `forks`, `deletes`,
+/// `attributes`, `retention`, `transfer`, `metrics`, `renames`, `schedules`, `queues`,
+/// `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `model`, `concurrency`,
+/// `retry`), so
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
 /// root of a test file (or in a module of its own).
 ///
@@ -118,6 +129,44 @@ macro_rules! __properties {
                 resume_enqueues
                 resume_unknown_id_changes_nothing
                 resumed_workflow_waits_for_a_claim
+            ]
+            [forks:
+                fork_replays_steps_below_the_start
+                fork_owner_and_generated_ids
+                fork_is_all_or_nothing
+                fork_is_idempotent
+                fork_start_resolves_by_failure_and_name
+                rewind_restarts_a_finished_workflow
+                rewind_refuses_an_active_workflow
+            ]
+            [deletes:
+                delete_leaves_no_rows
+                delete_children_removes_descendants
+            ]
+            [attributes:
+                attributes_replace_and_merge
+                attribute_updates_are_listed
+            ]
+            [retention:
+                leases_are_exclusive_and_expire
+                fenced_writes_need_the_lease
+                gc_deletes_only_finished_workflows
+                gc_follows_the_policy
+                gc_resumes_after_an_interruption
+            ]
+            [transfer:
+                export_import_round_trips
+                import_is_all_or_nothing
+            ]
+            [metrics:
+                metrics_count_per_bucket
+            ]
+            [renames:
+                rename_moves_every_row
+            ]
+            [schedules:
+                schedules_are_created_listed_and_managed
+                schedule_upserts_keep_identity
             ]
             [queues:
                 enqueue_initial_columns
@@ -197,6 +246,7 @@ macro_rules! __properties {
             ]
             [retry:
                 faults_leave_the_same_state
+                ambiguous_commits_apply_operator_writes_once
             ]
         }
     };

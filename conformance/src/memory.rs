@@ -11,14 +11,19 @@
 //! used for `created_at`, claims, rate-limit windows, delays and deadlines.
 //!
 //! The queue, recovery, registry and version operations live in the child module `queues`;
-//! messages, events and streams in `messaging`.
+//! messages, events and streams in `messaging`; fork, rewind, delete and attributes in
+//! `operations`; leases, garbage collection, metrics and application renames in `retention`;
+//! export and import in `transfer`; schedules in `schedules`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dbos_storage_core::export::{InputRow, OutputRow};
+use dbos_storage_core::management::prepare_forks;
 use dbos_storage_core::rules::children::Descendants;
+use dbos_storage_core::rules::columns::outcome_of;
 use dbos_storage_core::rules::columns::{final_columns, workflow_result};
 use dbos_storage_core::rules::insert::{self, ExistingWorkflow};
 use dbos_storage_core::rules::management::{distinct, ensure_all_exist};
@@ -34,9 +39,18 @@ use dbos_storage_core::{
     StepRecord, WorkflowInfo, WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION, INTERNAL_QUEUE,
     SLEEP_STEP,
 };
+use dbos_storage_core::{
+    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
+    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
+    RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule,
+};
 
 mod messaging;
+mod operations;
 mod queues;
+mod retention;
+mod schedules;
+mod transfer;
 
 /// The backend name of [`MemoryStore`].
 pub const BACKEND: &str = "memory";
@@ -64,20 +78,31 @@ struct State {
     schema_version: i64,
     /// The last time handed out by [`State::now`].
     clock_ms: EpochMs,
-    /// `workflow_status` joined with `workflow_input` and `workflow_output`.
+    /// `workflow_status`; its `inputs`, `output` and `error` are the legacy columns (NULL in
+    /// every row this model writes), read through [`State::view`] joined with the two payload
+    /// tables below.
     workflows: BTreeMap<String, WorkflowRow>,
+    /// `workflow_input`, keyed by `workflow_uuid` (no foreign key: it can outlive its workflow).
+    inputs: BTreeMap<String, InputRow>,
+    /// `workflow_output`, keyed by `workflow_uuid` (no foreign key either).
+    outputs: BTreeMap<String, OutputRow>,
     /// `operation_outputs`, keyed by `(workflow_uuid, function_id)`.
     steps: BTreeMap<(String, i32), StepRow>,
     /// `queues`, keyed by name.
     queues: BTreeMap<String, QueueDefinition>,
+    /// The maintenance lease rows of `queues` (`application_name = LEASE_APPLICATION`), keyed by
+    /// `name`; kept apart so that no listing of the registry can return them.
+    leases: BTreeMap<String, retention::LeaseRow>,
+    /// `workflow_schedules`, keyed by `schedule_name` (unique; `schedule_id` is unique too).
+    schedules: BTreeMap<String, Schedule>,
     /// `application_versions`, keyed by `version_name` (still globally unique in the schema).
     versions: BTreeMap<String, ApplicationVersion>,
     /// `notifications`, in insertion order (which breaks ties of `created_at_epoch_ms`).
     notifications: Vec<messaging::MessageRow>,
     /// `workflow_events`, keyed by `(workflow_uuid, key)`.
     events: BTreeMap<(String, String), Payload>,
-    /// `workflow_events_history`, keyed by `(workflow_uuid, function_id, key)`; nothing reads it
-    /// back through the contract yet (fork and rewind will).
+    /// `workflow_events_history`, keyed by `(workflow_uuid, function_id, key)`; fork, rewind
+    /// and export read it back.
     event_history: BTreeMap<(String, i32, String), Payload>,
     /// `streams`, keyed by `(workflow_uuid, key, offset)`.
     streams: BTreeMap<(String, String, i32), messaging::StreamRow>,
@@ -89,7 +114,9 @@ struct State {
 struct WorkflowRow {
     /// Every column of `workflow_status`, with `inputs`, `output` and `error` always loaded.
     info: WorkflowInfo,
-    creator_xid: String,
+    /// The columns `WorkflowInfo` cannot carry verbatim, as stored.
+    raw: RawColumns,
+    creator_xid: Option<String>,
     owner_xid: Option<String>,
     /// Claimed under a rate limiter: the limiter counts it.
     rate_limited: bool,
@@ -99,17 +126,57 @@ struct WorkflowRow {
     debounce_deadline_epoch_ms: Option<EpochMs>,
 }
 
-/// One step checkpoint.
+/// Columns of `workflow_status` kept as stored text: the legacy `request`, the JSON array of
+/// `authenticated_roles` and the JSON of `attributes` (which may be JSON `null`, as DBOS writes
+/// it). `WorkflowInfo` holds their parsed forms.
+#[derive(Debug, Clone, Default)]
+struct RawColumns {
+    request: Option<String>,
+    authenticated_roles: Option<String>,
+    attributes: Option<String>,
+}
+
+impl RawColumns {
+    /// The stored texts of parsed roles and attributes.
+    fn of(info: &WorkflowInfo) -> Self {
+        RawColumns {
+            request: None,
+            authenticated_roles: info
+                .authenticated_roles
+                .as_ref()
+                .map(|roles| serde_json::Value::from(roles.clone()).to_string()),
+            attributes: info
+                .attributes
+                .as_ref()
+                .map(|map| serde_json::Value::Object(map.clone()).to_string()),
+        }
+    }
+}
+
+/// One step checkpoint: every column of `operation_outputs` but the key.
 #[derive(Debug, Clone)]
 struct StepRow {
     function_name: String,
-    outcome: Option<Outcome>,
+    output: Option<String>,
+    error: Option<String>,
+    serialization: Option<String>,
     child_workflow_id: Option<String>,
     started_at_epoch_ms: Option<EpochMs>,
-    completed_at_epoch_ms: EpochMs,
-    /// Copied from the workflow, as the contract asks; nothing reads it back yet.
-    #[allow(dead_code)]
+    completed_at_epoch_ms: Option<EpochMs>,
+    /// Copied from the workflow, as the contract asks.
     application_name: Option<String>,
+    retention_timestamp: EpochMs,
+}
+
+impl StepRow {
+    /// The recorded outcome: the error when there is one, else the output.
+    fn outcome(&self) -> Option<Outcome> {
+        outcome_of(
+            self.output.clone(),
+            self.error.clone(),
+            self.serialization.as_deref(),
+        )
+    }
 }
 
 impl MemoryStore {
@@ -170,6 +237,33 @@ impl State {
         self.workflows.get(workflow_id)
     }
 
+    /// Stores a new workflow's status and input rows.
+    fn put_workflow(&mut self, row: WorkflowRow, input: InputRow) {
+        let id = row.info.workflow_id.clone();
+        self.inputs.insert(id.clone(), input);
+        self.workflows.insert(id, row);
+    }
+
+    /// A workflow as the contract reads it: the status row with inputs, output and error taken
+    /// from the payload tables, falling back to the legacy columns
+    /// (`COALESCE(workflow_input.inputs, workflow_status.inputs)`, and so on).
+    fn view(&self, row: &WorkflowRow) -> WorkflowInfo {
+        let mut info = row.info.clone();
+        let id = &info.workflow_id;
+        if let Some(inputs) = self.inputs.get(id).and_then(|i| i.inputs.clone()) {
+            info.inputs = Some(inputs);
+        }
+        if let Some(out) = self.outputs.get(id) {
+            if out.output.is_some() {
+                info.output = out.output.clone();
+            }
+            if out.error.is_some() {
+                info.error = out.error.clone();
+            }
+        }
+        info
+    }
+
     fn step(&self, workflow_id: &str, function_id: i32) -> Option<&StepRow> {
         self.steps.get(&(workflow_id.to_owned(), function_id))
     }
@@ -198,7 +292,7 @@ impl State {
             return Err(deduplicated(&wf));
         }
         let now = self.now();
-        let row = new_row(wf, now, now);
+        let (row, input) = new_row(wf, now, now);
         let mut outcome = InsertOutcome::new(
             row.info.status.clone(),
             row.info.status == WorkflowStatus::Pending,
@@ -206,7 +300,7 @@ impl State {
         );
         outcome.queue_name = row.info.queue_name.clone();
         outcome.serialization = row.info.serialization.clone();
-        self.workflows.insert(row.info.workflow_id.clone(), row);
+        self.put_workflow(row, input);
         Ok(outcome)
     }
 
@@ -248,10 +342,10 @@ impl State {
     fn record_step(&mut self, step: StepRecord) -> Result<()> {
         let key = (step.workflow_id.clone(), step.function_id);
         if let Some(existing) = self.steps.get(&key) {
-            if existing.completed_at_epoch_ms == step.completed_at_epoch_ms {
+            if existing.completed_at_epoch_ms == Some(step.completed_at_epoch_ms) {
                 return Ok(());
             }
-            let recorded_at = Some(existing.completed_at_epoch_ms);
+            let recorded_at = existing.completed_at_epoch_ms;
             return Err(ours(errors::step_conflict(&step, recorded_at)));
         }
         let application_name = self
@@ -260,15 +354,24 @@ impl State {
             .info
             .application_name
             .clone();
+        let (output, error, serialization) = match step.outcome {
+            None => (None, None, None),
+            Some(Outcome::Output(p)) => (Some(p.text), None, p.serialization),
+            Some(Outcome::Error(p)) => (None, Some(p.text), p.serialization),
+        };
+        let retention_timestamp = self.now();
         self.steps.insert(
             key,
             StepRow {
                 function_name: step.function_name,
-                outcome: step.outcome,
+                output,
+                error,
+                serialization: serialization.map(|s| s.as_label().to_owned()),
                 child_workflow_id: step.child_workflow_id,
                 started_at_epoch_ms: step.started_at_epoch_ms,
-                completed_at_epoch_ms: step.completed_at_epoch_ms,
+                completed_at_epoch_ms: Some(step.completed_at_epoch_ms),
                 application_name,
+                retention_timestamp,
             },
         );
         Ok(())
@@ -310,7 +413,7 @@ impl State {
         let Some(row) = self.workflow(workflow_id) else {
             return WorkflowResult::NotFound;
         };
-        let info = row.info.clone();
+        let info = self.view(row);
         // `workflow_output` has no label of its own: the workflow's label (that of its inputs).
         workflow_result(info.status, info.output, info.error, info.serialization)
     }
@@ -337,7 +440,7 @@ impl WorkflowRow {
             class_name: info.class_name.clone(),
             config_name: info.config_name.clone(),
             queue_name: info.queue_name.clone(),
-            creator_xid: Some(self.creator_xid.clone()),
+            creator_xid: self.creator_xid.clone(),
             serialization: info.serialization.clone(),
         }
     }
@@ -346,7 +449,9 @@ impl WorkflowRow {
 /// A new row for a validated `wf`, written at `now` and created at `created_at` (the same, except
 /// in batch enqueue): `PENDING` rows are owned by their creator and count one attempt, with the
 /// deadline `now + timeout`; queued rows have no owner, no attempt and no deadline until a claim.
-fn new_row(wf: NewWorkflow, now: EpochMs, created_at: EpochMs) -> WorkflowRow {
+/// Returns the `workflow_status` row and the `workflow_input` row; store them with
+/// [`State::put_workflow`].
+fn new_row(wf: NewWorkflow, now: EpochMs, created_at: EpochMs) -> (WorkflowRow, InputRow) {
     let status = wf.status.status();
     let pending = wf.status == InitialStatus::Pending;
     let timeout_ms = wf.timeout.map(duration_ms);
@@ -379,15 +484,18 @@ fn new_row(wf: NewWorkflow, now: EpochMs, created_at: EpochMs) -> WorkflowRow {
     info.delay_until_epoch_ms = wf.delay_until_epoch_ms;
     info.attributes = wf.attributes;
     info.serialization = wf.inputs.serialization;
-    info.inputs = Some(wf.inputs.text);
-    WorkflowRow {
+    // `inputs` stays NULL: the inputs go to `workflow_input`.
+    let input = InputRow::new(Some(wf.inputs.text), now);
+    let row = WorkflowRow {
+        raw: RawColumns::of(&info),
         info,
         owner_xid: pending.then(|| wf.creator_xid.clone()),
-        creator_xid: wf.creator_xid,
+        creator_xid: Some(wf.creator_xid),
         rate_limited: false,
         is_debounced: wf.is_debounced,
         debounce_deadline_epoch_ms: wf.debounce_deadline_epoch_ms,
-    }
+    };
+    (row, input)
 }
 
 /// Cancels one row (by a user or by its deadline): `CANCELLED`, with owner, queue,
@@ -545,7 +653,7 @@ impl WorkflowStore for MemoryStore {
         Ok(workflow_ids
             .iter()
             .filter_map(|id| state.workflow(id))
-            .map(|row| row.info.clone())
+            .map(|row| state.view(row))
             .collect())
     }
 
@@ -558,7 +666,7 @@ impl WorkflowStore for MemoryStore {
             .workflows
             .values()
             .filter(|row| matches(&row.info, &query))
-            .map(|row| row.info.clone())
+            .map(|row| state.view(row))
             .collect();
         rows.sort_by(|a, b| (a.created_at, &a.workflow_id).cmp(&(b.created_at, &b.workflow_id)));
         if query.sort == SortOrder::Descending {
@@ -606,12 +714,12 @@ impl WorkflowStore for MemoryStore {
             // `workflow_output` has no label of its own: an outcome is read back with the
             // workflow's label (that of its inputs), as in every DBOS SDK.
             info.status = recorded.status;
-            info.output = recorded.output;
-            info.error = recorded.error;
             info.deduplication_id = None;
             info.completed_at = Some(now);
             info.updated_at = now;
             row.owner_xid = None;
+            let output = OutputRow::new(recorded.output, recorded.error, now);
+            state.outputs.insert(workflow_id.to_owned(), output);
             Ok(true)
         })
     }
@@ -669,7 +777,7 @@ impl StepStore for MemoryStore {
         steps::ensure_same_step(workflow_id, function_id, function_name, &step.function_name)
             .map_err(ours)?;
         Ok(Some(RecordedStep::new(
-            step.outcome.clone(),
+            step.outcome(),
             step.child_workflow_id.clone(),
         )))
     }
@@ -707,13 +815,13 @@ impl StepStore for MemoryStore {
             .map(|((_, function_id), row)| {
                 let mut info = StepInfo::new(*function_id, row.function_name.clone());
                 info.outcome = if options.load_output {
-                    row.outcome.clone()
+                    row.outcome()
                 } else {
                     None
                 };
                 info.child_workflow_id = row.child_workflow_id.clone();
                 info.started_at_epoch_ms = row.started_at_epoch_ms;
-                info.completed_at_epoch_ms = Some(row.completed_at_epoch_ms);
+                info.completed_at_epoch_ms = row.completed_at_epoch_ms;
                 info
             })
             .collect())
@@ -746,7 +854,7 @@ impl StepStore for MemoryStore {
                     &child,
                     &step.function_name,
                     step.child_workflow_id.as_deref(),
-                    matches!(step.outcome, Some(Outcome::Error(_))),
+                    step.error.is_some(),
                 )
                 .map_err(ours)?;
             }
@@ -796,8 +904,8 @@ impl StepStore for MemoryStore {
             state.check_owner(workflow_id, owner_xid, &what)?;
             let now = state.now();
             if let Some(step) = state.step(workflow_id, function_id) {
-                let output = match &step.outcome {
-                    Some(Outcome::Output(p)) => Some(p.text.as_str()),
+                let output = match (&step.output, &step.error) {
+                    (Some(text), None) => Some(text.as_str()),
                     _ => None,
                 };
                 let wake = sleep::replayed_wake_time(
@@ -805,7 +913,7 @@ impl StepStore for MemoryStore {
                     function_id,
                     &step.function_name,
                     output,
-                    Some(step.completed_at_epoch_ms),
+                    step.completed_at_epoch_ms,
                 )
                 .map_err(ours)?;
                 return Ok(SleepState::new(wake, now));
@@ -888,6 +996,124 @@ impl ManagementStore for MemoryStore {
             }
             Ok(changed)
         })
+    }
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
+        let requests = prepare_forks(requests)?;
+        self.write(|state| state.fork(&requests))
+    }
+
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow> {
+        request.validate()?;
+        self.write(|state| state.rewind(&request))
+    }
+
+    async fn delete_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.write(|state| {
+            let mut targets = distinct(workflow_ids);
+            if options.delete_children {
+                let descendants = state.descendants(&targets);
+                targets = distinct(&[targets, descendants].concat());
+            }
+            Ok(targets
+                .into_iter()
+                .filter(|id| state.delete_workflow(id))
+                .collect())
+        })
+    }
+
+    async fn update_workflow_attributes(
+        &self,
+        workflow_id: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        mode: AttributeUpdate,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        validate::workflow_id(workflow_id)?;
+        validate::attributes(&attributes)?;
+        self.write(|state| state.update_attributes(workflow_id, attributes, mode))
+    }
+
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState> {
+        lease.validate()?;
+        self.write(|state| Ok(state.acquire_lease(lease)))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        lease.validate()?;
+        self.write(|state| Ok(state.release_lease(lease)))
+    }
+
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        policy.validate()?;
+        Ok(self.open()?.collectable(policy, limit))
+    }
+
+    async fn delete_collected(
+        &self,
+        lease: &Lease,
+        workflow_ids: &[String],
+    ) -> Result<Vec<String>> {
+        lease.validate()?;
+        validate::workflow_ids(workflow_ids)?;
+        self.write(|state| state.delete_collected(lease, workflow_ids))
+    }
+
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+        lease.validate()?;
+        self.write(|state| state.sweep_orphans(lease, limit))
+    }
+
+    async fn export_workflows(
+        &self,
+        workflow_ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.open()?.export(workflow_ids, include_children)
+    }
+
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>> {
+        transfer::validate_import(&workflows)?;
+        self.write(|state| state.import(workflows, options))
+    }
+
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics> {
+        query.validate()?;
+        Ok(self.open()?.metrics(&query))
+    }
+
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport> {
+        request.validate()?;
+        // The first transaction moves the registries and in-flight workflows; then each batch
+        // of finished workflows, then of steps, is a transaction of its own.
+        let mut report = self.write(|state| state.rename_registries(&request))?;
+        loop {
+            let moved = self.write(|state| Ok(state.rename_finished_batch(&request)))?;
+            if moved == 0 {
+                break;
+            }
+            report.finished_workflows += moved;
+        }
+        loop {
+            let moved = self.write(|state| Ok(state.rename_steps_batch(&request)))?;
+            if moved == 0 {
+                break;
+            }
+            report.steps += moved;
+        }
+        Ok(report)
     }
 }
 

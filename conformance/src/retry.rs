@@ -343,3 +343,94 @@ pub async fn faults_leave_the_same_state<F: Factory>(factory: &F) {
         Err(TestError::Abort(reason)) => panic!("the retry property aborted: {reason}"),
     }
 }
+
+/// Operator writes documented idempotent are applied once when their commit acknowledgement is
+/// lost and `RetryingStore` runs them again: a fork with a generated id (assigned before the
+/// first attempt) makes one fork, a delete deletes, an import with `replace_existing` leaves
+/// exactly the imported rows, an upsert of schedules one schedule. An import without
+/// `replace_existing` is not idempotent: it is not retried and reports the ambiguous commit.
+pub async fn ambiguous_commits_apply_operator_writes_once<F: Factory>(factory: &F) {
+    use crate::fixtures::{assert_gone, doc_text, export, rich_workflow};
+    use dbos_storage_core::store::ScheduleStore;
+    use dbos_storage_core::{
+        DeleteOptions, ErrorKind, ForkRequest, ForkStart, ImportOptions, Schedule, ScheduleFilter,
+    };
+
+    let store = Arc::new(factory.create().await);
+    let retrying = RetryingStore::new(Arc::new(FaultyStore::shared(store.clone())), fast_policy());
+    let faulty = retrying.inner();
+    rich_workflow(store.as_ref(), "w", None).await;
+
+    faulty.inject(Fault::AmbiguousCommit);
+    let forked = ok(
+        retrying
+            .fork_workflows(vec![ForkRequest::new("w", ForkStart::Step(3))])
+            .await,
+        "fork with a lost acknowledgement",
+    );
+    assert_eq!(faulty.pending(), 0, "the fault was used");
+    let fork = forked[0].workflow_id.clone();
+    let forks = ok(
+        store
+            .list_workflows(ListWorkflowsQuery::new().forked_from("w"))
+            .await,
+        "forks of w",
+    );
+    assert_eq!(id_set(&forks), vec![fork.clone()], "exactly one fork");
+    assert_eq!(step_names(store.as_ref(), &fork).await.len(), 2);
+
+    faulty.inject(Fault::AmbiguousCommit);
+    ok(
+        retrying
+            .delete_workflows(std::slice::from_ref(&fork), DeleteOptions::default())
+            .await,
+        "delete with a lost acknowledgement",
+    );
+    assert_gone(store.as_ref(), &fork, "retried delete").await;
+
+    let exported = export(store.as_ref(), &["w"], true).await;
+    faulty.inject(Fault::AmbiguousCommit);
+    ok(
+        retrying
+            .import_workflows(
+                exported.clone(),
+                ImportOptions::default().replace_existing(true),
+            )
+            .await,
+        "import with replace_existing and a lost acknowledgement",
+    );
+    assert_eq!(
+        doc_text(&export(store.as_ref(), &["w"], true).await),
+        doc_text(&exported),
+        "the rows are exactly the imported ones, once"
+    );
+
+    let mut copy = exported[0].clone();
+    copy.status.workflow_uuid = "w-copy".into();
+    faulty.inject(Fault::AmbiguousCommit);
+    err(
+        retrying
+            .import_workflows(vec![copy], ImportOptions::default())
+            .await,
+        ErrorKind::AmbiguousCommit,
+        "an import without replace_existing is not retried",
+    );
+    assert!(exists(store.as_ref(), "w-copy").await, "it did commit");
+
+    let schedule = Schedule::new("nightly", "report", "0 3 * * *", "{}");
+    faulty.inject(Fault::AmbiguousCommit);
+    ok(
+        retrying.upsert_schedules(vec![schedule.clone()]).await,
+        "upsert with a lost acknowledgement",
+    );
+    assert_eq!(
+        ok(
+            store.list_schedules(ScheduleFilter::new()).await,
+            "schedules"
+        ),
+        vec![schedule],
+        "one schedule, as given"
+    );
+    drop(retrying);
+    destroy_shared(factory, store).await;
+}

@@ -450,6 +450,31 @@ pub trait AppStore: Debug + Send + Sync + 'static {
         function_id: i32,
     ) -> Result<Option<RecordedTransaction>>;
 
+    /// Deletes the recorded transactions of these workflows at or after `from_function_id`
+    /// (0 deletes them all); returns how many rows went. Used by rewind, delete and garbage
+    /// collection ([`crate::maintenance`]).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] for invalid ids or a negative step.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn delete_transaction_outputs(
+        &self,
+        workflow_ids: &[String],
+        from_function_id: i32,
+    ) -> Result<u64>;
+
+    /// Lists up to `limit` distinct workflow ids that have recorded transactions created before
+    /// `created_before` (epoch ms), in id order, after `after` (exclusive) when given. Garbage
+    /// collection pages through it to find rows whose workflow is gone.
+    async fn transaction_output_workflows(
+        &self,
+        created_before: crate::types::EpochMs,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+
     /// Closes the store.
     ///
     /// # Idempotency

@@ -62,6 +62,10 @@ pub enum ErrorKind {
     SchemaMismatch,
     /// The backend does not support this operation or option.
     Unsupported,
+    /// The operation conflicts with the current state: a name or id already exists, a workflow
+    /// is not in a state that allows it (rewinding a running workflow), or another process holds
+    /// a maintenance lease. Nothing was changed; not retryable as is.
+    Conflict,
     /// An operation or a wait did not finish in time.
     Timeout,
     /// The caller cancelled a wait through its cancellation token; nothing was consumed or
@@ -199,6 +203,11 @@ impl Error {
     /// A missing workflow or object.
     pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// An [`ErrorKind::Conflict`] error.
+    pub fn conflict(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::Conflict, message)
     }
 
     /// An operation or option the backend does not support.

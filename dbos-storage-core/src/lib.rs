@@ -6,11 +6,15 @@ pub mod app;
 pub mod config;
 pub mod driver;
 pub mod error;
+pub mod export;
+pub mod maintenance;
+pub mod management;
 pub mod messaging;
 pub mod payload;
 pub mod queue;
 pub mod retry;
 pub mod rules;
+pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod types;
@@ -25,6 +29,13 @@ pub use app::{
 pub use config::DbosConfig;
 pub use driver::Driver;
 pub use error::{Error, ErrorKind, Result};
+pub use export::{ExportDocument, ExportedWorkflow, ImportOptions};
+pub use maintenance::{collect_garbage, delete_everywhere, rewind_everywhere, GcOptions, GcReport};
+pub use management::{
+    AttributeUpdate, DeleteOptions, ForkRequest, ForkStart, ForkedWorkflow, Lease, LeaseState,
+    Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport, RetentionPolicy,
+    RewindRequest, RewoundWorkflow, StepCount, WorkflowCount,
+};
 pub use messaging::{
     Caller, GetEventRequest, OutgoingMessage, RecvRequest, SendOptions, SendOutcome,
     SetEventOutcome, StreamEntry, StreamRead, StreamReadOptions, StreamWriteOutcome,
@@ -35,11 +46,12 @@ pub use queue::{
     QueueConflictPolicy, QueueDefinition, QueueLimits, QueueUpdate, RateLimit, StopReason,
 };
 pub use retry::{Backoff, RetryPolicy, RetryingStore};
+pub use schedule::{Schedule, ScheduleFilter, ScheduleStatus};
 pub use server::ServerInfo;
 pub use store::{
     DynSystemStore, LifecycleStore, ManagementStore, StepStore, SystemStore, WorkflowStore,
 };
 pub use store::{EventStore, MessageStore, StreamStore};
-pub use store::{QueueStore, VersionStore};
+pub use store::{QueueStore, ScheduleStore, VersionStore};
 pub use types::*;
 pub use url::{BackendKind, DatabaseUrl, SqliteLocation};

@@ -16,9 +16,12 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::export::{ExportedWorkflow, ImportOptions};
+use crate::management::*;
 use crate::messaging::*;
 use crate::payload::Payload;
 use crate::queue::*;
+use crate::schedule::{Schedule, ScheduleFilter};
 use crate::store::*;
 use crate::types::*;
 
@@ -219,6 +222,7 @@ impl<S: ?Sized> RetryingStore<S> {
 }
 
 const IDEMPOTENT: bool = true;
+const NOT_IDEMPOTENT: bool = false;
 
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
@@ -417,6 +421,167 @@ impl<S: ?Sized + ManagementStore> ManagementStore for RetryingStore<S> {
             .run(IDEMPOTENT, || {
                 self.inner.resume_workflows(workflow_ids, options.clone())
             })
+            .await
+    }
+    /// Fork ids are assigned once, before the first attempt, so every attempt writes the same
+    /// forks.
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
+        let requests = crate::management::prepare_forks(requests)?;
+        self.policy
+            .run(IDEMPOTENT, || self.inner.fork_workflows(requests.clone()))
+            .await
+    }
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow> {
+        self.policy
+            .run(NOT_IDEMPOTENT, || {
+                self.inner.rewind_workflow(request.clone())
+            })
+            .await
+    }
+    async fn delete_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.delete_workflows(workflow_ids, options)
+            })
+            .await
+    }
+    async fn update_workflow_attributes(
+        &self,
+        workflow_id: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        mode: AttributeUpdate,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner
+                    .update_workflow_attributes(workflow_id, attributes.clone(), mode)
+            })
+            .await
+    }
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.acquire_lease(lease))
+            .await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.release_lease(lease))
+            .await
+    }
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.collectable_workflows(policy, limit)
+            })
+            .await
+    }
+    async fn delete_collected(
+        &self,
+        lease: &Lease,
+        workflow_ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.delete_collected(lease, workflow_ids)
+            })
+            .await
+    }
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.sweep_orphans(lease, limit))
+            .await
+    }
+    async fn export_workflows(
+        &self,
+        workflow_ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.export_workflows(workflow_ids, include_children)
+            })
+            .await
+    }
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>> {
+        self.policy
+            .run(options.replace_existing, || {
+                self.inner.import_workflows(workflows.clone(), options)
+            })
+            .await
+    }
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.metrics(query.clone()))
+            .await
+    }
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.rename_application(request.clone())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: ?Sized + ScheduleStore> ScheduleStore for RetryingStore<S> {
+    async fn create_schedule(&self, schedule: Schedule) -> Result<()> {
+        self.policy
+            .run(NOT_IDEMPOTENT, || {
+                self.inner.create_schedule(schedule.clone())
+            })
+            .await
+    }
+    async fn upsert_schedules(&self, schedules: Vec<Schedule>) -> Result<()> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.upsert_schedules(schedules.clone())
+            })
+            .await
+    }
+    async fn list_schedules(&self, filter: ScheduleFilter) -> Result<Vec<Schedule>> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.list_schedules(filter.clone()))
+            .await
+    }
+    async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.get_schedule(name))
+            .await
+    }
+    async fn pause_schedule(&self, name: &str) -> Result<bool> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.pause_schedule(name))
+            .await
+    }
+    async fn resume_schedule(&self, name: &str) -> Result<bool> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.resume_schedule(name))
+            .await
+    }
+    async fn record_schedule_fired(&self, name: &str, fired_at: &str) -> Result<bool> {
+        self.policy
+            .run(IDEMPOTENT, || {
+                self.inner.record_schedule_fired(name, fired_at)
+            })
+            .await
+    }
+    async fn delete_schedule(&self, name: &str) -> Result<bool> {
+        self.policy
+            .run(IDEMPOTENT, || self.inner.delete_schedule(name))
             .await
     }
 }

@@ -32,9 +32,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::export::{ExportedWorkflow, ImportOptions};
+use crate::management::*;
 use crate::messaging::*;
 use crate::payload::Payload;
 use crate::queue::*;
+use crate::schedule::{Schedule, ScheduleFilter};
 use crate::types::*;
 
 /// Opening, migrating, checking and closing a system database.
@@ -336,6 +339,262 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
         workflow_ids: &[String],
         options: ResumeOptions,
     ) -> Result<Vec<String>>;
+
+    /// Forks workflows: each fork is a new `ENQUEUED` workflow that replays the source's steps
+    /// below its start step and runs the rest again. All forks commit together or none does.
+    ///
+    /// # Behavior
+    /// - The fork copies the source's name, class, config, `application_id`, auth fields,
+    ///   serialization, attributes and inputs; `forked_from` names the source, which gets
+    ///   `was_forked_from = true`. It is enqueued on the given queue (default the internal
+    ///   queue) and partition, at the given version (default the source's) with the given timeout
+    ///   (default the source's) and no deadline, parent, owner or deduplication id. Its owner is
+    ///   the source's application, or the request's when the source is unclaimed.
+    /// - For a start step `k`, the steps below `k` are copied (child ids rewritten through
+    ///   `replacement_children`), with the event history below `k`, the events rebuilt from that
+    ///   history (each key's latest value) and the stream entries written below `k`.
+    /// - [`ForkStart::LastFailure`] and [`ForkStart::NamedStep`] resolve against the source's
+    ///   steps; the resolved step is returned.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) naming the first missing source;
+    /// [`Conflict`](crate::ErrorKind::Conflict) when a fork id is already used by a workflow that
+    /// is not a fork of the same source; [`InvalidInput`](crate::ErrorKind::InvalidInput) for an
+    /// invalid request ([`crate::management::prepare_forks`]) or a start that does not resolve.
+    /// Nothing is written on error.
+    ///
+    /// # Idempotency
+    /// Idempotent once every fork has an id ([`RetryingStore`](crate::RetryingStore) assigns them
+    /// before the first attempt): a fork id that exists as a fork of the same source counts as
+    /// made and is not copied again.
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>>;
+
+    /// Rewinds a finished workflow in place: it keeps its id, forgets everything from the start
+    /// step on, and is enqueued to run again from there.
+    ///
+    /// # Behavior
+    /// Deletes the steps and event history at or after the start step, the events published at
+    /// or after it (each key's latest earlier value is restored from the history), the stream
+    /// close markers written at or after it (other entries stay), the messages consumed at or
+    /// after it and every unconsumed message, and the output. Then the workflow becomes
+    /// `ENQUEUED` on the given queue (default the internal queue) with owner, deadline,
+    /// deduplication id, start and completion times cleared and `recovery_attempts = 0`, guarded
+    /// by its old status.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown id;
+    /// [`Conflict`](crate::ErrorKind::Conflict) for a workflow that is not finished (or changed
+    /// status while being rewound); [`InvalidInput`](crate::ErrorKind::InvalidInput) for a start
+    /// that does not resolve. Nothing is changed on error.
+    ///
+    /// # Idempotency
+    /// Not idempotent: a re-run after an ambiguous commit finds the workflow `ENQUEUED` and fails
+    /// with `Conflict`; read the workflow to learn whether the first attempt applied.
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow>;
+
+    /// Deletes workflows with every row that belongs to them: inputs, outputs and steps
+    /// explicitly (they have no foreign key), then the status row (messages, events, event
+    /// history and streams cascade). No status guard: running workflows are deleted too. Returns
+    /// the ids deleted; unknown ids are ignored.
+    ///
+    /// # Behavior
+    /// With `delete_children`, every descendant (through `parent_workflow_id`) goes too.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent: a re-run deletes nothing more.
+    async fn delete_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>>;
+
+    /// Replaces or merges a workflow's attribute map and returns the map now stored.
+    ///
+    /// # Behavior
+    /// [`AttributeUpdate::Merge`] overwrites and adds top-level keys and keeps the others; a
+    /// workflow without attributes (SQL NULL or JSON `null`) merges into an empty map.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown id;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for keys or values with a NUL byte.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn update_workflow_attributes(
+        &self,
+        workflow_id: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        mode: AttributeUpdate,
+    ) -> Result<serde_json::Map<String, serde_json::Value>>;
+
+    /// Takes or renews a maintenance lease: granted when nobody holds it, when it expired, or
+    /// when `lease.holder` holds it already (the expiry moves to now + ttl). Otherwise returns the
+    /// current holder with `acquired = false`.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid lease.
+    ///
+    /// # Idempotency
+    /// Idempotent for the same holder.
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState>;
+
+    /// Gives a lease up if `lease.holder` holds it; returns whether it did.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn release_lease(&self, lease: &Lease) -> Result<bool>;
+
+    /// Lists up to `limit` workflows that `policy` lets retention delete, oldest first (by
+    /// `created_at`, then id). Never lists a workflow that is `PENDING`, `ENQUEUED`, `DELAYED`
+    /// or in a status this build does not know.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a policy without a rule.
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+
+    /// Deletes collected workflows as [`ManagementStore::delete_workflows`] does, fenced by a
+    /// lease: in one transaction it renews `lease` (failing if another holder has it) and deletes
+    /// those of `workflow_ids` that are still finished (a workflow resumed meanwhile stays).
+    /// Returns the ids deleted.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) ([`crate::management::lease_lost`]) when the
+    /// lease is not held by `lease.holder`; nothing is deleted.
+    ///
+    /// # Idempotency
+    /// Idempotent for the same holder.
+    async fn delete_collected(&self, lease: &Lease, workflow_ids: &[String])
+        -> Result<Vec<String>>;
+
+    /// Deletes up to `limit` rows of each payload table (`workflow_input`, `workflow_output`,
+    /// `operation_outputs`) whose workflow's status row is gone, oldest `retention_timestamp`
+    /// first, fenced by `lease` as [`ManagementStore::delete_collected`] is.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) when the lease is not held; nothing is deleted.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep>;
+
+    /// Exports workflows with every row that belongs to them (see [`crate::export`]), in the
+    /// order given, each followed by its descendants when `include_children` is set (each
+    /// workflow once).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) naming the first unknown id.
+    async fn export_workflows(
+        &self,
+        workflow_ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>>;
+
+    /// Imports exported workflows in one transaction, writing every row exactly as exported
+    /// (`owner_xid` stays NULL). Returns the ids imported.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) naming the first id that exists already (unless
+    /// `replace_existing`); [`InvalidInput`](crate::ErrorKind::InvalidInput) for rows that break
+    /// the input rules or an id imported twice. Nothing is written on error.
+    ///
+    /// # Idempotency
+    /// Idempotent with `replace_existing`; otherwise a re-run fails with `Conflict`.
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>>;
+
+    /// Counts workflows created in the range per time bucket, name and status, and steps
+    /// completed in the range per bucket and function name (with how many failed).
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty range or a bad bucket.
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics>;
+
+    /// Moves an application's rows to a new name: queues, schedules, versions and in-flight
+    /// workflows in one transaction, then finished workflows and step rows in key-range batches
+    /// of `batch_size`. The renamed application must be stopped.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) when `to` already has a version of the same name
+    /// as one that would move; nothing moves.
+    ///
+    /// # Idempotency
+    /// Idempotent: a re-run (also after an interruption between batches) finishes the move.
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport>;
+}
+
+/// Named cron schedules (`workflow_schedules`).
+///
+/// Schedule names are global: a name owned by another application cannot be created, upserted or
+/// changed through a scoped call.
+#[async_trait]
+pub trait ScheduleStore: Debug + Send + Sync + 'static {
+    /// Creates a schedule.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) when the name or id exists already (the message
+    /// names the owner when another application has it);
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid schedule.
+    ///
+    /// # Idempotency
+    /// Not idempotent: a re-run fails with `Conflict`.
+    async fn create_schedule(&self, schedule: Schedule) -> Result<()>;
+
+    /// Creates or updates schedules by name, all in one transaction. An existing schedule keeps
+    /// its id, status and `last_fired_at` and takes the new workflow, class, cron expression,
+    /// context, backfill flag, time zone and queue; its owner is kept unless it was unclaimed.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) when a name belongs to another application;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid schedule or a name given
+    /// twice. Nothing is written on error.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn upsert_schedules(&self, schedules: Vec<Schedule>) -> Result<()>;
+
+    /// Lists schedules passing `filter` (see [`ScheduleFilter::matches`]), by name.
+    async fn list_schedules(&self, filter: ScheduleFilter) -> Result<Vec<Schedule>>;
+
+    /// Reads one schedule by name.
+    async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>>;
+
+    /// Sets a schedule's status to `PAUSED`; returns whether the schedule exists.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn pause_schedule(&self, name: &str) -> Result<bool>;
+
+    /// Sets a schedule's status to `ACTIVE`; returns whether the schedule exists.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn resume_schedule(&self, name: &str) -> Result<bool>;
+
+    /// Records when a schedule last fired (ISO-8601 text, stored as given); returns whether the
+    /// schedule exists.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for empty or NUL-containing text.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn record_schedule_fired(&self, name: &str, fired_at: &str) -> Result<bool>;
+
+    /// Deletes a schedule; returns whether it existed.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn delete_schedule(&self, name: &str) -> Result<bool>;
 }
 
 /// Queues: batch enqueue, claims with every limit, delays, debounce, deadlines and recovery, and
@@ -815,6 +1074,7 @@ pub trait SystemStore:
     + MessageStore
     + EventStore
     + StreamStore
+    + ScheduleStore
 {
 }
 
@@ -828,6 +1088,7 @@ impl<T> SystemStore for T where
         + MessageStore
         + EventStore
         + StreamStore
+        + ScheduleStore
 {
 }
 

@@ -101,6 +101,19 @@ impl WorkflowStatus {
     pub fn is_finished(&self) -> bool {
         matches!(self, WorkflowStatus::Success | WorkflowStatus::Error)
     }
+
+    /// Whether the workflow ended: `SUCCESS`, `ERROR`, `CANCELLED` or
+    /// `MAX_RECOVERY_ATTEMPTS_EXCEEDED`. Rewind and retention act only on these; a status this
+    /// build does not know is never terminal.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            WorkflowStatus::Success
+                | WorkflowStatus::Error
+                | WorkflowStatus::Cancelled
+                | WorkflowStatus::MaxRecoveryAttemptsExceeded
+        )
+    }
 }
 
 impl std::fmt::Display for WorkflowStatus {
@@ -397,6 +410,9 @@ impl NewWorkflow {
             )));
         }
         crate::payload::validate_text("workflow input", &self.inputs.text)?;
+        if let Some(attrs) = &self.attributes {
+            crate::validate::attributes(attrs)?;
+        }
         for (what, v) in [
             ("workflow name", Some(&self.name)),
             ("class name", self.class_name.as_ref()),

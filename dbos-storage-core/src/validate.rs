@@ -42,3 +42,59 @@ pub fn function_id(function_id: i32) -> Result<()> {
 pub fn workflow_ids(ids: &[String]) -> Result<()> {
     ids.iter().try_for_each(|id| workflow_id(id))
 }
+
+/// The longest name (queue, schedule, application, step, lease) accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Checks a name (`what` says which, e.g. `"queue name"`): non-empty, at most
+/// [`MAX_NAME_BYTES`], no NUL byte.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] naming `what` and the rule that failed.
+pub fn name(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid_input(format!("{what} is empty")));
+    }
+    if value.len() > MAX_NAME_BYTES {
+        return Err(Error::invalid_input(format!(
+            "{what} is {} bytes, over the limit of {MAX_NAME_BYTES} bytes",
+            value.len()
+        )));
+    }
+    crate::payload::validate_text(what, value)
+}
+
+/// Checks a workflow attribute map: no NUL character in any key or string (PostgreSQL `jsonb`
+/// cannot store one), and at most [`crate::payload::MAX_PAYLOAD_BYTES`] as JSON text.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] naming the offending key.
+pub fn attributes(map: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    fn check(path: &str, value: &serde_json::Value) -> Result<()> {
+        match value {
+            serde_json::Value::String(s) if s.contains('\0') => Err(Error::invalid_input(format!(
+                "workflow attribute {path} contains a NUL character"
+            ))),
+            serde_json::Value::Array(items) => items.iter().try_for_each(|v| check(path, v)),
+            serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+                if k.contains('\0') {
+                    return Err(Error::invalid_input(format!(
+                        "workflow attribute key {:?} contains a NUL character",
+                        k.replace('\0', "\\0")
+                    )));
+                }
+                check(&format!("{path}.{k}"), v)
+            }),
+            _ => Ok(()),
+        }
+    }
+    check("$", &serde_json::Value::Object(map.clone()))?;
+    let len = serde_json::to_string(map).map(|t| t.len()).unwrap_or(0);
+    if len > crate::payload::MAX_PAYLOAD_BYTES {
+        return Err(Error::invalid_input(format!(
+            "workflow attributes are {len} bytes of JSON, over the limit of {} bytes",
+            crate::payload::MAX_PAYLOAD_BYTES
+        )));
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@
 //! [`PostgresTransaction`] describe the rules; the SQL is in `sql/app.rs`.
 
 mod migrations;
+mod retention;
 mod values;
 
 use std::any::Any;
@@ -23,9 +24,9 @@ use dbos_storage_core::app::{
 };
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{
-    validate, AppStore, AppTransaction, DatabaseUrl, DbosConfig, Error, ErrorKind, Isolation,
-    Outcome, Params, Payload, RecordedTransaction, Result, Row, TransactionBody, TransactionCall,
-    TransactionOutcome, Value,
+    validate, AppStore, AppTransaction, DatabaseUrl, DbosConfig, EpochMs, Error, ErrorKind,
+    Isolation, Outcome, Params, Payload, RecordedTransaction, Result, Row, TransactionBody,
+    TransactionCall, TransactionOutcome, Value,
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -135,6 +136,8 @@ struct Statements {
     select_recorded: String,
     insert_output: String,
     insert_error: String,
+    delete_outputs_from: String,
+    select_output_workflows: String,
 }
 
 impl Statements {
@@ -147,6 +150,8 @@ impl Statements {
             select_recorded: render(q::SELECT_RECORDED, schema),
             insert_output: render(q::INSERT_OUTPUT, schema),
             insert_error: render(q::INSERT_ERROR, schema),
+            delete_outputs_from: render(q::DELETE_OUTPUTS_FROM, schema),
+            select_output_workflows: render(q::SELECT_OUTPUT_WORKFLOWS, schema),
         }
     }
 }
@@ -461,6 +466,61 @@ impl AppStore for PostgresAppStore {
             .await
             .map_err(|e| missing_table(e, self.schema()))?;
         parse_recorded(&rows)
+    }
+
+    /// Deletes in one transaction, `ids` bound as `text[]` chunks of 4096.
+    async fn delete_transaction_outputs(
+        &self,
+        workflow_ids: &[String],
+        from_function_id: i32,
+    ) -> Result<u64> {
+        validate::workflow_ids(workflow_ids)?;
+        if from_function_id < 0 {
+            return Err(Error::invalid_input(format!(
+                "transaction outputs are deleted from step 0 or later, not {from_function_id}"
+            )));
+        }
+        if workflow_ids.is_empty() {
+            return Ok(0);
+        }
+        let inner = self.inner.clone();
+        let ids = workflow_ids.to_vec();
+        self.inner
+            .pool
+            .transaction(TxOptions::default(), move |tx| {
+                Box::pin(async move {
+                    retention::delete_outputs(
+                        tx,
+                        &inner.sql.delete_outputs_from,
+                        &ids,
+                        from_function_id,
+                    )
+                    .await
+                    .map_err(|e| missing_table(e, inner.config.schema()))
+                })
+            })
+            .await
+    }
+
+    async fn transaction_output_workflows(
+        &self,
+        created_before: EpochMs,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        if let Some(after) = after {
+            validate::workflow_id(after)?;
+        }
+        let conn = self.inner.pool.get().await?;
+        retention::output_workflows(
+            &conn,
+            &self.inner.sql.select_output_workflows,
+            created_before,
+            after,
+            limit,
+        )
+        .await
+        .map_err(|e| missing_table(e, self.schema()))
     }
 
     /// Closes the pool: later calls fail with [`ErrorKind::Closed`]; connections checked out

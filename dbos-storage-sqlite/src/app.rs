@@ -90,6 +90,25 @@ VALUES (?1, ?2, NULL, ?3, '', '', NULL, ?4)
 ON CONFLICT (workflow_uuid, function_id) DO NOTHING";
 
 // language=SQL
+/// Deletes the recorded transactions of some workflows (`?1`, a JSON array of ids) at or after a
+/// step (`?2`).
+const DELETE_OUTPUTS: &str = "\
+DELETE FROM transaction_outputs
+WHERE workflow_uuid IN (SELECT value FROM json_each(?1)) AND function_id >= ?2";
+
+// language=SQL
+/// Distinct workflow ids with rows created before `?1`, after `?2` (NULL = from the start), in id
+/// order, at most `?3`.
+const OUTPUT_WORKFLOWS: &str = "\
+SELECT DISTINCT workflow_uuid FROM transaction_outputs
+WHERE created_at < ?1 AND (?2 IS NULL OR workflow_uuid > ?2)
+ORDER BY workflow_uuid
+LIMIT ?3";
+
+/// The most ids bound in one statement (as one JSON array), as the system store chunks them.
+const ID_CHUNK: usize = 4096;
+
+// language=SQL
 /// Read-write transactions take the write lock up front.
 const BEGIN_IMMEDIATE: &str = "BEGIN IMMEDIATE";
 // language=SQL
@@ -459,6 +478,77 @@ impl AppStore for SqliteAppStore {
             conn.run(move |c| {
                 clear_abandoned(c);
                 read_recorded(c, &workflow_id, function_id)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Deletes in one `BEGIN IMMEDIATE` transaction, the ids bound as JSON arrays of at most
+    /// 4096.
+    async fn delete_transaction_outputs(
+        &self,
+        workflow_ids: &[String],
+        from_function_id: i32,
+    ) -> Result<u64> {
+        validate::workflow_ids(workflow_ids)?;
+        if from_function_id < 0 {
+            return Err(Error::invalid_input(format!(
+                "recorded transactions are deleted from a step number of 0 or more, not \
+                 {from_function_id}"
+            ))
+            .with_backend(BACKEND));
+        }
+        if workflow_ids.is_empty() {
+            return Ok(0);
+        }
+        let chunks = workflow_ids
+            .chunks(ID_CHUNK)
+            .map(|chunk| {
+                serde_json::to_string(chunk).map_err(|e| {
+                    Error::invalid_input(format!("cannot encode workflow ids as JSON: {e}"))
+                        .with_backend(BACKEND)
+                })
+            })
+            .collect::<Result<Vec<String>>>()?;
+        self.with_writer(|conn| async move {
+            conn.run(move |c| {
+                in_write_transaction(c, |c| {
+                    let mut stmt = c.prepare_cached(DELETE_OUTPUTS).map_err(classify)?;
+                    let mut deleted = 0u64;
+                    for chunk in &chunks {
+                        deleted += stmt
+                            .execute(params![chunk, from_function_id])
+                            .map_err(classify)? as u64;
+                    }
+                    Ok(deleted)
+                })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn transaction_output_workflows(
+        &self,
+        created_before: dbos_storage_core::EpochMs,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        if let Some(after) = after {
+            validate::workflow_id(after)?;
+        }
+        let after = after.map(str::to_owned);
+        self.with_writer(|conn| async move {
+            conn.run(move |c| {
+                clear_abandoned(c);
+                let mut stmt = c.prepare_cached(OUTPUT_WORKFLOWS).map_err(classify)?;
+                let rows = stmt
+                    .query_map(params![created_before, after, i64::from(limit)], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .map_err(classify)?;
+                rows.map(|r| r.map_err(classify)).collect()
             })
             .await
         })

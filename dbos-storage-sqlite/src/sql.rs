@@ -4,11 +4,19 @@
 //! "Now" is the database clock in epoch milliseconds: `CAST(unixepoch('subsec') * 1000 AS
 //! INTEGER)`, read once per transaction with [`NOW_MS`].
 //!
-//! The queue, application-version and messaging statements live in the submodules [`queues`],
-//! [`versions`] and [`messaging`] (`src/sql/`).
+//! The queue, application-version, messaging, fork/rewind/delete, retention, export/import,
+//! metrics, rename and schedule statements live in the submodules [`queues`], [`versions`],
+//! [`messaging`], [`forks`], [`retention`], [`transfer`], [`metrics`], [`rename`] and
+//! [`schedules`] (`src/sql/`).
 
+pub(crate) mod forks;
 pub(crate) mod messaging;
+pub(crate) mod metrics;
 pub(crate) mod queues;
+pub(crate) mod rename;
+pub(crate) mod retention;
+pub(crate) mod schedules;
+pub(crate) mod transfer;
 pub(crate) mod versions;
 
 // ---------------------------------------------------------------------------------------------

@@ -42,25 +42,23 @@ use super::{missing, ours, MemoryStore, State, BACKEND};
 #[derive(Debug, Clone)]
 pub(super) struct MessageRow {
     message_uuid: String,
-    destination_id: String,
+    pub(super) destination_id: String,
     /// The stored topic: never `None` ([`NULL_TOPIC`](dbos_storage_core::messaging::NULL_TOPIC)
     /// for none).
     topic: String,
     message: Payload,
     created_at_epoch_ms: EpochMs,
-    consumed: bool,
-    /// The recv step that consumed the message; nothing reads it back through the contract.
-    #[allow(dead_code)]
-    consumed_by_function_id: Option<i32>,
+    pub(super) consumed: bool,
+    /// The recv step that consumed the message (rewind deletes those at or after its cut).
+    pub(super) consumed_by_function_id: Option<i32>,
 }
 
 /// One row of `streams` (its key is `(workflow_uuid, key, offset)`).
 #[derive(Debug, Clone)]
 pub(super) struct StreamRow {
-    value: Payload,
-    /// The step that wrote the value; nothing reads it back through the contract.
-    #[allow(dead_code)]
-    function_id: i32,
+    pub(super) value: Payload,
+    /// The step that wrote the value (fork copies and rewind cuts by it).
+    pub(super) function_id: i32,
 }
 
 impl MemoryStore {
@@ -94,7 +92,7 @@ impl State {
                 )
                 .map_err(ours)?;
                 return Ok(Some(RecordedStep::new(
-                    step.outcome.clone(),
+                    step.outcome(),
                     step.child_workflow_id.clone(),
                 )));
             }

@@ -281,9 +281,9 @@ impl State {
             };
             let created_at = now.max(previous.saturating_add(1));
             last.insert(key, created_at);
-            let row = new_row(wf.clone(), now, created_at);
+            let (row, input) = new_row(wf.clone(), now, created_at);
             inserted.push(wf.workflow_id.clone());
-            self.workflows.insert(wf.workflow_id.clone(), row);
+            self.put_workflow(row, input);
         }
         Ok(inserted)
     }
@@ -326,7 +326,8 @@ impl State {
                 });
             let info = &mut row.info;
             info.delay_until_epoch_ms = Some(until);
-            info.inputs = Some(request.inputs.text);
+            let input = dbos_storage_core::export::InputRow::new(Some(request.inputs.text), now);
+            self.inputs.insert(info.workflow_id.clone(), input);
             info.serialization = request.inputs.serialization;
             info.updated_at = now;
             if let Some(app) = caller {

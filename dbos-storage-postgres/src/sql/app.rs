@@ -97,6 +97,21 @@ pub(crate) const IS_MARKED: &str =
     "SELECT current_setting('dbos_storage.transaction', true) IS NOT DISTINCT FROM $1::text";
 
 // language=SQL
+/// Deletes the recorded transactions of a list of workflows (`$1` text[]) at or after step `$2`
+/// (int4).
+pub(crate) const DELETE_OUTPUTS_FROM: &str = "\
+DELETE FROM {schema}.transaction_outputs WHERE workflow_uuid = ANY($1) AND function_id >= $2";
+
+// language=SQL
+/// Up to `$3` distinct workflows, by id, with recorded transactions created before `$1` (epoch
+/// ms), after id `$2` (exclusive; NULL: from the start).
+pub(crate) const SELECT_OUTPUT_WORKFLOWS: &str = "\
+SELECT DISTINCT workflow_uuid FROM {schema}.transaction_outputs
+WHERE created_at < $1 AND ($2::text IS NULL OR workflow_uuid > $2::text)
+ORDER BY workflow_uuid
+LIMIT $3";
+
+// language=SQL
 /// Starts a SERIALIZABLE transaction (DBOS's default).
 pub(crate) const BEGIN_SERIALIZABLE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 // language=SQL

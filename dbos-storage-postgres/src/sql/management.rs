@@ -1,4 +1,4 @@
-//! Statements of the operator actions: cancel and resume.
+//! Statements of the operator actions: cancel, resume, delete and attributes.
 //!
 //! `{schema}` is replaced once, with the quoted schema name, when the store is built. The
 //! children of a level come from [`super::workflows::SELECT_CHILDREN`].
@@ -40,3 +40,37 @@ WHERE workflow_uuid = ANY($1)
   AND status NOT IN ('SUCCESS', 'ERROR')
 RETURNING workflow_uuid"
 );
+
+// language=SQL
+/// Deletes the inputs of a list of workflows (`$1` text[]; no foreign key, so explicitly).
+pub(crate) const DELETE_INPUTS: &str = "\
+DELETE FROM {schema}.workflow_input WHERE workflow_uuid = ANY($1)";
+
+// language=SQL
+/// Deletes the outcomes of a list of workflows (`$1` text[]).
+pub(crate) const DELETE_OUTPUTS: &str = "\
+DELETE FROM {schema}.workflow_output WHERE workflow_uuid = ANY($1)";
+
+// language=SQL
+/// Deletes the steps of a list of workflows (`$1` text[]).
+pub(crate) const DELETE_STEPS: &str = "\
+DELETE FROM {schema}.operation_outputs WHERE workflow_uuid = ANY($1)";
+
+// language=SQL
+/// Deletes the status rows of a list of workflows (`$1` text[]); messages, events, event history
+/// and streams go with them (foreign keys with `ON DELETE CASCADE`). Returns the ids deleted.
+pub(crate) const DELETE_STATUSES: &str = "\
+DELETE FROM {schema}.workflow_status WHERE workflow_uuid = ANY($1) RETURNING workflow_uuid";
+
+// language=SQL
+/// Replaces (`$3` false) or merges into (`$3` true, `jsonb ||`, a stored value that is not an
+/// object counting as empty) the attributes of workflow `$1` with `$2` (a jsonb object). Returns
+/// the stored attributes.
+pub(crate) const UPDATE_ATTRIBUTES: &str = "\
+UPDATE {schema}.workflow_status
+SET attributes = CASE
+    WHEN $3::boolean AND jsonb_typeof(attributes) = 'object' THEN attributes || $2::jsonb
+    ELSE $2::jsonb
+END
+WHERE workflow_uuid = $1
+RETURNING attributes";

@@ -3,11 +3,17 @@
 
 pub(crate) mod app;
 pub(crate) mod bench;
+pub(crate) mod forks;
 pub(crate) mod lifecycle;
 pub(crate) mod management;
 pub(crate) mod messaging;
+pub(crate) mod metrics;
 pub(crate) mod queues;
+pub(crate) mod rename;
+pub(crate) mod retention;
+pub(crate) mod schedules;
 pub(crate) mod steps;
+pub(crate) mod transfer;
 pub(crate) mod versions;
 pub(crate) mod workflows;
 

@@ -1,16 +1,45 @@
-//! [`ManagementStore`] on PostgreSQL: cancel and resume.
+//! [`ManagementStore`] on PostgreSQL: cancel, resume, delete and attributes here; the other
+//! operator actions in their own files (`forks`, `retention`, `transfer`, `metrics`,
+//! `rename`), which this trait implementation calls.
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use dbos_storage_core::export::{ExportedWorkflow, ImportOptions};
+use dbos_storage_core::management::{
+    AttributeUpdate, DeleteOptions, ForkRequest, ForkedWorkflow, Lease, LeaseState, Metrics,
+    MetricsQuery, OrphanSweep, RenameApplication, RenameReport, RetentionPolicy, RewindRequest,
+    RewoundWorkflow,
+};
 use dbos_storage_core::rules::children::Descendants;
+use dbos_storage_core::rules::columns::attributes as attributes_of;
+use dbos_storage_core::rules::errors;
 use dbos_storage_core::rules::management::{distinct, ensure_all_exist, in_order_of, resume_queue};
 use dbos_storage_core::{validate, CancelOptions, ManagementStore, Result, ResumeOptions};
+use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
-use super::{col, select_ids, PostgresStore, ID_CHUNK};
+use super::{col, select_ids, PostgresStore, Queries, ID_CHUNK};
 use crate::error::{classify, with_backend};
+
+/// Deletes every row of the workflows `ids`: inputs, outputs and steps explicitly (they have no
+/// foreign key), then the status rows, with which messages, events, event history and streams
+/// go. Returns the ids that had a status row, in the order of `ids`.
+pub(super) async fn delete_workflow_rows(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    ids: &[String],
+) -> Result<Vec<String>> {
+    for statement in [&q.delete_inputs, &q.delete_outputs, &q.delete_steps] {
+        let statement = tx.prepare(statement).await.map_err(classify)?;
+        for chunk in ids.chunks(ID_CHUNK) {
+            tx.execute(&statement, &[&chunk]).await.map_err(classify)?;
+        }
+    }
+    let deleted = select_ids(tx, &q.delete_statuses, ids).await?;
+    Ok(in_order_of(ids, deleted.into_iter().collect()))
+}
 
 /// Runs `statement` (whose `$1` is a `text[]` of ids, followed by `extra`, and which returns
 /// the ids it touched) over `ids` in chunks; returns the ids it returned, in the order of
@@ -100,5 +129,120 @@ impl ManagementStore for PostgresStore {
             self.wake().notify();
         }
         Ok(changed)
+    }
+
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
+        self.fork(requests).await
+    }
+
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow> {
+        self.rewind(request).await
+    }
+
+    async fn delete_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.ensure_open()?;
+        if workflow_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let roots = distinct(workflow_ids);
+        let with_children = options.delete_children;
+        let deleted = self
+            .write(move |tx, q| {
+                Box::pin(async move {
+                    let mut ids = roots.clone();
+                    if with_children {
+                        let mut walk = Descendants::new(roots);
+                        while !walk.level().is_empty() {
+                            let children = select_ids(tx, &q.select_children, walk.level()).await?;
+                            walk.descend(children);
+                        }
+                        ids.extend(walk.into_found());
+                    }
+                    delete_workflow_rows(tx, &q, &ids).await
+                })
+            })
+            .await?;
+        if !deleted.is_empty() {
+            self.wake().notify();
+        }
+        Ok(deleted)
+    }
+
+    async fn update_workflow_attributes(
+        &self,
+        workflow_id: &str,
+        attributes: Map<String, Value>,
+        mode: AttributeUpdate,
+    ) -> Result<Map<String, Value>> {
+        validate::workflow_id(workflow_id)?;
+        validate::attributes(&attributes)?;
+        let client = self.client().await?;
+        let merge = mode == AttributeUpdate::Merge;
+        let row = client
+            .query_opt(
+                self.queries().update_attributes.as_str(),
+                &[&workflow_id, &Value::Object(attributes), &merge],
+            )
+            .await
+            .map_err(classify)?
+            .ok_or_else(|| with_backend(errors::missing_workflow(workflow_id)))?;
+        Ok(attributes_of(workflow_id, col(&row, 0)?).unwrap_or_default())
+    }
+
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState> {
+        self.take_lease(lease).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        self.give_up_lease(lease).await
+    }
+
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        self.collectable(policy, limit).await
+    }
+
+    async fn delete_collected(
+        &self,
+        lease: &Lease,
+        workflow_ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.delete_fenced(lease, workflow_ids).await
+    }
+
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+        self.sweep(lease, limit).await
+    }
+
+    async fn export_workflows(
+        &self,
+        workflow_ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>> {
+        self.export(workflow_ids, include_children).await
+    }
+
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>> {
+        self.import(workflows, options).await
+    }
+
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics> {
+        self.count(query).await
+    }
+
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport> {
+        self.rename(request).await
     }
 }

@@ -31,6 +31,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION};
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::queue::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
 use dbos_storage_core::rules::columns::json_array;
@@ -426,6 +427,16 @@ fn validate_queue_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Whether a registry row is a maintenance lease rather than a queue.
+fn is_lease(queue: &QueueDefinition) -> bool {
+    is_lease_row(&queue.name) || queue.application_name.as_deref() == Some(LEASE_APPLICATION)
+}
+
+/// The error of updating a queue that is not registered.
+fn not_registered(name: &str) -> Error {
+    Error::not_found(format!("queue {name:?} is not registered")).with_backend(BACKEND)
 }
 
 /// The error of a queue name owned by another application.
@@ -1008,25 +1019,37 @@ impl QueueStore for PostgresStore {
         .await
     }
 
+    /// Lease rows of the registry ([`dbos_storage_core::management::Lease`]) are not queues:
+    /// they are never returned.
     async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>> {
         let client = self.client().await?;
         let row = client
             .query_opt(self.queries().select_queue.as_str(), &[&name])
             .await
             .map_err(classify)?;
-        row.as_ref().map(read_queue).transpose()
+        let queue = row.as_ref().map(read_queue).transpose()?;
+        Ok(queue.filter(|queue| !is_lease(queue)))
     }
 
+    /// Never lists lease rows, whatever the scope.
     async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>> {
         let client = self.client().await?;
         let rows = client
             .query(self.queries().list_queues.as_str(), &[&application_name])
             .await
             .map_err(classify)?;
-        rows.iter().map(read_queue).collect()
+        let queues = rows.iter().map(read_queue).collect::<Result<Vec<_>>>()?;
+        Ok(queues
+            .into_iter()
+            .filter(|queue| !is_lease(queue))
+            .collect())
     }
 
+    /// A lease row is not a queue: updating one fails with `NotFound`.
     async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition> {
+        if is_lease_row(name) {
+            return Err(not_registered(name));
+        }
         let name = name.to_owned();
         self.write(move |tx, q| {
             Box::pin(async move {
@@ -1034,10 +1057,7 @@ impl QueueStore for PostgresStore {
                     .query_opt(q.lock_queue_definition.as_str(), &[&name])
                     .await
                     .map_err(classify)?
-                    .ok_or_else(|| {
-                        Error::not_found(format!("queue {name:?} is not registered"))
-                            .with_backend(BACKEND)
-                    })?;
+                    .ok_or_else(|| not_registered(&name))?;
                 let mut queue = read_queue(&row)?;
                 apply_update(&mut queue, update);
                 let columns = QueueColumns::of(&queue)?;
@@ -1051,7 +1071,12 @@ impl QueueStore for PostgresStore {
         .await
     }
 
+    /// A lease row is not a queue: deleting one deletes nothing.
     async fn delete_queue(&self, name: &str) -> Result<bool> {
+        if is_lease_row(name) {
+            self.ensure_open()?;
+            return Ok(false);
+        }
         let client = self.client().await?;
         let row = client
             .query_opt(self.queries().delete_queue.as_str(), &[&name])

@@ -343,18 +343,22 @@ macro_rules! queue_columns {
 }
 
 // language=SQL
-/// A queue by name (`?1`).
-pub(crate) const SELECT_QUEUE: &str =
-    concat!("SELECT ", queue_columns!(), " FROM queues WHERE name = ?1");
+/// A queue by name (`?1`); never a maintenance lease row (`?2` = the lease application).
+pub(crate) const SELECT_QUEUE: &str = concat!(
+    "SELECT ",
+    queue_columns!(),
+    " FROM queues WHERE name = ?1 AND application_name IS NOT ?2"
+);
 
 // language=SQL
-/// The queues of an application plus unclaimed ones, by name (`:application_name`).
+/// The queues of an application plus unclaimed ones, by name (`:application_name`), never the
+/// maintenance lease rows (`:lease_application`).
 pub(crate) const LIST_QUEUES: &str = concat!(
     "SELECT ",
     queue_columns!(),
     " FROM queues WHERE ",
     app_scope!(""),
-    " ORDER BY name"
+    " AND application_name IS NOT :lease_application ORDER BY name"
 );
 
 /// The columns and values of a queue row to write.
@@ -414,5 +418,7 @@ SET concurrency = :concurrency, worker_concurrency = :worker_concurrency,
 WHERE name = :name";
 
 // language=SQL
-/// Deletes a queue definition (`?1` name).
-pub(crate) const DELETE_QUEUE: &str = "DELETE FROM queues WHERE name = ?1";
+/// Deletes a queue definition (`?1` name), never a maintenance lease row (`?2` = the lease
+/// application).
+pub(crate) const DELETE_QUEUE: &str =
+    "DELETE FROM queues WHERE name = ?1 AND application_name IS NOT ?2";

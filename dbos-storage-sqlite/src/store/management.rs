@@ -1,16 +1,63 @@
-//! [`ManagementStore`] on SQLite: cancel and resume.
+//! [`ManagementStore`] on SQLite: cancel, resume and attributes here; fork and rewind in
+//! [`super::forks`], delete and retention in [`super::retention`], export and import in
+//! [`super::transfer`], metrics in [`super::metrics`], renames in [`super::rename`].
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use dbos_storage_core::export::{ExportedWorkflow, ImportOptions};
 use dbos_storage_core::rules::children::Descendants;
 use dbos_storage_core::rules::management::{distinct, ensure_all_exist, in_order_of, resume_queue};
-use dbos_storage_core::{validate, CancelOptions, ManagementStore, Result, ResumeOptions};
-use rusqlite::Transaction;
+use dbos_storage_core::{
+    validate, AttributeUpdate, CancelOptions, DeleteOptions, Error, ForkRequest, ForkedWorkflow,
+    Lease, LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweep, RenameApplication,
+    RenameReport, Result, ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow,
+};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde_json::{Map, Value};
 
-use super::{json_array, now_ms, select_ids, SqliteStore, ID_CHUNK};
+use super::{forks, json_array, metrics, now_ms, rename, retention, select_ids, transfer};
+use super::{SqliteStore, ID_CHUNK};
 use crate::error::{classify, with_backend};
 use crate::sql;
+
+/// Replaces or merges `update` into the attributes stored in `tx`; returns the map stored.
+fn update_attributes(
+    tx: &Transaction<'_>,
+    workflow_id: &str,
+    update: Map<String, Value>,
+    mode: AttributeUpdate,
+) -> Result<Map<String, Value>> {
+    let stored: Option<Option<String>> = tx
+        .query_row(sql::forks::SELECT_ATTRIBUTES, [workflow_id], |r| r.get(0))
+        .optional()
+        .map_err(classify)?;
+    let Some(stored) = stored else {
+        return Err(with_backend(Error::not_found(format!(
+            "workflow {workflow_id} does not exist"
+        ))));
+    };
+    let map = match mode {
+        AttributeUpdate::Merge => {
+            // SQL NULL, JSON null, or anything but an object merges into an empty map.
+            let mut map = match stored.as_deref().map(serde_json::from_str::<Value>) {
+                Some(Ok(Value::Object(map))) => map,
+                _ => Map::new(),
+            };
+            map.extend(update);
+            map
+        }
+        _ => update,
+    };
+    let text = serde_json::to_string(&map).map_err(|e| {
+        with_backend(Error::invalid_input(format!(
+            "the attributes of workflow {workflow_id} cannot be encoded as JSON: {e}"
+        )))
+    })?;
+    tx.execute(sql::forks::UPDATE_ATTRIBUTES, params![workflow_id, text])
+        .map_err(classify)?;
+    Ok(map)
+}
 
 /// Runs `statement` (whose first parameter is a JSON array of ids and which returns the ids it
 /// changed) over `ids` in chunks; returns the changed ids in the order of `ids`.
@@ -99,5 +146,91 @@ impl ManagementStore for SqliteStore {
             self.wake().notify();
         }
         Ok(changed)
+    }
+
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
+        let forked = forks::fork_workflows(self, requests).await?;
+        self.wake().notify();
+        Ok(forked)
+    }
+
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow> {
+        let rewound = forks::rewind_workflow(self, request).await?;
+        self.wake().notify();
+        Ok(rewound)
+    }
+
+    async fn delete_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>> {
+        retention::delete_workflows(self, workflow_ids, options).await
+    }
+
+    async fn update_workflow_attributes(
+        &self,
+        workflow_id: &str,
+        attributes: Map<String, Value>,
+        mode: AttributeUpdate,
+    ) -> Result<Map<String, Value>> {
+        validate::workflow_id(workflow_id)?;
+        validate::attributes(&attributes)?;
+        let id = workflow_id.to_owned();
+        self.conns()
+            .write(move |tx| update_attributes(tx, &id, attributes, mode))
+            .await
+    }
+
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState> {
+        retention::acquire_lease(self, lease).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        retention::release_lease(self, lease).await
+    }
+
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        retention::collectable_workflows(self, policy, limit).await
+    }
+
+    async fn delete_collected(
+        &self,
+        lease: &Lease,
+        workflow_ids: &[String],
+    ) -> Result<Vec<String>> {
+        retention::delete_collected(self, lease, workflow_ids).await
+    }
+
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+        retention::sweep_orphans(self, lease, limit).await
+    }
+
+    async fn export_workflows(
+        &self,
+        workflow_ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>> {
+        transfer::export_workflows(self, workflow_ids, include_children).await
+    }
+
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>> {
+        transfer::import_workflows(self, workflows, options).await
+    }
+
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics> {
+        metrics::metrics(self, query).await
+    }
+
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport> {
+        rename::rename_application(self, request).await
     }
 }

@@ -1,12 +1,20 @@
-//! [`SqliteStore`]: the DBOS system database on SQLite. One file per area trait.
+//! [`SqliteStore`]: the DBOS system database on SQLite. One file per area trait; the operator
+//! operations of `ManagementStore` are split by area (forks, retention, transfer, metrics,
+//! rename) and dispatched from `management.rs`.
 
 mod events;
+mod forks;
 mod lifecycle;
 mod management;
 mod messages;
+mod metrics;
 mod queues;
+mod rename;
+mod retention;
+mod schedules;
 mod steps;
 mod streams;
+mod transfer;
 mod versions;
 mod workflows;
 

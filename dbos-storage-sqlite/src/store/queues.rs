@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION};
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::queue::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
 use dbos_storage_core::rules::errors;
@@ -442,9 +443,12 @@ fn read_queue(row: &Row<'_>) -> rusqlite::Result<QueueDefinition> {
     Ok(queue)
 }
 
-/// Reads a queue by name.
+/// Reads a queue by name; a maintenance lease row is not a queue.
 fn select_queue(tx: &Transaction<'_>, name: &str) -> Result<Option<QueueDefinition>> {
-    tx.query_row(q::SELECT_QUEUE, [name], read_queue)
+    if is_lease_row(name) {
+        return Ok(None);
+    }
+    tx.query_row(q::SELECT_QUEUE, [name, LEASE_APPLICATION], read_queue)
         .optional()
         .map_err(classify)
 }
@@ -887,9 +891,22 @@ impl QueueStore for SqliteStore {
             .read(move |tx| {
                 let mut stmt = tx.prepare_cached(q::LIST_QUEUES).map_err(classify)?;
                 let rows = stmt
-                    .query_map(named_params! { ":application_name": app }, read_queue)
+                    .query_map(
+                        named_params! {
+                            ":application_name": app,
+                            ":lease_application": LEASE_APPLICATION,
+                        },
+                        read_queue,
+                    )
                     .map_err(classify)?;
-                rows.map(|r| r.map_err(classify)).collect()
+                let mut queues = Vec::new();
+                for queue in rows {
+                    let queue = queue.map_err(classify)?;
+                    if !is_lease_row(&queue.name) {
+                        queues.push(queue);
+                    }
+                }
+                Ok(queues)
             })
             .await
     }
@@ -921,7 +938,9 @@ impl QueueStore for SqliteStore {
         let name = name.to_owned();
         self.conns()
             .write(move |tx| {
-                let deleted = tx.execute(q::DELETE_QUEUE, [&name]).map_err(classify)?;
+                let deleted = tx
+                    .execute(q::DELETE_QUEUE, [name.as_str(), LEASE_APPLICATION])
+                    .map_err(classify)?;
                 Ok(deleted > 0)
             })
             .await

@@ -13,6 +13,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dbos_storage::{
+    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
+    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
+    RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter, ScheduleStore,
+};
+use dbos_storage::{
     AppStore, ApplicationVersion, AwaitOptions, Caller, CancelOptions, Capabilities, ClaimOutcome,
     ClaimRequest, DatabaseUrl, DbosConfig, DebounceOutcome, DebounceRequest, Driver, EpochMs,
     Error, EventStore, GetEventRequest, InsertOptions, InsertOutcome, LifecycleStore,
@@ -198,6 +203,106 @@ impl ManagementStore for AuditStore {
     ) -> Result<Vec<String>> {
         let r = self.inner.resume_workflows(ids, options).await;
         self.audit("resume_workflows", r)
+    }
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
+        let r = self.inner.fork_workflows(requests).await;
+        self.audit("fork_workflows", r)
+    }
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow> {
+        let r = self.inner.rewind_workflow(request).await;
+        self.audit("rewind_workflow", r)
+    }
+    async fn delete_workflows(&self, ids: &[String], options: DeleteOptions) -> Result<Vec<String>> {
+        let r = self.inner.delete_workflows(ids, options).await;
+        self.audit("delete_workflows", r)
+    }
+    async fn update_workflow_attributes(
+        &self,
+        id: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        mode: AttributeUpdate,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let r = self
+            .inner
+            .update_workflow_attributes(id, attributes, mode)
+            .await;
+        self.audit("update_workflow_attributes", r)
+    }
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState> {
+        let r = self.inner.acquire_lease(lease).await;
+        self.audit("acquire_lease", r)
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        let r = self.inner.release_lease(lease).await;
+        self.audit("release_lease", r)
+    }
+    async fn collectable_workflows(&self, policy: RetentionPolicy, limit: u32) -> Result<Vec<String>> {
+        self.inner.collectable_workflows(policy, limit).await
+    }
+    async fn delete_collected(&self, lease: &Lease, ids: &[String]) -> Result<Vec<String>> {
+        let r = self.inner.delete_collected(lease, ids).await;
+        self.audit("delete_collected", r)
+    }
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+        let r = self.inner.sweep_orphans(lease, limit).await;
+        self.audit("sweep_orphans", r)
+    }
+    async fn export_workflows(
+        &self,
+        ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>> {
+        self.inner.export_workflows(ids, include_children).await
+    }
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>> {
+        let r = self.inner.import_workflows(workflows, options).await;
+        self.audit("import_workflows", r)
+    }
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics> {
+        self.inner.metrics(query).await
+    }
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport> {
+        let r = self.inner.rename_application(request).await;
+        self.audit("rename_application", r)
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl ScheduleStore for AuditStore {
+    async fn create_schedule(&self, schedule: Schedule) -> Result<()> {
+        let r = self.inner.create_schedule(schedule).await;
+        self.audit("create_schedule", r)
+    }
+    async fn upsert_schedules(&self, schedules: Vec<Schedule>) -> Result<()> {
+        let r = self.inner.upsert_schedules(schedules).await;
+        self.audit("upsert_schedules", r)
+    }
+    async fn list_schedules(&self, filter: ScheduleFilter) -> Result<Vec<Schedule>> {
+        self.inner.list_schedules(filter).await
+    }
+    async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>> {
+        self.inner.get_schedule(name).await
+    }
+    async fn pause_schedule(&self, name: &str) -> Result<bool> {
+        let r = self.inner.pause_schedule(name).await;
+        self.audit("pause_schedule", r)
+    }
+    async fn resume_schedule(&self, name: &str) -> Result<bool> {
+        let r = self.inner.resume_schedule(name).await;
+        self.audit("resume_schedule", r)
+    }
+    async fn record_schedule_fired(&self, name: &str, fired_at: &str) -> Result<bool> {
+        let r = self.inner.record_schedule_fired(name, fired_at).await;
+        self.audit("record_schedule_fired", r)
+    }
+    async fn delete_schedule(&self, name: &str) -> Result<bool> {
+        let r = self.inner.delete_schedule(name).await;
+        self.audit("delete_schedule", r)
     }
 }
 

@@ -1,0 +1,79 @@
+//! The operator operations of issue #7 in the CockroachDB dialect (`CockroachStore`: the
+//! PostgreSQL store in the CockroachDB dialect inside the retry wrapper) on the PostgreSQL test
+//! server in CockroachDB-compatible mode: the PostgreSQL driver's scenarios, unchanged.
+
+mod common;
+#[path = "../../dbos-storage-postgres/tests/operations/scenarios.rs"]
+mod scenarios;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::{postgres_url, CrdbFactory};
+use dbos_storage_cockroach::open_system;
+use dbos_storage_core::url::quote_identifier;
+use dbos_storage_core::LifecycleStore;
+use scenarios::Env;
+
+/// A fresh schema with two stores on it (each its own pool) and an admin connection.
+async fn fresh_env() -> Env {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let schema = format!(
+        "dbos_crdb_ops_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let factory = CrdbFactory::compat();
+    let store = open_system(factory.config(&schema).await).await.unwrap();
+    store.migrate().await.unwrap();
+    let twin = open_system(factory.config(&schema).await).await.unwrap();
+    let url = postgres_url(&factory.database_url().await);
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    Env {
+        store: Arc::new(store),
+        twin: Arc::new(twin),
+        admin,
+        schema: quote_identifier(&schema),
+    }
+}
+
+async fn drop_env(env: Env) {
+    env.store.close().await.unwrap();
+    env.twin.close().await.unwrap();
+    env.exec("DROP SCHEMA {s} CASCADE").await;
+}
+
+/// One test per scenario, each on fresh schemas.
+macro_rules! scenarios {
+    ($($name:ident($($extra:ident),*);)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let env = fresh_env().await;
+                $(let $extra = fresh_env().await;)*
+                scenarios::$name(&env $(, &$extra)*).await;
+                drop_env(env).await;
+                $(drop_env($extra).await;)*
+            }
+        )*
+    };
+}
+
+scenarios! {
+    fork_copies_the_rows_below_the_start();
+    rewind_cuts_everything_from_the_start();
+    delete_removes_every_row_with_children();
+    attributes_replace_and_merge();
+    lease_is_a_hidden_queue_row();
+    two_stores_race_for_the_lease();
+    sweep_removes_real_orphans_oldest_first();
+    collectable_follows_the_policy();
+    interrupted_gc_finishes_like_a_clean_one(clean);
+    export_import_round_trip(other);
+    metrics_count_per_bucket();
+    rename_moves_everything_in_batches();
+    schedules_keep_dbos_rows();
+}

@@ -1,0 +1,286 @@
+//! Operations that touch the system database and the application database together: garbage
+//! collection, and delete and rewind that also clear recorded transactions.
+//!
+//! The application database's `transaction_outputs` has no link to the system database, so these
+//! run in an order that never leaves a row a later run could replay by mistake (dbos-transact-py
+//! issue #769: an interrupted GC left application rows that a reused workflow id then replayed):
+//! application rows go *before* the system rows that would let anyone find them again, and every
+//! garbage collection ends by sweeping application rows whose workflow is gone.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::app::AppStore;
+use crate::error::{Error, Result};
+use crate::management::{
+    DeleteOptions, ForkStart, Lease, OrphanSweep, RetentionPolicy, RewindRequest, RewoundWorkflow,
+};
+use crate::store::SystemStore;
+use crate::types::{new_token, now_epoch_ms, EpochMs, ListStepsOptions};
+
+/// The lease name garbage collection runs under.
+pub const GC_LEASE: &str = "gc";
+
+/// Options of [`collect_garbage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcOptions {
+    /// What to delete.
+    pub policy: RetentionPolicy,
+    /// Workflows (and orphan rows per table) per transaction; default 1,000.
+    pub batch_size: u32,
+    /// How long the lease lasts between renewals (each batch renews it); default 60 s. A
+    /// collector killed midway blocks others for at most this long.
+    pub lease_ttl: Duration,
+    /// This collector's lease token; default a fresh one. Pass the token of a killed run to
+    /// resume at once instead of waiting for its lease to expire.
+    pub holder: String,
+}
+
+impl GcOptions {
+    /// Collect by `policy` in batches of 1,000 under a 60 s lease.
+    pub fn new(policy: RetentionPolicy) -> Self {
+        GcOptions {
+            policy,
+            batch_size: 1_000,
+            lease_ttl: Duration::from_secs(60),
+            holder: new_token(),
+        }
+    }
+
+    /// Sets the batch size.
+    #[must_use]
+    pub fn batch_size(mut self, n: u32) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Sets the lease time to live.
+    #[must_use]
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Sets the lease holder token.
+    #[must_use]
+    pub fn holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = holder.into();
+        self
+    }
+
+    fn lease(&self) -> Lease {
+        Lease::new(GC_LEASE, self.holder.clone(), self.lease_ttl)
+    }
+}
+
+/// What [`collect_garbage`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Workflows deleted (with their inputs, outputs, steps, messages, events and streams).
+    pub workflows: u64,
+    /// Batches (system-database transactions) that deleted workflows.
+    pub batches: u64,
+    /// Payload and step rows whose workflow was already gone.
+    pub orphans: OrphanSweep,
+    /// Application `transaction_outputs` rows of collected workflows.
+    pub app_rows: u64,
+    /// Application `transaction_outputs` rows whose workflow was already gone.
+    pub app_orphans: u64,
+}
+
+/// Deletes the finished workflows `options.policy` selects, in bounded batches, then sweeps
+/// orphaned payload and step rows, then (with an application store) the application database's
+/// `transaction_outputs` of workflows that no longer exist.
+///
+/// # Behavior
+/// - Runs under the [`GC_LEASE`] lease: one collector per database at a time, on every backend,
+///   without advisory locks. Every batch renews the lease and is fenced by it.
+/// - Never deletes a `PENDING`, `ENQUEUED` or `DELAYED` workflow, nor one resumed between being
+///   selected and being deleted.
+/// - Each batch first deletes the application rows of its workflows, then the workflows, so an
+///   interruption leaves at worst workflows without application rows, never the reverse; a run
+///   killed midway and started again (after the lease expires, or at once with the same holder)
+///   finishes with the same result.
+/// - The lease is released at the end, and on error.
+///
+/// # Errors
+/// [`Conflict`](crate::ErrorKind::Conflict) when another collector holds the lease (the message
+/// says until when) or takes it over midway; [`InvalidInput`](crate::ErrorKind::InvalidInput)
+/// for a policy without a rule or a zero batch size; any store error.
+pub async fn collect_garbage(
+    system: &dyn SystemStore,
+    app: Option<&dyn AppStore>,
+    options: GcOptions,
+) -> Result<GcReport> {
+    options.policy.validate()?;
+    if options.batch_size == 0 {
+        return Err(Error::invalid_input("a GC batch size must be at least 1"));
+    }
+    let lease = options.lease();
+    lease.validate()?;
+    let state = system.acquire_lease(&lease).await?;
+    if !state.acquired {
+        return Err(Error::conflict(format!(
+            "another garbage collector ({}) holds the GC lease for {} ms more; try again later",
+            state.holder,
+            (state.expires_at - now_epoch_ms()).max(0)
+        )));
+    }
+    let started_at = now_epoch_ms();
+    let outcome = collect_under_lease(system, app, &options, &lease, started_at).await;
+    let released = system.release_lease(&lease).await;
+    let report = outcome?;
+    released?;
+    tracing::info!(?report, "garbage collection finished");
+    Ok(report)
+}
+
+async fn collect_under_lease(
+    system: &dyn SystemStore,
+    app: Option<&dyn AppStore>,
+    options: &GcOptions,
+    lease: &Lease,
+    started_at: EpochMs,
+) -> Result<GcReport> {
+    let mut report = GcReport::default();
+    loop {
+        let ids = system
+            .collectable_workflows(options.policy, options.batch_size)
+            .await?;
+        if ids.is_empty() {
+            break;
+        }
+        if let Some(app) = app {
+            report.app_rows += app.delete_transaction_outputs(&ids, 0).await?;
+        }
+        let deleted = system.delete_collected(lease, &ids).await?;
+        tracing::debug!(selected = ids.len(), deleted = deleted.len(), "GC batch");
+        if deleted.is_empty() {
+            // Every selected workflow was resumed meanwhile; they are no longer collectable.
+            continue;
+        }
+        report.workflows += deleted.len() as u64;
+        report.batches += 1;
+    }
+    loop {
+        let swept = system.sweep_orphans(lease, options.batch_size).await?;
+        if swept.total() == 0 {
+            break;
+        }
+        report.orphans.inputs += swept.inputs;
+        report.orphans.outputs += swept.outputs;
+        report.orphans.steps += swept.steps;
+    }
+    if let Some(app) = app {
+        report.app_orphans = sweep_app_orphans(system, app, options, lease, started_at).await?;
+    }
+    Ok(report)
+}
+
+/// Deletes application rows written before the run started whose workflow no longer exists.
+async fn sweep_app_orphans(
+    system: &dyn SystemStore,
+    app: &dyn AppStore,
+    options: &GcOptions,
+    lease: &Lease,
+    started_at: EpochMs,
+) -> Result<u64> {
+    let mut deleted = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let ids = app
+            .transaction_output_workflows(started_at, after.as_deref(), options.batch_size)
+            .await?;
+        let Some(last) = ids.last().cloned() else {
+            break;
+        };
+        let existing: BTreeSet<String> = system
+            .get_workflows(&ids)
+            .await?
+            .into_iter()
+            .map(|w| w.workflow_id)
+            .collect();
+        let orphans: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !existing.contains(id))
+            .collect();
+        if !orphans.is_empty() {
+            if !system.acquire_lease(lease).await?.acquired {
+                return Err(crate::management::lease_lost(lease));
+            }
+            deleted += app.delete_transaction_outputs(&orphans, 0).await?;
+        }
+        after = Some(last);
+    }
+    Ok(deleted)
+}
+
+/// Deletes workflows from the system database and their recorded transactions from the
+/// application database (when given). Returns the ids deleted.
+///
+/// # Behavior
+/// As [`crate::ManagementStore::delete_workflows`]. The application rows go after the system
+/// rows (only then are the descendants known); if the second step fails, the next
+/// [`collect_garbage`] with the application store removes them.
+///
+/// # Errors
+/// Any store error.
+pub async fn delete_everywhere(
+    system: &dyn SystemStore,
+    app: Option<&dyn AppStore>,
+    workflow_ids: &[String],
+    options: DeleteOptions,
+) -> Result<Vec<String>> {
+    let deleted = system.delete_workflows(workflow_ids, options).await?;
+    if let Some(app) = app {
+        if !deleted.is_empty() {
+            app.delete_transaction_outputs(&deleted, 0).await?;
+        }
+    }
+    Ok(deleted)
+}
+
+/// Rewinds a finished workflow ([`crate::ManagementStore::rewind_workflow`]) and first deletes
+/// its recorded transactions from the start step on (when an application store is given), so
+/// that they run again instead of replaying their old result.
+///
+/// # Errors
+/// As [`crate::ManagementStore::rewind_workflow`]; [`Conflict`](crate::ErrorKind::Conflict) for
+/// a workflow that is not finished, checked before any application row is touched.
+pub async fn rewind_everywhere(
+    system: &dyn SystemStore,
+    app: Option<&dyn AppStore>,
+    request: RewindRequest,
+) -> Result<RewoundWorkflow> {
+    request.validate()?;
+    let Some(app) = app else {
+        return system.rewind_workflow(request).await;
+    };
+    let id = request.workflow_id.clone();
+    let Some(info) = system.get_workflows(std::slice::from_ref(&id)).await?.pop() else {
+        return Err(Error::not_found(format!("workflow {id} does not exist")));
+    };
+    if !info.status.is_terminal() {
+        return Err(Error::conflict(format!(
+            "workflow {id} is {}; only a finished workflow can be rewound",
+            info.status.as_str()
+        )));
+    }
+    let steps = system
+        .list_steps(&id, ListStepsOptions::default().load_output(true))
+        .await?;
+    let start = request.start.resolve(
+        &id,
+        steps.iter().map(|s| {
+            let failed = matches!(s.outcome, Some(crate::types::Outcome::Error(_)));
+            (s.function_id, s.function_name.as_str(), failed)
+        }),
+    )?;
+    app.delete_transaction_outputs(std::slice::from_ref(&id), start)
+        .await?;
+    let mut request = request;
+    request.start = ForkStart::Step(start);
+    system.rewind_workflow(request).await
+}

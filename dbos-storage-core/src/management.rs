@@ -1,0 +1,890 @@
+//! Plain data of operator actions: fork, rewind, delete, attributes, retention leases and
+//! batches, metrics and application renames.
+//!
+//! The operations are in [`crate::ManagementStore`]; garbage collection across the system and
+//! application databases is driven by [`crate::maintenance::collect_garbage`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::types::{EpochMs, WorkflowStatus};
+use crate::validate;
+
+/// Where a fork or a rewind starts: the first step that runs again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForkStart {
+    /// Step number `n` (1-based): steps `< n` are kept and replayed, step `n` and later run again.
+    /// `Step(1)` keeps nothing.
+    Step(i32),
+    /// The highest-numbered step that recorded an error. Fails with
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) when no step failed.
+    LastFailure,
+    /// The lowest-numbered step with this function name. Fails with
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) when there is none.
+    NamedStep(String),
+}
+
+impl ForkStart {
+    /// Checks the step number or name.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a step number below 1 or an empty or
+    /// NUL-containing name.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ForkStart::Step(n) if *n < 1 => Err(Error::invalid_input(format!(
+                "a fork or rewind starts at step 1 or later, not {n}"
+            ))),
+            ForkStart::NamedStep(name) => validate::name("step name", name),
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolves the start step against a workflow's recorded steps (`(function_id,
+    /// function_name, failed)` in any order).
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) when the workflow has no failed step
+    /// ([`ForkStart::LastFailure`]) or no step of that name ([`ForkStart::NamedStep`]).
+    pub fn resolve<'a>(
+        &self,
+        workflow_id: &str,
+        steps: impl IntoIterator<Item = (i32, &'a str, bool)>,
+    ) -> Result<i32> {
+        match self {
+            ForkStart::Step(n) => Ok(*n),
+            ForkStart::LastFailure => steps
+                .into_iter()
+                .filter(|(_, _, failed)| *failed)
+                .map(|(id, _, _)| id)
+                .max()
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "workflow {workflow_id} has no failed step to fork from"
+                    ))
+                }),
+            ForkStart::NamedStep(wanted) => steps
+                .into_iter()
+                .filter(|(_, name, _)| name == wanted)
+                .map(|(id, _, _)| id)
+                .min()
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "workflow {workflow_id} has no step named {wanted:?} to fork from"
+                    ))
+                }),
+        }
+    }
+}
+
+/// One fork of [`crate::ManagementStore::fork_workflows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ForkRequest {
+    /// The workflow to fork.
+    pub source_workflow_id: String,
+    /// The new workflow's id; generated (a UUID) when `None`.
+    pub fork_workflow_id: Option<String>,
+    /// The first step that runs again.
+    pub start: ForkStart,
+    /// The version that must run the fork (default: the source's).
+    pub application_version: Option<String>,
+    /// The queue to enqueue the fork on (default: the internal queue).
+    pub queue_name: Option<String>,
+    /// The fork's partition key.
+    pub queue_partition_key: Option<String>,
+    /// Child workflow ids to rewrite in the copied steps (`old → new`).
+    pub replacement_children: BTreeMap<String, String>,
+    /// The fork's timeout (default: the source's).
+    pub workflow_timeout_ms: Option<i64>,
+    /// The caller's application: owner of the fork when the source is unclaimed.
+    pub application_name: Option<String>,
+}
+
+impl ForkRequest {
+    /// A fork of `source_workflow_id` from `start`, with a generated id on the internal queue.
+    pub fn new(source_workflow_id: impl Into<String>, start: ForkStart) -> Self {
+        ForkRequest {
+            source_workflow_id: source_workflow_id.into(),
+            fork_workflow_id: None,
+            start,
+            application_version: None,
+            queue_name: None,
+            queue_partition_key: None,
+            replacement_children: BTreeMap::new(),
+            workflow_timeout_ms: None,
+            application_name: None,
+        }
+    }
+
+    /// Gives the fork this id.
+    #[must_use]
+    pub fn with_fork_id(mut self, id: impl Into<String>) -> Self {
+        self.fork_workflow_id = Some(id.into());
+        self
+    }
+
+    /// Runs the fork on this version.
+    #[must_use]
+    pub fn with_application_version(mut self, version: impl Into<String>) -> Self {
+        self.application_version = Some(version.into());
+        self
+    }
+
+    /// Enqueues the fork on this queue (and partition).
+    #[must_use]
+    pub fn on_queue(mut self, queue: impl Into<String>, partition: Option<String>) -> Self {
+        self.queue_name = Some(queue.into());
+        self.queue_partition_key = partition;
+        self
+    }
+
+    /// Rewrites child `old` to `new` in the copied steps.
+    #[must_use]
+    pub fn replace_child(mut self, old: impl Into<String>, new: impl Into<String>) -> Self {
+        self.replacement_children.insert(old.into(), new.into());
+        self
+    }
+
+    /// Sets the fork's timeout.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.workflow_timeout_ms = Some(crate::types::duration_ms(timeout));
+        self
+    }
+
+    /// Sets the caller's application.
+    #[must_use]
+    pub fn with_application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
+        self
+    }
+
+    /// Checks ids, names and the start.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the field.
+    pub fn validate(&self) -> Result<()> {
+        validate::workflow_id(&self.source_workflow_id)?;
+        if let Some(id) = &self.fork_workflow_id {
+            validate::workflow_id(id)?;
+        }
+        self.start.validate()?;
+        if let Some(q) = &self.queue_name {
+            validate::name("queue name", q)?;
+        }
+        for (old, new) in &self.replacement_children {
+            validate::workflow_id(old)?;
+            validate::workflow_id(new)?;
+        }
+        if let Some(t) = self.workflow_timeout_ms {
+            if t < 0 {
+                return Err(Error::invalid_input("a fork's timeout cannot be negative"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a batch of forks and gives every fork without an id a generated one, so a retried
+/// batch writes the same ids.
+///
+/// # Errors
+/// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid request, an empty batch, or
+/// two forks with the same id.
+pub fn prepare_forks(mut requests: Vec<ForkRequest>) -> Result<Vec<ForkRequest>> {
+    if requests.is_empty() {
+        return Err(Error::invalid_input(
+            "fork_workflows needs at least one fork",
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &mut requests {
+        r.validate()?;
+        let id = r
+            .fork_workflow_id
+            .get_or_insert_with(|| uuid::Uuid::new_v4().to_string());
+        if !seen.insert(id.clone()) {
+            return Err(Error::invalid_input(format!(
+                "fork id {id} appears twice in one batch"
+            )));
+        }
+    }
+    Ok(requests)
+}
+
+/// A fork made by [`crate::ManagementStore::fork_workflows`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ForkedWorkflow {
+    /// The source.
+    pub source_workflow_id: String,
+    /// The fork.
+    pub workflow_id: String,
+    /// The resolved first step that runs again.
+    pub start_step: i32,
+}
+
+impl ForkedWorkflow {
+    /// A fork record.
+    pub fn new(source: impl Into<String>, fork: impl Into<String>, start_step: i32) -> Self {
+        ForkedWorkflow {
+            source_workflow_id: source.into(),
+            workflow_id: fork.into(),
+            start_step,
+        }
+    }
+}
+
+/// The request of [`crate::ManagementStore::rewind_workflow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RewindRequest {
+    /// The finished workflow to rewind (keeps its id).
+    pub workflow_id: String,
+    /// The first step that runs again.
+    pub start: ForkStart,
+    /// The version that must run it (default: unchanged).
+    pub application_version: Option<String>,
+    /// The queue to enqueue it on (default: the internal queue).
+    pub queue_name: Option<String>,
+    /// The partition key (default: cleared).
+    pub queue_partition_key: Option<String>,
+}
+
+impl RewindRequest {
+    /// Rewinds `workflow_id` to `start`, on the internal queue.
+    pub fn new(workflow_id: impl Into<String>, start: ForkStart) -> Self {
+        RewindRequest {
+            workflow_id: workflow_id.into(),
+            start,
+            application_version: None,
+            queue_name: None,
+            queue_partition_key: None,
+        }
+    }
+
+    /// Runs it on this version.
+    #[must_use]
+    pub fn with_application_version(mut self, version: impl Into<String>) -> Self {
+        self.application_version = Some(version.into());
+        self
+    }
+
+    /// Enqueues it on this queue (and partition).
+    #[must_use]
+    pub fn on_queue(mut self, queue: impl Into<String>, partition: Option<String>) -> Self {
+        self.queue_name = Some(queue.into());
+        self.queue_partition_key = partition;
+        self
+    }
+
+    /// Checks the id, queue and start.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the field.
+    pub fn validate(&self) -> Result<()> {
+        validate::workflow_id(&self.workflow_id)?;
+        if let Some(q) = &self.queue_name {
+            validate::name("queue name", q)?;
+        }
+        self.start.validate()
+    }
+}
+
+/// What [`crate::ManagementStore::rewind_workflow`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RewoundWorkflow {
+    /// The workflow.
+    pub workflow_id: String,
+    /// The resolved first step that runs again.
+    pub start_step: i32,
+    /// The status it had before.
+    pub previous_status: WorkflowStatus,
+}
+
+impl RewoundWorkflow {
+    /// A rewind record.
+    pub fn new(workflow_id: impl Into<String>, start_step: i32, previous: WorkflowStatus) -> Self {
+        RewoundWorkflow {
+            workflow_id: workflow_id.into(),
+            start_step,
+            previous_status: previous,
+        }
+    }
+}
+
+/// Options of [`crate::ManagementStore::delete_workflows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DeleteOptions {
+    /// Also delete every descendant (through `parent_workflow_id`).
+    pub delete_children: bool,
+}
+
+impl DeleteOptions {
+    /// Also delete descendants.
+    #[must_use]
+    pub fn delete_children(mut self, yes: bool) -> Self {
+        self.delete_children = yes;
+        self
+    }
+}
+
+/// How [`crate::ManagementStore::update_workflow_attributes`] combines the new map with the old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AttributeUpdate {
+    /// The new map replaces the old one.
+    #[default]
+    Replace,
+    /// Top-level keys of the new map overwrite or add to the old map (PostgreSQL `jsonb ||`);
+    /// other keys stay.
+    Merge,
+}
+
+/// Which finished workflows retention may delete.
+///
+/// A workflow is collectable when its status is finished (`SUCCESS`, `ERROR`, `CANCELLED`,
+/// `MAX_RECOVERY_ATTEMPTS_EXCEEDED` or any status this build does not know is *not* collectable)
+/// and it matches at least one rule: it finished (`completed_at`, or `updated_at` for rows
+/// written before DBOS stamped completion) before `completed_before`, or it is older
+/// (`created_at`, then id) than the `keep_newest` newest workflows of the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RetentionPolicy {
+    /// Finished before this time (epoch ms).
+    pub completed_before: Option<EpochMs>,
+    /// Keep the newest this-many workflows (by `created_at`, any status).
+    pub keep_newest: Option<u64>,
+}
+
+impl RetentionPolicy {
+    /// Collect workflows finished before `cutoff`.
+    pub fn completed_before(cutoff: EpochMs) -> Self {
+        RetentionPolicy {
+            completed_before: Some(cutoff),
+            keep_newest: None,
+        }
+    }
+
+    /// Also (or only) keep at most `n` newest workflows.
+    #[must_use]
+    pub fn keep_newest(mut self, n: u64) -> Self {
+        self.keep_newest = Some(n);
+        self
+    }
+
+    /// Checks that at least one rule is set.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a policy without a rule.
+    pub fn validate(&self) -> Result<()> {
+        if self.completed_before.is_none() && self.keep_newest.is_none() {
+            return Err(Error::invalid_input(
+                "a retention policy needs a cutoff (completed_before) or a row count (keep_newest)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A named lease that lets one process at a time run a maintenance job (garbage collection) on
+/// a database, without advisory locks.
+///
+/// The lease is a row the store keeps in the system schema, because the DBOS schema must stay
+/// exactly DBOS's: on every backend a row of the `queues` registry with `name` =
+/// [`Lease::row_name`], `queue_id` = [`Lease::row_id`] (naming the holder), `application_name` =
+/// [`LEASE_APPLICATION`] and `updated_at` = the expiry (epoch ms, database clock). No listing
+/// returns it. Holding the lease means that row names this holder and its expiry is in the
+/// future; taking it is one conditional upsert (`ON CONFLICT (name) DO UPDATE … WHERE` the row
+/// is this holder's or expired). Every fenced write renews it in its own transaction and fails
+/// if another holder took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The job, e.g. `"gc"`.
+    pub name: String,
+    /// This holder's token (unique per process or run; reuse it to resume after a crash).
+    pub holder: String,
+    /// How long the lease lasts without a renewal.
+    pub ttl: Duration,
+}
+
+impl Lease {
+    /// A lease named `name` held by `holder` for `ttl` at a time.
+    pub fn new(name: impl Into<String>, holder: impl Into<String>, ttl: Duration) -> Self {
+        Lease {
+            name: name.into(),
+            holder: holder.into(),
+            ttl,
+        }
+    }
+
+    /// The lease's time to live in milliseconds (at least 1).
+    pub fn ttl_ms(&self) -> i64 {
+        crate::types::duration_ms(self.ttl).max(1)
+    }
+
+    /// The `queues.name` of the row that holds this lease.
+    pub fn row_name(&self) -> String {
+        format!("{LEASE_PREFIX}{}", self.name)
+    }
+
+    /// The `queues.queue_id` of the row while this holder has it: `"{row_name}@{holder}"`
+    /// (the holder is kept in the key column, the only free text column of `queues`).
+    pub fn row_id(&self) -> String {
+        format!("{}@{}", self.row_name(), self.holder)
+    }
+
+    /// The holder named by a lease row's `queue_id`.
+    pub fn holder_of(row_name: &str, row_id: &str) -> String {
+        row_id
+            .strip_prefix(row_name)
+            .and_then(|rest| rest.strip_prefix('@'))
+            .unwrap_or(row_id)
+            .to_owned()
+    }
+
+    /// Checks name, holder and ttl.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the field.
+    pub fn validate(&self) -> Result<()> {
+        validate::name("lease name", &self.name)?;
+        validate::name("lease holder", &self.holder)?;
+        if self.ttl.is_zero() {
+            return Err(Error::invalid_input(
+                "a lease needs a time to live above zero",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The prefix of the `queues.name` of a lease row. It starts with
+/// [`crate::queue::RESERVED_QUEUE_PREFIX`], so no user queue can take the name; `get_queue` and
+/// `list_queues` never return lease rows.
+pub const LEASE_PREFIX: &str = "_dbos_storage_lease:";
+
+/// The reserved `application_name` of lease rows (no DBOS application has it, so no scoped
+/// listing of DBOS or of this crate returns them).
+pub const LEASE_APPLICATION: &str = "__dbos_storage__";
+
+/// Whether a queue name is reserved for a lease row.
+pub fn is_lease_row(queue_name: &str) -> bool {
+    queue_name.starts_with(LEASE_PREFIX)
+}
+
+/// The state of a lease after [`crate::ManagementStore::acquire_lease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseState {
+    /// Whether the caller holds it now.
+    pub acquired: bool,
+    /// Who holds it.
+    pub holder: String,
+    /// Until when (epoch ms, database clock where the backend has one).
+    pub expires_at: EpochMs,
+}
+
+impl LeaseState {
+    /// A lease state.
+    pub fn new(acquired: bool, holder: impl Into<String>, expires_at: EpochMs) -> Self {
+        LeaseState {
+            acquired,
+            holder: holder.into(),
+            expires_at,
+        }
+    }
+}
+
+/// The error a fenced write returns when the lease is not (or no longer) held by the caller.
+pub fn lease_lost(lease: &Lease) -> Error {
+    Error::conflict(format!(
+        "the {:?} lease is not held by {}: another process took it or it expired; \
+         nothing was written",
+        lease.name, lease.holder
+    ))
+}
+
+/// What one call of [`crate::ManagementStore::sweep_orphans`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct OrphanSweep {
+    /// `workflow_input` rows.
+    pub inputs: u64,
+    /// `workflow_output` rows.
+    pub outputs: u64,
+    /// `operation_outputs` rows.
+    pub steps: u64,
+}
+
+impl OrphanSweep {
+    /// A sweep count.
+    pub fn new(inputs: u64, outputs: u64, steps: u64) -> Self {
+        OrphanSweep {
+            inputs,
+            outputs,
+            steps,
+        }
+    }
+
+    /// All rows deleted.
+    pub fn total(&self) -> u64 {
+        self.inputs + self.outputs + self.steps
+    }
+}
+
+/// The request of [`crate::ManagementStore::metrics`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsQuery {
+    /// Start of the range (inclusive, epoch ms).
+    pub start: EpochMs,
+    /// End of the range (exclusive, epoch ms).
+    pub end: EpochMs,
+    /// Bucket width; one bucket for the whole range when `None`.
+    pub bucket: Option<Duration>,
+    /// Only this application's rows plus unclaimed rows.
+    pub application_name: Option<String>,
+}
+
+impl MetricsQuery {
+    /// Metrics over `[start, end)` in one bucket.
+    pub fn new(start: EpochMs, end: EpochMs) -> Self {
+        MetricsQuery {
+            start,
+            end,
+            bucket: None,
+            application_name: None,
+        }
+    }
+
+    /// Splits the range into buckets of `width`.
+    #[must_use]
+    pub fn bucket(mut self, width: Duration) -> Self {
+        self.bucket = Some(width);
+        self
+    }
+
+    /// Scopes to an application.
+    #[must_use]
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = Some(name.into());
+        self
+    }
+
+    /// The bucket width in ms (the whole range when unset).
+    pub fn bucket_ms(&self) -> i64 {
+        match self.bucket {
+            Some(b) => crate::types::duration_ms(b).max(1),
+            None => self.end.saturating_sub(self.start).max(1),
+        }
+    }
+
+    /// The start of the bucket holding `t` (which must be in range).
+    pub fn bucket_start(&self, t: EpochMs) -> EpochMs {
+        let width = self.bucket_ms();
+        let offset = t.saturating_sub(self.start).div_euclid(width);
+        self.start.saturating_add(offset.saturating_mul(width))
+    }
+
+    /// Checks the range and bucket.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty range, a zero bucket, or a
+    /// range of more than 100,000 buckets.
+    pub fn validate(&self) -> Result<()> {
+        if self.end <= self.start {
+            return Err(Error::invalid_input(format!(
+                "a metrics range must end after it starts ({} .. {})",
+                self.start, self.end
+            )));
+        }
+        if let Some(b) = self.bucket {
+            if b < Duration::from_millis(1) {
+                return Err(Error::invalid_input(
+                    "a metrics bucket must be at least 1 ms",
+                ));
+            }
+            let buckets = self.end.saturating_sub(self.start) / self.bucket_ms();
+            if buckets > 100_000 {
+                return Err(Error::invalid_input(format!(
+                    "{buckets} buckets is too many; widen the bucket (at most 100,000)"
+                )));
+            }
+        }
+        if let Some(a) = &self.application_name {
+            validate::name("application name", a)?;
+        }
+        Ok(())
+    }
+}
+
+/// Workflows created in one bucket with one name and status.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct WorkflowCount {
+    /// Bucket start (epoch ms).
+    pub bucket_start: EpochMs,
+    /// Workflow name.
+    pub name: String,
+    /// Status now.
+    pub status: String,
+    /// How many.
+    pub count: u64,
+}
+
+impl WorkflowCount {
+    /// A count.
+    pub fn new(bucket_start: EpochMs, name: &str, status: &str, count: u64) -> Self {
+        WorkflowCount {
+            bucket_start,
+            name: name.to_owned(),
+            status: status.to_owned(),
+            count,
+        }
+    }
+}
+
+/// Steps completed in one bucket with one function name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct StepCount {
+    /// Bucket start (epoch ms).
+    pub bucket_start: EpochMs,
+    /// Step function name.
+    pub function_name: String,
+    /// How many completed.
+    pub count: u64,
+    /// How many of those recorded an error.
+    pub errors: u64,
+}
+
+impl StepCount {
+    /// A count.
+    pub fn new(bucket_start: EpochMs, function_name: &str, count: u64, errors: u64) -> Self {
+        StepCount {
+            bucket_start,
+            function_name: function_name.to_owned(),
+            count,
+            errors,
+        }
+    }
+}
+
+/// The result of [`crate::ManagementStore::metrics`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Workflows by creation bucket, name and status, sorted by those.
+    pub workflows: Vec<WorkflowCount>,
+    /// Steps by completion bucket and function name, sorted by those.
+    pub steps: Vec<StepCount>,
+}
+
+impl Metrics {
+    /// Metrics from counts (sorted here).
+    pub fn new(mut workflows: Vec<WorkflowCount>, mut steps: Vec<StepCount>) -> Self {
+        workflows.sort();
+        steps.sort();
+        Metrics { workflows, steps }
+    }
+}
+
+/// The request of [`crate::ManagementStore::rename_application`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenameApplication {
+    /// The application whose rows move; `None` moves unclaimed (NULL) rows.
+    pub from: Option<String>,
+    /// The new name.
+    pub to: String,
+    /// Finished workflows and steps move in batches of this many rows (default 10,000).
+    pub batch_size: u32,
+    /// Also claim unclaimed rows for `to`.
+    pub adopt_unclaimed: bool,
+}
+
+impl RenameApplication {
+    /// Moves `from`'s rows to `to` in batches of 10,000.
+    pub fn new(from: Option<String>, to: impl Into<String>) -> Self {
+        RenameApplication {
+            from,
+            to: to.into(),
+            batch_size: 10_000,
+            adopt_unclaimed: false,
+        }
+    }
+
+    /// Sets the batch size.
+    #[must_use]
+    pub fn batch_size(mut self, n: u32) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Also claims unclaimed rows.
+    #[must_use]
+    pub fn adopt_unclaimed(mut self, yes: bool) -> Self {
+        self.adopt_unclaimed = yes;
+        self
+    }
+
+    /// Checks names and batch size.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the field, or for renaming an
+    /// application to itself.
+    pub fn validate(&self) -> Result<()> {
+        validate::name("application name", &self.to)?;
+        if let Some(from) = &self.from {
+            validate::name("application name", from)?;
+            if from == &self.to && !self.adopt_unclaimed {
+                return Err(Error::invalid_input(format!(
+                    "application {from} would be renamed to itself"
+                )));
+            }
+        }
+        if self.to == LEASE_APPLICATION || self.from.as_deref() == Some(LEASE_APPLICATION) {
+            return Err(Error::invalid_input(format!(
+                "{LEASE_APPLICATION} is reserved for maintenance leases"
+            )));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid_input(
+                "a rename batch size must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What [`crate::ManagementStore::rename_application`] moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RenameReport {
+    /// Queue registry rows.
+    pub queues: u64,
+    /// Schedules.
+    pub schedules: u64,
+    /// Application versions.
+    pub versions: u64,
+    /// Workflows that were `ENQUEUED`, `PENDING` or `DELAYED`.
+    pub active_workflows: u64,
+    /// All other workflows.
+    pub finished_workflows: u64,
+    /// Step rows.
+    pub steps: u64,
+}
+
+impl RenameReport {
+    /// A report.
+    pub fn new(
+        queues: u64,
+        schedules: u64,
+        versions: u64,
+        active_workflows: u64,
+        finished_workflows: u64,
+        steps: u64,
+    ) -> Self {
+        RenameReport {
+            queues,
+            schedules,
+            versions,
+            active_workflows,
+            finished_workflows,
+            steps,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fork_start_resolves_against_steps() {
+        let steps = [
+            (1, "a", false),
+            (2, "b", true),
+            (3, "b", false),
+            (4, "c", true),
+        ];
+        assert_eq!(ForkStart::Step(3).resolve("w", steps).unwrap(), 3);
+        assert_eq!(ForkStart::LastFailure.resolve("w", steps).unwrap(), 4);
+        assert_eq!(
+            ForkStart::NamedStep("b".into())
+                .resolve("w", steps)
+                .unwrap(),
+            2
+        );
+        let e = ForkStart::LastFailure
+            .resolve("w", [(1, "a", false)])
+            .unwrap_err();
+        assert!(e.message().contains("no failed step"), "{e}");
+        let e = ForkStart::NamedStep("z".into())
+            .resolve("w", steps)
+            .unwrap_err();
+        assert!(e.message().contains("no step named \"z\""), "{e}");
+        assert!(ForkStart::Step(0).validate().is_err());
+    }
+
+    #[test]
+    fn prepared_forks_get_ids_once_and_reject_duplicates() {
+        let forks = prepare_forks(vec![
+            ForkRequest::new("a", ForkStart::Step(1)),
+            ForkRequest::new("a", ForkStart::Step(2)),
+        ])
+        .unwrap();
+        assert!(forks.iter().all(|f| f.fork_workflow_id.is_some()));
+        assert_ne!(forks[0].fork_workflow_id, forks[1].fork_workflow_id);
+        let e = prepare_forks(vec![
+            ForkRequest::new("a", ForkStart::Step(1)).with_fork_id("x"),
+            ForkRequest::new("b", ForkStart::Step(1)).with_fork_id("x"),
+        ])
+        .unwrap_err();
+        assert!(e.message().contains("appears twice"), "{e}");
+        assert!(prepare_forks(vec![]).is_err());
+    }
+
+    #[test]
+    fn metrics_buckets_are_aligned_to_the_start() {
+        let q = MetricsQuery::new(1_000, 10_000).bucket(Duration::from_millis(1_000));
+        assert_eq!(q.bucket_start(1_000), 1_000);
+        assert_eq!(q.bucket_start(2_999), 2_000);
+        assert_eq!(MetricsQuery::new(1_000, 10_000).bucket_start(9_999), 1_000);
+        assert!(MetricsQuery::new(5, 5).validate().is_err());
+        let wide = MetricsQuery::new(i64::MIN, i64::MAX);
+        assert!(wide.validate().is_ok());
+        assert!(wide.bucket_start(0) <= 0);
+        assert!(MetricsQuery::new(0, i64::MAX / 2)
+            .bucket(Duration::from_millis(1))
+            .validate()
+            .is_err());
+    }
+
+    #[test]
+    fn policies_and_leases_are_checked() {
+        assert!(RetentionPolicy::default().validate().is_err());
+        assert!(RetentionPolicy::completed_before(5).validate().is_ok());
+        assert!(Lease::new("gc", "h", Duration::ZERO).validate().is_err());
+        assert_eq!(
+            Lease::new("gc", "h", Duration::from_secs(1)).row_name(),
+            "_dbos_storage_lease:gc"
+        );
+        assert!(is_lease_row("_dbos_storage_lease:gc"));
+        let l = Lease::new("gc", "h@1", Duration::from_secs(1));
+        assert_eq!(Lease::holder_of(&l.row_name(), &l.row_id()), "h@1");
+        assert!(RenameApplication::new(Some("a".into()), "a")
+            .validate()
+            .is_err());
+        assert!(RenameApplication::new(None, LEASE_APPLICATION)
+            .validate()
+            .is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Statements of retention: maintenance leases kept as rows of `queues`, the selection of
+//! collectable workflows, and the sweep of payload rows whose workflow is gone.
+//!
+//! `{schema}` is replaced once, with the quoted schema name, when the store is built. Nothing
+//! here uses an advisory lock or `ctid` (CockroachDB has neither): a lease is one conditional
+//! upsert, and orphans are addressed by their primary keys.
+
+use super::workflows::now_ms;
+
+/// The statuses retention may delete (`WorkflowStatus::is_terminal`).
+macro_rules! terminal_statuses {
+    () => {
+        "('SUCCESS', 'ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')"
+    };
+}
+
+// language=SQL
+/// Takes or renews a lease: inserts its row (`$1` queue_id naming the holder, `$2` row name,
+/// `$3` the lease application, `$4` ttl ms), or takes the existing row over only when it is the
+/// same holder's or expired. Returns the row when the caller holds the lease now.
+pub(crate) const TAKE_LEASE: &str = concat!(
+    "INSERT INTO {schema}.queues (queue_id, name, application_name, created_at, updated_at)
+VALUES ($1::text, $2::text, $3::text, ",
+    now_ms!(),
+    ", LEAST(",
+    now_ms!(),
+    "::numeric + $4::bigint, 9223372036854775807)::bigint)
+ON CONFLICT (name) DO UPDATE
+SET queue_id = EXCLUDED.queue_id, updated_at = EXCLUDED.updated_at
+WHERE queues.queue_id = EXCLUDED.queue_id OR queues.updated_at < ",
+    now_ms!(),
+    "
+RETURNING queue_id, updated_at"
+);
+
+// language=SQL
+/// The holder (`queue_id`) and expiry of lease row `$1`.
+pub(crate) const SELECT_LEASE: &str = "\
+SELECT queue_id, updated_at FROM {schema}.queues WHERE name = $1";
+
+// language=SQL
+/// Gives a lease up: deletes row `$1` if holder `$2` has it. Returns a row when it did.
+pub(crate) const RELEASE_LEASE: &str = "\
+DELETE FROM {schema}.queues WHERE name = $1 AND queue_id = $2 RETURNING name";
+
+// language=SQL
+/// Up to `$3` finished workflows, oldest first, that finished before `$1` (NULL: no cutoff) or
+/// are not among the `$2` newest workflows of the table (NULL: no count rule). The `cut` row is
+/// the newest workflow outside the kept ones.
+pub(crate) const SELECT_COLLECTABLE: &str = concat!(
+    "WITH cut AS (
+    SELECT created_at, workflow_uuid FROM {schema}.workflow_status
+    ORDER BY created_at DESC, workflow_uuid DESC
+    LIMIT 1 OFFSET COALESCE($2::bigint, 0)
+)
+SELECT ws.workflow_uuid FROM {schema}.workflow_status ws
+WHERE ws.status IN ",
+    terminal_statuses!(),
+    "
+  AND ((
+        $1::bigint IS NOT NULL AND COALESCE(ws.completed_at, ws.updated_at) < $1::bigint
+    ) OR (
+        $2::bigint IS NOT NULL AND EXISTS (
+            SELECT 1 FROM cut
+            WHERE (ws.created_at, ws.workflow_uuid) <= (cut.created_at, cut.workflow_uuid))
+    ))
+ORDER BY ws.created_at, ws.workflow_uuid
+LIMIT $3"
+);
+
+// language=SQL
+/// The workflows of a list (`$1` text[]) that are still finished, locked until the
+/// transaction ends (a workflow resumed meanwhile is left out).
+pub(crate) const LOCK_FINISHED: &str = concat!(
+    "SELECT workflow_uuid FROM {schema}.workflow_status
+WHERE workflow_uuid = ANY($1) AND status IN ",
+    terminal_statuses!(),
+    "
+FOR UPDATE"
+);
+
+// language=SQL
+/// Deletes up to `$1` `workflow_input` rows whose status row is gone, oldest
+/// `retention_timestamp` first.
+pub(crate) const SWEEP_ORPHAN_INPUTS: &str = "\
+DELETE FROM {schema}.workflow_input WHERE workflow_uuid IN (
+    SELECT i.workflow_uuid FROM {schema}.workflow_input i
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {schema}.workflow_status ws WHERE ws.workflow_uuid = i.workflow_uuid)
+    ORDER BY i.retention_timestamp, i.workflow_uuid
+    LIMIT $1)";
+
+// language=SQL
+/// Deletes up to `$1` `workflow_output` rows whose status row is gone, oldest
+/// `retention_timestamp` first.
+pub(crate) const SWEEP_ORPHAN_OUTPUTS: &str = "\
+DELETE FROM {schema}.workflow_output WHERE workflow_uuid IN (
+    SELECT o.workflow_uuid FROM {schema}.workflow_output o
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {schema}.workflow_status ws WHERE ws.workflow_uuid = o.workflow_uuid)
+    ORDER BY o.retention_timestamp, o.workflow_uuid
+    LIMIT $1)";
+
+// language=SQL
+/// Deletes up to `$1` `operation_outputs` rows whose status row is gone, oldest
+/// `retention_timestamp` first, by primary key.
+pub(crate) const SWEEP_ORPHAN_STEPS: &str = "\
+DELETE FROM {schema}.operation_outputs WHERE (workflow_uuid, function_id) IN (
+    SELECT o.workflow_uuid, o.function_id FROM {schema}.operation_outputs o
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {schema}.workflow_status ws WHERE ws.workflow_uuid = o.workflow_uuid)
+    ORDER BY o.retention_timestamp, o.workflow_uuid, o.function_id
+    LIMIT $1)";

@@ -1,0 +1,219 @@
+//! Deleting workflows and retention on SQLite: delete (with children), maintenance leases held
+//! as rows of `queues`, collectable workflows, fenced batch deletes and the orphan sweep.
+
+use std::collections::HashSet;
+
+use dbos_storage_core::management::{lease_lost, LEASE_APPLICATION};
+use dbos_storage_core::rules::children::Descendants;
+use dbos_storage_core::rules::management::{distinct, in_order_of};
+use dbos_storage_core::{
+    validate, DeleteOptions, Lease, LeaseState, OrphanSweep, Result, RetentionPolicy,
+};
+use rusqlite::{named_params, Transaction};
+
+use super::{get_i64, json_array, now_ms, select_ids, SqliteStore, ID_CHUNK};
+use crate::error::{classify, with_backend};
+use crate::sql;
+use crate::sql::forks::DELETE_WORKFLOW_ROWS;
+use crate::sql::retention as q;
+
+/// Deletes every row of `ids` in `tx`: payloads and steps, messages, events, event history,
+/// streams, then the status rows.
+pub(super) fn delete_rows(tx: &Transaction<'_>, ids: &[String]) -> Result<()> {
+    for chunk in ids.chunks(ID_CHUNK) {
+        let json = json_array(chunk)?;
+        for statement in DELETE_WORKFLOW_ROWS {
+            tx.prepare_cached(statement)
+                .and_then(|mut s| s.execute([&json]))
+                .map_err(classify)?;
+        }
+    }
+    Ok(())
+}
+
+/// The ids of `ids` that have a status row, in the order of `ids`.
+fn existing(tx: &Transaction<'_>, ids: &[String]) -> Result<Vec<String>> {
+    let found: HashSet<String> = select_ids(tx, sql::SELECT_EXISTING_IDS, ids)?
+        .into_iter()
+        .collect();
+    Ok(in_order_of(ids, found))
+}
+
+/// Deletes workflows (and, with `delete_children`, their descendants) in one transaction.
+pub(super) async fn delete_workflows(
+    store: &SqliteStore,
+    workflow_ids: &[String],
+    options: DeleteOptions,
+) -> Result<Vec<String>> {
+    validate::workflow_ids(workflow_ids)?;
+    if workflow_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let roots = distinct(workflow_ids);
+    store
+        .conns()
+        .write(move |tx| {
+            let mut all = roots.clone();
+            if options.delete_children {
+                let mut walk = Descendants::new(roots);
+                while !walk.level().is_empty() {
+                    let children = select_ids(tx, sql::SELECT_CHILDREN, walk.level())?;
+                    walk.descend(children);
+                }
+                all.extend(walk.into_found());
+            }
+            let deleted = existing(tx, &all)?;
+            delete_rows(tx, &all)?;
+            Ok(deleted)
+        })
+        .await
+}
+
+/// Takes or renews `lease` at `now` in `tx` (the conditional upsert), and reads who holds it.
+fn take_lease(tx: &Transaction<'_>, lease: &Lease, now: i64) -> Result<LeaseState> {
+    let row_name = lease.row_name();
+    let row_id = lease.row_id();
+    tx.execute(
+        q::TAKE_LEASE,
+        named_params! {
+            ":row_id": row_id,
+            ":row_name": row_name,
+            ":lease_application": LEASE_APPLICATION,
+            ":now": now,
+            ":expires_at": now.saturating_add(lease.ttl_ms()),
+        },
+    )
+    .map_err(classify)?;
+    let (holder, expires_at) = tx
+        .query_row(q::SELECT_LEASE, [&row_name], |r| {
+            Ok((r.get::<_, String>(0)?, get_i64(r, 1)?.unwrap_or(0)))
+        })
+        .map_err(classify)?;
+    Ok(LeaseState::new(
+        holder == row_id,
+        Lease::holder_of(&row_name, &holder),
+        expires_at,
+    ))
+}
+
+/// Renews `lease` inside a fenced write; fails (rolling the write back) when another holder has
+/// it.
+fn fence(tx: &Transaction<'_>, lease: &Lease) -> Result<()> {
+    let now = now_ms(tx)?;
+    if take_lease(tx, lease, now)?.acquired {
+        Ok(())
+    } else {
+        Err(with_backend(lease_lost(lease)))
+    }
+}
+
+/// Takes or renews a lease.
+pub(super) async fn acquire_lease(store: &SqliteStore, lease: &Lease) -> Result<LeaseState> {
+    lease.validate()?;
+    let lease = lease.clone();
+    store
+        .conns()
+        .write(move |tx| {
+            let now = now_ms(tx)?;
+            take_lease(tx, &lease, now)
+        })
+        .await
+}
+
+/// Gives a lease up if its holder has it.
+pub(super) async fn release_lease(store: &SqliteStore, lease: &Lease) -> Result<bool> {
+    lease.validate()?;
+    let (row_name, row_id) = (lease.row_name(), lease.row_id());
+    store
+        .conns()
+        .write(move |tx| {
+            let deleted = tx
+                .execute(q::RELEASE_LEASE, [&row_name, &row_id])
+                .map_err(classify)?;
+            Ok(deleted > 0)
+        })
+        .await
+}
+
+/// Lists up to `limit` workflows `policy` lets retention delete, oldest first.
+pub(super) async fn collectable_workflows(
+    store: &SqliteStore,
+    policy: RetentionPolicy,
+    limit: u32,
+) -> Result<Vec<String>> {
+    policy.validate()?;
+    let keep_newest = policy
+        .keep_newest
+        .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    store
+        .conns()
+        .read(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(q::COLLECTABLE_WORKFLOWS)
+                .map_err(classify)?;
+            let rows = stmt
+                .query_map(
+                    named_params! {
+                        ":completed_before": policy.completed_before,
+                        ":keep_newest": keep_newest,
+                        ":limit": i64::from(limit),
+                    },
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(classify)?;
+            rows.map(|r| r.map_err(classify)).collect()
+        })
+        .await
+}
+
+/// Deletes those of `workflow_ids` that are still finished, fenced by `lease`.
+pub(super) async fn delete_collected(
+    store: &SqliteStore,
+    lease: &Lease,
+    workflow_ids: &[String],
+) -> Result<Vec<String>> {
+    lease.validate()?;
+    validate::workflow_ids(workflow_ids)?;
+    let lease = lease.clone();
+    let ids = distinct(workflow_ids);
+    store
+        .conns()
+        .write(move |tx| {
+            fence(tx, &lease)?;
+            let finished: HashSet<String> = select_ids(tx, q::SELECT_TERMINAL_IDS, &ids)?
+                .into_iter()
+                .collect();
+            let deleted = in_order_of(&ids, finished);
+            delete_rows(tx, &deleted)?;
+            Ok(deleted)
+        })
+        .await
+}
+
+/// Deletes up to `limit` orphaned rows of each payload table, fenced by `lease`.
+pub(super) async fn sweep_orphans(
+    store: &SqliteStore,
+    lease: &Lease,
+    limit: u32,
+) -> Result<OrphanSweep> {
+    lease.validate()?;
+    let lease = lease.clone();
+    store
+        .conns()
+        .write(move |tx| {
+            fence(tx, &lease)?;
+            let mut counts = [0u64; 3];
+            for (count, statement) in counts.iter_mut().zip([
+                q::SWEEP_ORPHAN_INPUTS,
+                q::SWEEP_ORPHAN_OUTPUTS,
+                q::SWEEP_ORPHAN_STEPS,
+            ]) {
+                *count = tx
+                    .prepare_cached(statement)
+                    .and_then(|mut s| s.execute([i64::from(limit)]))
+                    .map_err(classify)? as u64;
+            }
+            Ok(OrphanSweep::new(counts[0], counts[1], counts[2]))
+        })
+        .await
+}
