@@ -15,7 +15,7 @@ use crate::error::CliError;
 use crate::output::{local_time, pairs, parse_age, parse_time, print_json, Table};
 
 /// `n workflows`, singular for one.
-fn workflows(n: usize) -> String {
+fn count_workflows(n: usize) -> String {
     if n == 1 {
         "1 workflow".to_owned()
     } else {
@@ -143,7 +143,7 @@ pub(crate) async fn export(config: &DbosConfig, args: ExportArgs) -> Result<Exit
                 .map_err(|e| CliError::new(format!("cannot write {}: {e}", connect::show(path))))?;
             eprintln!(
                 "exported {} to {}",
-                workflows(document.workflows.len()),
+                count_workflows(document.workflows.len()),
                 connect::show(path)
             );
         }
@@ -175,7 +175,7 @@ pub(crate) async fn import(
     if json {
         print_json(&serde_json::json!({ "imported": imported }))?;
     } else {
-        println!("imported {}", workflows(imported.len()));
+        println!("imported {}", count_workflows(imported.len()));
     }
     Ok(ExitCode::SUCCESS)
 }
