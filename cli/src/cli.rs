@@ -327,6 +327,10 @@ pub(crate) struct GcArgs {
     /// The lease token of a collector that was killed, to resume at once.
     #[arg(long, value_name = "TOKEN")]
     pub(crate) holder: Option<String>,
+    /// With --app-url: also delete recorded transactions whose workflow no longer exists. Only
+    /// when the application database serves this system database alone.
+    #[arg(long)]
+    pub(crate) sweep_app_orphans: bool,
 }
 
 /// `export`.

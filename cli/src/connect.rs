@@ -182,15 +182,18 @@ pub(crate) async fn open(config: &DbosConfig, mode: Mode) -> Result<Db, CliError
 }
 
 /// Opens the application database of `config`, if one is configured (`--app-url` or the config
-/// file), creating `transaction_outputs` if it is missing. Maintenance commands use it to clear
-/// the recorded transactions of the workflows they delete or rewind.
+/// file). Maintenance commands use it to clear the recorded transactions of the workflows they
+/// delete, rewind or collect. Nothing is created or migrated: a SQLite file must exist, and a
+/// database without `transaction_outputs` fails the command when it is first used.
 pub(crate) async fn open_app(config: &DbosConfig) -> Result<Option<Arc<dyn AppStore>>, CliError> {
     let Some(url) = config.application_database_url()? else {
         return Ok(None);
     };
+    if url.backend() == BackendKind::Sqlite {
+        require_file(&SqliteConfig::from_config(config, &url)?.location)?;
+    }
     let registry = Registry::with_default_drivers();
     let app = registry.driver_for(&url)?.open_app(config, &url).await?;
-    app.migrate().await?;
     Ok(Some(app))
 }
 

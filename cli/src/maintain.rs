@@ -47,6 +47,7 @@ fn gc_options(args: &GcArgs) -> Result<GcOptions, CliError> {
     if let Some(h) = &args.holder {
         options = options.holder(h.clone());
     }
+    options = options.sweep_app_orphans(args.sweep_app_orphans);
     if args.batch_size == 0 {
         return Err(CliError::new("--batch-size must be at least 1"));
     }
@@ -100,7 +101,7 @@ pub(crate) async fn gc(
             orphan_outputs: report.orphans.outputs,
             orphan_steps: report.orphans.steps,
             app_rows: with_app.then_some(report.app_rows),
-            app_orphans: with_app.then_some(report.app_orphans),
+            app_orphans: (with_app && args.sweep_app_orphans).then_some(report.app_orphans),
         })?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -118,12 +119,14 @@ pub(crate) async fn gc(
         ),
     ];
     if with_app {
+        let orphans = if args.sweep_app_orphans {
+            format!(", {} orphaned", report.app_orphans)
+        } else {
+            String::new()
+        };
         rows.push((
             "app transactions".to_owned(),
-            format!(
-                "{} of deleted workflows, {} orphaned",
-                report.app_rows, report.app_orphans
-            ),
+            format!("{} of deleted workflows{orphans}", report.app_rows),
         ));
     }
     print!("{}", pairs(&rows));

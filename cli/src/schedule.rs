@@ -38,15 +38,15 @@ pub(crate) async fn run(
             None => unreachable!("built above"),
         },
         ScheduleCommand::Pause { name } => {
-            let found = db.store.pause_schedule(&name).await?;
+            let found = db.store.pause_schedule(&name).await;
             changed(&db, &name, found, "paused", json)
         }
         ScheduleCommand::Resume { name } => {
-            let found = db.store.resume_schedule(&name).await?;
+            let found = db.store.resume_schedule(&name).await;
             changed(&db, &name, found, "resumed", json)
         }
         ScheduleCommand::Delete { name } => {
-            let found = db.store.delete_schedule(&name).await?;
+            let found = db.store.delete_schedule(&name).await;
             changed(&db, &name, found, "deleted", json)
         }
     };
@@ -225,8 +225,14 @@ async fn create(db: &Db, s: Schedule, upsert: bool, json: bool) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn changed(db: &Db, name: &str, found: bool, verb: &str, json: bool) -> Result<ExitCode, CliError> {
-    if !found {
+fn changed(
+    db: &Db,
+    name: &str,
+    found: dbos_storage::Result<bool>,
+    verb: &str,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    if !found? {
         return Err(CliError::new(format!("no schedule {name:?} in {}", db.url)));
     }
     if json {

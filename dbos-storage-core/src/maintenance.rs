@@ -1,11 +1,12 @@
 //! Operations that touch the system database and the application database together: garbage
 //! collection, and delete and rewind that also clear recorded transactions.
 //!
-//! The application database's `transaction_outputs` has no link to the system database, so these
-//! run in an order that never leaves a row a later run could replay by mistake (dbos-transact-py
-//! issue #769: an interrupted GC left application rows that a reused workflow id then replayed):
-//! application rows go *before* the system rows that would let anyone find them again, and every
-//! garbage collection ends by sweeping application rows whose workflow is gone.
+//! The application database's `transaction_outputs` has no link to the system database, and the
+//! two cannot commit together. Application rows are therefore deleted only for workflows the
+//! system database has just deleted (never for one a concurrent resume kept alive, whose
+//! recorded transactions must not run twice), right after them; rows left behind by an
+//! interruption between the two (dbos-transact-py issue #769: such rows were replayed by a
+//! reused workflow id) are removed by the opt-in sweep of [`GcOptions::sweep_app_orphans`].
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -35,6 +36,11 @@ pub struct GcOptions {
     /// This collector's lease token; default a fresh one. Pass the token of a killed run to
     /// resume at once instead of waiting for its lease to expire.
     pub holder: String,
+    /// Also delete application rows, written before this run started, whose workflow does not
+    /// exist in the system database (left by an interrupted run or by deletes without the
+    /// application store). Off by default: only switch it on when the application database
+    /// serves this system database alone, or another application's rows would look orphaned.
+    pub sweep_app_orphans: bool,
 }
 
 impl GcOptions {
@@ -45,7 +51,15 @@ impl GcOptions {
             batch_size: 1_000,
             lease_ttl: Duration::from_secs(60),
             holder: new_token(),
+            sweep_app_orphans: false,
         }
+    }
+
+    /// Also sweeps orphaned application rows (see [`GcOptions::sweep_app_orphans`]).
+    #[must_use]
+    pub fn sweep_app_orphans(mut self, yes: bool) -> Self {
+        self.sweep_app_orphans = yes;
+        self
     }
 
     /// Sets the batch size.
@@ -91,18 +105,18 @@ pub struct GcReport {
 }
 
 /// Deletes the finished workflows `options.policy` selects, in bounded batches, then sweeps
-/// orphaned payload and step rows, then (with an application store) the application database's
-/// `transaction_outputs` of workflows that no longer exist.
+/// orphaned payload and step rows; with an application store, each batch's recorded
+/// transactions go too (and, opted in, application rows whose workflow no longer exists).
 ///
 /// # Behavior
 /// - Runs under the [`GC_LEASE`] lease: one collector per database at a time, on every backend,
 ///   without advisory locks. Every batch renews the lease and is fenced by it.
 /// - Never deletes a `PENDING`, `ENQUEUED` or `DELAYED` workflow, nor one resumed between being
-///   selected and being deleted.
-/// - Each batch first deletes the application rows of its workflows, then the workflows, so an
-///   interruption leaves at worst workflows without application rows, never the reverse; a run
-///   killed midway and started again (after the lease expires, or at once with the same holder)
-///   finishes with the same result.
+///   selected and being deleted (nor its application rows).
+/// - Each batch deletes its workflows, then the application rows of exactly the workflows
+///   deleted. A run killed midway and started again (after the lease expires, or at once with
+///   the same holder) finishes with the same system database; application rows of a batch
+///   interrupted between its two deletes are removed by [`GcOptions::sweep_app_orphans`].
 /// - The lease is released at the end, and on error.
 ///
 /// # Errors
@@ -152,14 +166,14 @@ async fn collect_under_lease(
         if ids.is_empty() {
             break;
         }
-        if let Some(app) = app {
-            report.app_rows += app.delete_transaction_outputs(&ids, 0).await?;
-        }
         let deleted = system.delete_collected(lease, &ids).await?;
         tracing::debug!(selected = ids.len(), deleted = deleted.len(), "GC batch");
         if deleted.is_empty() {
             // Every selected workflow was resumed meanwhile; they are no longer collectable.
             continue;
+        }
+        if let Some(app) = app {
+            report.app_rows += app.delete_transaction_outputs(&deleted, 0).await?;
         }
         report.workflows += deleted.len() as u64;
         report.batches += 1;
@@ -173,7 +187,7 @@ async fn collect_under_lease(
         report.orphans.outputs += swept.outputs;
         report.orphans.steps += swept.steps;
     }
-    if let Some(app) = app {
+    if let (Some(app), true) = (app, options.sweep_app_orphans) {
         report.app_orphans = sweep_app_orphans(system, app, options, lease, started_at).await?;
     }
     Ok(report)
@@ -221,9 +235,10 @@ async fn sweep_app_orphans(
 /// application database (when given). Returns the ids deleted.
 ///
 /// # Behavior
-/// As [`crate::ManagementStore::delete_workflows`]. The application rows go after the system
-/// rows (only then are the descendants known); if the second step fails, the next
-/// [`collect_garbage`] with the application store removes them.
+/// As [`crate::ManagementStore::delete_workflows`]. The workflows to clear (with their
+/// descendants when asked) are listed first, so the application rows of every one of them go
+/// after the system rows even when a retried delete reports fewer ids; if that second step
+/// fails, [`collect_garbage`] with [`GcOptions::sweep_app_orphans`] removes them later.
 ///
 /// # Errors
 /// Any store error.
@@ -233,12 +248,19 @@ pub async fn delete_everywhere(
     workflow_ids: &[String],
     options: DeleteOptions,
 ) -> Result<Vec<String>> {
-    let deleted = system.delete_workflows(workflow_ids, options).await?;
-    if let Some(app) = app {
-        if !deleted.is_empty() {
-            app.delete_transaction_outputs(&deleted, 0).await?;
+    let Some(app) = app else {
+        return system.delete_workflows(workflow_ids, options).await;
+    };
+    crate::validate::workflow_ids(workflow_ids)?;
+    let mut targets: BTreeSet<String> = workflow_ids.iter().cloned().collect();
+    if options.delete_children {
+        for id in workflow_ids {
+            targets.extend(system.workflow_children(id).await?);
         }
     }
+    let targets: Vec<String> = targets.into_iter().collect();
+    let deleted = system.delete_workflows(workflow_ids, options).await?;
+    app.delete_transaction_outputs(&targets, 0).await?;
     Ok(deleted)
 }
 

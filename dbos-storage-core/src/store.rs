@@ -404,7 +404,9 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
     /// Only the transient kinds and invalid ids.
     ///
     /// # Idempotency
-    /// Idempotent: a re-run deletes nothing more.
+    /// Idempotent: a re-run deletes nothing more (so after an ambiguous commit re-run by
+    /// [`RetryingStore`](crate::RetryingStore) the returned list may be empty even though the
+    /// workflows are gone).
     async fn delete_workflows(
         &self,
         workflow_ids: &[String],
@@ -528,7 +530,8 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
     /// as one that would move; nothing moves.
     ///
     /// # Idempotency
-    /// Idempotent: a re-run (also after an interruption between batches) finishes the move.
+    /// Idempotent: a re-run (also after an interruption between batches) finishes the move; its
+    /// report counts only what that run moved.
     async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport>;
 }
 
@@ -593,7 +596,7 @@ pub trait ScheduleStore: Debug + Send + Sync + 'static {
     /// Deletes a schedule; returns whether it existed.
     ///
     /// # Idempotency
-    /// Idempotent.
+    /// Idempotent (a re-run after an ambiguous commit returns `false`).
     async fn delete_schedule(&self, name: &str) -> Result<bool>;
 }
 

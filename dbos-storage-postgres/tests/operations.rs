@@ -267,7 +267,9 @@ async fn gc_deletes_recorded_transactions_of_collected_workflows_and_orphans() {
     let report = collect_garbage(
         env.store.as_ref(),
         Some(&app as &dyn AppStore),
-        GcOptions::new(RetentionPolicy::completed_before(i64::MAX)).batch_size(3),
+        GcOptions::new(RetentionPolicy::completed_before(i64::MAX))
+            .batch_size(3)
+            .sweep_app_orphans(true),
     )
     .await
     .unwrap();

@@ -1269,7 +1269,9 @@ async fn garbage_collection_clears_transaction_outputs_and_app_orphans() {
     let report = collect_garbage(
         &d.system.store,
         Some(&d.app as &dyn AppStore),
-        GcOptions::new(RetentionPolicy::completed_before(10_000)).batch_size(2),
+        GcOptions::new(RetentionPolicy::completed_before(10_000))
+            .batch_size(2)
+            .sweep_app_orphans(true),
     )
     .await
     .unwrap();
@@ -1360,10 +1362,14 @@ async fn an_interrupted_collection_restarted_ends_like_an_uninterrupted_one() {
         .await
         .unwrap();
     assert_eq!(batch, ids(&["g1", "g2"]));
-    cut.app.delete_transaction_outputs(&batch, 0).await.unwrap();
-    cut.system
+    let deleted = cut
+        .system
         .store
         .delete_collected(&lease, &batch)
+        .await
+        .unwrap();
+    cut.app
+        .delete_transaction_outputs(&deleted, 0)
         .await
         .unwrap();
     // A fresh collector must wait for the dead run's lease...
