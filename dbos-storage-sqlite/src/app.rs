@@ -28,6 +28,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use tokio::sync::Mutex;
 
+use crate::config::{SqliteConfig, Synchronous};
 use crate::connection::open_connection;
 use crate::error::{
     classify, extended_code, from_call, is_unique_violation_on, with_backend, BACKEND, SQLITE_BUSY,
@@ -194,6 +195,7 @@ pub struct SqliteAppStore {
 struct Inner {
     location: SqliteLocation,
     busy_timeout: Duration,
+    synchronous: Synchronous,
     writer: Mutex<Writer>,
 }
 
@@ -208,13 +210,14 @@ impl fmt::Debug for SqliteAppStore {
         f.debug_struct("SqliteAppStore")
             .field("location", &self.inner.location)
             .field("busy_timeout", &self.inner.busy_timeout)
+            .field("synchronous", &self.inner.synchronous)
             .finish_non_exhaustive()
     }
 }
 
 impl SqliteAppStore {
     /// Opens the application database at `location` with one writer connection (WAL,
-    /// `synchronous=NORMAL`, `foreign_keys=ON`, `busy_timeout`).
+    /// `synchronous=FULL`, `foreign_keys=ON`, `busy_timeout`).
     ///
     /// Call [`AppStore::migrate`] once before running transactions.
     ///
@@ -224,11 +227,25 @@ impl SqliteAppStore {
     /// [`ErrorKind::ConnectionLost`] when the file cannot be opened for another reason; the
     /// classified SQLite error when the connection cannot be set up.
     pub async fn open(location: SqliteLocation, busy_timeout: Duration) -> Result<SqliteAppStore> {
-        let conn = open_connection(&location, busy_timeout).await?;
+        Self::open_config(&SqliteConfig::new(location).busy_timeout(busy_timeout)).await
+    }
+
+    /// Opens the application database of `config` (its location, `busy_timeout` and
+    /// `synchronous`; `readers` does not apply: the store has one connection), as
+    /// [`SqliteAppStore::open`].
+    ///
+    /// # Errors
+    /// As [`SqliteAppStore::open`], and [`ErrorKind::InvalidConfig`] for invalid settings.
+    pub async fn open_config(config: &SqliteConfig) -> Result<SqliteAppStore> {
+        config.validate()?;
+        let location = config.location.clone();
+        let (busy_timeout, synchronous) = (config.busy_timeout, config.synchronous);
+        let conn = open_connection(&location, busy_timeout, synchronous).await?;
         Ok(SqliteAppStore {
             inner: Arc::new(Inner {
                 location,
                 busy_timeout,
+                synchronous,
                 writer: Mutex::new(Writer {
                     conn: Some(conn),
                     closed: false,
@@ -256,7 +273,9 @@ impl SqliteAppStore {
         let conn = match &writer.conn {
             Some(conn) => Conn(conn.clone()),
             None => {
-                let conn = open_connection(&self.inner.location, self.inner.busy_timeout).await?;
+                let inner = &self.inner;
+                let conn =
+                    open_connection(&inner.location, inner.busy_timeout, inner.synchronous).await?;
                 writer.conn = Some(conn.clone());
                 Conn(conn)
             }

@@ -3,8 +3,9 @@
 //!
 //! The baseline writes into scratch copies of `workflow_status` and `operation_outputs` in the
 //! same file (same columns, constraints and indexes, read from `sqlite_master`), on its own
-//! connection opened exactly as the store opens its connections (`busy_timeout`, WAL,
-//! `synchronous = NORMAL`, foreign keys on). Each call is one autocommit statement: one
+//! connection opened exactly as the store opens its connections (`busy_timeout`, WAL, the
+//! store's `synchronous` setting — FULL by default — and foreign keys on), so a ratio compares
+//! like with like. Each call is one autocommit statement: one
 //! committed single-row write.
 
 use dbos_storage_core::{now_epoch_ms, Error, Result, SqliteLocation};
@@ -88,7 +89,12 @@ impl SqliteStore {
             )
             .with_backend(BACKEND));
         }
-        let conn = open_connection(&location, self.config().busy_timeout).await?;
+        let conn = open_connection(
+            &location,
+            self.config().busy_timeout,
+            self.config().synchronous,
+        )
+        .await?;
         conn.call(|c| {
             c.execute_batch(DROP_TABLES).map_err(classify)?;
             let ddl: Vec<(String, String)> = {

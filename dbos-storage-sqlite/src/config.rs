@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use dbos_storage_core::{DatabaseUrl, DbosConfig, Error, Result, SqliteLocation};
 
+use crate::sql;
+
 /// The default busy timeout: 30 s, as DBOS Python sets it.
 pub(crate) const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -16,7 +18,91 @@ pub(crate) const DEFAULT_READERS: usize = 4;
 pub(crate) const MAX_READERS: usize = 64;
 
 /// URL query keys this driver reads.
-const KNOWN_KEYS: &[&str] = &["busy_timeout", "readers"];
+const KNOWN_KEYS: &[&str] = &["busy_timeout", "readers", "synchronous"];
+
+/// When SQLite waits for the disk (`PRAGMA synchronous`), which decides what survives a power
+/// loss or an operating-system crash. An application crash loses nothing committed at any level.
+///
+/// Parsed (case-insensitively) from `off`, `normal`, `full`, `extra` or SQLite's numbers `0`–`3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `OFF`: SQLite never waits for the disk. Fastest; a power loss or OS crash can corrupt the
+    /// database. For throwaway data only.
+    Off,
+    /// `NORMAL`: with WAL, SQLite waits for the disk only at checkpoints. A power loss or OS crash
+    /// can roll back the last commits (the database stays consistent), so a checkpoint that was
+    /// reported recorded may be lost.
+    Normal,
+    /// `FULL` (the default): every commit waits until the write-ahead log is on disk before the
+    /// call returns, so every reported checkpoint survives a power loss. Concurrent writes share
+    /// one transaction and one wait (group commit).
+    #[default]
+    Full,
+    /// `EXTRA`: as `FULL`, and in rollback-journal mode also syncs the directory after deleting
+    /// the journal. With WAL the same as `FULL`.
+    Extra,
+}
+
+impl Synchronous {
+    /// The pragma that sets this level.
+    pub(crate) const fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Off => sql::PRAGMA_SYNCHRONOUS_OFF,
+            Synchronous::Normal => sql::PRAGMA_SYNCHRONOUS_NORMAL,
+            Synchronous::Full => sql::PRAGMA_SYNCHRONOUS_FULL,
+            Synchronous::Extra => sql::PRAGMA_SYNCHRONOUS_EXTRA,
+        }
+    }
+
+    /// SQLite's name of the level: `OFF`, `NORMAL`, `FULL` or `EXTRA`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Off => "OFF",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+            Synchronous::Extra => "EXTRA",
+        }
+    }
+
+    /// The level SQLite reports for `PRAGMA synchronous` (0–3).
+    pub const fn level(self) -> i64 {
+        match self {
+            Synchronous::Off => 0,
+            Synchronous::Normal => 1,
+            Synchronous::Full => 2,
+            Synchronous::Extra => 3,
+        }
+    }
+}
+
+impl std::fmt::Display for Synchronous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Synchronous {
+    type Err = Error;
+
+    /// Parses `off`, `normal`, `full`, `extra` (any case) or `0`–`3`.
+    ///
+    /// # Errors
+    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for anything else, listing
+    /// the accepted values.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "0" => Ok(Synchronous::Off),
+            "normal" | "1" => Ok(Synchronous::Normal),
+            "full" | "2" => Ok(Synchronous::Full),
+            "extra" | "3" => Ok(Synchronous::Extra),
+            _ => Err(Error::invalid_config(format!(
+                "synchronous={s:?} is not a SQLite synchronous level; use full (the default: \
+                 every commit is on disk before the call returns), normal, extra or off"
+            ))),
+        }
+    }
+}
 
 /// How to open a SQLite system database.
 ///
@@ -30,6 +116,7 @@ const KNOWN_KEYS: &[&str] = &["busy_timeout", "readers"];
 /// |---|---|---|
 /// | `busy_timeout` | milliseconds a statement waits for another connection's lock before failing with `Contention` | `30000` |
 /// | `readers` | reader connections next to the single writer (ignored for `:memory:`) | `4` |
+/// | `synchronous` | `full`, `normal`, `extra` or `off`: when a commit waits for the disk (see [`Synchronous`]) | `full` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SqliteConfig {
@@ -41,6 +128,9 @@ pub struct SqliteConfig {
     /// How many read-only connections serve reads next to the single writer connection. Ignored
     /// for `:memory:`, which uses one connection for everything. Defaults to 4.
     pub readers: usize,
+    /// When a commit waits for the disk (`PRAGMA synchronous` on every connection). Defaults to
+    /// [`Synchronous::Full`]: every write is on disk before its call returns.
+    pub synchronous: Synchronous,
 }
 
 impl SqliteConfig {
@@ -50,6 +140,7 @@ impl SqliteConfig {
             location,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             readers: DEFAULT_READERS,
+            synchronous: Synchronous::Full,
         }
     }
 
@@ -77,12 +168,20 @@ impl SqliteConfig {
         self
     }
 
-    /// Reads a `sqlite:` URL and its `busy_timeout` and `readers` query keys. Other query keys
-    /// are ignored with a warning.
+    /// Sets when a commit waits for the disk.
+    #[must_use]
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// Reads a `sqlite:` URL and its `busy_timeout`, `readers` and `synchronous` query keys.
+    /// Other query keys are ignored with a warning.
     ///
     /// # Errors
     /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for a URL of another
-    /// backend, a key whose value is not a number, or more than 64 readers.
+    /// backend, a key whose value is not a number, more than 64 readers, or a `synchronous`
+    /// value other than `off`, `normal`, `full`, `extra` or `0`–`3`.
     pub fn from_url(url: &DatabaseUrl) -> Result<Self> {
         let location = url.sqlite_location().ok_or_else(|| {
             Error::invalid_config(format!(
@@ -108,6 +207,11 @@ impl SqliteConfig {
                             "readers={value:?} in {url} is not a number of connections \
                              (for example readers=4)"
                         ))
+                    })?;
+                }
+                "synchronous" => {
+                    config.synchronous = value.parse().map_err(|e: Error| {
+                        Error::invalid_config(format!("{} (in {url})", e.message()))
                     })?;
                 }
                 other => tracing::warn!(
@@ -184,6 +288,7 @@ mod tests {
         );
         assert_eq!(c.busy_timeout, Duration::from_secs(30));
         assert_eq!(c.readers, 4);
+        assert_eq!(c.synchronous, Synchronous::Full);
         let c: SqliteConfig = "sqlite:////tmp/x.sqlite?busy_timeout=250&readers=2"
             .parse()
             .unwrap();
@@ -195,6 +300,55 @@ mod tests {
         assert_eq!(c.readers, 2);
         let c: SqliteConfig = "sqlite:///:memory:".parse().unwrap();
         assert!(c.is_memory());
+        for (value, level) in [
+            ("normal", Synchronous::Normal),
+            ("NORMAL", Synchronous::Normal),
+            ("Full", Synchronous::Full),
+            ("off", Synchronous::Off),
+            ("extra", Synchronous::Extra),
+            ("0", Synchronous::Off),
+            ("1", Synchronous::Normal),
+            ("2", Synchronous::Full),
+            ("3", Synchronous::Extra),
+        ] {
+            let c: SqliteConfig = format!("sqlite:///a.sqlite?synchronous={value}")
+                .parse()
+                .unwrap();
+            assert_eq!(c.synchronous, level, "{value}");
+        }
+        assert_eq!(
+            SqliteConfig::memory()
+                .synchronous(Synchronous::Normal)
+                .synchronous,
+            Synchronous::Normal
+        );
+    }
+
+    #[test]
+    fn a_bad_synchronous_value_names_the_accepted_ones() {
+        let e = "sqlite:///a.sqlite?synchronous=fast"
+            .parse::<SqliteConfig>()
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        for part in [
+            "synchronous=\"fast\"",
+            "full",
+            "normal",
+            "extra",
+            "off",
+            "a.sqlite",
+        ] {
+            assert!(e.message().contains(part), "{part}: {e}");
+        }
+        let e = "4".parse::<Synchronous>().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn synchronous_is_read_from_the_dbos_config_url() {
+        let url = DatabaseUrl::parse("sqlite:///app.sqlite?synchronous=normal").unwrap();
+        let c = SqliteConfig::from_config(&DbosConfig::new("app"), &url).unwrap();
+        assert_eq!(c.synchronous, Synchronous::Normal);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Opening SQLite connections and running work on them.
 //!
-//! Each [`tokio_rusqlite::Connection`] is an actor: one OS thread owns one SQLite connection and
-//! runs the closures sent to it, in order. A store has one *writer* (every write transaction is
-//! `BEGIN IMMEDIATE`, so writers queue fairly on SQLite's write lock instead of failing to
-//! upgrade a read lock) and a few *readers* used round-robin; in WAL mode readers never block
+//! Each connection is an actor: one OS thread owns one SQLite connection and runs the work sent
+//! to it, in order. A store has one *writer* ([`Writer`]: every write transaction is `BEGIN
+//! IMMEDIATE`, so writers queue fairly on SQLite's write lock instead of failing to upgrade a
+//! read lock, and concurrent writes are committed together, see [`crate::writer`]) and a few
+//! *readers* ([`tokio_rusqlite::Connection`]s) used round-robin; in WAL mode readers never block
 //! the writer and see the last committed state. A `:memory:` database is private to its
 //! connection, so it gets a single connection for everything.
 
@@ -14,14 +15,20 @@ use std::time::{Duration, Instant};
 use dbos_storage_core::{Error, ErrorKind, Result, SqliteLocation};
 use rusqlite::{Transaction, TransactionBehavior};
 
-use crate::config::SqliteConfig;
+use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{
     classify, extended_code, from_call, set_thread_busy_timeout, BACKEND, SQLITE_CANTOPEN,
 };
 use crate::sql;
+use crate::writer::Writer;
+
+/// Prepared statements each connection keeps (rusqlite's `prepare_cached`): enough for every
+/// statement of the hot paths and most others, so they are never re-prepared.
+const STATEMENT_CACHE: usize = 256;
 
 /// Opens a connection to `location` and configures it, in this order: `busy_timeout`,
-/// `journal_mode=WAL` (skipped for `:memory:`), `synchronous=NORMAL`, `foreign_keys=ON`.
+/// `journal_mode=WAL` (skipped for `:memory:`), `synchronous` (FULL unless configured),
+/// `foreign_keys=ON`.
 ///
 /// # Errors
 /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) when the path cannot hold a
@@ -35,27 +42,47 @@ use crate::sql;
 pub(crate) async fn open_connection(
     location: &SqliteLocation,
     busy_timeout: Duration,
+    synchronous: Synchronous,
 ) -> Result<tokio_rusqlite::Connection> {
     let (conn, memory) = match location {
         SqliteLocation::Memory => (tokio_rusqlite::Connection::open_in_memory().await, true),
         SqliteLocation::File(path) => (tokio_rusqlite::Connection::open(path).await, false),
     };
     let conn = conn.map_err(|e| open_error(location, classify(e)))?;
-    conn.call(move |c| configure(c, busy_timeout, memory))
+    conn.call(move |c| configure(c, busy_timeout, synchronous, memory))
         .await
         .map_err(|e| open_error(location, from_call(e)))?;
     Ok(conn)
 }
 
+/// Opens the writer connection of `config` on the calling thread (the writer's own), configured
+/// as [`open_connection`] configures its connections, with the same errors.
+fn open_writer(config: &SqliteConfig) -> Result<rusqlite::Connection> {
+    let location = &config.location;
+    let (conn, memory) = match location {
+        SqliteLocation::Memory => (rusqlite::Connection::open_in_memory(), true),
+        SqliteLocation::File(path) => (rusqlite::Connection::open(path), false),
+    };
+    let mut conn = conn.map_err(|e| open_error(location, classify(e)))?;
+    configure(&mut conn, config.busy_timeout, config.synchronous, memory)
+        .map_err(|e| open_error(location, e))?;
+    Ok(conn)
+}
+
 /// Applies the pragmas on the connection's own thread.
-fn configure(conn: &mut rusqlite::Connection, busy_timeout: Duration, memory: bool) -> Result<()> {
+fn configure(
+    conn: &mut rusqlite::Connection,
+    busy_timeout: Duration,
+    synchronous: Synchronous,
+    memory: bool,
+) -> Result<()> {
     set_thread_busy_timeout(busy_timeout);
     conn.busy_timeout(busy_timeout).map_err(classify)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if !memory {
         enable_wal(conn, busy_timeout)?;
     }
-    conn.execute_batch(sql::PRAGMA_SYNCHRONOUS_NORMAL)
-        .map_err(classify)?;
+    conn.execute_batch(synchronous.pragma()).map_err(classify)?;
     conn.execute_batch(sql::PRAGMA_FOREIGN_KEYS_ON)
         .map_err(classify)?;
     Ok(())
@@ -193,7 +220,7 @@ fn show(path: &Path) -> String {
 
 /// The connections of one store: a writer and round-robin readers.
 pub(crate) struct Connections {
-    writer: tokio_rusqlite::Connection,
+    writer: Writer,
     readers: Vec<tokio_rusqlite::Connection>,
     next_reader: AtomicUsize,
     closed: AtomicBool,
@@ -212,11 +239,16 @@ impl Connections {
     /// Opens the writer, then the readers (after the writer has switched the file to WAL).
     pub(crate) async fn open(config: &SqliteConfig) -> Result<Connections> {
         config.validate()?;
-        let writer = open_connection(&config.location, config.busy_timeout).await?;
+        let writer = {
+            let config = config.clone();
+            Writer::start(move || open_writer(&config)).await?
+        };
         let mut readers = Vec::new();
         if !config.is_memory() {
             for _ in 0..config.readers {
-                let reader = open_connection(&config.location, config.busy_timeout).await?;
+                let reader =
+                    open_connection(&config.location, config.busy_timeout, config.synchronous)
+                        .await?;
                 reader
                     .call(|c| c.execute_batch(sql::PRAGMA_QUERY_ONLY_ON))
                     .await
@@ -230,6 +262,12 @@ impl Connections {
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// The writer, for tests that drive it directly.
+    #[cfg(test)]
+    pub(crate) fn writer_handle(&self) -> &Writer {
+        &self.writer
     }
 
     /// How many reader connections serve reads (0 for `:memory:`, whose reads use the writer).
@@ -261,25 +299,27 @@ impl Connections {
         }
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer and commits it when `f`
-    /// succeeds; an error rolls everything back.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer and returns once its writes
+    /// are committed; an error rolls back everything `f` wrote. Concurrent writes share one
+    /// transaction and one commit (group commit, see [`crate::writer`]), each in its own
+    /// savepoint, so one write's failure never touches another's; the result arrives only after
+    /// the commit, and when the commit fails every write of the transaction gets its error.
     pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         self.check_open()?;
-        self.writer
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(classify)?;
-                let value = f(&tx)?;
-                tx.commit().map_err(classify)?;
-                Ok::<R, Error>(value)
-            })
-            .await
-            .map_err(|e| self.map_call_error(e))
+        self.writer.write(f).await.map_err(|e| self.closed_or(e))
+    }
+
+    /// `e`, or `Closed` when the store was closed meanwhile (as [`Connections::map_call_error`]).
+    fn closed_or(&self, e: Error) -> Error {
+        if self.is_closed() {
+            Error::closed().with_backend(BACKEND)
+        } else {
+            e
+        }
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot) on the next reader, or on the
@@ -290,22 +330,32 @@ impl Connections {
         R: Send + 'static,
     {
         self.check_open()?;
-        let conn = if self.readers.is_empty() {
-            &self.writer
-        } else {
-            let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-            &self.readers[i]
-        };
-        conn.call(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Deferred)
-                .map_err(classify)?;
-            let value = f(&tx)?;
-            tx.finish().map_err(classify)?;
-            Ok::<R, Error>(value)
-        })
-        .await
-        .map_err(|e| self.map_call_error(e))
+        if self.readers.is_empty() {
+            return self
+                .writer
+                .call(move |conn| {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Deferred)
+                        .map_err(classify)?;
+                    let value = f(&tx)?;
+                    tx.finish().map_err(classify)?;
+                    Ok(value)
+                })
+                .await
+                .map_err(|e| self.closed_or(e));
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i]
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Deferred)
+                    .map_err(classify)?;
+                let value = f(&tx)?;
+                tx.finish().map_err(classify)?;
+                Ok::<R, Error>(value)
+            })
+            .await
+            .map_err(|e| self.map_call_error(e))
     }
 
     /// Marks the connections closed, lets queued work finish, then closes every connection.
@@ -315,10 +365,13 @@ impl Connections {
             return Ok(());
         }
         let mut first_error = None;
-        for conn in self.readers.iter().chain(std::iter::once(&self.writer)) {
+        for conn in &self.readers {
             if let Err(e) = conn.clone().close().await {
                 first_error.get_or_insert(from_call(e));
             }
+        }
+        if let Err(e) = self.writer.close().await {
+            first_error.get_or_insert(e);
         }
         first_error.map_or(Ok(()), Err)
     }

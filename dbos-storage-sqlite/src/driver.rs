@@ -46,8 +46,6 @@ impl Driver for SqliteDriver {
 
     async fn open_app(&self, config: &DbosConfig, url: &DatabaseUrl) -> Result<Arc<dyn AppStore>> {
         let config = SqliteConfig::from_config(config, url)?;
-        Ok(Arc::new(
-            SqliteAppStore::open(config.location, config.busy_timeout).await?,
-        ))
+        Ok(Arc::new(SqliteAppStore::open_config(&config).await?))
     }
 }

@@ -204,12 +204,7 @@ impl IntoStoreError for Error {
 /// connection thread becomes [`ErrorKind::Closed`], the closure's own error is classified.
 pub(crate) fn from_call<E: IntoStoreError>(err: tokio_rusqlite::Error<E>) -> Error {
     match err {
-        tokio_rusqlite::Error::ConnectionClosed => Error::new(
-            ErrorKind::Closed,
-            "the SQLite connection is closed (the store was closed, or its connection thread \
-             stopped); open a new store",
-        )
-        .with_backend(BACKEND),
+        tokio_rusqlite::Error::ConnectionClosed => connection_closed(),
         tokio_rusqlite::Error::Close((_, e)) => classify(e),
         tokio_rusqlite::Error::Error(e) => e.into_store_error(),
         _ => Error::new(
@@ -218,6 +213,33 @@ pub(crate) fn from_call<E: IntoStoreError>(err: tokio_rusqlite::Error<E>) -> Err
         )
         .with_backend(BACKEND),
     }
+}
+
+/// The error of work sent to a connection thread that has stopped (the store was closed).
+pub(crate) fn connection_closed() -> Error {
+    Error::new(
+        ErrorKind::Closed,
+        "the SQLite connection is closed (the store was closed, or its connection thread \
+         stopped); open a new store",
+    )
+    .with_backend(BACKEND)
+}
+
+/// A copy of `error` for another caller: the same kind, message, backend, code and retry mark,
+/// without the source (which cannot be cloned). Used when one failure (a failed group commit)
+/// is the answer to several calls.
+pub(crate) fn duplicate(error: &Error) -> Error {
+    let mut copy = Error::new(error.kind(), error.message().to_owned());
+    if let Some(backend) = error.backend() {
+        copy = copy.with_backend(backend);
+    }
+    if let Some(code) = error.code() {
+        copy = copy.with_code(code.to_owned());
+    }
+    if error.retries_exhausted() {
+        copy = copy.with_retries_exhausted();
+    }
+    copy
 }
 
 /// `30s`, `250ms`, `1.5s`.

@@ -11,9 +11,10 @@ mod error;
 mod migrate;
 mod sql;
 mod store;
+mod writer;
 
 pub use app::{SqliteAppStore, SqliteTransaction};
 pub use bench::RawBaseline;
-pub use config::SqliteConfig;
+pub use config::{SqliteConfig, Synchronous};
 pub use driver::{SqliteDriver, SCHEMES};
 pub use store::SqliteStore;

@@ -28,9 +28,21 @@ pub(crate) mod versions;
 pub(crate) const PRAGMA_JOURNAL_MODE_WAL: &str = "PRAGMA journal_mode = WAL";
 
 // language=SQL
-/// WAL with `synchronous = NORMAL` is durable against application crashes and fsyncs only at
+/// `synchronous = OFF`: never waits for the disk (see `Synchronous`).
+pub(crate) const PRAGMA_SYNCHRONOUS_OFF: &str = "PRAGMA synchronous = OFF";
+
+// language=SQL
+/// `synchronous = NORMAL`: with WAL, durable against application crashes; fsyncs only at
 /// checkpoints.
 pub(crate) const PRAGMA_SYNCHRONOUS_NORMAL: &str = "PRAGMA synchronous = NORMAL";
+
+// language=SQL
+/// `synchronous = FULL` (the default): every commit fsyncs the write-ahead log.
+pub(crate) const PRAGMA_SYNCHRONOUS_FULL: &str = "PRAGMA synchronous = FULL";
+
+// language=SQL
+/// `synchronous = EXTRA`: as FULL, plus a directory sync in rollback-journal mode.
+pub(crate) const PRAGMA_SYNCHRONOUS_EXTRA: &str = "PRAGMA synchronous = EXTRA";
 
 // language=SQL
 /// The DBOS schema's cascades need foreign keys, which SQLite enables per connection.

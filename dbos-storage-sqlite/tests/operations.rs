@@ -492,6 +492,78 @@ async fn fork_starts_resolve_and_step_one_copies_nothing() {
     );
 }
 
+/// A workflow deleted without its payload rows (as DBOS's retention deletes status rows) leaves
+/// steps, input and output under its id; a fork given that id replaces them instead of failing
+/// or replaying them.
+#[tokio::test]
+async fn a_fork_onto_an_id_with_leftover_rows_owns_that_id_cleanly() {
+    let f = fixture().await;
+    let c = conn(&f.path);
+    seed_source(&c, "src");
+    c.execute_batch(
+        "INSERT INTO workflow_input (workflow_uuid, inputs) VALUES ('gone', 'old input');
+         INSERT INTO workflow_output (workflow_uuid, output) VALUES ('gone', 'old output');
+         INSERT INTO operation_outputs (workflow_uuid, function_id, function_name, output)
+         VALUES ('gone', 1, 'old_step', '1'), ('gone', 2, 'old_step', '2');",
+    )
+    .unwrap();
+    assert!(
+        int(
+            &c,
+            "SELECT count(*) FROM operation_outputs WHERE workflow_uuid = 'gone'",
+            []
+        ) > 0
+    );
+    let forked = f
+        .store
+        .fork_workflows(vec![
+            ForkRequest::new("src", ForkStart::Step(1)).with_fork_id("gone")
+        ])
+        .await
+        .unwrap();
+    assert_eq!(forked, vec![ForkedWorkflow::new("src", "gone", 1)]);
+    assert_eq!(
+        int(
+            &c,
+            "SELECT count(*) FROM operation_outputs WHERE workflow_uuid = 'gone'",
+            []
+        ),
+        0,
+        "a fork from step 1 has no steps"
+    );
+    assert_eq!(
+        int(
+            &c,
+            "SELECT count(*) FROM workflow_output WHERE workflow_uuid = 'gone'",
+            []
+        ),
+        0
+    );
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT inputs FROM workflow_input WHERE workflow_uuid = 'gone'",
+            []
+        ),
+        rows(
+            &c,
+            "SELECT inputs FROM workflow_input WHERE workflow_uuid = 'src'",
+            []
+        ),
+    );
+    // A fork of a fork made in the same batch is refused, as on every backend.
+    let e = f
+        .store
+        .fork_workflows(vec![
+            ForkRequest::new("src", ForkStart::Step(1)).with_fork_id("f-a"),
+            ForkRequest::new("f-a", ForkStart::Step(1)).with_fork_id("f-b"),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(row_counts(&c, "f-a"), [0; 8], "nothing was written");
+}
+
 #[tokio::test]
 async fn an_unclaimed_source_with_legacy_inputs_forks_to_the_callers_application() {
     let f = fixture().await;

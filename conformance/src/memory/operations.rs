@@ -129,6 +129,10 @@ impl State {
             .clone()
             .or_else(|| request.application_name.clone());
         let owner = info.application_name.clone();
+        // Rows a deleted workflow left under this id (the payload tables have no foreign key)
+        // are not the fork's.
+        self.outputs.remove(&planned.fork);
+        self.steps.retain(|(w, _), _| w != &planned.fork);
         let row = WorkflowRow {
             info,
             raw: RawColumns {

@@ -50,6 +50,14 @@ FROM workflow_status ws
 LEFT JOIN workflow_input wi ON wi.workflow_uuid = ws.workflow_uuid
 WHERE ws.workflow_uuid = ?2";
 
+/// Clears rows a deleted workflow left under a new fork's id (`?1`) in the tables without a
+/// foreign key, before the fork writes its own.
+pub(crate) const DELETE_LEFTOVER_PAYLOADS: [&str; 3] = [
+    "DELETE FROM workflow_input WHERE workflow_uuid = ?1",
+    "DELETE FROM workflow_output WHERE workflow_uuid = ?1",
+    "DELETE FROM operation_outputs WHERE workflow_uuid = ?1",
+];
+
 // language=SQL
 /// Marks a workflow as the source of a fork (`?1` id).
 pub(crate) const MARK_FORKED_FROM: &str =

@@ -4,15 +4,19 @@
 //! NULL (moving unclaimed rows) or `:adopt` is true (claiming them too). Lease rows of `queues`
 //! (`application_name = :lease_application`) never match.
 
-/// The rows of the application being renamed, for a table alias.
+/// The rows of the application being renamed, for a table alias; rows `:to` owns already
+/// never match (so renaming an application to itself while adopting unclaimed rows moves, and
+/// counts, only the unclaimed ones).
 macro_rules! renamed {
     ($alias:literal) => {
         concat!(
-            "(",
+            "((",
             $alias,
             "application_name = :from OR (",
             $alias,
-            "application_name IS NULL AND (:from IS NULL OR :adopt)))"
+            "application_name IS NULL AND (:from IS NULL OR :adopt))) AND ",
+            $alias,
+            "application_name IS NOT :to)"
         )
     };
 }

@@ -14,6 +14,7 @@ use dbos_storage_core::{
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::steps::{check_caller, insert_call_step, CallerState};
+use super::Cached;
 use super::{now_ms, read_payload, SqliteStore};
 use crate::error::classify;
 use crate::sql::messaging as q;
@@ -26,12 +27,12 @@ fn set_event_tx(tx: &Transaction<'_>, caller: &Caller, key: &str, value: &Payloa
         CallerState::Fresh { application_name } => application_name,
     };
     let label = value.label();
-    tx.execute(
+    tx.execute_cached(
         q::UPSERT_EVENT,
         params![caller.workflow_id, key, value.text, label],
     )
     .map_err(classify)?;
-    tx.execute(
+    tx.execute_cached(
         q::UPSERT_EVENT_HISTORY,
         params![
             caller.workflow_id,
@@ -117,7 +118,7 @@ impl EventWaits for SqliteStore {
         let key = key.to_owned();
         self.conns()
             .read(move |tx| {
-                tx.query_row(q::SELECT_EVENT, params![id, key], |r| read_payload(r, 0, 1))
+                tx.query_row_cached(q::SELECT_EVENT, params![id, key], |r| read_payload(r, 0, 1))
                     .optional()
                     .map_err(classify)
             })

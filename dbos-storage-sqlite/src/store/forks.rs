@@ -8,7 +8,7 @@ use dbos_storage_core::{
 };
 use rusqlite::{named_params, params, OptionalExtension, Transaction};
 
-use super::{now_ms, SqliteStore};
+use super::{now_ms, Cached, SqliteStore};
 use crate::error::{classify, with_backend};
 use crate::sql::forks as q;
 
@@ -51,7 +51,7 @@ fn resolve_start(tx: &Transaction<'_>, workflow_id: &str, start: &ForkStart) -> 
 /// The `forked_from` of a workflow: `None` when it does not exist, `Some(None)` when it is not a
 /// fork.
 fn forked_from(tx: &Transaction<'_>, workflow_id: &str) -> Result<Option<Option<String>>> {
-    tx.query_row(q::SELECT_FORKED_FROM, [workflow_id], |r| r.get(0))
+    tx.query_row_cached(q::SELECT_FORKED_FROM, [workflow_id], |r| r.get(0))
         .optional()
         .map_err(classify)
 }
@@ -77,9 +77,12 @@ fn fork_one(tx: &Transaction<'_>, request: &ForkRequest, now: i64) -> Result<For
             "workflow id {fork} is already used by another workflow; choose another fork id"
         ))));
     }
+    for statement in q::DELETE_LEFTOVER_PAYLOADS {
+        tx.execute_cached(statement, [fork]).map_err(classify)?;
+    }
     let queue = request.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
     let owner: Option<String> = tx
-        .query_row(
+        .query_row_cached(
             q::INSERT_FORK,
             named_params! {
                 ":fork_id": fork,
@@ -94,9 +97,9 @@ fn fork_one(tx: &Transaction<'_>, request: &ForkRequest, now: i64) -> Result<For
             |r| r.get(0),
         )
         .map_err(classify)?;
-    tx.execute(q::INSERT_FORK_INPUT, params![fork, source, now])
+    tx.execute_cached(q::INSERT_FORK_INPUT, params![fork, source, now])
         .map_err(classify)?;
-    tx.execute(q::MARK_FORKED_FROM, [source])
+    tx.execute_cached(q::MARK_FORKED_FROM, [source])
         .map_err(classify)?;
     if start > 1 {
         let replacements = serde_json::to_string(&request.replacement_children).map_err(|e| {
@@ -104,7 +107,7 @@ fn fork_one(tx: &Transaction<'_>, request: &ForkRequest, now: i64) -> Result<For
                 "cannot encode the replacement children of fork {fork}: {e}"
             )))
         })?;
-        tx.execute(
+        tx.execute_cached(
             q::COPY_FORK_STEPS,
             named_params! {
                 ":fork_id": fork,
@@ -120,7 +123,7 @@ fn fork_one(tx: &Transaction<'_>, request: &ForkRequest, now: i64) -> Result<For
             q::COPY_FORK_EVENTS,
             q::COPY_FORK_STREAMS,
         ] {
-            tx.execute(statement, params![fork, source, start])
+            tx.execute_cached(statement, params![fork, source, start])
                 .map_err(classify)?;
         }
     }
@@ -137,6 +140,13 @@ pub(super) async fn fork_workflows(
         .conns()
         .write(move |tx| {
             let now = now_ms(tx)?;
+            // Every source must exist before any fork is made (a fork of a fork made earlier in
+            // the same batch is refused, as on every backend).
+            for request in &requests {
+                if forked_from(tx, &request.source_workflow_id)?.is_none() {
+                    return Err(missing(&request.source_workflow_id));
+                }
+            }
             requests
                 .iter()
                 .map(|request| fork_one(tx, request, now))
@@ -156,7 +166,7 @@ pub(super) async fn rewind_workflow(
         .write(move |tx| {
             let id = request.workflow_id.as_str();
             let stored: Option<Option<String>> = tx
-                .query_row(crate::sql::SELECT_WORKFLOW_STATUS, [id], |r| r.get(0))
+                .query_row_cached(crate::sql::SELECT_WORKFLOW_STATUS, [id], |r| r.get(0))
                 .optional()
                 .map_err(classify)?;
             let Some(stored) = stored else {
@@ -170,11 +180,11 @@ pub(super) async fn rewind_workflow(
                 ))));
             }
             let start = resolve_start(tx, id, &request.start)?;
-            tx.execute(q::DELETE_REWOUND_EVENTS, params![id, start])
+            tx.execute_cached(q::DELETE_REWOUND_EVENTS, params![id, start])
                 .map_err(classify)?;
-            tx.execute(q::RESTORE_EVENTS, params![id, start])
+            tx.execute_cached(q::RESTORE_EVENTS, params![id, start])
                 .map_err(classify)?;
-            tx.execute(
+            tx.execute_cached(
                 q::DELETE_REWOUND_STREAM_CLOSES,
                 params![id, start, STREAM_CLOSED_SENTINEL],
             )
@@ -184,13 +194,14 @@ pub(super) async fn rewind_workflow(
                 q::DELETE_REWOUND_EVENT_HISTORY,
                 q::DELETE_REWOUND_MESSAGES,
             ] {
-                tx.execute(statement, params![id, start])
+                tx.execute_cached(statement, params![id, start])
                     .map_err(classify)?;
             }
-            tx.execute(q::DELETE_OUTPUT, [id]).map_err(classify)?;
+            tx.execute_cached(q::DELETE_OUTPUT, [id])
+                .map_err(classify)?;
             let now = now_ms(tx)?;
             let changed = tx
-                .execute(
+                .execute_cached(
                     q::REENQUEUE_REWOUND,
                     named_params! {
                         ":workflow_uuid": id,

@@ -6,6 +6,7 @@ use dbos_storage_core::{
     DBOS_SCHEMA_VERSION,
 };
 
+use super::Cached;
 use super::SqliteStore;
 use crate::error::{classify, BACKEND};
 use crate::{migrate, sql};
@@ -47,7 +48,7 @@ impl LifecycleStore for SqliteStore {
     async fn check_connection(&self) -> Result<()> {
         self.conns()
             .read(|tx| {
-                tx.query_row(sql::SELECT_ONE, [], |r| r.get::<_, i64>(0))
+                tx.query_row_cached(sql::SELECT_ONE, [], |r| r.get::<_, i64>(0))
                     .map_err(classify)?;
                 Ok(())
             })
@@ -74,8 +75,8 @@ impl SqliteStore {
         let (version, journal, synchronous, busy, foreign_keys) = self
             .conns()
             .read(|tx| {
-                let read = |sql: &str| -> Result<String> {
-                    tx.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
+                let read = |sql: &'static str| -> Result<String> {
+                    tx.query_row_cached(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
                         .map(|v| match v {
                             rusqlite::types::Value::Integer(i) => i.to_string(),
                             rusqlite::types::Value::Text(t) => t,
@@ -140,7 +141,7 @@ mod tests {
         assert!(info.server_version.starts_with("SQLite 3."), "{info:?}");
         assert_eq!(info.tls, None);
         assert_eq!(info.setting("journal_mode"), Some("wal"));
-        assert_eq!(info.setting("synchronous"), Some("NORMAL"));
+        assert_eq!(info.setting("synchronous"), Some("FULL"), "the default");
         assert_eq!(info.setting("busy_timeout_ms"), Some("30000"));
         assert_eq!(info.setting("foreign_keys"), Some("on"));
         assert_eq!(info.setting("connections"), Some("1 writer + 2 readers"));

@@ -16,7 +16,7 @@ use dbos_storage_core::{
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
-use super::{forks, json_array, metrics, now_ms, rename, retention, select_ids, transfer};
+use super::{forks, json_array, metrics, now_ms, rename, retention, select_ids, transfer, Cached};
 use super::{SqliteStore, ID_CHUNK};
 use crate::error::{classify, with_backend};
 use crate::sql;
@@ -29,7 +29,7 @@ fn update_attributes(
     mode: AttributeUpdate,
 ) -> Result<Map<String, Value>> {
     let stored: Option<Option<String>> = tx
-        .query_row(sql::forks::SELECT_ATTRIBUTES, [workflow_id], |r| r.get(0))
+        .query_row_cached(sql::forks::SELECT_ATTRIBUTES, [workflow_id], |r| r.get(0))
         .optional()
         .map_err(classify)?;
     let Some(stored) = stored else {
@@ -54,7 +54,7 @@ fn update_attributes(
             "the attributes of workflow {workflow_id} cannot be encoded as JSON: {e}"
         )))
     })?;
-    tx.execute(sql::forks::UPDATE_ATTRIBUTES, params![workflow_id, text])
+    tx.execute_cached(sql::forks::UPDATE_ATTRIBUTES, params![workflow_id, text])
         .map_err(classify)?;
     Ok(map)
 }
@@ -165,7 +165,12 @@ impl ManagementStore for SqliteStore {
         workflow_ids: &[String],
         options: DeleteOptions,
     ) -> Result<Vec<String>> {
-        retention::delete_workflows(self, workflow_ids, options).await
+        let deleted = retention::delete_workflows(self, workflow_ids, options).await?;
+        if !deleted.is_empty() {
+            // Waits on a deleted workflow learn at once that it is gone.
+            self.wake().notify();
+        }
+        Ok(deleted)
     }
 
     async fn update_workflow_attributes(
@@ -203,7 +208,11 @@ impl ManagementStore for SqliteStore {
         lease: &Lease,
         workflow_ids: &[String],
     ) -> Result<Vec<String>> {
-        retention::delete_collected(self, lease, workflow_ids).await
+        let deleted = retention::delete_collected(self, lease, workflow_ids).await?;
+        if !deleted.is_empty() {
+            self.wake().notify();
+        }
+        Ok(deleted)
     }
 
     async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {

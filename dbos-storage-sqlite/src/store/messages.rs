@@ -15,6 +15,7 @@ use dbos_storage_core::{
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::steps::{check_caller, insert_call_step, CallerState};
+use super::Cached;
 use super::{now_ms, read_payload, select_ids, SqliteStore};
 use crate::error::{classify, extended_code, with_backend, SQLITE_CONSTRAINT_FOREIGNKEY};
 use crate::sql;
@@ -153,7 +154,7 @@ fn consume_tx(tx: &Transaction<'_>, caller: &Caller, topic: &str) -> Result<Opti
     };
     let now = now_ms(tx)?;
     let message = tx
-        .query_row(
+        .query_row_cached(
             q::CONSUME_MESSAGE,
             params![caller.workflow_id, topic, caller.function_id],
             |r| read_payload(r, 0, 1),
@@ -210,7 +211,7 @@ impl MessageWaits for SqliteStore {
         let topic = topic.to_owned();
         self.conns()
             .read(move |tx| {
-                tx.query_row(q::MESSAGE_WAITING, params![id, topic], |r| r.get(0))
+                tx.query_row_cached(q::MESSAGE_WAITING, params![id, topic], |r| r.get(0))
                     .map_err(classify)
             })
             .await

@@ -27,7 +27,7 @@ use dbos_storage_core::{
     DatabaseUrl, Payload, Result, Serialization, SqliteLocation, WorkflowInfo,
 };
 use rusqlite::types::ValueRef;
-use rusqlite::{OptionalExtension, Row, Transaction};
+use rusqlite::{OptionalExtension, Params, Row, Transaction};
 
 use crate::config::SqliteConfig;
 use crate::connection::Connections;
@@ -40,8 +40,9 @@ pub(crate) const ID_CHUNK: usize = 4096;
 /// The DBOS system database (schema v125) on a SQLite file or in memory.
 ///
 /// Cheap to clone: clones share the connections. Every method is one transaction on the
-/// connection thread; writes use one writer connection under `BEGIN IMMEDIATE`, reads use
-/// reader connections in WAL mode. Writes that finish, cancel or resume a workflow wake the
+/// connection thread; writes use one writer connection under `BEGIN IMMEDIATE` (concurrent writes
+/// share one transaction and one commit, each in its own savepoint), reads use reader connections
+/// in WAL mode. Writes that finish, cancel or resume a workflow wake the
 /// `await_*` calls of this process at once, and sends, events and stream writes wake the
 /// receivers waiting for their key; other processes are seen at the poll interval, by polling
 /// reads that take a permit of a gate sized half the reader connections (at least 1).
@@ -104,7 +105,8 @@ impl SqliteStore {
 
     /// Opens the database of a `sqlite:` URL: `sqlite:///relative.sqlite`,
     /// `sqlite:////absolute/path.sqlite` or `sqlite:///:memory:`, with the optional query keys
-    /// `busy_timeout` (milliseconds) and `readers`.
+    /// `busy_timeout` (milliseconds), `readers` and `synchronous` (`full`, the default, `normal`,
+    /// `extra` or `off`).
     ///
     /// # Errors
     /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for a malformed URL or key,
@@ -147,9 +149,36 @@ impl SqliteStore {
     }
 }
 
+/// Statements run through the connection's prepared-statement cache (rusqlite's
+/// `prepare_cached`): the SQL is a `&'static str` constant, prepared once per connection.
+pub(crate) trait Cached {
+    /// As `Connection::execute`, with the cached statement.
+    fn execute_cached<P: Params>(&self, sql: &'static str, params: P) -> rusqlite::Result<usize>;
+
+    /// As `Connection::query_row`, with the cached statement.
+    fn query_row_cached<T, P, F>(&self, sql: &'static str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for rusqlite::Connection {
+    fn execute_cached<P: Params>(&self, sql: &'static str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row_cached<T, P, F>(&self, sql: &'static str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 /// The database clock in epoch milliseconds.
 pub(crate) fn now_ms(tx: &Transaction<'_>) -> Result<i64> {
-    tx.query_row(sql::NOW_MS, [], |r| r.get(0))
+    tx.query_row_cached(sql::NOW_MS, [], |r| r.get(0))
         .map_err(classify)
 }
 
@@ -293,7 +322,7 @@ pub(crate) fn workflow_owner(
     } else {
         sql::SELECT_WORKFLOW_OWNER
     };
-    tx.query_row(statement, [workflow_id], |r| {
+    tx.query_row_cached(statement, [workflow_id], |r| {
         Ok(WorkflowOwner {
             owner_xid: r.get(0)?,
             deadline_epoch_ms: get_i64(r, 1)?,

@@ -27,6 +27,7 @@ use rusqlite::{named_params, OptionalExtension, Row, ToSql, Transaction};
 use super::management::update_ids;
 use super::versions::latest_version;
 use super::workflows::WorkflowColumns;
+use super::Cached;
 use super::{get_bool, get_i64, json_array, now_ms, SqliteStore, ID_CHUNK};
 use crate::error::{classify, is_unique_violation_on, with_backend, BACKEND};
 use crate::sql;
@@ -161,7 +162,7 @@ fn count_rate_limited(
 ) -> Result<i64> {
     let since = now.saturating_sub(duration_ms(limit.period));
     let count = match partition_key {
-        None => tx.query_row(
+        None => tx.query_row_cached(
             q::COUNT_RATE_LIMITED,
             named_params! {
                 ":queue_name": request.queue_name,
@@ -170,7 +171,7 @@ fn count_rate_limited(
             },
             |r| r.get(0),
         ),
-        Some(key) => tx.query_row(
+        Some(key) => tx.query_row_cached(
             q::COUNT_RATE_LIMITED_IN_PARTITION,
             named_params! {
                 ":queue_name": request.queue_name,
@@ -191,8 +192,8 @@ fn count_pending(
     partition_key: Option<&str>,
 ) -> Result<i64> {
     let count = match partition_key {
-        None => tx.query_row(q::COUNT_PENDING, [queue_name], |r| r.get(0)),
-        Some(key) => tx.query_row(q::COUNT_PENDING_IN_PARTITION, [queue_name, key], |r| {
+        None => tx.query_row_cached(q::COUNT_PENDING, [queue_name], |r| r.get(0)),
+        Some(key) => tx.query_row_cached(q::COUNT_PENDING_IN_PARTITION, [queue_name, key], |r| {
             r.get(0)
         }),
     };
@@ -448,7 +449,7 @@ fn select_queue(tx: &Transaction<'_>, name: &str) -> Result<Option<QueueDefiniti
     if is_lease_row(name) {
         return Ok(None);
     }
-    tx.query_row(q::SELECT_QUEUE, [name, LEASE_APPLICATION], read_queue)
+    tx.query_row_cached(q::SELECT_QUEUE, [name, LEASE_APPLICATION], read_queue)
         .optional()
         .map_err(classify)
 }
@@ -633,7 +634,7 @@ impl QueueStore for SqliteStore {
             .write(move |tx| {
                 let now = now_ms(tx)?;
                 let changed = tx
-                    .execute(q::SET_DELAY, rusqlite::params![id, until_epoch_ms, now])
+                    .execute_cached(q::SET_DELAY, rusqlite::params![id, until_epoch_ms, now])
                     .map_err(classify)?;
                 Ok(changed > 0)
             })
@@ -659,7 +660,7 @@ impl QueueStore for SqliteStore {
             .write(move |tx| {
                 let now = now_ms(tx)?;
                 let extended = tx
-                    .query_row(
+                    .query_row_cached(
                         q::DEBOUNCE_WORKFLOW,
                         named_params! {
                             ":name": request.workflow_name,
@@ -675,7 +676,7 @@ impl QueueStore for SqliteStore {
                     .optional()
                     .map_err(classify)?;
                 if let Some(workflow_id) = extended {
-                    tx.execute(
+                    tx.execute_cached(
                         q::UPSERT_WORKFLOW_INPUT,
                         rusqlite::params![workflow_id, request.inputs.text, now],
                     )
@@ -683,7 +684,7 @@ impl QueueStore for SqliteStore {
                     return Ok(DebounceOutcome::Extended { workflow_id });
                 }
                 let holder = tx
-                    .query_row(
+                    .query_row_cached(
                         q::SELECT_DEDUPLICATION_HOLDER,
                         rusqlite::params![request.queue_name, request.deduplication_id],
                         |r| {
@@ -711,7 +712,7 @@ impl QueueStore for SqliteStore {
         let dedup = deduplication_id.to_owned();
         self.conns()
             .read(move |tx| {
-                tx.query_row(
+                tx.query_row_cached(
                     q::SELECT_DEDUPLICATION_HOLDER,
                     rusqlite::params![queue, dedup],
                     |r| r.get::<_, String>(0),
@@ -874,7 +875,8 @@ impl QueueStore for SqliteStore {
                     QueueConflictPolicy::Keep => q::INSERT_QUEUE_IF_ABSENT,
                     _ => q::UPSERT_QUEUE,
                 };
-                tx.execute(statement, params.as_slice()).map_err(classify)?;
+                tx.execute_cached(statement, params.as_slice())
+                    .map_err(classify)?;
                 Ok(existing.is_none())
             })
             .await
@@ -927,7 +929,7 @@ impl QueueStore for SqliteStore {
                 let mut params = columns.params();
                 params.push((":name", &name));
                 params.push((":now", &now));
-                tx.execute(q::UPDATE_QUEUE, params.as_slice())
+                tx.execute_cached(q::UPDATE_QUEUE, params.as_slice())
                     .map_err(classify)?;
                 Ok(queue)
             })
@@ -939,7 +941,7 @@ impl QueueStore for SqliteStore {
         self.conns()
             .write(move |tx| {
                 let deleted = tx
-                    .execute(q::DELETE_QUEUE, [name.as_str(), LEASE_APPLICATION])
+                    .execute_cached(q::DELETE_QUEUE, [name.as_str(), LEASE_APPLICATION])
                     .map_err(classify)?;
                 Ok(deleted > 0)
             })

@@ -5,6 +5,7 @@ use dbos_storage_core::management::LEASE_APPLICATION;
 use dbos_storage_core::{Error, RenameApplication, RenameReport, Result};
 use rusqlite::{named_params, OptionalExtension};
 
+use super::Cached;
 use super::SqliteStore;
 use crate::error::{classify, with_backend};
 use crate::sql::rename as q;
@@ -21,7 +22,7 @@ async fn move_registry(store: &SqliteStore, request: &RenameApplication) -> Resu
         .conns()
         .write(move |tx| {
             let clash: Option<String> = tx
-                .query_row(
+                .query_row_cached(
                     q::VERSION_CLASH,
                     named_params! { ":from": from, ":adopt": adopt, ":to": to },
                     |r| r.get(0),
@@ -34,7 +35,7 @@ async fn move_registry(store: &SqliteStore, request: &RenameApplication) -> Resu
                 ))));
             }
             let queues = tx
-                .execute(
+                .execute_cached(
                     q::MOVE_QUEUES,
                     named_params! {
                         ":from": from,
@@ -51,7 +52,7 @@ async fn move_registry(store: &SqliteStore, request: &RenameApplication) -> Resu
                 q::MOVE_ACTIVE_WORKFLOWS,
             ]) {
                 *count = tx
-                    .execute(
+                    .execute_cached(
                         statement,
                         named_params! { ":from": from, ":adopt": adopt, ":to": to },
                     )

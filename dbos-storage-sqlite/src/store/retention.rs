@@ -11,7 +11,7 @@ use dbos_storage_core::{
 };
 use rusqlite::{named_params, Transaction};
 
-use super::{get_i64, json_array, now_ms, select_ids, SqliteStore, ID_CHUNK};
+use super::{get_i64, json_array, now_ms, select_ids, Cached, SqliteStore, ID_CHUNK};
 use crate::error::{classify, with_backend};
 use crate::sql;
 use crate::sql::forks::DELETE_WORKFLOW_ROWS;
@@ -73,7 +73,7 @@ pub(super) async fn delete_workflows(
 fn take_lease(tx: &Transaction<'_>, lease: &Lease, now: i64) -> Result<LeaseState> {
     let row_name = lease.row_name();
     let row_id = lease.row_id();
-    tx.execute(
+    tx.execute_cached(
         q::TAKE_LEASE,
         named_params! {
             ":row_id": row_id,
@@ -85,7 +85,7 @@ fn take_lease(tx: &Transaction<'_>, lease: &Lease, now: i64) -> Result<LeaseStat
     )
     .map_err(classify)?;
     let (holder, expires_at) = tx
-        .query_row(q::SELECT_LEASE, [&row_name], |r| {
+        .query_row_cached(q::SELECT_LEASE, [&row_name], |r| {
             Ok((r.get::<_, String>(0)?, get_i64(r, 1)?.unwrap_or(0)))
         })
         .map_err(classify)?;
@@ -128,7 +128,7 @@ pub(super) async fn release_lease(store: &SqliteStore, lease: &Lease) -> Result<
         .conns()
         .write(move |tx| {
             let deleted = tx
-                .execute(q::RELEASE_LEASE, [&row_name, &row_id])
+                .execute_cached(q::RELEASE_LEASE, [&row_name, &row_id])
                 .map_err(classify)?;
             Ok(deleted > 0)
         })

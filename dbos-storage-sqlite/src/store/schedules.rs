@@ -9,7 +9,7 @@ use dbos_storage_core::{
 };
 use rusqlite::{named_params, params, OptionalExtension, Row, Transaction};
 
-use super::{get_bool, SqliteStore};
+use super::{get_bool, Cached, SqliteStore};
 use crate::error::{classify, with_backend};
 use crate::sql::schedules as q;
 
@@ -34,7 +34,7 @@ fn read_schedule(r: &Row<'_>) -> rusqlite::Result<Schedule> {
 
 /// Reads a schedule by name.
 fn select_schedule(tx: &Transaction<'_>, name: &str) -> Result<Option<Schedule>> {
-    tx.query_row(q::SELECT_SCHEDULE, [name], read_schedule)
+    tx.query_row_cached(q::SELECT_SCHEDULE, [name], read_schedule)
         .optional()
         .map_err(classify)
 }
@@ -42,7 +42,7 @@ fn select_schedule(tx: &Transaction<'_>, name: &str) -> Result<Option<Schedule>>
 /// Fails when a schedule id is taken by another schedule.
 fn ensure_id_free(tx: &Transaction<'_>, schedule: &Schedule) -> Result<()> {
     let taken: bool = tx
-        .query_row(q::SCHEDULE_ID_EXISTS, [&schedule.schedule_id], |r| r.get(0))
+        .query_row_cached(q::SCHEDULE_ID_EXISTS, [&schedule.schedule_id], |r| r.get(0))
         .map_err(classify)?;
     if taken {
         return Err(with_backend(Error::conflict(format!(
@@ -56,7 +56,7 @@ fn ensure_id_free(tx: &Transaction<'_>, schedule: &Schedule) -> Result<()> {
 
 /// Inserts a schedule with every column as given.
 fn insert_schedule(tx: &Transaction<'_>, s: &Schedule) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         q::INSERT_SCHEDULE,
         params![
             s.schedule_id,
@@ -91,7 +91,7 @@ fn upsert_one(tx: &Transaction<'_>, s: &Schedule) -> Result<()> {
             )));
         }
     }
-    tx.execute(
+    tx.execute_cached(
         q::UPDATE_SCHEDULE_DEFINITION,
         params![
             s.schedule_name,
@@ -122,7 +122,7 @@ impl SqliteStore {
         self.conns()
             .write(move |tx| {
                 let changed = tx
-                    .execute(statement, params![name, value])
+                    .execute_cached(statement, params![name, value])
                     .map_err(classify)?;
                 Ok(changed > 0)
             })
@@ -241,7 +241,9 @@ impl ScheduleStore for SqliteStore {
         let name = name.to_owned();
         self.conns()
             .write(move |tx| {
-                let deleted = tx.execute(q::DELETE_SCHEDULE, [&name]).map_err(classify)?;
+                let deleted = tx
+                    .execute_cached(q::DELETE_SCHEDULE, [&name])
+                    .map_err(classify)?;
                 Ok(deleted > 0)
             })
             .await

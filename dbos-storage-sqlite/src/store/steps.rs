@@ -14,6 +14,7 @@ use dbos_storage_core::{
 use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
 
 use super::workflows::insert_workflow_tx;
+use super::Cached;
 use super::{check_owner, get_i64, now_ms, SqliteStore};
 use crate::error::{classify, with_backend};
 use crate::sql;
@@ -45,7 +46,7 @@ pub(super) fn read_step(
     workflow_id: &str,
     function_id: i32,
 ) -> Result<Option<StepRow>> {
-    tx.query_row(
+    tx.query_row_cached(
         sql::SELECT_STEP,
         rusqlite::params![workflow_id, function_id],
         |r| {
@@ -87,7 +88,7 @@ fn with_step_params<R>(
 /// Inserts `row`, or finds the recorded one; returns the recorded completion time.
 fn record_step_row(tx: &Transaction<'_>, row: &NewStep<'_>, now: i64) -> Result<Option<i64>> {
     with_step_params(row, now, |params| {
-        tx.query_row(sql::INSERT_STEP, params, |r| get_i64(r, 0))
+        tx.query_row_cached(sql::INSERT_STEP, params, |r| get_i64(r, 0))
     })
     .map_err(classify)
 }
@@ -99,7 +100,7 @@ pub(super) fn insert_step_if_absent(
     now: i64,
 ) -> Result<()> {
     with_step_params(row, now, |params| {
-        tx.execute(sql::INSERT_STEP_IF_ABSENT, params)
+        tx.execute_cached(sql::INSERT_STEP_IF_ABSENT, params)
     })
     .map_err(classify)?;
     Ok(())
@@ -135,7 +136,7 @@ pub(super) fn check_caller(
     let id = caller.workflow_id.as_str();
     if caller.records_step() {
         let status: Option<Option<String>> = tx
-            .query_row(sql::SELECT_WORKFLOW_STATUS, [id], |r| r.get(0))
+            .query_row_cached(sql::SELECT_WORKFLOW_STATUS, [id], |r| r.get(0))
             .optional()
             .map_err(classify)?;
         let Some(status) = status else {
@@ -181,7 +182,7 @@ impl StepStore for SqliteStore {
         self.conns()
             .read(move |tx| {
                 let status: Option<Option<String>> = tx
-                    .query_row(sql::SELECT_WORKFLOW_STATUS, [&id], |r| r.get(0))
+                    .query_row_cached(sql::SELECT_WORKFLOW_STATUS, [&id], |r| r.get(0))
                     .optional()
                     .map_err(classify)?;
                 let Some(status) = status else {

@@ -16,6 +16,7 @@ use dbos_storage_core::{
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::steps::{check_caller, insert_call_step, CallerState};
+use super::Cached;
 use super::{get_i64, now_ms, read_payload, SqliteStore};
 use crate::error::{classify, with_backend};
 use crate::sql::messaging as q;
@@ -48,7 +49,7 @@ impl Append<'_> {
 /// Whether the stream is closed: its last value is the sentinel.
 fn is_closed(tx: &Transaction<'_>, workflow_id: &str, key: &str) -> Result<bool> {
     let tail = tx
-        .query_row(q::SELECT_STREAM_TAIL, params![workflow_id, key], |r| {
+        .query_row_cached(q::SELECT_STREAM_TAIL, params![workflow_id, key], |r| {
             read_payload(r, 0, 1)
         })
         .optional()
@@ -85,7 +86,7 @@ fn append_tx(
                 }
             };
             let offset: i64 = tx
-                .query_row(
+                .query_row_cached(
                     q::APPEND_STREAM_VALUE,
                     params![
                         caller.workflow_id,

@@ -12,6 +12,7 @@ use dbos_storage_core::{validate, Error, ImportOptions, Result};
 use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
 use super::retention::delete_rows;
+use super::Cached;
 use super::{get_bool, get_i64, select_ids, SqliteStore};
 use crate::error::{classify, with_backend};
 use crate::sql;
@@ -90,7 +91,7 @@ fn rows<T>(
 /// Reads one workflow with every row that belongs to it; `None` when it does not exist.
 fn export_one(tx: &Transaction<'_>, workflow_id: &str) -> Result<Option<ExportedWorkflow>> {
     let Some(status) = tx
-        .query_row(q::EXPORT_STATUS, [workflow_id], read_status)
+        .query_row_cached(q::EXPORT_STATUS, [workflow_id], read_status)
         .optional()
         .map_err(classify)?
     else {
@@ -98,13 +99,13 @@ fn export_one(tx: &Transaction<'_>, workflow_id: &str) -> Result<Option<Exported
     };
     let mut w = ExportedWorkflow::new(status);
     w.input = tx
-        .query_row(q::EXPORT_INPUT, [workflow_id], |r| {
+        .query_row_cached(q::EXPORT_INPUT, [workflow_id], |r| {
             Ok(InputRow::new(r.get(0)?, int(r, 1)?))
         })
         .optional()
         .map_err(classify)?;
     w.output = tx
-        .query_row(q::EXPORT_OUTPUT, [workflow_id], |r| {
+        .query_row_cached(q::EXPORT_OUTPUT, [workflow_id], |r| {
             Ok(OutputRow::new(r.get(0)?, r.get(1)?, int(r, 2)?))
         })
         .optional()
@@ -246,17 +247,17 @@ fn import_one(tx: &Transaction<'_>, w: &ExportedWorkflow) -> Result<()> {
         &s.application_name,
         &s.creator_xid,
     ];
-    tx.execute(q::IMPORT_STATUS, status.as_slice())
+    tx.execute_cached(q::IMPORT_STATUS, status.as_slice())
         .map_err(classify)?;
     if let Some(input) = &w.input {
-        tx.execute(
+        tx.execute_cached(
             q::IMPORT_INPUT,
             params![id, input.inputs, input.retention_timestamp],
         )
         .map_err(classify)?;
     }
     if let Some(output) = &w.output {
-        tx.execute(
+        tx.execute_cached(
             q::IMPORT_OUTPUT,
             params![id, output.output, output.error, output.retention_timestamp],
         )

@@ -7,7 +7,7 @@ use dbos_storage_core::{
 };
 use rusqlite::{OptionalExtension, Row, Transaction};
 
-use super::{get_i64, now_ms, SqliteStore};
+use super::{get_i64, now_ms, Cached, SqliteStore};
 use crate::error::{classify, BACKEND};
 use crate::sql::versions as v;
 
@@ -29,7 +29,7 @@ pub(super) fn latest_version(
     tx: &Transaction<'_>,
     application_name: Option<&str>,
 ) -> Result<Option<ApplicationVersion>> {
-    tx.query_row(v::LATEST_VERSION, [application_name], read_version)
+    tx.query_row_cached(v::LATEST_VERSION, [application_name], read_version)
         .optional()
         .map_err(classify)
 }
@@ -61,11 +61,11 @@ fn create_version(
     application_name: Option<&str>,
 ) -> Result<ApplicationVersion> {
     if let Some(app) = application_name {
-        tx.execute(v::CLAIM_VERSION, rusqlite::params![version_name, app])
+        tx.execute_cached(v::CLAIM_VERSION, rusqlite::params![version_name, app])
             .map_err(classify)?;
     }
     let own = |tx: &Transaction<'_>| {
-        tx.query_row(
+        tx.query_row_cached(
             v::SELECT_OWN_VERSION,
             rusqlite::params![version_name, application_name],
             read_version,
@@ -80,10 +80,10 @@ fn create_version(
     // when two launches fall in the same millisecond.
     let now = now_ms(tx)?;
     let newest: Option<i64> = tx
-        .query_row(v::MAX_VERSION_CREATED_AT, [], |r| get_i64(r, 0))
+        .query_row_cached(v::MAX_VERSION_CREATED_AT, [], |r| get_i64(r, 0))
         .map_err(classify)?;
     let timestamp = newest.map_or(now, |n| now.max(n.saturating_add(1)));
-    tx.execute(
+    tx.execute_cached(
         v::INSERT_VERSION,
         rusqlite::params![new_token(), version_name, timestamp, application_name],
     )
@@ -185,7 +185,7 @@ impl VersionStore for SqliteStore {
         self.conns()
             .write(move |tx| {
                 let changed = tx
-                    .execute(
+                    .execute_cached(
                         v::SET_VERSION_TIMESTAMP,
                         rusqlite::params![name, timestamp, app],
                     )

@@ -15,7 +15,7 @@ use dbos_storage_core::{
 use rusqlite::types::Value;
 use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
 
-use super::{json_array, now_ms, read_workflow, select_ids, SqliteStore, ID_CHUNK};
+use super::{json_array, now_ms, read_workflow, select_ids, Cached, SqliteStore, ID_CHUNK};
 use crate::error::{classify, is_unique_violation_on, with_backend, BACKEND};
 use crate::sql;
 
@@ -122,7 +122,7 @@ pub(super) fn insert_workflow_tx(
     now: i64,
 ) -> Result<InsertOutcome> {
     let inserted = WorkflowColumns::new(workflow, now)?.with_params(now, |params| {
-        tx.query_row(sql::INSERT_WORKFLOW, params, |r| {
+        tx.query_row_cached(sql::INSERT_WORKFLOW, params, |r| {
             Ok(ExistingWorkflow {
                 status: status_of(r.get::<_, Option<String>>(0)?.as_deref()),
                 name: r.get(1)?,
@@ -147,7 +147,7 @@ pub(super) fn insert_workflow_tx(
     let outcome = insert::reconcile(workflow, options, row).map_err(with_backend)?;
     if !outcome.existed {
         // This insert's own row: its inputs go with it.
-        tx.execute(
+        tx.execute_cached(
             sql::INSERT_WORKFLOW_INPUT,
             rusqlite::params![workflow.workflow_id, workflow.inputs.text, now],
         )
@@ -166,7 +166,7 @@ fn deduplicated_outcome(
         return Ok(None);
     };
     let holder = tx
-        .query_row(
+        .query_row_cached(
             sql::queues::SELECT_DEDUPLICATION_HOLDER,
             rusqlite::params![queue, dedup],
             |r| {
@@ -338,7 +338,7 @@ fn list_query(q: &ListWorkflowsQuery) -> Result<(String, Vec<(&'static str, Valu
 /// Reads a workflow's result in `tx`.
 fn read_result(tx: &Transaction<'_>, workflow_id: &str) -> Result<WorkflowResult> {
     let row = tx
-        .query_row(sql::SELECT_WORKFLOW_RESULT, [workflow_id], |r| {
+        .query_row_cached(sql::SELECT_WORKFLOW_RESULT, [workflow_id], |r| {
             Ok((
                 r.get::<_, Option<String>>(0)?,
                 r.get::<_, Option<String>>(1)?,
@@ -454,7 +454,7 @@ impl WorkflowStore for SqliteStore {
             .write(move |tx| {
                 let now = now_ms(tx)?;
                 let changed = tx
-                    .execute(
+                    .execute_cached(
                         sql::UPDATE_OUTCOME,
                         named_params! {
                             ":status": recorded.status.as_str(),
@@ -467,7 +467,7 @@ impl WorkflowStore for SqliteStore {
                 if changed == 0 {
                     return Ok(false);
                 }
-                tx.execute(
+                tx.execute_cached(
                     sql::UPSERT_WORKFLOW_OUTPUT,
                     rusqlite::params![id, recorded.output, recorded.error, now],
                 )
@@ -505,7 +505,7 @@ impl WorkflowStore for SqliteStore {
             .read(move |tx| {
                 for chunk in ids.chunks(ID_CHUNK) {
                     let found = tx
-                        .query_row(sql::SELECT_FIRST_FINISHED, [json_array(chunk)?], |r| {
+                        .query_row_cached(sql::SELECT_FIRST_FINISHED, [json_array(chunk)?], |r| {
                             r.get::<_, String>(0)
                         })
                         .optional()
