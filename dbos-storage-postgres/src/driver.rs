@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use dbos_storage_core::{AppStore, DatabaseUrl, DbosConfig, Driver, Error, Result, SystemStore};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::SimpleQueryMessage;
 
 use crate::app::PostgresAppStore;
 use crate::config::{Dialect, PostgresConfig};
@@ -34,10 +36,19 @@ impl PostgresDriver {
 /// Creates the database if needed (and allowed), opens the pool and checks that the server is
 /// PostgreSQL.
 pub(crate) async fn open_pool(config: &PostgresConfig) -> Result<Pool> {
-    if config.create_database {
-        ensure_database(config).await?;
-    }
-    let pool = Pool::connect(config).await?;
+    // The database usually exists: the pool's first connection proves it, and only an unknown
+    // database (3D000) costs the detour through the maintenance database.
+    let pool = match Pool::connect(config).await {
+        Ok(pool) => pool,
+        Err(e)
+            if config.create_database
+                && e.code() == Some(SqlState::INVALID_CATALOG_NAME.code()) =>
+        {
+            ensure_database(config).await?;
+            Pool::connect(config).await?
+        }
+        Err(e) => return Err(e),
+    };
     if let Err(e) = check_server(&pool).await {
         pool.close().await;
         return Err(e);
@@ -50,12 +61,18 @@ pub(crate) async fn open_pool(config: &PostgresConfig) -> Result<Pool> {
 /// PostgreSQL (unless a test allowed it), whose schema would lack the notification trigger.
 async fn check_server(pool: &Pool) -> Result<()> {
     let conn = pool.get().await?;
-    let version: String = conn
-        .query_one("SELECT version()", &[])
+    // A simple query: one round trip, nothing prepared.
+    let version = conn
+        .simple_query("SELECT version()")
         .await
         .map_err(classify)?
-        .try_get(0)
-        .map_err(classify)?;
+        .into_iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .unwrap_or_default();
+    drop(conn);
     let config = pool.config();
     match config.dialect {
         Dialect::Postgres if is_cockroach(&version) => Err(Error::unsupported(

@@ -33,12 +33,12 @@ use std::time::{Duration, Instant};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Error, ErrorKind, Result, SchemaVersion, DBOS_SCHEMA_VERSION};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::config::{Dialect, PostgresConfig};
 use crate::error::{classify, BACKEND};
 use crate::pool::Pool;
-use crate::sql::render;
+use crate::sql::{self, render};
 
 /// The key of the session advisory lock DBOS takes while migrating PostgreSQL.
 pub(crate) const MIGRATION_LOCK_KEY: i64 = 1_234_567_890;
@@ -277,12 +277,17 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<SchemaVersion> {
 /// versions older releases left behind).
 pub(crate) async fn migrate_to(pool: &Pool, target: i64) -> Result<SchemaVersion> {
     let config = pool.config();
-    let mut client = pool.dedicated().await?;
-    let (recorded, _) = read_version(&client, config.schema()).await?;
+    // The common case, a current schema, costs one statement on a pooled connection (the pool
+    // opened one already): no dedicated connection, no lock.
+    let recorded = {
+        let conn = pool.get().await?;
+        current_version(&conn, config.schema()).await?
+    };
     if recorded >= target {
         tracing::debug!(recorded, "the PostgreSQL system schema is current");
         return Ok(SchemaVersion::new(recorded, DBOS_SCHEMA_VERSION));
     }
+    let mut client = pool.dedicated().await?;
     // Online index builds can take long: the user's statement_timeout must not cut them.
     client
         .batch_execute("SET statement_timeout = 0")
@@ -311,7 +316,7 @@ pub(crate) async fn migrate_to(pool: &Pool, target: i64) -> Result<SchemaVersion
 /// The transient kinds.
 pub(crate) async fn schema_version(pool: &Pool) -> Result<SchemaVersion> {
     let conn = pool.get().await?;
-    let (recorded, _) = read_version(&*conn, pool.schema()).await?;
+    let recorded = current_version(&conn, pool.schema()).await?;
     Ok(SchemaVersion::new(recorded, DBOS_SCHEMA_VERSION))
 }
 
@@ -665,6 +670,38 @@ async fn write_version(
 }
 
 /// The recorded version (0 when the table is missing or empty) and the number of rows.
+/// The recorded version in one round trip (a simple query, nothing prepared): 0 when the
+/// schema or its `dbos_migrations` table does not exist.
+async fn current_version(client: &Client, schema: &str) -> Result<i64> {
+    let sql = render(sql::lifecycle::SELECT_VERSION, schema);
+    match client.simple_query(&sql).await {
+        Ok(messages) => {
+            for message in messages {
+                if let SimpleQueryMessage::Row(row) = message {
+                    let text = row.get(0).unwrap_or("0");
+                    return text.parse().map_err(|_| {
+                        Error::new(
+                            ErrorKind::Corrupt,
+                            format!(
+                                "dbos_migrations holds a version that is not a number: {text:?}"
+                            ),
+                        )
+                        .with_backend(BACKEND)
+                    });
+                }
+            }
+            Ok(0)
+        }
+        Err(e)
+            if e.code() == Some(&SqlState::UNDEFINED_TABLE)
+                || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
+        {
+            Ok(0)
+        }
+        Err(e) => Err(classify(e)),
+    }
+}
+
 async fn read_version<C: tokio_postgres::GenericClient>(
     client: &C,
     schema: &str,

@@ -13,9 +13,11 @@
 //! does. A pooled connection whose health check (`pool_pre_ping`) gets no answer is recorded
 //! as the pool's last connection error, so the `PoolExhausted` error of a silent server says so.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +27,8 @@ use dbos_storage_core::{DatabaseUrl, Error, ErrorKind, Isolation, Result};
 use futures::future::BoxFuture;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::MakeTlsConnect;
-use tokio_postgres::{Client, IsolationLevel, Socket, Transaction};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, IsolationLevel, Row, Socket, Statement, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{Dialect, PostgresConfig, IDLE_IN_TRANSACTION_SETTING};
@@ -136,10 +139,10 @@ impl fmt::Debug for Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = Client;
+    type Connection = Conn;
     type Error = ConnectError;
 
-    async fn connect(&self) -> std::result::Result<Client, ConnectError> {
+    async fn connect(&self) -> std::result::Result<Conn, ConnectError> {
         let client = bounded(self.connect_timeout, async {
             let client = self.inner.connect().await?;
             if self.set_idle_timeout {
@@ -157,22 +160,181 @@ impl ManageConnection for Manager {
         .await?;
         // A connection was made: an earlier failure no longer describes the server.
         self.last_error.clear();
-        Ok(client)
+        Ok(Conn::new(client))
     }
 
-    async fn is_valid(&self, conn: &mut Client) -> std::result::Result<(), ConnectError> {
+    async fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), ConnectError> {
         let mut ping = UnansweredPing {
             last_error: &self.last_error,
             started: Instant::now(),
             answered: false,
         };
-        let result = self.inner.is_valid(conn).await;
+        let result = self.inner.is_valid(&mut conn.client).await;
         ping.answered = true;
         Ok(result?)
     }
 
-    fn has_broken(&self, conn: &mut Client) -> bool {
+    fn has_broken(&self, conn: &mut Conn) -> bool {
         self.closed.load(Ordering::Relaxed) || conn.is_closed()
+    }
+}
+
+/// Whether `err` says that a prepared statement of this connection is no longer usable: it is
+/// gone (`26000` invalid_sql_statement_name: a pooler in front of the server ran `DISCARD ALL`
+/// or `DEALLOCATE ALL`, or handed the session to another server after a failover), or its
+/// result shape changed under it (`0A000` "cached plan must not change result type", after a
+/// schema change). Either error is raised at `Bind`, before the statement runs.
+pub(crate) fn is_stale_statement(err: &tokio_postgres::Error) -> bool {
+    match err.code() {
+        Some(code) if *code == SqlState::INVALID_SQL_STATEMENT_NAME => true,
+        Some(code) if *code == SqlState::FEATURE_NOT_SUPPORTED => {
+            err.as_db_error().is_some_and(|db| {
+                db.message()
+                    .contains("cached plan must not change result type")
+            })
+        }
+        _ => false,
+    }
+}
+
+/// A pooled connection: the [`Client`] (it derefs to it) and the statements prepared on it.
+///
+/// The cache is keyed by statement text — the rendered statements of the store's `Queries`,
+/// which live as long as the store — so a lookup hashes the text and allocates nothing; a
+/// statement is `Parse`d once per connection and every later call is one `Bind`/`Execute`
+/// round trip. The cache lives and dies with the connection. The `*_cached` methods run in
+/// autocommit; a statement the server no longer knows (see [`is_stale_statement`]) is dropped
+/// from the cache, prepared again and run once more — safe because the stale statement failed
+/// before it ran.
+pub(crate) struct Conn {
+    client: Client,
+    statements: Mutex<HashMap<Box<str>, Statement>>,
+    /// How many statements were prepared for the cache (for tests).
+    prepares: AtomicU64,
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("closed", &self.client.is_closed())
+            .field("prepares", &self.prepares())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deref for Conn {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl Conn {
+    fn new(client: Client) -> Conn {
+        Conn {
+            client,
+            statements: Mutex::new(HashMap::new()),
+            prepares: AtomicU64::new(0),
+        }
+    }
+
+    /// The client, without its cache (a dedicated connection).
+    pub(crate) fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// How many statements this connection prepared for its cache.
+    pub(crate) fn prepares(&self) -> u64 {
+        self.prepares.load(Ordering::Relaxed)
+    }
+
+    fn lookup(&self, sql: &str) -> Option<Statement> {
+        self.statements.lock().ok()?.get(sql).cloned()
+    }
+
+    fn forget(&self, sql: &str) {
+        if let Ok(mut statements) = self.statements.lock() {
+            statements.remove(sql);
+        }
+    }
+
+    /// The prepared statement of `sql` (parameter types as `types`, the rest inferred),
+    /// preparing it on a miss.
+    async fn statement(
+        &self,
+        sql: &str,
+        types: &[Type],
+    ) -> std::result::Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.lookup(sql) {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare_typed(sql, types).await?;
+        self.prepares.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut statements) = self.statements.lock() {
+            statements.insert(sql.into(), statement.clone());
+        }
+        Ok(statement)
+    }
+
+    /// Runs `sql` in autocommit with its cached statement and returns its rows; a stale
+    /// statement is prepared again and run once more.
+    pub(crate) async fn query_cached(
+        &self,
+        sql: &str,
+        types: &[Type],
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
+        let statement = self.statement(sql, types).await?;
+        match self.client.query(&statement, params).await {
+            Err(e) if is_stale_statement(&e) => {
+                // A pooler's DISCARD ALL drops every statement of the session, not just this
+                // one; the others are found stale (and re-prepared) when next used.
+                self.forget(sql);
+                drop(statement);
+                let statement = self.statement(sql, types).await?;
+                self.client.query(&statement, params).await
+            }
+            other => other,
+        }
+    }
+
+    /// As [`Conn::query_cached`], for a statement that returns at most one row.
+    pub(crate) async fn query_opt_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<Option<Row>, tokio_postgres::Error> {
+        Ok(self
+            .query_cached(sql, &[], params)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// As [`Conn::query_cached`], for a statement that returns exactly one row (no row is the
+    /// driver's row-count error, as `query_one`).
+    pub(crate) async fn query_one_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<Row, tokio_postgres::Error> {
+        let statement = self.statement(sql, &[]).await?;
+        match self.client.query_one(&statement, params).await {
+            Err(e) if is_stale_statement(&e) => {
+                self.forget(sql);
+                drop(statement);
+                let statement = self.statement(sql, &[]).await?;
+                self.client.query_one(&statement, params).await
+            }
+            other => other,
+        }
     }
 }
 
@@ -442,6 +604,7 @@ impl Pool {
             .pool
             .dedicated_connection()
             .await
+            .map(Conn::into_client)
             .map_err(|e| classify_connect_error(e, &self.inner.config.url))
     }
 

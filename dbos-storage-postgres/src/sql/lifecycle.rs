@@ -6,6 +6,11 @@
 pub(crate) const SELECT_ONE: &str = "SELECT 1";
 
 // language=SQL
+/// The recorded schema version (0 when none); fails with `42P01` when the table is missing.
+pub(crate) const SELECT_VERSION: &str =
+    "SELECT COALESCE(MAX(version), 0) FROM {schema}.dbos_migrations";
+
+// language=SQL
 /// The server's `version()`, its `server_version`, the database, the user, and the TLS state of
 /// this session from `pg_stat_ssl` (NULL columns when the view has no row for it).
 pub(crate) const SELECT_SERVER_INFO: &str = "\

@@ -29,13 +29,13 @@ use dbos_storage_core::{
     AwaitOptions, DatabaseUrl, Error, Isolation, Payload, Result, Serialization, WorkflowInfo,
 };
 use futures::future::BoxFuture;
-use tokio_postgres::types::FromSql;
+use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
 use crate::config::PostgresConfig;
 use crate::error::{classify, with_backend, BACKEND};
 use crate::notify::Notifications;
-use crate::pool::{Pool, PooledClient, TxOptions};
+use crate::pool::{Conn, Pool, PooledClient, TxOptions};
 use crate::sql::{self, render};
 
 /// The most ids bound in one statement (as one `text[]` parameter), as DBOS chunks its id
@@ -80,6 +80,7 @@ queries! {
     select_workflow_owner = steps::SELECT_WORKFLOW_OWNER;
     select_step = steps::SELECT_STEP;
     insert_step = steps::INSERT_STEP;
+    record_step = steps::RECORD_STEP;
     insert_step_if_absent = steps::INSERT_STEP_IF_ABSENT;
     list_steps = steps::LIST_STEPS;
     cancel_workflows = management::CANCEL_WORKFLOWS;
@@ -463,6 +464,46 @@ impl PostgresStore {
             .pool
             .transaction(options, move |tx| f(tx, queries))
             .await
+    }
+}
+
+/// Where a statement shared by autocommit and transactional callers runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Exec<'a> {
+    /// A pooled connection in autocommit: the statement is one implicit transaction, run with
+    /// the connection's cached prepared statement (one round trip).
+    Cached(&'a Conn),
+    /// A transaction (the statement is prepared for the call).
+    Tx(&'a Transaction<'a>),
+}
+
+impl Exec<'_> {
+    /// The one row `sql` returns.
+    pub(crate) async fn query_one(
+        self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<Row, tokio_postgres::Error> {
+        match self {
+            Exec::Cached(conn) => conn.query_one_cached(sql, params).await,
+            Exec::Tx(tx) => tx.query_one(sql, params).await,
+        }
+    }
+
+    /// The rows `sql` returns, its parameters typed explicitly.
+    pub(crate) async fn query_typed(
+        self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
+        match self {
+            Exec::Cached(conn) => {
+                let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+                let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+                conn.query_cached(sql, &types, &values).await
+            }
+            Exec::Tx(tx) => tx.query_typed(sql, params).await,
+        }
     }
 }
 

@@ -41,10 +41,10 @@ use dbos_storage_core::{
     QueueLimits, QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
 };
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{GenericClient, Row, Transaction};
+use tokio_postgres::{Row, Transaction};
 
 use super::workflows::DEDUP_INDEX;
-use super::{col, PostgresStore, Queries, ID_CHUNK};
+use super::{col, Exec, PostgresStore, Queries, ID_CHUNK};
 use crate::error::{classify, constraint, is_unique_violation, with_backend, BACKEND};
 
 /// The isolation level of a claim on a queue with `limits`, claimed in a partition or not.
@@ -115,7 +115,7 @@ fn claim_statement(q: &Queries, shared: bool, partitioned: bool) -> &str {
 /// More than one statement only runs when the budget exceeds one chunk; the caller then passes
 /// a transaction, so that the claim stays atomic.
 async fn claim_rows(
-    client: &(impl GenericClient + Sync),
+    client: Exec<'_>,
     statement: &str,
     request: &ClaimRequest,
     budget: Option<u64>,
@@ -732,7 +732,7 @@ impl QueueStore for PostgresStore {
             }
             let client = self.client().await?;
             let statement = claim_statement(self.queries(), false, partitioned);
-            let claimed = claim_rows(&*client, statement, &request, budget).await?;
+            let claimed = claim_rows(Exec::Cached(&client), statement, &request, budget).await?;
             return Ok(ClaimOutcome::new(claimed, None));
         }
         let isolation = claim_isolation(&limits, partitioned);
@@ -745,7 +745,7 @@ impl QueueStore for PostgresStore {
                     }
                 }
                 let statement = claim_statement(&q, shared, partitioned);
-                let claimed = claim_rows(tx, statement, &request, budget).await?;
+                let claimed = claim_rows(Exec::Tx(tx), statement, &request, budget).await?;
                 Ok(ClaimOutcome::new(claimed, None))
             })
         })
@@ -901,8 +901,9 @@ impl QueueStore for PostgresStore {
     ) -> Result<Vec<String>> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .query_cached(
                 self.queries().select_pending_workflows.as_str(),
+                &[],
                 &[&executor_id, &application_version, &application_name],
             )
             .await
@@ -919,6 +920,33 @@ impl QueueStore for PostgresStore {
         if workflow_ids.is_empty() || dead_executor_ids.is_empty() {
             self.ensure_open()?;
             return Ok(Vec::new());
+        }
+        if workflow_ids.len() <= ID_CHUNK {
+            // One statement: autocommit is its transaction, with the cached statement.
+            let mut seen = HashSet::new();
+            let ids: Vec<&str> = workflow_ids
+                .iter()
+                .map(String::as_str)
+                .filter(|id| seen.insert(*id))
+                .collect();
+            let client = self.client().await?;
+            let rows = client
+                .query_cached(
+                    self.queries().reenqueue_for_recovery.as_str(),
+                    &[],
+                    &[&ids, &dead_executor_ids, &INTERNAL_QUEUE],
+                )
+                .await
+                .map_err(classify)?;
+            let changed: HashSet<String> = rows
+                .iter()
+                .map(|r| col::<String>(r, 0))
+                .collect::<Result<_>>()?;
+            return Ok(ids
+                .into_iter()
+                .filter(|id| changed.contains(*id))
+                .map(str::to_owned)
+                .collect());
         }
         let ids = workflow_ids.to_vec();
         let dead = dead_executor_ids.to_vec();

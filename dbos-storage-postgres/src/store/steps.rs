@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::rules::columns::{outcome_of, status_of};
 use dbos_storage_core::rules::listing::{limit, offset};
+use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
 use dbos_storage_core::rules::steps::{self, NewStep};
 use dbos_storage_core::rules::{children, errors, sleep};
 use dbos_storage_core::{
@@ -15,8 +16,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
 use super::workflows::insert_workflow_row;
-use super::{check_owner, col, now_ms, PostgresStore, Queries};
-use crate::error::{classify, with_backend};
+use super::{check_owner, col, now_ms, Exec, PostgresStore, Queries};
+use crate::error::{classify, classify_commit, with_backend};
 
 /// A recorded `operation_outputs` row.
 struct StepRow {
@@ -102,7 +103,7 @@ impl StepStore for PostgresStore {
         validate::function_id(function_id)?;
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .query_opt_cached(
                 self.queries().select_status_and_step.as_str(),
                 &[&workflow_id, &function_id],
             )
@@ -127,22 +128,55 @@ impl StepStore for PostgresStore {
 
     async fn record_step(&self, step: StepRecord, owner_xid: Option<&str>) -> Result<()> {
         step.validate()?;
-        let owner = owner_xid.map(str::to_owned);
-        self.write(move |tx, q| {
-            Box::pin(async move {
-                let what = format!("record step {}", step.function_id);
-                let workflow = check_owner(tx, &q, &step.workflow_id, owner.as_deref(), &what)
-                    .await?
-                    .ok_or_else(|| with_backend(errors::missing_workflow(&step.workflow_id)))?;
-                let row = NewStep::recorded(&step, workflow.application_name.as_deref());
-                let recorded = record_step_row(tx, &q, &row).await?;
-                if recorded != Some(step.completed_at_epoch_ms) {
-                    return Err(with_backend(errors::step_conflict(&step, recorded)));
-                }
-                Ok(())
-            })
-        })
-        .await
+        // One statement: the owner check, the insert and the read-back of a recorded step
+        // (see `sql::steps::RECORD_STEP`), in one implicit transaction.
+        let row = NewStep::recorded(&step, None);
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &row.workflow_id,
+            &row.function_id,
+            &row.function_name,
+            &row.output,
+            &row.error,
+            &row.child_workflow_id,
+            &row.started_at_epoch_ms,
+            &row.completed_at_epoch_ms,
+            &row.serialization,
+            &owner_xid,
+        ];
+        let client = self.client().await?;
+        let found = client
+            .query_opt_cached(self.queries().record_step.as_str(), &params)
+            .await
+            // Autocommit: a connection lost before the answer leaves the write unknown.
+            .map_err(classify_commit)?;
+        drop(client);
+        let what = || format!("record step {}", step.function_id);
+        let Some(found) = found else {
+            let e = match owner_xid {
+                Some(_) => errors::deleted_while_running(&step.workflow_id, &what()),
+                None => errors::missing_workflow(&step.workflow_id),
+            };
+            return Err(with_backend(e));
+        };
+        if let Some(expected) = owner_xid {
+            let owner = WorkflowOwner {
+                owner_xid: col(&found, 0)?,
+                ..WorkflowOwner::default()
+            };
+            ownership::verify(&step.workflow_id, expected, Some(owner), &what())
+                .map_err(with_backend)?;
+        }
+        if !col::<bool>(&found, 2)? {
+            // The token matched in the check above but not in the statement: only a token
+            // the database compares differently could do that.
+            let e = errors::not_owner(&step.workflow_id, &what(), true);
+            return Err(with_backend(e));
+        }
+        let recorded: Option<i64> = col(&found, 1)?;
+        if recorded != Some(step.completed_at_epoch_ms) {
+            return Err(with_backend(errors::step_conflict(&step, recorded)));
+        }
+        Ok(())
     }
 
     async fn list_steps(
@@ -213,7 +247,7 @@ impl StepStore for PostgresStore {
                         .map_err(with_backend)?;
                     }
                     children::inherit_deadline(&mut child, parent_row.deadline_epoch_ms);
-                    let outcome = insert_workflow_row(tx, &q, &child, &options).await?;
+                    let outcome = insert_workflow_row(Exec::Tx(tx), &q, &child, &options).await?;
                     let application = parent_row.application_name.as_deref();
                     let row =
                         NewStep::child_start(&parent, function_id, &child, None, now, application);
@@ -295,5 +329,286 @@ impl StepStore for PostgresStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The single-statement checkpoint and the statement cache, on a real server: one round trip
+    //! per checkpoint, one `Parse` per connection, a statement dropped by the server prepared
+    //! again, and the fence still refusing a former owner.
+
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use dbos_storage_conformance::pg;
+    use dbos_storage_core::{
+        CancelOptions, DatabaseUrl, DbosConfig, ErrorKind, InsertOptions, LifecycleStore,
+        ListStepsOptions, ManagementStore, NewWorkflow, Payload, StepRecord, StepStore,
+        WorkflowStore,
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use crate::config::PostgresConfig;
+    use crate::store::PostgresStore;
+
+    /// A migrated store of one connection (no LISTEN, no pre-ping) on `url`.
+    async fn store_at(url: &str) -> PostgresStore {
+        let dbos = DbosConfig::new("steps_tests")
+            .with_sys_db_pool_size(1)
+            .with_pool_pre_ping(false)
+            .with_use_listen_notify(false);
+        let config = PostgresConfig::system(&dbos, &DatabaseUrl::parse(url).unwrap()).unwrap();
+        let store = PostgresStore::open(config).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    /// Starts workflow `id` and returns its owner token.
+    async fn start(store: &PostgresStore, id: &str) -> String {
+        let wf = NewWorkflow::new(id, "f", Payload::portable_json("1"));
+        let owner = wf.creator_xid.clone();
+        store
+            .insert_workflow(wf, InsertOptions::default())
+            .await
+            .unwrap();
+        owner
+    }
+
+    fn step(id: &str, function_id: i32) -> StepRecord {
+        StepRecord::output(id, function_id, "s", Payload::portable_json("2"))
+    }
+
+    /// How many statements with the text of `record_step` the store's connection has prepared
+    /// (the server's view), and how many the connection's cache prepared.
+    async fn prepared(store: &PostgresStore) -> (i64, u64) {
+        let conn = store.client().await.unwrap();
+        let row = conn
+            .query_one(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+                &[&store.queries().record_step.as_str()],
+            )
+            .await
+            .unwrap();
+        (row.get(0), conn.prepares())
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_statement_is_prepared_once_per_connection() {
+        let url = pg::server().create_database("steps_cache").await;
+        let store = store_at(&url).await;
+        let owner = start(&store, "w").await;
+        store.record_step(step("w", 1), Some(&owner)).await.unwrap();
+        let (on_server, prepares) = prepared(&store).await;
+        assert_eq!(
+            on_server, 1,
+            "the statement stays prepared on the connection"
+        );
+        for i in 2..=6 {
+            store.record_step(step("w", i), Some(&owner)).await.unwrap();
+        }
+        assert_eq!(
+            prepared(&store).await,
+            (1, prepares),
+            "no statement prepared again"
+        );
+
+        // A pooler's DISCARD ALL drops the session's statements: the next call prepares its
+        // statement again, once, and succeeds.
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute("DISCARD ALL")
+            .await
+            .unwrap();
+        assert_eq!(prepared(&store).await.0, 0);
+        store.record_step(step("w", 7), Some(&owner)).await.unwrap();
+        assert_eq!(prepared(&store).await, (1, prepares + 1));
+        // The other cached statements recover the same way.
+        assert!(store.check_step("w", 7, "s").await.unwrap().is_some());
+        let steps = store
+            .list_steps("w", ListStepsOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(steps.len(), 7);
+        store.close().await.unwrap();
+        pg::server().drop_database(&url).await;
+    }
+
+    /// A TCP proxy to the test server that counts the round trips clients start: frontend
+    /// `Sync` (end of an extended-protocol exchange) and `Query` (a simple query) messages.
+    async fn counting_proxy(upstream: (String, u16)) -> (u16, Arc<AtomicU64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let count = Arc::new(AtomicU64::new(0));
+        let counter = count.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = TcpStream::connect((upstream.0.as_str(), upstream.1))
+                    .await
+                    .unwrap();
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, to_server) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                });
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let _ = forward_counting(&mut from_client, to_server, &counter).await;
+                });
+            }
+        });
+        (port, count)
+    }
+
+    async fn forward_counting(
+        from: &mut tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        count: &AtomicU64,
+    ) -> std::io::Result<()> {
+        // Untyped startup packets first (an SSL or GSS request may precede the startup).
+        loop {
+            let len = from.read_u32().await?;
+            let mut body = vec![0; len as usize - 4];
+            from.read_exact(&mut body).await?;
+            to.write_u32(len).await?;
+            to.write_all(&body).await?;
+            let code = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+            if code != 80_877_103 && code != 80_877_104 {
+                break;
+            }
+        }
+        loop {
+            let kind = from.read_u8().await?;
+            let len = from.read_u32().await?;
+            let mut body = vec![0; len as usize - 4];
+            from.read_exact(&mut body).await?;
+            if kind == b'S' || kind == b'Q' {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            to.write_u8(kind).await?;
+            to.write_u32(len).await?;
+            to.write_all(&body).await?;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_is_one_round_trip_and_the_fence_holds() {
+        let server = pg::server();
+        let url = server.create_database("steps_trips").await;
+        let (port, trips) = counting_proxy((server.host().to_owned(), server.port())).await;
+        let store = store_at(&pg::faults::url_through(&url, "127.0.0.1", port)).await;
+        let owner = start(&store, "w").await;
+        // The first call prepares the statement (one more round trip).
+        store.record_step(step("w", 1), Some(&owner)).await.unwrap();
+        let second = step("w", 2);
+        for (record, token) in [(second.clone(), Some(owner.as_str())), (step("w", 3), None)] {
+            let before = trips.load(Ordering::SeqCst);
+            store.record_step(record, token).await.unwrap();
+            assert_eq!(trips.load(Ordering::SeqCst) - before, 1);
+        }
+        // A retry of one's own write is one round trip too, and succeeds.
+        let before = trips.load(Ordering::SeqCst);
+        store
+            .record_step(second.clone(), Some(&owner))
+            .await
+            .unwrap();
+        assert_eq!(trips.load(Ordering::SeqCst) - before, 1);
+
+        // Under the single statement, a rival's write, another token, a cancelled and a missing
+        // workflow are still refused, and nothing is recorded.
+        let mut rival = second;
+        rival.completed_at_epoch_ms += 1;
+        let e = store.record_step(rival, Some(&owner)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::StepConflict, "{e}");
+        let e = store
+            .record_step(step("w", 4), Some("someone-else"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotOwner, "{e}");
+        assert!(e.message().contains("another execution owns it now"), "{e}");
+        store
+            .cancel_workflows(&["w".to_owned()], CancelOptions::default())
+            .await
+            .unwrap();
+        let e = store
+            .record_step(step("w", 4), Some(&owner))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotOwner, "{e}");
+        assert!(e.message().contains("nobody owns it"), "{e}");
+        for token in [Some(owner.as_str()), None] {
+            let e = store
+                .record_step(step("missing", 1), token)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        }
+        let steps = store
+            .list_steps("w", ListStepsOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(steps.len(), 3);
+        store.close().await.unwrap();
+        server.drop_database(&url).await;
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_waits_for_a_concurrent_hand_off_and_then_refuses() {
+        let url = pg::server().create_database("steps_race").await;
+        let store = store_at(&url).await;
+        let owner = start(&store, "w").await;
+        let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let schema = dbos_storage_core::url::quote_identifier(store.schema());
+        // A hand-off (as a recovery or a claim by another executor) in flight: the row is
+        // locked and its token changed, not yet committed.
+        admin.batch_execute("BEGIN").await.unwrap();
+        admin
+            .execute(
+                &format!(
+                    "UPDATE {schema}.workflow_status SET owner_xid = 'new-owner' \
+                     WHERE workflow_uuid = 'w'"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        let writer = {
+            let store = store.clone();
+            let owner = owner.clone();
+            tokio::spawn(async move { store.record_step(step("w", 1), Some(&owner)).await })
+        };
+        // Wait until the checkpoint blocks on the row lock (no time limit: the test harness
+        // bounds the test).
+        loop {
+            let waiting: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        admin.batch_execute("COMMIT").await.unwrap();
+        let e = writer.await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotOwner, "{e}");
+        let steps = store
+            .list_steps("w", ListStepsOptions::default())
+            .await
+            .unwrap();
+        assert!(steps.is_empty(), "{steps:?}");
+        store.close().await.unwrap();
+        pg::server().drop_database(&url).await;
     }
 }

@@ -13,9 +13,8 @@ use dbos_storage_core::{
     WorkflowInfo, WorkflowResult, WorkflowStore,
 };
 use tokio_postgres::types::ToSql;
-use tokio_postgres::GenericClient;
 
-use super::{col, read_workflow, select_ids, PostgresStore, Queries, ID_CHUNK};
+use super::{col, read_workflow, select_ids, Exec, PostgresStore, Queries, ID_CHUNK};
 use crate::error::{classify, constraint, is_unique_violation, with_backend, BACKEND};
 use crate::sql::workflows::list;
 
@@ -39,7 +38,7 @@ fn attributes_value(workflow: &NewWorkflow) -> serde_json::Value {
 /// `start_child_workflow`. A deduplication conflict is reported as
 /// [`ErrorKind::Deduplicated`] (it aborts an enclosing transaction).
 pub(super) async fn insert_workflow_row(
-    client: &(impl GenericClient + Sync),
+    client: Exec<'_>,
     queries: &Queries,
     workflow: &NewWorkflow,
     options: &InsertOptions,
@@ -274,7 +273,14 @@ impl WorkflowStore for PostgresStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let error = match insert_workflow_row(&*client, queries, &workflow, &options).await {
+            let error = match insert_workflow_row(
+                Exec::Cached(&client),
+                queries,
+                &workflow,
+                &options,
+            )
+            .await
+            {
                 Err(e) if e.kind() == ErrorKind::Deduplicated => e,
                 other => return other,
             };
@@ -361,7 +367,7 @@ impl WorkflowStore for PostgresStore {
         let status = recorded.status.as_str();
         let client = self.client().await?;
         let row = client
-            .query_one(
+            .query_one_cached(
                 self.queries().record_outcome.as_str(),
                 &[
                     &workflow_id,
