@@ -1,4 +1,5 @@
-//! `bench`: the rate of the core operations next to the raw database doing the same writes.
+//! `bench`: every figure of issue #10 in one run, each next to the raw database doing the same
+//! writes (where there is such a thing), with its target and whether it is met.
 //!
 //! Everything runs in a throwaway place so that the target database is left as it was: on
 //! SQLite a temporary directory beside the target file (same file system), on PostgreSQL and
@@ -8,64 +9,59 @@
 //! same driver stack (on SQLite one connection with the store's pragmas, like the store's single
 //! writer; on PostgreSQL `--concurrency` dedicated connections with the store's TLS and session
 //! settings).
+//!
+//! The figures, in order (modules):
+//! - [`writes`]: insert a workflow; a step checkpoint (`record_step` with the owner token) at 1
+//!   and at `--concurrency` writers; a ten-step workflow (insert, ten checkpoints, outcome) one
+//!   at a time and `--concurrency` at once (on SQLite that is the group-commit figure: the
+//!   single writer is the raw side).
+//! - [`queues`]: claims per second with `--concurrency` workers, none claimed twice; recovery of
+//!   workflows killed halfway (found, re-enqueued, claimed, replayed, finished).
+//! - [`startup`]: opening and migrating a fresh SQLite file; opening an already-migrated
+//!   PostgreSQL schema, minus a bare connection.
+//! - [`waits`]: the memory and pool connections of `--waits` parked waits.
 
+mod machine;
+mod queues;
+mod report;
+mod startup;
+mod waits;
+mod writes;
+
+use std::future::Future;
+use std::ops::Range;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use dbos_storage::postgres::RawBaseline as PgRaw;
 use dbos_storage::sqlite::RawBaseline as SqliteRaw;
 use dbos_storage::{
-    BackendKind, ClaimRequest, DbosConfig, InsertOptions, NewWorkflow, Outcome, Payload,
-    SqliteLocation, StepRecord, SystemStore,
+    BackendKind, DatabaseUrl, DbosConfig, NewWorkflow, Payload, SqliteLocation, SystemStore,
 };
 use futures::future::join_all;
-use serde::Serialize;
+use indicatif::ProgressBar;
 
 use crate::cli::BenchArgs;
 use crate::connect::{self, Db, Mode, Native};
 use crate::error::CliError;
-use crate::output::{print_json, progress, Table};
+use crate::output::{print_json, progress};
+
+use machine::Machine;
+use report::{Figure, Report, Scale};
 
 /// The executor, application version and queue of the bench's workflows.
 const EXECUTOR: &str = "bench";
 const VERSION: &str = "bench";
 const QUEUE: &str = "dbos-bench";
+/// The name of every bench step.
+const STEP: &str = "bench_step";
 /// Untimed workflows run on both sides before the first measurement.
 const WARM_UP: usize = 20;
 
 /// The inputs and step output every benchmark workflow writes: a small JSON document.
 const INPUTS: &str = r#"[{"order":42,"items":["a","b"]}]"#;
 const STEP_OUTPUT: &str = r#"{"ok":true,"step":"bench_step"}"#;
-
-/// One measured operation.
-#[derive(Debug, Clone, Serialize)]
-struct Measured {
-    /// What was measured.
-    operation: String,
-    /// How many times.
-    count: usize,
-    /// Committed writes per operation (what the raw baseline repeats).
-    writes_per_op: usize,
-    /// Operations per second through the store.
-    store_ops_per_sec: f64,
-    /// Operations per second of the raw baseline doing the same writes.
-    raw_ops_per_sec: f64,
-    /// `store_ops_per_sec / raw_ops_per_sec`.
-    ratio: f64,
-}
-
-/// What `bench --json` prints.
-#[derive(Debug, Serialize)]
-struct Report {
-    backend: &'static str,
-    server_version: String,
-    target: String,
-    scratch: String,
-    workflows: usize,
-    steps: u32,
-    concurrency: usize,
-    operations: Vec<Measured>,
-}
 
 /// The raw baseline of either driver.
 enum Raw {
@@ -103,21 +99,63 @@ impl Raw {
     }
 }
 
+/// What every measurement works with.
+struct Bench<'a> {
+    /// The bench's own store, in the scratch place.
+    db: &'a Db,
+    raw: &'a Raw,
+    args: &'a BenchArgs,
+    backend: BackendKind,
+    /// The configuration of the scratch store (start-up opens more stores with it).
+    config: &'a DbosConfig,
+    /// SQLite: the scratch directory, where start-up creates fresh files.
+    scratch_dir: Option<PathBuf>,
+    bar: ProgressBar,
+}
+
+impl Bench<'_> {
+    fn store(&self) -> &dyn SystemStore {
+        self.db.store.as_ref()
+    }
+
+    /// Whether the raw side is one connection whatever the concurrency (SQLite).
+    fn single_writer(&self) -> bool {
+        matches!(self.raw, Raw::Sqlite(_))
+    }
+
+    fn phase(&self, message: &str) {
+        self.bar.set_message(message.to_owned());
+    }
+}
+
 pub(crate) async fn run(
     config: &DbosConfig,
     args: BenchArgs,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    if args.workflows == 0 || args.concurrency == 0 || args.steps == 0 {
+    if args.workflows == 0
+        || args.concurrency == 0
+        || args.steps == 0
+        || args.checkpoints == 0
+        || args.claims == 0
+        || args.claim_batch == 0
+        || args.recovery == 0
+        || args.waits == 0
+    {
         return Err(CliError::new(
-            "--workflows, --concurrency and --steps must be at least 1",
+            "--workflows, --concurrency, --steps, --checkpoints, --claims, --claim-batch, \
+             --recovery and --waits must be at least 1",
         ));
     }
+    if json && args.markdown {
+        return Err(CliError::new("--json and --markdown exclude each other"));
+    }
+    let started = Instant::now();
     let target = config.system_database_url()?;
     let mut bench_config = config.clone();
     bench_config.sys_db_pool_size = Some(u32::try_from(args.concurrency + 2).unwrap_or(u32::MAX));
     // Keep the temporary directory alive for the whole run (SQLite).
-    let mut _scratch_dir = None;
+    let mut scratch_dir = None;
     let scratch = match target.backend() {
         BackendKind::Sqlite => {
             let Some(SqliteLocation::File(path)) = target.sqlite_location() else {
@@ -142,7 +180,7 @@ pub(crate) async fn run(
             let file = tmp.path().join("bench.sqlite");
             let url = target.with_database(&file.display().to_string());
             bench_config.system_database_url = Some(url.expose_secret().to_owned());
-            _scratch_dir = Some(tmp);
+            scratch_dir = Some(tmp);
             format!("temporary file {}", file.display())
         }
         _ => {
@@ -171,60 +209,107 @@ pub(crate) async fn run(
             return Err(e.into());
         }
     };
-    let measured = measure(&db, &raw, &args).await;
+    let bench = Bench {
+        db: &db,
+        raw: &raw,
+        args: &args,
+        backend: target.backend(),
+        config: &bench_config,
+        scratch_dir: scratch_dir.as_ref().map(|d| d.path().to_path_buf()),
+        bar: progress(PHASES, "warm-up"),
+    };
+    let measured = measure(&bench).await;
+    bench.bar.finish_and_clear();
+    drop(bench);
     let dropped = raw.drop().await;
     cleanup(&db).await;
-    let operations = measured?;
+    let figures = measured?;
     dropped?;
 
+    let targets = figures.iter().filter(|f| f.met.is_some()).count();
+    let targets_met = figures.iter().filter(|f| f.met == Some(true)).count();
+    let settings = info
+        .settings
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "journal_mode" | "synchronous"))
+        .cloned()
+        .collect();
     let report = Report {
+        command: command_line(),
+        machine: Machine::current(),
         backend: info.backend,
         server_version: info.server_version,
+        settings,
         target: target.to_string(),
         scratch,
-        workflows: args.workflows,
-        steps: args.steps,
-        concurrency: args.concurrency,
-        operations,
+        scale: Scale {
+            workflows: args.workflows,
+            steps: args.steps,
+            concurrency: args.concurrency,
+            checkpoints: args.checkpoints,
+            claims: args.claims,
+            claim_batch: args.claim_batch,
+            recovery: args.recovery,
+            waits: args.waits,
+        },
+        seconds: started.elapsed().as_secs_f64(),
+        figures,
+        targets,
+        targets_met,
     };
     if json {
         print_json(&report)?;
-        return Ok(ExitCode::SUCCESS);
+    } else if args.markdown {
+        print!("{}", report.markdown());
+    } else {
+        print!("{}", report.text());
     }
-    println!(
-        "{} ({}) at {}, in a {}",
-        report.backend, report.server_version, report.target, report.scratch
-    );
-    println!(
-        "{} per operation, {} steps per workflow, concurrency {}",
-        report.workflows, report.steps, report.concurrency
-    );
-    println!();
-    let mut table = Table::new(&[
-        "OPERATION",
-        ">N",
-        ">WRITES/OP",
-        ">STORE OPS/S",
-        ">RAW OPS/S",
-        ">STORE/RAW",
-    ]);
-    for m in &report.operations {
-        table.row(vec![
-            m.operation.clone(),
-            m.count.to_string(),
-            m.writes_per_op.to_string(),
-            format!("{:.0}", m.store_ops_per_sec),
-            format!("{:.0}", m.raw_ops_per_sec),
-            format!("{:.2}", m.ratio),
-        ]);
-    }
-    print!("{}", table.render());
-    println!();
-    println!(
-        "raw: the same number of committed writes, each one single-row INSERT or UPDATE into a \
-         copy of the table, over the same driver stack"
-    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every measurement, in the order of the report.
+async fn measure(bench: &Bench<'_>) -> Result<Vec<Figure>, CliError> {
+    warm_up(bench).await?;
+    let mut figures = Vec::new();
+    bench.phase("insert workflow");
+    figures.extend(writes::insert(bench).await?);
+    bench.bar.inc(1);
+    bench.phase("step checkpoint");
+    figures.extend(writes::checkpoints(bench).await?);
+    bench.bar.inc(1);
+    bench.phase("ten-step workflows");
+    figures.extend(writes::workflows(bench).await?);
+    bench.bar.inc(1);
+    bench.phase("dequeue");
+    figures.extend(queues::dequeue(bench).await?);
+    bench.bar.inc(1);
+    bench.phase("recovery");
+    figures.extend(queues::recovery(bench).await?);
+    bench.bar.inc(1);
+    bench.phase("start-up");
+    figures.extend(startup::startup(bench).await?);
+    bench.bar.inc(1);
+    bench.phase("waits");
+    figures.extend(waits::waits(bench).await?);
+    bench.bar.inc(1);
+    Ok(figures)
+}
+
+/// The measurement phases, for the progress bar.
+const PHASES: u64 = 7;
+
+/// Warms up both sides (connections, statement caches, first pages) untimed.
+async fn warm_up(bench: &Bench<'_>) -> Result<(), CliError> {
+    let store = bench.store();
+    for i in 0..WARM_UP {
+        let id = format!("bench-warm-{i}");
+        run_workflow(store, &id, 1).await?;
+        let id = format!("raw-warm-{i}");
+        bench.raw.insert_workflow(i, &id).await?;
+        bench.raw.insert_step(i, &id, 1).await?;
+        bench.raw.finish_workflow(i, &id).await?;
+    }
+    Ok(())
 }
 
 /// Drops the bench's schema (PostgreSQL) or closes the store (SQLite, whose directory goes).
@@ -238,133 +323,6 @@ async fn cleanup(db: &Db) {
     db.close().await;
 }
 
-/// Runs every measurement.
-async fn measure(db: &Db, raw: &Raw, args: &BenchArgs) -> Result<Vec<Measured>, CliError> {
-    let n = args.workflows;
-    let steps = args.steps as usize;
-    let c = args.concurrency;
-    let store = &db.store;
-    let total = (n * 5 * 2) as u64;
-    let bar = progress(total, "insert workflow");
-    let mut out = Vec::new();
-
-    // Warm up both sides (connections, statement caches, first pages) untimed.
-    for i in 0..WARM_UP {
-        let id = format!("bench-warm-{i}");
-        run_workflow(store.as_ref(), &id, 1).await?;
-        let id = format!("raw-warm-{i}");
-        raw.insert_workflow(i, &id).await?;
-        raw.insert_step(i, &id, 1).await?;
-        raw.finish_workflow(i, &id).await?;
-    }
-
-    // Insert workflow: one direct start each.
-    let ids: Vec<String> = (0..n).map(|i| format!("bench-insert-{i}")).collect();
-    let mut owners = Vec::with_capacity(n);
-    let t = Instant::now();
-    for id in &ids {
-        let wf = new_workflow(id);
-        owners.push(wf.creator_xid.clone());
-        store.insert_workflow(wf, InsertOptions::default()).await?;
-        bar.inc(1);
-    }
-    let store_time = t.elapsed();
-    let t = Instant::now();
-    for i in 0..n {
-        raw.insert_workflow(0, &format!("raw-insert-{i}")).await?;
-        bar.inc(1);
-    }
-    out.push(result("insert workflow", n, 1, store_time, t.elapsed()));
-
-    // Record step: one checkpoint each, fenced by the owner token.
-    bar.set_message("record step");
-    let t = Instant::now();
-    for (id, owner) in ids.iter().zip(&owners) {
-        let record = StepRecord::output(id.as_str(), 1, "bench_step", output());
-        store.record_step(record, Some(owner)).await?;
-        bar.inc(1);
-    }
-    let store_time = t.elapsed();
-    let t = Instant::now();
-    for i in 0..n {
-        raw.insert_step(0, &format!("raw-insert-{i}"), 1).await?;
-        bar.inc(1);
-    }
-    out.push(result("record step", n, 1, store_time, t.elapsed()));
-
-    // Full workflow, sequential and concurrent.
-    let writes = steps + 2;
-    for (label, tasks) in [("workflow", 1), ("workflow, concurrent", c)] {
-        let name = if tasks == 1 {
-            format!("{label} ({steps} steps)")
-        } else {
-            format!("{label} ({steps} steps) x{tasks}")
-        };
-        bar.set_message(name.clone());
-        let prefix = format!("bench-wf{tasks}");
-        let store_time = timed_parallel(n, tasks, |i| {
-            let store = store.clone();
-            let id = format!("{prefix}-{i}");
-            let bar = bar.clone();
-            async move {
-                run_workflow(store.as_ref(), &id, steps).await?;
-                bar.inc(1);
-                Ok(())
-            }
-        })
-        .await?;
-        let raw_time = timed_parallel(n, tasks, |i| {
-            let id = format!("raw-wf{tasks}-{i}");
-            let bar = bar.clone();
-            let conn = i % tasks;
-            async move {
-                raw.insert_workflow(conn, &id).await?;
-                for step in 1..=steps {
-                    raw.insert_step(conn, &id, step as i32).await?;
-                }
-                raw.finish_workflow(conn, &id).await?;
-                bar.inc(1);
-                Ok(())
-            }
-        })
-        .await?;
-        out.push(result(&name, n, writes, store_time, raw_time));
-    }
-
-    // Dequeue: claim one enqueued workflow at a time.
-    bar.set_message("dequeue");
-    let queued: Vec<NewWorkflow> = (0..n)
-        .map(|i| {
-            new_workflow(&format!("bench-queued-{i}"))
-                .enqueued(QUEUE)
-                .with_application_version(VERSION)
-        })
-        .collect();
-    store.enqueue_workflows(queued).await?;
-    let t = Instant::now();
-    let mut claimed = 0;
-    while claimed < n {
-        let request = ClaimRequest::new(QUEUE, EXECUTOR, VERSION).max_tasks(1);
-        let got = store.claim_workflows(request).await?.claimed.len();
-        if got == 0 {
-            return Err(CliError::new(format!(
-                "the bench queue ran dry after {claimed} of {n} claims"
-            )));
-        }
-        claimed += got;
-        bar.inc(got as u64);
-    }
-    let store_time = t.elapsed();
-    let t = Instant::now();
-    for i in 0..n {
-        raw.finish_workflow(0, &format!("raw-insert-{i}")).await?;
-        bar.inc(1);
-    }
-    out.push(result("dequeue (claim 1)", n, 1, store_time, t.elapsed()));
-    bar.finish_and_clear();
-    Ok(out)
-}
-
 /// A direct start of the bench workflow `id`.
 fn new_workflow(id: &str) -> NewWorkflow {
     NewWorkflow::new(id, "bench_workflow", Payload::portable_json(INPUTS))
@@ -376,39 +334,62 @@ fn output() -> Payload {
     Payload::portable_json(STEP_OUTPUT)
 }
 
-/// What a durable-execution runtime does for one workflow: start it, then for each step check
-/// for a checkpoint and record one, then record the outcome.
+/// The twelve commits of a ten-step workflow (with `steps` = 10): start it, record each step
+/// under its owner token, record the outcome. The runtime's checkpoint reads are left out: the
+/// raw side does only the writes.
 async fn run_workflow(store: &dyn SystemStore, id: &str, steps: usize) -> Result<(), CliError> {
     let wf = new_workflow(id);
     let owner = wf.creator_xid.clone();
-    store.insert_workflow(wf, InsertOptions::default()).await?;
-    for step in 1..=steps as i32 {
-        if store.check_step(id, step, "bench_step").await?.is_none() {
-            let record = StepRecord::output(id, step, "bench_step", output());
-            store.record_step(record, Some(&owner)).await?;
-        }
-    }
     store
-        .record_outcome(id, Outcome::Output(output()), Some(&owner))
+        .insert_workflow(wf, dbos_storage::InsertOptions::default())
         .await?;
+    for step in 1..=steps as i32 {
+        let record = dbos_storage::StepRecord::output(id, step, STEP, output());
+        store.record_step(record, Some(&owner)).await?;
+    }
+    let applied = store
+        .record_outcome(id, dbos_storage::Outcome::Output(output()), Some(&owner))
+        .await?;
+    if !applied {
+        return Err(CliError::new(format!(
+            "the outcome of bench workflow {id} was not recorded"
+        )));
+    }
     Ok(())
 }
 
-/// Runs `job(0..n)` on `tasks` concurrent lanes and returns the wall time.
+/// Runs `job(0..n)` on `tasks` concurrent lanes (lane `l` takes `l`, `l + tasks`, …) and
+/// returns the wall time.
 async fn timed_parallel<F, Fut>(n: usize, tasks: usize, job: F) -> Result<Duration, CliError>
 where
     F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<(), CliError>>,
+    Fut: Future<Output = Result<(), CliError>>,
 {
-    let job = &job;
+    timed_lanes(0..n, tasks, &job).await
+}
+
+/// Runs `job(i)` for every `i` of `range` on `tasks` concurrent lanes (each lane takes every
+/// `tasks`-th index, so one residue of `i % tasks` stays on one lane) and returns the wall time.
+async fn timed_lanes<F, Fut>(
+    range: Range<usize>,
+    tasks: usize,
+    job: &F,
+) -> Result<Duration, CliError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), CliError>>,
+{
     let t = Instant::now();
-    let lanes = (0..tasks).map(|lane| async move {
-        let mut i = lane;
-        while i < n {
-            job(i).await?;
-            i += tasks;
+    let lanes = (0..tasks).map(|lane| {
+        let range = range.clone();
+        async move {
+            let mut i = range.start + lane;
+            while i < range.end {
+                job(i).await?;
+                i += tasks;
+            }
+            Ok::<(), CliError>(())
         }
-        Ok::<(), CliError>(())
     });
     for r in join_all(lanes).await {
         r?;
@@ -416,15 +397,69 @@ where
     Ok(t.elapsed())
 }
 
-fn result(operation: &str, n: usize, writes: usize, store: Duration, raw: Duration) -> Measured {
-    let rate = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
-    let (s, r) = (rate(store), rate(raw));
-    Measured {
-        operation: operation.to_owned(),
-        count: n,
-        writes_per_op: writes,
-        store_ops_per_sec: s,
-        raw_ops_per_sec: r,
-        ratio: s / r,
+/// Rounds of an interleaved comparison.
+const ROUNDS: usize = 4;
+
+/// Times `store(i)` and `raw(i)` for `i` in `0..n` on `tasks` lanes each, in [`ROUNDS`]
+/// interleaved rounds (a slice of the store's work, then the same slice of the raw work, the
+/// order swapped every round), so that a slow spell of a shared machine or disk falls on both
+/// sides alike. Returns the store's and the raw side's total times.
+async fn interleaved<FS, S, FR, R>(
+    n: usize,
+    tasks: usize,
+    store: FS,
+    raw: FR,
+) -> Result<(Duration, Duration), CliError>
+where
+    FS: Fn(usize) -> S,
+    S: Future<Output = Result<(), CliError>>,
+    FR: Fn(usize) -> R,
+    R: Future<Output = Result<(), CliError>>,
+{
+    let chunk = n.div_ceil(ROUNDS).max(1);
+    let (mut store_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+    for (round, start) in (0..n).step_by(chunk).enumerate() {
+        let range = start..(start + chunk).min(n);
+        if round % 2 == 0 {
+            store_time += timed_lanes(range.clone(), tasks, &store).await?;
+            raw_time += timed_lanes(range, tasks, &raw).await?;
+        } else {
+            raw_time += timed_lanes(range.clone(), tasks, &raw).await?;
+            store_time += timed_lanes(range, tasks, &store).await?;
+        }
     }
+    Ok((store_time, raw_time))
+}
+
+/// Operations per second.
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+/// The median of some durations, in milliseconds.
+fn median_ms(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    samples
+        .get(samples.len() / 2)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// The command line as typed, with the program named `dbos-storage` and URL passwords redacted.
+fn command_line() -> String {
+    let mut words = vec!["dbos-storage".to_owned()];
+    for arg in std::env::args().skip(1) {
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (Some(flag.to_owned()), value),
+            _ => (None, arg.as_str()),
+        };
+        let value = match DatabaseUrl::parse(value) {
+            Ok(url) if value.contains("://") => url.redacted().to_owned(),
+            _ => value.to_owned(),
+        };
+        words.push(match flag {
+            Some(flag) => format!("{flag}={value}"),
+            None => value,
+        });
+    }
+    words.join(" ")
 }

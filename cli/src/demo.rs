@@ -125,7 +125,7 @@ async fn demo(dir: &Path, args: &DemoArgs, json: bool) -> Result<ExitCode, CliEr
     let first_pid = worker.id().unwrap_or_default();
     say.line(format!("worker process {first_pid} started the workflows"));
     let forward = forward_output(&mut worker, say.clone());
-    wait_for_checkpoints(db.store.as_ref(), &ids, &bar, &mut worker).await?;
+    wait_for_checkpoints(db.store.as_ref(), &ids, &log, &bar, &mut worker).await?;
     worker
         .kill()
         .await
@@ -261,12 +261,19 @@ fn forward_output(child: &mut Child, say: Say) -> tokio::task::JoinHandle<()> {
 }
 
 /// Waits until every workflow has [`STEPS_BEFORE_KILL`] checkpoints (or has finished).
+/// Waits until every workflow has [`STEPS_BEFORE_KILL`] checkpoints and the last one has
+/// started its slow step (its `run` line is in the side-effect log), so the crash always catches
+/// that step mid-run: a checkpoint is visible to readers a moment before the worker that wrote
+/// it moves on.
 async fn wait_for_checkpoints(
     store: &dyn SystemStore,
     ids: &[String],
+    log: &Path,
     bar: &ProgressBar,
     worker: &mut Child,
 ) -> Result<(), CliError> {
+    let slow_step = STEPS_BEFORE_KILL as i32 + 1;
+    let last = ids.last().cloned().unwrap_or_default();
     loop {
         if let Some(status) = worker.try_wait()? {
             return Err(CliError::new(format!(
@@ -278,6 +285,9 @@ async fn wait_for_checkpoints(
         if ids
             .iter()
             .all(|id| counts.get(id).map_or(0, BTreeMap::len) >= STEPS_BEFORE_KILL)
+            && read_log(log)?
+                .iter()
+                .any(|(_, event, id, step)| event == "run" && *id == last && *step == slow_step)
         {
             return Ok(());
         }

@@ -324,44 +324,75 @@ async fn workflow_and_queue_commands_on_postgresql() {
 #[tokio::test]
 async fn bench_runs_in_a_scratch_schema_it_drops() {
     let (url, dir) = database("cli_bench").await;
-    let v = json(&run(
-        dir.path(),
-        &[
-            "--url",
-            &url,
-            "bench",
-            "--workflows",
-            "5",
-            "--concurrency",
-            "2",
-            "--steps",
-            "2",
-            "--json",
-        ],
-    ));
+    let scale = [
+        "--workflows",
+        "5",
+        "--concurrency",
+        "2",
+        "--steps",
+        "2",
+        "--checkpoints",
+        "8",
+        "--claims",
+        "12",
+        "--recovery",
+        "4",
+        "--waits",
+        "30",
+    ];
+    let mut args = vec!["--url", url.as_str(), "bench"];
+    args.extend_from_slice(&scale);
+    let mut json_args = args.clone();
+    json_args.push("--json");
+    let v = json(&run(dir.path(), &json_args));
     assert_eq!(v["backend"], "postgres");
-    let ops = v["operations"].as_array().unwrap();
-    assert_eq!(ops.len(), 5);
-    for op in ops {
-        assert!(op["store_ops_per_sec"].as_f64().unwrap() > 0.0, "{op}");
-        assert!(op["raw_ops_per_sec"].as_f64().unwrap() > 0.0, "{op}");
+    let figures = v["figures"].as_array().unwrap();
+    let ids: Vec<&str> = figures.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "insert_workflow",
+            "step_checkpoint_1",
+            "step_checkpoint_concurrent",
+            "workflow_1",
+            "workflow_concurrent",
+            "dequeue",
+            "recovery",
+            "startup",
+            "wait_memory",
+            "wait_connections",
+        ]
+    );
+    for f in &figures[..6] {
+        assert!(f["store"].as_f64().unwrap() > 0.0, "{f}");
+        assert!(f["raw"].as_f64().unwrap() > 0.0, "{f}");
     }
-    let out = ok(&run(
-        dir.path(),
-        &[
-            "--url",
-            &url,
-            "bench",
-            "--workflows",
-            "3",
-            "--concurrency",
-            "2",
-            "--steps",
-            "1",
-        ],
-    ));
+    // Every figure has a target on PostgreSQL except inserting a workflow.
+    for f in &figures[1..] {
+        assert!(f["target"].is_string() && f["met"].is_boolean(), "{f}");
+    }
+    let figure = |id: &str| figures.iter().find(|f| f["id"] == id).unwrap();
+    assert_eq!(figure("workflow_concurrent")["target"], "≥ 0.8× raw");
+    assert_eq!(figure("dequeue")["target"], "≥ 5,000 claims/s");
+    assert_eq!(figure("startup")["target"], "≤ 50 ms");
+    assert!(figure("startup")["raw"].is_number(), "the bare connection");
+    // The pool is counted while the waits are parked.
+    assert!(figure("wait_connections")["store"].is_number());
+    assert_eq!(figure("wait_connections")["target"], "0");
+    assert_eq!(v["targets"], 9);
+
+    let mut md_args = args.clone();
+    md_args.push("--markdown");
+    let out = ok(&run(dir.path(), &md_args));
+    assert!(out.contains("- database: postgres (PostgreSQL"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("| ")).count(),
+        11,
+        "{out}"
+    );
+    let out = ok(&run(dir.path(), &args));
     assert!(out.contains("temporary schema dbos_bench_"), "{out}");
-    assert!(out.contains("STORE/RAW"), "{out}");
+    assert!(out.contains("TARGET"), "{out}");
     let client = pg::server().connect(&url).await.unwrap();
     let schemas: Vec<String> = client
         .query(

@@ -83,7 +83,7 @@ fn check_reports_the_connection_server_schema_and_settings() {
     assert_eq!(v["schema_version"]["recorded"], 125);
     assert_eq!(v["capabilities"]["durable"], true);
     assert_eq!(v["capabilities"]["listen_notify"], false);
-    assert_eq!(v["settings"]["synchronous"], "NORMAL");
+    assert_eq!(v["settings"]["synchronous"], "FULL");
 }
 
 #[test]
@@ -498,55 +498,130 @@ async fn queue_list_shows_definitions_and_counts() {
 
 // ---- bench ----------------------------------------------------------------------------------
 
+/// A bench small enough for a test: every figure, at toy scale.
+const BENCH_SCALE: [&str; 16] = [
+    "--workflows",
+    "6",
+    "--concurrency",
+    "2",
+    "--steps",
+    "4",
+    "--checkpoints",
+    "12",
+    "--claims",
+    "20",
+    "--claim-batch",
+    "3",
+    "--recovery",
+    "6",
+    "--waits",
+    "30",
+];
+
+/// The figures of a bench run, in order.
+const BENCH_FIGURES: [&str; 10] = [
+    "insert_workflow",
+    "step_checkpoint_1",
+    "step_checkpoint_concurrent",
+    "workflow_1",
+    "workflow_concurrent",
+    "dequeue",
+    "recovery",
+    "startup",
+    "wait_memory",
+    "wait_connections",
+];
+
 #[test]
-fn bench_measures_every_operation_next_to_the_raw_database() {
+fn bench_reports_every_figure_with_its_target() {
     let dir = tempfile::tempdir().unwrap();
     let u = url(dir.path(), "target.sqlite");
-    let args = [
-        "--url",
-        &u,
-        "bench",
-        "--workflows",
-        "6",
-        "--concurrency",
-        "2",
-        "--steps",
-        "3",
-    ];
-    let mut json_args = args.to_vec();
+    let mut args = vec!["--url", u.as_str(), "bench"];
+    args.extend_from_slice(&BENCH_SCALE);
+    let mut json_args = args.clone();
     json_args.push("--json");
     let v = json(&run(dir.path(), &json_args));
     assert_eq!(v["backend"], "sqlite");
-    assert_eq!(v["workflows"], 6);
-    assert_eq!(v["concurrency"], 2);
-    let ops = v["operations"].as_array().unwrap();
-    let names: Vec<&str> = ops
-        .iter()
-        .map(|o| o["operation"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "insert workflow",
-            "record step",
-            "workflow (3 steps)",
-            "workflow, concurrent (3 steps) x2",
-            "dequeue (claim 1)"
-        ]
+    assert!(
+        v["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("dbos-storage --url "),
+        "{v}"
     );
-    for op in ops {
-        assert!(op["store_ops_per_sec"].as_f64().unwrap() > 0.0, "{op}");
-        assert!(op["raw_ops_per_sec"].as_f64().unwrap() > 0.0, "{op}");
-        assert!(op["ratio"].as_f64().unwrap() > 0.0, "{op}");
+    assert!(v["machine"]["cpus"].as_u64().unwrap() >= 1, "{v}");
+    assert_eq!(v["scale"]["workflows"], 6);
+    assert_eq!(v["scale"]["concurrency"], 2);
+    assert_eq!(v["scale"]["waits"], 30);
+    let figures = v["figures"].as_array().unwrap();
+    let ids: Vec<&str> = figures.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, BENCH_FIGURES);
+    let figure = |id: &str| figures.iter().find(|f| f["id"] == id).unwrap();
+    // Rates: the store next to the raw database, and their ratio.
+    for id in &BENCH_FIGURES[..6] {
+        let f = figure(id);
+        for key in ["store", "raw", "ratio"] {
+            assert!(f[key].as_f64().unwrap() > 0.0, "{f}");
+        }
     }
-    assert_eq!(ops[2]["writes_per_op"], 5);
+    // Targets on SQLite, and whether each is met (the values are not checked: timing is noisy).
+    for (id, target) in [
+        ("step_checkpoint_1", "≥ 0.9× raw"),
+        ("step_checkpoint_concurrent", "≥ 0.9× raw"),
+        ("workflow_1", "≥ 0.8× raw"),
+        ("workflow_concurrent", "≥ 3× raw"),
+        ("recovery", "≤ 2.5 s"),
+        ("startup", "≤ 100 ms"),
+        ("wait_memory", "< 100 MiB"),
+    ] {
+        let f = figure(id);
+        assert_eq!(f["target"], target, "{f}");
+        assert!(f["met"].is_boolean(), "{f}");
+    }
+    for id in ["insert_workflow", "dequeue"] {
+        assert!(figure(id)["target"].is_null());
+    }
+    assert!(figure("workflow_concurrent")["figure"]
+        .as_str()
+        .unwrap()
+        .contains("group commit"));
+    assert_eq!(figure("dequeue")["unit"], "claims/s");
+    assert!(figure("dequeue")["note"]
+        .as_str()
+        .unwrap()
+        .contains("exactly once"));
+    assert_eq!(figure("recovery")["count"], 6);
+    assert!(figure("recovery")["store"].as_f64().unwrap() > 0.0);
+    assert!(figure("startup")["store"].as_f64().unwrap() > 0.0);
+    assert!(figure("wait_memory")["store"].is_number());
+    // SQLite has no pool: nothing to count, no target.
+    let connections = figure("wait_connections");
+    assert!(connections["store"].is_null() && connections["met"].is_null());
+    assert!(connections["note"].as_str().unwrap().contains("no pool"));
+    assert_eq!(v["targets"], 7);
+    assert!(v["targets_met"].as_u64().unwrap() <= 7);
 
     let out = ok(&run(dir.path(), &args));
+    assert!(out.contains("FIGURE") && out.contains("TARGET"), "{out}");
+    assert!(out.contains("targets met:"), "{out}");
+    assert!(out.contains("temporary file"), "{out}");
+
+    let mut md_args = args.clone();
+    md_args.push("--markdown");
+    let out = ok(&run(dir.path(), &md_args));
+    assert!(out.starts_with("`dbos-storage --url sqlite:"), "{out}");
     assert!(
-        out.contains("OPERATION") && out.contains("STORE/RAW"),
+        out.contains("- machine: ") && out.contains("- database: sqlite"),
         "{out}"
     );
-    assert!(out.contains("dequeue (claim 1)"), "{out}");
+    assert!(
+        out.contains("| figure | store | raw | ratio | target | met? |"),
+        "{out}"
+    );
+    let rows = out.lines().filter(|l| l.starts_with("| ")).count();
+    assert_eq!(rows, 1 + BENCH_FIGURES.len(), "{out}");
+    assert!(out.contains("| ≥ 3× raw |"), "{out}");
+
     // Nothing is left behind: the bench ran in a scratch directory beside the target.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -558,6 +633,8 @@ fn bench_measures_every_operation_next_to_the_raw_database() {
     fails(&out, 1, &[":memory:"]);
     let out = run(dir.path(), &["--url", &u, "bench", "--workflows", "0"]);
     fails(&out, 1, &["at least 1"]);
+    let out = run(dir.path(), &["--url", &u, "bench", "--json", "--markdown"]);
+    fails(&out, 1, &["--markdown"]);
 }
 
 // ---- where it connects ----------------------------------------------------------------------
@@ -700,7 +777,10 @@ fn unknown_commands_and_options_are_usage_errors() {
     fails(&run(d, &[]), 2, &["Usage"]);
     // The demo's worker is hidden from the help.
     let help = ok(&run(d, &["--help"]));
-    for command in ["migrate", "check", "workflow", "queue", "bench", "demo"] {
+    for command in [
+        "migrate", "check", "workflow", "queue", "schedule", "gc", "export", "import", "metrics",
+        "app", "bench", "demo",
+    ] {
         assert!(
             help.contains(command),
             "{command} missing from help:\n{help}"
@@ -708,13 +788,17 @@ fn unknown_commands_and_options_are_usage_errors() {
     }
     assert!(!help.contains("demo-worker"), "{help}");
     let help = ok(&run(d, &["workflow", "--help"]));
-    for command in ["list", "get", "steps", "cancel", "resume"] {
-        assert!(help.contains(command), "{help}");
-    }
-    for absent in [
-        "fork", "rewind", "delete", "gc", "export", "import", "metrics", "schedule",
+    for command in [
+        "list",
+        "get",
+        "steps",
+        "cancel",
+        "resume",
+        "fork",
+        "rewind",
+        "delete",
+        "attributes",
     ] {
-        assert!(!ok(&run(d, &["--help"])).contains(&format!("  {absent} ")));
-        assert!(!help.contains(&format!("  {absent} ")), "{help}");
+        assert!(help.contains(&format!("  {command} ")), "{help}");
     }
 }
