@@ -13,11 +13,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dbos_storage::{
-    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
-    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
-    RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter, ScheduleStore,
-};
-use dbos_storage::{
     AppStore, ApplicationVersion, AwaitOptions, Caller, CancelOptions, Capabilities, ClaimOutcome,
     ClaimRequest, DatabaseUrl, DbosConfig, DebounceOutcome, DebounceRequest, Driver, EpochMs,
     Error, EventStore, GetEventRequest, InsertOptions, InsertOutcome, LifecycleStore,
@@ -27,6 +22,11 @@ use dbos_storage::{
     SendOutcome, SetEventOutcome, SleepState, StepInfo, StepRecord, StepStore, StreamRead,
     StreamReadOptions, StreamStore, StreamWriteOutcome, SystemStore, VersionStore, WorkflowInfo,
     WorkflowResult, WorkflowStore,
+};
+use dbos_storage::{
+    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
+    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
+    RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter, ScheduleStore,
 };
 
 /// The URL scheme of the audit backend.
@@ -212,7 +212,11 @@ impl ManagementStore for AuditStore {
         let r = self.inner.rewind_workflow(request).await;
         self.audit("rewind_workflow", r)
     }
-    async fn delete_workflows(&self, ids: &[String], options: DeleteOptions) -> Result<Vec<String>> {
+    async fn delete_workflows(
+        &self,
+        ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>> {
         let r = self.inner.delete_workflows(ids, options).await;
         self.audit("delete_workflows", r)
     }
@@ -236,7 +240,11 @@ impl ManagementStore for AuditStore {
         let r = self.inner.release_lease(lease).await;
         self.audit("release_lease", r)
     }
-    async fn collectable_workflows(&self, policy: RetentionPolicy, limit: u32) -> Result<Vec<String>> {
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>> {
         self.inner.collectable_workflows(policy, limit).await
     }
     async fn delete_collected(&self, lease: &Lease, ids: &[String]) -> Result<Vec<String>> {
