@@ -67,6 +67,10 @@ async fn write_load(path: &Path, tag: &str, other: &str) -> Vec<String> {
                     let owner = wf.creator_xid.clone();
                     store.insert_workflow(wf, InsertOptions::default()).await?;
                     for step in 1..=2 {
+                        // The step's work: the writer is idle for a moment, as between the
+                        // checkpoints of a real workflow, so the other process gets its turns at
+                        // the file lock (back-to-back group commits would hold it throughout).
+                        tokio::time::sleep(Duration::from_millis(2)).await;
                         let out = Payload::portable_json(step.to_string());
                         store
                             .record_step(
