@@ -20,6 +20,13 @@ pub(crate) const DEFAULT_USER: &str = "postgres";
 /// default (DBOS's fallback re-check).
 pub(crate) const DEFAULT_LISTENER_RECHECK: Duration = Duration::from_secs(60);
 
+/// How long after a connection went back to the pool healthy it is handed out without a
+/// `pool_pre_ping` health check, by default (HikariCP's `aliveBypassWindowMs`).
+pub(crate) const DEFAULT_PRE_PING_WINDOW: Duration = Duration::from_millis(500);
+
+/// The URL keys of this driver's own (not libpq's).
+const DRIVER_KEYS: &[&str] = &["pool_pre_ping_window"];
+
 /// The server setting the driver sets on every new connection unless the user's `options` set it:
 /// a session idle inside a transaction for a minute is ended by the server.
 pub(crate) const IDLE_IN_TRANSACTION_SETTING: &str = "idle_in_transaction_session_timeout";
@@ -85,8 +92,15 @@ pub(crate) enum Role {
 /// documentation for what each `sslmode` verifies), `connect_timeout`, `keepalives`,
 /// `keepalives_idle`, `keepalives_interval`, `keepalives_retries`, `tcp_user_timeout`,
 /// `target_session_attrs`, `channel_binding`, `load_balance_hosts`, `sslnegotiation`,
-/// `options`, `application_name`, `host`, `hostaddr`, `port`, `user`, `password` and `dbname`.
-/// Any other key is refused.
+/// `options`, `application_name`, `host`, `hostaddr`, `port`, `user`, `password` and `dbname`;
+/// and the driver's own `pool_pre_ping_window` (milliseconds, see
+/// [`pool_pre_ping_window`](Self::pool_pre_ping_window)). Any other key is refused.
+///
+/// Unless the URL sets `tcp_user_timeout`, the connections carry one equal to
+/// `connect_timeout` (none when `connect_timeout` is zero): on Linux, data the server has not
+/// acknowledged for that long ends the connection, so a statement sent to a server that went
+/// silent fails as a lost connection instead of waiting for the operating system's
+/// retransmission limit (about 15 minutes).
 #[derive(Clone)]
 pub struct PostgresConfig {
     /// The URL, for messages (prints redacted).
@@ -107,6 +121,9 @@ pub struct PostgresConfig {
     pub(crate) pool_timeout: Duration,
     /// Check a connection with a round trip before handing it out.
     pub(crate) pool_pre_ping: bool,
+    /// Skip that check for a connection returned healthy less than this long ago (zero:
+    /// always check).
+    pub(crate) pool_pre_ping_window: Duration,
     /// How long to wait for a new connection.
     pub(crate) connect_timeout: Duration,
     /// Log every statement.
@@ -139,6 +156,7 @@ impl fmt::Debug for PostgresConfig {
             .field("max_connections", &self.max_size())
             .field("pool_timeout", &self.pool_timeout)
             .field("pool_pre_ping", &self.pool_pre_ping)
+            .field("pool_pre_ping_window", &self.pool_pre_ping_window)
             .field("connect_timeout", &self.connect_timeout)
             .field("application_name", &self.pg.get_application_name())
             .field("echo", &self.echo)
@@ -271,6 +289,7 @@ impl PostgresConfig {
         let mut application_name = config.application_name.clone();
         let mut options: Vec<String> = config.options.iter().cloned().collect();
         let mut tls = TlsSettings::default();
+        let mut pre_ping_window = DEFAULT_PRE_PING_WINDOW;
         pg.keepalives(true);
 
         for (key, value) in url.query_pairs() {
@@ -329,6 +348,10 @@ impl PostgresConfig {
                     let ms: u64 = value.parse().map_err(|_| bad("not milliseconds"))?;
                     pg.tcp_user_timeout(Duration::from_millis(ms));
                 }
+                "pool_pre_ping_window" => {
+                    let ms: u64 = value.trim().parse().map_err(|_| bad("not milliseconds"))?;
+                    pre_ping_window = Duration::from_millis(ms);
+                }
                 "target_session_attrs" => {
                     pg.target_session_attrs(match value.as_str() {
                         "any" => TargetSessionAttrs::Any,
@@ -361,9 +384,10 @@ impl PostgresConfig {
                 }
                 other => {
                     return Err(Error::invalid_config(format!(
-                        "unknown parameter {other:?} in the PostgreSQL URL {url}; known keys: {}, {}",
+                        "unknown parameter {other:?} in the PostgreSQL URL {url}; known keys: {}, {}, {}",
                         PASSED_KEYS.join(", "),
-                        crate::tls::TLS_KEYS.join(", ")
+                        crate::tls::TLS_KEYS.join(", "),
+                        DRIVER_KEYS.join(", ")
                     )));
                 }
             }
@@ -387,6 +411,12 @@ impl PostgresConfig {
         );
         if !connect_timeout.is_zero() {
             pg.connect_timeout(connect_timeout);
+            // A statement on a connection that went silent (within the pre-ping window, or
+            // mid-call) is bounded like a connection startup. tcp_user_timeout=0 in the URL
+            // keeps the operating system's default.
+            if pg.get_tcp_user_timeout().is_none() {
+                pg.tcp_user_timeout(connect_timeout);
+            }
         }
         if !application_name.is_empty() {
             pg.application_name(application_name.as_str());
@@ -407,6 +437,7 @@ impl PostgresConfig {
             max_overflow: config.max_overflow,
             pool_timeout: config.pool_timeout,
             pool_pre_ping: config.pool_pre_ping,
+            pool_pre_ping_window: pre_ping_window,
             connect_timeout,
             echo: config.echo,
             use_listen_notify: config.use_listen_notify && dialect == Dialect::Postgres,
@@ -457,6 +488,23 @@ impl PostgresConfig {
     #[must_use]
     pub fn with_listener_recheck_interval(mut self, interval: Duration) -> Self {
         self.listener_recheck = interval;
+        self
+    }
+
+    /// How long after a connection went back to the pool healthy (or was opened) the pool hands
+    /// it out again without the `pool_pre_ping` health check, a round trip as long as a step
+    /// checkpoint itself. A connection whose session is known closed is always checked. Zero
+    /// checks every checkout; without `pool_pre_ping` nothing is checked. Set by the URL key
+    /// `pool_pre_ping_window` (milliseconds). Defaults to 500 ms, as HikariCP's
+    /// `aliveBypassWindowMs`.
+    pub fn pool_pre_ping_window(&self) -> Duration {
+        self.pool_pre_ping_window
+    }
+
+    /// Sets [`pool_pre_ping_window`](Self::pool_pre_ping_window).
+    #[must_use]
+    pub fn with_pool_pre_ping_window(mut self, window: Duration) -> Self {
+        self.pool_pre_ping_window = window;
         self
     }
 
@@ -537,6 +585,42 @@ mod tests {
         assert_eq!(sys.pg.get_user(), Some(DEFAULT_USER));
         let app = PostgresConfig::application(&dbos, &url).unwrap();
         assert_eq!(app.max_size(), 7);
+    }
+
+    #[test]
+    fn pre_ping_window_and_tcp_user_timeout() {
+        let c = parse("postgresql://localhost/db").unwrap();
+        assert_eq!(c.pool_pre_ping_window(), Duration::from_millis(500));
+        // The default tcp_user_timeout follows connect_timeout (DbosConfig's 10 s, or the URL's).
+        assert_eq!(c.pg.get_tcp_user_timeout(), Some(&Duration::from_secs(10)));
+        let c =
+            parse("postgresql://localhost/db?connect_timeout=4&pool_pre_ping_window=0").unwrap();
+        assert_eq!(c.pool_pre_ping_window(), Duration::ZERO);
+        assert_eq!(c.pg.get_tcp_user_timeout(), Some(&Duration::from_secs(4)));
+        // The URL's own tcp_user_timeout wins, in any order; 0 is the system's default.
+        for url in [
+            "postgresql://localhost/db?tcp_user_timeout=2500&pool_pre_ping_window=1500",
+            "postgresql://localhost/db?pool_pre_ping_window=1500&tcp_user_timeout=2500",
+        ] {
+            let c = parse(url).unwrap();
+            assert_eq!(c.pool_pre_ping_window(), Duration::from_millis(1500));
+            assert_eq!(
+                c.pg.get_tcp_user_timeout(),
+                Some(&Duration::from_millis(2500))
+            );
+        }
+        let c = parse("postgresql://localhost/db?tcp_user_timeout=0").unwrap();
+        assert_eq!(c.pg.get_tcp_user_timeout(), Some(&Duration::ZERO));
+        // No connect_timeout: no bound of ours either.
+        let dbos = DbosConfig::new("orders").with_connect_timeout(Duration::ZERO);
+        let url = DatabaseUrl::parse("postgres://localhost/x").unwrap();
+        let c = PostgresConfig::system(&dbos, &url).unwrap();
+        assert_eq!(c.pg.get_tcp_user_timeout(), None);
+        let c = c.with_pool_pre_ping_window(Duration::from_secs(2));
+        assert_eq!(c.pool_pre_ping_window(), Duration::from_secs(2));
+        let e = parse("postgresql://localhost/db?pool_pre_ping_window=soon").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.message().contains("pool_pre_ping_window"), "{e}");
     }
 
     #[test]

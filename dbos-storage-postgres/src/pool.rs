@@ -12,6 +12,15 @@
 //! whole startup (TCP, TLS, authentication, session settings) by `connect_timeout`, as libpq
 //! does. A pooled connection whose health check (`pool_pre_ping`) gets no answer is recorded
 //! as the pool's last connection error, so the `PoolExhausted` error of a silent server says so.
+//!
+//! The health check is a round trip, as long as the single-statement calls it guards (a step
+//! checkpoint). So, as HikariCP's `aliveBypassWindowMs`, a connection returned healthy to the
+//! pool less than `pool_pre_ping_window` ago (500 ms by default) is handed out without one; a
+//! connection whose session is known closed is always checked (and so replaced). A statement
+//! sent on a connection that went silent within the window is bounded by TCP: the store's
+//! connections carry a `tcp_user_timeout` (by default `connect_timeout`, see
+//! [`PostgresConfig`]), after which unacknowledged data ends the connection with an error that
+//! is classified as for any lost connection.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -128,6 +137,10 @@ pub(crate) struct Manager {
     closed: Arc<AtomicBool>,
     /// Where a health check that got no answer is recorded.
     last_error: LastError,
+    /// A connection returned healthy less than this long ago is not pinged (zero: always).
+    pre_ping_window: Duration,
+    /// How many health checks went to the server (for tests).
+    pings: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Manager {
@@ -164,6 +177,10 @@ impl ManageConnection for Manager {
     }
 
     async fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), ConnectError> {
+        if !conn.client.is_closed() && conn.returned_healthy.elapsed() < self.pre_ping_window {
+            return Ok(());
+        }
+        self.pings.fetch_add(1, Ordering::Relaxed);
         let mut ping = UnansweredPing {
             last_error: &self.last_error,
             started: Instant::now(),
@@ -175,7 +192,12 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        self.closed.load(Ordering::Relaxed) || conn.is_closed()
+        let broken = self.closed.load(Ordering::Relaxed) || conn.is_closed();
+        if !broken {
+            // Called as the connection goes back to the pool (or into it, for the first one).
+            conn.returned_healthy = Instant::now();
+        }
+        broken
     }
 }
 
@@ -206,11 +228,16 @@ pub(crate) fn is_stale_statement(err: &tokio_postgres::Error) -> bool {
 /// autocommit; a statement the server no longer knows (see [`is_stale_statement`]) is dropped
 /// from the cache, prepared again and run once more — safe because the stale statement failed
 /// before it ran.
+///
+/// The connection also keeps when it last went back to the pool open (or was opened): within
+/// `pool_pre_ping_window` of that, the pool hands it out without a health check.
 pub(crate) struct Conn {
     client: Client,
     statements: Mutex<HashMap<Box<str>, Statement>>,
     /// How many statements were prepared for the cache (for tests).
     prepares: AtomicU64,
+    /// When the connection was opened or last returned to the pool not closed.
+    returned_healthy: Instant,
 }
 
 impl fmt::Debug for Conn {
@@ -242,6 +269,7 @@ impl Conn {
             client,
             statements: Mutex::new(HashMap::new()),
             prepares: AtomicU64::new(0),
+            returned_healthy: Instant::now(),
         }
     }
 
@@ -434,6 +462,9 @@ struct Inner {
     config: PostgresConfig,
     closed: Arc<AtomicBool>,
     last_error: LastError,
+    /// The manager's count of health checks sent.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pings: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Pool {
@@ -461,6 +492,7 @@ impl Pool {
         let tls = config.tls.connector()?;
         let closed = Arc::new(AtomicBool::new(false));
         let last_error = LastError::default();
+        let pings = Arc::new(AtomicU64::new(0));
         let manager = Manager {
             inner: PostgresConnectionManager::new(config.pg.clone(), tls),
             set_idle_timeout: config.set_idle_in_transaction_timeout,
@@ -468,6 +500,8 @@ impl Pool {
             connect_timeout: config.connect_timeout,
             closed: closed.clone(),
             last_error: last_error.clone(),
+            pre_ping_window: config.pool_pre_ping_window,
+            pings: pings.clone(),
         };
         let pool = bb8::Pool::builder()
             .max_size(config.max_size())
@@ -487,8 +521,15 @@ impl Pool {
                 config: config.clone(),
                 closed,
                 last_error,
+                pings,
             }),
         })
+    }
+
+    /// How many health checks (`pool_pre_ping`) went to the server so far.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn pings(&self) -> u64 {
+        self.inner.pings.load(Ordering::Relaxed)
     }
 
     /// Checks a connection out of the pool, waiting at most `pool_timeout`.
@@ -817,6 +858,61 @@ mod tests {
         pool.close().await;
         assert_eq!(pool.get().await.unwrap_err().kind(), ErrorKind::Closed);
         assert!(pool.is_closed());
+    }
+
+    async fn pool_with_window(window: Duration) -> Pool {
+        let url = DatabaseUrl::parse(&pg::server().admin_url()).unwrap();
+        let dbos = DbosConfig::new("pool-test").with_pool_size(1);
+        let config = PostgresConfig::system(&dbos, &url)
+            .unwrap()
+            .with_pool_pre_ping_window(window);
+        Pool::connect(&config).await.unwrap()
+    }
+
+    /// Checks a connection out, runs a statement on it and returns it.
+    async fn use_once(pool: &Pool) {
+        let conn = pool.get().await.unwrap();
+        conn.simple_query("SELECT 1").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_pre_ping_is_skipped_only_within_the_window() {
+        // Used again well within the window: no checkout pings.
+        let pool = pool_with_window(Duration::from_secs(3600)).await;
+        for _ in 0..5 {
+            use_once(&pool).await;
+        }
+        assert_eq!(pool.pings(), 0);
+        pool.close().await;
+
+        // Idle longer than the window: pinged once.
+        let window = Duration::from_millis(50);
+        let pool = pool_with_window(window).await;
+        tokio::time::sleep(window * 2).await;
+        use_once(&pool).await;
+        assert_eq!(pool.pings(), 1);
+        pool.close().await;
+
+        // Window zero: every checkout pings.
+        let pool = pool_with_window(Duration::ZERO).await;
+        for _ in 0..3 {
+            use_once(&pool).await;
+        }
+        assert_eq!(pool.pings(), 3);
+        pool.close().await;
+
+        // Without pool_pre_ping nothing is pinged, whatever the window.
+        let url = DatabaseUrl::parse(&pg::server().admin_url()).unwrap();
+        let dbos = DbosConfig::new("pool-test")
+            .with_pool_size(1)
+            .with_pool_pre_ping(false);
+        let config = PostgresConfig::system(&dbos, &url)
+            .unwrap()
+            .with_pool_pre_ping_window(Duration::ZERO);
+        let pool = Pool::connect(&config).await.unwrap();
+        use_once(&pool).await;
+        assert_eq!(pool.pings(), 0);
+        pool.close().await;
     }
 
     #[tokio::test]

@@ -116,6 +116,10 @@ impl PostgresStore {
             .with_setting("max_overflow", config.max_overflow)
             .with_setting("pool_timeout_s", config.pool_timeout.as_secs_f64())
             .with_setting("pool_pre_ping", config.pool_pre_ping)
+            .with_setting(
+                "pool_pre_ping_window_ms",
+                u64::try_from(config.pool_pre_ping_window.as_millis()).unwrap_or(u64::MAX),
+            )
             .with_setting("connect_timeout_s", config.connect_timeout.as_secs_f64())
             .with_setting("listen_notify", config.use_listen_notify())
             .with_setting(
