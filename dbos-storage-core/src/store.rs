@@ -882,15 +882,15 @@ pub trait MessageStore: Debug + Send + Sync + 'static {
     /// # Behavior
     /// - `caller = None` (a client): the messages are inserted, nothing is recorded.
     /// - Called from a workflow (`caller.in_step == false`): the whole batch is the caller's step
-    ///   `function_id`, named [`SEND_STEP`](crate::messaging::SEND_STEP) for one message and
-    ///   [`SEND_BULK_STEP`](crate::messaging::SEND_BULK_STEP) (output: the message count) for
+    ///   `function_id`, named [`SEND_STEP`] for one message and
+    ///   [`SEND_BULK_STEP`] (output: the message count) for
     ///   more. A replay sends nothing and returns `replayed = true`; a replay whose batch size
     ///   changed is refused. A missing destination is also recorded as the step's error, so its
     ///   replay fails the same way.
     /// - Called inside a step: no step row; the workflow's ownership is checked.
     /// - A message with an idempotency key gets `message_uuid = "{key}::{destination}"` and a
     ///   re-send is dropped; others get a fresh uuid. A `None` topic is stored as
-    ///   [`NULL_TOPIC`](crate::messaging::NULL_TOPIC).
+    ///   [`NULL_TOPIC`].
     /// - With `send_to_forks`, each message also goes to every workflow forked, recursively,
     ///   from its destination, resolved in the same transaction.
     /// - Receivers waiting in this process are woken after the commit (on PostgreSQL the
@@ -1024,7 +1024,7 @@ pub trait StreamStore: Debug + Send + Sync + 'static {
     ) -> Result<StreamWriteOutcome>;
 
     /// Closes the caller's stream `key` by appending the sentinel
-    /// [`STREAM_CLOSED_SENTINEL`](crate::messaging::STREAM_CLOSED_SENTINEL) (`portable_json`),
+    /// [`STREAM_CLOSED_SENTINEL`] (`portable_json`),
     /// as step `DBOS.closeStream` from a workflow.
     ///
     /// # Errors
