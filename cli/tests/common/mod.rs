@@ -31,6 +31,19 @@ pub(crate) fn run(dir: &Path, args: &[&str]) -> Output {
     cmd(dir).args(args).output().expect("run the binary")
 }
 
+/// `text` with every run of spaces within a line squeezed to one, for comparing aligned output.
+pub(crate) fn squeeze(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            l.split(' ')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Stdout as text.
 pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
