@@ -451,8 +451,9 @@ pub trait AppStore: Debug + Send + Sync + 'static {
     ) -> Result<Option<RecordedTransaction>>;
 
     /// Deletes the recorded transactions of these workflows at or after `from_function_id`
-    /// (0 deletes them all); returns how many rows went. Used by rewind, delete and garbage
-    /// collection ([`crate::maintenance`]).
+    /// (0 deletes them all) and, when `created_before` is given, only those created before it
+    /// (epoch ms); returns how many rows went. Used by rewind, delete and garbage collection
+    /// ([`crate::maintenance`]).
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] for invalid ids or a negative step.
@@ -463,6 +464,7 @@ pub trait AppStore: Debug + Send + Sync + 'static {
         &self,
         workflow_ids: &[String],
         from_function_id: i32,
+        created_before: Option<crate::types::EpochMs>,
     ) -> Result<u64>;
 
     /// Lists up to `limit` distinct workflow ids that have recorded transactions created before

@@ -173,7 +173,7 @@ async fn collect_under_lease(
             continue;
         }
         if let Some(app) = app {
-            report.app_rows += app.delete_transaction_outputs(&deleted, 0).await?;
+            report.app_rows += app.delete_transaction_outputs(&deleted, 0, None).await?;
         }
         report.workflows += deleted.len() as u64;
         report.batches += 1;
@@ -224,7 +224,10 @@ async fn sweep_app_orphans(
             if !system.acquire_lease(lease).await?.acquired {
                 return Err(crate::management::lease_lost(lease));
             }
-            deleted += app.delete_transaction_outputs(&orphans, 0).await?;
+            // Only rows older than the run: an id reused meanwhile keeps its new rows.
+            deleted += app
+                .delete_transaction_outputs(&orphans, 0, Some(started_at))
+                .await?;
         }
         after = Some(last);
     }
@@ -260,7 +263,7 @@ pub async fn delete_everywhere(
     }
     let targets: Vec<String> = targets.into_iter().collect();
     let deleted = system.delete_workflows(workflow_ids, options).await?;
-    app.delete_transaction_outputs(&targets, 0).await?;
+    app.delete_transaction_outputs(&targets, 0, None).await?;
     Ok(deleted)
 }
 
@@ -300,7 +303,7 @@ pub async fn rewind_everywhere(
             (s.function_id, s.function_name.as_str(), failed)
         }),
     )?;
-    app.delete_transaction_outputs(std::slice::from_ref(&id), start)
+    app.delete_transaction_outputs(std::slice::from_ref(&id), start, None)
         .await?;
     let mut request = request;
     request.start = ForkStart::Step(start);

@@ -473,6 +473,7 @@ impl AppStore for PostgresAppStore {
         &self,
         workflow_ids: &[String],
         from_function_id: i32,
+        created_before: Option<dbos_storage_core::EpochMs>,
     ) -> Result<u64> {
         validate::workflow_ids(workflow_ids)?;
         if from_function_id < 0 {
@@ -494,6 +495,7 @@ impl AppStore for PostgresAppStore {
                         &inner.sql.delete_outputs_from,
                         &ids,
                         from_function_id,
+                        created_before,
                     )
                     .await
                     .map_err(|e| missing_table(e, inner.config.schema()))

@@ -203,13 +203,13 @@ async fn app_store_deletes_and_pages_recorded_transactions() {
     .unwrap();
     let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
-        app.delete_transaction_outputs(&ids(&["a"]), 2)
+        app.delete_transaction_outputs(&ids(&["a"]), 2, None)
             .await
             .unwrap(),
         2
     );
     assert_eq!(
-        app.delete_transaction_outputs(&ids(&["a"]), 2)
+        app.delete_transaction_outputs(&ids(&["a"]), 2, None)
             .await
             .unwrap(),
         0
@@ -230,24 +230,31 @@ async fn app_store_deletes_and_pages_recorded_transactions() {
             .unwrap(),
         ["a", "b"]
     );
+    // With a bound, only rows created before it go: b's row (20) stays, a's (10) goes.
     assert_eq!(
-        app.delete_transaction_outputs(&ids(&["a", "b", "zz"]), 0)
+        app.delete_transaction_outputs(&ids(&["a", "b", "zz"]), 0, Some(15))
             .await
             .unwrap(),
-        2
+        1
+    );
+    assert_eq!(
+        app.delete_transaction_outputs(&ids(&["a", "b", "zz"]), 0, None)
+            .await
+            .unwrap(),
+        1
     );
     assert_eq!(
         app_rows(&raw, &table).await,
         [("c".into(), 1), ("d".into(), 1)]
     );
     let e = app
-        .delete_transaction_outputs(&ids(&["c"]), -1)
+        .delete_transaction_outputs(&ids(&["c"]), -1, None)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(e.message().contains("not -1"), "{e}");
     let e = app
-        .delete_transaction_outputs(&ids(&[""]), 0)
+        .delete_transaction_outputs(&ids(&[""]), 0, None)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");

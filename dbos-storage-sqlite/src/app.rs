@@ -20,7 +20,7 @@ use dbos_storage_core::app::{
 };
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{
-    validate, AppStore, AppTransaction, Error, ErrorKind, Outcome, Params, Payload,
+    validate, AppStore, AppTransaction, EpochMs, Error, ErrorKind, Outcome, Params, Payload,
     RecordedTransaction, Result, Row, SqliteLocation, TransactionBody, TransactionCall,
     TransactionOutcome, Value,
 };
@@ -95,7 +95,8 @@ ON CONFLICT (workflow_uuid, function_id) DO NOTHING";
 /// step (`?2`).
 const DELETE_OUTPUTS: &str = "\
 DELETE FROM transaction_outputs
-WHERE workflow_uuid IN (SELECT value FROM json_each(?1)) AND function_id >= ?2";
+WHERE workflow_uuid IN (SELECT value FROM json_each(?1)) AND function_id >= ?2
+  AND (?3 IS NULL OR created_at < ?3)";
 
 // language=SQL
 /// Distinct workflow ids with rows created before `?1`, after `?2` (NULL = from the start), in id
@@ -509,6 +510,7 @@ impl AppStore for SqliteAppStore {
         &self,
         workflow_ids: &[String],
         from_function_id: i32,
+        created_before: Option<EpochMs>,
     ) -> Result<u64> {
         validate::workflow_ids(workflow_ids)?;
         if from_function_id < 0 {
@@ -537,7 +539,7 @@ impl AppStore for SqliteAppStore {
                     let mut deleted = 0u64;
                     for chunk in &chunks {
                         deleted += stmt
-                            .execute(params![chunk, from_function_id])
+                            .execute(params![chunk, from_function_id, created_before])
                             .map_err(classify)? as u64;
                     }
                     Ok(deleted)

@@ -1441,7 +1441,7 @@ async fn an_interrupted_collection_restarted_ends_like_an_uninterrupted_one() {
         .await
         .unwrap();
     cut.app
-        .delete_transaction_outputs(&deleted, 0)
+        .delete_transaction_outputs(&deleted, 0, None)
         .await
         .unwrap();
     // A fresh collector must wait for the dead run's lease...
@@ -1506,7 +1506,7 @@ async fn transaction_outputs_are_deleted_from_a_step_and_paged_by_id() {
     );
     assert_eq!(
         d.app
-            .delete_transaction_outputs(&ids(&["a", "b"]), 2)
+            .delete_transaction_outputs(&ids(&["a", "b"]), 2, None)
             .await
             .unwrap(),
         2
@@ -1527,17 +1527,25 @@ async fn transaction_outputs_are_deleted_from_a_step_and_paged_by_id() {
     );
     let e = d
         .app
-        .delete_transaction_outputs(&ids(&["a"]), -1)
+        .delete_transaction_outputs(&ids(&["a"]), -1, None)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(e.message().contains("not -1"), "{e}");
+    // With a bound, only rows created before it go: c's row (900) stays, a's (100) goes.
     assert_eq!(
         d.app
-            .delete_transaction_outputs(&ids(&["a", "c"]), 0)
+            .delete_transaction_outputs(&ids(&["a", "c"]), 0, Some(500))
             .await
             .unwrap(),
-        2
+        1
+    );
+    assert_eq!(
+        d.app
+            .delete_transaction_outputs(&ids(&["a", "c"]), 0, None)
+            .await
+            .unwrap(),
+        1
     );
 }
 

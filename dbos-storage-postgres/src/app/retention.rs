@@ -8,20 +8,23 @@ use tokio_postgres::{Client, Transaction};
 
 use crate::store::ID_CHUNK;
 
-/// Runs `statement` (`$1` ids as `text[]`, `$2` first step as int4) over `ids` in chunks;
-/// returns the rows deleted.
+/// Runs `statement` (`$1` ids as `text[]`, `$2` first step as int4, `$3` created-before bound
+/// as int8 or NULL) over `ids` in chunks; returns the rows deleted.
 pub(super) async fn delete_outputs(
     tx: &Transaction<'_>,
     statement: &str,
     ids: &[String],
     from_function_id: i32,
+    created_before: Option<i64>,
 ) -> Result<u64, tokio_postgres::Error> {
     let statement = tx
-        .prepare_typed(statement, &[Type::TEXT_ARRAY, Type::INT4])
+        .prepare_typed(statement, &[Type::TEXT_ARRAY, Type::INT4, Type::INT8])
         .await?;
     let mut deleted = 0;
     for chunk in ids.chunks(ID_CHUNK) {
-        deleted += tx.execute(&statement, &[&chunk, &from_function_id]).await?;
+        deleted += tx
+            .execute(&statement, &[&chunk, &from_function_id, &created_before])
+            .await?;
     }
     Ok(deleted)
 }

@@ -100,7 +100,8 @@ pub(crate) const IS_MARKED: &str =
 /// Deletes the recorded transactions of a list of workflows (`$1` text[]) at or after step `$2`
 /// (int4).
 pub(crate) const DELETE_OUTPUTS_FROM: &str = "\
-DELETE FROM {schema}.transaction_outputs WHERE workflow_uuid = ANY($1) AND function_id >= $2";
+DELETE FROM {schema}.transaction_outputs WHERE workflow_uuid = ANY($1) AND function_id >= $2
+  AND ($3::bigint IS NULL OR created_at < $3::bigint)";
 
 // language=SQL
 /// Up to `$3` distinct workflows, by id, with recorded transactions created before `$1` (epoch
