@@ -333,6 +333,25 @@ impl Conn {
         }
     }
 
+    /// As [`Conn::query_cached`], for a statement that returns no rows: the number of rows it
+    /// changed.
+    pub(crate) async fn execute_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> std::result::Result<u64, tokio_postgres::Error> {
+        let statement = self.statement(sql, &[]).await?;
+        match self.client.execute(&statement, params).await {
+            Err(e) if is_stale_statement(&e) => {
+                self.forget(sql);
+                drop(statement);
+                let statement = self.statement(sql, &[]).await?;
+                self.client.execute(&statement, params).await
+            }
+            other => other,
+        }
+    }
+
     /// As [`Conn::query_cached`], for a statement that returns at most one row.
     pub(crate) async fn query_opt_cached(
         &self,

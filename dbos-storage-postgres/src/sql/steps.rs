@@ -66,45 +66,36 @@ RETURNING completed_at_epoch_ms"
 );
 
 // language=SQL
-/// A step checkpoint in one statement (one implicit transaction, one round trip): locks the
-/// workflow row `FOR NO KEY UPDATE` (as DBOS's ownership check does), records the step when the
-/// owner token matches (or none is given) with the workflow's `application_name`, or finds the
-/// step recorded at that position without changing it.
+/// A step checkpoint in one statement (one implicit transaction, one round trip): reads the
+/// workflow row, locking it `FOR NO KEY UPDATE` (as DBOS's ownership check does), and inserts
+/// the step with the workflow's `application_name` when the owner token matches (or none is
+/// given).
 ///
 /// Under READ COMMITTED the lock makes the fence race-free: a concurrent cancel, claim or
-/// recovery that changed `owner_xid` first is waited for, and the row lock then yields the
-/// committed row, whose token is the one compared; one that comes later waits for this
-/// statement's commit. CockroachDB runs it SERIALIZABLE.
+/// recovery that changed `owner_xid` first is waited for, and the qualification is then
+/// re-checked on the committed row, so the step is written only under the current owner; one
+/// that comes later waits for this statement's commit. CockroachDB runs it SERIALIZABLE.
 ///
-/// Returns no row when the workflow does not exist; else one row: the workflow's `owner_xid`,
-/// the recorded completion time (this write's, or the earlier write's — which tells a retry of
-/// this write from a rival's), and whether the step write ran (false: the token did not match).
+/// Writes one row when it recorded the step, none when it did not (no such workflow, or another
+/// owner: the caller reads the owner to tell which); it returns no rows either way. A step already
+/// recorded at that position fails with `unique_violation` on `operation_outputs_pkey`
+/// (deliberately no `ON CONFLICT` clause: speculative insertion costs every checkpoint, while
+/// only a retry or a rival meets a recorded step); the caller then reads the recorded step.
 ///
 /// `$1` workflow, `$2` function_id (int4), `$3` name, `$4` output, `$5` error, `$6` child,
 /// `$7` started at, `$8` completed at, `$9` serialization, `$10` owner token (NULL: no check).
 pub(crate) const RECORD_STEP: &str = concat!(
-    "WITH wf AS (
-    SELECT owner_xid, application_name
-    FROM {schema}.workflow_status WHERE workflow_uuid = $1::text
-    FOR NO KEY UPDATE
-), recorded AS (
-    INSERT INTO {schema}.operation_outputs (
-        workflow_uuid, function_id, function_name, output, error, child_workflow_id,
-        started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name,
-        retention_timestamp)
-    SELECT $1::text, $2::integer, $3::text, $4::text, $5::text, $6::text, $7::bigint,
-        $8::bigint, $9::text, wf.application_name, ",
+    "INSERT INTO {schema}.operation_outputs (
+    workflow_uuid, function_id, function_name, output, error, child_workflow_id,
+    started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name,
+    retention_timestamp)
+SELECT ws.workflow_uuid, $2::integer, $3::text, $4::text, $5::text, $6::text, $7::bigint,
+    $8::bigint, $9::text, ws.application_name, ",
     now_ms!(),
     "
-    FROM wf
-    WHERE $10::text IS NULL OR wf.owner_xid = $10::text
-    ON CONFLICT (workflow_uuid, function_id) DO UPDATE
-    SET completed_at_epoch_ms = operation_outputs.completed_at_epoch_ms
-    RETURNING completed_at_epoch_ms
-)
-SELECT wf.owner_xid, (SELECT completed_at_epoch_ms FROM recorded),
-    EXISTS (SELECT 1 FROM recorded)
-FROM wf"
+FROM {schema}.workflow_status ws
+WHERE ws.workflow_uuid = $1::text AND ($10::text IS NULL OR ws.owner_xid = $10::text)
+FOR NO KEY UPDATE"
 );
 
 // language=SQL

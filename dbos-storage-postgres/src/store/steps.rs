@@ -17,7 +17,7 @@ use tokio_postgres::Transaction;
 
 use super::workflows::insert_workflow_row;
 use super::{check_owner, col, now_ms, Exec, PostgresStore, Queries};
-use crate::error::{classify, classify_commit, with_backend};
+use crate::error::{classify, classify_commit, is_unique_violation, with_backend};
 
 /// A recorded `operation_outputs` row.
 struct StepRow {
@@ -91,6 +91,102 @@ async fn insert_step_if_absent(
     Ok(())
 }
 
+/// The error of a checkpoint that `RECORD_STEP` did not write, from the workflow's owner row
+/// read afterwards (`None`: no such workflow).
+fn unwritten_step(
+    step: &StepRecord,
+    expected: Option<&str>,
+    found: Option<tokio_postgres::Row>,
+) -> Result<dbos_storage_core::Error> {
+    let what = || format!("record step {}", step.function_id);
+    let Some(expected) = expected else {
+        return Ok(errors::missing_workflow(&step.workflow_id));
+    };
+    let owner = found
+        .map(|r| {
+            Ok::<_, dbos_storage_core::Error>(WorkflowOwner {
+                owner_xid: col(&r, 0)?,
+                ..WorkflowOwner::default()
+            })
+        })
+        .transpose()?;
+    Ok(
+        match ownership::verify(&step.workflow_id, expected, owner, &what()) {
+            Err(e) => e,
+            // The token matches now but did not in the statement: only a token the database
+            // compares differently could do that (tokens are never reused).
+            Ok(_) => errors::not_owner(&step.workflow_id, &what(), true),
+        },
+    )
+}
+
+impl PostgresStore {
+    /// A step checkpoint: one statement (`sql::steps::RECORD_STEP`), and a second read
+    /// only for a step it did not write. `step` is validated.
+    pub(super) async fn checkpoint(
+        &self,
+        step: &StepRecord,
+        owner_xid: Option<&str>,
+    ) -> Result<()> {
+        // One statement: the owner check and the insert (see `sql::steps::RECORD_STEP`), in
+        // one implicit transaction. Only a step it did not write costs a second read.
+        let row = NewStep::recorded(step, None);
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &row.workflow_id,
+            &row.function_id,
+            &row.function_name,
+            &row.output,
+            &row.error,
+            &row.child_workflow_id,
+            &row.started_at_epoch_ms,
+            &row.completed_at_epoch_ms,
+            &row.serialization,
+            &owner_xid,
+        ];
+        let client = self.client().await?;
+        let queries = self.queries();
+        match client
+            .execute_cached(queries.record_step.as_str(), &params)
+            .await
+        {
+            Ok(1) => Ok(()),
+            Ok(_) => {
+                // Not written: the workflow is gone, or another token (or none) owns it.
+                let found = client
+                    .query_opt_cached(queries.select_workflow_owner.as_str(), &[&step.workflow_id])
+                    .await
+                    .map_err(classify)?;
+                drop(client);
+                Err(with_backend(unwritten_step(step, owner_xid, found)?))
+            }
+            Err(e) if is_unique_violation(&e) => {
+                // A step is recorded at this position (the statement failed, so nothing of it
+                // was written): this write's own earlier commit, or a rival's. The recorded
+                // completion time tells which.
+                let recorded = client
+                    .query_opt_cached(
+                        queries.select_step.as_str(),
+                        &[&step.workflow_id, &step.function_id],
+                    )
+                    .await
+                    .map_err(classify)?;
+                drop(client);
+                let recorded_at: Option<i64> = match recorded {
+                    Some(r) => col(&r, 5)?,
+                    None => None,
+                };
+                if recorded_at == Some(step.completed_at_epoch_ms) {
+                    Ok(())
+                } else {
+                    Err(with_backend(errors::step_conflict(step, recorded_at)))
+                }
+            }
+            // Autocommit: a connection lost before the answer leaves the write unknown.
+            Err(e) => Err(classify_commit(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl StepStore for PostgresStore {
     async fn check_step(
@@ -128,55 +224,7 @@ impl StepStore for PostgresStore {
 
     async fn record_step(&self, step: StepRecord, owner_xid: Option<&str>) -> Result<()> {
         step.validate()?;
-        // One statement: the owner check, the insert and the read-back of a recorded step
-        // (see `sql::steps::RECORD_STEP`), in one implicit transaction.
-        let row = NewStep::recorded(&step, None);
-        let params: [&(dyn ToSql + Sync); 10] = [
-            &row.workflow_id,
-            &row.function_id,
-            &row.function_name,
-            &row.output,
-            &row.error,
-            &row.child_workflow_id,
-            &row.started_at_epoch_ms,
-            &row.completed_at_epoch_ms,
-            &row.serialization,
-            &owner_xid,
-        ];
-        let client = self.client().await?;
-        let found = client
-            .query_opt_cached(self.queries().record_step.as_str(), &params)
-            .await
-            // Autocommit: a connection lost before the answer leaves the write unknown.
-            .map_err(classify_commit)?;
-        drop(client);
-        let what = || format!("record step {}", step.function_id);
-        let Some(found) = found else {
-            let e = match owner_xid {
-                Some(_) => errors::deleted_while_running(&step.workflow_id, &what()),
-                None => errors::missing_workflow(&step.workflow_id),
-            };
-            return Err(with_backend(e));
-        };
-        if let Some(expected) = owner_xid {
-            let owner = WorkflowOwner {
-                owner_xid: col(&found, 0)?,
-                ..WorkflowOwner::default()
-            };
-            ownership::verify(&step.workflow_id, expected, Some(owner), &what())
-                .map_err(with_backend)?;
-        }
-        if !col::<bool>(&found, 2)? {
-            // The token matched in the check above but not in the statement: only a token
-            // the database compares differently could do that.
-            let e = errors::not_owner(&step.workflow_id, &what(), true);
-            return Err(with_backend(e));
-        }
-        let recorded: Option<i64> = col(&found, 1)?;
-        if recorded != Some(step.completed_at_epoch_ms) {
-            return Err(with_backend(errors::step_conflict(&step, recorded)));
-        }
-        Ok(())
+        self.checkpoint(&step, owner_xid).await
     }
 
     async fn list_steps(
@@ -509,13 +557,22 @@ mod tests {
             store.record_step(record, token).await.unwrap();
             assert_eq!(trips.load(Ordering::SeqCst) - before, 1);
         }
-        // A retry of one's own write is one round trip too, and succeeds.
+        // A retry of one's own write succeeds: the insert meets the recorded step and one read
+        // tells that it is this write's (two round trips once that read is prepared).
+        for _ in 0..2 {
+            let before = trips.load(Ordering::SeqCst);
+            store
+                .record_step(second.clone(), Some(&owner))
+                .await
+                .unwrap();
+            assert!(trips.load(Ordering::SeqCst) - before <= 3);
+        }
         let before = trips.load(Ordering::SeqCst);
         store
             .record_step(second.clone(), Some(&owner))
             .await
             .unwrap();
-        assert_eq!(trips.load(Ordering::SeqCst) - before, 1);
+        assert_eq!(trips.load(Ordering::SeqCst) - before, 2);
 
         // Under the single statement, a rival's write, another token, a cancelled and a missing
         // workflow are still refused, and nothing is recorded.
