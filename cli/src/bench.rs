@@ -400,10 +400,24 @@ where
 /// Rounds of an interleaved comparison.
 const ROUNDS: usize = 4;
 
+/// Untimed operations per lane that each side runs before an interleaved comparison.
+const WARMUP_PER_LANE: usize = 16;
+
+/// How many untimed warm-up operations [`interleaved`] runs on each side for `tasks` lanes:
+/// it calls `store(i)` and `raw(i)` for `i` in `n..n + warmup(tasks)` first.
+fn warmup(tasks: usize) -> usize {
+    tasks.max(1) * WARMUP_PER_LANE
+}
+
 /// Times `store(i)` and `raw(i)` for `i` in `0..n` on `tasks` lanes each, in [`ROUNDS`]
 /// interleaved rounds (a slice of the store's work, then the same slice of the raw work, the
 /// order swapped every round), so that a slow spell of a shared machine or disk falls on both
 /// sides alike. Returns the store's and the raw side's total times.
+///
+/// Both sides first run [`warmup`]`(tasks)` untimed operations (indices `n..`), so that
+/// neither is timed while its connections prepare statements and the server settles on its
+/// cached plans (PostgreSQL plans a prepared statement afresh for its first five runs on each
+/// connection).
 async fn interleaved<FS, S, FR, R>(
     n: usize,
     tasks: usize,
@@ -416,6 +430,9 @@ where
     FR: Fn(usize) -> R,
     R: Future<Output = Result<(), CliError>>,
 {
+    let warm = n..n + warmup(tasks);
+    timed_lanes(warm.clone(), tasks, &store).await?;
+    timed_lanes(warm, tasks, &raw).await?;
     let chunk = n.div_ceil(ROUNDS).max(1);
     let (mut store_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
     for (round, start) in (0..n).step_by(chunk).enumerate() {

@@ -5,7 +5,9 @@ use dbos_storage::{InsertOptions, StepRecord};
 use futures::future::join_all;
 
 use super::report::{targets, thousands, Figure, Unit};
-use super::{interleaved, new_workflow, output, rate, run_workflow, timed_parallel, Bench, STEP};
+use super::{
+    interleaved, new_workflow, output, rate, run_workflow, timed_parallel, warmup, Bench, STEP,
+};
 use crate::error::CliError;
 
 /// Inserting a workflow (a direct start), one at a time, next to one raw single-row insert.
@@ -65,7 +67,7 @@ fn checkpoint_slot(i: usize, writers: usize, steps: usize) -> (usize, i32) {
 async fn checkpoint_rate(bench: &Bench<'_>, writers: usize) -> Result<Figure, CliError> {
     let n = bench.args.checkpoints;
     let steps = bench.args.steps as usize;
-    let workflows = (0..n)
+    let workflows = (0..n + warmup(writers))
         .map(|i| checkpoint_slot(i, writers, steps).0 + 1)
         .max()
         .unwrap_or(0);
