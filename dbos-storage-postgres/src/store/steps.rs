@@ -131,18 +131,9 @@ impl PostgresStore {
         // One statement: the owner check and the insert (see `sql::steps::RECORD_STEP`), in
         // one implicit transaction. Only a step it did not write costs a second read.
         let row = NewStep::recorded(step, None);
-        let params: [&(dyn ToSql + Sync); 10] = [
-            &row.workflow_id,
-            &row.function_id,
-            &row.function_name,
-            &row.output,
-            &row.error,
-            &row.child_workflow_id,
-            &row.started_at_epoch_ms,
-            &row.completed_at_epoch_ms,
-            &row.serialization,
-            &owner_xid,
-        ];
+        // `RECORD_STEP` takes the owner token where the insert head takes the application.
+        let mut params = step_params(&row);
+        params[9] = &owner_xid;
         let client = self.client().await?;
         let queries = self.queries();
         match client
