@@ -526,6 +526,7 @@ impl Pool {
             .max_size(config.max_size())
             .connection_timeout(config.pool_timeout.max(Duration::from_millis(1)))
             .test_on_check_out(config.pool_pre_ping)
+            .queue_strategy(bb8::QueueStrategy::Lifo)
             .error_sink(Box::new(last_error.clone()))
             .build_unchecked(manager);
         let first = pool
@@ -892,6 +893,48 @@ mod tests {
     async fn use_once(pool: &Pool) {
         let conn = pool.get().await.unwrap();
         conn.simple_query("SELECT 1").await.unwrap();
+    }
+
+    /// The server process behind a pooled connection.
+    async fn backend_pid(conn: &PooledClient<'_>) -> i32 {
+        conn.query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    #[tokio::test]
+    async fn the_most_recently_returned_connection_is_handed_out_first() {
+        let pool = pool(DbosConfig::new("pool-test").with_pool_size(3)).await;
+        let (a, b, c) = (
+            pool.get().await.unwrap(),
+            pool.get().await.unwrap(),
+            pool.get().await.unwrap(),
+        );
+        let (pid_a, pid_b, pid_c) = (
+            backend_pid(&a).await,
+            backend_pid(&b).await,
+            backend_pid(&c).await,
+        );
+        assert!(pid_a != pid_b && pid_b != pid_c && pid_a != pid_c);
+        // Returned in the order a, c, b: the last one back (b) comes out first, then c.
+        drop(a);
+        drop(c);
+        drop(b);
+        for _ in 0..5 {
+            let again = pool.get().await.unwrap();
+            assert_eq!(
+                backend_pid(&again).await,
+                pid_b,
+                "one caller reuses one warm connection"
+            );
+        }
+        let first = pool.get().await.unwrap();
+        let second = pool.get().await.unwrap();
+        assert_eq!(backend_pid(&first).await, pid_b);
+        assert_eq!(backend_pid(&second).await, pid_c);
+        drop((first, second));
+        pool.close().await;
     }
 
     #[tokio::test]
