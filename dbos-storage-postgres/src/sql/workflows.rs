@@ -211,6 +211,12 @@ pub(crate) mod list {
 /// `PENDING` and, with a token, still owned by it; the output row is written only if the update
 /// matched. Returns the number of rows updated (0 or 1).
 ///
+/// The status test is written `(status = 'PENDING') IS TRUE` (the same rows) so that the planner
+/// cannot answer it from the partial index `idx_workflow_status_pending`: without statistics (a
+/// new schema, or many workflows started since the last ANALYZE) it rates that index as cheap as
+/// the primary key, picks it, and then filters every pending row by id; measured by the bench,
+/// ~425 rows and ~1 ms per outcome instead of one row and ~40 µs.
+///
 /// `$1` id, `$2` status, `$3` output, `$4` error, `$5` owner token (NULL = no ownership check).
 pub(crate) const RECORD_OUTCOME: &str = concat!(
     "WITH updated AS (
@@ -221,7 +227,7 @@ pub(crate) const RECORD_OUTCOME: &str = concat!(
     ", completed_at = ",
     now_ms!(),
     "
-    WHERE workflow_uuid = $1 AND status = 'PENDING'
+    WHERE workflow_uuid = $1 AND (status = 'PENDING') IS TRUE
       AND ($5::text IS NULL OR owner_xid = $5::text)
     RETURNING workflow_uuid
 ), written AS (
