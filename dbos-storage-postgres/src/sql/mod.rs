@@ -1,5 +1,12 @@
 //! SQL statements, as named constants grouped by area, with a `{schema}` placeholder that
 //! [`render`] replaces with the quoted schema name once, when a store is built.
+//!
+//! A status test on rows found by id is written `(status = …) IS TRUE` (the same rows): the
+//! planner cannot then serve it from a partial index on status (`idx_workflow_status_pending`,
+//! `idx_workflow_status_in_flight_v2`, …). Without statistics — a new schema, or many workflows
+//! written since the last ANALYZE — it rates such an index as cheap as the primary key, picks
+//! it, and filters every pending or enqueued row by id. The plan tests in `store::workflows`
+//! and `store::queues` check the statements on a never-analyzed schema.
 
 pub(crate) mod app;
 pub(crate) mod bench;

@@ -125,7 +125,7 @@ SET ",
             claim_set!("$5", "$6", "$2", "$3", "$7"),
             "
 FROM selected
-WHERE ws.workflow_uuid = selected.workflow_uuid AND ws.status = 'ENQUEUED' AND ",
+WHERE ws.workflow_uuid = selected.workflow_uuid AND (ws.status = 'ENQUEUED') IS TRUE AND ",
             app_scope!("ws", "$3"),
             "
 RETURNING ws.workflow_uuid, ws.priority, ws.created_at"
@@ -272,7 +272,7 @@ SET ",
     claim_set!("$2", "$3", "$4", "$5", "FALSE"),
     "
 FROM locked
-WHERE ws.workflow_uuid = locked.workflow_uuid AND ws.status = 'ENQUEUED'
+WHERE ws.workflow_uuid = locked.workflow_uuid AND (ws.status = 'ENQUEUED') IS TRUE
 RETURNING ws.workflow_uuid"
 );
 
@@ -487,7 +487,8 @@ SET status = 'CANCELLED', owner_xid = NULL, queue_name = NULL, deduplication_id 
     now_ms!(),
     "
 FROM due
-WHERE ws.workflow_uuid = due.workflow_uuid AND ws.status IN ('ENQUEUED', 'PENDING', 'DELAYED')
+WHERE ws.workflow_uuid = due.workflow_uuid
+  AND (ws.status IN ('ENQUEUED', 'PENDING', 'DELAYED')) IS TRUE
 RETURNING ws.workflow_uuid, ws.workflow_deadline_epoch_ms"
 );
 
@@ -513,7 +514,7 @@ SET status = 'ENQUEUED', owner_xid = NULL, started_at_epoch_ms = NULL,
     queue_name = COALESCE(queue_name, $3::text), updated_at = ",
     now_ms!(),
     "
-WHERE workflow_uuid = ANY($1) AND status = 'PENDING' AND executor_id = ANY($2)
+WHERE workflow_uuid = ANY($1) AND (status = 'PENDING') IS TRUE AND executor_id = ANY($2)
 RETURNING workflow_uuid"
 );
 
@@ -528,7 +529,7 @@ SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', owner_xid = NULL, deduplication_i
     ", completed_at = ",
     now_ms!(),
     "
-WHERE workflow_uuid = ANY($1) AND status = 'PENDING' AND recovery_attempts >= $2
+WHERE workflow_uuid = ANY($1) AND (status = 'PENDING') IS TRUE AND recovery_attempts >= $2
 RETURNING workflow_uuid"
 );
 

@@ -640,6 +640,74 @@ pub(crate) async fn now_ms(tx: &Transaction<'_>, queries: &Queries) -> Result<i6
 }
 
 #[cfg(test)]
+pub(crate) mod plan_check {
+    //! Plans of the driver's statements on a real server, for tests that pin which index a
+    //! statement uses (see `crate::sql`).
+
+    use dbos_storage_conformance::pg;
+    use dbos_storage_core::{DatabaseUrl, DbosConfig, LifecycleStore};
+
+    use super::PostgresStore;
+
+    /// A migrated store in a new database of its own, never analyzed (no LISTEN).
+    pub(crate) async fn fresh_store(name: &str) -> PostgresStore {
+        let url = pg::server().create_database(name).await;
+        let dbos = DbosConfig::new(name).with_use_listen_notify(false);
+        let config =
+            crate::PostgresConfig::system(&dbos, &DatabaseUrl::parse(&url).unwrap()).unwrap();
+        let store = PostgresStore::open(config).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    /// The plan of `statement` (prepared as `q` with `types`, or the types the server infers
+    /// when `types` is empty) for `args`, as a custom and as a generic plan, on a pooled
+    /// connection of `store`.
+    pub(crate) async fn plans(
+        store: &PostgresStore,
+        statement: &str,
+        types: &str,
+        args: &str,
+    ) -> [String; 2] {
+        let client = store.client().await.unwrap();
+        let head = if types.is_empty() {
+            "PREPARE q AS".to_owned()
+        } else {
+            format!("PREPARE q({types}) AS")
+        };
+        client
+            .batch_execute(&format!("{head} {statement}"))
+            .await
+            .unwrap();
+        let mut out = [String::new(), String::new()];
+        for (mode, plan) in ["force_custom_plan", "force_generic_plan"]
+            .iter()
+            .zip(out.iter_mut())
+        {
+            client
+                .batch_execute(&format!("SET plan_cache_mode = {mode}"))
+                .await
+                .unwrap();
+            for row in client
+                .simple_query(&format!("EXPLAIN EXECUTE q({args})"))
+                .await
+                .unwrap()
+            {
+                if let tokio_postgres::SimpleQueryMessage::Row(r) = row {
+                    plan.push_str(r.get(0).unwrap_or_default());
+                    plan.push('\n');
+                }
+            }
+        }
+        client
+            .batch_execute("DEALLOCATE q; RESET plan_cache_mode")
+            .await
+            .unwrap();
+        out
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1118,6 +1118,56 @@ impl QueueStore for PostgresStore {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn claims_and_recovery_find_rows_by_primary_key_without_statistics() {
+        use crate::store::plan_check::{fresh_store, plans};
+        use dbos_storage_core::LifecycleStore;
+
+        let store = fresh_store("queue_plans").await;
+        // A never-analyzed schema with a backlog: 15,000 enqueued and 5,000 running workflows
+        // (written in bulk: the plans, not the inserts, are under test).
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute(
+                "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, queue_name,
+                     application_version, executor_id)
+                 SELECT 'w' || g, CASE WHEN g <= 15000 THEN 'ENQUEUED' ELSE 'PENDING' END, 'f',
+                     CASE WHEN g <= 15000 THEN 'q' END, 'v1', 'executor'
+                 FROM generate_series(1, 20000) g",
+            )
+            .await
+            .unwrap();
+        let q = store.queries();
+        let by_id = [
+            (
+                q.claim_skip_locked.as_str(),
+                "'q', 'v1', NULL, 8, 'token', 'executor', false",
+            ),
+            (
+                q.claim_partition_heads.as_str(),
+                "ARRAY['w1'], 'token', 'executor', 'v1', NULL, 'q'",
+            ),
+            (q.cancel_timed_out.as_str(), "8, NULL"),
+            (
+                q.reenqueue_for_recovery.as_str(),
+                "ARRAY['w15001'], ARRAY['executor'], 'q'",
+            ),
+            (q.dead_letter_workflows.as_str(), "ARRAY['w15001'], 5"),
+        ];
+        for (statement, args) in by_id {
+            for plan in plans(&store, statement, "", args).await {
+                assert!(
+                    plan.contains("workflow_status_pkey"),
+                    "the rows to change must be found by id:\n{statement}\n{plan}"
+                );
+                assert!(!plan.contains("idx_workflow_status_pending"), "{plan}");
+            }
+        }
+        store.close().await.unwrap();
+    }
+
     #[test]
     fn isolation_follows_the_queue_shape() {
         let none = QueueLimits::new().worker_concurrency(4);

@@ -482,52 +482,12 @@ mod tests {
         assert!(built.text.contains("ws.workflow_uuid = ANY($3)"));
     }
 
-    /// The plan of `statement` (prepared as `q` with `types`) for `args`, as a custom and as a
-    /// generic plan, on a pooled connection of `store`.
-    async fn plans(store: &PostgresStore, statement: &str, types: &str, args: &str) -> [String; 2] {
-        let client = store.client().await.unwrap();
-        client
-            .batch_execute(&format!("PREPARE q({types}) AS {statement}"))
-            .await
-            .unwrap();
-        let mut out = [String::new(), String::new()];
-        for (mode, plan) in ["force_custom_plan", "force_generic_plan"]
-            .iter()
-            .zip(out.iter_mut())
-        {
-            client
-                .batch_execute(&format!("SET plan_cache_mode = {mode}"))
-                .await
-                .unwrap();
-            for row in client
-                .simple_query(&format!("EXPLAIN EXECUTE q({args})"))
-                .await
-                .unwrap()
-            {
-                if let tokio_postgres::SimpleQueryMessage::Row(r) = row {
-                    plan.push_str(r.get(0).unwrap_or_default());
-                    plan.push('\n');
-                }
-            }
-        }
-        client
-            .batch_execute("DEALLOCATE q; RESET plan_cache_mode")
-            .await
-            .unwrap();
-        out
-    }
-
     #[tokio::test]
     async fn an_outcome_finds_its_row_by_primary_key_without_statistics() {
-        use dbos_storage_conformance::pg;
-        use dbos_storage_core::{DatabaseUrl, DbosConfig, LifecycleStore, Payload};
+        use crate::store::plan_check::{fresh_store, plans};
+        use dbos_storage_core::{LifecycleStore, Payload};
 
-        let url = pg::server().create_database("outcome_plan").await;
-        let dbos = DbosConfig::new("outcome_plan").with_use_listen_notify(false);
-        let config =
-            crate::PostgresConfig::system(&dbos, &DatabaseUrl::parse(&url).unwrap()).unwrap();
-        let store = PostgresStore::open(config).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = fresh_store("outcome_plan").await;
         // A new schema, never analyzed, with a few hundred pending workflows: the partial index
         // of pending workflows looks as cheap as the primary key to the planner.
         for i in 0..300 {
