@@ -660,23 +660,12 @@ pub(crate) mod plan_check {
         store
     }
 
-    /// The plan of `statement` (prepared as `q` with `types`, or the types the server infers
-    /// when `types` is empty) for `args`, as a custom and as a generic plan, on a pooled
-    /// connection of `store`.
-    pub(crate) async fn plans(
-        store: &PostgresStore,
-        statement: &str,
-        types: &str,
-        args: &str,
-    ) -> [String; 2] {
+    /// The plan of `statement` (prepared as `q`, parameter types as the server infers them)
+    /// for `args`, as a custom and as a generic plan, on a pooled connection of `store`.
+    pub(crate) async fn plans(store: &PostgresStore, statement: &str, args: &str) -> [String; 2] {
         let client = store.client().await.unwrap();
-        let head = if types.is_empty() {
-            "PREPARE q AS".to_owned()
-        } else {
-            format!("PREPARE q({types}) AS")
-        };
         client
-            .batch_execute(&format!("{head} {statement}"))
+            .batch_execute(&format!("PREPARE q AS {statement}"))
             .await
             .unwrap();
         let mut out = [String::new(), String::new()];

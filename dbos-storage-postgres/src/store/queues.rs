@@ -1157,7 +1157,7 @@ mod tests {
             (q.dead_letter_workflows.as_str(), "ARRAY['w15001'], 5"),
         ];
         for (statement, args) in by_id {
-            for plan in plans(&store, statement, "", args).await {
+            for plan in plans(&store, statement, args).await {
                 assert!(
                     plan.contains("workflow_status_pkey"),
                     "the rows to change must be found by id:\n{statement}\n{plan}"

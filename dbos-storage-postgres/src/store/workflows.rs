@@ -500,7 +500,6 @@ mod tests {
         for plan in plans(
             &store,
             store.queries().record_outcome.as_str(),
-            "text, text, text, text, text",
             "'w7', 'SUCCESS', NULL, NULL, 'token'",
         )
         .await
