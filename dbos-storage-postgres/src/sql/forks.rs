@@ -173,8 +173,9 @@ pub(crate) const DELETE_REWOUND_OUTPUT: &str = "\
 DELETE FROM {schema}.workflow_output WHERE workflow_uuid = $1";
 
 // language=SQL
-/// Rewind: re-enqueues workflow `$1` if its status is still `$2`. `$3` queue, `$4` partition
-/// key, `$5` version (NULL: unchanged). Returns a row when it changed.
+/// Rewind: re-enqueues workflow `$1` if its status is still `$2` (tested so that no partial
+/// status index can serve it, see [`crate::sql`]). `$3` queue, `$4` partition key, `$5` version
+/// (NULL: unchanged). Returns a row when it changed.
 pub(crate) const REENQUEUE_REWOUND: &str = concat!(
     "UPDATE {schema}.workflow_status
 SET status = 'ENQUEUED', output = NULL, error = NULL, queue_name = $3::text,
@@ -183,6 +184,6 @@ SET status = 'ENQUEUED', output = NULL, error = NULL, queue_name = $3::text,
     started_at_epoch_ms = NULL, completed_at = NULL, recovery_attempts = 0, updated_at = ",
     now_ms!(),
     "
-WHERE workflow_uuid = $1 AND status = $2
+WHERE workflow_uuid = $1 AND (status = $2) IS TRUE
 RETURNING workflow_uuid"
 );

@@ -483,7 +483,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_outcome_finds_its_row_by_primary_key_without_statistics() {
+    async fn an_outcome_and_a_rewind_find_their_row_by_primary_key_without_statistics() {
         use crate::store::plan_check::{fresh_store, plans};
         use dbos_storage_core::{LifecycleStore, Payload};
 
@@ -497,18 +497,25 @@ mod tests {
                 .await
                 .unwrap();
         }
-        for plan in plans(
-            &store,
-            store.queries().record_outcome.as_str(),
-            "'w7', 'SUCCESS', NULL, NULL, 'token'",
-        )
-        .await
-        {
-            assert!(
-                plan.contains("Index Scan using workflow_status_pkey"),
-                "the outcome must find its row by id:\n{plan}"
-            );
-            assert!(!plan.contains("idx_workflow_status_pending"), "{plan}");
+        let q = store.queries();
+        let by_id = [
+            (
+                q.record_outcome.as_str(),
+                "'w7', 'SUCCESS', NULL, NULL, 'token'",
+            ),
+            (
+                q.reenqueue_rewound.as_str(),
+                "'w7', 'PENDING', 'q', NULL, NULL",
+            ),
+        ];
+        for (statement, args) in by_id {
+            for plan in plans(&store, statement, args).await {
+                assert!(
+                    plan.contains("Index Scan using workflow_status_pkey"),
+                    "the row must be found by id:\n{statement}\n{plan}"
+                );
+                assert!(!plan.contains("idx_workflow_status_pending"), "{plan}");
+            }
         }
         store.close().await.unwrap();
     }
