@@ -660,9 +660,28 @@ pub(crate) mod plan_check {
         store
     }
 
+    /// Asserts that the custom and generic plans of every `(statement, args)` contain
+    /// `key_access` (how the primary key is used) and never the partial index of pending
+    /// workflows.
+    pub(crate) async fn assert_found_by_key(
+        store: &PostgresStore,
+        statements: &[(&str, &str)],
+        key_access: &str,
+    ) {
+        for (statement, args) in statements {
+            for plan in plans(store, statement, args).await {
+                assert!(
+                    plan.contains(key_access),
+                    "the rows must be found by id:\n{statement}\n{plan}"
+                );
+                assert!(!plan.contains("idx_workflow_status_pending"), "{plan}");
+            }
+        }
+    }
+
     /// The plan of `statement` (prepared as `q`, parameter types as the server infers them)
     /// for `args`, as a custom and as a generic plan, on a pooled connection of `store`.
-    pub(crate) async fn plans(store: &PostgresStore, statement: &str, args: &str) -> [String; 2] {
+    async fn plans(store: &PostgresStore, statement: &str, args: &str) -> [String; 2] {
         let client = store.client().await.unwrap();
         client
             .batch_execute(&format!("PREPARE q AS {statement}"))
