@@ -34,7 +34,7 @@ use bb8::{ErrorSink, ManageConnection, RunError};
 use bb8_postgres::PostgresConnectionManager;
 use dbos_storage_core::{DatabaseUrl, Error, ErrorKind, Isolation, Result};
 use futures::future::BoxFuture;
-use tokio_postgres::error::SqlState;
+use tokio_postgres::error::{Severity, SqlState};
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Row, Socket, Statement, Transaction};
@@ -177,7 +177,7 @@ impl ManageConnection for Manager {
     }
 
     async fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), ConnectError> {
-        if !conn.client.is_closed() && conn.returned_healthy.elapsed() < self.pre_ping_window {
+        if !conn.has_ended() && conn.returned_healthy.elapsed() < self.pre_ping_window {
             return Ok(());
         }
         self.pings.fetch_add(1, Ordering::Relaxed);
@@ -192,13 +192,25 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        let broken = self.closed.load(Ordering::Relaxed) || conn.is_closed();
+        let broken = self.closed.load(Ordering::Relaxed) || conn.has_ended();
         if !broken {
             // Called as the connection goes back to the pool (or into it, for the first one).
             conn.returned_healthy = Instant::now();
         }
         broken
     }
+}
+
+/// Whether `err` of a transaction says its session is over: the connection failed with no
+/// server error (a closed socket), or the server ended the backend (class `57P`, sent as FATAL).
+/// A server error that leaves the session open — even an injected `40003` at commit — does not:
+/// the server sends such an error before it releases the transaction's locks, so the next
+/// statement must run on the same session to find them released.
+fn ends_session(err: &Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionLost | ErrorKind::AmbiguousCommit
+    ) && err.code().is_none_or(|code| code.starts_with("57P"))
 }
 
 /// Whether `err` says that a prepared statement of this connection is no longer usable: it is
@@ -238,6 +250,9 @@ pub(crate) struct Conn {
     prepares: AtomicU64,
     /// When the connection was opened or last returned to the pool not closed.
     returned_healthy: Instant,
+    /// Whether a statement on it failed with an error that ends the session (the server
+    /// terminated it, a FATAL error): the client may not know it is closed yet.
+    ended: AtomicBool,
 }
 
 impl fmt::Debug for Conn {
@@ -270,7 +285,35 @@ impl Conn {
             statements: Mutex::new(HashMap::new()),
             prepares: AtomicU64::new(0),
             returned_healthy: Instant::now(),
+            ended: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the session is over: the client closed, or a statement on it failed with an
+    /// error that ends the session. An ended connection never goes back into the pool.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed) || self.client.is_closed()
+    }
+
+    /// Passes `result` through, noting an error that ends the session: the server sends the
+    /// FATAL error of a terminated backend before it closes the socket, so a connection
+    /// returned right after it still looks open to the client.
+    fn noting<T>(
+        &self,
+        result: std::result::Result<T, tokio_postgres::Error>,
+    ) -> std::result::Result<T, tokio_postgres::Error> {
+        if let Err(e) = &result {
+            let fatal = e.as_db_error().is_some_and(|db| {
+                matches!(
+                    db.parsed_severity(),
+                    Some(Severity::Fatal | Severity::Panic)
+                )
+            });
+            if fatal || e.is_closed() {
+                self.ended.store(true, Ordering::Relaxed);
+            }
+        }
+        result
     }
 
     /// The client, without its cache (a dedicated connection).
@@ -319,8 +362,8 @@ impl Conn {
         types: &[Type],
         params: &[&(dyn ToSql + Sync)],
     ) -> std::result::Result<Vec<Row>, tokio_postgres::Error> {
-        let statement = self.statement(sql, types).await?;
-        match self.client.query(&statement, params).await {
+        let statement = self.noting(self.statement(sql, types).await)?;
+        self.noting(match self.client.query(&statement, params).await {
             Err(e) if is_stale_statement(&e) => {
                 // A pooler's DISCARD ALL drops every statement of the session, not just this
                 // one; the others are found stale (and re-prepared) when next used.
@@ -330,7 +373,7 @@ impl Conn {
                 self.client.query(&statement, params).await
             }
             other => other,
-        }
+        })
     }
 
     /// As [`Conn::query_cached`], for a statement that returns no rows: the number of rows it
@@ -340,8 +383,8 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> std::result::Result<u64, tokio_postgres::Error> {
-        let statement = self.statement(sql, &[]).await?;
-        match self.client.execute(&statement, params).await {
+        let statement = self.noting(self.statement(sql, &[]).await)?;
+        self.noting(match self.client.execute(&statement, params).await {
             Err(e) if is_stale_statement(&e) => {
                 self.forget(sql);
                 drop(statement);
@@ -349,7 +392,7 @@ impl Conn {
                 self.client.execute(&statement, params).await
             }
             other => other,
-        }
+        })
     }
 
     /// As [`Conn::query_cached`], for a statement that returns at most one row.
@@ -372,8 +415,8 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> std::result::Result<Row, tokio_postgres::Error> {
-        let statement = self.statement(sql, &[]).await?;
-        match self.client.query_one(&statement, params).await {
+        let statement = self.noting(self.statement(sql, &[]).await)?;
+        self.noting(match self.client.query_one(&statement, params).await {
             Err(e) if is_stale_statement(&e) => {
                 self.forget(sql);
                 drop(statement);
@@ -381,7 +424,7 @@ impl Conn {
                 self.client.query_one(&statement, params).await
             }
             other => other,
-        }
+        })
     }
 }
 
@@ -637,19 +680,28 @@ impl Pool {
         F: for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<R>> + Send,
     {
         let mut conn = self.get().await?;
-        let mut builder = conn.build_transaction();
-        if let Some(isolation) = options.isolation {
-            builder = builder.isolation_level(isolation_level(isolation));
+        let config = &self.inner.config;
+        let result: Result<R> = async {
+            let mut builder = conn.build_transaction();
+            if let Some(isolation) = options.isolation {
+                builder = builder.isolation_level(isolation_level(isolation));
+            }
+            if options.read_only {
+                builder = builder.read_only(true);
+            }
+            config.log_statement("BEGIN");
+            let tx = builder.start().await.map_err(classify)?;
+            let value = f(&tx).await?;
+            config.log_statement("COMMIT");
+            tx.commit().await.map_err(classify_commit)?;
+            Ok(value)
         }
-        if options.read_only {
-            builder = builder.read_only(true);
+        .await;
+        if result.as_ref().is_err_and(ends_session) {
+            // The session is over before the client may have noticed: never reuse it.
+            conn.ended.store(true, Ordering::Relaxed);
         }
-        self.inner.config.log_statement("BEGIN");
-        let tx = builder.start().await.map_err(classify)?;
-        let value = f(&tx).await?;
-        self.inner.config.log_statement("COMMIT");
-        tx.commit().await.map_err(classify_commit)?;
-        Ok(value)
+        result
     }
 
     /// Opens one connection outside the pool (for LISTEN, or a session that must not be shared).
@@ -842,6 +894,27 @@ mod tests {
     use dbos_storage_core::{DatabaseUrl, DbosConfig};
 
     use super::*;
+
+    #[test]
+    fn only_errors_that_end_the_session_retire_a_connection() {
+        let lost = |kind| Error::new(kind, "x");
+        assert!(ends_session(&lost(ErrorKind::ConnectionLost)));
+        assert!(ends_session(&lost(ErrorKind::AmbiguousCommit)));
+        assert!(ends_session(
+            &lost(ErrorKind::ConnectionLost).with_code("57P01")
+        ));
+        // An error the server reports on a live session: it releases the locks after sending.
+        assert!(!ends_session(
+            &lost(ErrorKind::AmbiguousCommit).with_code("40003")
+        ));
+        assert!(!ends_session(
+            &lost(ErrorKind::ConnectionLost).with_code("53300")
+        ));
+        assert!(!ends_session(
+            &lost(ErrorKind::SerializationFailure).with_code("40001")
+        ));
+        assert!(!ends_session(&lost(ErrorKind::Backend)));
+    }
 
     async fn pool(dbos: DbosConfig) -> Pool {
         let url = DatabaseUrl::parse(&pg::server().admin_url()).unwrap();
