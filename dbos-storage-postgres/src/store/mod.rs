@@ -1,6 +1,7 @@
 //! [`PostgresStore`]: the DBOS system database on PostgreSQL. One file per area trait.
 
 mod calls;
+mod combine;
 mod events;
 mod forks;
 mod lifecycle;
@@ -29,10 +30,12 @@ use dbos_storage_core::{
     AwaitOptions, DatabaseUrl, Error, Isolation, Payload, Result, Serialization, WorkflowInfo,
 };
 use futures::future::BoxFuture;
+
+pub use combine::CombinedCheckpoints;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
-use crate::config::PostgresConfig;
+use crate::config::{Dialect, PostgresConfig};
 use crate::error::{classify, with_backend, BACKEND};
 use crate::notify::Notifications;
 use crate::pool::{Conn, Pool, PooledClient, TxOptions};
@@ -81,6 +84,7 @@ queries! {
     select_step = steps::SELECT_STEP;
     insert_step = steps::INSERT_STEP;
     record_step = steps::RECORD_STEP;
+    record_steps = steps::RECORD_STEPS;
     insert_step_if_absent = steps::INSERT_STEP_IF_ABSENT;
     list_steps = steps::LIST_STEPS;
     cancel_workflows = management::CANCEL_WORKFLOWS;
@@ -226,6 +230,8 @@ struct Inner {
     gate: PollGate,
     /// The listener and the notifier (PostgreSQL with LISTEN/NOTIFY only).
     notifications: Option<Notifications>,
+    /// Group commit of step checkpoints (not on CockroachDB).
+    combiner: Option<combine::Combiner>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -246,6 +252,10 @@ impl PostgresStore {
         let queries = Arc::new(Queries::new(config.schema()));
         let waits = Arc::new(WaitRegistry::new());
         let gate = PollGate::for_pool(usize::try_from(config.max_size()).unwrap_or(usize::MAX));
+        let combiner = match config.dialect() {
+            Dialect::Postgres => Some(combine::Combiner::new(combine::statement_slots())),
+            Dialect::Cockroach => None,
+        };
         let notifications = if config.use_listen_notify() {
             Notifications::start(&pool, waits.clone())
         } else {
@@ -261,6 +271,7 @@ impl PostgresStore {
                 waits,
                 gate,
                 notifications,
+                combiner,
             }),
         }
     }
@@ -310,6 +321,17 @@ impl PostgresStore {
 
     pub(crate) fn queries(&self) -> &Queries {
         &self.inner.queries
+    }
+
+    /// Group commit of step checkpoints; `None` on CockroachDB.
+    pub(crate) fn combiner(&self) -> Option<&combine::Combiner> {
+        self.inner.combiner.as_ref()
+    }
+
+    /// A free statement slot for a single-statement write that never waits for one (see
+    /// [`combine`]), held until the permit drops; `None` when all are taken or on CockroachDB.
+    pub(crate) fn free_statement_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.combiner().and_then(combine::Combiner::occupy)
     }
 
     pub(crate) fn wake(&self) -> &WakeSignal {
@@ -395,6 +417,21 @@ impl PostgresStore {
             .notifications
             .as_ref()
             .map_or(0, Notifications::sessions)
+    }
+
+    /// How many step checkpoints went in combined statements so far, and in how many
+    /// statements (see the crate docs on checkpoint batching). Always zero on the CockroachDB
+    /// dialect, which does not combine.
+    pub fn combined_checkpoints(&self) -> CombinedCheckpoints {
+        self.combiner()
+            .map_or_else(CombinedCheckpoints::default, combine::Combiner::counts)
+    }
+
+    /// How many single-statement writes (checkpoints, inserts, outcomes) run before step
+    /// checkpoints queue and combine: twice the processors, at least 4; 0 on the CockroachDB
+    /// dialect, which does not combine.
+    pub fn statement_slots(&self) -> usize {
+        self.combiner().map_or(0, combine::Combiner::size)
     }
 
     /// How many polling reads of waits may run at once (half the pool, at least 1).

@@ -15,6 +15,7 @@ use dbos_storage_core::{
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
+use super::combine::{self, Admission};
 use super::workflows::insert_workflow_row;
 use super::{check_owner, col, now_ms, Exec, PostgresStore, Queries};
 use crate::error::{classify, classify_commit, is_unique_violation, with_backend};
@@ -215,7 +216,22 @@ impl StepStore for PostgresStore {
 
     async fn record_step(&self, step: StepRecord, owner_xid: Option<&str>) -> Result<()> {
         step.validate()?;
-        self.checkpoint(&step, owner_xid).await
+        let Some(combiner) = self.combiner() else {
+            return self.checkpoint(&step, owner_xid).await;
+        };
+        match combiner.admit(step, owner_xid) {
+            Admission::Alone(step, slot) => {
+                let result = self.checkpoint(&step, owner_xid).await;
+                drop(slot);
+                result
+            }
+            Admission::Queued { result, lead } => {
+                if lead {
+                    tokio::spawn(combine::lead(self.clone()));
+                }
+                result.await.unwrap_or_else(|_| Err(combine::abandoned()))
+            }
+        }
     }
 
     async fn list_steps(

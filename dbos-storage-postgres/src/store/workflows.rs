@@ -266,6 +266,8 @@ impl WorkflowStore for PostgresStore {
         options: InsertOptions,
     ) -> Result<InsertOutcome> {
         workflow.validate()?;
+        // Counts toward the statements in flight that make checkpoints combine.
+        let _slot = self.free_statement_slot();
         // One statement, so autocommit is one atomic transaction: the insert (or the no-op
         // update of an existing row) and the inputs commit together or not at all.
         let client = self.client().await?;
@@ -363,6 +365,8 @@ impl WorkflowStore for PostgresStore {
         owner_xid: Option<&str>,
     ) -> Result<bool> {
         validate::workflow_id(workflow_id)?;
+        // Counts toward the statements in flight that make checkpoints combine.
+        let _slot = self.free_statement_slot();
         let recorded = final_columns(outcome)?;
         let status = recorded.status.as_str();
         let client = self.client().await?;
