@@ -514,7 +514,7 @@ pub(crate) enum QueueCommand {
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Workflows per workflow measurement (insert, ten-step one at a time and at once).
-    #[arg(long, default_value_t = 300, value_name = "N")]
+    #[arg(long, default_value_t = 1000, value_name = "N")]
     pub(crate) workflows: usize,
     /// Concurrent writers, workflows, claim workers and PostgreSQL raw connections.
     #[arg(long, default_value_t = 16, value_name = "N")]
@@ -523,7 +523,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub(crate) steps: u32,
     /// Step checkpoints (record_step calls) per step-checkpoint measurement.
-    #[arg(long, default_value_t = 3000, value_name = "N")]
+    #[arg(long, default_value_t = 10000, value_name = "N")]
     pub(crate) checkpoints: usize,
     /// Workflows enqueued and claimed by the dequeue measurement.
     #[arg(long, default_value_t = 5000, value_name = "N")]
