@@ -102,7 +102,9 @@ FOR NO KEY UPDATE"
 /// Many step checkpoints in one statement (one implicit transaction, one commit): each as
 /// [`RECORD_STEP`] — the owner check and the workflow row locked `FOR NO KEY UPDATE` — except
 /// that a workflow row another transaction holds is skipped rather than waited for, and a step
-/// already recorded at its position is skipped rather than failing the statement. Returns the
+/// already recorded at its position is skipped rather than failing the statement. Each workflow
+/// row is found by its primary key in a `LATERAL` subquery (a locking subquery is never
+/// flattened into a join, so no plan can scan the whole table per statement). Returns the
 /// `(workflow_uuid, function_id, completed_at_epoch_ms)` of every step written; a step left
 /// out was not written (its workflow is missing, owned by another token or locked, or a step
 /// is recorded at its position) and is retried alone with [`RECORD_STEP`], which tells which.
@@ -115,17 +117,21 @@ pub(crate) const RECORD_STEPS: &str = concat!(
     workflow_uuid, function_id, function_name, output, error, child_workflow_id,
     started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name,
     retention_timestamp)
-SELECT ws.workflow_uuid, s.function_id, s.function_name, s.output, s.error,
-    s.child_workflow_id, s.started_at, s.completed_at, s.serialization, ws.application_name, ",
+SELECT w.workflow_uuid, s.function_id, s.function_name, s.output, s.error,
+    s.child_workflow_id, s.started_at, s.completed_at, s.serialization, w.application_name, ",
     now_ms!(),
     "
 FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::bigint[], $8::bigint[], $9::text[], $10::text[])
     AS s(workflow_uuid, function_id, function_name, output, error, child_workflow_id,
         started_at, completed_at, serialization, owner_xid)
-JOIN {schema}.workflow_status ws ON ws.workflow_uuid = s.workflow_uuid
-WHERE s.owner_xid IS NULL OR ws.owner_xid = s.owner_xid
-FOR NO KEY UPDATE OF ws SKIP LOCKED
+CROSS JOIN LATERAL (
+    SELECT ws.workflow_uuid, ws.application_name
+    FROM {schema}.workflow_status ws
+    WHERE ws.workflow_uuid = s.workflow_uuid
+        AND (s.owner_xid IS NULL OR ws.owner_xid = s.owner_xid)
+    FOR NO KEY UPDATE SKIP LOCKED
+) w
 ON CONFLICT (workflow_uuid, function_id) DO NOTHING
 RETURNING workflow_uuid, function_id, completed_at_epoch_ms"
 );

@@ -337,14 +337,10 @@ async fn record_combined(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbos_storage_core::Payload;
 
     fn step(id: &str, function_id: i32) -> StepRecord {
-        StepRecord::output(
-            id,
-            function_id,
-            "s",
-            dbos_storage_core::Payload::portable_json("1"),
-        )
+        StepRecord::output(id, function_id, "s", Payload::portable_json("1"))
     }
 
     #[test]
@@ -403,5 +399,28 @@ mod tests {
         assert_eq!((jobs.len(), more), (MAX_COMBINED, true));
         let (jobs, more) = combiner.take();
         assert_eq!((jobs.len(), more), (3, false));
+    }
+
+    #[tokio::test]
+    async fn a_combined_statement_finds_each_workflow_by_primary_key_without_statistics() {
+        use crate::store::plan_check::{assert_found_by_key, fresh_store};
+        use dbos_storage_core::{InsertOptions, LifecycleStore, NewWorkflow, WorkflowStore};
+
+        let store = fresh_store("combined_plan").await;
+        // A new schema, never analyzed: a generic plan must not scan every workflow per batch.
+        for i in 0..300 {
+            let wf = NewWorkflow::new(format!("w{i}"), "f", Payload::portable_json("1"));
+            store
+                .insert_workflow(wf, InsertOptions::default())
+                .await
+                .unwrap();
+        }
+        let args = "ARRAY['w7', 'w8'], ARRAY[1, 2], ARRAY['s', 's'], ARRAY['1', '2'], \
+                    ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[], \
+                    ARRAY[NULL, NULL]::bigint[], ARRAY[5, 6]::bigint[], \
+                    ARRAY['portable_json', 'portable_json'], ARRAY['t', NULL]::text[]";
+        let statements = [(store.queries().record_steps.as_str(), args)];
+        assert_found_by_key(&store, &statements, "Index Scan using workflow_status_pkey").await;
+        store.close().await.unwrap();
     }
 }
