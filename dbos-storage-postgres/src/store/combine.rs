@@ -403,18 +403,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_combined_statement_finds_each_workflow_by_primary_key_without_statistics() {
-        use crate::store::plan_check::{assert_found_by_key, fresh_store};
-        use dbos_storage_core::{InsertOptions, LifecycleStore, NewWorkflow, WorkflowStore};
+        use crate::store::plan_check::{assert_found_by_key, fresh_store_with_pending};
+        use dbos_storage_core::LifecycleStore;
 
-        let store = fresh_store("combined_plan").await;
         // A new schema, never analyzed: a generic plan must not scan every workflow per batch.
-        for i in 0..300 {
-            let wf = NewWorkflow::new(format!("w{i}"), "f", Payload::portable_json("1"));
-            store
-                .insert_workflow(wf, InsertOptions::default())
-                .await
-                .unwrap();
-        }
+        let store = fresh_store_with_pending("combined_plan", 300).await;
         let args = "ARRAY['w7', 'w8'], ARRAY[1, 2], ARRAY['s', 's'], ARRAY['1', '2'], \
                     ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[], \
                     ARRAY[NULL, NULL]::bigint[], ARRAY[5, 6]::bigint[], \

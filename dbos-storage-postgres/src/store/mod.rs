@@ -697,6 +697,23 @@ pub(crate) mod plan_check {
         store
     }
 
+    /// As [`fresh_store`], with `n` pending workflows `w0`, `w1`, … inserted through the store:
+    /// to a planner without statistics, the partial index of pending workflows then looks as
+    /// cheap as the primary key, and a scan of the table as cheap as either.
+    pub(crate) async fn fresh_store_with_pending(name: &str, n: usize) -> PostgresStore {
+        use dbos_storage_core::{InsertOptions, NewWorkflow, Payload, WorkflowStore};
+
+        let store = fresh_store(name).await;
+        for i in 0..n {
+            let wf = NewWorkflow::new(format!("w{i}"), "f", Payload::portable_json("1"));
+            store
+                .insert_workflow(wf, InsertOptions::default())
+                .await
+                .unwrap();
+        }
+        store
+    }
+
     /// Asserts that the custom and generic plans of every `(statement, args)` contain
     /// `key_access` (how the primary key is used) and never the partial index of pending
     /// workflows.

@@ -488,19 +488,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_outcome_and_a_rewind_find_their_row_by_primary_key_without_statistics() {
-        use crate::store::plan_check::{assert_found_by_key, fresh_store};
-        use dbos_storage_core::{LifecycleStore, Payload};
+        use crate::store::plan_check::{assert_found_by_key, fresh_store_with_pending};
+        use dbos_storage_core::LifecycleStore;
 
-        let store = fresh_store("outcome_plan").await;
         // A new schema, never analyzed, with a few hundred pending workflows: the partial index
         // of pending workflows looks as cheap as the primary key to the planner.
-        for i in 0..300 {
-            let wf = NewWorkflow::new(format!("w{i}"), "f", Payload::portable_json("1"));
-            store
-                .insert_workflow(wf, InsertOptions::default())
-                .await
-                .unwrap();
-        }
+        let store = fresh_store_with_pending("outcome_plan", 300).await;
         let q = store.queries();
         let by_id = [
             (
