@@ -30,8 +30,6 @@ use dbos_storage_core::{
     AwaitOptions, DatabaseUrl, Error, Isolation, Payload, Result, Serialization, WorkflowInfo,
 };
 use futures::future::BoxFuture;
-
-pub use combine::CombinedCheckpoints;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
@@ -40,6 +38,8 @@ use crate::error::{classify, with_backend, BACKEND};
 use crate::notify::Notifications;
 use crate::pool::{Conn, Pool, PooledClient, TxOptions};
 use crate::sql::{self, render};
+
+pub use combine::CombinedCheckpoints;
 
 /// The most ids bound in one statement (as one `text[]` parameter), as DBOS chunks its id
 /// lists.
