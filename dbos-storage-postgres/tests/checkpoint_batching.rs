@@ -81,6 +81,15 @@ async fn start(store: &PostgresStore, id: &str) -> String {
     owner
 }
 
+/// Starts workflows `{prefix}0` … `{prefix}{n - 1}` and returns their owner tokens, in order.
+async fn start_all(store: &PostgresStore, prefix: &str, n: usize) -> Vec<String> {
+    let mut owners = Vec::with_capacity(n);
+    for i in 0..n {
+        owners.push(start(store, &format!("{prefix}{i}")).await);
+    }
+    owners
+}
+
 fn step(id: &str, function_id: i32) -> StepRecord {
     StepRecord::output(
         id,
@@ -195,10 +204,7 @@ async fn step_count(store: &PostgresStore, id: &str, function_id: i32) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_checkpoints_go_in_one_statement_and_each_gets_its_own_answer() {
     let store = store().await;
-    let mut owners = Vec::new();
-    for w in 0..6 {
-        owners.push(start(&store, &format!("a{w}")).await);
-    }
+    let owners = start_all(&store, "a", 6).await;
     let recorded = step("a0", 1);
     store
         .record_step(recorded.clone(), Some(&owners[0]))
@@ -282,10 +288,7 @@ async fn queued_checkpoints_go_in_one_statement_and_each_gets_its_own_answer() {
 async fn a_locked_workflow_row_holds_up_only_its_own_checkpoint() {
     let store = store().await;
     let held_owner = start(&store, "held").await;
-    let mut owners = Vec::new();
-    for w in 0..8 {
-        owners.push(start(&store, &format!("free{w}")).await);
-    }
+    let owners = start_all(&store, "free", 8).await;
     let held = Lock::take(&store, "held").await;
     let (lock, blocked) = fill_slots(&store, "busy").await;
     let held_step = record(&store, step("held", 1), Some(&held_owner));
@@ -313,10 +316,7 @@ async fn a_locked_workflow_row_holds_up_only_its_own_checkpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_dropped_under_a_combined_statement_loses_no_step() {
     let store = store().await;
-    let mut owners = Vec::new();
-    for w in 0..6 {
-        owners.push(start(&store, &format!("c{w}")).await);
-    }
+    let owners = start_all(&store, "c", 6).await;
     // An uncommitted row at c0's step 1 makes the combined statement wait on its conflict
     // check, so it is in flight when its connection is killed.
     let rival = admin().await;
