@@ -100,32 +100,40 @@ macro_rules! claim_set {
     };
 }
 
-/// A claim in one statement: selects the claimable rows of queue `$1` in dequeue order (`$2`
-/// version, `$3` application, `$4` limit, NULL = none; `partition` adds a filter), locks them
-/// with `lock`, and flips them, keeping the `status = 'ENQUEUED'` guard. `$5` owner token, `$6`
-/// executor, `$7` whether a rate limiter counts the claim. Returns id, priority and creation
-/// time of each row claimed (an `UPDATE … RETURNING` has no order: the caller sorts).
-macro_rules! claim_statement {
-    ($partition:literal, $lock:literal) => {
+/// The claimable rows of queue `$1` in dequeue order, at most `$4` (`$2` version, `$3`
+/// application; `partition` adds a filter and `order` is the dequeue order the index serves).
+macro_rules! claimable_rows {
+    ($partition:literal, $order:literal) => {
         concat!(
-            "WITH selected AS MATERIALIZED (
-    SELECT ws.workflow_uuid FROM {schema}.workflow_status ws
+            "SELECT ws.workflow_uuid FROM {schema}.workflow_status ws
     WHERE ws.queue_name = $1 AND ws.status = 'ENQUEUED' AND ",
             claimable!("ws"),
             $partition,
             "
-    ORDER BY ws.priority, ws.created_at, ws.workflow_uuid
-    LIMIT $4
-    FOR UPDATE ",
-            $lock,
+    ORDER BY ",
+            $order,
             "
-)
+    LIMIT $4"
+        )
+    };
+}
+
+/// The flip of a claim: the rows of CTE `selected` still `ENQUEUED` become `PENDING` (`$5`
+/// owner token, `$6` executor, `$2` version, `$3` application, `$7` whether a rate limiter
+/// counts the claim). The rows are found by primary key through an array: joined to the CTE, a
+/// generic plan (which guesses the CTE's size from a tenth of the queue) hashed a sequential
+/// scan of the whole table. Returns id, priority and creation time of each row claimed (an
+/// `UPDATE … RETURNING` has no order: the caller sorts).
+macro_rules! claim_flip {
+    () => {
+        concat!(
+            "
 UPDATE {schema}.workflow_status ws
 SET ",
             claim_set!("$5", "$6", "$2", "$3", "$7"),
             "
-FROM selected
-WHERE ws.workflow_uuid = selected.workflow_uuid AND (ws.status = 'ENQUEUED') IS TRUE AND ",
+WHERE ws.workflow_uuid = ANY (ARRAY(SELECT selected.workflow_uuid FROM selected))
+  AND (ws.status = 'ENQUEUED') IS TRUE AND ",
             app_scope!("ws", "$3"),
             "
 RETURNING ws.workflow_uuid, ws.priority, ws.created_at"
@@ -133,25 +141,78 @@ RETURNING ws.workflow_uuid, ws.priority, ws.created_at"
     };
 }
 
-// language=SQL
-/// Claims rows of a queue without a shared budget: locked `FOR UPDATE SKIP LOCKED`, so rows
-/// another worker is claiming are passed over. Parameters as `claim_statement!`.
-pub(crate) const CLAIM_SKIP_LOCKED: &str = claim_statement!("", "SKIP LOCKED");
+/// A claim without a shared budget, in one statement: the first claimable rows that no other
+/// session holds, locked `FOR UPDATE SKIP LOCKED` as they are read in index order, then
+/// flipped. Parameters as [`claimable_rows!`] and [`claim_flip!`].
+macro_rules! claim_skip_locked {
+    ($partition:literal, $order:literal) => {
+        concat!(
+            "WITH selected AS MATERIALIZED (
+    ",
+            claimable_rows!($partition, $order),
+            "
+    FOR UPDATE SKIP LOCKED
+)",
+            claim_flip!()
+        )
+    };
+}
+
+/// A claim with a shared budget, in one statement: the budget's window at the head of the
+/// queue (the first `$4` claimable rows of the snapshot, read without locks), of which the rows
+/// no other session holds are locked `FOR UPDATE SKIP LOCKED` (each found by primary key) and
+/// flipped. A row another session holds is neither waited for nor skipped past: it keeps its
+/// place in the window, so it counts against the budget until it is released. Two claimers
+/// therefore never take more than the budget between them, and a session left idle holding one
+/// row costs the queue one slot instead of stopping it.
+macro_rules! claim_head_window {
+    ($partition:literal, $order:literal) => {
+        concat!(
+            "WITH head AS MATERIALIZED (
+    ",
+            claimable_rows!($partition, $order),
+            "
+), selected AS MATERIALIZED (
+    SELECT ws.workflow_uuid FROM {schema}.workflow_status ws
+    WHERE ws.workflow_uuid = ANY (ARRAY(SELECT head.workflow_uuid FROM head))
+      AND (ws.status = 'ENQUEUED') IS TRUE
+    FOR UPDATE SKIP LOCKED
+)",
+            claim_flip!()
+        )
+    };
+}
 
 // language=SQL
-/// Claims rows of a queue with a shared budget: locked `FOR UPDATE NOWAIT`, so a row another
-/// worker is claiming fails the claim with 55P03.
-pub(crate) const CLAIM_NOWAIT: &str = claim_statement!("", "NOWAIT");
+/// Claims rows of a queue without a shared budget: the first claimable rows no other worker
+/// holds. Parameters as [`claimable_rows!`] and [`claim_flip!`].
+///
+/// The dequeue order of a queue without partitions stops at the creation time:
+/// `idx_workflow_status_in_flight_v2` ends there, so the index alone yields the order and the
+/// scan stops after the rows claimed (a tie-break on the id would make the planner sort the
+/// queue's whole backlog whenever its statistics under-count it). Rows created in the same
+/// millisecond are taken in index order, as DBOS takes them.
+pub(crate) const CLAIM_SKIP_LOCKED: &str = claim_skip_locked!("", "ws.priority, ws.created_at");
 
 // language=SQL
-/// As [`CLAIM_SKIP_LOCKED`], in partition `$8` only.
-pub(crate) const CLAIM_PARTITION_SKIP_LOCKED: &str =
-    claim_statement!(" AND ws.queue_partition_key = $8", "SKIP LOCKED");
+/// Claims rows of a queue with a shared budget from the head window only; see
+/// [`claim_head_window!`].
+pub(crate) const CLAIM_HEAD_WINDOW: &str = claim_head_window!("", "ws.priority, ws.created_at");
 
 // language=SQL
-/// As [`CLAIM_NOWAIT`], in partition `$8` only.
-pub(crate) const CLAIM_PARTITION_NOWAIT: &str =
-    claim_statement!(" AND ws.queue_partition_key = $8", "NOWAIT");
+/// As [`CLAIM_SKIP_LOCKED`], in partition `$8` only. `idx_workflow_status_partition_dequeue_v3`
+/// ends at the id, so the order within a partition is total.
+pub(crate) const CLAIM_PARTITION_SKIP_LOCKED: &str = claim_skip_locked!(
+    " AND ws.queue_partition_key = $8",
+    "ws.priority, ws.created_at, ws.workflow_uuid"
+);
+
+// language=SQL
+/// As [`CLAIM_HEAD_WINDOW`], in partition `$8` only.
+pub(crate) const CLAIM_PARTITION_HEAD_WINDOW: &str = claim_head_window!(
+    " AND ws.queue_partition_key = $8",
+    "ws.priority, ws.created_at, ws.workflow_uuid"
+);
 
 // language=SQL
 /// What a claim's budget is made of, each counted only when asked for (an uncorrelated
@@ -276,25 +337,30 @@ WHERE ws.workflow_uuid = locked.workflow_uuid AND (ws.status = 'ENQUEUED') IS TR
 RETURNING ws.workflow_uuid"
 );
 
-/// The newest `created_at` among the rows of queue `g.queue_name` with status `$status` and no
-/// partition key. `idx_workflow_status_in_flight_v2` orders a queue's rows by priority before
-/// creation time, so a loose index scan walks the distinct priorities and reads the newest row
-/// of each backwards: a few index probes, where `max(created_at)` would read every row of the
-/// queue, and a backward scan of `created_at` every newer row of the table.
-macro_rules! newest_unpartitioned {
-    ($status:literal) => {
+/// The newest `created_at` among the rows of queue `g.queue_name` with status `$status` in one
+/// partition (`$partition`: a predicate on alias `s`, either no partition key or the key
+/// `g.queue_partition_key`). Both queue indexes order a queue's rows by priority before creation
+/// time, so a loose index scan walks the distinct priorities and reads the newest row of each
+/// backwards: a few index probes, where `max(created_at)` would read every row of the queue or
+/// partition, and a backward scan of `created_at` every newer row of the table.
+macro_rules! newest_created {
+    ($status:literal, $partition:literal) => {
         concat!(
             "(WITH RECURSIVE prios(p) AS (
                 (SELECT s.priority FROM {schema}.workflow_status s
                  WHERE s.queue_name = g.queue_name AND s.status = '",
             $status,
-            "'
+            "'",
+            $partition,
+            "
                  ORDER BY s.priority LIMIT 1)
                 UNION ALL
                 SELECT (SELECT s.priority FROM {schema}.workflow_status s
                         WHERE s.queue_name = g.queue_name AND s.status = '",
             $status,
-            "'
+            "'",
+            $partition,
+            "
                           AND s.priority > prios.p
                         ORDER BY s.priority LIMIT 1)
                 FROM prios WHERE prios.p IS NOT NULL
@@ -303,8 +369,10 @@ macro_rules! newest_unpartitioned {
                 SELECT s.created_at FROM {schema}.workflow_status s
                 WHERE s.queue_name = g.queue_name AND s.status = '",
             $status,
-            "'
-                  AND s.priority = prios.p AND s.queue_partition_key IS NULL
+            "'",
+            $partition,
+            "
+                  AND s.priority = prios.p
                 ORDER BY s.created_at DESC LIMIT 1) newest)"
         )
     };
@@ -346,14 +414,15 @@ pub(crate) const ENQUEUE_WORKFLOWS: &str = concat!(
         GREATEST(",
     now_ms!(),
     ", 1 + CASE WHEN g.queue_partition_key IS NULL THEN GREATEST(",
-    newest_unpartitioned!("ENQUEUED"),
+    newest_created!("ENQUEUED", " AND s.queue_partition_key IS NULL"),
     ", ",
-    newest_unpartitioned!("PENDING"),
+    newest_created!("PENDING", " AND s.queue_partition_key IS NULL"),
     ")
-        ELSE (
-            SELECT max(s.created_at) FROM {schema}.workflow_status s
-            WHERE s.queue_name = g.queue_name AND s.status IN ('ENQUEUED', 'PENDING')
-              AND s.queue_partition_key = g.queue_partition_key)
+        ELSE GREATEST(",
+    newest_created!("ENQUEUED", " AND s.queue_partition_key = g.queue_partition_key"),
+    ", ",
+    newest_created!("PENDING", " AND s.queue_partition_key = g.queue_partition_key"),
+    ")
         END) AS first_created_at
     FROM groups g
 ), numbered AS (

@@ -159,9 +159,9 @@ queries! {
     delete_schedule = schedules::DELETE_SCHEDULE;
     select_claim_budget = queues::SELECT_CLAIM_BUDGET;
     claim_skip_locked = queues::CLAIM_SKIP_LOCKED;
-    claim_nowait = queues::CLAIM_NOWAIT;
+    claim_head_window = queues::CLAIM_HEAD_WINDOW;
     claim_partition_skip_locked = queues::CLAIM_PARTITION_SKIP_LOCKED;
-    claim_partition_nowait = queues::CLAIM_PARTITION_NOWAIT;
+    claim_partition_head_window = queues::CLAIM_PARTITION_HEAD_WINDOW;
     select_queue_partitions = queues::SELECT_QUEUE_PARTITIONS;
     select_partition_heads = queues::SELECT_PARTITION_HEADS;
     claim_partition_heads = queues::CLAIM_PARTITION_HEADS;
@@ -731,6 +731,76 @@ pub(crate) mod plan_check {
                 assert!(!plan.contains("idx_workflow_status_pending"), "{plan}");
             }
         }
+    }
+
+    /// How many rows of `workflow_status` one execution of a statement read, and how many it
+    /// returned, by the server's own count (`EXPLAIN (ANALYZE)`), not by a timing.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct RowsRead {
+        /// Rows the scans of `workflow_status` produced or filtered out, over all their loops.
+        pub(crate) read: u64,
+        /// Rows the statement returned.
+        pub(crate) returned: u64,
+    }
+
+    /// Runs `statement` (prepared as `q`) for `args` once with a custom and once with a generic
+    /// plan, each in a transaction that is rolled back, and returns the rows each read, with
+    /// the plan for messages.
+    pub(crate) async fn rows_read(
+        store: &PostgresStore,
+        statement: &str,
+        args: &str,
+    ) -> Vec<(RowsRead, String)> {
+        let client = store.client().await.unwrap();
+        client
+            .batch_execute(&format!("PREPARE q AS {statement}"))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            client
+                .batch_execute(&format!("BEGIN; SET LOCAL plan_cache_mode = {mode}"))
+                .await
+                .unwrap();
+            let mut text = String::new();
+            for row in client
+                .simple_query(&format!("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE q({args})"))
+                .await
+                .unwrap()
+            {
+                if let tokio_postgres::SimpleQueryMessage::Row(r) = row {
+                    text.push_str(r.get(0).unwrap_or_default());
+                }
+            }
+            client.batch_execute("ROLLBACK").await.unwrap();
+            let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let root = &plan[0]["Plan"];
+            let counted = RowsRead {
+                read: workflow_status_rows(root),
+                returned: root["Actual Rows"].as_u64().unwrap_or(0),
+            };
+            out.push((counted, serde_json::to_string_pretty(root).unwrap()));
+        }
+        client.batch_execute("DEALLOCATE q").await.unwrap();
+        out
+    }
+
+    /// The rows the scans of `workflow_status` under `node` produced or filtered out.
+    fn workflow_status_rows(node: &serde_json::Value) -> u64 {
+        let own = if node["Relation Name"] == "workflow_status"
+            && node["Node Type"].as_str().is_some_and(|t| t.ends_with("Scan"))
+        {
+            let field = |name: &str| node[name].as_u64().unwrap_or(0);
+            (field("Actual Rows") + field("Rows Removed by Filter")
+                + field("Rows Removed by Index Recheck"))
+                * field("Actual Loops").max(1)
+        } else {
+            0
+        };
+        let children = node["Plans"]
+            .as_array()
+            .map_or(0, |plans| plans.iter().map(workflow_status_rows).sum());
+        own + children
     }
 
     /// The plan of `statement` (prepared as `q`, parameter types as the server infers them)

@@ -8,14 +8,18 @@
 //! | queue | isolation | selection lock |
 //! |---|---|---|
 //! | no shared budget (at most a worker concurrency) | READ COMMITTED | `FOR UPDATE SKIP LOCKED` |
-//! | shared budget (concurrency, partition concurrency, a rate limit) | REPEATABLE READ | `FOR UPDATE NOWAIT` |
-//! | shared budget, a partition key, and a queue-wide concurrency or rate limit | SERIALIZABLE | `FOR UPDATE NOWAIT` |
+//! | shared budget (concurrency, partition concurrency, a rate limit) | REPEATABLE READ | head window, `FOR UPDATE SKIP LOCKED` |
+//! | shared budget, a partition key, and a queue-wide concurrency or rate limit | SERIALIZABLE | head window, `FOR UPDATE SKIP LOCKED` |
 //! | only `partition_concurrency = 1`, no partition key (the fast path) | READ COMMITTED | `FOR UPDATE SKIP LOCKED` |
 //!
-//! With a shared budget every worker must count the same rows, so a worker that meets another
-//! one's lock fails at once (55P03, [`ErrorKind::Contention`]) instead of skipping rows, and a
-//! snapshot made stale by a concurrent claim fails with 40001
-//! ([`ErrorKind::SerializationFailure`]); the caller's next poll is the retry. The fast path
+//! With a shared budget every worker must count the same rows, so a claim only takes rows from
+//! its budget's window at the head of the queue: the first `budget` claimable rows of its
+//! snapshot. A row of the window that another session holds (a worker claiming it, or any
+//! session left idle in a transaction) is skipped but keeps its place, so it counts against the
+//! budget: two workers never take more than the budget between them, and a held row costs one
+//! slot instead of stopping the queue (DBOS locks `FOR UPDATE NOWAIT`, which fails every claim of
+//! the queue while anyone holds its first row). A snapshot made stale by a concurrent claim
+//! fails with 40001 ([`ErrorKind::SerializationFailure`]); the caller's next poll is the retry. The fast path
 //! needs no shared count: its mutual exclusion is the row lock and the re-checked guards
 //! (`ENQUEUED`, no `PENDING` row in the partition), which READ COMMITTED re-evaluates on the
 //! newest row version.
@@ -97,14 +101,14 @@ fn validate_claim(request: &ClaimRequest) -> Result<()> {
     Ok(())
 }
 
-/// The claim statement for a queue shape: `NOWAIT` with a shared budget, else `SKIP LOCKED`;
-/// with a partition filter when a key is given.
+/// The claim statement for a queue shape: the head window with a shared budget, else the first
+/// unlocked rows; with a partition filter when a key is given.
 fn claim_statement(q: &Queries, shared: bool, partitioned: bool) -> &str {
     match (shared, partitioned) {
         (false, false) => &q.claim_skip_locked,
-        (true, false) => &q.claim_nowait,
+        (true, false) => &q.claim_head_window,
         (false, true) => &q.claim_partition_skip_locked,
-        (true, true) => &q.claim_partition_nowait,
+        (true, true) => &q.claim_partition_head_window,
     }
 }
 
@@ -1117,6 +1121,7 @@ impl QueueStore for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbos_storage_core::LifecycleStore as _;
 
     #[tokio::test]
     async fn claims_and_recovery_find_rows_by_primary_key_without_statistics() {
@@ -1157,6 +1162,169 @@ mod tests {
             (q.dead_letter_workflows.as_str(), "ARRAY['w15001'], 5"),
         ];
         assert_found_by_key(&store, &by_id, "workflow_status_pkey").await;
+        store.close().await.unwrap();
+    }
+
+    /// A never-analyzed schema (autovacuum off, so it stays that way) holding a backlog:
+    /// 20,000 enqueued workflows in queue `big` (two priorities), 12,000 in queue `parts` across
+    /// six partitions, 2,000 running workflows of `executor` and 20,000 finished ones. Written in
+    /// bulk: the statements that run on it are under test, not the inserts.
+    async fn backlog_store(name: &str) -> PostgresStore {
+        let store = crate::store::plan_check::fresh_store(name).await;
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute(
+                "ALTER TABLE dbos.workflow_status SET (autovacuum_enabled = false);
+                 INSERT INTO dbos.workflow_status (workflow_uuid, status, name, queue_name,
+                     priority, application_version, created_at)
+                 SELECT 'b' || g, 'ENQUEUED', 'f', 'big', g % 2, 'v1', 1000000 + g
+                 FROM generate_series(1, 20000) g;
+                 INSERT INTO dbos.workflow_status (workflow_uuid, status, name, queue_name,
+                     queue_partition_key, application_version, created_at)
+                 SELECT 'p' || g, 'ENQUEUED', 'f', 'parts', 'k' || (g % 6), 'v1', 1000000 + g
+                 FROM generate_series(1, 12000) g;
+                 INSERT INTO dbos.workflow_status (workflow_uuid, status, name,
+                     application_version, executor_id, created_at)
+                 SELECT 'r' || g, 'PENDING', 'f', 'v1', 'executor', 1000000 + g
+                 FROM generate_series(1, 2000) g;
+                 INSERT INTO dbos.workflow_status (workflow_uuid, status, name, queue_name,
+                     application_version, created_at, completed_at)
+                 SELECT 'd' || g, 'SUCCESS', 'f', 'big', 'v1', g, g
+                 FROM generate_series(1, 20000) g;",
+            )
+            .await
+            .unwrap();
+        store
+    }
+
+    /// Asserts that every `(statement, args)` reads at most a small multiple of the rows it
+    /// returns (`per_row` each, plus `slack`), with custom and generic plans.
+    async fn assert_reads_what_it_returns(
+        store: &PostgresStore,
+        statements: &[(&str, &str, u64)],
+        per_row: u64,
+        slack: u64,
+    ) {
+        use crate::store::plan_check::rows_read;
+        for (statement, args, expected) in statements {
+            for (counted, plan) in rows_read(store, statement, args).await {
+                assert_eq!(counted.returned, *expected, "{statement}\n{plan}");
+                assert!(
+                    counted.read <= per_row * counted.returned + slack,
+                    "read {} rows of workflow_status to return {}:\n{statement}\n{plan}",
+                    counted.read,
+                    counted.returned
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_read_the_rows_they_claim_not_the_backlog() {
+        let store = backlog_store("claim_rows_read").await;
+        let q = store.queries();
+        let claims = [
+            (
+                q.claim_skip_locked.as_str(),
+                "'big', 'v1', NULL, 8, 'token', 'executor', false",
+                8,
+            ),
+            (
+                q.claim_head_window.as_str(),
+                "'big', 'v1', NULL, 8, 'token', 'executor', true",
+                8,
+            ),
+            (
+                q.claim_partition_skip_locked.as_str(),
+                "'parts', 'v1', NULL, 8, 'token', 'executor', false, 'k3'",
+                8,
+            ),
+            (
+                q.claim_partition_head_window.as_str(),
+                "'parts', 'v1', NULL, 8, 'token', 'executor', true, 'k3'",
+                8,
+            ),
+        ];
+        // Never analyzed: the planner believes the queue is nearly empty.
+        assert_reads_what_it_returns(&store, &claims, 4, 64).await;
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute("ANALYZE dbos.workflow_status")
+            .await
+            .unwrap();
+        assert_reads_what_it_returns(&store, &claims, 4, 64).await;
+        store.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn outcome_recovery_and_enqueue_read_what_they_write() {
+        let store = backlog_store("write_rows_read").await;
+        let q = store.queries();
+        // A batch of 100 enqueued into `big` and `parts` (two partitions), as arrays.
+        let n = 100;
+        let list = |f: &dyn Fn(usize) -> String| {
+            let items: Vec<String> = (0..n).map(f).collect();
+            format!("'{{{}}}'", items.join(","))
+        };
+        let nulls = list(&|_| "NULL".into());
+        let enqueue_args = [
+            list(&|i| format!("new{i}")),
+            list(&|_| "ENQUEUED".into()),
+            list(&|_| "f".into()),
+            nulls.clone(),
+            nulls.clone(),
+            list(&|i| if i % 2 == 0 { "big".into() } else { "parts".into() }),
+            nulls.clone(),
+            list(&|_| "0".into()),
+            list(&|i| if i % 2 == 0 { "NULL".into() } else { format!("k{}", i % 4) }),
+            nulls.clone(),
+            nulls.clone(),
+            nulls.clone(),
+            nulls.clone(),
+            list(&|_| "v1".into()),
+            nulls.clone(),
+            nulls.clone(),
+            nulls.clone(),
+            nulls.clone(),
+            nulls.clone(),
+            nulls.clone(),
+            nulls.clone(),
+            nulls.clone(),
+            list(&|_| "creator".into()),
+            list(&|_| "x".into()),
+            list(&|_| "false".into()),
+            nulls.clone(),
+            nulls,
+        ]
+        .join(", ");
+        let statements = [
+            (
+                q.record_outcome.as_str(),
+                "'r7', 'SUCCESS', '1', NULL, NULL",
+                1,
+            ),
+            (
+                q.reenqueue_for_recovery.as_str(),
+                "ARRAY['r1', 'r2', 'r3'], ARRAY['executor'], 'q'",
+                3,
+            ),
+            (q.enqueue_workflows.as_str(), enqueue_args.as_str(), n as u64),
+        ];
+        // Each written row is read a few times (found by key, re-checked, its queue's newest
+        // row looked up once per queue and partition).
+        assert_reads_what_it_returns(&store, &statements, 4, 64).await;
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute("ANALYZE dbos.workflow_status")
+            .await
+            .unwrap();
+        assert_reads_what_it_returns(&store, &statements, 4, 64).await;
         store.close().await.unwrap();
     }
 
@@ -1205,8 +1373,10 @@ mod tests {
     #[test]
     fn statements_use_the_partial_indexes_predicates() {
         let q = Queries::new("dbos");
-        assert!(q.claim_nowait.contains("FOR UPDATE NOWAIT"));
-        assert!(q.claim_partition_nowait.contains("FOR UPDATE NOWAIT"));
+        for text in [&q.claim_head_window, &q.claim_partition_head_window] {
+            assert!(text.contains("FOR UPDATE SKIP LOCKED"), "{text}");
+            assert!(!text.contains("NOWAIT"), "{text}");
+        }
         assert!(q.claim_skip_locked.contains("FOR UPDATE SKIP LOCKED"));
         assert!(q
             .claim_partition_skip_locked
