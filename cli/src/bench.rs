@@ -21,9 +21,11 @@
 //!   PostgreSQL schema, minus a bare connection.
 //! - [`waits`]: the memory and pool connections of `--waits` parked waits.
 
+mod fill;
 mod machine;
 mod queues;
 mod report;
+mod scale;
 mod startup;
 mod waits;
 mod writes;
@@ -219,15 +221,25 @@ pub(crate) async fn run(
         bar: progress(PHASES, "warm-up"),
     };
     let measured = measure(&bench).await;
+    let scaled = match (&measured, args.scale) {
+        (Ok(_), true) => Some(scale::compare(&bench, scale::Dataset::of(args.scale_finished)).await),
+        _ => None,
+    };
     bench.bar.finish_and_clear();
     drop(bench);
     let dropped = raw.drop().await;
     cleanup(&db).await;
     let figures = measured?;
+    let scale = scaled.transpose()?;
     dropped?;
 
-    let targets = figures.iter().filter(|f| f.met.is_some()).count();
-    let targets_met = figures.iter().filter(|f| f.met == Some(true)).count();
+    let all = || {
+        figures
+            .iter()
+            .chain(scale.iter().flat_map(|s| s.figures.iter()))
+    };
+    let targets = all().filter(|f| f.met.is_some()).count();
+    let targets_met = all().filter(|f| f.met == Some(true)).count();
     let settings = info
         .settings
         .iter()
@@ -254,6 +266,7 @@ pub(crate) async fn run(
         },
         seconds: started.elapsed().as_secs_f64(),
         figures,
+        big_database: scale,
         targets,
         targets_met,
     };

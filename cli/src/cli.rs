@@ -540,6 +540,14 @@ pub(crate) struct BenchArgs {
     /// Print the figures as a Markdown table with the command line and the machine.
     #[arg(long)]
     pub(crate) markdown: bool,
+    /// Also measure every store operation on a big database (the scratch database filled with
+    /// `--scale-finished` finished workflows, a fifth as many queued across ten queues and a
+    /// thousandth as many running parents) next to the same operation on the empty one.
+    #[arg(long)]
+    pub(crate) scale: bool,
+    /// Finished workflows of the big database of `--scale`.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N", requires = "scale")]
+    pub(crate) scale_finished: usize,
 }
 
 /// `demo`.

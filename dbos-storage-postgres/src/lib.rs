@@ -22,4 +22,4 @@ pub use config::PostgresConfig;
 #[doc(hidden)]
 pub use driver::is_cockroach;
 pub use driver::{PostgresDriver, SCHEMES};
-pub use store::{CombinedCheckpoints, PostgresStore};
+pub use store::{CombinedCheckpoints, NativeClient, PostgresStore};

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dbos_storage::{ClaimRequest, NewWorkflow, Outcome, StepRecord, INTERNAL_QUEUE};
+use dbos_storage::{ClaimRequest, NewWorkflow, Outcome, QueueLimits, StepRecord, INTERNAL_QUEUE};
 use futures::future::join_all;
 
 use super::report::{targets, thousands, Figure, Unit};
@@ -43,7 +43,7 @@ pub(super) async fn dequeue(bench: &Bench<'_>) -> Result<Vec<Figure>, CliError> 
         )));
     }
     let t = Instant::now();
-    let drained = drain(bench, QUEUE, EXECUTOR, n, |_, _| async { Ok(()) }).await?;
+    let drained = drain(bench, QUEUE, EXECUTOR, None, n, |_, _| async { Ok(()) }).await?;
     let store_time = t.elapsed();
     let distinct: HashSet<&String> = drained.ids.iter().collect();
     if distinct.len() != drained.ids.len() {
@@ -102,8 +102,47 @@ pub(super) async fn recovery(bench: &Bench<'_>) -> Result<Vec<Figure>, CliError>
     let n = bench.args.recovery;
     let steps = bench.args.steps as i32;
     let killed = steps / 2;
+    let (total, found_time) = recover_timed(bench, n, "bench-recover").await?;
+    Ok(vec![Figure::new(
+        "recovery",
+        format!(
+            "recovery: {} workflows killed after {killed} of {steps} steps",
+            thousands(n as u64)
+        ),
+        n,
+        Unit::Seconds,
+    )
+    .store(total.as_secs_f64())
+    .target(targets::recovery(bench.backend))
+    .note(format!(
+        "total time to find them (pending_workflows), re-enqueue them (reenqueue_for_recovery), \
+         claim, replay and finish them: found and re-enqueued in {:.0} ms; then {} workers claimed (up to {} per claim), \
+         checked all {steps} steps of each (the first {killed} came back recorded, verified), \
+         recorded the other {} and the outcome",
+        found_time.as_secs_f64() * 1000.0,
+        bench.args.concurrency,
+        bench.args.claim_batch,
+        steps - killed
+    ))])
+}
+
+/// The recovery measurement of [`recovery`] for `n` workflows named `{prefix}-{i}`, in
+/// seconds.
+pub(super) async fn recover(bench: &Bench<'_>, n: usize, prefix: &str) -> Result<f64, CliError> {
+    Ok(recover_timed(bench, n, prefix).await?.0.as_secs_f64())
+}
+
+/// Kills `n` workflows named `{prefix}-{i}` halfway (untimed), then recovers them; returns the
+/// total time and the time to find and re-enqueue them.
+async fn recover_timed(
+    bench: &Bench<'_>,
+    n: usize,
+    prefix: &str,
+) -> Result<(Duration, Duration), CliError> {
+    let steps = bench.args.steps as i32;
+    let killed = steps / 2;
     let store = bench.store();
-    let ids: Vec<String> = (0..n).map(|i| format!("bench-recover-{i}")).collect();
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
     let owners = insert_all_with(bench, &ids, dead_workflow).await?;
     let per_workflow = killed.max(0) as usize;
     timed_parallel(n * per_workflow, bench.args.concurrency, |i| {
@@ -143,6 +182,7 @@ pub(super) async fn recovery(bench: &Bench<'_>) -> Result<Vec<Figure>, CliError>
         bench,
         INTERNAL_QUEUE,
         RECOVERY_EXECUTOR,
+        None,
         n,
         |id, owner| async move {
             for step in 1..=steps {
@@ -186,27 +226,7 @@ pub(super) async fn recovery(bench: &Bench<'_>) -> Result<Vec<Figure>, CliError>
             distinct.len()
         )));
     }
-    Ok(vec![Figure::new(
-        "recovery",
-        format!(
-            "recovery: {} workflows killed after {killed} of {steps} steps",
-            thousands(n as u64)
-        ),
-        n,
-        Unit::Seconds,
-    )
-    .store(total.as_secs_f64())
-    .target(targets::recovery(bench.backend))
-    .note(format!(
-        "total time to find them (pending_workflows), re-enqueue them (reenqueue_for_recovery), \
-         claim, replay and finish them: found and re-enqueued in {:.0} ms; then {} workers claimed (up to {} per claim), \
-         checked all {steps} steps of each (the first {killed} came back recorded, verified), \
-         recorded the other {} and the outcome",
-        found_time.as_secs_f64() * 1000.0,
-        bench.args.concurrency,
-        bench.args.claim_batch,
-        steps - killed
-    ))])
+    Ok((total, found_time))
 }
 
 /// A direct start by the executor that is about to die.
@@ -221,9 +241,9 @@ fn dead_workflow(id: &str) -> NewWorkflow {
 }
 
 /// What a drain claimed.
-struct Drained {
+pub(super) struct Drained {
     /// Every claimed id, as often as it was claimed.
-    ids: Vec<String>,
+    pub(super) ids: Vec<String>,
     /// Claims that took at least one workflow.
     claims: usize,
     /// Claims that took nothing (the rest was being claimed by others) or failed with a
@@ -231,13 +251,14 @@ struct Drained {
     empty_or_retried: usize,
 }
 
-/// `--concurrency` workers claim from `queue` as `executor`, up to `--claim-batch` at a time,
-/// until `n` workflows are claimed; each worker runs `each(id, owner token)` on what it claimed,
+/// `--concurrency` workers claim from `queue` as `executor`, up to `--claim-batch` at a time
+/// (under a queue `concurrency` when given), until `n` workflows are claimed; each worker runs `each(id, owner token)` on what it claimed,
 /// one workflow after the other, before claiming again.
-async fn drain<F, Fut>(
+pub(super) async fn drain<F, Fut>(
     bench: &Bench<'_>,
     queue: &str,
     executor: &str,
+    concurrency: Option<u32>,
     n: usize,
     each: F,
 ) -> Result<Drained, CliError>
@@ -254,7 +275,10 @@ where
         let (mut claims, mut again) = (0, 0);
         let mut idle_since: Option<Instant> = None;
         while claimed.load(Ordering::SeqCst) < n {
-            let request = ClaimRequest::new(queue, executor, VERSION).max_tasks(batch);
+            let mut request = ClaimRequest::new(queue, executor, VERSION).max_tasks(batch);
+            if let Some(limit) = concurrency {
+                request = request.limits(QueueLimits::new().concurrency(limit));
+            }
             let owner = request.owner_xid.clone();
             let got = match store.claim_workflows(request).await {
                 Ok(outcome) => outcome.claimed,

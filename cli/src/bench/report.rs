@@ -7,6 +7,7 @@ use dbos_storage::BackendKind;
 use serde::Serialize;
 
 use super::machine::Machine;
+use super::scale::ScaleReport;
 use crate::output::Table;
 
 /// What a figure must reach.
@@ -14,6 +15,8 @@ use crate::output::Table;
 pub(super) enum Target {
     /// `store / raw` at least this.
     RatioAtLeast(f64),
+    /// The big database's speed over the empty one's at least this (`bench --scale`).
+    FlatAtLeast(f64),
     /// The store's value at least this.
     AtLeast(f64),
     /// The store's value at most this.
@@ -28,7 +31,7 @@ impl Target {
     /// Whether `figure` reaches the target; `None` when the figure has no value to compare.
     fn met(self, store: Option<f64>, ratio: Option<f64>) -> Option<bool> {
         match self {
-            Target::RatioAtLeast(x) => ratio.map(|r| r >= x),
+            Target::RatioAtLeast(x) | Target::FlatAtLeast(x) => ratio.map(|r| r >= x),
             Target::AtLeast(x) => store.map(|v| v >= x),
             Target::AtMost(x) => store.map(|v| v <= x),
             Target::Below(x) => store.map(|v| v < x),
@@ -40,6 +43,7 @@ impl Target {
     fn text(self, unit: Unit) -> String {
         match self {
             Target::RatioAtLeast(x) => format!("≥ {x}× raw"),
+            Target::FlatAtLeast(x) => format!("≥ {x}× empty"),
             Target::AtLeast(x) => format!("≥ {}", unit.format_bound(x)),
             Target::AtMost(x) => format!("≤ {}", unit.format_bound(x)),
             Target::Below(x) => format!("< {}", unit.format_bound(x)),
@@ -60,6 +64,9 @@ pub(super) enum Unit {
     /// Claimed workflows per second.
     #[serde(rename = "claims/s")]
     ClaimsPerSec,
+    /// Pages of a listing per second.
+    #[serde(rename = "pages/s")]
+    PagesPerSec,
     /// Seconds.
     #[serde(rename = "s")]
     Seconds,
@@ -81,6 +88,7 @@ impl Unit {
             Unit::WorkflowsPerSec => Some("wf/s"),
             Unit::StepsPerSec => Some("steps/s"),
             Unit::ClaimsPerSec => Some("claims/s"),
+            Unit::PagesPerSec => Some("pages/s"),
             _ => None,
         }
     }
@@ -251,6 +259,8 @@ pub(super) struct Report {
     pub(super) scale: Scale,
     pub(super) seconds: f64,
     pub(super) figures: Vec<Figure>,
+    /// With `--scale`: the store's operations on the big database next to the empty one.
+    pub(super) big_database: Option<ScaleReport>,
     /// How many figures have a target on this backend, and how many meet it.
     pub(super) targets: usize,
     pub(super) targets_met: usize,
@@ -262,6 +272,11 @@ const RAW_NOTE: &str = "raw: the same number of committed writes over the same d
      single writer connection with the store's pragmas; PostgreSQL: one connection per \
      concurrent writer, with the store's session settings); store and raw alternate in 4 \
      rounds, each side after an untimed warm-up of 16 operations per lane";
+
+/// How the big-database figures are compared, printed under their table.
+const SCALE_NOTE: &str = "each operation ran on the scratch database before and after the fill, \
+     in the same run; ratio: big over empty for rates, empty over big for times (above 1 is \
+     faster on the big database either way); target: at least 0.8";
 
 impl Report {
     /// The settings line: `synchronous FULL, journal_mode wal`.
@@ -315,6 +330,26 @@ impl Report {
             }
         }
         let _ = writeln!(out, "- {RAW_NOTE}");
+        if let Some(scale) = &self.big_database {
+            out.push('\n');
+            let _ = writeln!(out, "{}", scale.heading());
+            let mut table =
+                Table::new(&["OPERATION", ">N", ">BIG", ">EMPTY", ">RATIO", "TARGET", "MET"]);
+            for f in &scale.figures {
+                table.row(vec![
+                    f.figure.clone(),
+                    thousands(f.count as u64),
+                    store_cell(f),
+                    f.raw.map_or_else(|| "-".to_owned(), |r| f.unit.format(r)),
+                    f.ratio
+                        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×")),
+                    f.target.clone().unwrap_or_else(|| "-".to_owned()),
+                    met_cell(f.met).to_owned(),
+                ]);
+            }
+            out.push_str(&table.render());
+            let _ = writeln!(out, "- {SCALE_NOTE}");
+        }
         let _ = writeln!(out, "targets met: {} of {}", self.targets_met, self.targets);
         out
     }
@@ -367,6 +402,32 @@ impl Report {
             }
         }
         let _ = writeln!(out, "- {RAW_NOTE}.");
+        if let Some(scale) = &self.big_database {
+            out.push('\n');
+            let _ = writeln!(out, "{}", scale.heading());
+            out.push('\n');
+            out.push_str("| operation | big database | empty database | ratio | target | met? |\n");
+            out.push_str("|---|---:|---:|---:|---|---|\n");
+            for f in &scale.figures {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    f.figure,
+                    store_cell(f),
+                    f.raw.map_or_else(|| "—".to_owned(), |r| f.unit.format(r)),
+                    f.ratio
+                        .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×")),
+                    f.target.clone().unwrap_or_else(|| "—".to_owned()),
+                    match f.met {
+                        Some(true) => "yes",
+                        Some(false) => "**no**",
+                        None => "—",
+                    }
+                );
+            }
+            out.push('\n');
+            let _ = writeln!(out, "- {SCALE_NOTE}.");
+        }
         let _ = writeln!(
             out,
             "- {} of {} targets met in this run.",

@@ -450,6 +450,18 @@ impl PostgresStore {
     }
 
     /// A pooled connection for a single statement (autocommit).
+    /// A connection of the store's pool for SQL of your own: the escape hatch to the native
+    /// `tokio_postgres::Client`, with the store's TLS and session settings, returned to the
+    /// pool when dropped. The store's schema is [`PostgresStore::schema`]; leave DBOS's rows
+    /// as DBOS writes them.
+    ///
+    /// # Errors
+    /// As any call of the store: [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost),
+    /// [`PoolExhausted`](dbos_storage_core::ErrorKind::PoolExhausted), or a closed store.
+    pub async fn native_client(&self) -> Result<NativeClient<'_>> {
+        Ok(NativeClient(self.client().await?))
+    }
+
     pub(crate) async fn client(&self) -> Result<PooledClient<'_>> {
         self.ensure_open()?;
         self.inner.pool.get().await
@@ -674,6 +686,24 @@ pub(crate) async fn now_ms(tx: &Transaction<'_>, queries: &Queries) -> Result<i6
         .await
         .map_err(classify)?;
     col(&row, 0)
+}
+
+/// A pooled connection handed out by [`PostgresStore::native_client`]; dereferences to the
+/// native `tokio_postgres::Client`.
+pub struct NativeClient<'a>(PooledClient<'a>);
+
+impl std::fmt::Debug for NativeClient<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeClient").finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for NativeClient<'_> {
+    type Target = tokio_postgres::Client;
+
+    fn deref(&self) -> &tokio_postgres::Client {
+        &self.0
+    }
 }
 
 #[cfg(test)]

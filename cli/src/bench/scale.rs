@@ -1,0 +1,409 @@
+//! `bench --scale`: the store's figures on a big database, next to the same figures on the empty
+//! scratch database of the same run.
+//!
+//! Production system databases hold millions of finished workflows and, at peaks, hundreds of
+//! thousands of queued ones. A figure measured on a database that holds only the benchmark's own
+//! rows hides every cost that grows with the tables, so this mode measures each store operation
+//! twice: on the scratch database as it is, then again after filling it with [`Dataset`] — by
+//! default 1,000,000 finished workflows with two steps each (inputs, outputs, one in ten failed),
+//! 200,000 `ENQUEUED` workflows across ten queues (one partitioned by six keys, two with mixed
+//! priorities), and 1,000 long-running `PENDING` parents. The fill is a handful of bulk
+//! `INSERT … SELECT` statements on a connection of its own (seconds, not hours, and the same rows
+//! every run), followed by `ANALYZE` on PostgreSQL, as a production database is.
+//!
+//! Each row of the report is a ratio of the big database's figure to the empty one's (for times,
+//! the empty one's to the big one's: above 1 is faster either way), with a target of 0.8.
+
+use std::time::{Duration, Instant};
+
+use dbos_storage::{
+    ListWorkflowsQuery, NewWorkflow, SortOrder, StepRecord, SystemStore, WorkflowStatus,
+};
+use serde::Serialize;
+
+use super::queues::{drain, recover};
+use super::report::{thousands, Figure, Target, Unit};
+use super::writes::insert_all_with;
+use super::{
+    new_workflow, output, rate, run_workflow, timed_parallel, Bench, EXECUTOR, STEP, VERSION,
+};
+use crate::error::CliError;
+
+/// The queue of the claim figures (the first of the backlog).
+const CLAIM_QUEUE: &str = "scale-q0";
+/// The queue of the claim figure with a shared budget.
+const LIMITED_QUEUE: &str = "scale-q3";
+/// The concurrency of [`LIMITED_QUEUE`] in its claim figure.
+const LIMITED_CONCURRENCY: u32 = 64;
+/// Steps recorded for every finished workflow of the dataset.
+pub(super) const STEPS_PER_FINISHED: i64 = 2;
+/// The target of every ratio: the big database at least this fast.
+const FLAT: f64 = 0.8;
+/// A page of a listing.
+const PAGE: u64 = 50;
+
+/// The rows of the big database.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(super) struct Dataset {
+    /// Finished workflows (`SUCCESS`, one in ten `ERROR`), each with its steps.
+    pub(super) finished: usize,
+    /// `ENQUEUED` workflows across ten queues (`scale-q0` … `scale-q9`; `scale-q9` partitioned by
+    /// six keys, `scale-q1` and `scale-q2` with three priorities).
+    pub(super) enqueued: usize,
+    /// Long-running `PENDING` parents.
+    pub(super) parents: usize,
+}
+
+impl Dataset {
+    /// The dataset with `finished` finished workflows: a fifth as many enqueued, a thousandth
+    /// as many parents.
+    pub(super) fn of(finished: usize) -> Self {
+        Dataset {
+            finished,
+            enqueued: finished / 5,
+            parents: (finished / 1000).max(1),
+        }
+    }
+
+    /// The workflows the recovery figure kills halfway: 10,000 at full size.
+    fn recovered(&self) -> usize {
+        (self.finished / 100).clamp(100, 10_000)
+    }
+}
+
+/// What `bench --scale` adds to the report.
+#[derive(Debug, Serialize)]
+pub(super) struct ScaleReport {
+    /// The rows of the big database.
+    pub(super) dataset: Dataset,
+    /// How long the fill took, in seconds.
+    pub(super) fill_seconds: f64,
+    /// One figure per operation: `store` on the big database, `raw` on the empty one.
+    pub(super) figures: Vec<Figure>,
+}
+
+impl ScaleReport {
+    /// The line above the big-database table.
+    pub(super) fn heading(&self) -> String {
+        format!(
+            "On a big database ({} finished workflows with {} steps each, {} enqueued across ten \
+             queues, {} running parents; written in {:.0} s), next to the empty one:",
+            thousands(self.dataset.finished as u64),
+            STEPS_PER_FINISHED,
+            thousands(self.dataset.enqueued as u64),
+            thousands(self.dataset.parents as u64),
+            self.fill_seconds
+        )
+    }
+}
+
+/// One operation measured on both databases.
+struct Measured {
+    id: &'static str,
+    figure: String,
+    count: usize,
+    unit: Unit,
+    /// The value on the empty database, then on the big one.
+    values: [f64; 2],
+}
+
+/// The two phases: which database is measured, for ids.
+#[derive(Clone, Copy)]
+enum Phase {
+    Empty,
+    Big,
+}
+
+impl Phase {
+    fn tag(self) -> &'static str {
+        match self {
+            Phase::Empty => "empty",
+            Phase::Big => "big",
+        }
+    }
+}
+
+/// Measures every operation on the scratch database, fills it with `dataset`, measures again,
+/// and returns the comparison.
+pub(super) async fn compare(bench: &Bench<'_>, dataset: Dataset) -> Result<ScaleReport, CliError> {
+    bench.phase("scale: the empty database");
+    let empty = measure(bench, Phase::Empty, &dataset).await?;
+    bench.phase("scale: filling the big database");
+    let t = Instant::now();
+    super::fill::fill(bench, &dataset).await?;
+    let fill_seconds = t.elapsed().as_secs_f64();
+    bench.phase("scale: the big database");
+    let big = measure(bench, Phase::Big, &dataset).await?;
+    let figures = empty
+        .into_iter()
+        .zip(big)
+        .map(|(e, b)| {
+            let mut m = e;
+            m.values[1] = b.values[1];
+            comparison(m)
+        })
+        .collect();
+    Ok(ScaleReport {
+        dataset,
+        fill_seconds,
+        figures,
+    })
+}
+
+/// The figure of one operation: `store` on the big database, `raw` (printed as "empty") on the
+/// empty one, and the speed ratio big/empty.
+fn comparison(m: Measured) -> Figure {
+    let [empty, big] = m.values;
+    let speed = if m.unit == Unit::Seconds || m.unit == Unit::Millis {
+        empty / big.max(f64::MIN_POSITIVE)
+    } else {
+        big / empty.max(f64::MIN_POSITIVE)
+    };
+    let mut f = Figure::rates(m.id, m.figure, m.count, m.unit, big, empty);
+    f.ratio = Some(speed);
+    f.target(Some(Target::FlatAtLeast(FLAT)))
+}
+
+/// Every operation, in report order, on the database as it is now.
+async fn measure(
+    bench: &Bench<'_>,
+    phase: Phase,
+    dataset: &Dataset,
+) -> Result<Vec<Measured>, CliError> {
+    let store = bench.store();
+    let mut out = Vec::new();
+    let args = bench.args;
+    let steps = args.steps as usize;
+    let tag = phase.tag();
+
+    let n = (args.checkpoints / 5).max(1);
+    let per_sec = checkpoints(bench, &format!("scale-{tag}-ckpt"), n).await?;
+    out.push(Measured {
+        id: "scale_step_checkpoint",
+        figure: "step checkpoint (record_step), 1 writer".into(),
+        count: n,
+        unit: Unit::StepsPerSec,
+        values: [per_sec; 2],
+    });
+
+    let m = (args.workflows / 5).max(1);
+    let d = timed_parallel(m, 1, |i| {
+        let id = format!("scale-{tag}-seq-{i}");
+        async move { run_workflow(store, &id, steps).await }
+    })
+    .await?;
+    out.push(Measured {
+        id: "scale_workflow_sequential",
+        figure: format!("{steps}-step workflow, one at a time"),
+        count: m,
+        unit: Unit::WorkflowsPerSec,
+        values: [rate(m, d); 2],
+    });
+
+    let lanes = args.concurrency;
+    let d = timed_parallel(m, lanes, |i| {
+        let id = format!("scale-{tag}-par-{i}");
+        async move { run_workflow(store, &id, steps).await }
+    })
+    .await?;
+    out.push(Measured {
+        id: "scale_workflow_concurrent",
+        figure: format!("{steps}-step workflows, {lanes} at once"),
+        count: m,
+        unit: Unit::WorkflowsPerSec,
+        values: [rate(m, d); 2],
+    });
+
+    let k = (args.claims / 2).max(1);
+    let per_sec = claims(bench, phase, CLAIM_QUEUE, k, None).await?;
+    out.push(Measured {
+        id: "scale_claim",
+        figure: format!(
+            "claim_workflows on the backlog's first queue, {} workers",
+            args.concurrency
+        ),
+        count: k,
+        unit: Unit::ClaimsPerSec,
+        values: [per_sec; 2],
+    });
+    let per_sec = claims(bench, phase, LIMITED_QUEUE, k, Some(LIMITED_CONCURRENCY)).await?;
+    out.push(Measured {
+        id: "scale_claim_limited",
+        figure: format!(
+            "claim_workflows with a queue concurrency of {LIMITED_CONCURRENCY} (each finished \
+             at once), {} workers",
+            args.concurrency
+        ),
+        count: k,
+        unit: Unit::ClaimsPerSec,
+        values: [per_sec; 2],
+    });
+
+    let lookups = (args.workflows * 2).max(1);
+    let ids: Vec<String> = (0..lookups)
+        .map(|i| match phase {
+            Phase::Empty => format!("scale-empty-seq-{}", spread(i, m)),
+            Phase::Big => format!("scale-done-{}", spread(i, dataset.finished) + 1),
+        })
+        .collect();
+    let t = Instant::now();
+    for id in &ids {
+        let found = store.get_workflows(std::slice::from_ref(id)).await?;
+        if found.len() != 1 {
+            return Err(CliError::new(format!("get_workflows did not find {id}")));
+        }
+    }
+    out.push(Measured {
+        id: "scale_get_workflow",
+        figure: "get_workflows of one id".into(),
+        count: lookups,
+        unit: Unit::WorkflowsPerSec,
+        values: [rate(lookups, t.elapsed()); 2],
+    });
+
+    for (id, what, query) in listings() {
+        let reps = 50;
+        let t = Instant::now();
+        for _ in 0..reps {
+            store.list_workflows(query.clone()).await?;
+        }
+        out.push(Measured {
+            id,
+            figure: format!("list_workflows, first page of {PAGE}, {what}"),
+            count: reps,
+            unit: Unit::PagesPerSec,
+            values: [rate(reps, t.elapsed()); 2],
+        });
+    }
+
+    let r = dataset.recovered();
+    let seconds = recover(bench, r, &format!("scale-{tag}-recover")).await?;
+    out.push(Measured {
+        id: "scale_recovery",
+        figure: format!(
+            "recovery of {} workflows killed halfway (found, re-enqueued, claimed, finished)",
+            thousands(r as u64)
+        ),
+        count: r,
+        unit: Unit::Seconds,
+        values: [seconds; 2],
+    });
+    Ok(out)
+}
+
+/// The `i`-th of `n` indices visited in a scattered order (a multiplicative stride coprime with
+/// most sizes), so that lookups do not walk the table in key order.
+fn spread(i: usize, n: usize) -> usize {
+    (i.wrapping_mul(7_919)) % n.max(1)
+}
+
+/// Step checkpoints per second with one writer: `n` steps over `n / 10` workflows started first
+/// (untimed).
+async fn checkpoints(bench: &Bench<'_>, prefix: &str, n: usize) -> Result<f64, CliError> {
+    let store = bench.store();
+    let per_workflow = 10;
+    let ids: Vec<String> = (0..n.div_ceil(per_workflow))
+        .map(|i| format!("{prefix}-{i}"))
+        .collect();
+    let owners = insert_all_with(bench, &ids, new_workflow).await?;
+    let t = Instant::now();
+    for i in 0..n {
+        let w = i / per_workflow;
+        let step = (i % per_workflow) as i32 + 1;
+        let record = StepRecord::output(ids[w].as_str(), step, STEP, output());
+        store.record_step(record, Some(&owners[w])).await?;
+    }
+    Ok(rate(n, t.elapsed()))
+}
+
+/// Claims per second on `queue`: `k` workflows enqueued there first (untimed; on the big
+/// database they join its backlog), then `k` claimed by `--concurrency` workers. With a
+/// `concurrency` limit every claimed workflow is finished at once, so that the limit keeps
+/// freeing room.
+async fn claims(
+    bench: &Bench<'_>,
+    phase: Phase,
+    queue: &str,
+    k: usize,
+    concurrency: Option<u32>,
+) -> Result<f64, CliError> {
+    let store = bench.store();
+    let tag = phase.tag();
+    let queued: Vec<NewWorkflow> = (0..k)
+        .map(|i| {
+            new_workflow(&format!("scale-{tag}-{queue}-{i}"))
+                .enqueued(queue)
+                .with_application_version(VERSION)
+        })
+        .collect();
+    store.enqueue_workflows(queued).await?;
+    let t = Instant::now();
+    let drained = drain(bench, queue, EXECUTOR, concurrency, k, |id, owner| async move {
+        if concurrency.is_some() {
+            finish(store, &id, &owner).await?;
+        }
+        Ok(())
+    })
+    .await?;
+    let elapsed = t.elapsed();
+    if drained.ids.len() < k {
+        return Err(CliError::new(format!(
+            "claimed {} of {k} workflows from {queue}",
+            drained.ids.len()
+        )));
+    }
+    Ok(rate(drained.ids.len(), elapsed.max(Duration::from_micros(1))))
+}
+
+/// Records the outcome of a claimed workflow.
+async fn finish(store: &dyn SystemStore, id: &str, owner: &str) -> Result<(), CliError> {
+    store
+        .record_outcome(id, dbos_storage::Outcome::Output(output()), Some(owner))
+        .await?;
+    Ok(())
+}
+
+/// The listings measured: the first page, newest first, without a filter and with each filter
+/// an operator uses.
+fn listings() -> Vec<(&'static str, &'static str, ListWorkflowsQuery)> {
+    let page = || {
+        ListWorkflowsQuery::new()
+            .limit(PAGE)
+            .sort(SortOrder::Descending)
+    };
+    let hour_ago = dbos_storage::now_epoch_ms() - 3_600_000;
+    vec![
+        ("scale_list_all", "no filter", page()),
+        (
+            "scale_list_status",
+            "status ERROR",
+            page().status(vec![WorkflowStatus::Error]),
+        ),
+        ("scale_list_name", "one name", page().name(["bench_workflow"])),
+        (
+            "scale_list_queue",
+            "one queue",
+            page().queue_name([CLAIM_QUEUE]),
+        ),
+        (
+            "scale_list_prefix",
+            "id prefix",
+            page().workflow_id_prefix("scale-big-seq-"),
+        ),
+        (
+            "scale_list_version",
+            "application version",
+            page().application_version([VERSION]),
+        ),
+        (
+            "scale_list_recent",
+            "created in the last hour",
+            page().start_time(hour_ago),
+        ),
+        (
+            "scale_list_user",
+            "authenticated user",
+            page().authenticated_user(["user-7"]),
+        ),
+    ]
+}
