@@ -1,19 +1,18 @@
-//! Types of messages, events and streams: who is calling, what is sent, what a read returns.
-//!
-//! The operations are in [`crate::MessageStore`], [`crate::EventStore`] and
-//! [`crate::StreamStore`].
+//! The messages area: [`MessageStore`] (send and receive) and its plain data, plus what messages,
+//! events and streams share: who is calling ([`Caller`]), the limits of topics and keys, and the
+//! wake-up key of a wait.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::payload::Payload;
-use crate::types::WorkflowStatus;
+use crate::AwaitOptions;
 
 /// The topic DBOS stores for a message sent without one (`notifications.topic` is never NULL
 /// when DBOS writes it).
 pub const NULL_TOPIC: &str = "__null__topic__";
-
-/// The value that closes a stream: the JSON string `"__DBOS_STREAM_CLOSED__"` (quotes included),
-/// stored under `portable_json`.
-pub const STREAM_CLOSED_SENTINEL: &str = "\"__DBOS_STREAM_CLOSED__\"";
 
 /// Step name of a single send from a workflow.
 pub const SEND_STEP: &str = "DBOS.send";
@@ -21,21 +20,9 @@ pub const SEND_STEP: &str = "DBOS.send";
 pub const SEND_BULK_STEP: &str = "DBOS.send_bulk";
 /// Step name of a receive.
 pub const RECV_STEP: &str = "DBOS.recv";
-/// Step name of an event published by a workflow.
-pub const SET_EVENT_STEP: &str = "DBOS.setEvent";
-/// Step name of an event read by a workflow.
-pub const GET_EVENT_STEP: &str = "DBOS.getEvent";
-/// Step name of a stream write by a workflow.
-pub const WRITE_STREAM_STEP: &str = "DBOS.writeStream";
-/// Step name of a stream close by a workflow.
-pub const CLOSE_STREAM_STEP: &str = "DBOS.closeStream";
 
 /// The name of the PostgreSQL channel the `notifications` trigger signals on.
 pub const NOTIFICATIONS_CHANNEL: &str = "dbos_notifications_channel";
-/// The name of the PostgreSQL channel event writers signal on after commit.
-pub const EVENTS_CHANNEL: &str = "dbos_workflow_events_channel";
-/// The name of the PostgreSQL channel stream writers signal on after commit.
-pub const STREAMS_CHANNEL: &str = "dbos_streams_channel";
 
 /// The longest topic or event/stream key, in bytes. With the longest workflow id
 /// ([`crate::validate::MAX_WORKFLOW_ID_BYTES`]) the wake-up payload `"{workflow_id}::{key}"`
@@ -312,70 +299,6 @@ impl RecvRequest {
     }
 }
 
-/// A read of another workflow's event: [`crate::EventStore::get_event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GetEventRequest {
-    /// The workflow that publishes the event.
-    pub target_workflow_id: String,
-    /// The event key.
-    pub key: String,
-    /// How long to wait for the event to exist. From a workflow it is durable.
-    pub timeout: std::time::Duration,
-    /// The reading workflow, when called from one: the read is then step `function_id`
-    /// (`DBOS.getEvent`) and its timeout step `timeout_function_id` (required). `None` outside a
-    /// workflow: nothing is recorded.
-    pub caller: Option<Caller>,
-}
-
-impl GetEventRequest {
-    /// A read of `key` published by `target_workflow_id`, waiting up to `timeout`.
-    pub fn new(
-        target_workflow_id: impl Into<String>,
-        key: impl Into<String>,
-        timeout: std::time::Duration,
-    ) -> Self {
-        GetEventRequest {
-            target_workflow_id: target_workflow_id.into(),
-            key: key.into(),
-            timeout,
-            caller: None,
-        }
-    }
-
-    /// Records the read as a step of the calling workflow.
-    #[must_use]
-    pub fn from_workflow(mut self, caller: Caller) -> Self {
-        self.caller = Some(caller);
-        self
-    }
-
-    /// Checks the ids, key and caller.
-    ///
-    /// # Errors
-    /// [`ErrorKind::InvalidInput`] naming the offending field.
-    pub fn validate(&self) -> Result<()> {
-        crate::validate::workflow_id(&self.target_workflow_id)?;
-        validate_key("event key", &self.key)?;
-        if let Some(caller) = &self.caller {
-            caller.validate()?;
-            if caller.in_step {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    "get_event inside a step records nothing: pass no caller",
-                ));
-            }
-            if caller.timeout_function_id.is_none() {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    "get_event from a workflow needs a timeout step (Caller::with_timeout_step)",
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Checks an event or stream key: non-empty text without NUL bytes, at most
 /// [`MAX_TOPIC_BYTES`].
 ///
@@ -392,197 +315,73 @@ pub fn validate_key(what: &str, key: &str) -> Result<()> {
     crate::payload::validate_text(what, key)
 }
 
-/// What [`crate::EventStore::set_event`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SetEventOutcome {
-    /// The event was already recorded as the calling workflow's step: nothing was written.
-    pub replayed: bool,
-}
-
-impl SetEventOutcome {
-    /// An outcome.
-    pub fn new(replayed: bool) -> Self {
-        SetEventOutcome { replayed }
-    }
-}
-
-/// What [`crate::StreamStore::write_stream`] and [`crate::StreamStore::close_stream`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StreamWriteOutcome {
-    /// The offset the value was written at; `None` for a replay.
-    pub offset: Option<i32>,
-    /// The write was already recorded as the calling workflow's step: nothing was written.
-    pub replayed: bool,
-}
-
-impl StreamWriteOutcome {
-    /// A fresh write at `offset`.
-    pub fn written(offset: i32) -> Self {
-        StreamWriteOutcome {
-            offset: Some(offset),
-            replayed: false,
-        }
-    }
-
-    /// A replayed write.
-    pub fn replayed() -> Self {
-        StreamWriteOutcome {
-            offset: None,
-            replayed: true,
-        }
-    }
-
-    /// A close of a stream that was already closed: nothing appended, not a replay.
-    pub fn already_closed() -> Self {
-        StreamWriteOutcome {
-            offset: None,
-            replayed: false,
-        }
-    }
-}
-
-/// One value of a stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StreamEntry {
-    /// Its offset (0-based, dense).
-    pub offset: i32,
-    /// The value.
-    pub value: Payload,
-}
-
-impl StreamEntry {
-    /// An entry.
-    pub fn new(offset: i32, value: Payload) -> Self {
-        StreamEntry { offset, value }
-    }
-
-    /// Whether this entry is the close sentinel.
-    pub fn is_close(&self) -> bool {
-        is_close_sentinel(&self.value)
-    }
-}
-
-/// Whether `value` is the stream close sentinel.
-pub fn is_close_sentinel(value: &Payload) -> bool {
-    value.text == STREAM_CLOSED_SENTINEL
-        && value.serialization == Some(crate::payload::Serialization::PortableJson)
-}
-
-/// The result of a stream read: the writer's status and the consecutive values from the
-/// requested offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StreamRead {
-    /// The writing workflow's status; `None` if it does not exist.
-    pub status: Option<WorkflowStatus>,
-    /// Consecutive values from the requested offset, stopping at the first missing offset, at
-    /// the limit, or after the close sentinel (which is not included).
-    pub values: Vec<StreamEntry>,
-    /// The close sentinel follows the last returned value: the stream is complete.
-    pub closed: bool,
-}
-
-impl StreamRead {
-    /// Builds a read from the writer's status and the rows found at consecutive offsets from
-    /// `from_offset` (in offset order, the sentinel possibly among them): keeps the values up to
-    /// the first gap, and stops at the sentinel.
-    pub fn from_rows(
-        status: Option<WorkflowStatus>,
-        from_offset: i32,
-        rows: impl IntoIterator<Item = StreamEntry>,
-    ) -> Self {
-        let mut values = Vec::new();
-        let mut closed = false;
-        let mut expected = from_offset;
-        for entry in rows {
-            if entry.offset != expected {
-                break;
-            }
-            if entry.is_close() {
-                closed = true;
-                break;
-            }
-            values.push(entry);
-            expected = expected.saturating_add(1);
-        }
-        StreamRead {
-            status,
-            values,
-            closed,
-        }
-    }
-
-    /// The offset to read from next.
-    pub fn next_offset(&self, from_offset: i32) -> i32 {
-        from_offset.saturating_add(i32::try_from(self.values.len()).unwrap_or(i32::MAX))
-    }
-
-    /// Whether a reader waiting for more has nothing to wait for: the stream is closed, or the
-    /// writer no longer runs (not active) and this read found nothing new.
-    pub fn is_settled(&self) -> bool {
-        self.closed
-            || !self.values.is_empty()
-            || !self.status.as_ref().is_some_and(WorkflowStatus::is_active)
-    }
-}
-
-/// Options of a stream read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StreamReadOptions {
-    /// The first offset to return (0-based).
-    pub from_offset: i32,
-    /// At most this many values (default 1,000).
-    pub limit: u32,
-}
-
-impl Default for StreamReadOptions {
-    fn default() -> Self {
-        StreamReadOptions {
-            from_offset: 0,
-            limit: 1000,
-        }
-    }
-}
-
-impl StreamReadOptions {
-    /// Reads from `offset`.
-    #[must_use]
-    pub fn from_offset(mut self, offset: i32) -> Self {
-        self.from_offset = offset;
-        self
-    }
-
-    /// Returns at most `limit` values.
-    #[must_use]
-    pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    /// Checks the offset and limit.
+/// Messages between workflows: send (one step inside a workflow) and receive with a durable
+/// timeout.
+#[async_trait]
+pub trait MessageStore: Debug + Send + Sync + 'static {
+    /// Sends messages, in one transaction.
+    ///
+    /// # Behavior
+    /// - `caller = None` (a client): the messages are inserted, nothing is recorded.
+    /// - Called from a workflow (`caller.in_step == false`): the whole batch is the caller's step
+    ///   `function_id`, named [`SEND_STEP`] for one message and
+    ///   [`SEND_BULK_STEP`] (output: the message count) for
+    ///   more. A replay sends nothing and returns `replayed = true`; a replay whose batch size
+    ///   changed is refused. A missing destination is also recorded as the step's error, so its
+    ///   replay fails the same way.
+    /// - Called inside a step: no step row; the workflow's ownership is checked.
+    /// - A message with an idempotency key gets `message_uuid = "{key}::{destination}"` and a
+    ///   re-send is dropped; others get a fresh uuid. A `None` topic is stored as
+    ///   [`NULL_TOPIC`].
+    /// - With `send_to_forks`, each message also goes to every workflow forked, recursively,
+    ///   from its destination, resolved in the same transaction.
+    /// - Receivers waiting in this process are woken after the commit (on PostgreSQL the
+    ///   `notifications` trigger wakes the others).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for a negative offset or a zero limit.
-    pub fn validate(&self) -> Result<()> {
-        if self.from_offset < 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "a stream offset must be 0 or more, not {}",
-                    self.from_offset
-                ),
-            ));
-        }
-        if self.limit == 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "a stream read limit must be at least 1",
-            ));
-        }
-        Ok(())
-    }
+    /// - [`NotFound`](crate::ErrorKind::NotFound) naming a destination that does not exist;
+    ///   nothing is delivered.
+    /// - [`InvalidInput`](crate::ErrorKind::InvalidInput): an empty batch, a duplicate
+    ///   idempotency key for one destination in the batch, or an invalid field.
+    /// - [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep): the caller's step holds another
+    ///   operation, or a replay's batch size differs.
+    /// - [`NotOwner`](crate::ErrorKind::NotOwner), [`Cancelled`](crate::ErrorKind::Cancelled)
+    ///   for the calling workflow.
+    ///
+    /// # Idempotency
+    /// Idempotent when called from a workflow (the step records it) or when every message has an
+    /// idempotency key; otherwise a re-run after an ambiguous commit may deliver twice.
+    async fn send_messages(
+        &self,
+        messages: Vec<OutgoingMessage>,
+        caller: Option<Caller>,
+        options: SendOptions,
+    ) -> Result<SendOutcome>;
+
+    /// Receives the oldest unconsumed message on a topic, waiting for one up to a durable
+    /// timeout.
+    ///
+    /// # Behavior
+    /// 1. A replay returns what the first run received (`None` for a timeout).
+    /// 2. Otherwise the timeout is recorded as a `DBOS.sleep` at `timeout_function_id`, so a
+    ///    recovered receive keeps its original deadline.
+    /// 3. The wait re-checks the database at `options.poll_interval` (or later when a proven
+    ///    listener delivers wake-ups) and wakes early on a send; it holds no connection while
+    ///    waiting.
+    /// 4. One transaction marks the oldest unconsumed message (by `created_at_epoch_ms`)
+    ///    `consumed`, with `consumed_by_function_id`, and records step `DBOS.recv` with the
+    ///    message in its own serialization, or with no outcome on timeout.
+    ///
+    /// `options.timeout` is not used: the request's timeout is the wait's bound.
+    ///
+    /// # Errors
+    /// [`Interrupted`](crate::ErrorKind::Interrupted) when `options.cancel` fires (nothing is
+    /// consumed); [`Cancelled`](crate::ErrorKind::Cancelled),
+    /// [`NotOwner`](crate::ErrorKind::NotOwner),
+    /// [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep),
+    /// [`NotFound`](crate::ErrorKind::NotFound) for the receiving workflow.
+    ///
+    /// # Idempotency
+    /// Idempotent: the consuming transaction returns the recorded step if there is one.
+    async fn recv(&self, request: RecvRequest, options: AwaitOptions) -> Result<Option<Payload>>;
 }

@@ -1,9 +1,14 @@
-//! Plain data of queues, claims, recovery, delays and application versions.
+//! The queues area: [`QueueStore`] (batch enqueue, claims, delays, debounce, deadlines, recovery,
+//! dead-letter, the queue registry) and its plain data.
 
+use std::fmt::Debug;
 use std::time::Duration;
 
+use async_trait::async_trait;
+
+use crate::error::Result;
 use crate::payload::Payload;
-use crate::types::{new_token, EpochMs};
+use crate::{new_token, EpochMs, NewWorkflow};
 
 /// A rate limit: at most `max` workflows started per `period`, counted on the database clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -389,41 +394,6 @@ pub struct QueueUpdate {
     pub polling_interval: Option<Duration>,
 }
 
-/// A row of `application_versions`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ApplicationVersion {
-    /// The row id (a UUID).
-    pub version_id: String,
-    /// The version string.
-    pub version_name: String,
-    /// Promotion time; the latest version has the largest.
-    pub version_timestamp: EpochMs,
-    /// Creation time.
-    pub created_at: EpochMs,
-    /// The owning application.
-    pub application_name: Option<String>,
-}
-
-impl ApplicationVersion {
-    /// A version row.
-    pub fn new(
-        version_id: impl Into<String>,
-        version_name: impl Into<String>,
-        version_timestamp: EpochMs,
-        created_at: EpochMs,
-        application_name: Option<String>,
-    ) -> Self {
-        ApplicationVersion {
-            version_id: version_id.into(),
-            version_name: version_name.into(),
-            version_timestamp,
-            created_at,
-            application_name,
-        }
-    }
-}
-
 /// The reserved prefix of internal queue names.
 pub const RESERVED_QUEUE_PREFIX: &str = "_dbos_";
 
@@ -432,6 +402,227 @@ pub const PARTITIONED_SWEEP_CAP: u32 = 8192;
 
 /// The chunk size of batch enqueue.
 pub const ENQUEUE_BATCH: usize = 500;
+
+/// The internal queue that resume, recovery and fork use when no queue is given.
+pub const INTERNAL_QUEUE: &str = "_dbos_internal_queue";
+
+/// Queues: batch enqueue, claims with every limit, delays, debounce, deadlines and recovery, and
+/// the queue registry.
+///
+/// A workflow is enqueued through [`WorkflowStore::insert_workflow`] (status `ENQUEUED`, or
+/// `DELAYED` with a release time) or in bulk with [`QueueStore::enqueue_workflows`]; executors
+/// take work with [`QueueStore::claim_workflows`], the only way a queued workflow becomes
+/// `PENDING`. Set-oriented methods match the given application's rows plus unclaimed rows.
+#[async_trait]
+pub trait QueueStore: Debug + Send + Sync + 'static {
+    /// Enqueues many workflows (each `ENQUEUED` or `DELAYED`) in chunks of
+    /// [`crate::queues::ENQUEUE_BATCH`] and returns the ids actually inserted, in input order.
+    ///
+    /// # Behavior
+    /// An id that already exists is skipped (not an error). `created_at` is made strictly
+    /// increasing per `(queue, partition key)` in input order, starting after the newest
+    /// `ENQUEUED`/`PENDING` row of that queue and partition, so FIFO order follows the input.
+    ///
+    /// # Errors
+    /// [`Deduplicated`](crate::ErrorKind::Deduplicated) if a deduplication id is held (nothing
+    /// of that chunk is written); [`InvalidInput`](crate::ErrorKind::InvalidInput) for a
+    /// `PENDING` workflow or bad fields.
+    ///
+    /// # Idempotency
+    /// Idempotent: a re-run skips the ids it inserted.
+    async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>>;
+
+    /// Claims enqueued workflows of one queue (DBOS `start_queued_workflows`).
+    ///
+    /// # Behavior
+    /// Computes the budget in DBOS's order — worker concurrency, partition worker concurrency,
+    /// rate limit, partition rate limit, concurrency, partition concurrency (rate limits and
+    /// concurrency counted in the database, on its clock) — and returns no ids with the first
+    /// [`StopReason`] that has no room. Otherwise selects `ENQUEUED` rows of the queue (and
+    /// partition) whose version is the executor's, or NULL when the executor's version is the
+    /// latest registered one, of the executor's application or unclaimed, ordered by priority then
+    /// creation time, up to the budget; and flips them to `PENDING` with `owner_xid`,
+    /// `executor_id`, `application_version`, `application_name`, `started_at_epoch_ms` = now,
+    /// `rate_limited` = whether the queue has a limiter, `recovery_attempts + 1`, and the
+    /// deadline `now + timeout` when none is set. A row is never claimed twice.
+    ///
+    /// A queue whose only limit is `partition_concurrency = 1`, claimed without a partition key,
+    /// takes DBOS's partitioned fast path: the head (by priority, creation time, id) of each of up
+    /// to `min(8192, max_tasks)` partitions that have `ENQUEUED` rows and no `PENDING` row.
+    ///
+    /// # Errors
+    /// [`Contention`](crate::ErrorKind::Contention) or
+    /// [`SerializationFailure`](crate::ErrorKind::SerializationFailure) when another worker is
+    /// claiming from the same queue at the same time: retry at the next poll.
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for any other partitioned queue claimed
+    /// without a partition key (list them with [`QueueStore::queue_partitions`] and claim each).
+    ///
+    /// # Idempotency
+    /// **Not idempotent**: a re-run after an ambiguous commit claims nothing more and does not
+    /// return the rows the first run claimed. [`crate::RetryingStore`] never re-runs it; the
+    /// next poll is the retry.
+    async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome>;
+
+    /// The partition keys with `ENQUEUED` rows in `queue_name` (own application plus unclaimed),
+    /// in key order.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn queue_partitions(
+        &self,
+        queue_name: &str,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>>;
+
+    /// Releases every `DELAYED` workflow whose release time has passed: it becomes `ENQUEUED`,
+    /// and a debounced one gives up its deduplication id. Returns the released ids.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    ///
+    /// # Idempotency
+    /// Idempotent; safe when several processes run it at once.
+    async fn release_delayed_workflows(&self) -> Result<Vec<String>>;
+
+    /// Sets the release time of a `DELAYED` workflow. Returns whether it was `DELAYED`.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn set_workflow_delay(&self, workflow_id: &str, until_epoch_ms: EpochMs) -> Result<bool>;
+
+    /// Pushes back a delayed, debounced workflow (DBOS `debounce_delayed_workflow`).
+    ///
+    /// # Behavior
+    /// Matches the `DELAYED`, debounced row holding `deduplication_id` on the queue with the same
+    /// function name and application (or unclaimed); sets its release time to the smaller of the
+    /// request's and the row's `debounce_deadline_epoch_ms`, replaces its inputs, and claims it
+    /// for the application. Otherwise reports who holds the key, or that nobody does.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid input.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome>;
+
+    /// The workflow holding a deduplication id in a queue, if any.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn deduplicated_workflow(
+        &self,
+        queue_name: &str,
+        deduplication_id: &str,
+    ) -> Result<Option<String>>;
+
+    /// Cancels up to `limit` active workflows (`ENQUEUED`, `PENDING`, `DELAYED`) whose deadline
+    /// has passed, oldest deadline first, own application plus unclaimed; returns their ids.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    ///
+    /// # Idempotency
+    /// Idempotent; safe when several processes run it at once.
+    async fn cancel_timed_out_workflows(
+        &self,
+        limit: u32,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>>;
+
+    /// The `PENDING` workflows of an executor at a version (own application plus unclaimed):
+    /// what a restarted executor must recover.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn pending_workflows(
+        &self,
+        executor_id: &str,
+        application_version: Option<&str>,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>>;
+
+    /// Re-enqueues `PENDING` workflows of dead executors for recovery: `ENQUEUED`, owner and start
+    /// time cleared, on their queue or the internal queue. Recovery never executes directly: a
+    /// claim admits exactly one runner. Returns the ids re-enqueued.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn reenqueue_for_recovery(
+        &self,
+        workflow_ids: &[String],
+        dead_executor_ids: &[String],
+    ) -> Result<Vec<String>>;
+
+    /// Dead-letters `PENDING` workflows whose `recovery_attempts` reached
+    /// `min_recovery_attempts`: status `MAX_RECOVERY_ATTEMPTS_EXCEEDED`, owner, deduplication id,
+    /// start time and queue cleared, `completed_at` stamped. Returns the ids changed.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn dead_letter_workflows(
+        &self,
+        workflow_ids: &[String],
+        min_recovery_attempts: i64,
+    ) -> Result<Vec<String>>;
+
+    /// Registers a queue; returns whether it was created (false when it existed).
+    ///
+    /// # Behavior
+    /// The owner of an existing queue is kept (`COALESCE(existing, caller's)`); `policy` says
+    /// whether its definition is replaced.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty name or the reserved
+    /// `_dbos_` prefix; [`WorkflowConflict`](crate::ErrorKind::WorkflowConflict) when another
+    /// application owns the name.
+    ///
+    /// # Idempotency
+    /// Idempotent (a re-run reports `false`).
+    async fn upsert_queue(
+        &self,
+        queue: QueueDefinition,
+        policy: QueueConflictPolicy,
+    ) -> Result<bool>;
+
+    /// Reads a queue definition.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>>;
+
+    /// Lists queue definitions (own application plus unclaimed), by name.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>>;
+
+    /// Changes the given fields of a queue and returns the new definition.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown queue.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition>;
+
+    /// Deletes a queue definition; returns whether it existed. Its workflows are untouched.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn delete_queue(&self, name: &str) -> Result<bool>;
+}
 
 #[cfg(test)]
 mod tests {

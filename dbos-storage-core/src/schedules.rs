@@ -1,7 +1,12 @@
-//! Plain data of named cron schedules (`workflow_schedules`).
+//! The schedules area: [`ScheduleStore`] and the plain data of named cron schedules
+//! (`workflow_schedules`).
 //!
-//! The operations are in [`crate::ScheduleStore`]. The store keeps schedules; firing them (cron
-//! parsing, backfill, enqueueing `sched-{name}-{iso time}`) is the runtime's job.
+//! The store keeps schedules; firing them (cron parsing, backfill, enqueueing
+//! `sched-{name}-{iso time}`) is the runtime's job.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::validate;
@@ -245,6 +250,71 @@ pub fn owned_by_another_application(name: &str, owner: &str) -> Error {
     Error::conflict(format!(
         "schedule {name} belongs to application {owner}; schedule names are global"
     ))
+}
+
+/// Named cron schedules (`workflow_schedules`).
+///
+/// Schedule names are global: a name owned by another application cannot be created, upserted or
+/// changed through a scoped call.
+#[async_trait]
+pub trait ScheduleStore: Debug + Send + Sync + 'static {
+    /// Creates a schedule.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) when the name or id exists already (the message
+    /// names the owner when another application has it);
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid schedule.
+    ///
+    /// # Idempotency
+    /// Not idempotent: a re-run fails with `Conflict`.
+    async fn create_schedule(&self, schedule: Schedule) -> Result<()>;
+
+    /// Creates or updates schedules by name, all in one transaction. An existing schedule keeps
+    /// its id, status and `last_fired_at` and takes the new workflow, class, cron expression,
+    /// context, backfill flag, time zone and queue; its owner is kept unless it was unclaimed.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) when a name belongs to another application;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid schedule or a name given
+    /// twice. Nothing is written on error.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn upsert_schedules(&self, schedules: Vec<Schedule>) -> Result<()>;
+
+    /// Lists schedules passing `filter` (see [`ScheduleFilter::matches`]), by name.
+    async fn list_schedules(&self, filter: ScheduleFilter) -> Result<Vec<Schedule>>;
+
+    /// Reads one schedule by name.
+    async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>>;
+
+    /// Sets a schedule's status to `PAUSED`; returns whether the schedule exists.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn pause_schedule(&self, name: &str) -> Result<bool>;
+
+    /// Sets a schedule's status to `ACTIVE`; returns whether the schedule exists.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn resume_schedule(&self, name: &str) -> Result<bool>;
+
+    /// Records when a schedule last fired (ISO-8601 text, stored as given); returns whether the
+    /// schedule exists.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for empty or NUL-containing text.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn record_schedule_fired(&self, name: &str, fired_at: &str) -> Result<bool>;
+
+    /// Deletes a schedule; returns whether it existed.
+    ///
+    /// # Idempotency
+    /// Idempotent (a re-run after an ambiguous commit returns `false`).
+    async fn delete_schedule(&self, name: &str) -> Result<bool>;
 }
 
 #[cfg(test)]

@@ -1,31 +1,134 @@
-//! Plain data that crosses the contract: workflow and step records, statuses, options and queries.
+//! The workflows area: [`WorkflowStore`] and the plain data that crosses it (new workflows,
+//! rows, statuses, list queries, outcomes and results, waits).
 
+use std::fmt::Debug;
 use std::time::Duration;
 
+use async_trait::async_trait;
+
+use crate::error::Result;
 use crate::payload::{Payload, Serialization};
+use crate::time_and_tokens::{new_token, EpochMs};
 
-/// Milliseconds since the Unix epoch, the time unit of every DBOS timestamp column.
-pub type EpochMs = i64;
+/// Workflow rows: insert, read, list, outcome and waits.
+#[async_trait]
+pub trait WorkflowStore: Debug + Send + Sync + 'static {
+    /// Inserts a workflow, or reconciles with the existing row of the same id.
+    ///
+    /// # Behavior
+    /// - A new row gets `creator_xid = workflow.creator_xid`; a `PENDING` row also gets
+    ///   `owner_xid = creator_xid`, `recovery_attempts = 1` and, with a timeout, the deadline
+    ///   `now + timeout`; `ENQUEUED`/`DELAYED` rows get `recovery_attempts = 0` and no owner. The
+    ///   inputs go to `workflow_input`; attributes are written as JSON (`null` when unset).
+    /// - An existing row with the same `creator_xid` is this insert's own (a retried commit):
+    ///   `should_execute` is true if the row is `PENDING`.
+    /// - An existing row created by someone else: `existed = true`, `should_execute = false`;
+    ///   under [`IdReusePolicy::Reject`] the call fails instead.
+    ///
+    /// # Errors
+    /// - [`WorkflowConflict`](crate::ErrorKind::WorkflowConflict): the id belongs to a workflow
+    ///   with another name, class or config.
+    /// - [`WorkflowIdInUse`](crate::ErrorKind::WorkflowIdInUse): reuse policy `Reject` and a
+    ///   foreign creator.
+    /// - [`Deduplicated`](crate::ErrorKind::Deduplicated): the queue's deduplication id is held by
+    ///   another workflow; nothing is written. Under [`DedupPolicy::ReturnExisting`] the call
+    ///   instead returns the holder's row with `deduplicated_into = Some(holder)`,
+    ///   `existed = true` and `should_execute = false` (if the holder releases the key at that
+    ///   moment, the insert is tried again).
+    /// - [`InvalidInput`](crate::ErrorKind::InvalidInput): see [`NewWorkflow::validate`].
+    ///
+    /// # Idempotency
+    /// Idempotent: the creator token makes a re-run recognise its own row.
+    async fn insert_workflow(
+        &self,
+        workflow: NewWorkflow,
+        options: InsertOptions,
+    ) -> Result<InsertOutcome>;
 
-/// The current wall-clock time in epoch milliseconds.
-pub fn now_epoch_ms() -> EpochMs {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
-}
+    /// Reads workflows by id, with their inputs, outputs and errors, in request order; missing
+    /// ids are omitted. Not scoped by application.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    async fn get_workflows(&self, workflow_ids: &[String]) -> Result<Vec<WorkflowInfo>>;
 
-/// The milliseconds of a duration (a timeout, a sleep), saturating at `i64::MAX`.
-pub fn duration_ms(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
+    /// Lists workflows matching every filter of `query`, in `created_at` order (then id).
+    ///
+    /// # Behavior
+    /// Without `workflow_ids` and with `application_name`, matches that application's rows plus
+    /// unclaimed rows. Inputs and outputs are loaded only when asked for.
+    ///
+    /// # Errors
+    /// [`Unsupported`](crate::ErrorKind::Unsupported) for an attribute filter on a backend without
+    /// [`Capabilities::attribute_filter`].
+    async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>>;
 
-/// A fresh random token (a UUID v4 string) for `creator_xid`, `owner_xid` and generated ids.
-///
-/// Tokens identify one attempt of an operation: create them *before* any retry loop, so that a
-/// retried commit recognises its own write.
-pub fn new_token() -> String {
-    uuid::Uuid::new_v4().to_string()
+    /// Records a workflow's final outcome (`SUCCESS` with an output, `ERROR` with an error).
+    ///
+    /// # Behavior
+    /// Applies only while the row is `PENDING` and, when `owner_xid` is given, still owned by that
+    /// token. Clears `owner_xid` and `deduplication_id`, stamps `completed_at` and `updated_at`,
+    /// and upserts `workflow_output`. Returns whether it applied; `false` means the workflow was
+    /// cancelled, dead-lettered, finished, handed off or deleted, and the caller should adopt the
+    /// recorded outcome.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid input.
+    ///
+    /// # Idempotency
+    /// Idempotent in effect; a re-run after an ambiguous commit that had applied returns `false`
+    /// (the row is no longer `PENDING`), and [`WorkflowStore::workflow_result`] shows the outcome.
+    async fn record_outcome(
+        &self,
+        workflow_id: &str,
+        outcome: Outcome,
+        owner_xid: Option<&str>,
+    ) -> Result<bool>;
+
+    /// Reads a workflow's status and, when finished, its outcome.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn workflow_result(&self, workflow_id: &str) -> Result<WorkflowResult>;
+
+    /// Waits until the workflow is terminal and returns its result.
+    ///
+    /// # Behavior
+    /// Re-reads at `poll_interval`; a backend may wake earlier when a write in this process
+    /// finishes the workflow. A missing workflow is waited for unless `fail_if_missing`.
+    ///
+    /// # Errors
+    /// [`Timeout`](crate::ErrorKind::Timeout) after `options.timeout`;
+    /// [`NotFound`](crate::ErrorKind::NotFound) with `fail_if_missing`.
+    async fn await_workflow_result(
+        &self,
+        workflow_id: &str,
+        options: AwaitOptions,
+    ) -> Result<WorkflowResult>;
+
+    /// The id of one workflow of `workflow_ids` that is no longer active (not `PENDING`,
+    /// `ENQUEUED` or `DELAYED`), or `None`. Ties are arbitrary.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>>;
+
+    /// Waits until one of `workflow_ids` is no longer active and returns its id.
+    ///
+    /// # Errors
+    /// [`Timeout`](crate::ErrorKind::Timeout) after `options.timeout`;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty list.
+    async fn await_first_finished(
+        &self,
+        workflow_ids: &[String],
+        options: AwaitOptions,
+    ) -> Result<String>;
+
+    /// Every descendant of a workflow (children, grandchildren, …), breadth first.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>>;
 }
 
 /// The status of a workflow, stored as text in `workflow_status.status`.
@@ -714,22 +817,6 @@ pub struct ListWorkflowsQuery {
     pub load_output: bool,
 }
 
-macro_rules! setters {
-    ($ty:ident { $($(#[$m:meta])* $name:ident : $arg:ty => $field:ident = $val:expr;)* }) => {
-        impl $ty {
-            $(
-                $(#[$m])*
-                #[must_use]
-                pub fn $name(mut self, v: $arg) -> Self {
-                    #[allow(clippy::redundant_closure_call)]
-                    { self.$field = ($val)(v); }
-                    self
-                }
-            )*
-        }
-    };
-}
-
 fn strings<I: IntoIterator<Item = S>, S: Into<String>>(v: I) -> Option<Vec<String>> {
     Some(v.into_iter().map(Into::into).collect())
 }
@@ -939,277 +1026,6 @@ impl AwaitOptions {
         self
     }
 }
-
-/// A step checkpoint to write with [`crate::StepStore::record_step`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StepRecord {
-    /// The workflow.
-    pub workflow_id: String,
-    /// The step's position in the workflow, 1-based.
-    pub function_id: i32,
-    /// The step name (a user step's name or an internal `DBOS.*` name).
-    pub function_name: String,
-    /// The outcome; `None` for a marker step with neither output nor error.
-    pub outcome: Option<Outcome>,
-    /// A child workflow started or awaited at this step.
-    pub child_workflow_id: Option<String>,
-    /// When the step started (epoch ms).
-    pub started_at_epoch_ms: Option<EpochMs>,
-    /// When the step completed (epoch ms). Computed once, outside any retry: it is how a retry of
-    /// this write is told from a rival's.
-    pub completed_at_epoch_ms: EpochMs,
-}
-
-impl StepRecord {
-    /// A step that returned `output`, completed now.
-    pub fn output(
-        workflow_id: impl Into<String>,
-        function_id: i32,
-        function_name: impl Into<String>,
-        output: Payload,
-    ) -> Self {
-        Self::with_outcome(
-            workflow_id,
-            function_id,
-            function_name,
-            Some(Outcome::Output(output)),
-        )
-    }
-
-    /// A step that failed with `error`, completed now.
-    pub fn error(
-        workflow_id: impl Into<String>,
-        function_id: i32,
-        function_name: impl Into<String>,
-        error: Payload,
-    ) -> Self {
-        Self::with_outcome(
-            workflow_id,
-            function_id,
-            function_name,
-            Some(Outcome::Error(error)),
-        )
-    }
-
-    /// A step with the given outcome, completed now.
-    pub fn with_outcome(
-        workflow_id: impl Into<String>,
-        function_id: i32,
-        function_name: impl Into<String>,
-        outcome: Option<Outcome>,
-    ) -> Self {
-        let now = now_epoch_ms();
-        StepRecord {
-            workflow_id: workflow_id.into(),
-            function_id,
-            function_name: function_name.into(),
-            outcome,
-            child_workflow_id: None,
-            started_at_epoch_ms: Some(now),
-            completed_at_epoch_ms: now,
-        }
-    }
-
-    /// Sets the child workflow id.
-    #[must_use]
-    pub fn with_child(mut self, child_workflow_id: impl Into<String>) -> Self {
-        self.child_workflow_id = Some(child_workflow_id.into());
-        self
-    }
-
-    /// Sets the start and completion times.
-    #[must_use]
-    pub fn with_times(mut self, started: Option<EpochMs>, completed: EpochMs) -> Self {
-        self.started_at_epoch_ms = started;
-        self.completed_at_epoch_ms = completed;
-        self
-    }
-
-    /// Checks the id, position, name and payload text.
-    ///
-    /// # Errors
-    /// [`crate::ErrorKind::InvalidInput`] naming the offending field.
-    pub fn validate(&self) -> crate::Result<()> {
-        crate::validate::workflow_id(&self.workflow_id)?;
-        crate::validate::function_id(self.function_id)?;
-        crate::payload::validate_text("step name", &self.function_name)?;
-        if let Some(o) = &self.outcome {
-            crate::payload::validate_text("step output", &o.payload().text)?;
-        }
-        Ok(())
-    }
-}
-
-/// A recorded step, as returned by [`crate::StepStore::check_step`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RecordedStep {
-    /// The recorded outcome; `None` for a marker step or a child start.
-    pub outcome: Option<Outcome>,
-    /// The child workflow recorded at this step.
-    pub child_workflow_id: Option<String>,
-}
-
-impl RecordedStep {
-    /// A recorded step with this outcome and child.
-    pub fn new(outcome: Option<Outcome>, child_workflow_id: Option<String>) -> Self {
-        RecordedStep {
-            outcome,
-            child_workflow_id,
-        }
-    }
-}
-
-/// One row of [`crate::StepStore::list_steps`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct StepInfo {
-    /// Position, 1-based.
-    pub function_id: i32,
-    /// Name.
-    pub function_name: String,
-    /// Outcome, when loaded.
-    pub outcome: Option<Outcome>,
-    /// Child workflow.
-    pub child_workflow_id: Option<String>,
-    /// Start time.
-    pub started_at_epoch_ms: Option<EpochMs>,
-    /// Completion time.
-    pub completed_at_epoch_ms: Option<EpochMs>,
-}
-
-impl StepInfo {
-    /// A step row at `function_id` named `function_name`, with no outcome, child or times; set
-    /// the other public fields afterwards.
-    pub fn new(function_id: i32, function_name: impl Into<String>) -> Self {
-        StepInfo {
-            function_id,
-            function_name: function_name.into(),
-            outcome: None,
-            child_workflow_id: None,
-            started_at_epoch_ms: None,
-            completed_at_epoch_ms: None,
-        }
-    }
-}
-
-/// Options of [`crate::StepStore::list_steps`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ListStepsOptions {
-    /// Load outputs and errors (default false: names and times only).
-    pub load_output: bool,
-    /// At most this many steps.
-    pub limit: Option<u64>,
-    /// Skip this many steps.
-    pub offset: Option<u64>,
-}
-
-setters!(ListStepsOptions {
-    /// Load outputs and errors.
-    load_output: bool => load_output = |v| v;
-    /// At most this many steps.
-    limit: u64 => limit = Some;
-    /// Skip this many steps.
-    offset: u64 => offset = Some;
-});
-
-/// The state of a durable sleep, from [`crate::StepStore::record_sleep`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SleepState {
-    /// When the sleep ends (epoch ms). A replay returns the wake time recorded by the first run.
-    pub wake_at_epoch_ms: EpochMs,
-    /// How long is left from now (zero once the wake time has passed).
-    pub remaining: Duration,
-}
-
-impl SleepState {
-    /// The state of a sleep ending at `wake_at_epoch_ms`, seen at `now_epoch_ms`.
-    pub fn new(wake_at_epoch_ms: EpochMs, now_epoch_ms: EpochMs) -> Self {
-        let left = wake_at_epoch_ms.saturating_sub(now_epoch_ms).max(0);
-        SleepState {
-            wake_at_epoch_ms,
-            remaining: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
-        }
-    }
-}
-
-/// Options of [`crate::ManagementStore::cancel_workflows`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct CancelOptions {
-    /// Also cancel every descendant, level by level.
-    pub cancel_children: bool,
-}
-
-setters!(CancelOptions {
-    /// Also cancel descendants.
-    cancel_children: bool => cancel_children = |v| v;
-});
-
-/// Options of [`crate::ManagementStore::resume_workflows`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ResumeOptions {
-    /// The queue to enqueue on; defaults to the internal queue `_dbos_internal_queue`.
-    pub queue_name: Option<String>,
-}
-
-setters!(ResumeOptions {
-    /// The queue to enqueue on.
-    queue_name: impl Into<String> => queue_name = |v: _| Some(Into::into(v));
-});
-
-/// What a backend can do beyond the contract every store keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct Capabilities {
-    /// Cross-process wake-ups through LISTEN/NOTIFY.
-    pub listen_notify: bool,
-    /// `FOR UPDATE SKIP LOCKED` row locking.
-    pub skip_locked: bool,
-    /// The system tables live in a named schema.
-    pub schemas: bool,
-    /// `list_workflows` can filter by attribute containment.
-    pub attribute_filter: bool,
-    /// Several processes may share the database.
-    pub multi_process: bool,
-    /// The data survives the process (false for in-memory stores).
-    pub durable: bool,
-}
-
-/// The system schema version a store found or reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SchemaVersion {
-    /// The version recorded in `dbos_migrations` (0 when the table is empty or missing).
-    pub recorded: i64,
-    /// The latest version this build knows.
-    pub latest: i64,
-}
-
-impl SchemaVersion {
-    /// A new version pair.
-    pub fn new(recorded: i64, latest: i64) -> Self {
-        SchemaVersion { recorded, latest }
-    }
-
-    /// Whether the database is at or ahead of this build.
-    pub fn is_current(&self) -> bool {
-        self.recorded >= self.latest
-    }
-}
-
-/// The DBOS schema version this build creates.
-pub const DBOS_SCHEMA_VERSION: i64 = 125;
-
-/// The internal queue that resume, recovery and fork use when no queue is given.
-pub const INTERNAL_QUEUE: &str = "_dbos_internal_queue";
-
-/// The step name of a durable sleep.
-pub const SLEEP_STEP: &str = "DBOS.sleep";
 
 #[cfg(test)]
 mod tests {

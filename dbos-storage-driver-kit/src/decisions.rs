@@ -5,15 +5,15 @@
 //! Drivers keep their SQL and their row decoding; they hand the values they read to these
 //! functions, so that every backend decides, and words its errors, the same way. Errors built
 //! here name no backend: drivers add theirs with
-//! [`Error::with_backend`](crate::Error::with_backend).
+//! [`Error::with_backend`](dbos_storage_core::Error::with_backend).
 
-pub mod children;
-pub mod columns;
-pub mod errors;
-pub mod insert;
-pub mod listing;
-pub mod management;
-pub mod messaging;
-pub mod ownership;
-pub mod sleep;
-pub mod steps;
+pub mod cancel_resume;
+pub mod child_starts;
+pub mod column_values;
+pub mod durable_sleep;
+pub mod insert_reconciliation;
+pub mod list_queries;
+pub mod ownership_check;
+pub mod sends_and_streams;
+pub mod step_checkpoints;
+pub mod store_errors;

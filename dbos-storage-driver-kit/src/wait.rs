@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::store::WorkflowStore;
-use crate::types::{AwaitOptions, WorkflowResult};
+use dbos_storage_core::WorkflowStore;
+use dbos_storage_core::{AwaitOptions, WorkflowResult};
+use dbos_storage_core::{Error, ErrorKind, Result};
 
 /// An in-process wake-up: writers call [`WakeSignal::notify`] after a commit that may end a wait;
 /// waiters re-check the database at once instead of sleeping out their poll interval.
@@ -151,7 +151,7 @@ pub async fn await_workflow_result<S: WorkflowStore + ?Sized>(
     options: &AwaitOptions,
     wake: Option<&WakeSignal>,
 ) -> Result<WorkflowResult> {
-    crate::validate::workflow_id(workflow_id)?;
+    dbos_storage_core::validate::workflow_id(workflow_id)?;
     let what = format!("workflow {workflow_id} to finish");
     poll_until(&what, options, wake, || async {
         let result = store.workflow_result(workflow_id).await?;
@@ -185,9 +185,9 @@ fn settled_result(
     fail_if_missing: bool,
 ) -> Result<Option<WorkflowResult>> {
     match result {
-        WorkflowResult::NotFound if fail_if_missing => {
-            Err(crate::rules::errors::missing_workflow(workflow_id))
-        }
+        WorkflowResult::NotFound if fail_if_missing => Err(
+            crate::decisions::store_errors::missing_workflow(workflow_id),
+        ),
         r if r.is_terminal() => Ok(Some(r)),
         _ => Ok(None),
     }
@@ -196,7 +196,7 @@ fn settled_result(
 /// Checks the ids of [`await_first_finished`] and returns what it waits for, as its timeout
 /// names it.
 fn first_finished_wait(workflow_ids: &[String]) -> Result<String> {
-    crate::validate::workflow_ids(workflow_ids)?;
+    dbos_storage_core::validate::workflow_ids(workflow_ids)?;
     let Some(first) = workflow_ids.first() else {
         return Err(Error::invalid_input(
             "await_first_finished needs at least one workflow id",
@@ -292,7 +292,7 @@ mod tests {
             settled_result("w", WorkflowResult::Cancelled, false).unwrap(),
             Some(WorkflowResult::Cancelled)
         );
-        let active = WorkflowResult::Active(crate::WorkflowStatus::Pending);
+        let active = WorkflowResult::Active(dbos_storage_core::WorkflowStatus::Pending);
         assert_eq!(settled_result("w", active, true).unwrap(), None);
 
         let ids = ["a".to_owned(), "b".to_owned()];

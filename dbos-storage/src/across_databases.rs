@@ -5,19 +5,18 @@
 //! two cannot commit together. Application rows are therefore deleted only for workflows the
 //! system database has just deleted (never for one a concurrent resume kept alive, whose
 //! recorded transactions must not run twice), right after them; rows left behind by an
-//! interruption between the two (dbos-transact-py issue #769: such rows were replayed by a
-//! reused workflow id) are removed by the opt-in sweep of [`GcOptions::sweep_app_orphans`].
+//! interruption between the two (which a reused workflow id would otherwise replay) are removed
+//! by the opt-in sweep of [`GcOptions::sweep_app_orphans`].
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::app::AppStore;
-use crate::error::{Error, Result};
-use crate::management::{
-    DeleteOptions, ForkStart, Lease, OrphanSweep, RetentionPolicy, RewindRequest, RewoundWorkflow,
+use dbos_storage_core::management::lease_lost;
+use dbos_storage_core::{
+    new_token, now_epoch_ms, AppStore, DeleteOptions, EpochMs, Error, ForkStart, Lease,
+    ListStepsOptions, OrphanSweep, Outcome, Result, RetentionPolicy, RewindRequest,
+    RewoundWorkflow, SystemStore,
 };
-use crate::store::SystemStore;
-use crate::types::{new_token, now_epoch_ms, EpochMs, ListStepsOptions};
 
 /// The lease name garbage collection runs under.
 pub const GC_LEASE: &str = "gc";
@@ -120,8 +119,8 @@ pub struct GcReport {
 /// - The lease is released at the end, and on error.
 ///
 /// # Errors
-/// [`Conflict`](crate::ErrorKind::Conflict) when another collector holds the lease (the message
-/// says until when) or takes it over midway; [`InvalidInput`](crate::ErrorKind::InvalidInput)
+/// [`Conflict`](dbos_storage_core::ErrorKind::Conflict) when another collector holds the lease (the message
+/// says until when) or takes it over midway; [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput)
 /// for a policy without a rule or a zero batch size; any store error.
 pub async fn collect_garbage(
     system: &dyn SystemStore,
@@ -222,7 +221,7 @@ async fn sweep_app_orphans(
             .collect();
         if !orphans.is_empty() {
             if !system.acquire_lease(lease).await?.acquired {
-                return Err(crate::management::lease_lost(lease));
+                return Err(lease_lost(lease));
             }
             // Only rows older than the run: an id reused meanwhile keeps its new rows.
             deleted += app
@@ -238,7 +237,7 @@ async fn sweep_app_orphans(
 /// application database (when given). Returns the ids deleted.
 ///
 /// # Behavior
-/// As [`crate::ManagementStore::delete_workflows`]. The workflows to clear (with their
+/// As [`dbos_storage_core::ManagementStore::delete_workflows`]. The workflows to clear (with their
 /// descendants when asked) are listed first, so the application rows of every one of them go
 /// after the system rows even when a retried delete reports fewer ids; if that second step
 /// fails, [`collect_garbage`] with [`GcOptions::sweep_app_orphans`] removes them later.
@@ -254,7 +253,7 @@ pub async fn delete_everywhere(
     let Some(app) = app else {
         return system.delete_workflows(workflow_ids, options).await;
     };
-    crate::validate::workflow_ids(workflow_ids)?;
+    dbos_storage_core::validate::workflow_ids(workflow_ids)?;
     let mut targets: BTreeSet<String> = workflow_ids.iter().cloned().collect();
     if options.delete_children {
         for id in workflow_ids {
@@ -267,12 +266,12 @@ pub async fn delete_everywhere(
     Ok(deleted)
 }
 
-/// Rewinds a finished workflow ([`crate::ManagementStore::rewind_workflow`]) and first deletes
+/// Rewinds a finished workflow ([`dbos_storage_core::ManagementStore::rewind_workflow`]) and first deletes
 /// its recorded transactions from the start step on (when an application store is given), so
 /// that they run again instead of replaying their old result.
 ///
 /// # Errors
-/// As [`crate::ManagementStore::rewind_workflow`]; [`Conflict`](crate::ErrorKind::Conflict) for
+/// As [`dbos_storage_core::ManagementStore::rewind_workflow`]; [`Conflict`](dbos_storage_core::ErrorKind::Conflict) for
 /// a workflow that is not finished, checked before any application row is touched.
 pub async fn rewind_everywhere(
     system: &dyn SystemStore,
@@ -299,7 +298,7 @@ pub async fn rewind_everywhere(
     let start = request.start.resolve(
         &id,
         steps.iter().map(|s| {
-            let failed = matches!(s.outcome, Some(crate::types::Outcome::Error(_)));
+            let failed = matches!(s.outcome, Some(Outcome::Error(_)));
             (s.function_id, s.function_name.as_str(), failed)
         }),
     )?;

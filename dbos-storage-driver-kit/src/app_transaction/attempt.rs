@@ -1,4 +1,4 @@
-//! The attempt loop of [`AppStore::run_transaction`](super::AppStore::run_transaction), shared by
+//! The attempt loop of [`AppStore::run_transaction`](dbos_storage_core::AppStore::run_transaction), shared by
 //! the drivers: each driver writes one attempt (begin, replay or run the body, record, commit);
 //! [`run_attempts`] retries it and records an error outcome.
 
@@ -6,11 +6,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use super::{AppTransaction, TransactionBody, TransactionOutcome};
-use crate::error::Result;
-use crate::payload::{validate_text, Payload};
-use crate::retry::RetryPolicy;
-use crate::types::Outcome;
+use dbos_storage_core::payload::{validate_text, Payload};
+use dbos_storage_core::Outcome;
+use dbos_storage_core::Result;
+use dbos_storage_core::RetryPolicy;
+use dbos_storage_core::{AppTransaction, TransactionBody, TransactionOutcome};
 
 /// What one attempt of a transaction call ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl<'a, 'b> SharedBody<'a, 'b> {
 /// recorded. The outcome's `attempts` counts the runs of `body`.
 ///
 /// # Errors
-/// The last error of `attempt` or `record_error`; [`crate::ErrorKind::InvalidInput`] for an
+/// The last error of `attempt` or `record_error`; [`dbos_storage_core::ErrorKind::InvalidInput`] for an
 /// error outcome whose text cannot be stored.
 pub async fn run_attempts<A, AFut, R, RFut>(
     body: &SharedBody<'_, '_>,
@@ -104,8 +104,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::{transaction_body, Params, Row};
-    use crate::error::{Error, ErrorKind};
+    use dbos_storage_core::{transaction_body, Params, Row};
+    use dbos_storage_core::{Error, ErrorKind};
     use std::any::Any;
 
     struct NoDatabase;

@@ -1,6 +1,6 @@
 //! Keeping transaction bodies from ending the store's transaction.
 
-use crate::error::{Error, Result};
+use dbos_storage_core::{Error, Result};
 
 /// Refuses statements that would begin or end the store's transaction: `BEGIN`, `START
 /// TRANSACTION`, `COMMIT`, `END`, `ABORT`, `ROLLBACK` (but `ROLLBACK TO` a savepoint) and
@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// comments), so `SELECT 'COMMIT'` passes.
 ///
 /// # Errors
-/// [`crate::ErrorKind::InvalidInput`] quoting the statement; the error names no backend, so
+/// [`dbos_storage_core::ErrorKind::InvalidInput`] quoting the statement; the error names no backend, so
 /// drivers add theirs (`.map_err(|e| e.with_backend(BACKEND))`).
 pub fn refuse_transaction_control(sql: &str) -> Result<()> {
     let mut words = sql_words(sql).map(|w| w.to_ascii_uppercase());
@@ -75,7 +75,11 @@ mod tests {
             "ROLLBACK PREPARED 'x'",
         ] {
             let e = refuse_transaction_control(sql).unwrap_err();
-            assert_eq!(e.kind(), crate::ErrorKind::InvalidInput, "{sql}");
+            assert_eq!(
+                e.kind(),
+                dbos_storage_core::ErrorKind::InvalidInput,
+                "{sql}"
+            );
             assert!(e.message().contains("SAVEPOINT"), "{e}");
         }
         for sql in [

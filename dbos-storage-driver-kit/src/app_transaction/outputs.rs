@@ -1,10 +1,10 @@
 //! What the drivers decide about the rows of `transaction_outputs`, and the errors they report
 //! about them. The errors name no backend, so drivers add theirs.
 
-use super::{RecordedTransaction, TransactionCall};
-use crate::error::{Error, ErrorKind, Result};
-use crate::payload::Payload;
-use crate::types::Outcome;
+use dbos_storage_core::payload::Payload;
+use dbos_storage_core::Outcome;
+use dbos_storage_core::{Error, ErrorKind, Result};
+use dbos_storage_core::{RecordedTransaction, TransactionCall};
 
 /// A recorded row from its columns: an error wins over an output; neither is no outcome.
 /// `transaction_outputs` has no serialization column, so the payloads carry no label.

@@ -1,12 +1,12 @@
 //! The preconditions of cancel and resume
-//! ([`ManagementStore`](crate::ManagementStore)).
+//! ([`ManagementStore`](dbos_storage_core::ManagementStore)).
 
 use std::collections::HashSet;
 
-use super::errors;
-use crate::error::Result;
-use crate::payload::validate_text;
-use crate::types::{ResumeOptions, INTERNAL_QUEUE};
+use super::store_errors;
+use dbos_storage_core::payload::validate_text;
+use dbos_storage_core::Result;
+use dbos_storage_core::{ResumeOptions, INTERNAL_QUEUE};
 
 /// The distinct ids of `ids`, in first-seen order.
 pub fn distinct(ids: &[String]) -> Vec<String> {
@@ -28,7 +28,7 @@ pub fn in_order_of(ids: &[String], mut changed: HashSet<String>) -> Vec<String> 
 /// The queue resumed workflows are enqueued on: the requested one, or the internal queue.
 ///
 /// # Errors
-/// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a queue name that cannot be stored.
+/// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) for a queue name that cannot be stored.
 pub fn resume_queue(options: ResumeOptions) -> Result<String> {
     let queue = options
         .queue_name
@@ -40,10 +40,10 @@ pub fn resume_queue(options: ResumeOptions) -> Result<String> {
 /// Checks that every workflow to resume exists, so that a resume changes all of them or none.
 ///
 /// # Errors
-/// [`NotFound`](crate::ErrorKind::NotFound) naming the first id `exists` denies.
+/// [`NotFound`](dbos_storage_core::ErrorKind::NotFound) naming the first id `exists` denies.
 pub fn ensure_all_exist(ids: &[String], exists: impl Fn(&str) -> bool) -> Result<()> {
     match ids.iter().find(|id| !exists(id)) {
-        Some(missing) => Err(errors::resume_missing(missing)),
+        Some(missing) => Err(store_errors::resume_missing(missing)),
         None => Ok(()),
     }
 }
@@ -51,7 +51,7 @@ pub fn ensure_all_exist(ids: &[String], exists: impl Fn(&str) -> bool) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
+    use dbos_storage_core::ErrorKind;
 
     #[test]
     fn ids_are_deduplicated_in_order() {

@@ -1,14 +1,14 @@
 //! Child workflows started as a step of their parent
-//! ([`StepStore::start_child_workflow`](crate::StepStore::start_child_workflow)).
+//! ([`StepStore::start_child_workflow`](dbos_storage_core::StepStore::start_child_workflow)).
 
 use std::collections::HashSet;
 
-use super::errors;
-use crate::error::Result;
-use crate::payload::portable::PortableError;
-use crate::payload::Payload;
-use crate::types::{EpochMs, NewWorkflow};
-use crate::validate;
+use super::store_errors;
+use dbos_storage_core::payload::portable::PortableError;
+use dbos_storage_core::payload::Payload;
+use dbos_storage_core::validate;
+use dbos_storage_core::Result;
+use dbos_storage_core::{EpochMs, NewWorkflow};
 
 /// The name of the portable error recorded as the parent's step when a child start is
 /// deduplicated (DBOS's exception class).
@@ -18,7 +18,7 @@ pub const DEDUPLICATED_ERROR_NAME: &str = "DBOSQueueDeduplicatedError";
 /// `parent_workflow_id` is set to the parent before it is validated.
 ///
 /// # Errors
-/// [`InvalidInput`](crate::ErrorKind::InvalidInput) saying which rule failed.
+/// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) saying which rule failed.
 pub fn prepare(
     parent_workflow_id: &str,
     function_id: i32,
@@ -36,8 +36,8 @@ pub fn prepare(
 /// there: it does when it records the same child.
 ///
 /// # Errors
-/// [`StepConflict`](crate::ErrorKind::StepConflict) when the step records another child or
-/// another step; [`Deduplicated`](crate::ErrorKind::Deduplicated) when it records the same
+/// [`StepConflict`](dbos_storage_core::ErrorKind::StepConflict) when the step records another child or
+/// another step; [`Deduplicated`](dbos_storage_core::ErrorKind::Deduplicated) when it records the same
 /// child's deduplication (a replay gets the same answer as the first start).
 pub fn check_recorded_start(
     parent_workflow_id: &str,
@@ -48,7 +48,7 @@ pub fn check_recorded_start(
     recorded_error: bool,
 ) -> Result<()> {
     if recorded_child != Some(child.workflow_id.as_str()) {
-        return Err(errors::child_step_conflict(
+        return Err(store_errors::child_step_conflict(
             parent_workflow_id,
             function_id,
             recorded_child,
@@ -57,7 +57,7 @@ pub fn check_recorded_start(
         ));
     }
     if recorded_error {
-        return Err(errors::deduplicated(child));
+        return Err(store_errors::deduplicated(child));
     }
     Ok(())
 }
@@ -132,7 +132,7 @@ impl Descendants {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ErrorKind, Serialization};
+    use dbos_storage_core::{ErrorKind, Serialization};
     use std::time::Duration;
 
     fn child() -> NewWorkflow {

@@ -1,9 +1,9 @@
 //! What the columns of `workflow_status` and `operation_outputs` mean, once a driver has read
 //! them as plain values: outcomes, statuses, results, roles and attributes.
 
-use crate::error::{Error, Result};
-use crate::payload::{validate_text, Payload, Serialization};
-use crate::types::{Outcome, WorkflowResult, WorkflowStatus};
+use dbos_storage_core::payload::{validate_text, Payload, Serialization};
+use dbos_storage_core::{Error, Result};
+use dbos_storage_core::{Outcome, WorkflowResult, WorkflowStatus};
 
 /// The columns a workflow's final outcome is recorded in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct FinalColumns {
 /// The columns that record `outcome` as a workflow's final outcome.
 ///
 /// # Errors
-/// [`InvalidInput`](crate::ErrorKind::InvalidInput) for text that cannot be stored.
+/// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) for text that cannot be stored.
 pub fn final_columns(outcome: Outcome) -> Result<FinalColumns> {
     validate_text("workflow outcome", &outcome.payload().text)?;
     Ok(match outcome {
@@ -57,7 +57,7 @@ pub fn status_of(text: Option<&str>) -> WorkflowStatus {
 }
 
 /// A workflow's result from its status, output, error and serialization label, as
-/// [`WorkflowStore::workflow_result`](crate::WorkflowStore::workflow_result) reports it: a
+/// [`WorkflowStore::workflow_result`](dbos_storage_core::WorkflowStore::workflow_result) reports it: a
 /// finished workflow's outcome (JSON `null` when its column is NULL), or what it is doing.
 pub fn workflow_result(
     status: WorkflowStatus,
@@ -126,7 +126,7 @@ fn not_an_object(workflow_id: &str) -> Option<serde_json::Map<String, serde_json
 /// A JSON array of strings, as `authenticated_roles` is stored and as id lists are bound.
 ///
 /// # Errors
-/// [`InvalidInput`](crate::ErrorKind::InvalidInput) if the list cannot be encoded.
+/// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) if the list cannot be encoded.
 pub fn json_array(values: &[String]) -> Result<String> {
     serde_json::to_string(values)
         .map_err(|e| Error::invalid_input(format!("cannot encode a list of strings as JSON: {e}")))

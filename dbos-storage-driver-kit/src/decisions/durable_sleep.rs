@@ -1,10 +1,10 @@
 //! Durable sleeps: how the wake time is recorded as the output of step
 //! [`SLEEP_STEP`], and read back on a replay.
 
-use super::steps::ensure_same_step;
-use crate::error::{Error, Result};
-use crate::payload::Payload;
-use crate::types::{EpochMs, SLEEP_STEP};
+use super::step_checkpoints::ensure_same_step;
+use dbos_storage_core::payload::Payload;
+use dbos_storage_core::{EpochMs, SLEEP_STEP};
+use dbos_storage_core::{Error, Result};
 
 /// The output a sleep records: its wake time in epoch seconds as a JSON float, under
 /// `portable_json`, as DBOS Python writes it (`1795459448.222`).
@@ -38,7 +38,7 @@ pub fn decode_wake_time(output: &str) -> Option<EpochMs> {
 /// `output` holds, else the step's completion time (which is the wake time for `DBOS.sleep`).
 ///
 /// # Errors
-/// [`Corrupt`](crate::ErrorKind::Corrupt) when neither holds a wake time.
+/// [`Corrupt`](dbos_storage_core::ErrorKind::Corrupt) when neither holds a wake time.
 pub fn recorded_wake_time(
     workflow_id: &str,
     function_id: i32,
@@ -60,7 +60,7 @@ pub fn recorded_wake_time(
 /// `recorded_name`, with its `output` and completion time), which must be a sleep.
 ///
 /// # Errors
-/// [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep) when another step is recorded there;
+/// [`UnexpectedStep`](dbos_storage_core::ErrorKind::UnexpectedStep) when another step is recorded there;
 /// as [`recorded_wake_time`].
 pub fn replayed_wake_time(
     workflow_id: &str,
@@ -76,7 +76,7 @@ pub fn replayed_wake_time(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ErrorKind, Serialization};
+    use dbos_storage_core::{ErrorKind, Serialization};
 
     #[test]
     fn wake_time_round_trips_as_epoch_seconds() {

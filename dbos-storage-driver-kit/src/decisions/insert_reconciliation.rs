@@ -1,10 +1,10 @@
-//! How [`WorkflowStore::insert_workflow`](crate::WorkflowStore::insert_workflow) reconciles with
+//! How [`WorkflowStore::insert_workflow`](dbos_storage_core::WorkflowStore::insert_workflow) reconciles with
 //! the row it found (or created) under the workflow's id.
 
-use super::errors;
-use crate::error::Result;
-use crate::payload::Serialization;
-use crate::types::{IdReusePolicy, InsertOptions, InsertOutcome, NewWorkflow, WorkflowStatus};
+use super::store_errors;
+use dbos_storage_core::payload::Serialization;
+use dbos_storage_core::Result;
+use dbos_storage_core::{IdReusePolicy, InsertOptions, InsertOutcome, NewWorkflow, WorkflowStatus};
 
 /// The columns of the row an insert found or created, that it reconciles with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +31,8 @@ pub struct ExistingWorkflow {
 /// another queue) unless the reuse policy rejects it.
 ///
 /// # Errors
-/// [`WorkflowConflict`](crate::ErrorKind::WorkflowConflict) when the row has another name, class
-/// or config; [`WorkflowIdInUse`](crate::ErrorKind::WorkflowIdInUse) for a row created by
+/// [`WorkflowConflict`](dbos_storage_core::ErrorKind::WorkflowConflict) when the row has another name, class
+/// or config; [`WorkflowIdInUse`](dbos_storage_core::ErrorKind::WorkflowIdInUse) for a row created by
 /// someone else under [`IdReusePolicy::Reject`].
 pub fn reconcile(
     workflow: &NewWorkflow,
@@ -43,7 +43,7 @@ pub fn reconcile(
         || existing.class_name != workflow.class_name
         || existing.config_name != workflow.config_name
     {
-        return Err(errors::workflow_conflict(
+        return Err(store_errors::workflow_conflict(
             workflow,
             existing.name.as_deref(),
             existing.class_name.as_deref(),
@@ -61,7 +61,7 @@ pub fn reconcile(
             );
         }
         if options.reuse_policy == IdReusePolicy::Reject {
-            return Err(errors::workflow_id_in_use(workflow));
+            return Err(store_errors::workflow_id_in_use(workflow));
         }
     }
     let should_execute = ours && existing.status == WorkflowStatus::Pending;
@@ -71,7 +71,7 @@ pub fn reconcile(
     Ok(outcome)
 }
 
-/// What an insert under [`DedupPolicy::ReturnExisting`](crate::DedupPolicy::ReturnExisting) gets
+/// What an insert under [`DedupPolicy::ReturnExisting`](dbos_storage_core::DedupPolicy::ReturnExisting) gets
 /// when workflow `holder` holds its deduplication id: the holder's row (its status, queue and
 /// serialization label), `existed = true`, `should_execute = false`.
 pub fn deduplicated_into(
@@ -90,8 +90,8 @@ pub fn deduplicated_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::Payload;
-    use crate::ErrorKind;
+    use dbos_storage_core::payload::Payload;
+    use dbos_storage_core::ErrorKind;
 
     fn workflow() -> NewWorkflow {
         NewWorkflow::new("wf-1", "checkout", Payload::portable_json("null")).with_creator_xid("me")

@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use crate::types::WorkflowInfo;
+use dbos_storage_core::WorkflowInfo;
 
 /// The workflows of `rows` in the order of the `ids` they were read by (as
-/// [`WorkflowStore::get_workflows`](crate::WorkflowStore::get_workflows) returns them); an id
+/// [`WorkflowStore::get_workflows`](dbos_storage_core::WorkflowStore::get_workflows) returns them); an id
 /// no row has is left out, an id asked twice is returned twice.
 pub fn in_request_order(ids: &[String], rows: Vec<WorkflowInfo>) -> Vec<WorkflowInfo> {
     let found: HashMap<String, WorkflowInfo> = rows
@@ -55,7 +55,7 @@ mod tests {
 
     #[test]
     fn rows_come_back_in_request_order() {
-        let row = |id: &str| WorkflowInfo::new(id, "w", crate::WorkflowStatus::Pending);
+        let row = |id: &str| WorkflowInfo::new(id, "w", dbos_storage_core::WorkflowStatus::Pending);
         let ids: Vec<String> = ["b", "x", "a", "b"].map(String::from).into();
         let ordered = in_request_order(&ids, vec![row("a"), row("b")]);
         let got: Vec<&str> = ordered.iter().map(|w| w.workflow_id.as_str()).collect();

@@ -1,9 +1,9 @@
 //! The ownership check of every write a running workflow makes: a write that names the owner
 //! token it got when it started applies only while the workflow is still owned by that token.
 
-use super::errors;
-use crate::error::Result;
-use crate::types::EpochMs;
+use super::store_errors;
+use dbos_storage_core::EpochMs;
+use dbos_storage_core::Result;
 
 /// A workflow's owner token, deadline and application, as an ownership check reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,8 +21,8 @@ pub struct WorkflowOwner {
 /// Returns the owner row.
 ///
 /// # Errors
-/// [`NotFound`](crate::ErrorKind::NotFound) when the workflow is missing (it was deleted while
-/// running); [`NotOwner`](crate::ErrorKind::NotOwner) when another token, or none, owns it.
+/// [`NotFound`](dbos_storage_core::ErrorKind::NotFound) when the workflow is missing (it was deleted while
+/// running); [`NotOwner`](dbos_storage_core::ErrorKind::NotOwner) when another token, or none, owns it.
 pub fn verify(
     workflow_id: &str,
     expected: &str,
@@ -30,9 +30,9 @@ pub fn verify(
     what: &str,
 ) -> Result<WorkflowOwner> {
     match found {
-        None => Err(errors::deleted_while_running(workflow_id, what)),
+        None => Err(store_errors::deleted_while_running(workflow_id, what)),
         Some(owner) if owner.owner_xid.as_deref() == Some(expected) => Ok(owner),
-        Some(owner) => Err(errors::not_owner(
+        Some(owner) => Err(store_errors::not_owner(
             workflow_id,
             what,
             owner.owner_xid.is_some(),
@@ -43,7 +43,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
+    use dbos_storage_core::ErrorKind;
 
     fn owned_by(token: Option<&str>) -> Option<WorkflowOwner> {
         Some(WorkflowOwner {

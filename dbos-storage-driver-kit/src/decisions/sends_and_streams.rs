@@ -3,11 +3,12 @@
 
 use std::collections::HashSet;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::messaging::{Caller, OutgoingMessage, SEND_BULK_STEP, SEND_STEP};
-use crate::payload::portable::{decode_value, PortableError};
-use crate::payload::Payload;
-use crate::types::{Outcome, RecordedStep};
+use dbos_storage_core::messages::{SEND_BULK_STEP, SEND_STEP};
+use dbos_storage_core::payload::portable::{decode_value, PortableError};
+use dbos_storage_core::payload::Payload;
+use dbos_storage_core::{Caller, OutgoingMessage};
+use dbos_storage_core::{Error, ErrorKind, Result};
+use dbos_storage_core::{Outcome, RecordedStep};
 
 /// The name of the portable error a send from a workflow records as its step when a destination
 /// does not exist (DBOS's exception class).
@@ -17,7 +18,7 @@ pub const NONEXISTENT_WORKFLOW_ERROR_NAME: &str = "DBOSNonExistentWorkflowError"
 /// idempotency key twice for one destination.
 ///
 /// # Errors
-/// [`InvalidInput`](crate::ErrorKind::InvalidInput) saying which rule failed.
+/// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) saying which rule failed.
 pub fn validate_batch(messages: &[OutgoingMessage]) -> Result<()> {
     if messages.is_empty() {
         return Err(Error::invalid_input(
@@ -55,10 +56,10 @@ pub fn send_step(count: usize) -> (&'static str, Option<Outcome>) {
 /// have the name [`send_step`] gives) is `recorded`: a replay of the same send sends nothing.
 ///
 /// # Errors
-/// [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep) when the recorded bulk send had another
-/// size; [`NotFound`](crate::ErrorKind::NotFound) when the first send found a destination
+/// [`UnexpectedStep`](dbos_storage_core::ErrorKind::UnexpectedStep) when the recorded bulk send had another
+/// size; [`NotFound`](dbos_storage_core::ErrorKind::NotFound) when the first send found a destination
 /// missing (recorded as [`NONEXISTENT_WORKFLOW_ERROR_NAME`]);
-/// [`Corrupt`](crate::ErrorKind::Corrupt) for a step a send never records.
+/// [`Corrupt`](dbos_storage_core::ErrorKind::Corrupt) for a step a send never records.
 pub fn replayed_send(caller: &Caller, count: usize, recorded: &RecordedStep) -> Result<()> {
     let (step_name, _) = send_step(count);
     let at = format!(

@@ -1,20 +1,20 @@
-//! Step checkpoints: what [`StepStore::check_step`](crate::StepStore::check_step) answers, and
+//! Step checkpoints: what [`StepStore::check_step`](dbos_storage_core::StepStore::check_step) answers, and
 //! the `operation_outputs` rows a store writes (a recorded step, a child start and its
 //! deduplication, a durable sleep). Drivers bind these columns to their own statements.
 
-use super::errors;
-use crate::error::Result;
-use crate::payload::Payload;
-use crate::types::{EpochMs, NewWorkflow, Outcome, StepRecord, WorkflowStatus, SLEEP_STEP};
+use super::store_errors;
+use dbos_storage_core::payload::Payload;
+use dbos_storage_core::Result;
+use dbos_storage_core::{EpochMs, NewWorkflow, Outcome, StepRecord, WorkflowStatus, SLEEP_STEP};
 
 /// Checks the `status` of the workflow whose step is checked: a cancelled workflow stops there.
 ///
 /// # Errors
-/// [`Cancelled`](crate::ErrorKind::Cancelled) for a cancelled workflow (how a running workflow
+/// [`Cancelled`](dbos_storage_core::ErrorKind::Cancelled) for a cancelled workflow (how a running workflow
 /// notices cancellation at its next step).
 pub fn ensure_not_cancelled(workflow_id: &str, status: &WorkflowStatus) -> Result<()> {
     if *status == WorkflowStatus::Cancelled {
-        return Err(errors::cancelled(workflow_id));
+        return Err(store_errors::cancelled(workflow_id));
     }
     Ok(())
 }
@@ -23,7 +23,7 @@ pub fn ensure_not_cancelled(workflow_id: &str, status: &WorkflowStatus) -> Resul
 /// execution runs there, `function_name`: a workflow replays the same steps in the same order.
 ///
 /// # Errors
-/// [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep) when the names differ.
+/// [`UnexpectedStep`](dbos_storage_core::ErrorKind::UnexpectedStep) when the names differ.
 pub fn ensure_same_step(
     workflow_id: &str,
     function_id: i32,
@@ -31,7 +31,7 @@ pub fn ensure_same_step(
     recorded_name: &str,
 ) -> Result<()> {
     if recorded_name != function_name {
-        return Err(errors::unexpected_step(
+        return Err(store_errors::unexpected_step(
             workflow_id,
             function_id,
             function_name,
@@ -89,7 +89,7 @@ impl<'a> NewStep<'a> {
     }
 
     /// The parent's step that starts `child` at `now`; `error` is set when the start was
-    /// deduplicated (see [`super::children::deduplicated_step_error`]).
+    /// deduplicated (see [`super::child_starts::deduplicated_step_error`]).
     pub fn child_start(
         parent_workflow_id: &'a str,
         function_id: i32,
@@ -113,7 +113,7 @@ impl<'a> NewStep<'a> {
     }
 
     /// The step [`SLEEP_STEP`] that records a sleep started at `now` until `wake_at_epoch_ms`,
-    /// with `output` from [`super::sleep::encode_wake_time`]. Its completion time is the wake
+    /// with `output` from [`super::durable_sleep::encode_wake_time`]. Its completion time is the wake
     /// time.
     pub fn sleep(
         workflow_id: &'a str,
@@ -141,8 +141,8 @@ impl<'a> NewStep<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{children, sleep};
-    use crate::ErrorKind;
+    use crate::decisions::{child_starts, durable_sleep};
+    use dbos_storage_core::ErrorKind;
 
     #[test]
     fn checks_need_a_running_workflow_and_the_same_name() {
@@ -184,12 +184,12 @@ mod tests {
         assert_eq!(started.function_name, "child");
         assert_eq!(started.child_workflow_id, Some("c"));
         assert_eq!((started.error, started.serialization), (None, None));
-        let error = children::deduplicated_step_error(&child).unwrap();
+        let error = child_starts::deduplicated_step_error(&child).unwrap();
         let deduplicated = NewStep::child_start("p", 1, &child, Some(&error), 5, None);
         assert_eq!(deduplicated.error, Some(error.text.as_str()));
         assert_eq!(deduplicated.serialization, Some("portable_json"));
 
-        let output = sleep::encode_wake_time(9_000);
+        let output = durable_sleep::encode_wake_time(9_000);
         let slept = NewStep::sleep("w", 4, &output, 5, 9_000, Some("app"));
         assert_eq!(slept.function_name, SLEEP_STEP);
         assert_eq!(slept.output, Some("9.0"));

@@ -1,7 +1,7 @@
 //! The errors every system store reports in the same words, by what happened.
 
-use crate::error::{Error, ErrorKind};
-use crate::types::{EpochMs, NewWorkflow, StepRecord};
+use dbos_storage_core::{EpochMs, NewWorkflow, StepRecord};
+use dbos_storage_core::{Error, ErrorKind};
 
 /// No workflow has the id.
 pub fn missing_workflow(workflow_id: &str) -> Error {
@@ -177,7 +177,7 @@ fn describe(name: Option<&str>, class: Option<&str>, config: Option<&str>) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payload::Payload;
+    use dbos_storage_core::payload::Payload;
 
     #[test]
     fn kinds_follow_what_happened() {

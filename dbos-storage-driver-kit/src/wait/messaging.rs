@@ -3,20 +3,19 @@
 //! from the [`WaitRegistry`], and the final recorded step.
 //!
 //! A backend provides the reads ([`MessageWaits`], [`EventWaits`]) and calls these functions
-//! from its [`crate::MessageStore`], [`crate::EventStore`] and [`crate::StreamStore`] methods.
+//! from its [`dbos_storage_core::MessageStore`], [`dbos_storage_core::EventStore`] and [`dbos_storage_core::StreamStore`] methods.
 
 use async_trait::async_trait;
 
 use super::poll_until;
 use super::registry::{PollGate, WaitRegistry, WakeChannel};
-use crate::error::{Error, ErrorKind, Result};
-use crate::messaging::{
-    stored_topic, wake_key, Caller, GetEventRequest, RecvRequest, StreamRead, StreamReadOptions,
-    GET_EVENT_STEP, RECV_STEP,
+use dbos_storage_core::events::GET_EVENT_STEP;
+use dbos_storage_core::messages::{stored_topic, wake_key, RECV_STEP};
+use dbos_storage_core::{
+    now_epoch_ms, AwaitOptions, Caller, Error, ErrorKind, GetEventRequest, Outcome, Payload,
+    RecordedStep, RecvRequest, Result, StepRecord, StepStore, StreamRead, StreamReadOptions,
+    StreamStore,
 };
-use crate::payload::Payload;
-use crate::store::{StepStore, StreamStore};
-use crate::types::{now_epoch_ms, AwaitOptions, Outcome, RecordedStep, StepRecord};
 
 /// What a wait needs from its store besides the store itself: its name for errors, its
 /// waiters, and the gate of its polling reads.
@@ -81,10 +80,10 @@ pub trait EventWaits: StepStore {
     async fn read_event(&self, workflow_id: &str, key: &str) -> Result<Option<Payload>>;
 }
 
-/// [`crate::MessageStore::recv`] on top of `store`'s reads.
+/// [`dbos_storage_core::MessageStore::recv`] on top of `store`'s reads.
 ///
 /// # Errors
-/// As [`crate::MessageStore::recv`].
+/// As [`dbos_storage_core::MessageStore::recv`].
 pub async fn recv<S: MessageWaits + ?Sized>(
     store: &S,
     context: WaitContext<'_>,
@@ -119,10 +118,7 @@ pub async fn recv<S: MessageWaits + ?Sized>(
         "a message for workflow {} on topic {topic}",
         caller.workflow_id
     );
-    let wait = AwaitOptions {
-        timeout: Some(sleep.remaining),
-        ..options.clone()
-    };
+    let wait = options.clone().timeout(sleep.remaining);
     let arrived = poll_until(&what, &wait, Some(waiter.signal()), || async {
         let waiting = context
             .gated(store.message_waiting(&caller.workflow_id, &topic))
@@ -139,10 +135,10 @@ pub async fn recv<S: MessageWaits + ?Sized>(
     store.consume_message(caller, &topic).await
 }
 
-/// [`crate::EventStore::get_event`] on top of `store`'s reads.
+/// [`dbos_storage_core::EventStore::get_event`] on top of `store`'s reads.
 ///
 /// # Errors
-/// As [`crate::EventStore::get_event`].
+/// As [`dbos_storage_core::EventStore::get_event`].
 pub async fn get_event<S: EventWaits + ?Sized>(
     store: &S,
     context: WaitContext<'_>,
@@ -188,10 +184,7 @@ pub async fn get_event<S: EventWaits + ?Sized>(
             "event {} of workflow {}",
             request.key, request.target_workflow_id
         );
-        let wait = AwaitOptions {
-            timeout: Some(remaining),
-            ..options.clone()
-        };
+        let wait = options.clone().timeout(remaining);
         value = match poll_until(&what, &wait, Some(waiter.signal()), || {
             context.gated(store.read_event(&request.target_workflow_id, &request.key))
         })
@@ -209,11 +202,11 @@ pub async fn get_event<S: EventWaits + ?Sized>(
     }
 }
 
-/// [`crate::StreamStore::await_stream`] on top of `store`'s
-/// [`read_stream`](crate::StreamStore::read_stream).
+/// [`dbos_storage_core::StreamStore::await_stream`] on top of `store`'s
+/// [`read_stream`](dbos_storage_core::StreamStore::read_stream).
 ///
 /// # Errors
-/// As [`crate::StreamStore::await_stream`].
+/// As [`dbos_storage_core::StreamStore::await_stream`].
 pub async fn await_stream<S: StreamStore + ?Sized>(
     store: &S,
     context: WaitContext<'_>,
@@ -222,8 +215,8 @@ pub async fn await_stream<S: StreamStore + ?Sized>(
     options: StreamReadOptions,
     wait: &AwaitOptions,
 ) -> Result<StreamRead> {
-    crate::validate::workflow_id(workflow_id)?;
-    crate::messaging::validate_key("stream key", key)?;
+    dbos_storage_core::validate::workflow_id(workflow_id)?;
+    dbos_storage_core::messages::validate_key("stream key", key)?;
     options.validate()?;
     let waiter = context
         .registry

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Semaphore;
 
 use super::WakeSignal;
-use crate::error::{Error, ErrorKind, Result};
+use dbos_storage_core::{Error, ErrorKind, Result};
 
 /// The families of wake-ups, one per DBOS notification channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,9 +32,9 @@ impl WakeChannel {
     /// The PostgreSQL channel name DBOS uses.
     pub fn pg_channel(self) -> &'static str {
         match self {
-            WakeChannel::Notifications => crate::messaging::NOTIFICATIONS_CHANNEL,
-            WakeChannel::Events => crate::messaging::EVENTS_CHANNEL,
-            WakeChannel::Streams => crate::messaging::STREAMS_CHANNEL,
+            WakeChannel::Notifications => dbos_storage_core::messages::NOTIFICATIONS_CHANNEL,
+            WakeChannel::Events => dbos_storage_core::events::EVENTS_CHANNEL,
+            WakeChannel::Streams => dbos_storage_core::streams::STREAMS_CHANNEL,
         }
     }
 
