@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use dbos_storage::across_databases::GC_LEASE;
-use dbos_storage::{collect_garbage, GcOptions};
+use dbos_storage::{across_databases::GC_LEASE, collect_garbage, GcOptions};
 use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION, LEASE_PREFIX};
 use dbos_storage_core::QueueStore;
 use dbos_storage_core::{

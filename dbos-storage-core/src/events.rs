@@ -5,10 +5,8 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::messages::{validate_key, Caller};
-use crate::payload::Payload;
-use crate::workflows::AwaitOptions;
+use crate::messages::validate_key;
+use crate::{AwaitOptions, Caller, Error, ErrorKind, Payload, Result};
 
 /// Step name of an event published by a workflow.
 pub const SET_EVENT_STEP: &str = "DBOS.setEvent";
@@ -54,6 +52,9 @@ pub trait EventStore: Debug + Send + Sync + 'static {
     /// # Errors
     /// [`Interrupted`](crate::ErrorKind::Interrupted) when `options.cancel` fires; for a calling
     /// workflow, as [`StepStore::check_step`] and [`StepStore::record_step`].
+    ///
+    /// [`StepStore::check_step`]: crate::StepStore::check_step
+    /// [`StepStore::record_step`]: crate::StepStore::record_step
     ///
     /// # Idempotency
     /// Idempotent.

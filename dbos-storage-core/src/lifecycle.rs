@@ -5,7 +5,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::Result;
 
 /// Opening, migrating, checking and closing a system database.
 #[async_trait]

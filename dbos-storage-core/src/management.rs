@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::{Error, Result};
-use crate::validate;
-use crate::{EpochMs, ExportedWorkflow, ImportOptions, WorkflowStatus};
+use crate::{validate, EpochMs, Error, ExportedWorkflow, ImportOptions, Result, WorkflowStatus};
 
 /// Where a fork or a rewind starts: the first step that runs again.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::payload::Payload;
-use crate::AwaitOptions;
+use crate::{AwaitOptions, Error, ErrorKind, Payload, Result};
 
 /// The topic DBOS stores for a message sent without one (`notifications.topic` is never NULL
 /// when DBOS writes it).

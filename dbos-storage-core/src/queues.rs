@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::payload::Payload;
-use crate::{new_token, EpochMs, NewWorkflow};
+use crate::{new_token, EpochMs, NewWorkflow, Payload, Result};
 
 /// A rate limit: at most `max` workflows started per `period`, counted on the database clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -413,6 +411,8 @@ pub const INTERNAL_QUEUE: &str = "_dbos_internal_queue";
 /// `DELAYED` with a release time) or in bulk with [`QueueStore::enqueue_workflows`]; executors
 /// take work with [`QueueStore::claim_workflows`], the only way a queued workflow becomes
 /// `PENDING`. Set-oriented methods match the given application's rows plus unclaimed rows.
+///
+/// [`WorkflowStore::insert_workflow`]: crate::WorkflowStore::insert_workflow
 #[async_trait]
 pub trait QueueStore: Debug + Send + Sync + 'static {
     /// Enqueues many workflows (each `ENQUEUED` or `DELAYED`) in chunks of

@@ -8,8 +8,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::error::{Error, Result};
-use crate::validate;
+use crate::{validate, Error, Result};
 
 /// Whether a schedule fires.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::payload::Payload;
-use crate::time_and_tokens::{now_epoch_ms, EpochMs};
-use crate::workflows::{InsertOptions, InsertOutcome, NewWorkflow, Outcome};
+use crate::{
+    now_epoch_ms, EpochMs, InsertOptions, InsertOutcome, NewWorkflow, Outcome, Payload, Result,
+};
 
 /// Step checkpoints: check, record, list, child starts and durable sleeps.
 #[async_trait]
@@ -60,13 +59,14 @@ pub trait StepStore: Debug + Send + Sync + 'static {
     ///
     /// # Behavior
     /// Checks the parent's ownership (when `parent_owner_xid` is given), inserts the child as
-    /// [`WorkflowStore::insert_workflow`] does (its `parent_workflow_id` is set to the parent),
+    /// [`WorkflowStore::insert_workflow`](crate::WorkflowStore::insert_workflow) does (its
+    /// `parent_workflow_id` is set to the parent),
     /// then records step `function_id` of the parent with `function_name` = the child's name and
     /// `child_workflow_id`. The child inherits the parent's deadline unless it has its own
     /// timeout or deadline. A deduplicated child is recorded as the parent's step *error* (a
     /// `portable_json` error named `DBOSQueueDeduplicatedError`) and the call fails with
-    /// `Deduplicated`, whatever the [`DedupPolicy`]: attaching to the holder would leave the
-    /// parent's step naming a child that does not exist.
+    /// `Deduplicated`, whatever the [`DedupPolicy`](crate::DedupPolicy): attaching to the holder
+    /// would leave the parent's step naming a child that does not exist.
     ///
     /// # Errors
     /// As `insert_workflow`, plus [`NotOwner`](crate::ErrorKind::NotOwner) and

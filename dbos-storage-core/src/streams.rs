@@ -5,10 +5,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::messages::Caller;
-use crate::payload::Payload;
-use crate::workflows::{AwaitOptions, WorkflowStatus};
+use crate::{AwaitOptions, Caller, Error, ErrorKind, Payload, Result, WorkflowStatus};
 
 /// The value that closes a stream: the JSON string `"__DBOS_STREAM_CLOSED__"` (quotes included),
 /// stored under `portable_json`.

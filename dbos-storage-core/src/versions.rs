@@ -5,8 +5,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::time_and_tokens::EpochMs;
+use crate::{EpochMs, Result};
 
 /// Application versions: which version is latest decides who may run version-less workflows.
 #[async_trait]

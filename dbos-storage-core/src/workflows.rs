@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
-use crate::payload::{Payload, Serialization};
-use crate::time_and_tokens::{new_token, EpochMs};
+use crate::{new_token, EpochMs, Payload, Result, Serialization};
 
 /// Workflow rows: insert, read, list, outcome and waits.
 #[async_trait]
@@ -60,7 +58,7 @@ pub trait WorkflowStore: Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`Unsupported`](crate::ErrorKind::Unsupported) for an attribute filter on a backend without
-    /// [`Capabilities::attribute_filter`].
+    /// [`Capabilities::attribute_filter`](crate::Capabilities::attribute_filter).
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>>;
 
     /// Records a workflow's final outcome (`SUCCESS` with an output, `ERROR` with an error).

@@ -13,9 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use dbos_storage_core::WorkflowStore;
-use dbos_storage_core::{AwaitOptions, WorkflowResult};
-use dbos_storage_core::{Error, ErrorKind, Result};
+use dbos_storage_core::{AwaitOptions, Error, ErrorKind, Result, WorkflowResult, WorkflowStore};
 
 /// An in-process wake-up: writers call [`WakeSignal::notify`] after a commit that may end a wait;
 /// waiters re-check the database at once instead of sleeping out their poll interval.

@@ -6,8 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use dbos_storage::across_databases::GC_LEASE;
-use dbos_storage::{collect_garbage, GcOptions};
+use dbos_storage::{across_databases::GC_LEASE, collect_garbage, GcOptions};
 use dbos_storage_core::export::ExportDocument;
 use dbos_storage_core::management::{LEASE_APPLICATION, LEASE_PREFIX};
 use dbos_storage_core::streams::STREAM_CLOSED_SENTINEL;

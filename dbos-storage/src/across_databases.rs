@@ -11,11 +11,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use dbos_storage_core::management::lease_lost;
 use dbos_storage_core::{
-    new_token, now_epoch_ms, AppStore, DeleteOptions, EpochMs, Error, ForkStart, Lease,
-    ListStepsOptions, OrphanSweep, Outcome, Result, RetentionPolicy, RewindRequest,
-    RewoundWorkflow, SystemStore,
+    management::lease_lost, new_token, now_epoch_ms, AppStore, DeleteOptions, EpochMs, Error,
+    ForkStart, Lease, ListStepsOptions, OrphanSweep, Outcome, Result, RetentionPolicy,
+    RewindRequest, RewoundWorkflow, SystemStore,
 };
 
 /// The lease name garbage collection runs under.

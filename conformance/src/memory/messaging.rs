@@ -4,9 +4,9 @@
 //!
 //! Every write runs under the store's one lock, so it is one transaction: a send inserts its
 //! rows and records its step together, a stream append takes the next dense offset. The waits
-//! are the shared ones of [`dbos_storage_driver_kit::wait::messaging`]; the model provides their reads
-//! ([`MessageWaits`], [`EventWaits`]) and wakes every waiter of its [`WaitRegistry`] after each
-//! write (see [`MemoryStore`]'s `write`).
+//! are the shared ones of [`dbos_storage_driver_kit::wait::messaging`]; the model provides their
+//! reads ([`MessageWaits`], [`EventWaits`]) and wakes every waiter of its [`WaitRegistry`] after
+//! each write (see [`MemoryStore`]'s `write`).
 //!
 //! A call by a workflow (`Caller::in_step == false`) goes through the same checks as a step:
 //! the workflow must exist (`NotFound`) and not be cancelled (`Cancelled`); a step recorded at

@@ -6,11 +6,10 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use dbos_storage_core::payload::{validate_text, Payload};
-use dbos_storage_core::Outcome;
-use dbos_storage_core::Result;
-use dbos_storage_core::RetryPolicy;
-use dbos_storage_core::{AppTransaction, TransactionBody, TransactionOutcome};
+use dbos_storage_core::{
+    payload::validate_text, AppTransaction, Outcome, Payload, Result, RetryPolicy, TransactionBody,
+    TransactionOutcome,
+};
 
 /// What one attempt of a transaction call ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,9 @@
 //! What the drivers decide about the rows of `transaction_outputs`, and the errors they report
 //! about them. The errors name no backend, so drivers add theirs.
 
-use dbos_storage_core::payload::Payload;
-use dbos_storage_core::Outcome;
-use dbos_storage_core::{Error, ErrorKind, Result};
-use dbos_storage_core::{RecordedTransaction, TransactionCall};
+use dbos_storage_core::{
+    Error, ErrorKind, Outcome, Payload, RecordedTransaction, Result, TransactionCall,
+};
 
 /// A recorded row from its columns: an error wins over an output; neither is no outcome.
 /// `transaction_outputs` has no serialization column, so the payloads carry no label.

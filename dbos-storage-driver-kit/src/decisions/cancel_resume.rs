@@ -4,9 +4,7 @@
 use std::collections::HashSet;
 
 use super::store_errors;
-use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::Result;
-use dbos_storage_core::{ResumeOptions, INTERNAL_QUEUE};
+use dbos_storage_core::{payload::validate_text, Result, ResumeOptions, INTERNAL_QUEUE};
 
 /// The distinct ids of `ids`, in first-seen order.
 pub fn distinct(ids: &[String]) -> Vec<String> {

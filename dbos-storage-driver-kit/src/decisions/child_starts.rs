@@ -4,11 +4,9 @@
 use std::collections::HashSet;
 
 use super::store_errors;
-use dbos_storage_core::payload::portable::PortableError;
-use dbos_storage_core::payload::Payload;
-use dbos_storage_core::validate;
-use dbos_storage_core::Result;
-use dbos_storage_core::{EpochMs, NewWorkflow};
+use dbos_storage_core::{
+    payload::portable::PortableError, validate, EpochMs, NewWorkflow, Payload, Result,
+};
 
 /// The name of the portable error recorded as the parent's step when a child start is
 /// deduplicated (DBOS's exception class).

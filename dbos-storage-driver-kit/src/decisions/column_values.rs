@@ -1,9 +1,10 @@
 //! What the columns of `workflow_status` and `operation_outputs` mean, once a driver has read
 //! them as plain values: outcomes, statuses, results, roles and attributes.
 
-use dbos_storage_core::payload::{validate_text, Payload, Serialization};
-use dbos_storage_core::{Error, Result};
-use dbos_storage_core::{Outcome, WorkflowResult, WorkflowStatus};
+use dbos_storage_core::{
+    payload::validate_text, Error, Outcome, Payload, Result, Serialization, WorkflowResult,
+    WorkflowStatus,
+};
 
 /// The columns a workflow's final outcome is recorded in.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,9 +2,7 @@
 //! [`SLEEP_STEP`], and read back on a replay.
 
 use super::step_checkpoints::ensure_same_step;
-use dbos_storage_core::payload::Payload;
-use dbos_storage_core::{EpochMs, SLEEP_STEP};
-use dbos_storage_core::{Error, Result};
+use dbos_storage_core::{EpochMs, Error, Payload, Result, SLEEP_STEP};
 
 /// The output a sleep records: its wake time in epoch seconds as a JSON float, under
 /// `portable_json`, as DBOS Python writes it (`1795459448.222`).

@@ -2,9 +2,9 @@
 //! the row it found (or created) under the workflow's id.
 
 use super::store_errors;
-use dbos_storage_core::payload::Serialization;
-use dbos_storage_core::Result;
-use dbos_storage_core::{IdReusePolicy, InsertOptions, InsertOutcome, NewWorkflow, WorkflowStatus};
+use dbos_storage_core::{
+    IdReusePolicy, InsertOptions, InsertOutcome, NewWorkflow, Result, Serialization, WorkflowStatus,
+};
 
 /// The columns of the row an insert found or created, that it reconciles with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,8 +90,8 @@ pub fn deduplicated_into(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbos_storage_core::payload::Payload;
     use dbos_storage_core::ErrorKind;
+    use dbos_storage_core::Payload;
 
     fn workflow() -> NewWorkflow {
         NewWorkflow::new("wf-1", "checkout", Payload::portable_json("null")).with_creator_xid("me")

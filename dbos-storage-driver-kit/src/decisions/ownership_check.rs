@@ -2,8 +2,7 @@
 //! token it got when it started applies only while the workflow is still owned by that token.
 
 use super::store_errors;
-use dbos_storage_core::EpochMs;
-use dbos_storage_core::Result;
+use dbos_storage_core::{EpochMs, Result};
 
 /// A workflow's owner token, deadline and application, as an ownership check reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

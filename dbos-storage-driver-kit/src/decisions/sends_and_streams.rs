@@ -3,12 +3,11 @@
 
 use std::collections::HashSet;
 
-use dbos_storage_core::messages::{SEND_BULK_STEP, SEND_STEP};
-use dbos_storage_core::payload::portable::{decode_value, PortableError};
-use dbos_storage_core::payload::Payload;
-use dbos_storage_core::{Caller, OutgoingMessage};
-use dbos_storage_core::{Error, ErrorKind, Result};
-use dbos_storage_core::{Outcome, RecordedStep};
+use dbos_storage_core::{
+    messages::{SEND_BULK_STEP, SEND_STEP},
+    payload::portable::{decode_value, PortableError},
+    Caller, Error, ErrorKind, Outcome, OutgoingMessage, Payload, RecordedStep, Result,
+};
 
 /// The name of the portable error a send from a workflow records as its step when a destination
 /// does not exist (DBOS's exception class).

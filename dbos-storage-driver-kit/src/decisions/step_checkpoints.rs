@@ -3,9 +3,9 @@
 //! deduplication, a durable sleep). Drivers bind these columns to their own statements.
 
 use super::store_errors;
-use dbos_storage_core::payload::Payload;
-use dbos_storage_core::Result;
-use dbos_storage_core::{EpochMs, NewWorkflow, Outcome, StepRecord, WorkflowStatus, SLEEP_STEP};
+use dbos_storage_core::{
+    EpochMs, NewWorkflow, Outcome, Payload, Result, StepRecord, WorkflowStatus, SLEEP_STEP,
+};
 
 /// Checks the `status` of the workflow whose step is checked: a cancelled workflow stops there.
 ///

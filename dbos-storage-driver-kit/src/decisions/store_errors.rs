@@ -1,7 +1,6 @@
 //! The errors every system store reports in the same words, by what happened.
 
-use dbos_storage_core::{EpochMs, NewWorkflow, StepRecord};
-use dbos_storage_core::{Error, ErrorKind};
+use dbos_storage_core::{EpochMs, Error, ErrorKind, NewWorkflow, StepRecord};
 
 /// No workflow has the id.
 pub fn missing_workflow(workflow_id: &str) -> Error {
@@ -177,7 +176,7 @@ fn describe(name: Option<&str>, class: Option<&str>, config: Option<&str>) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dbos_storage_core::payload::Payload;
+    use dbos_storage_core::Payload;
 
     #[test]
     fn kinds_follow_what_happened() {

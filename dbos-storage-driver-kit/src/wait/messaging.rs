@@ -9,9 +9,9 @@ use async_trait::async_trait;
 
 use super::poll_until;
 use super::registry::{PollGate, WaitRegistry, WakeChannel};
-use dbos_storage_core::events::GET_EVENT_STEP;
-use dbos_storage_core::messages::{stored_topic, wake_key, RECV_STEP};
 use dbos_storage_core::{
+    events::GET_EVENT_STEP,
+    messages::{stored_topic, wake_key, RECV_STEP},
     now_epoch_ms, AwaitOptions, Caller, Error, ErrorKind, GetEventRequest, Outcome, Payload,
     RecordedStep, RecvRequest, Result, StepRecord, StepStore, StreamRead, StreamReadOptions,
     StreamStore,
