@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_core::store::{LifecycleStore, QueueStore, WorkflowStore};
 use dbos_storage_core::{ClaimRequest, NewWorkflow, Outcome, Payload};
+use dbos_storage_core::{LifecycleStore, QueueStore, WorkflowStore};
 use tokio::time::Instant;
 
 use crate::Factory;

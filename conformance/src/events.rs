@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_core::messaging::{GET_EVENT_STEP, SET_EVENT_STEP};
-use dbos_storage_core::store::EventStore;
+use dbos_storage_core::events::{GET_EVENT_STEP, SET_EVENT_STEP};
+use dbos_storage_core::EventStore;
 use dbos_storage_core::{
     Caller, CancelOptions, ErrorKind, GetEventRequest, InsertOptions, Outcome, Payload,
     SetEventOutcome, StepRecord, SLEEP_STEP,
@@ -420,7 +420,7 @@ pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
             .await,
         "w",
     );
-    let long_key = "k".repeat(dbos_storage_core::messaging::MAX_TOPIC_BYTES + 1);
+    let long_key = "k".repeat(dbos_storage_core::messages::MAX_TOPIC_BYTES + 1);
     for (what, key, value) in [
         ("an empty key", "", json("1")),
         ("a NUL byte in the key", "k\0", json("1")),

@@ -7,10 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::store::{
-    EventStore, LifecycleStore, ManagementStore, MessageStore, QueueStore, ScheduleStore,
-    StepStore, StreamStore, VersionStore, WorkflowStore,
-};
 use dbos_storage_core::{
     ApplicationVersion, AwaitOptions, Caller, CancelOptions, Capabilities, ClaimOutcome,
     ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs, Error, ErrorKind, GetEventRequest,
@@ -24,6 +20,10 @@ use dbos_storage_core::{
     AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
     Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
     RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter,
+};
+use dbos_storage_core::{
+    EventStore, LifecycleStore, ManagementStore, MessageStore, QueueStore, ScheduleStore,
+    StepStore, StreamStore, VersionStore, WorkflowStore,
 };
 
 /// One injected fault.

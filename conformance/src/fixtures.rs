@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dbos_storage_core::messaging::{SET_EVENT_STEP, WRITE_STREAM_STEP};
+use dbos_storage_core::{events::SET_EVENT_STEP, streams::WRITE_STREAM_STEP};
 use dbos_storage_core::{
     Caller, ExportDocument, ExportedWorkflow, InsertOptions, NewWorkflow, Payload, StepRecord,
     StreamReadOptions, SystemStore,
@@ -127,7 +127,7 @@ pub(crate) fn rich_steps_below(id: &str, k: i32) -> Vec<(i32, String)> {
         SET_EVENT_STEP,
         SET_EVENT_STEP,
         WRITE_STREAM_STEP,
-        dbos_storage_core::messaging::CLOSE_STREAM_STEP,
+        dbos_storage_core::streams::CLOSE_STREAM_STEP,
     ];
     let _ = id;
     (1..k.min(10))

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dbos_storage_core::store::MessageStore;
+use dbos_storage_core::MessageStore;
 use dbos_storage_core::{
     Caller, ErrorKind, ForkRequest, ForkStart, ForkedWorkflow, InsertOptions, ListStepsOptions,
     ListWorkflowsQuery, OutgoingMessage, RecvRequest, RewindRequest, SendOptions, StepInfo,
@@ -318,7 +318,7 @@ pub async fn fork_start_resolves_by_failure_and_name<F: Factory>(factory: &F) {
                 ForkRequest::new("w", ForkStart::NamedStep("b".into())).with_fork_id("by-b"),
                 ForkRequest::new(
                     "w",
-                    ForkStart::NamedStep(dbos_storage_core::messaging::SET_EVENT_STEP.into()),
+                    ForkStart::NamedStep(dbos_storage_core::events::SET_EVENT_STEP.into()),
                 )
                 .with_fork_id("by-event"),
             ])

@@ -22,15 +22,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::export::{InputRow, OutputRow};
 use dbos_storage_core::management::prepare_forks;
-use dbos_storage_core::rules::children::Descendants;
-use dbos_storage_core::rules::columns::outcome_of;
-use dbos_storage_core::rules::columns::{final_columns, workflow_result};
-use dbos_storage_core::rules::insert::{self, ExistingWorkflow};
-use dbos_storage_core::rules::management::{distinct, ensure_all_exist};
-use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
-use dbos_storage_core::rules::{children, errors, sleep, steps};
-use dbos_storage_core::store::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
-use dbos_storage_core::wait::{self, WaitRegistry, WakeSignal};
 use dbos_storage_core::{
     duration_ms, validate, ApplicationVersion, AwaitOptions, CancelOptions, Capabilities,
     DedupPolicy, EpochMs, Error, ErrorKind, InitialStatus, InsertOptions, InsertOutcome,
@@ -44,6 +35,17 @@ use dbos_storage_core::{
     Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
     RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule,
 };
+use dbos_storage_core::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
+use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, ensure_all_exist};
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
+use dbos_storage_driver_kit::decisions::column_values::outcome_of;
+use dbos_storage_driver_kit::decisions::column_values::{final_columns, workflow_result};
+use dbos_storage_driver_kit::decisions::insert_reconciliation::{self, ExistingWorkflow};
+use dbos_storage_driver_kit::decisions::ownership_check::{self, WorkflowOwner};
+use dbos_storage_driver_kit::decisions::{
+    child_starts, durable_sleep, step_checkpoints, store_errors,
+};
+use dbos_storage_driver_kit::wait::{self, WaitRegistry, WakeSignal};
 
 mod messaging;
 mod operations;
@@ -276,13 +278,14 @@ impl State {
         options: &InsertOptions,
     ) -> Result<InsertOutcome> {
         if let Some(existing) = self.workflow(&wf.workflow_id) {
-            return insert::reconcile(&wf, options, existing.reconciled()).map_err(ours);
+            return insert_reconciliation::reconcile(&wf, options, existing.reconciled())
+                .map_err(ours);
         }
         if let Some(holder) = self.dedup_holder_of(&wf) {
             if options.dedup_policy == DedupPolicy::ReturnExisting {
                 // Attach to the holder. (Under one lock it cannot release the key meanwhile.)
                 let info = &holder.info;
-                return Ok(insert::deduplicated_into(
+                return Ok(insert_reconciliation::deduplicated_into(
                     info.workflow_id.clone(),
                     info.status.clone(),
                     info.queue_name.clone(),
@@ -332,7 +335,7 @@ impl State {
             deadline_epoch_ms: row.info.workflow_deadline_epoch_ms,
             application_name: row.info.application_name.clone(),
         });
-        ownership::verify(workflow_id, expected, found, what)
+        ownership_check::verify(workflow_id, expected, found, what)
             .map(drop)
             .map_err(ours)
     }
@@ -346,7 +349,7 @@ impl State {
                 return Ok(());
             }
             let recorded_at = existing.completed_at_epoch_ms;
-            return Err(ours(errors::step_conflict(&step, recorded_at)));
+            return Err(ours(store_errors::step_conflict(&step, recorded_at)));
         }
         let application_name = self
             .workflow(&step.workflow_id)
@@ -518,11 +521,11 @@ fn ours(error: Error) -> Error {
 
 /// The queue's deduplication id of `wf` is held by another workflow.
 fn deduplicated(wf: &NewWorkflow) -> Error {
-    ours(errors::deduplicated(wf))
+    ours(store_errors::deduplicated(wf))
 }
 
 fn missing(workflow_id: &str) -> Error {
-    ours(errors::missing_workflow(workflow_id))
+    ours(store_errors::missing_workflow(workflow_id))
 }
 
 /// PostgreSQL's `jsonb @>`: objects contain every key of the needle with a contained value,
@@ -770,12 +773,17 @@ impl StepStore for MemoryStore {
         let row = state
             .workflow(workflow_id)
             .ok_or_else(|| missing(workflow_id))?;
-        steps::ensure_not_cancelled(workflow_id, &row.info.status).map_err(ours)?;
+        step_checkpoints::ensure_not_cancelled(workflow_id, &row.info.status).map_err(ours)?;
         let Some(step) = state.step(workflow_id, function_id) else {
             return Ok(None);
         };
-        steps::ensure_same_step(workflow_id, function_id, function_name, &step.function_name)
-            .map_err(ours)?;
+        step_checkpoints::ensure_same_step(
+            workflow_id,
+            function_id,
+            function_name,
+            &step.function_name,
+        )
+        .map_err(ours)?;
         Ok(Some(RecordedStep::new(
             step.outcome(),
             step.child_workflow_id.clone(),
@@ -835,10 +843,10 @@ impl StepStore for MemoryStore {
         options: InsertOptions,
         parent_owner_xid: Option<&str>,
     ) -> Result<InsertOutcome> {
-        let mut child = children::prepare(parent_workflow_id, function_id, child)?;
+        let mut child = child_starts::prepare(parent_workflow_id, function_id, child)?;
         self.write(|state| {
             let parent = state.workflow(parent_workflow_id).ok_or_else(|| {
-                ours(errors::missing_parent(
+                ours(store_errors::missing_parent(
                     parent_workflow_id,
                     &child.workflow_id,
                 ))
@@ -848,7 +856,7 @@ impl StepStore for MemoryStore {
             state.check_owner(parent_workflow_id, parent_owner_xid, &what)?;
             if let Some(step) = state.step(parent_workflow_id, function_id) {
                 // A replay of a start that was deduplicated: same answer, nothing written.
-                children::check_recorded_start(
+                child_starts::check_recorded_start(
                     parent_workflow_id,
                     function_id,
                     &child,
@@ -858,7 +866,7 @@ impl StepStore for MemoryStore {
                 )
                 .map_err(ours)?;
             }
-            children::inherit_deadline(&mut child, parent_deadline);
+            child_starts::inherit_deadline(&mut child, parent_deadline);
             let child_id = child.workflow_id.clone();
             let child_name = child.name.clone();
             let now = state.now();
@@ -878,7 +886,7 @@ impl StepStore for MemoryStore {
                     Ok(outcome)
                 }
                 Err(e) if e.kind() == ErrorKind::Deduplicated => {
-                    let error = children::deduplicated_step_error(&child)?;
+                    let error = child_starts::deduplicated_step_error(&child)?;
                     state.record_step(step(Some(Outcome::Error(error))))?;
                     Err(e)
                 }
@@ -908,7 +916,7 @@ impl StepStore for MemoryStore {
                     (Some(text), None) => Some(text.as_str()),
                     _ => None,
                 };
-                let wake = sleep::replayed_wake_time(
+                let wake = durable_sleep::replayed_wake_time(
                     workflow_id,
                     function_id,
                     &step.function_name,
@@ -924,7 +932,7 @@ impl StepStore for MemoryStore {
                     workflow_id,
                     function_id,
                     SLEEP_STEP,
-                    sleep::encode_wake_time(wake),
+                    durable_sleep::encode_wake_time(wake),
                 )
                 .with_times(Some(now), wake),
             )?;

@@ -9,15 +9,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_core::messaging::{GET_EVENT_STEP, RECV_STEP, SEND_BULK_STEP, SEND_STEP};
 use dbos_storage_core::payload::portable::PortableError;
-use dbos_storage_core::rules::messaging::NONEXISTENT_WORKFLOW_ERROR_NAME;
-use dbos_storage_core::store::{EventStore, MessageStore, StreamStore};
+use dbos_storage_core::{
+    events::GET_EVENT_STEP,
+    messages::{RECV_STEP, SEND_BULK_STEP, SEND_STEP},
+};
 use dbos_storage_core::{
     Caller, CancelOptions, ErrorKind, GetEventRequest, InsertOptions, Outcome, OutgoingMessage,
     Payload, RecvRequest, RetryingStore, SendOptions, SendOutcome, StepRecord, StreamReadOptions,
     SLEEP_STEP,
 };
+use dbos_storage_core::{EventStore, MessageStore, StreamStore};
+use dbos_storage_driver_kit::decisions::sends_and_streams::NONEXISTENT_WORKFLOW_ERROR_NAME;
 use tokio_util::sync::CancellationToken;
 
 use crate::faulty::{Fault, FaultyStore};
@@ -956,7 +959,7 @@ pub async fn retried_writes_apply_once<F: Factory>(factory: &F) {
 
 /// Invalid sends and recvs are refused with `InvalidInput` and send nothing: an empty batch
 /// or key, an empty destination, NUL bytes in a topic, key or message, a topic over
-/// [`MAX_TOPIC_BYTES`](dbos_storage_core::messaging::MAX_TOPIC_BYTES), a recv inside a step or
+/// [`MAX_TOPIC_BYTES`](dbos_storage_core::messages::MAX_TOPIC_BYTES), a recv inside a step or
 /// without a timeout step, or with the timeout step at its own position.
 pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
     let store = factory.create().await;
@@ -966,7 +969,7 @@ pub async fn invalid_input_is_rejected<F: Factory>(factory: &F) {
             .await,
         "r",
     );
-    let long_topic = "t".repeat(dbos_storage_core::messaging::MAX_TOPIC_BYTES + 1);
+    let long_topic = "t".repeat(dbos_storage_core::messages::MAX_TOPIC_BYTES + 1);
     let refused: [(&str, OutgoingMessage); 7] = [
         ("an empty destination", message("", Some("t"), "1")),
         ("a NUL byte in the topic", message("r", Some("t\0"), "1")),

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dbos_storage_core::store::QueueStore;
+use dbos_storage_core::QueueStore;
 use dbos_storage_core::{
     ClaimOutcome, ClaimRequest, ListWorkflowsQuery, NewWorkflow, QueueLimits, StopReason,
     SystemStore, WorkflowStatus,

@@ -16,13 +16,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use dbos_storage_core::store::{QueueStore, VersionStore};
 use dbos_storage_core::{
     now_epoch_ms, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, DedupPolicy,
     EpochMs, ErrorKind, InsertOptions, ListWorkflowsQuery, NewWorkflow, Payload,
     QueueConflictPolicy, QueueDefinition, QueueLimits, QueueUpdate, RateLimit, StepRecord,
     StopReason, SystemStore, WorkflowInfo, WorkflowResult, WorkflowStatus, INTERNAL_QUEUE,
 };
+use dbos_storage_core::{QueueStore, VersionStore};
 
 use crate::faulty::{Fault, FaultyStore};
 use crate::support::*;

@@ -1,10 +1,10 @@
 //! Properties of [`ManagementStore::rename_application`].
 
-use dbos_storage_core::store::{QueueStore, ScheduleStore, VersionStore};
 use dbos_storage_core::{
     ErrorKind, InsertOptions, QueueConflictPolicy, QueueDefinition, RenameApplication,
     RenameReport, Schedule, StepRecord, SystemStore,
 };
+use dbos_storage_core::{QueueStore, ScheduleStore, VersionStore};
 
 use crate::fixtures::*;
 use crate::support::*;

@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use dbos_storage_core::maintenance::GC_LEASE;
+use dbos_storage::{across_databases::GC_LEASE, collect_garbage, GcOptions};
 use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION, LEASE_PREFIX};
-use dbos_storage_core::store::QueueStore;
+use dbos_storage_core::QueueStore;
 use dbos_storage_core::{
-    collect_garbage, CancelOptions, ErrorKind, GcOptions, InsertOptions, Lease, ListWorkflowsQuery,
-    NewWorkflow, QueueConflictPolicy, QueueDefinition, RetentionPolicy, StepRecord, SystemStore,
-    WorkflowStatus,
+    CancelOptions, ErrorKind, InsertOptions, Lease, ListWorkflowsQuery, NewWorkflow,
+    QueueConflictPolicy, QueueDefinition, RetentionPolicy, StepRecord, SystemStore, WorkflowStatus,
 };
 
 use crate::fixtures::*;

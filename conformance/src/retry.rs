@@ -351,7 +351,7 @@ pub async fn faults_leave_the_same_state<F: Factory>(factory: &F) {
 /// `replace_existing` is not idempotent: it is not retried and reports the ambiguous commit.
 pub async fn ambiguous_commits_apply_operator_writes_once<F: Factory>(factory: &F) {
     use crate::fixtures::{assert_gone, doc_text, export, rich_workflow};
-    use dbos_storage_core::store::ScheduleStore;
+    use dbos_storage_core::ScheduleStore;
     use dbos_storage_core::{
         DeleteOptions, ErrorKind, ForkRequest, ForkStart, ImportOptions, Schedule, ScheduleFilter,
     };

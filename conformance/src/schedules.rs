@@ -1,7 +1,7 @@
 //! Properties of [`ScheduleStore`]: create, upsert, filters, pause and resume, firings and
 //! delete.
 
-use dbos_storage_core::store::ScheduleStore;
+use dbos_storage_core::ScheduleStore;
 use dbos_storage_core::{ErrorKind, Schedule, ScheduleFilter, ScheduleStatus};
 
 use crate::support::*;

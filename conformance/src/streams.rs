@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_core::messaging::{CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP};
-use dbos_storage_core::store::StreamStore;
+use dbos_storage_core::streams::{CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP};
+use dbos_storage_core::StreamStore;
 use dbos_storage_core::{
     AwaitOptions, Caller, ErrorKind, InsertOptions, Payload, StreamRead, StreamReadOptions,
     StreamWriteOutcome, WorkflowStatus,

@@ -13,9 +13,7 @@ use dbos_storage_core::{
 use crate::Factory;
 
 /// The area traits, so that properties can call any store method.
-pub(crate) use dbos_storage_core::store::{
-    LifecycleStore, ManagementStore, StepStore, WorkflowStore,
-};
+pub(crate) use dbos_storage_core::{LifecycleStore, ManagementStore, StepStore, WorkflowStore};
 
 /// The inputs every fixture workflow gets unless a property needs others.
 pub(crate) fn inputs() -> Payload {

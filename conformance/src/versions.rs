@@ -4,7 +4,7 @@
 //! Timestamps that decide "latest" are always set explicitly: two versions registered in the
 //! same millisecond would tie, and the contract leaves ties open.
 
-use dbos_storage_core::store::VersionStore;
+use dbos_storage_core::VersionStore;
 use dbos_storage_core::{ApplicationVersion, ErrorKind};
 
 use crate::support::*;

@@ -15,15 +15,19 @@ use async_trait::async_trait;
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::export::{ExportedWorkflow, ImportOptions};
-use crate::management::*;
-use crate::messaging::*;
-use crate::payload::Payload;
-use crate::queue::*;
-use crate::schedule::{Schedule, ScheduleFilter};
-use crate::store::*;
-use crate::types::*;
+use crate::{
+    ApplicationVersion, AttributeUpdate, AwaitOptions, Caller, CancelOptions, Capabilities,
+    ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, DeleteOptions, EpochMs, Error,
+    ErrorKind, EventStore, ExportedWorkflow, ForkRequest, ForkedWorkflow, GetEventRequest,
+    ImportOptions, InsertOptions, InsertOutcome, Lease, LeaseState, LifecycleStore,
+    ListStepsOptions, ListWorkflowsQuery, ManagementStore, MessageStore, Metrics, MetricsQuery,
+    NewWorkflow, OrphanSweep, Outcome, OutgoingMessage, Payload, QueueConflictPolicy,
+    QueueDefinition, QueueStore, QueueUpdate, RecordedStep, RecvRequest, RenameApplication,
+    RenameReport, Result, ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule,
+    ScheduleFilter, ScheduleStore, SchemaVersion, SendOptions, SendOutcome, SetEventOutcome,
+    SleepState, StepInfo, StepRecord, StepStore, StreamRead, StreamReadOptions, StreamStore,
+    StreamWriteOutcome, VersionStore, WorkflowInfo, WorkflowResult, WorkflowStore,
+};
 
 /// Backoff and limits for one class of retryable error.
 #[derive(Debug, Clone, Copy, PartialEq)]

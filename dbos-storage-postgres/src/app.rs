@@ -18,16 +18,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use dbos_storage_core::app::attempt::{run_attempts, Attempt, SharedBody};
-use dbos_storage_core::app::{
-    column_names, outputs, positional_sql, refuse_transaction_control, unbound_parameter,
-};
+use dbos_storage_core::app::{column_names, positional_sql, unbound_parameter};
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{
     validate, AppStore, AppTransaction, DatabaseUrl, DbosConfig, EpochMs, Error, ErrorKind,
     Isolation, Outcome, Params, Payload, RecordedTransaction, Result, Row, TransactionBody,
     TransactionCall, TransactionOutcome, Value,
 };
+use dbos_storage_driver_kit::app_transaction::attempt::{run_attempts, Attempt, SharedBody};
+use dbos_storage_driver_kit::app_transaction::{outputs, refuse_transaction_control};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;

@@ -9,8 +9,9 @@ use tokio_postgres::error::{DbError, SqlState};
 /// The backend name attached to every error this crate produces.
 pub(crate) const BACKEND: &str = "postgres";
 
-/// Names this backend in an error built by the core (`dbos_storage_core::rules`,
-/// `dbos_storage_core::app`), whose errors name none: `.map_err(with_backend)`.
+/// Names this backend in an error built by the driver kit (`dbos_storage_driver_kit::decisions`,
+/// `dbos_storage_driver_kit::app_transaction`) or the core, whose errors name none:
+/// `.map_err(with_backend)`.
 pub(crate) fn with_backend(error: Error) -> Error {
     error.with_backend(BACKEND)
 }

@@ -7,8 +7,8 @@ mod scenarios;
 
 use std::sync::Arc;
 
+use dbos_storage::{collect_garbage, GcOptions};
 use dbos_storage_conformance::pg;
-use dbos_storage_core::maintenance::{collect_garbage, GcOptions};
 use dbos_storage_core::management::RetentionPolicy;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{AppStore, DatabaseUrl, DbosConfig, ErrorKind, LifecycleStore};

@@ -14,16 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::app::attempt::{run_attempts, Attempt, SharedBody};
-use dbos_storage_core::app::{
-    column_names, migrations, outputs, refuse_transaction_control, unbound_parameter,
-};
+use dbos_storage_core::app::{column_names, migrations, unbound_parameter};
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{
     validate, AppStore, AppTransaction, EpochMs, Error, ErrorKind, Outcome, Params, Payload,
     RecordedTransaction, Result, Row, SqliteLocation, TransactionBody, TransactionCall,
     TransactionOutcome, Value,
 };
+use dbos_storage_driver_kit::app_transaction::attempt::{run_attempts, Attempt, SharedBody};
+use dbos_storage_driver_kit::app_transaction::{outputs, refuse_transaction_control};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use tokio::sync::Mutex;

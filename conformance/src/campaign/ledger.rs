@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dbos_storage_core::messaging::message_uuid;
+use dbos_storage_core::messages::message_uuid;
 use dbos_storage_core::{
     ClaimRequest, Error, ErrorKind, InsertOptions, NewWorkflow, Outcome, OutgoingMessage, Payload,
     QueueLimits, SendOptions, StepRecord,

@@ -4,9 +4,9 @@
 //!
 //! Every write runs under the store's one lock, so it is one transaction: a send inserts its
 //! rows and records its step together, a stream append takes the next dense offset. The waits
-//! are the shared ones of [`dbos_storage_core::wait::messaging`]; the model provides their reads
-//! ([`MessageWaits`], [`EventWaits`]) and wakes every waiter of its [`WaitRegistry`] after each
-//! write (see [`MemoryStore`]'s `write`).
+//! are the shared ones of [`dbos_storage_driver_kit::wait::messaging`]; the model provides their
+//! reads ([`MessageWaits`], [`EventWaits`]) and wakes every waiter of its [`WaitRegistry`] after
+//! each write (see [`MemoryStore`]'s `write`).
 //!
 //! A call by a workflow (`Caller::in_step == false`) goes through the same checks as a step:
 //! the workflow must exist (`NotFound`) and not be cancelled (`Cancelled`); a step recorded at
@@ -14,27 +14,30 @@
 //! `UnexpectedStep` otherwise; then the owner token is checked (`NotOwner`). A call inside a
 //! step checks only that the workflow exists and the owner token, and records no step.
 //!
-//! [`WaitRegistry`]: dbos_storage_core::wait::WaitRegistry
+//! [`WaitRegistry`]: dbos_storage_driver_kit::wait::WaitRegistry
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use dbos_storage_core::messaging::{
-    is_close_sentinel, message_uuid, stored_topic, validate_key, CLOSE_STREAM_STEP, RECV_STEP,
-    SET_EVENT_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP,
-};
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::rules::children::Descendants;
-use dbos_storage_core::rules::messaging as rules;
-use dbos_storage_core::rules::steps;
-use dbos_storage_core::store::{EventStore, MessageStore, StreamStore};
-use dbos_storage_core::wait::messaging::{self as waits, recorded_value, EventWaits, MessageWaits};
-use dbos_storage_core::wait::WaitContext;
+use dbos_storage_core::{
+    events::SET_EVENT_STEP,
+    messages::{message_uuid, stored_topic, validate_key, RECV_STEP},
+    streams::{is_close_sentinel, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP},
+};
 use dbos_storage_core::{
     validate, AwaitOptions, Caller, EpochMs, GetEventRequest, Outcome, OutgoingMessage, Payload,
     RecordedStep, RecvRequest, Result, SendOptions, SendOutcome, SetEventOutcome, StepRecord,
     StreamEntry, StreamRead, StreamReadOptions, StreamWriteOutcome,
 };
+use dbos_storage_core::{EventStore, MessageStore, StreamStore};
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
+use dbos_storage_driver_kit::decisions::sends_and_streams;
+use dbos_storage_driver_kit::decisions::step_checkpoints;
+use dbos_storage_driver_kit::wait::messaging::{
+    self as waits, recorded_value, EventWaits, MessageWaits,
+};
+use dbos_storage_driver_kit::wait::WaitContext;
 
 use super::{missing, ours, MemoryStore, State, BACKEND};
 
@@ -43,7 +46,7 @@ use super::{missing, ours, MemoryStore, State, BACKEND};
 pub(super) struct MessageRow {
     message_uuid: String,
     pub(super) destination_id: String,
-    /// The stored topic: never `None` ([`NULL_TOPIC`](dbos_storage_core::messaging::NULL_TOPIC)
+    /// The stored topic: never `None` ([`NULL_TOPIC`](dbos_storage_core::messages::NULL_TOPIC)
     /// for none).
     topic: String,
     message: Payload,
@@ -82,9 +85,9 @@ impl State {
             .workflow(workflow_id)
             .ok_or_else(|| missing(workflow_id))?;
         if caller.records_step() {
-            steps::ensure_not_cancelled(workflow_id, &row.info.status).map_err(ours)?;
+            step_checkpoints::ensure_not_cancelled(workflow_id, &row.info.status).map_err(ours)?;
             if let Some(step) = self.step(workflow_id, caller.function_id) {
-                steps::ensure_same_step(
+                step_checkpoints::ensure_same_step(
                     workflow_id,
                     caller.function_id,
                     step_name,
@@ -147,11 +150,12 @@ impl State {
         caller: Option<&Caller>,
         options: SendOptions,
     ) -> Result<SendOutcome> {
-        let (step_name, step_outcome) = rules::send_step(messages.len());
+        let (step_name, step_outcome) = sends_and_streams::send_step(messages.len());
         if let Some(caller) = caller {
             let what = format!("send messages at step {}", caller.function_id);
             if let Some(recorded) = self.check_call(caller, step_name, &what)? {
-                rules::replayed_send(caller, messages.len(), &recorded).map_err(ours)?;
+                sends_and_streams::replayed_send(caller, messages.len(), &recorded)
+                    .map_err(ours)?;
                 return Ok(SendOutcome::new(true, 0));
             }
         }
@@ -162,10 +166,10 @@ impl State {
             let destination = absent.destination_id.clone();
             if let Some(caller) = caller {
                 // Checkpointed, so that a replay fails the same way.
-                let error = rules::missing_destination_step_error(&destination)?;
+                let error = sends_and_streams::missing_destination_step_error(&destination)?;
                 self.record_call(caller, step_name, Some(Outcome::Error(error)))?;
             }
-            return Err(ours(rules::missing_destination(&destination)));
+            return Err(ours(sends_and_streams::missing_destination(&destination)));
         }
         let now = self.now();
         let mut delivered = 0;
@@ -278,7 +282,7 @@ impl State {
                 self.record_call(caller, step_name, None)?;
                 return Ok(StreamWriteOutcome::already_closed());
             }
-            return Err(ours(rules::closed_stream(workflow_id, key)));
+            return Err(ours(sends_and_streams::closed_stream(workflow_id, key)));
         }
         let offset = match last {
             None => 0,
@@ -347,7 +351,7 @@ impl MessageStore for MemoryStore {
         caller: Option<Caller>,
         options: SendOptions,
     ) -> Result<SendOutcome> {
-        rules::validate_batch(&messages)?;
+        sends_and_streams::validate_batch(&messages)?;
         if let Some(caller) = &caller {
             caller.validate()?;
         }
@@ -405,7 +409,7 @@ impl StreamStore for MemoryStore {
         validate_key("stream key", key)?;
         validate_text("stream value", &value.text)?;
         if is_close_sentinel(&value) {
-            return Err(rules::sentinel_value(key));
+            return Err(sends_and_streams::sentinel_value(key));
         }
         self.write(|state| state.append(&caller, key, value, WRITE_STREAM_STEP))
     }

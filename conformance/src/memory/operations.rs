@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dbos_storage_core::export::InputRow;
-use dbos_storage_core::messaging::is_close_sentinel;
+use dbos_storage_core::streams::is_close_sentinel;
 use dbos_storage_core::{
     AttributeUpdate, Error, ForkRequest, ForkedWorkflow, Result, RewindRequest, RewoundWorkflow,
     WorkflowInfo, WorkflowStatus, INTERNAL_QUEUE,

@@ -13,13 +13,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::queue::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
-use dbos_storage_core::store::{QueueStore, VersionStore};
+use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
 use dbos_storage_core::{
     new_token, validate, ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome,
     DebounceRequest, EpochMs, Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy,
     QueueDefinition, QueueUpdate, Result, StopReason, WorkflowInfo, WorkflowStatus, INTERNAL_QUEUE,
 };
+use dbos_storage_core::{QueueStore, VersionStore};
 
 use super::BACKEND;
 use super::{cancel_row, deduplicated, duration_ms, new_row, MemoryStore, State, WorkflowRow};

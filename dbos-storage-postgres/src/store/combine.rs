@@ -29,8 +29,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use dbos_storage_core::rules::steps::NewStep;
 use dbos_storage_core::{Error, ErrorKind, Result, StepRecord};
+use dbos_storage_driver_kit::decisions::step_checkpoints::NewStep;
 use futures::future::{join_all, BoxFuture};
 use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 use tokio_postgres::types::ToSql;

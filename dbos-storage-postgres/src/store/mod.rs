@@ -22,13 +22,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dbos_storage_core::messaging::wake_key;
-use dbos_storage_core::rules::columns::{attributes, roles, status_of};
-use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
-use dbos_storage_core::wait::{PollGate, WaitContext, WaitRegistry, WakeChannel, WakeSignal};
+use dbos_storage_core::messages::wake_key;
 use dbos_storage_core::{
     AwaitOptions, DatabaseUrl, Error, Isolation, Payload, Result, Serialization, WorkflowInfo,
 };
+use dbos_storage_driver_kit::decisions::column_values::{attributes, roles, status_of};
+use dbos_storage_driver_kit::decisions::ownership_check::{self, WorkflowOwner};
+use dbos_storage_driver_kit::wait::{PollGate, WaitContext, WaitRegistry, WakeChannel, WakeSignal};
 use futures::future::BoxFuture;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Row, Transaction};
@@ -637,7 +637,7 @@ pub(crate) async fn check_owner(
         return workflow_owner(tx, queries, workflow_id, false).await;
     };
     let found = workflow_owner(tx, queries, workflow_id, true).await?;
-    ownership::verify(workflow_id, expected, found, what)
+    ownership_check::verify(workflow_id, expected, found, what)
         .map(Some)
         .map_err(with_backend)
 }

@@ -33,13 +33,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION};
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::queue::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
-use dbos_storage_core::rules::columns::json_array;
+use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
 use dbos_storage_core::{
     duration_ms, validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs,
     Error, ErrorKind, InitialStatus, Isolation, NewWorkflow, QueueConflictPolicy, QueueDefinition,
     QueueLimits, QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
 };
+use dbos_storage_driver_kit::decisions::column_values::json_array;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 

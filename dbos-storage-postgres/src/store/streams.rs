@@ -3,18 +3,19 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::messaging::{
-    is_close_sentinel, validate_key, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP,
-};
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::rules::columns::status_of;
-use dbos_storage_core::rules::messaging as rules;
-use dbos_storage_core::wait::messaging as waits;
-use dbos_storage_core::wait::WakeChannel;
+use dbos_storage_core::{
+    messages::validate_key,
+    streams::{is_close_sentinel, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP},
+};
 use dbos_storage_core::{
     validate, AwaitOptions, Caller, Error, ErrorKind, Payload, Result, StreamEntry, StreamRead,
     StreamReadOptions, StreamStore, StreamWriteOutcome,
 };
+use dbos_storage_driver_kit::decisions::column_values::status_of;
+use dbos_storage_driver_kit::decisions::sends_and_streams;
+use dbos_storage_driver_kit::wait::messaging as waits;
+use dbos_storage_driver_kit::wait::WakeChannel;
 use rand::Rng;
 
 use super::calls::{begin_call, record_call, Call};
@@ -70,7 +71,7 @@ impl PostgresStore {
                                 StreamWriteOutcome::already_closed()
                             }
                             None => {
-                                let e = rules::closed_stream(&caller.workflow_id, &key);
+                                let e = sends_and_streams::closed_stream(&caller.workflow_id, &key);
                                 return Err(with_backend(e));
                             }
                         };
@@ -126,7 +127,7 @@ impl StreamStore for PostgresStore {
         validate_key("stream key", key)?;
         validate_text("stream value", &value.text)?;
         if is_close_sentinel(&value) {
-            return Err(rules::sentinel_value(key));
+            return Err(sends_and_streams::sentinel_value(key));
         }
         self.append(caller, key, value, WRITE_STREAM_STEP).await
     }

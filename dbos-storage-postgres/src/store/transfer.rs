@@ -10,9 +10,9 @@ use dbos_storage_core::export::{
     canonical_json, EventHistoryRow, EventRow, ExportedWorkflow, ImportOptions, InputRow,
     OutputRow, StepRow, StreamRow, WorkflowRow,
 };
-use dbos_storage_core::rules::errors;
-use dbos_storage_core::rules::management::distinct;
 use dbos_storage_core::{validate, Error, Isolation, Result};
+use dbos_storage_driver_kit::decisions::cancel_resume::distinct;
+use dbos_storage_driver_kit::decisions::store_errors;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Transaction};
 
@@ -338,7 +338,7 @@ impl PostgresStore {
                     .into_iter()
                     .collect();
                 if let Some(missing) = roots.iter().find(|id| !existing.contains(*id)) {
-                    return Err(with_backend(errors::missing_workflow(missing)));
+                    return Err(with_backend(store_errors::missing_workflow(missing)));
                 }
                 let order = export_order(tx, &q, roots, include_children).await?;
                 let mut found = read_workflows(tx, &q, &order).await?;

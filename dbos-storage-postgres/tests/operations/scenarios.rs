@@ -9,17 +9,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use dbos_storage::{across_databases::GC_LEASE, collect_garbage, GcOptions};
 use dbos_storage_core::export::ExportDocument;
-use dbos_storage_core::maintenance::{collect_garbage, GcOptions, GC_LEASE};
 use dbos_storage_core::management::{
     AttributeUpdate, DeleteOptions, ForkRequest, ForkStart, Lease, MetricsQuery, OrphanSweep,
     RenameApplication, RetentionPolicy, RewindRequest, StepCount, WorkflowCount, LEASE_APPLICATION,
 };
-use dbos_storage_core::schedule::{Schedule, ScheduleFilter, ScheduleStatus};
 use dbos_storage_core::{
     ErrorKind, ImportOptions, ListWorkflowsQuery, QueueUpdate, SystemStore, WorkflowStatus,
     INTERNAL_QUEUE,
 };
+use dbos_storage_core::{Schedule, ScheduleFilter, ScheduleStatus};
 use serde_json::json;
 use tokio_postgres::Row;
 

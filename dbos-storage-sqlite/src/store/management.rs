@@ -6,13 +6,15 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use dbos_storage_core::export::{ExportedWorkflow, ImportOptions};
-use dbos_storage_core::rules::children::Descendants;
-use dbos_storage_core::rules::management::{distinct, ensure_all_exist, in_order_of, resume_queue};
 use dbos_storage_core::{
     validate, AttributeUpdate, CancelOptions, DeleteOptions, Error, ForkRequest, ForkedWorkflow,
     Lease, LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweep, RenameApplication,
     RenameReport, Result, ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow,
 };
+use dbos_storage_driver_kit::decisions::cancel_resume::{
+    distinct, ensure_all_exist, in_order_of, resume_queue,
+};
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 

@@ -7,8 +7,8 @@ use dbos_storage_core::export::{
     canonical_json, EventHistoryRow, EventRow, ExportedWorkflow, InputRow, OutputRow, StepRow,
     StreamRow, WorkflowRow,
 };
-use dbos_storage_core::rules::children::Descendants;
 use dbos_storage_core::{validate, Error, ImportOptions, Result};
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
 use rusqlite::{params, OptionalExtension, Row, ToSql, Transaction};
 
 use super::retention::delete_rows;
