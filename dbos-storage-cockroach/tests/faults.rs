@@ -8,6 +8,8 @@
 //! wrapper. They print their figures (`--nocapture`), assert no timing, and have a generous
 //! deadline so that a misclassified error cannot hang the run.
 
+mod common;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -28,7 +30,7 @@ const WORKLOAD_LEN: usize = 400;
 
 async fn database_url() -> &'static str {
     DATABASE
-        .get_or_init(|| pg::server().create_database("crdb_faults"))
+        .get_or_init(|| common::compatible_database("crdb_faults"))
         .await
 }
 
@@ -58,7 +60,6 @@ async fn open(url: &str, schema: &str) -> CockroachStore {
         .with_sys_db_pool_size(4);
     let config = CockroachConfig::system(&dbos, &DatabaseUrl::parse(url).unwrap())
         .unwrap()
-        .allow_postgres_server_for_tests(true)
         .with_retry_policy(patient_policy());
     open_system(config)
         .await

@@ -31,7 +31,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use crate::config::{Dialect, PostgresConfig};
+use crate::config::PostgresConfig;
 use crate::driver::open_pool;
 use crate::error::{classify, classify_commit, is_unique_violation, with_backend, BACKEND};
 use crate::pool::{Pool, PooledClient, TxOptions};
@@ -256,8 +256,8 @@ impl PostgresAppStore {
             .transaction(TxOptions::default(), move |tx| {
                 Box::pin(async move {
                     let schema = inner.config.schema();
-                    // CockroachDB only stubs advisory locks; every step below is idempotent.
-                    if inner.config.dialect() == Dialect::Postgres {
+                    // Without working advisory locks, every step below is idempotent.
+                    if inner.config.dialect().uses_advisory_locks() {
                         let key = migrations::migrate_lock_key(schema);
                         tx.query_typed(q::ADVISORY_XACT_LOCK, &[(&key, Type::INT8)])
                             .await
@@ -386,10 +386,7 @@ impl PostgresAppStore {
 #[async_trait]
 impl AppStore for PostgresAppStore {
     fn backend(&self) -> &'static str {
-        match self.inner.config.dialect() {
-            Dialect::Postgres => BACKEND,
-            Dialect::Cockroach => "cockroach",
-        }
+        self.inner.config.dialect().name()
     }
 
     /// Creates the schema, `transaction_outputs` and `transaction_outputs_created_at_index` if
@@ -420,7 +417,7 @@ impl AppStore for PostgresAppStore {
         migrations::apply(
             &mut client,
             self.schema(),
-            self.inner.config.dialect(),
+            self.inner.config.dialect().uses_advisory_locks(),
             folder,
             &loaded,
         )

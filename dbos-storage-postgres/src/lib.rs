@@ -5,6 +5,7 @@
 mod app;
 mod bench;
 mod config;
+mod dialect;
 mod driver;
 mod error;
 mod migrate;
@@ -16,10 +17,11 @@ mod tls;
 
 pub use app::{PostgresAppStore, PostgresTransaction};
 pub use bench::RawBaseline;
-#[doc(hidden)]
-pub use config::Dialect;
 pub use config::PostgresConfig;
-#[doc(hidden)]
-pub use driver::is_cockroach;
+pub use dialect::{
+    render_schema, Dialect, MigrationScript, PostgresDialect, ServerSession, UrlScheme,
+    POSTGRES_URL_SCHEMES,
+};
 pub use driver::{PostgresDriver, SCHEMES};
+pub use migrate::{migrations, Migration};
 pub use store::{CombinedCheckpoints, PostgresStore};

@@ -40,15 +40,12 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Row, Socket, Statement, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{Dialect, PostgresConfig, IDLE_IN_TRANSACTION_SETTING};
+use crate::config::{PostgresConfig, IDLE_IN_TRANSACTION_SETTING};
 use crate::error::{classify, classify_commit, classify_connect, classify_context, BACKEND};
 
 /// The `idle_in_transaction_session_timeout` set on every connection (milliseconds), unless the
 /// user's `options` set one.
 const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 60_000;
-
-/// The session setting of every connection in the CockroachDB dialect.
-const SET_SERIALIZABLE: &str = "SET default_transaction_isolation = 'serializable'";
 
 /// Why the manager could not open (or check) a connection.
 #[derive(Debug)]
@@ -129,9 +126,8 @@ where
 pub(crate) struct Manager {
     inner: PostgresConnectionManager<MakeRustlsConnect>,
     set_idle_timeout: bool,
-    /// CockroachDB dialect: pin SERIALIZABLE as the session default (CockroachDB's own
-    /// default; on a PostgreSQL server in compatibility mode it makes transactions behave alike).
-    serializable: bool,
+    /// The dialect's session settings, run on every new connection.
+    session_settings: &'static [&'static str],
     /// The bound of a whole startup (`connect_timeout`; zero: none).
     connect_timeout: Duration,
     closed: Arc<AtomicBool>,
@@ -165,8 +161,8 @@ impl ManageConnection for Manager {
                     ))
                     .await?;
             }
-            if self.serializable {
-                client.batch_execute(SET_SERIALIZABLE).await?;
+            for setting in self.session_settings {
+                client.batch_execute(setting).await?;
             }
             Ok(client)
         })
@@ -558,7 +554,7 @@ impl Pool {
         let manager = Manager {
             inner: PostgresConnectionManager::new(config.pg.clone(), tls),
             set_idle_timeout: config.set_idle_in_transaction_timeout,
-            serializable: config.dialect == Dialect::Cockroach,
+            session_settings: config.dialect().session_settings(),
             connect_timeout: config.connect_timeout,
             closed: closed.clone(),
             last_error: last_error.clone(),

@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_cockroach::CockroachConfig;
+use dbos_storage_cockroach::{CockroachConfig, COMPATIBLE_MODE_SETTING};
 use dbos_storage_core::{
     Backoff, DatabaseUrl, DbosConfig, Error, ErrorKind, LifecycleStore, MessageStore, Result,
     RetryPolicy, RetryingStore, SystemStore,
@@ -409,8 +409,9 @@ pub fn campaign_policy() -> RetryPolicy {
 /// Opens, migrates and wraps in a [`RetryingStore`] the store at `url`: `sqlite:///…` (the
 /// SQLite driver), `postgresql://…` / `postgres://…` (the PostgreSQL driver, in the
 /// default `dbos` schema, with the pool and timeouts of `settings`) or `cockroachdb://…` /
-/// `cockroach://…` (the CockroachDB driver's `CockroachStore`, with the same settings, allowed
-/// onto a PostgreSQL server: the campaign runs the dialect in CockroachDB-compatible mode).
+/// `cockroach://…` (the CockroachDB driver's `CockroachStore`, with the same settings, on a
+/// PostgreSQL database this marks CockroachDB-compatible: the campaign runs the dialect in
+/// CockroachDB-compatible mode).
 ///
 /// # Errors
 /// The driver's error when the store cannot be opened or migrated;
@@ -436,8 +437,8 @@ pub async fn open_store(url: &str, settings: &StoreSettings) -> Result<Arc<dyn C
             )))
         }
         "cockroachdb" | "cockroach" => {
+            mark_cockroach_compatible(url, &parsed).await?;
             let config = CockroachConfig::system(&dbos_config(settings), &parsed)?
-                .allow_postgres_server_for_tests(true)
                 .with_retry_policy(settings.retry);
             let store = dbos_storage_cockroach::open_system(config).await?;
             store.migrate().await?;
@@ -447,6 +448,34 @@ pub async fn open_store(url: &str, settings: &StoreSettings) -> Result<Arc<dyn C
             "the campaign runs on sqlite, postgresql and cockroachdb URLs, not {other:?}"
         ))),
     }
+}
+
+/// Marks the PostgreSQL database a `cockroachdb://` URL (`parsed`) names CockroachDB-compatible
+/// (the dialect's marker setting, SERIALIZABLE by default) for the sessions opened from now on.
+async fn mark_cockroach_compatible(url: &str, parsed: &DatabaseUrl) -> Result<()> {
+    let database = parsed.database().unwrap_or("postgres").replace('"', "\"\"");
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let admin = format!("postgresql://{rest}");
+    let failed = |e: tokio_postgres::Error| {
+        Error::new(
+            ErrorKind::ConnectionLost,
+            format!("cannot mark {parsed} CockroachDB-compatible: {e}"),
+        )
+    };
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .map_err(failed)?;
+    let task = tokio::spawn(connection);
+    let marked = client
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{database}\" SET {COMPATIBLE_MODE_SETTING} = 'on'; \
+             ALTER DATABASE \"{database}\" SET default_transaction_isolation = 'serializable'"
+        ))
+        .await
+        .map_err(failed);
+    drop(client);
+    let _ = task.await;
+    marked
 }
 
 /// Checks that the schema `dbos` of the database `client` is connected to was made by

@@ -33,7 +33,7 @@ use futures::future::BoxFuture;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
-use crate::config::{Dialect, PostgresConfig};
+use crate::config::PostgresConfig;
 use crate::error::{classify, with_backend, BACKEND};
 use crate::notify::Notifications;
 use crate::pool::{Conn, Pool, PooledClient, TxOptions};
@@ -230,7 +230,7 @@ struct Inner {
     gate: PollGate,
     /// The listener and the notifier (PostgreSQL with LISTEN/NOTIFY only).
     notifications: Option<Notifications>,
-    /// Group commit of step checkpoints (not on CockroachDB).
+    /// Group commit of step checkpoints (when the dialect combines them).
     combiner: Option<combine::Combiner>,
 }
 
@@ -252,10 +252,10 @@ impl PostgresStore {
         let queries = Arc::new(Queries::new(config.schema()));
         let waits = Arc::new(WaitRegistry::new());
         let gate = PollGate::for_pool(usize::try_from(config.max_size()).unwrap_or(usize::MAX));
-        let combiner = match config.dialect() {
-            Dialect::Postgres => Some(combine::Combiner::new(combine::statement_slots())),
-            Dialect::Cockroach => None,
-        };
+        let combiner = config
+            .dialect()
+            .combines_step_checkpoints()
+            .then(|| combine::Combiner::new(combine::statement_slots()));
         let notifications = if config.use_listen_notify() {
             Notifications::start(&pool, waits.clone())
         } else {
@@ -285,8 +285,8 @@ impl PostgresStore {
     /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for a malformed URL, bad
     /// credentials or an unknown key;
     /// [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the server cannot be
-    /// reached; [`Unsupported`](dbos_storage_core::ErrorKind::Unsupported) for a CockroachDB
-    /// server.
+    /// reached; [`Unsupported`](dbos_storage_core::ErrorKind::Unsupported) for a server the
+    /// PostgreSQL dialect does not serve (CockroachDB).
     pub async fn connect(url: &str) -> Result<PostgresStore> {
         let url = DatabaseUrl::parse(url)?;
         Self::open(PostgresConfig::from_url(&url)?).await
@@ -323,13 +323,13 @@ impl PostgresStore {
         &self.inner.queries
     }
 
-    /// Group commit of step checkpoints; `None` on CockroachDB.
+    /// Group commit of step checkpoints; `None` when the dialect does not combine them.
     pub(crate) fn combiner(&self) -> Option<&combine::Combiner> {
         self.inner.combiner.as_ref()
     }
 
     /// A free statement slot for a single-statement write that never waits for one (see
-    /// [`combine`]), held until the permit drops; `None` when all are taken or on CockroachDB.
+    /// [`combine`]), held until the permit drops; `None` when all are taken or the dialect does not combine.
     pub(crate) fn free_statement_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         self.combiner().and_then(combine::Combiner::occupy)
     }
@@ -390,8 +390,8 @@ impl PostgresStore {
     /// Whether the LISTEN connection is up and received its own probe: waits for messages and
     /// events then re-check the database only at the listener re-check interval
     /// ([`PostgresConfig::listener_recheck_interval`]). Always `false` without LISTEN/NOTIFY
-    /// (the CockroachDB dialect, or `use_listen_notify` off).
-    #[doc(hidden)]
+    /// (a dialect without it, or `use_listen_notify` off). For diagnostics and tests of
+    /// wake-ups.
     pub fn listener_proven(&self) -> bool {
         self.inner
             .notifications
@@ -399,9 +399,8 @@ impl PostgresStore {
             .is_some_and(Notifications::is_proven)
     }
 
-    /// The backend process id of the LISTEN connection while it is connected (for tests and
-    /// diagnostics: `pg_stat_activity.pid`).
-    #[doc(hidden)]
+    /// The backend process id of the LISTEN connection while it is connected (its
+    /// `pg_stat_activity.pid`, for diagnostics); `None` without LISTEN/NOTIFY.
     pub fn listener_backend_pid(&self) -> Option<i32> {
         self.inner
             .notifications
@@ -410,8 +409,7 @@ impl PostgresStore {
     }
 
     /// How many times the listener subscribed: 1 after its first connection, one more after
-    /// each reconnection; 0 without LISTEN/NOTIFY.
-    #[doc(hidden)]
+    /// each reconnection; 0 without LISTEN/NOTIFY. For diagnostics of a flapping listener.
     pub fn listener_sessions(&self) -> u64 {
         self.inner
             .notifications
@@ -420,22 +418,22 @@ impl PostgresStore {
     }
 
     /// How many step checkpoints went in combined statements so far, and in how many
-    /// statements (see the crate docs on checkpoint batching). Always zero on the CockroachDB
-    /// dialect, which does not combine.
+    /// statements (see the crate docs on checkpoint batching). Always zero in a dialect that
+    /// does not combine ([`Dialect::combines_step_checkpoints`](crate::Dialect::combines_step_checkpoints)).
     pub fn combined_checkpoints(&self) -> CombinedCheckpoints {
         self.combiner()
             .map_or_else(CombinedCheckpoints::default, combine::Combiner::counts)
     }
 
     /// How many single-statement writes (checkpoints, inserts, outcomes) run before step
-    /// checkpoints queue and combine: twice the processors, at least 4; 0 on the CockroachDB
-    /// dialect, which does not combine.
+    /// checkpoints queue and combine: twice the processors, at least 4; 0 in a dialect that
+    /// does not combine.
     pub fn statement_slots(&self) -> usize {
         self.combiner().map_or(0, combine::Combiner::size)
     }
 
-    /// How many polling reads of waits may run at once (half the pool, at least 1).
-    #[doc(hidden)]
+    /// How many polling reads of waits may run at once (half the pool, at least 1), so that
+    /// waiting calls never take every connection.
     pub fn poll_gate_size(&self) -> usize {
         self.inner.gate.size()
     }

@@ -1,5 +1,5 @@
 -- Migration 1, CockroachDB variant: the initial system schema, with the deduplication key created
--- as a unique index. Otherwise identical to ../v001_initial_schema.sql.
+-- as a unique index. Otherwise identical to the PostgreSQL driver's v001_initial_schema.sql.
 -- Migration 1: the initial system schema. (DBOS also creates the uuid-ossp extension here; it is
 -- not needed, gen_random_uuid() is built into PostgreSQL 13 and later.)
 
