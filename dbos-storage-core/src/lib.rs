@@ -7,9 +7,11 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod export;
+pub mod layer;
 pub mod maintenance;
 pub mod management;
 pub mod messaging;
+pub mod methods;
 pub mod payload;
 pub mod queue;
 pub mod retry;
@@ -30,6 +32,7 @@ pub use config::DbosConfig;
 pub use driver::Driver;
 pub use error::{Error, ErrorKind, Result};
 pub use export::{ExportDocument, ExportedWorkflow, ImportOptions};
+pub use layer::{Call, Layered, LayeredStore, StoreLayer};
 pub use maintenance::{collect_garbage, delete_everywhere, rewind_everywhere, GcOptions, GcReport};
 pub use management::{
     AttributeUpdate, DeleteOptions, ForkRequest, ForkStart, ForkedWorkflow, Lease, LeaseState,
@@ -40,6 +43,7 @@ pub use messaging::{
     Caller, GetEventRequest, OutgoingMessage, RecvRequest, SendOptions, SendOutcome,
     SetEventOutcome, StreamEntry, StreamRead, StreamReadOptions, StreamWriteOutcome,
 };
+pub use methods::{Idempotency, Method, ALL_METHODS};
 pub use payload::{Payload, Serialization};
 pub use queue::{
     ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest,
