@@ -10,7 +10,7 @@
 //! - `backend` and `capabilities` (synchronous, infallible) and `close` go straight to the
 //!   inner store: there is nothing to retry, fault or audit in naming the backend, and a close
 //!   must reach the store exactly once (the table marks them `layered: false`).
-//! - Every other method becomes a [`Call`] (its [`Method`](crate::Method) row and whether *this*
+//! - Every other method becomes a [`Call`] (its [`Method`] row and whether *this*
 //!   call may be re-run after an ambiguous commit) and an operation the layer may invoke any
 //!   number of times: each invocation clones the by-value arguments and reuses the references.
 //! - [`ManagementStore::fork_workflows`](crate::ManagementStore::fork_workflows) first gives

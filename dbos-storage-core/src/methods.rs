@@ -305,6 +305,13 @@ mod tests {
             assert_eq!(Method::named(method.name), Some(method));
         }
         assert_eq!(Method::named("no_such_method"), None);
+        assert_eq!(CONSTANT_NAMES.len(), ALL_METHODS.len());
+        for (constant, name) in CONSTANT_NAMES {
+            assert!(
+                constant.eq_ignore_ascii_case(name),
+                "{constant} names {name}"
+            );
+        }
         assert_eq!(INSERT_WORKFLOW.area, "WorkflowStore");
         assert_eq!(CLAIM_WORKFLOWS.name, "claim_workflows");
     }

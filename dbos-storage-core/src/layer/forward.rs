@@ -96,6 +96,13 @@ macro_rules! store_methods {
         /// [`SystemStore`](crate::SystemStore)'s documentation).
         pub const ALL_METHODS: &[Method] = &[$( $($($sync_const,)*)? $($const,)* )*];
 
+        /// Each constant's name with the method name it was written beside.
+        #[cfg(test)]
+        const CONSTANT_NAMES: &[(&str, &str)] = &[$(
+            $($((stringify!($sync_const), stringify!($sync_name)),)*)?
+            $((stringify!($const), stringify!($name)),)*
+        )*];
+
         $(
             #[async_trait::async_trait]
             impl<T> $crate::$area for T
