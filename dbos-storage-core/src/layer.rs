@@ -24,7 +24,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::methods::Method;
+use crate::Method;
 use crate::Result;
 
 mod forward;

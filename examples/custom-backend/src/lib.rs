@@ -46,16 +46,18 @@ impl StoreLayer for Audit {
         Fut: Future<Output = Result<T>> + Send,
     {
         let result = operation().await;
-        let operation = call.method().name;
-        if call.method().writes {
+        let method = call.method();
+        if method.writes {
             match &result {
                 Ok(_) => {
                     if let Ok(mut writes) = self.writes.lock() {
-                        *writes.entry(operation).or_default() += 1;
+                        *writes.entry(method.name).or_default() += 1;
                     }
-                    tracing::info!(operation, "audited write");
+                    tracing::info!(operation = method.name, "audited write");
                 }
-                Err(error) => tracing::warn!(operation, %error, "audited write failed"),
+                Err(error) => {
+                    tracing::warn!(operation = method.name, %error, "audited write failed")
+                }
             }
         }
         result
