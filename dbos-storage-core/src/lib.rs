@@ -11,9 +11,11 @@ pub mod driver;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod layer;
 pub mod lifecycle;
 pub mod management;
 pub mod messages;
+pub mod methods;
 pub mod payload;
 pub mod queues;
 pub mod retry;
@@ -37,6 +39,7 @@ pub use driver::Driver;
 pub use error::{Error, ErrorKind, Result};
 pub use events::{EventStore, GetEventRequest, SetEventOutcome};
 pub use export::{ExportDocument, ExportedWorkflow, ImportOptions};
+pub use layer::{Call, Layered, LayeredStore, StoreLayer};
 pub use lifecycle::{Capabilities, LifecycleStore, SchemaVersion, DBOS_SCHEMA_VERSION};
 pub use management::{
     AttributeUpdate, CancelOptions, DeleteOptions, ForkRequest, ForkStart, ForkedWorkflow, Lease,
@@ -45,6 +48,7 @@ pub use management::{
     WorkflowCount,
 };
 pub use messages::{Caller, MessageStore, OutgoingMessage, RecvRequest, SendOptions, SendOutcome};
+pub use methods::{Idempotency, Method, ALL_METHODS};
 pub use payload::{Payload, Serialization};
 pub use queues::{
     ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, QueueConflictPolicy,
