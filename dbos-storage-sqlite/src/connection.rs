@@ -17,7 +17,7 @@ use rusqlite::{Transaction, TransactionBehavior};
 
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{
-    classify, extended_code, from_call, set_thread_busy_timeout, BACKEND, SQLITE_CANTOPEN,
+    classify, from_call, is_busy, is_cantopen_error, set_thread_busy_timeout, BACKEND,
 };
 use crate::sql;
 use crate::writer::Writer;
@@ -90,7 +90,9 @@ fn configure(
 
 /// Switches to WAL. The switch needs an exclusive lock for a moment; when several connections
 /// open a new file at once SQLite may report `SQLITE_BUSY` without calling the busy handler, so
-/// this retries until `busy_timeout` has passed.
+/// this waits for the lock until `busy_timeout` has passed, as the busy handler waits for every
+/// other statement. It runs on the connection's own thread while the connection opens, outside
+/// any operation a retry policy could re-run.
 fn enable_wal(conn: &rusqlite::Connection, busy_timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + busy_timeout;
     loop {
@@ -104,11 +106,7 @@ fn enable_wal(conn: &rusqlite::Connection, busy_timeout: Duration) -> Result<()>
                 }
                 return Ok(());
             }
-            Err(e)
-                if matches!(extended_code(&e), Some(c) if c & 0xff == crate::error::SQLITE_BUSY
-                    || c & 0xff == crate::error::SQLITE_LOCKED)
-                    && Instant::now() < deadline =>
-            {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             Err(e) => return Err(classify(e)),
@@ -134,11 +132,7 @@ fn open_error(location: &SqliteLocation, inner: Error) -> Error {
         ),
         SqliteLocation::File(path) => {
             let what = format!("the SQLite database file {}", show(path));
-            let cantopen = inner
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .is_some_and(|c| c & 0xff == SQLITE_CANTOPEN);
-            match cantopen.then(|| diagnose(path)).flatten() {
+            match is_cantopen_error(&inner).then(|| diagnose(path)).flatten() {
                 Some(hint) => (what, Some(hint), ErrorKind::InvalidConfig),
                 None => (what, None, inner.kind()),
             }
