@@ -3,7 +3,6 @@
 #![deny(missing_docs)]
 
 mod app;
-mod bench;
 mod config;
 mod driver;
 mod error;
@@ -15,7 +14,6 @@ mod store;
 mod tls;
 
 pub use app::{PostgresAppStore, PostgresTransaction};
-pub use bench::RawBaseline;
 #[doc(hidden)]
 pub use config::Dialect;
 pub use config::PostgresConfig;
@@ -23,3 +21,7 @@ pub use config::PostgresConfig;
 pub use driver::is_cockroach;
 pub use driver::{PostgresDriver, SCHEMES};
 pub use store::{CombinedCheckpoints, PostgresStore};
+
+/// The tokio-postgres crate this driver is built on, for the connection
+/// [`PostgresStore::native_connection`] opens and [`PostgresTransaction::client`]'s.
+pub use tokio_postgres;

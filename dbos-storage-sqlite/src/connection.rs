@@ -55,9 +55,10 @@ pub(crate) async fn open_connection(
     Ok(conn)
 }
 
-/// Opens the writer connection of `config` on the calling thread (the writer's own), configured
-/// as [`open_connection`] configures its connections, with the same errors.
-fn open_writer(config: &SqliteConfig) -> Result<rusqlite::Connection> {
+/// Opens a connection of `config` on the calling thread (the writer's own, or the caller's of
+/// [`SqliteConfig::native_connection`]), configured as [`open_connection`] configures its
+/// connections, with the same errors.
+pub(crate) fn open_writer(config: &SqliteConfig) -> Result<rusqlite::Connection> {
     let location = &config.location;
     let (conn, memory) = match location {
         SqliteLocation::Memory => (rusqlite::Connection::open_in_memory(), true),

@@ -9,7 +9,6 @@
 //! and `store::queues` check the statements on a never-analyzed schema.
 
 pub(crate) mod app;
-pub(crate) mod bench;
 pub(crate) mod forks;
 pub(crate) mod lifecycle;
 pub(crate) mod management;

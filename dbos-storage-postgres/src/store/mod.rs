@@ -315,6 +315,21 @@ impl PostgresStore {
         self.inner.config.schema()
     }
 
+    /// Opens a connection of the caller's own to the store's database, outside the pool, with
+    /// the settings of the store's pooled connections (TLS, connect timeout, session settings),
+    /// for work the store does not offer: reports, maintenance, a benchmark's baseline. The
+    /// connection is the caller's: it counts against the server's connection limit, not the
+    /// pool's, and closes when the client is dropped. Statements on it name the store's tables
+    /// by their schema ([`schema`](Self::schema)), as the store's own statements do.
+    ///
+    /// # Errors
+    /// [`Closed`](dbos_storage_core::ErrorKind::Closed) after `close`; the errors of opening a
+    /// connection, as for [`PostgresStore::connect`].
+    pub async fn native_connection(&self) -> Result<tokio_postgres::Client> {
+        self.ensure_open()?;
+        self.inner.pool.dedicated().await
+    }
+
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
     }
