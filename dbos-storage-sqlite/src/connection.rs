@@ -3,7 +3,7 @@
 //! Each connection is an actor: one OS thread owns one SQLite connection and runs the work sent
 //! to it, in order. A store has one *writer* ([`Writer`]: every write transaction is `BEGIN
 //! IMMEDIATE`, so writers queue fairly on SQLite's write lock instead of failing to upgrade a
-//! read lock, and concurrent writes are committed together, see [`crate::writer`]) and a few
+//! read lock, and concurrent writes are committed together, see [`crate::group_commit`]) and a few
 //! *readers* ([`tokio_rusqlite::Connection`]s) used round-robin; in WAL mode readers never block
 //! the writer and see the last committed state. A `:memory:` database is private to its
 //! connection, so it gets a single connection for everything.
@@ -19,8 +19,8 @@ use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{
     classify, from_call, is_busy, is_cantopen_error, set_thread_busy_timeout, BACKEND,
 };
+use crate::group_commit::Writer;
 use crate::sql;
-use crate::writer::Writer;
 
 /// Prepared statements each connection keeps (rusqlite's `prepare_cached`): enough for every
 /// statement of the hot paths and most others, so they are never re-prepared.
@@ -296,7 +296,7 @@ impl Connections {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer and returns once its writes
     /// are committed; an error rolls back everything `f` wrote. Concurrent writes share one
-    /// transaction and one commit (group commit, see [`crate::writer`]), each in its own
+    /// transaction and one commit (group commit, see [`crate::group_commit`]), each in its own
     /// savepoint, so one write's failure never touches another's; the result arrives only after
     /// the commit, and when the commit fails every write of the transaction gets its error.
     pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>

@@ -7,10 +7,10 @@ mod config;
 mod connection;
 mod driver;
 mod error;
+mod group_commit;
 mod migrate;
 mod sql;
 mod store;
-mod writer;
 
 pub use app::{SqliteAppStore, SqliteTransaction};
 pub use config::{SqliteConfig, Synchronous};
