@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use dbos_storage_core::{AppStore, DatabaseUrl, DbosConfig, Driver, Result, SystemStore};
-use tokio_postgres::error::SqlState;
 
 use crate::app::PostgresAppStore;
 use crate::config::PostgresConfig;
 use crate::dialect::ServerSession;
-use crate::error::BACKEND;
+use crate::error::{is_unknown_database_error, BACKEND};
 use crate::pool::{ensure_database, Pool};
 use crate::store::PostgresStore;
 
@@ -40,10 +39,7 @@ pub(crate) async fn open_pool(config: &PostgresConfig) -> Result<Pool> {
     // database (3D000) costs the detour through the maintenance database.
     let pool = match Pool::connect(config).await {
         Ok(pool) => pool,
-        Err(e)
-            if config.create_database
-                && e.code() == Some(SqlState::INVALID_CATALOG_NAME.code()) =>
-        {
+        Err(e) if config.create_database && is_unknown_database_error(&e) => {
             ensure_database(config).await?;
             Pool::connect(config).await?
         }

@@ -3,7 +3,6 @@
 #![deny(missing_docs)]
 
 mod app;
-mod bench;
 mod config;
 mod dialect;
 mod driver;
@@ -16,7 +15,6 @@ mod store;
 mod tls;
 
 pub use app::{PostgresAppStore, PostgresTransaction};
-pub use bench::RawBaseline;
 pub use config::PostgresConfig;
 pub use dialect::{
     render_schema, Dialect, MigrationScript, PostgresDialect, ServerSession, UrlScheme,
@@ -25,3 +23,7 @@ pub use dialect::{
 pub use driver::{PostgresDriver, SCHEMES};
 pub use migrate::{migrations, Migration};
 pub use store::{CombinedCheckpoints, PostgresStore};
+
+/// The tokio-postgres crate this driver is built on, for the connection
+/// [`PostgresStore::native_connection`] opens and [`PostgresTransaction::client`]'s.
+pub use tokio_postgres;

@@ -29,13 +29,18 @@
 use std::time::{Duration, Instant};
 
 use dbos_storage_core::url::quote_identifier;
-use dbos_storage_core::{Error, ErrorKind, Result, SchemaVersion, DBOS_SCHEMA_VERSION};
-use tokio_postgres::error::SqlState;
+use dbos_storage_core::{
+    Backoff, Error, ErrorKind, Result, RetryPolicy, SchemaVersion, DBOS_SCHEMA_VERSION,
+};
+use tokio::sync::Mutex;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::config::PostgresConfig;
 use crate::dialect::MigrationScript;
-use crate::error::{classify, BACKEND};
+use crate::error::{
+    classify, is_already_existing, is_conflict, is_created_concurrently, is_missing_relation,
+    is_unique_violation_error, lost_race, BACKEND,
+};
 use crate::pool::Pool;
 use crate::sql::{self, render};
 
@@ -266,6 +271,9 @@ pub(crate) async fn schema_version(pool: &Pool) -> Result<SchemaVersion> {
 }
 
 /// Polls the advisory lock every second for up to 30 s; returns whether it is held.
+///
+/// This loop waits for a lock another process holds, as DBOS's migrators do; it is not a retry:
+/// an error of the poll ends it at once.
 async fn acquire_lock(client: &Client) -> Result<bool> {
     let start = Instant::now();
     loop {
@@ -423,41 +431,45 @@ async fn skips(client: &Client, m: &Migration, script: &MigrationScript) -> Resu
 /// Whether a DDL error says the object already exists: duplicate table or index, column,
 /// object (constraint), function, schema or database.
 fn created_by_a_peer(e: &tokio_postgres::Error) -> bool {
-    matches!(
-        e.code(),
-        Some(c) if *c == SqlState::DUPLICATE_TABLE
-            || *c == SqlState::DUPLICATE_COLUMN
-            || *c == SqlState::DUPLICATE_OBJECT
-            || *c == SqlState::DUPLICATE_FUNCTION
-            || *c == SqlState::DUPLICATE_SCHEMA
-            || *c == SqlState::DUPLICATE_DATABASE
-    )
+    is_already_existing(e)
 }
 
-/// The most attempts of [`bump_guarded`].
-const BUMP_ATTEMPTS: u32 = 20;
+/// How [`bump_guarded`] retries a bump that lost a race with a concurrent migrator: 10 ms
+/// doubling up to 200 ms, for at most 20 attempts.
+fn bump_retries() -> RetryPolicy {
+    RetryPolicy::none()
+        .conflict(Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+            2.0,
+            20,
+        ))
+        .max_elapsed(Duration::from_secs(30))
+}
 
 /// Records `version` without a table lock (no transactional DDL): a SERIALIZABLE transaction that
 /// re-reads the version and never lowers it, retried when it loses a race with a concurrent
 /// migrator (serialization failure, or a duplicate first row).
 async fn bump_guarded(client: &mut Client, schema: &str, version: i64) -> Result<()> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match try_bump(client, schema, version).await {
-            Ok(()) => return Ok(()),
-            Err(e)
-                if attempt < BUMP_ATTEMPTS
-                    && (e.kind() == ErrorKind::SerializationFailure
-                        || e.kind() == ErrorKind::Contention
-                        || e.code() == Some(SqlState::UNIQUE_VIOLATION.code())) =>
-            {
-                tracing::debug!(version, attempt, "retrying the version bump: {e}");
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+    // Each attempt needs the client mutably (a transaction); the lock lends it to one at a time.
+    let client = Mutex::new(client);
+    // Conflicts go to the retry policy; any other error goes back to the caller as it is (the
+    // outer `Result` is the policy's, the inner one the bump's outcome).
+    bump_retries()
+        .run(false, || async {
+            let mut client = client.lock().await;
+            match try_bump(&mut client, schema, version).await {
+                Ok(()) => Ok(Ok(())),
+                Err(e) if is_unique_violation_error(&e) => Err(lost_race(
+                    e,
+                    "a concurrent migrator recorded the first version row",
+                )),
+                Err(e) if is_conflict(&e) => Err(e),
+                Err(e) => Ok(Err(e)),
             }
-            Err(e) => return Err(e),
-        }
-    }
+        })
+        .await
+        .and_then(|bumped| bumped)
 }
 
 /// One attempt of [`bump_guarded`].
@@ -480,16 +492,7 @@ async fn try_bump(client: &mut Client, schema: &str, version: i64) -> Result<()>
 async fn create_if_missing(client: &Client, sql: &str) -> Result<()> {
     match client.batch_execute(sql).await {
         Ok(()) => Ok(()),
-        Err(e)
-            if matches!(
-                e.code(),
-                Some(c) if *c == SqlState::UNIQUE_VIOLATION
-                    || *c == SqlState::DUPLICATE_SCHEMA
-                    || *c == SqlState::DUPLICATE_TABLE
-            ) =>
-        {
-            Ok(())
-        }
+        Err(e) if is_created_concurrently(&e) => Ok(()),
         Err(e) => Err(classify(e)),
     }
 }
@@ -526,12 +529,7 @@ async fn apply_online(client: &mut Client, schema: &str, m: &Migration, sql: &st
             Ok(()) => {}
             // A concurrent migrator (one that gave up waiting for the lock) built the same
             // index at the same moment.
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION
-                ) && !m.sql.contains("UNIQUE INDEX") =>
-            {
+            Err(e) if is_created_concurrently(&e) && !m.sql.contains("UNIQUE INDEX") => {
                 tracing::debug!(
                     version = m.version,
                     "index created concurrently by another migrator"
@@ -645,12 +643,7 @@ async fn current_version(client: &Client, schema: &str) -> Result<i64> {
             }
             Ok(0)
         }
-        Err(e)
-            if e.code() == Some(&SqlState::UNDEFINED_TABLE)
-                || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
-        {
-            Ok(0)
-        }
+        Err(e) if is_missing_relation(&e) => Ok(0),
         Err(e) => Err(classify(e)),
     }
 }

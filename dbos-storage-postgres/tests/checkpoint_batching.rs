@@ -1,4 +1,4 @@
-//! Combined step checkpoints on PostgreSQL (`store/combine.rs`): checkpoints that find every
+//! Combined step checkpoints on PostgreSQL (`store/group_commit.rs`): checkpoints that find every
 //! statement slot busy go in one statement, and each caller still gets the answer a lone
 //! checkpoint gets; a workflow row locked elsewhere holds up only its own step; a connection
 //! dropped under a combined statement loses no step.

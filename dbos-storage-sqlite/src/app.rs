@@ -30,8 +30,7 @@ use tokio::sync::Mutex;
 use crate::config::{SqliteConfig, Synchronous};
 use crate::connection::open_connection;
 use crate::error::{
-    classify, extended_code, from_call, is_unique_violation_on, with_backend, BACKEND, SQLITE_BUSY,
-    SQLITE_LOCKED,
+    classify, extended_code, from_call, is_busy_code, is_unique_violation_on, with_backend, BACKEND,
 };
 
 // language=SQL
@@ -1014,9 +1013,10 @@ fn migration_error(
             let code = cause
                 .downcast_ref::<rusqlite::Error>()
                 .and_then(extended_code);
-            let kind = match code.map(|code| code & 0xff) {
-                Some(SQLITE_BUSY | SQLITE_LOCKED) => ErrorKind::Contention,
-                _ => ErrorKind::Backend,
+            let kind = if code.is_some_and(is_busy_code) {
+                ErrorKind::Contention
+            } else {
+                ErrorKind::Backend
             };
             let built = with_backend(migrations::failed(kind, folder, failing.as_deref(), &error));
             let built = match code {

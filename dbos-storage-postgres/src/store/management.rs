@@ -1,5 +1,5 @@
 //! [`ManagementStore`] on PostgreSQL: cancel, resume, delete and attributes here; the other
-//! operator actions in their own files (`forks`, `retention`, `transfer`, `metrics`,
+//! operator actions in their own files (`forks`, `retention`, `export`, `metrics`,
 //! `rename`), which this trait implementation calls.
 
 use std::collections::HashSet;

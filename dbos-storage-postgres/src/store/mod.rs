@@ -1,9 +1,10 @@
 //! [`PostgresStore`]: the DBOS system database on PostgreSQL. One file per area trait.
 
 mod calls;
-mod combine;
 mod events;
+mod export;
 mod forks;
+mod group_commit;
 mod lifecycle;
 mod management;
 mod messages;
@@ -14,7 +15,6 @@ mod retention;
 mod schedules;
 mod steps;
 mod streams;
-mod transfer;
 mod versions;
 mod workflows;
 
@@ -39,7 +39,7 @@ use crate::notify::Notifications;
 use crate::pool::{Conn, Pool, PooledClient, TxOptions};
 use crate::sql::{self, render};
 
-pub use combine::CombinedCheckpoints;
+pub use group_commit::CombinedCheckpoints;
 
 /// The most ids bound in one statement (as one `text[]` parameter), as DBOS chunks its id
 /// lists.
@@ -123,21 +123,21 @@ queries! {
     sweep_orphan_inputs = retention::SWEEP_ORPHAN_INPUTS;
     sweep_orphan_outputs = retention::SWEEP_ORPHAN_OUTPUTS;
     sweep_orphan_steps = retention::SWEEP_ORPHAN_STEPS;
-    export_statuses = transfer::EXPORT_STATUSES;
-    export_children = transfer::EXPORT_CHILDREN;
-    export_inputs = transfer::EXPORT_INPUTS;
-    export_outputs = transfer::EXPORT_OUTPUTS;
-    export_steps = transfer::EXPORT_STEPS;
-    export_events = transfer::EXPORT_EVENTS;
-    export_event_history = transfer::EXPORT_EVENT_HISTORY;
-    export_streams = transfer::EXPORT_STREAMS;
-    import_status = transfer::IMPORT_STATUS;
-    import_input = transfer::IMPORT_INPUT;
-    import_output = transfer::IMPORT_OUTPUT;
-    import_step = transfer::IMPORT_STEP;
-    import_event = transfer::IMPORT_EVENT;
-    import_event_history = transfer::IMPORT_EVENT_HISTORY;
-    import_stream = transfer::IMPORT_STREAM;
+    export_statuses = export::EXPORT_STATUSES;
+    export_children = export::EXPORT_CHILDREN;
+    export_inputs = export::EXPORT_INPUTS;
+    export_outputs = export::EXPORT_OUTPUTS;
+    export_steps = export::EXPORT_STEPS;
+    export_events = export::EXPORT_EVENTS;
+    export_event_history = export::EXPORT_EVENT_HISTORY;
+    export_streams = export::EXPORT_STREAMS;
+    import_status = export::IMPORT_STATUS;
+    import_input = export::IMPORT_INPUT;
+    import_output = export::IMPORT_OUTPUT;
+    import_step = export::IMPORT_STEP;
+    import_event = export::IMPORT_EVENT;
+    import_event_history = export::IMPORT_EVENT_HISTORY;
+    import_stream = export::IMPORT_STREAM;
     workflow_counts = metrics::WORKFLOW_COUNTS;
     step_counts = metrics::STEP_COUNTS;
     select_taken_version = rename::SELECT_TAKEN_VERSION;
@@ -231,7 +231,7 @@ struct Inner {
     /// The listener and the notifier (PostgreSQL with LISTEN/NOTIFY only).
     notifications: Option<Notifications>,
     /// Group commit of step checkpoints (when the dialect combines them).
-    combiner: Option<combine::Combiner>,
+    combiner: Option<group_commit::Combiner>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -255,7 +255,7 @@ impl PostgresStore {
         let combiner = config
             .dialect()
             .combines_step_checkpoints()
-            .then(|| combine::Combiner::new(combine::statement_slots()));
+            .then(|| group_commit::Combiner::new(group_commit::statement_slots()));
         let notifications = if config.use_listen_notify() {
             Notifications::start(&pool, waits.clone())
         } else {
@@ -315,6 +315,21 @@ impl PostgresStore {
         self.inner.config.schema()
     }
 
+    /// Opens a connection of the caller's own to the store's database, outside the pool, with
+    /// the settings of the store's pooled connections (TLS, connect timeout, session settings),
+    /// for work the store does not offer: reports, maintenance, a benchmark's baseline. The
+    /// connection is the caller's: it counts against the server's connection limit, not the
+    /// pool's, and closes when the client is dropped. Statements on it name the store's tables
+    /// by their schema ([`schema`](Self::schema)), as the store's own statements do.
+    ///
+    /// # Errors
+    /// [`Closed`](dbos_storage_core::ErrorKind::Closed) after `close`; the errors of opening a
+    /// connection, as for [`PostgresStore::connect`].
+    pub async fn native_connection(&self) -> Result<tokio_postgres::Client> {
+        self.ensure_open()?;
+        self.inner.pool.dedicated().await
+    }
+
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
     }
@@ -324,14 +339,15 @@ impl PostgresStore {
     }
 
     /// Group commit of step checkpoints; `None` when the dialect does not combine them.
-    pub(crate) fn combiner(&self) -> Option<&combine::Combiner> {
+    pub(crate) fn combiner(&self) -> Option<&group_commit::Combiner> {
         self.inner.combiner.as_ref()
     }
 
     /// A free statement slot for a single-statement write that never waits for one (see
-    /// [`combine`]), held until the permit drops; `None` when all are taken or the dialect does not combine.
+    /// [`group_commit`]), held until the permit drops; `None` when all are taken or the dialect
+    /// does not combine.
     pub(crate) fn free_statement_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.combiner().and_then(combine::Combiner::occupy)
+        self.combiner().and_then(group_commit::Combiner::occupy)
     }
 
     pub(crate) fn wake(&self) -> &WakeSignal {
@@ -422,14 +438,14 @@ impl PostgresStore {
     /// does not combine ([`Dialect::combines_step_checkpoints`](crate::Dialect::combines_step_checkpoints)).
     pub fn combined_checkpoints(&self) -> CombinedCheckpoints {
         self.combiner()
-            .map_or_else(CombinedCheckpoints::default, combine::Combiner::counts)
+            .map_or_else(CombinedCheckpoints::default, group_commit::Combiner::counts)
     }
 
     /// How many single-statement writes (checkpoints, inserts, outcomes) run before step
     /// checkpoints queue and combine: twice the processors, at least 4; 0 in a dialect that
     /// does not combine.
     pub fn statement_slots(&self) -> usize {
-        self.combiner().map_or(0, combine::Combiner::size)
+        self.combiner().map_or(0, group_commit::Combiner::size)
     }
 
     /// How many polling reads of waits may run at once (half the pool, at least 1), so that

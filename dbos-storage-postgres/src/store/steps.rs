@@ -15,7 +15,7 @@ use dbos_storage_driver_kit::decisions::{child_starts, durable_sleep, store_erro
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
-use super::combine::{self, Admission};
+use super::group_commit::{self, Admission};
 use super::workflows::insert_workflow_row;
 use super::{check_owner, col, now_ms, Exec, PostgresStore, Queries};
 use crate::error::{classify, classify_commit, is_unique_violation, with_backend};
@@ -227,9 +227,11 @@ impl StepStore for PostgresStore {
             }
             Admission::Queued { result, lead } => {
                 if lead {
-                    tokio::spawn(combine::lead(self.clone()));
+                    tokio::spawn(group_commit::lead(self.clone()));
                 }
-                result.await.unwrap_or_else(|_| Err(combine::abandoned()))
+                result
+                    .await
+                    .unwrap_or_else(|_| Err(group_commit::abandoned()))
             }
         }
     }

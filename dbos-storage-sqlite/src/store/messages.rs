@@ -17,7 +17,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::steps::{check_caller, insert_call_step, CallerState};
 use super::Cached;
 use super::{now_ms, read_payload, select_ids, SqliteStore};
-use crate::error::{classify, extended_code, with_backend, SQLITE_CONSTRAINT_FOREIGNKEY};
+use crate::error::{classify, is_foreign_key_violation, with_backend};
 use crate::sql;
 use crate::sql::messaging as q;
 
@@ -117,9 +117,12 @@ fn send_tx(
                     now,
                     message.message.label(),
                 ])
-                .map_err(|e| match extended_code(&e) {
-                    Some(SQLITE_CONSTRAINT_FOREIGNKEY) => missing_destination(&destination),
-                    _ => classify(e),
+                .map_err(|e| {
+                    if is_foreign_key_violation(&e) {
+                        missing_destination(&destination)
+                    } else {
+                        classify(e)
+                    }
                 })?;
             if inserted > 0 {
                 delivered += inserted as u64;

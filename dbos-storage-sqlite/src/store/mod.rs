@@ -1,8 +1,9 @@
 //! [`SqliteStore`]: the DBOS system database on SQLite. One file per area trait; the operator
-//! operations of `ManagementStore` are split by area (forks, retention, transfer, metrics,
+//! operations of `ManagementStore` are split by area (forks, retention, export, metrics,
 //! rename) and dispatched from `management.rs`.
 
 mod events;
+mod export;
 mod forks;
 mod lifecycle;
 mod management;
@@ -14,7 +15,6 @@ mod retention;
 mod schedules;
 mod steps;
 mod streams;
-mod transfer;
 mod versions;
 mod workflows;
 

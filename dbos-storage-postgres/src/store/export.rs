@@ -66,7 +66,7 @@ async fn export_order(
     Ok(order)
 }
 
-/// A `workflow_status` row of [`sql::transfer::EXPORT_STATUSES`](crate::sql::transfer).
+/// A `workflow_status` row of [`sql::export::EXPORT_STATUSES`](crate::sql::export).
 fn read_status(row: &Row) -> Result<WorkflowRow> {
     let mut w = WorkflowRow::new(
         col::<String>(row, 0)?,

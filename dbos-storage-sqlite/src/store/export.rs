@@ -16,7 +16,7 @@ use super::Cached;
 use super::{get_bool, get_i64, select_ids, SqliteStore};
 use crate::error::{classify, with_backend};
 use crate::sql;
-use crate::sql::transfer as q;
+use crate::sql::export as q;
 
 /// A NOT NULL integer column (0 if another writer left it NULL).
 fn int(row: &Row<'_>, idx: usize) -> rusqlite::Result<i64> {

@@ -1,108 +1,22 @@
 //! The migrator creates exactly the DBOS v125 PostgreSQL schema.
 //!
-//! The reference dump (`shared/design/schema/postgres-v125.sql`, DBOS Python 3.4.0) is loaded
-//! into a scratch database, so PostgreSQL itself parses it; both databases are then described
-//! with the same catalog queries and the descriptions compared. Functions are compared by name,
-//! argument list (with defaults), result type and settings (`search_path`), not by body.
+//! A migrated schema is read from the catalog into a structural description (tables, columns,
+//! constraints, indexes, function signatures, triggers, the `dbos_migrations` rows; see
+//! `schema/description.rs`) and compared with the reference description of DBOS v125 kept
+//! beside this file (`schema/dbos-v125.json`). Function bodies are checked by behaviour
+//! (`the_sql_functions_behave_like_dbos`).
 
-use std::collections::BTreeSet;
+mod description;
 
 use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, ErrorKind, LifecycleStore, DBOS_SCHEMA_VERSION};
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
 
-const REFERENCE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/design/schema/postgres-v125.sql"
-));
+use description::{differences, reference, Schema};
 
-/// A description of every object of `schema`, one line per object, with the schema name
-/// replaced by `<schema>`.
-async fn describe(url: &str, schema: &str) -> BTreeSet<String> {
-    let client = pg::server().connect(url).await.expect("connect");
-    // With an empty search_path every name in the catalog's output is schema-qualified.
-    client
-        .batch_execute("SET search_path = ''")
-        .await
-        .expect("set search_path");
-    let mut out = BTreeSet::new();
-    let queries: &[(&str, &str)] = &[
-        (
-            "table",
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S') ORDER BY 1",
-        ),
-        (
-            "column",
-            "SELECT c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) \
-                    || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END \
-                    || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '') \
-             FROM pg_attribute a \
-             JOIN pg_class c ON c.oid = a.attrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-             WHERE n.nspname = $1 AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped",
-        ),
-        (
-            "constraint",
-            "SELECT c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid) \
-             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
-        ),
-        (
-            "index",
-            "SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $1",
-        ),
-        (
-            "function",
-            "SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') RETURNS ' \
-                    || pg_get_function_result(p.oid) || ' LANGUAGE ' || l.lanname \
-                    || COALESCE(' SET ' || array_to_string(p.proconfig, ', '), '') \
-             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-             JOIN pg_language l ON l.oid = p.prolang WHERE n.nspname = $1",
-        ),
-        (
-            "trigger",
-            "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND NOT t.tgisinternal",
-        ),
-    ];
-    let quoted = format!("\"{schema}\".");
-    let bare = format!("{schema}.");
-    for (kind, sql) in queries {
-        for row in client.query(*sql, &[&schema]).await.expect(sql) {
-            let text: String = row.get(0);
-            let text = text
-                .replace(&quoted, "<schema>.")
-                .replace(&bare, "<schema>.");
-            out.insert(format!("{kind} {}", fold_whitespace(&text)));
-        }
-    }
-    out
-}
-
-fn fold_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Loads the reference dump into a new database, renaming its schema to `schema`; returns the
-/// database URL.
-async fn reference_database(schema: &str) -> String {
-    let url = pg::server().create_database("pg_reference").await;
-    let client = pg::server().connect(&url).await.expect("connect");
-    client
-        .batch_execute(REFERENCE)
-        .await
-        .expect("load the reference dump");
-    if schema != "dbos" {
-        client
-            .batch_execute(&format!("ALTER SCHEMA dbos RENAME TO \"{schema}\""))
-            .await
-            .expect("rename the schema");
-    }
-    url
-}
+/// The trigger and trigger function that exist only with LISTEN/NOTIFY.
+const NOTIFICATION_TRIGGER: &str = "dbos_notifications_trigger";
+const NOTIFICATION_FUNCTION: &str = "notifications_function";
 
 /// Opens a store on a new database with `config` and migrates it; returns the database URL.
 async fn migrated_database(config: &DbosConfig) -> String {
@@ -117,80 +31,97 @@ async fn migrated_database(config: &DbosConfig) -> String {
     url
 }
 
-fn assert_same(ours: &BTreeSet<String>, reference: &BTreeSet<String>) {
-    let missing: Vec<_> = reference.difference(ours).collect();
-    let extra: Vec<_> = ours.difference(reference).collect();
+/// The description of `schema` in the database at `url`.
+async fn describe(url: &str, schema: &str) -> Schema {
+    let client = pg::server().connect(url).await.expect("connect");
+    description::read(&client, schema).await
+}
+
+fn assert_same(expected: &Schema, actual: &Schema) {
+    let differences = differences(expected, actual);
+    if !differences.is_empty() && std::env::var_os("PRINT_SCHEMA").is_some() {
+        println!("{}", serde_json::to_string_pretty(actual).unwrap());
+    }
     assert!(
-        missing.is_empty() && extra.is_empty(),
-        "schema differs from the reference\nmissing (in the reference only):\n  {}\nextra (ours only):\n  {}",
-        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
-        extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
+        differences.is_empty(),
+        "the migrated schema differs from the DBOS v125 reference (schema/dbos-v125.json; set \
+         PRINT_SCHEMA=1 to print the migrated schema's description):\n  {}",
+        differences.join("\n  ")
     );
 }
 
-async fn version_rows(url: &str, schema: &str) -> Vec<i64> {
-    let client = pg::server().connect(url).await.unwrap();
-    client
-        .query(
-            &format!("SELECT version FROM \"{schema}\".dbos_migrations"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+#[test]
+fn the_reference_describes_the_whole_v125_schema() {
+    let r = reference();
+    assert_eq!(r.dbos_migrations, [DBOS_SCHEMA_VERSION]);
+    assert_eq!(r.tables.len(), 13, "{:?}", r.tables.keys());
+    let status = &r.tables["workflow_status"];
+    assert_eq!(status.columns.len(), 39);
+    assert_eq!(
+        status.primary_key.as_ref().unwrap().columns,
+        ["workflow_uuid"]
+    );
+    assert_eq!(r.tables["notifications"].foreign_keys.len(), 1);
+    assert_eq!(r.indexes.len(), 24);
+    assert!(r.indexes["uq_workflow_status_dedup_id"].unique);
+    assert_eq!(r.indexes["idx_workflow_status_attributes"].method, "gin");
+    assert_eq!(r.functions.len(), 3);
+    assert_eq!(r.functions["enqueue_workflow"].arguments.len(), 17);
+    assert_eq!(
+        r.triggers[NOTIFICATION_TRIGGER].function,
+        NOTIFICATION_FUNCTION
+    );
+}
+
+#[test]
+fn a_difference_is_reported_by_object() {
+    let expected = reference();
+    let mut actual = expected.clone();
+    assert!(differences(&expected, &actual).is_empty());
+    let status = actual.tables.get_mut("workflow_status").unwrap();
+    status.columns.retain(|c| c.name != "creator_xid");
+    status.columns[0].default = Some("'x'::text".into());
+    actual.indexes.remove("idx_workflow_status_pending");
+    actual.functions.get_mut("send_message").unwrap().returns = "text".into();
+    let found = differences(&expected, &actual);
+    for needle in [
+        "missing table workflow_status column creator_xid",
+        "table workflow_status column workflow_uuid:",
+        "table workflow_status column order",
+        "missing index idx_workflow_status_pending",
+        "function send_message:",
+    ] {
+        assert!(
+            found.iter().any(|d| d.starts_with(needle)),
+            "{needle:?} not in {found:#?}"
+        );
+    }
 }
 
 #[tokio::test]
-async fn fresh_database_matches_the_reference_dump() {
-    let reference_url = reference_database("dbos").await;
-    let reference = describe(&reference_url, "dbos").await;
-    assert!(reference.iter().any(|l| l.starts_with("trigger ")));
-    assert!(reference.iter().any(|l| l.contains("enqueue_workflow(")));
-    if std::env::var_os("PRINT_SCHEMA").is_some() {
-        for l in &reference {
-            println!("{l}");
-        }
-    }
-
+async fn fresh_database_matches_the_reference() {
     let url = migrated_database(&DbosConfig::new("schema-test")).await;
-    let ours = describe(&url, "dbos").await;
-    assert_same(&ours, &reference);
-    assert_eq!(version_rows(&url, "dbos").await, [DBOS_SCHEMA_VERSION]);
-
+    assert_same(&reference(), &describe(&url, "dbos").await);
     pg::server().drop_database(&url).await;
-    pg::server().drop_database(&reference_url).await;
 }
 
 #[tokio::test]
 async fn without_listen_notify_there_is_no_trigger() {
-    let reference_url = reference_database("dbos").await;
-    let reference: BTreeSet<String> = describe(&reference_url, "dbos")
-        .await
-        .into_iter()
-        .filter(|l| !l.starts_with("trigger ") && !l.contains("notifications_function("))
-        .collect();
+    let mut expected = reference();
+    expected.triggers.remove(NOTIFICATION_TRIGGER);
+    expected.functions.remove(NOTIFICATION_FUNCTION);
 
     let config = DbosConfig::new("schema-test").with_use_listen_notify(false);
     let url = migrated_database(&config).await;
-    let ours = describe(&url, "dbos").await;
-    assert_same(&ours, &reference);
-
+    assert_same(&expected, &describe(&url, "dbos").await);
     pg::server().drop_database(&url).await;
-    pg::server().drop_database(&reference_url).await;
 }
 
 #[tokio::test]
 async fn a_custom_schema_name_works() {
-    let reference_url = reference_database("my_dbos").await;
-    let reference = describe(&reference_url, "my_dbos").await;
-
     let config = DbosConfig::new("schema-test").with_dbos_system_schema("my_dbos");
     let url = migrated_database(&config).await;
-    let ours = describe(&url, "my_dbos").await;
-    assert_same(&ours, &reference);
-    assert_eq!(version_rows(&url, "my_dbos").await, [DBOS_SCHEMA_VERSION]);
+    assert_same(&reference(), &describe(&url, "my_dbos").await);
     // Nothing was created in the default schema.
     let client = pg::server().connect(&url).await.unwrap();
     let row = client
@@ -223,7 +154,6 @@ async fn a_custom_schema_name_works() {
     assert_eq!(row.get::<_, String>(1), "__null__topic__");
 
     pg::server().drop_database(&url).await;
-    pg::server().drop_database(&reference_url).await;
 }
 
 #[tokio::test]
