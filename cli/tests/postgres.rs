@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use dbos_storage::DatabaseUrl;
-use dbos_storage_conformance::pg;
+use dbos_storage_testkit::pg;
 use serde_json::Value;
 
 /// A fresh database's URL, and a scratch directory to run the binary in.

@@ -1,12 +1,12 @@
-//! Small helpers the properties share: fixtures, result checks with clear panic messages, and
-//! the normalization that makes results of two stores comparable.
+//! What the properties share: the standard workflows they start from, result checks with clear
+//! panic messages, and the bounded waits of properties that wait for a store.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dbos_storage_core::{
-    AwaitOptions, Error, ErrorKind, NewWorkflow, Outcome, Payload, Result, StepInfo, SystemStore,
+    AwaitOptions, Error, ErrorKind, NewWorkflow, Outcome, Payload, Result, SystemStore,
     WorkflowInfo,
 };
 
@@ -172,78 +172,7 @@ pub(crate) async fn destroy_shared<F: Factory>(factory: &F, store: Arc<F::Store>
     }
 }
 
-/// A workflow row without the values that depend on when it was written: times become `0`
-/// (or `Some(0)` when set), so that two stores can be compared field by field.
-pub(crate) fn normalize_workflow(mut info: WorkflowInfo) -> WorkflowInfo {
-    let seen = |t: Option<i64>| t.map(|_| 0);
-    info.created_at = 0;
-    info.updated_at = 0;
-    info.started_at_epoch_ms = seen(info.started_at_epoch_ms);
-    info.completed_at = seen(info.completed_at);
-    info.workflow_deadline_epoch_ms = seen(info.workflow_deadline_epoch_ms);
-    info
-}
-
-/// A step row without its times (a durable sleep's output is its wake time, so it goes too).
-pub(crate) fn normalize_step(mut step: StepInfo) -> StepInfo {
-    step.started_at_epoch_ms = step.started_at_epoch_ms.map(|_| 0);
-    step.completed_at_epoch_ms = step.completed_at_epoch_ms.map(|_| 0);
-    if step.function_name == dbos_storage_core::SLEEP_STEP {
-        if let Some(Outcome::Output(wake)) = &mut step.outcome {
-            wake.text = "(wake time)".to_owned();
-        }
-    }
-    step
-}
-
 /// An error reduced to what the contract fixes: its kind.
 pub(crate) fn kind_of<T>(result: Result<T>) -> std::result::Result<T, ErrorKind> {
     result.map_err(|e| e.kind())
-}
-
-/// Everything the contract lets a caller read about `workflow_ids`, normalized: the rows, their
-/// results and their steps with outputs. Two stores that agree on this agree on every state
-/// the contract exposes for those workflows.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Snapshot {
-    workflows: Vec<WorkflowInfo>,
-    results: Vec<(String, dbos_storage_core::WorkflowResult)>,
-    steps: Vec<(String, Vec<StepInfo>)>,
-    children: Vec<(String, Vec<String>)>,
-}
-
-impl Snapshot {
-    /// Reads the snapshot of `workflow_ids` from `store`.
-    pub(crate) async fn take<S: SystemStore + ?Sized>(store: &S, workflow_ids: &[String]) -> Self {
-        let workflows = ok(
-            store.get_workflows(workflow_ids).await,
-            "snapshot: get_workflows",
-        )
-        .into_iter()
-        .map(normalize_workflow)
-        .collect();
-        let mut results = Vec::new();
-        let mut steps = Vec::new();
-        let mut children = Vec::new();
-        for id in workflow_ids {
-            results.push((
-                id.clone(),
-                ok(store.workflow_result(id).await, "snapshot: workflow_result"),
-            ));
-            let options = dbos_storage_core::ListStepsOptions::default().load_output(true);
-            let list = ok(store.list_steps(id, options).await, "snapshot: list_steps");
-            steps.push((id.clone(), list.into_iter().map(normalize_step).collect()));
-            let kids = ok(
-                store.workflow_children(id).await,
-                "snapshot: workflow_children",
-            );
-            children.push((id.clone(), sorted(kids)));
-        }
-        Snapshot {
-            workflows,
-            results,
-            steps,
-            children,
-        }
-    }
 }

@@ -10,7 +10,7 @@ use dbos_storage_core::{
     StreamReadOptions, SystemStore,
 };
 
-use crate::support::*;
+use crate::checks::*;
 
 /// A `portable_json` payload.
 pub(crate) fn json(text: &str) -> Payload {
@@ -173,7 +173,7 @@ pub(crate) async fn export<S: SystemStore + ?Sized>(
 ) -> Vec<ExportedWorkflow> {
     ok(
         store
-            .export_workflows(&crate::support::ids(ids), children)
+            .export_workflows(&crate::checks::ids(ids), children)
             .await,
         &format!("export_workflows({ids:?}, children: {children})"),
     )

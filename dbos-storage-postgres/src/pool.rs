@@ -890,8 +890,8 @@ pub(crate) async fn ensure_database(config: &PostgresConfig) -> Result<()> {
 mod tests {
     use std::time::Instant;
 
-    use dbos_storage_conformance::pg;
     use dbos_storage_core::{DatabaseUrl, DbosConfig};
+    use dbos_storage_testkit::pg;
 
     use super::*;
 

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::app::{transaction_body as body, BoxFuture};
 use dbos_storage_core::{
     AppStore, AppTransaction, DatabaseUrl, DbosConfig, Driver, Error, ErrorKind, Isolation,
     Outcome, Params, Payload, RecordedTransaction, Result, Row, TransactionCall, Value,
 };
 use dbos_storage_postgres::{PostgresAppStore, PostgresDriver, PostgresTransaction};
+use dbos_storage_testkit::pg;
 use serde::{Deserialize, Serialize};
 
 // ---- helpers ---------------------------------------------------------------------------------

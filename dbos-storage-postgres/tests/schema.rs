@@ -7,9 +7,9 @@
 
 use std::collections::BTreeSet;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, ErrorKind, LifecycleStore, DBOS_SCHEMA_VERSION};
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 
 const REFERENCE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -1,12 +1,12 @@
 //! Dequeue throughput of the reference model, `MemoryStore`: 16 concurrent workers (and one,
 //! for comparison) drain a queue, claiming up to 8 workflows at a time.
 //!
-//! `cargo bench -p dbos-storage-conformance --bench dequeue`. The number of workflows defaults
+//! `cargo bench -p dbos-storage-testkit --bench dequeue`. The number of workflows defaults
 //! to 5000; set `DBOS_BENCH_WORKFLOWS` to change it. The drivers' bench targets call the same
 //! function with their own factories.
 
-use dbos_storage_conformance::bench::{dequeue_throughput, table};
 use dbos_storage_conformance::MemoryFactory;
+use dbos_storage_testkit::bench::{dequeue_throughput, table};
 
 fn main() {
     let workflows = std::env::var("DBOS_BENCH_WORKFLOWS")

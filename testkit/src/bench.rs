@@ -3,7 +3,7 @@
 //!
 //! They live here, not in the properties, because they measure instead of asserting: a driver
 //! calls them from its own bench target (`harness = false`), as this crate's
-//! `benches/dequeue.rs` does for [`MemoryStore`](crate::MemoryStore).
+//! `benches/dequeue.rs` does for [`MemoryStore`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use dbos_storage_core::store::{LifecycleStore, QueueStore, WorkflowStore};
 use dbos_storage_core::{ClaimRequest, NewWorkflow, Outcome, Payload};
 use tokio::time::Instant;
 
-use crate::Factory;
+use dbos_storage_conformance::Factory;
 
 /// The most workflows one claim takes in [`dequeue_throughput`], like a DBOS worker's batch.
 pub const CLAIM_BATCH: u32 = 8;

@@ -1,24 +1,28 @@
-//! [`PgFactory`]: the conformance suite's factory for `PostgresStore`, shared by the test
-//! targets and the bench target. Every store gets a fresh schema `dbos_conf_{pid}_{n}` in one
+//! Conformance factories of our drivers that more than one target uses.
+//!
+//! [`PgFactory`]: the conformance suite's factory for `PostgresStore`, used by the PostgreSQL
+//! driver's conformance test and its dequeue bench. Every store gets a fresh schema `dbos_conf_{pid}_{n}` in one
 //! database of the test server (`DBOS_TEST_POSTGRES_URL`, or a throwaway local cluster the
 //! harness starts), dropped in `destroy`.
 //!
 //! The factory also captures the log lines of the test process at INFO and above
-//! ([`dbos_storage_conformance::logs`]) and scans them for the server's password (when
+//! ([`crate::logs`]) and scans them for the server's password (when
 //! `DBOS_TEST_POSTGRES_URL` has one): every `destroy` fails on a leak found so far.
 
-use dbos_storage_conformance::{async_trait, logs, pg, Factory};
+use dbos_storage_conformance::{async_trait, Factory};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Capabilities, DatabaseUrl, DbosConfig, LifecycleStore};
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
 use tokio::sync::OnceCell;
+
+use crate::{logs, pg};
 
 /// The database every case of this test process puts its schema in.
 static DATABASE: OnceCell<String> = OnceCell::const_new();
 
 /// Makes a fresh, migrated schema per store and drops it in `destroy`.
 #[derive(Debug)]
-pub(crate) struct PgFactory {
+pub struct PgFactory {
     pool_size: u32,
 }
 
@@ -30,18 +34,17 @@ impl Default for PgFactory {
 
 impl PgFactory {
     /// A factory whose stores have 8 pooled connections; the database is created on first use.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         PgFactory { pool_size: 8 }
     }
 
     /// A factory whose stores have `pool_size` pooled connections.
-    #[allow(dead_code)] // used by the bench target only
-    pub(crate) fn with_pool_size(pool_size: u32) -> Self {
+    pub fn with_pool_size(pool_size: u32) -> Self {
         PgFactory { pool_size }
     }
 
     /// The URL of the shared database, created on first use.
-    pub(crate) async fn database_url() -> &'static str {
+    pub async fn database_url() -> &'static str {
         DATABASE
             .get_or_init(|| pg::server().create_database("dbos_conf"))
             .await

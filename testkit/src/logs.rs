@@ -8,7 +8,7 @@
 //! each test, so that a leak by any earlier test of the process is reported.
 //!
 //! ```
-//! use dbos_storage_conformance::logs;
+//! use dbos_storage_testkit::logs;
 //!
 //! logs::install(tracing::Level::TRACE);
 //! logs::watch("s3cret-Pa55");

@@ -1,10 +1,9 @@
-//! The operator operations (fork, rewind, delete, attributes, leases, retention, export/import,
-//! metrics, rename, schedules) checked against the exact rows in the database. Shared by the
-//! PostgreSQL driver's `tests/operations.rs` and the CockroachDB dialect's
-//! `tests/operations.rs`: each builds an [`Env`] and calls these functions. Rows are written
-//! and read with raw SQL, as DBOS itself (or its retention) writes them.
-
-#![allow(dead_code)] // each test target uses part of it
+//! DBOS's exact rows after the operator operations (fork, rewind, delete, attributes, leases,
+//! retention, export/import, metrics, rename, schedules) on the PostgreSQL-family schema: the
+//! PostgreSQL driver and the CockroachDB driver (its dialect on the PostgreSQL test server) each
+//! build an [`Env`] in their own `tests/operations.rs` and call these checks, one test each.
+//! Rows are written and read with raw SQL, as DBOS itself (or its retention) writes them, so
+//! that the stores are checked against the tables DBOS reads, not only through the contract.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,15 +24,15 @@ use tokio_postgres::Row;
 
 /// A migrated system store, a second store with its own pool on the same schema, and an admin
 /// connection to the database.
-pub(crate) struct Env {
+pub struct Env {
     /// The store under test.
-    pub(crate) store: Arc<dyn SystemStore>,
+    pub store: Arc<dyn SystemStore>,
     /// Another store (another pool) on the same schema, for races.
-    pub(crate) twin: Arc<dyn SystemStore>,
+    pub twin: Arc<dyn SystemStore>,
     /// A plain connection to the database.
-    pub(crate) admin: tokio_postgres::Client,
+    pub admin: tokio_postgres::Client,
     /// The quoted schema name.
-    pub(crate) schema: String,
+    pub schema: String,
 }
 
 impl Env {
@@ -42,7 +41,7 @@ impl Env {
     }
 
     /// Runs statements (`{s}` is the schema).
-    pub(crate) async fn exec(&self, text: &str) {
+    pub async fn exec(&self, text: &str) {
         let sql = self.sql(text);
         self.admin
             .batch_execute(&sql)
@@ -51,7 +50,7 @@ impl Env {
     }
 
     /// Runs a query (`{s}` is the schema).
-    pub(crate) async fn rows(&self, text: &str) -> Vec<Row> {
+    pub async fn rows(&self, text: &str) -> Vec<Row> {
         let sql = self.sql(text);
         self.admin
             .query(&sql, &[])
@@ -171,7 +170,7 @@ fn map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
 /// Fork: the fork's status columns, its input, the copied steps (child rewritten, owner
 /// replaced), event history, rebuilt events and streams below the start, the source's mark;
 /// idempotency, conflicts and all-or-nothing.
-pub(crate) async fn fork_copies_the_rows_below_the_start(env: &Env) {
+pub async fn fork_copies_the_rows_below_the_start(env: &Env) {
     env.exec(SOURCE).await;
     let request = ForkRequest::new("src", ForkStart::Step(3))
         .with_fork_id("fork-1")
@@ -455,7 +454,7 @@ pub(crate) async fn fork_copies_the_rows_below_the_start(env: &Env) {
 
 /// Rewind: every deletion rule, the restored events, the re-enqueued status row; a workflow
 /// that is not finished is refused.
-pub(crate) async fn rewind_cuts_everything_from_the_start(env: &Env) {
+pub async fn rewind_cuts_everything_from_the_start(env: &Env) {
     env.exec(SOURCE).await;
     let rewound = env
         .store
@@ -589,7 +588,7 @@ pub(crate) async fn rewind_cuts_everything_from_the_start(env: &Env) {
 }
 
 /// Delete: every row of every table, with descendants; unknown ids ignored.
-pub(crate) async fn delete_removes_every_row_with_children(env: &Env) {
+pub async fn delete_removes_every_row_with_children(env: &Env) {
     env.exec(&full_workflow("P", "PENDING", 1, "NULL", "NULL"))
         .await;
     env.exec(&full_workflow("C", "SUCCESS", 2, "'P'", "NULL"))
@@ -635,7 +634,7 @@ pub(crate) async fn delete_removes_every_row_with_children(env: &Env) {
 
 /// Attributes: replace, merge (into SQL NULL and JSON null too), the containment filter, and
 /// the refusals.
-pub(crate) async fn attributes_replace_and_merge(env: &Env) {
+pub async fn attributes_replace_and_merge(env: &Env) {
     env.exec(&full_workflow("a1", "SUCCESS", 1, "NULL", "NULL"))
         .await;
     env.exec(
@@ -696,7 +695,7 @@ pub(crate) async fn attributes_replace_and_merge(env: &Env) {
 
 /// The lease row's exact columns, renewal, refusal, expiry, release, and that no queue call
 /// sees or changes it.
-pub(crate) async fn lease_is_a_hidden_queue_row(env: &Env) {
+pub async fn lease_is_a_hidden_queue_row(env: &Env) {
     let h1 = Lease::new(GC_LEASE, "h1", Duration::from_secs(30));
     let h2 = Lease::new(GC_LEASE, "h2", Duration::from_secs(30));
     let state = env.store.acquire_lease(&h1).await.unwrap();
@@ -776,7 +775,7 @@ pub(crate) async fn lease_is_a_hidden_queue_row(env: &Env) {
 
 /// Two stores (two pools) race for the GC lease: exactly one wins each round, and both agree
 /// on the winner.
-pub(crate) async fn two_stores_race_for_the_lease(env: &Env) {
+pub async fn two_stores_race_for_the_lease(env: &Env) {
     for round in 0..8 {
         let a = Lease::new(GC_LEASE, format!("a{round}"), Duration::from_secs(60));
         let b = Lease::new(GC_LEASE, format!("b{round}"), Duration::from_secs(60));
@@ -791,7 +790,7 @@ pub(crate) async fn two_stores_race_for_the_lease(env: &Env) {
 
 /// Orphans made as DBOS's retention makes them (status rows deleted directly) go oldest
 /// `retention_timestamp` first, at most `limit` per table; live rows stay; the sweep is fenced.
-pub(crate) async fn sweep_removes_real_orphans_oldest_first(env: &Env) {
+pub async fn sweep_removes_real_orphans_oldest_first(env: &Env) {
     for (id, at) in [("o3", 30), ("o1", 10), ("o2", 20), ("live", 5)] {
         env.exec(&full_workflow(id, "SUCCESS", at, "NULL", "NULL"))
             .await;
@@ -851,7 +850,7 @@ pub(crate) async fn sweep_removes_real_orphans_oldest_first(env: &Env) {
 
 /// Collectable workflows: cutoff on `completed_at` (else `updated_at`), the `keep_newest` rule
 /// over the whole table, oldest first, never an active workflow.
-pub(crate) async fn collectable_follows_the_policy(env: &Env) {
+pub async fn collectable_follows_the_policy(env: &Env) {
     for (id, status, at) in [
         ("c1", "SUCCESS", 10),
         ("c2", "PENDING", 20),
@@ -898,7 +897,7 @@ pub(crate) async fn collectable_follows_the_policy(env: &Env) {
 
 /// Fills a database for garbage collection: eight finished workflows (some with children), two
 /// active ones, and an orphan step row.
-pub(crate) async fn gc_fixture(env: &Env) {
+pub async fn gc_fixture(env: &Env) {
     for n in 0..8 {
         env.exec(&full_workflow(
             &format!("g{n}"),
@@ -921,7 +920,7 @@ pub(crate) async fn gc_fixture(env: &Env) {
 }
 
 /// Every row left in the workflow tables, as text, for comparing two databases.
-pub(crate) async fn dump(env: &Env) -> Vec<String> {
+pub async fn dump(env: &Env) -> Vec<String> {
     let mut out = Vec::new();
     for (table, column) in TABLES {
         for row in env
@@ -936,7 +935,7 @@ pub(crate) async fn dump(env: &Env) -> Vec<String> {
 
 /// A garbage collection killed after its first batch and run again with the same holder ends
 /// with the rows of an uninterrupted one (`clean` holds the same fixture).
-pub(crate) async fn interrupted_gc_finishes_like_a_clean_one(env: &Env, clean: &Env) {
+pub async fn interrupted_gc_finishes_like_a_clean_one(env: &Env, clean: &Env) {
     gc_fixture(env).await;
     gc_fixture(clean).await;
     let policy = RetentionPolicy::completed_before(i64::MAX);
@@ -988,7 +987,7 @@ pub(crate) async fn interrupted_gc_finishes_like_a_clean_one(env: &Env, clean: &
 
 /// Export from one database, import into another, export again: the same JSON text; then the
 /// import conflicts, replaces, and refuses malformed input with a reason.
-pub(crate) async fn export_import_round_trip(env: &Env, other: &Env) {
+pub async fn export_import_round_trip(env: &Env, other: &Env) {
     env.exec(SOURCE).await;
     env.exec(&full_workflow("P", "SUCCESS", 1, "NULL", "'shop'"))
         .await;
@@ -1098,7 +1097,7 @@ pub(crate) async fn export_import_round_trip(env: &Env, other: &Env) {
 
 /// Metrics: per bucket, name and status; steps per bucket and name with errors; application
 /// scoping keeps unclaimed rows.
-pub(crate) async fn metrics_count_per_bucket(env: &Env) {
+pub async fn metrics_count_per_bucket(env: &Env) {
     env.exec(&full_workflow("m1", "SUCCESS", 1000, "NULL", "'a'"))
         .await;
     env.exec(&full_workflow("m2", "SUCCESS", 1500, "NULL", "NULL"))
@@ -1145,7 +1144,7 @@ pub(crate) async fn metrics_count_per_bucket(env: &Env) {
 
 /// Rename: registry rows and active workflows at once, finished workflows and steps in
 /// batches; a version name clash refuses the whole rename.
-pub(crate) async fn rename_moves_everything_in_batches(env: &Env) {
+pub async fn rename_moves_everything_in_batches(env: &Env) {
     for n in 0..5 {
         env.exec(&full_workflow(
             &format!("f{n}"),
@@ -1251,7 +1250,7 @@ pub(crate) async fn rename_moves_everything_in_batches(env: &Env) {
 
 /// Schedules: the exact row, name and id conflicts, upserts that keep id, status and last
 /// firing, literal prefixes, pause, resume, firing and delete.
-pub(crate) async fn schedules_keep_dbos_rows(env: &Env) {
+pub async fn schedules_keep_dbos_rows(env: &Env) {
     let nightly = Schedule::new("nightly_%", "report", "0 3 * * *", "ctx")
         .with_application_name("a")
         .with_queue("q")

@@ -2,7 +2,7 @@
 //! batch enqueues, step records, outcomes, cancels, resumes, claims and reads, run on the store
 //! under test and on the reference [`MemoryStore`], whose final states must be equal.
 //!
-//! Unlike the model-based property ([`crate::model`]), the workload is not shrunk and touches a
+//! Unlike the model-based property (`state_machine` in the conformance suite), the workload is not shrunk and touches a
 //! growing set of workflows (every insert makes a new one, most of the time), so that a run of
 //! a few hundred operations exercises many rows. It is a pure function of its seed: the same
 //! seed gives the same operations, with the same step times and claim tokens, whichever store
@@ -18,7 +18,7 @@
 //!
 //! ```no_run
 //! # async fn example(store: &dyn dbos_storage_core::SystemStore) {
-//! use dbos_storage_conformance::workload::{run_workload, Compare, Workload};
+//! use dbos_storage_testkit::workload::{run_workload, Compare, Workload};
 //!
 //! let workload = Workload::generate(42, 300);
 //! let run = run_workload(store, &workload, Compare::EveryResult).await;
@@ -34,8 +34,8 @@ use dbos_storage_core::{
     NewWorkflow, Outcome, Payload, ResumeOptions, StepRecord, SystemStore,
 };
 
-use crate::memory::MemoryStore;
-use crate::support::{kind_of, normalize_workflow, Snapshot};
+use dbos_storage_conformance::normalize::{normalize_workflow, Snapshot};
+use dbos_storage_conformance::MemoryStore;
 
 /// The queues of the workload.
 const QUEUES: [&str; 2] = ["wq0", "wq1"];
@@ -542,7 +542,7 @@ pub async fn run_workload<S: SystemStore + ?Sized>(
 type Observed = (Result<(), ErrorKind>, String);
 
 fn observed<T: Debug>(result: dbos_storage_core::Result<T>) -> Observed {
-    let result = kind_of(result);
+    let result = result.map_err(|e| e.kind());
     let text = format!("{result:?}");
     (result.map(|_| ()), text)
 }
@@ -669,7 +669,7 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::runtime;
+    use dbos_storage_conformance::runner::runtime;
 
     #[test]
     fn the_same_seed_gives_the_same_workload() {

@@ -1,15 +1,15 @@
-//! The fault-injection campaign at CI size (feature `campaign`): a PostgreSQL server crashed
+//! The fault-injection campaign at CI size: a PostgreSQL server crashed
 //! and restarted under load, connections killed at random (inside transactions and right after
 //! COMMIT), worker processes SIGKILLed mid-workflow, and concurrent executor processes on one
 //! queue — on SQLite (the last two), PostgreSQL, and in the CockroachDB dialect (the CockroachDB
 //! driver on the PostgreSQL server in CockroachDB-compatible mode: SERIALIZABLE, no
 //! LISTEN/NOTIFY, a connection lost at COMMIT an ambiguous commit). Each test asserts zero
 //! loss, zero duplicates, no limit exceeded, every workflow finished and every call returned
-//! (see `dbos_storage_conformance::campaign`); run with `--nocapture` to read the figures.
+//! (see `dbos_storage_testkit::campaign`); run with `--nocapture` to read the figures.
 //!
 //! Nothing here asserts speed: a call counts as hung only past a generous bound.
 
-use dbos_storage_conformance::campaign::{self, Backend, Campaign, CampaignReport, Size};
+use dbos_storage_testkit::campaign::{self, Backend, Campaign, CampaignReport, Size};
 
 fn campaign() -> Campaign {
     Campaign::new(env!("CARGO_BIN_EXE_dbos-campaign"), Size::Ci)

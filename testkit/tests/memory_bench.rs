@@ -4,8 +4,8 @@
 /// The dequeue benchmark drains its queue: every workflow is claimed and completed once.
 #[test]
 fn dequeue_benchmark_completes_every_workflow() {
-    let report = dbos_storage_conformance::harness::runtime().block_on(
-        dbos_storage_conformance::bench::dequeue_throughput(
+    let report = dbos_storage_conformance::runner::runtime().block_on(
+        dbos_storage_testkit::bench::dequeue_throughput(
             &dbos_storage_conformance::MemoryFactory::new(),
             16,
             400,

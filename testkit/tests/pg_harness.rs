@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dbos_storage_conformance::pg;
+use dbos_storage_testkit::pg;
 use tokio_postgres::error::SqlState;
 
 #[tokio::test]

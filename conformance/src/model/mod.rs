@@ -45,8 +45,8 @@ use dbos_storage_core::{
     RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule,
 };
 
+mod management;
 mod messaging;
-mod operations;
 mod queues;
 mod retention;
 mod schedules;

@@ -7,8 +7,8 @@ use dbos_storage_core::{
 };
 use serde_json::json;
 
-use crate::fixtures::*;
-use crate::support::*;
+use crate::checks::*;
+use crate::operator_fixtures::*;
 use crate::Factory;
 
 /// Replace stores the new map; merge overwrites and adds top-level keys and keeps the others,

@@ -8,7 +8,7 @@ use dbos_storage_core::{
 };
 use futures::future::join_all;
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 /// How many tasks race in each property.

@@ -3,8 +3,8 @@
 
 use dbos_storage_core::{DeleteOptions, InsertOptions, StepRecord};
 
-use crate::fixtures::*;
-use crate::support::*;
+use crate::checks::*;
+use crate::operator_fixtures::*;
 use crate::Factory;
 
 /// Deleting a workflow removes its status, inputs, output, steps, events, event history and

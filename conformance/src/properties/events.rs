@@ -12,7 +12,7 @@ use dbos_storage_core::{
     SetEventOutcome, StepRecord, SLEEP_STEP,
 };
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 /// The timeout of a read that is expected to find nothing: short, so the suite stays fast.

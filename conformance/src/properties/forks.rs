@@ -10,8 +10,8 @@ use dbos_storage_core::{
     WorkflowResult, WorkflowStatus, INTERNAL_QUEUE,
 };
 
-use crate::fixtures::*;
-use crate::support::*;
+use crate::checks::*;
+use crate::operator_fixtures::*;
 use crate::Factory;
 
 /// The steps of `id` with outputs, by position.

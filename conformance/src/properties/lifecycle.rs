@@ -8,7 +8,7 @@ use dbos_storage_core::{
     ResumeOptions, StepRecord, DBOS_SCHEMA_VERSION,
 };
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 /// `migrate` reports the current DBOS schema version, is idempotent, and leaves existing rows

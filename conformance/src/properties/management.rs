@@ -7,7 +7,8 @@ use dbos_storage_core::{
     WorkflowResult, WorkflowStatus, INTERNAL_QUEUE,
 };
 
-use crate::support::*;
+use crate::checks::*;
+use crate::normalize::normalize_workflow;
 use crate::Factory;
 
 /// Cancelling sets `CANCELLED` on any active status, clears the owner, queue, deduplication id

@@ -20,8 +20,8 @@ use dbos_storage_core::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::checks::*;
 use crate::faulty::{Fault, FaultyStore};
-use crate::support::*;
 use crate::Factory;
 
 /// The timeout of a recv that is expected to find nothing: short, so the suite stays fast.
@@ -837,7 +837,7 @@ pub async fn retried_writes_apply_once<F: Factory>(factory: &F) {
     for fault in Fault::ALL {
         let store = Arc::new(factory.create().await);
         let faulty = Arc::new(FaultyStore::shared(store.clone()));
-        let retrying = RetryingStore::new(faulty.clone(), crate::retry::fast_policy());
+        let retrying = RetryingStore::new(faulty.clone(), super::retry::fast_policy());
         for id in ["s", "r"] {
             ok(
                 store

@@ -7,7 +7,7 @@ use dbos_storage_core::{
     ErrorKind, ExportedWorkflow, ImportOptions, Metrics, MetricsQuery, StepCount, WorkflowCount,
 };
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 /// A workflow row created at `created_at` with this name, status and owner, and its steps

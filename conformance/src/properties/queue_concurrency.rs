@@ -19,8 +19,8 @@ use dbos_storage_core::{
 };
 use tokio::time::Instant;
 
-use crate::queues::{assert_windows_hold, claim_request, finish, in_partition, rows_with_status};
-use crate::support::*;
+use super::queues::{assert_windows_hold, claim_request, finish, in_partition, rows_with_status};
+use crate::checks::*;
 use crate::Factory;
 
 /// How many claimers race in each property.

@@ -24,8 +24,9 @@ use dbos_storage_core::{
     StopReason, SystemStore, WorkflowInfo, WorkflowResult, WorkflowStatus, INTERNAL_QUEUE,
 };
 
+use crate::checks::*;
 use crate::faulty::{Fault, FaultyStore};
-use crate::support::*;
+use crate::normalize::Snapshot;
 use crate::Factory;
 
 /// A minute, in milliseconds: "the past" is a minute ago, beyond any clock skew.

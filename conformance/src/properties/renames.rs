@@ -6,8 +6,8 @@ use dbos_storage_core::{
     RenameReport, Schedule, StepRecord, SystemStore,
 };
 
-use crate::fixtures::*;
-use crate::support::*;
+use crate::checks::*;
+use crate::operator_fixtures::*;
 use crate::Factory;
 
 /// A workflow of application `app` with one step, finished unless `active`.

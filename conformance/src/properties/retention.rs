@@ -13,8 +13,8 @@ use dbos_storage_core::{
     WorkflowStatus,
 };
 
-use crate::fixtures::*;
-use crate::support::*;
+use crate::checks::*;
+use crate::operator_fixtures::*;
 use crate::Factory;
 
 /// A lease of `holder` on the GC job for `ttl`.

@@ -12,9 +12,10 @@ use dbos_storage_core::{
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
 
+use crate::checks::*;
 use crate::faulty::{Fault, FaultyStore};
-use crate::harness::{block_in_place, proptest_config};
-use crate::support::*;
+use crate::normalize::{normalize_step, normalize_workflow, Snapshot};
+use crate::runner::{block_in_place, proptest_config};
 use crate::Factory;
 
 /// The workflows of the scenario.
@@ -350,7 +351,7 @@ pub async fn faults_leave_the_same_state<F: Factory>(factory: &F) {
 /// exactly the imported rows, an upsert of schedules one schedule. An import without
 /// `replace_existing` is not idempotent: it is not retried and reports the ambiguous commit.
 pub async fn ambiguous_commits_apply_operator_writes_once<F: Factory>(factory: &F) {
-    use crate::fixtures::{assert_gone, doc_text, export, rich_workflow};
+    use crate::operator_fixtures::{assert_gone, doc_text, export, rich_workflow};
     use dbos_storage_core::store::ScheduleStore;
     use dbos_storage_core::{
         DeleteOptions, ErrorKind, ForkRequest, ForkStart, ImportOptions, Schedule, ScheduleFilter,

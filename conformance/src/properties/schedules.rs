@@ -4,7 +4,7 @@
 use dbos_storage_core::store::ScheduleStore;
 use dbos_storage_core::{ErrorKind, Schedule, ScheduleFilter, ScheduleStatus};
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 /// A schedule named `name` of workflow `workflow`, owned by `app`, with a fixed id.

@@ -25,11 +25,10 @@ use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 
-use crate::harness::{block_in_place, proptest_config};
-use crate::memory::MemoryStore;
-use crate::support::{
-    kind_of, normalize_step, normalize_workflow, LifecycleStore, Snapshot, WorkflowStore,
-};
+use crate::checks::{kind_of, LifecycleStore, WorkflowStore};
+use crate::model::MemoryStore;
+use crate::normalize::{normalize_step, normalize_workflow, Snapshot};
+use crate::runner::{block_in_place, proptest_config};
 use crate::Factory;
 
 /// Workflow ids; `%` and `_` make the prefix filter's escaping matter.

@@ -10,7 +10,7 @@ use dbos_storage_core::{
     RecordedStep, StepRecord, WorkflowStatus, SLEEP_STEP,
 };
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 fn step_output(id: &str, function_id: i32, name: &str, text: &str, at: i64) -> StepRecord {

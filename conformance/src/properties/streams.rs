@@ -12,7 +12,7 @@ use dbos_storage_core::{
     StreamWriteOutcome, WorkflowStatus,
 };
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 /// How many writers race in [`offsets_are_dense_under_concurrent_writers`], and how many

@@ -8,8 +8,8 @@ use dbos_storage_core::{
     DeleteOptions, ErrorKind, ExportDocument, ExportedWorkflow, ImportOptions, InsertOptions,
 };
 
-use crate::fixtures::*;
-use crate::support::*;
+use crate::checks::*;
+use crate::operator_fixtures::*;
 use crate::Factory;
 
 /// A workflow whose every column is set to a value no write of the contract produces (legacy

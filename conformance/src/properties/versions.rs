@@ -7,7 +7,7 @@
 use dbos_storage_core::store::VersionStore;
 use dbos_storage_core::{ApplicationVersion, ErrorKind};
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 /// The names of `versions`, in the order given.

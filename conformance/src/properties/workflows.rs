@@ -12,7 +12,7 @@ use dbos_storage_core::{
 };
 use serde_json::json;
 
-use crate::support::*;
+use crate::checks::*;
 use crate::Factory;
 
 /// Insert reconciles by creator token: a new `PENDING` row should execute (owned, one recovery

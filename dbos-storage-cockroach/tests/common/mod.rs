@@ -6,9 +6,10 @@
 #![allow(dead_code)] // each test target uses part of it
 
 use dbos_storage_cockroach::{open_system, CockroachConfig, CockroachStore};
-use dbos_storage_conformance::{async_trait, pg, Factory};
+use dbos_storage_conformance::{async_trait, Factory};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Capabilities, DatabaseUrl, DbosConfig, LifecycleStore};
+use dbos_storage_testkit::pg;
 use tokio::sync::OnceCell;
 
 /// The variable naming the real cluster of the `cockroach-cluster-tests` leg.

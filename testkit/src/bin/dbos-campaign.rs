@@ -1,4 +1,4 @@
-//! `dbos-campaign`: the fault-injection campaign of `dbos-storage` (feature `campaign`).
+//! `dbos-campaign`: the fault-injection campaign of `dbos-storage`.
 //!
 //! ```text
 //! dbos-campaign report [--size ci|full]   run every scenario, print the reliability table
@@ -9,7 +9,7 @@
 //! PostgreSQL and in the CockroachDB dialect), prints each scenario's figures
 //! to stderr as it ends, then the markdown table of the README's reliability section to
 //! stdout. It exits with status 1 when a scenario found a problem. PostgreSQL comes from the
-//! conformance harness (`DBOS_TEST_POSTGRES_URL`, else a throwaway local cluster; the crash
+//! test harness (`DBOS_TEST_POSTGRES_URL`, else a throwaway local cluster; the crash
 //! scenario always starts a cluster of its own). The CockroachDB dialect runs on that server in
 //! CockroachDB-compatible mode (SERIALIZABLE, no LISTEN/NOTIFY), as the CockroachDB driver's
 //! tests do.
@@ -18,7 +18,7 @@
 
 use std::process::ExitCode;
 
-use dbos_storage_conformance::campaign::{
+use dbos_storage_testkit::campaign::{
     self, markdown_table, Backend, Campaign, CampaignReport, ExecutorArgs, Size, WorkerArgs,
 };
 
@@ -95,10 +95,10 @@ async fn report(size: Size) -> ExitCode {
         _ => "",
     };
     println!(
-        "`cargo run -p dbos-storage-conformance --features campaign --bin dbos-campaign -- \
+        "`cargo run -p dbos-storage-testkit --bin dbos-campaign -- \
          report{size_arg}` on {}, {}:\n",
         campaign::machine(),
-        dbos_storage_conformance::pg::server()
+        dbos_storage_testkit::pg::server()
             .version()
             .split(" on ")
             .next()

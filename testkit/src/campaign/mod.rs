@@ -1,4 +1,4 @@
-//! The fault-injection campaign (feature `campaign`): real faults against the real drivers,
+//! The fault-injection campaign: real faults against the real drivers,
 //! each scenario checked for lost and duplicated work.
 //!
 //! | scenario | backends | fault |
@@ -32,7 +32,7 @@
 //! Each scenario returns a [`CampaignReport`]; [`CampaignReport::assert_clean`] fails on any
 //! loss, duplicate, limit violation, unfinished workflow, hung call or misclassified error, and
 //! [`markdown_table`] renders reports as the README's reliability table. `cargo run -p
-//! dbos-storage-conformance --features campaign --bin dbos-campaign -- report` runs the whole
+//! dbos-storage-testkit --bin dbos-campaign -- report` runs the whole
 //! campaign and prints that table.
 
 mod crash;
@@ -81,7 +81,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Whether the backend runs on a PostgreSQL server (of the conformance harness).
+    /// Whether the backend runs on a PostgreSQL server (of the test harness, [`crate::pg`]).
     pub fn is_server(self) -> bool {
         matches!(self, Backend::Postgres | Backend::Cockroach)
     }

@@ -17,7 +17,7 @@
 //!
 //! ```no_run
 //! # async fn example(url: &str) {
-//! use dbos_storage_conformance::pg::faults;
+//! use dbos_storage_testkit::pg::faults;
 //!
 //! // `url` names the database; the schema is already migrated.
 //! faults::install_faults(url, "dbos").await;

@@ -1,4 +1,4 @@
-//! The PostgreSQL test harness (feature `postgres`): a server for the tests of a process, and a
+//! The PostgreSQL test harness: a server for the tests of a process, and a
 //! fresh database per test case.
 //!
 //! [`server()`] returns the server, started on first use:
@@ -37,7 +37,7 @@
 //!
 //! ```no_run
 //! # async fn example() {
-//! use dbos_storage_conformance::pg;
+//! use dbos_storage_testkit::pg;
 //!
 //! let url = pg::server().create_database("my_driver").await;
 //! // … open the store under test on `url`, run the case …
