@@ -1,19 +1,219 @@
-//! Fork, rewind, delete and attribute updates of [`MemoryStore`](super::MemoryStore).
+//! [`ManagementStore`] of [`MemoryStore`]: cancel and resume here, with fork, rewind, delete and
+//! attribute updates; leases, garbage collection, metrics and renames are in `retention`, export
+//! and import in `transfer`.
 //!
 //! Each runs under the store's one lock, so it is one transaction; each checks everything it
 //! can fail on first and writes last, so that an error leaves every table as it was.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
+use async_trait::async_trait;
 use dbos_storage_core::export::InputRow;
-use dbos_storage_core::messaging::is_close_sentinel;
+use dbos_storage_core::management::prepare_forks;
+use dbos_storage_core::rules::management::{distinct, ensure_all_exist};
+use dbos_storage_core::store::ManagementStore;
 use dbos_storage_core::{
-    AttributeUpdate, Error, ForkRequest, ForkedWorkflow, Result, RewindRequest, RewoundWorkflow,
-    WorkflowInfo, WorkflowStatus, INTERNAL_QUEUE,
+    validate, CancelOptions, Error, Result, ResumeOptions, WorkflowInfo, WorkflowStatus,
+    INTERNAL_QUEUE,
 };
+use dbos_storage_core::{
+    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
+    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
+    RetentionPolicy, RewindRequest, RewoundWorkflow,
+};
+
+use std::collections::BTreeSet;
+
+use dbos_storage_core::messaging::is_close_sentinel;
 use serde_json::{Map, Value};
 
-use super::{missing, ours, RawColumns, State, StepRow, WorkflowRow};
+use super::{
+    cancel_row, missing, ours, transfer, MemoryStore, RawColumns, State, StepRow, WorkflowRow,
+};
+
+#[async_trait]
+impl ManagementStore for MemoryStore {
+    async fn cancel_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: CancelOptions,
+    ) -> Result<Vec<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.write(|state| {
+            let mut targets = distinct(workflow_ids);
+            if options.cancel_children {
+                targets.extend(state.descendants(&targets));
+            }
+            let now = state.now();
+            let mut changed = Vec::new();
+            for id in targets {
+                let Some(row) = state.workflows.get_mut(&id) else {
+                    continue;
+                };
+                if row.info.status.is_finished() || row.info.status == WorkflowStatus::Cancelled {
+                    continue;
+                }
+                cancel_row(row, now);
+                changed.push(id);
+            }
+            Ok(changed)
+        })
+    }
+
+    async fn resume_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: ResumeOptions,
+    ) -> Result<Vec<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.write(|state| {
+            ensure_all_exist(workflow_ids, |id| state.workflow(id).is_some()).map_err(ours)?;
+            let queue = options.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
+            let now = state.now();
+            let mut changed = Vec::new();
+            let mut seen = HashSet::new();
+            for id in workflow_ids {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let row = state.workflows.get_mut(id).ok_or_else(|| missing(id))?;
+                let info = &mut row.info;
+                if info.status.is_finished() {
+                    continue;
+                }
+                info.status = WorkflowStatus::Enqueued;
+                info.queue_name = Some(queue.to_owned());
+                info.workflow_deadline_epoch_ms = None;
+                info.deduplication_id = None;
+                info.started_at_epoch_ms = None;
+                info.completed_at = None;
+                info.recovery_attempts = 0;
+                info.updated_at = now;
+                row.owner_xid = None;
+                changed.push(id.clone());
+            }
+            Ok(changed)
+        })
+    }
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
+        let requests = prepare_forks(requests)?;
+        self.write(|state| state.fork(&requests))
+    }
+
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow> {
+        request.validate()?;
+        self.write(|state| state.rewind(&request))
+    }
+
+    async fn delete_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.write(|state| {
+            let mut targets = distinct(workflow_ids);
+            if options.delete_children {
+                let descendants = state.descendants(&targets);
+                targets = distinct(&[targets, descendants].concat());
+            }
+            Ok(targets
+                .into_iter()
+                .filter(|id| state.delete_workflow(id))
+                .collect())
+        })
+    }
+
+    async fn update_workflow_attributes(
+        &self,
+        workflow_id: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        mode: AttributeUpdate,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        validate::workflow_id(workflow_id)?;
+        validate::attributes(&attributes)?;
+        self.write(|state| state.update_attributes(workflow_id, attributes, mode))
+    }
+
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState> {
+        lease.validate()?;
+        self.write(|state| Ok(state.acquire_lease(lease)))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        lease.validate()?;
+        self.write(|state| Ok(state.release_lease(lease)))
+    }
+
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        policy.validate()?;
+        Ok(self.open()?.collectable(policy, limit))
+    }
+
+    async fn delete_collected(
+        &self,
+        lease: &Lease,
+        workflow_ids: &[String],
+    ) -> Result<Vec<String>> {
+        lease.validate()?;
+        validate::workflow_ids(workflow_ids)?;
+        self.write(|state| state.delete_collected(lease, workflow_ids))
+    }
+
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+        lease.validate()?;
+        self.write(|state| state.sweep_orphans(lease, limit))
+    }
+
+    async fn export_workflows(
+        &self,
+        workflow_ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>> {
+        validate::workflow_ids(workflow_ids)?;
+        self.open()?.export(workflow_ids, include_children)
+    }
+
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>> {
+        transfer::validate_import(&workflows)?;
+        self.write(|state| state.import(workflows, options))
+    }
+
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics> {
+        query.validate()?;
+        Ok(self.open()?.metrics(&query))
+    }
+
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport> {
+        request.validate()?;
+        // The first transaction moves the registries and in-flight workflows; then each batch
+        // of finished workflows, then of steps, is a transaction of its own.
+        let mut report = self.write(|state| state.rename_registries(&request))?;
+        loop {
+            let moved = self.write(|state| Ok(state.rename_finished_batch(&request)))?;
+            if moved == 0 {
+                break;
+            }
+            report.finished_workflows += moved;
+        }
+        loop {
+            let moved = self.write(|state| Ok(state.rename_steps_batch(&request)))?;
+            if moved == 0 {
+                break;
+            }
+            report.steps += moved;
+        }
+        Ok(report)
+    }
+}
 
 /// A checked fork, ready to write.
 struct PlannedFork {

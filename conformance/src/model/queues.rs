@@ -6,7 +6,7 @@
 //! model never double-claims, and its limits hold exactly. A database backend gets the same
 //! guarantees from its isolation level and row locks.
 //!
-//! Application scoping (§6.3 of the design): a set-oriented operation by application `A` sees
+//! Application scoping: a set-oriented operation by application `A` sees
 //! `A`'s rows and unclaimed rows; a caller without an application sees every row.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
