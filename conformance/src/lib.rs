@@ -31,10 +31,10 @@ pub use tempfile;
 /// The argument is an expression building a [`Factory`]; each generated test evaluates it
 /// once, builds a multi-threaded tokio runtime (two workers) with
 /// [`runner::runtime`], and runs one property on it. The tests are grouped in modules named
-/// after the areas (`lifecycle`, `workflows`, `steps`, `management`, `forks`, `deletes`,
-/// `attributes`, `retention`, `transfer`, `metrics`, `renames`, `schedules`, `queues`,
-/// `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `model`, `concurrency`,
-/// `retry`), so
+/// after the modules of [`properties`] (`lifecycle`, `workflows`, `steps`, `management`,
+/// `forks`, `deletes`, `attributes`, `retention`, `transfer`, `metrics`, `renames`, `schedules`,
+/// `queues`, `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `state_machine`,
+/// `concurrency`, `retry`), so
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
 /// root of a test file (or in a module of its own).
 ///

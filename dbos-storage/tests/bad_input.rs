@@ -4,7 +4,7 @@
 //! version is intact, the rows written before are unchanged, and a normal insert and read work.
 //!
 //! The operation rows run on a SQLite file and, with the `postgres` feature, on PostgreSQL (the
-//! conformance harness's server).
+//! test harness's server).
 
 use std::future::Future;
 use std::path::Path;
