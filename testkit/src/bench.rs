@@ -3,7 +3,7 @@
 //!
 //! They live here, not in the properties, because they measure instead of asserting: a driver
 //! calls them from its own bench target (`harness = false`), as this crate's
-//! `benches/dequeue.rs` does for [`MemoryStore`].
+//! `benches/dequeue.rs` does for [`MemoryStore`](dbos_storage_conformance::MemoryStore).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

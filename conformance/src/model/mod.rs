@@ -13,9 +13,9 @@
 //! This module holds the tables and what every area shares; each area trait is implemented in
 //! the child module of its name: `lifecycle`, `workflows`, `steps`, `management` (with fork,
 //! rewind, delete and attributes), `queues` (with recovery, the registry and `VersionStore`),
-//! `schedules`, and `messaging` (messages, events and streams, which share the checks of a call
-//! from a workflow). The management area's leases, garbage collection, metrics and renames are
-//! in `retention`, its export and import in `transfer`.
+//! `schedules`, `messages`, `events` and `streams` (the checks of a call from a workflow, which
+//! those three share, are in `messaging`). The management area's leases, garbage collection,
+//! metrics and renames are in `retention`, its export and import in `transfer`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -34,13 +34,16 @@ use dbos_storage_core::{
     StepRecord, WorkflowInfo, WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION,
 };
 
+mod events;
 mod lifecycle;
 mod management;
+mod messages;
 mod messaging;
 mod queues;
 mod retention;
 mod schedules;
 mod steps;
+mod streams;
 mod transfer;
 mod workflows;
 
@@ -93,14 +96,14 @@ struct State {
     /// `application_versions`, keyed by `version_name` (still globally unique in the schema).
     versions: BTreeMap<String, ApplicationVersion>,
     /// `notifications`, in insertion order (which breaks ties of `created_at_epoch_ms`).
-    notifications: Vec<messaging::MessageRow>,
+    notifications: Vec<messages::MessageRow>,
     /// `workflow_events`, keyed by `(workflow_uuid, key)`.
     events: BTreeMap<(String, String), Payload>,
     /// `workflow_events_history`, keyed by `(workflow_uuid, function_id, key)`; fork, rewind
     /// and export read it back.
     event_history: BTreeMap<(String, i32, String), Payload>,
     /// `streams`, keyed by `(workflow_uuid, key, offset)`.
-    streams: BTreeMap<(String, String, i32), messaging::StreamRow>,
+    streams: BTreeMap<(String, String, i32), streams::StreamRow>,
 }
 
 /// One workflow: the columns the contract reads back plus the fencing tokens and queue flags it

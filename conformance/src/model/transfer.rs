@@ -9,7 +9,7 @@ use dbos_storage_core::{
     WorkflowStatus,
 };
 
-use super::messaging::StreamRow as StoredStreamRow;
+use super::streams::StreamRow as StoredStreamRow;
 use super::{missing, ours, RawColumns, State, StepRow, WorkflowRow};
 
 /// Checks an import before it touches the tables: every workflow valid, no id twice.
