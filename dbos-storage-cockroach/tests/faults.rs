@@ -1,7 +1,7 @@
 //! Server-side fault injection against `CockroachStore` in CockroachDB-compatible mode on the
 //! PostgreSQL test server: the errors CockroachDB returns (`40001` "restart transaction", `40003`
 //! "result is ambiguous") raised by the server, and connections killed right after their commit
-//! applied (see `dbos_storage_conformance::pg::faults`).
+//! applied (see `dbos_storage_testkit::pg::faults`).
 //!
 //! The same checks run against `PostgresStore` in `dbos-storage-postgres/tests/faults.rs`;
 //! these run the CockroachDB dialect (SERIALIZABLE, its own schema) with the store's own retry
@@ -14,10 +14,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use dbos_storage_cockroach::{open_system, CockroachConfig, CockroachStore};
-use dbos_storage_conformance::pg::{self, faults, faults::CommitDropProxy};
-use dbos_storage_conformance::workload::{run_workload, Compare, Workload};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Backoff, DatabaseUrl, DbosConfig, LifecycleStore, RetryPolicy};
+use dbos_storage_testkit::pg::{self, faults, faults::CommitDropProxy};
+use dbos_storage_testkit::workload::{run_workload, Compare, Workload};
 use tokio::sync::OnceCell;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();

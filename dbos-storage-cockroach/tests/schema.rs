@@ -5,9 +5,9 @@
 mod common;
 
 use dbos_storage_cockroach::{open_system, CockroachConfig};
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, LifecycleStore, DBOS_SCHEMA_VERSION};
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 
 /// Columns, constraints, indexes, functions (with their settings) and triggers of schema `dbos`.
 async fn describe(url: &str) -> Vec<String> {

@@ -3,8 +3,8 @@
 mod common;
 
 use dbos_storage_cockroach::{CockroachConfig, CockroachDriver, SCHEMES};
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, Driver, ErrorKind};
+use dbos_storage_testkit::pg;
 use tokio_postgres::config::{Host, SslMode};
 
 fn parse(url: &str) -> CockroachConfig {

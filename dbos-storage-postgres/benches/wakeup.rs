@@ -24,13 +24,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{
     AwaitOptions, Caller, DatabaseUrl, DbosConfig, EventStore, GetEventRequest, InsertOptions,
     LifecycleStore, MessageStore, NewWorkflow, OutgoingMessage, Payload, RecvRequest, SendOptions,
     StepStore, WorkflowStore, SLEEP_STEP,
 };
 use dbos_storage_postgres::{Dialect, PostgresConfig, PostgresDialect, PostgresStore};
+use dbos_storage_testkit::pg;
 
 const PEER_URL_ENV: &str = "DBOS_BENCH_PEER_URL";
 const PEER_SCHEMA_ENV: &str = "DBOS_BENCH_PEER_SCHEMA";

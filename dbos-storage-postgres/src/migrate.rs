@@ -871,7 +871,7 @@ mod tests {
     /// versions that older DBOS releases (Python, Go, Java: same PostgreSQL numbering) leave.
     #[tokio::test]
     async fn upgrades_from_older_versions_reach_the_same_schema() {
-        let server = dbos_storage_conformance::pg::server();
+        let server = dbos_storage_testkit::pg::server();
         for listen_notify in [true, false] {
             let fresh_url = server.create_database("pg_upgrade_fresh").await;
             let fresh = open_pool(&fresh_url, listen_notify).await;
@@ -909,7 +909,7 @@ mod tests {
     /// migration.
     #[tokio::test]
     async fn invalid_indexes_are_swept_before_online_migrations() {
-        let server = dbos_storage_conformance::pg::server();
+        let server = dbos_storage_testkit::pg::server();
         let url = server.create_database("pg_invalid_index").await;
         let pool = open_pool(&url, true).await;
         migrate_to(&pool, 113).await.unwrap();

@@ -872,8 +872,8 @@ fn create_database_error(e: tokio_postgres::Error, name: &str) -> Error {
 mod tests {
     use std::time::Instant;
 
-    use dbos_storage_conformance::pg;
     use dbos_storage_core::{DatabaseUrl, DbosConfig};
+    use dbos_storage_testkit::pg;
 
     use super::*;
 

@@ -10,13 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{
     DatabaseUrl, DbosConfig, ErrorKind, InsertOptions, LifecycleStore, NewWorkflow, Payload,
     Result, StepRecord, StepStore, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 

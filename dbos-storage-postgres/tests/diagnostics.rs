@@ -1,11 +1,11 @@
 //! What the operator command relies on: `server_info`, `grant_app_role`, native connections,
 //! `drop_schema`, and verify mode leaving a missing database uncreated.
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{
     DatabaseUrl, DbosConfig, ErrorKind, LifecycleStore, ListWorkflowsQuery, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 
 async fn open(url: &str, config: DbosConfig) -> dbos_storage_core::Result<PostgresStore> {
     let parsed = DatabaseUrl::parse(url).unwrap();

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{
     ClaimRequest, DatabaseUrl, DbosConfig, DedupPolicy, ErrorKind, InsertOptions, LifecycleStore,
@@ -19,6 +18,7 @@ use dbos_storage_core::{
     WorkflowStatus, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 use tokio::sync::OnceCell;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();

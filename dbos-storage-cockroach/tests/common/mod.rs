@@ -9,9 +9,10 @@
 use dbos_storage_cockroach::{
     open_system, CockroachConfig, CockroachStore, COMPATIBLE_MODE_SETTING,
 };
-use dbos_storage_conformance::{async_trait, pg, Factory};
+use dbos_storage_conformance::{async_trait, Factory};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Capabilities, DatabaseUrl, DbosConfig, LifecycleStore};
+use dbos_storage_testkit::pg;
 use tokio::sync::OnceCell;
 
 /// The variable naming the real cluster of the `cockroach-cluster-tests` leg.

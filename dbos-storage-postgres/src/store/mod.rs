@@ -695,8 +695,8 @@ pub(crate) mod plan_check {
     //! Plans of the driver's statements on a real server, for tests that pin which index a
     //! statement uses (see `crate::sql`).
 
-    use dbos_storage_conformance::pg;
     use dbos_storage_core::{DatabaseUrl, DbosConfig, LifecycleStore};
+    use dbos_storage_testkit::pg;
 
     use super::PostgresStore;
 

@@ -398,12 +398,12 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
-    use dbos_storage_conformance::pg;
     use dbos_storage_core::{
         CancelOptions, DatabaseUrl, DbosConfig, ErrorKind, InsertOptions, LifecycleStore,
         ListStepsOptions, ManagementStore, NewWorkflow, Payload, StepRecord, StepStore,
         WorkflowStore,
     };
+    use dbos_storage_testkit::pg;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 

@@ -208,7 +208,7 @@ fn quote(name: &str) -> String {
 mod tests {
     use dbos_storage::postgres::PostgresConfig;
     use dbos_storage::{DatabaseUrl, DbosConfig, LifecycleStore};
-    use dbos_storage_conformance::pg;
+    use dbos_storage_testkit::pg;
 
     use super::*;
 
