@@ -4,11 +4,10 @@
 //! Everything runs in a throwaway place so that the target database is left as it was: on
 //! SQLite a temporary directory beside the target file (same file system), on PostgreSQL and
 //! CockroachDB a schema `dbos_bench_{pid}` of the target database, dropped afterwards. The raw
-//! baseline is the driver's [`RawBaseline`](dbos_storage::sqlite::RawBaseline): scratch copies of
-//! the workflow and step tables written one committed single-row statement at a time over the
-//! same driver stack (on SQLite one connection with the store's pragmas, like the store's single
-//! writer; on PostgreSQL `--concurrency` dedicated connections with the store's TLS and session
-//! settings).
+//! baseline ([`raw`]) is scratch copies of the workflow and step tables written one committed
+//! single-row statement at a time over the same driver stack, on the driver's native connections
+//! (on SQLite one connection with the store's pragmas, like the store's single writer; on
+//! PostgreSQL `--concurrency` dedicated connections with the store's TLS and session settings).
 //!
 //! The figures, in order (modules):
 //! - [`writes`]: insert a workflow; a step checkpoint (`record_step` with the owner token) at 1
@@ -24,6 +23,7 @@
 mod fill;
 mod machine;
 mod queues;
+mod raw;
 mod report;
 mod scale;
 mod startup;
@@ -36,8 +36,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use dbos_storage::postgres::RawBaseline as PgRaw;
-use dbos_storage::sqlite::RawBaseline as SqliteRaw;
 use dbos_storage::{
     BackendKind, DatabaseUrl, DbosConfig, NewWorkflow, Payload, SqliteLocation, SystemStore,
 };
@@ -50,6 +48,7 @@ use crate::error::CliError;
 use crate::output::{print_json, progress};
 
 use machine::Machine;
+use raw::Raw;
 use report::{Figure, Report, Scale};
 
 /// The executor, application version and queue of the bench's workflows.
@@ -64,42 +63,6 @@ const WARM_UP: usize = 20;
 /// The inputs and step output every benchmark workflow writes: a small JSON document.
 const INPUTS: &str = r#"[{"order":42,"items":["a","b"]}]"#;
 const STEP_OUTPUT: &str = r#"{"ok":true,"step":"bench_step"}"#;
-
-/// The raw baseline of either driver.
-enum Raw {
-    Sqlite(SqliteRaw),
-    Postgres(PgRaw),
-}
-
-impl Raw {
-    async fn insert_workflow(&self, conn: usize, id: &str) -> dbos_storage::Result<()> {
-        match self {
-            Raw::Sqlite(r) => r.insert_workflow(id).await,
-            Raw::Postgres(r) => r.insert_workflow(conn, id).await,
-        }
-    }
-
-    async fn insert_step(&self, conn: usize, id: &str, step: i32) -> dbos_storage::Result<()> {
-        match self {
-            Raw::Sqlite(r) => r.insert_step(id, step).await,
-            Raw::Postgres(r) => r.insert_step(conn, id, step).await,
-        }
-    }
-
-    async fn finish_workflow(&self, conn: usize, id: &str) -> dbos_storage::Result<()> {
-        match self {
-            Raw::Sqlite(r) => r.finish_workflow(id).await,
-            Raw::Postgres(r) => r.finish_workflow(conn, id).await,
-        }
-    }
-
-    async fn drop(self) -> dbos_storage::Result<()> {
-        match self {
-            Raw::Sqlite(r) => r.drop_tables().await,
-            Raw::Postgres(r) => r.drop_schema().await,
-        }
-    }
-}
 
 /// What every measurement works with.
 struct Bench<'a> {
@@ -122,7 +85,7 @@ impl Bench<'_> {
 
     /// Whether the raw side is one connection whatever the concurrency (SQLite).
     fn single_writer(&self) -> bool {
-        matches!(self.raw, Raw::Sqlite(_))
+        self.raw.single_writer()
     }
 
     fn phase(&self, message: &str) {
@@ -193,10 +156,7 @@ pub(crate) async fn run(
     };
     let db = connect::open(&bench_config, Mode::Migrate).await?;
     let info = db.native.server_info().await;
-    let raw = match &db.native {
-        Native::Sqlite(s) => s.raw_baseline().await.map(Raw::Sqlite),
-        Native::Postgres(p) => p.raw_baseline(args.concurrency).await.map(Raw::Postgres),
-    };
+    let raw = Raw::open(&db.native, args.concurrency).await;
     let (info, raw) = match (info, raw) {
         (Ok(info), Ok(raw)) => (info, raw),
         (Err(e), raw) => {
@@ -208,7 +168,7 @@ pub(crate) async fn run(
         }
         (Ok(_), Err(e)) => {
             cleanup(&db).await;
-            return Err(e.into());
+            return Err(e);
         }
     };
     let bench = Bench {
@@ -222,7 +182,9 @@ pub(crate) async fn run(
     };
     let measured = measure(&bench).await;
     let scaled = match (&measured, args.scale) {
-        (Ok(_), true) => Some(scale::compare(&bench, scale::Dataset::of(args.scale_finished)).await),
+        (Ok(_), true) => {
+            Some(scale::compare(&bench, scale::Dataset::of(args.scale_finished)).await)
+        }
         _ => None,
     };
     bench.bar.finish_and_clear();

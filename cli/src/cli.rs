@@ -546,7 +546,12 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) scale: bool,
     /// Finished workflows of the big database of `--scale`.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N", requires = "scale")]
+    #[arg(
+        long,
+        default_value_t = 1_000_000,
+        value_name = "N",
+        requires = "scale"
+    )]
     pub(crate) scale_finished: usize,
 }
 

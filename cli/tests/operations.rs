@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::*;
 use dbos_storage::{ListStepsOptions, ListWorkflowsQuery, WorkflowStatus};
-use dbos_storage_conformance::pg;
+use dbos_storage_testkit::pg;
 use serde_json::Value;
 
 fn sqlite_url(dir: &Path, file: &str) -> String {

@@ -1,4 +1,4 @@
-//! The real binary on PostgreSQL (the conformance harness's server: `DBOS_TEST_POSTGRES_URL`,
+//! The real binary on PostgreSQL (the test harness's server: `DBOS_TEST_POSTGRES_URL`,
 //! or a throwaway local cluster): every command, `--json`, TLS, app-role grants, a missing
 //! database, a wrong schema version, and passwords that never print.
 
@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use dbos_storage::DatabaseUrl;
-use dbos_storage_conformance::pg;
+use dbos_storage_testkit::pg;
 use serde_json::Value;
 
 /// A fresh database's URL, and a scratch directory to run the binary in.

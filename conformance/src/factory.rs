@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use dbos_storage_core::{Capabilities, LifecycleStore, SystemStore};
 
-use crate::memory::MemoryStore;
+use crate::model::MemoryStore;
 
 /// Makes fresh, isolated, migrated stores of one backend, and disposes of them.
 ///

@@ -2,44 +2,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod attributes;
-pub mod bench;
-#[cfg(feature = "campaign")]
-pub mod campaign;
-pub mod concurrency;
-pub mod deletes;
-pub mod events;
+mod checks;
 pub mod factory;
 pub mod faulty;
-mod fixtures;
-pub mod forks;
-pub mod harness;
-pub mod lifecycle;
-pub mod logs;
-pub mod management;
-pub mod memory;
-pub mod messages;
-pub mod metrics;
 pub mod model;
-#[cfg(feature = "postgres")]
-pub mod pg;
-pub mod queue_concurrency;
-pub mod queues;
-pub mod renames;
-pub mod retention;
-pub mod retry;
-pub mod schedules;
-pub mod steps;
-pub mod streams;
-mod support;
-pub mod transfer;
-pub mod versions;
-pub mod workflows;
-pub mod workload;
+pub mod normalize;
+mod operator_fixtures;
+pub mod properties;
+pub mod runner;
 
 pub use factory::{Factory, MemoryFactory};
 pub use faulty::{Fault, FaultyStore};
-pub use memory::MemoryStore;
+pub use model::MemoryStore;
 
 /// Re-exported for implementing [`Factory`].
 pub use async_trait::async_trait;
@@ -56,11 +30,11 @@ pub use tempfile;
 ///
 /// The argument is an expression building a [`Factory`]; each generated test evaluates it
 /// once, builds a multi-threaded tokio runtime (two workers) with
-/// [`harness::runtime`], and runs one property on it. The tests are grouped in modules named
-/// after the areas (`lifecycle`, `workflows`, `steps`, `management`, `forks`, `deletes`,
-/// `attributes`, `retention`, `transfer`, `metrics`, `renames`, `schedules`, `queues`,
-/// `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `model`, `concurrency`,
-/// `retry`), so
+/// [`runner::runtime`], and runs one property on it. The tests are grouped in modules named
+/// after the modules of [`properties`] (`lifecycle`, `workflows`, `steps`, `management`,
+/// `forks`, `deletes`, `attributes`, `retention`, `transfer`, `metrics`, `renames`, `schedules`,
+/// `queues`, `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `state_machine`,
+/// `concurrency`, `retry`), so
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
 /// root of a test file (or in a module of its own).
 ///
@@ -236,7 +210,7 @@ macro_rules! __properties {
                 fast_path_keeps_one_per_partition
                 recovery_runs_each_workflow_once
             ]
-            [model:
+            [state_machine:
                 matches_reference_model
             ]
             [concurrency:
@@ -262,15 +236,15 @@ macro_rules! __expand {
                     #[test]
                     fn $property() {
                         let factory = super::__dbos_conformance_factory();
-                        $crate::harness::runtime()
-                            .block_on($crate::$module::$property(&factory));
+                        $crate::runner::runtime()
+                            .block_on($crate::properties::$module::$property(&factory));
                     }
                 )*
             }
         )*
     };
     (run_all ($factory:ident) $([$module:ident : $($property:ident)*])*) => {
-        $( $( $crate::$module::$property($factory).await; )* )*
+        $( $( $crate::properties::$module::$property($factory).await; )* )*
     };
     (names () $([$module:ident : $($property:ident)*])*) => {
         &[ $( $( concat!(stringify!($module), "::", stringify!($property)), )* )* ]
@@ -281,7 +255,7 @@ macro_rules! __expand {
 /// first failure. Prefer [`suite!`], which reports each property as its own test.
 ///
 /// Needs a multi-threaded tokio runtime (`#[tokio::test(flavor = "multi_thread")]`, or
-/// [`harness::runtime`]): model-based properties block in place while proptest runs.
+/// [`runner::runtime`]): model-based properties block in place while proptest runs.
 pub async fn run_all<F: Factory>(factory: &F) {
     __properties!(run_all factory);
 }

@@ -2,11 +2,13 @@
 
 use std::str::FromStr;
 
-use dbos_storage_core::{BackendKind, DatabaseUrl, DbosConfig, Error, Result, RetryPolicy};
-use dbos_storage_postgres::{Dialect, PostgresConfig};
+use dbos_storage_core::{DatabaseUrl, DbosConfig, Error, Result, RetryPolicy};
+use dbos_storage_postgres::PostgresConfig;
+
+use crate::dialect::CockroachDialect;
 
 /// The settings of one CockroachDB connection pool: the PostgreSQL driver's settings in the
-/// CockroachDB dialect, plus the [`RetryPolicy`] of the system store.
+/// [`CockroachDialect`], plus the [`RetryPolicy`] of the system store.
 ///
 /// A `cockroachdb://` (or `cockroach://`) URL is read as the `postgresql://` URL it stands for,
 /// with the default port 26257 instead of 5432. Every libpq key of the PostgreSQL driver is
@@ -33,7 +35,11 @@ impl CockroachConfig {
     /// backend, an unknown or malformed query key, an invalid schema name or pool size;
     /// [`Unsupported`](dbos_storage_core::ErrorKind::Unsupported) for `sslpassword` and `sslcrl`.
     pub fn system(config: &DbosConfig, url: &DatabaseUrl) -> Result<CockroachConfig> {
-        Self::build(config, url, false)
+        Ok(Self::with_default_retries(PostgresConfig::system_in(
+            CockroachDialect::shared(),
+            config,
+            url,
+        )?))
     }
 
     /// The settings of the application database pool (`pool_size` plus `max_overflow`).
@@ -41,7 +47,11 @@ impl CockroachConfig {
     /// # Errors
     /// As [`CockroachConfig::system`].
     pub fn application(config: &DbosConfig, url: &DatabaseUrl) -> Result<CockroachConfig> {
-        Self::build(config, url, true)
+        Ok(Self::with_default_retries(PostgresConfig::application_in(
+            CockroachDialect::shared(),
+            config,
+            url,
+        )?))
     }
 
     /// The system-database settings of a URL with every other setting at its DBOS default.
@@ -52,20 +62,11 @@ impl CockroachConfig {
         Self::system(&DbosConfig::new("dbos"), url)
     }
 
-    fn build(config: &DbosConfig, url: &DatabaseUrl, application: bool) -> Result<CockroachConfig> {
-        if !matches!(
-            url.backend(),
-            BackendKind::Cockroach | BackendKind::Postgres
-        ) {
-            return Err(Error::invalid_config(format!(
-                "the CockroachDB driver cannot open {url}: use a cockroachdb:// URL"
-            )));
-        }
-        let pg = PostgresConfig::with_dialect(config, url, application, Dialect::Cockroach)?;
-        Ok(CockroachConfig {
+    fn with_default_retries(pg: PostgresConfig) -> CockroachConfig {
+        CockroachConfig {
             pg,
             retry: RetryPolicy::default(),
-        })
+        }
     }
 
     /// Uses `policy` for the system store's retries (attempt and time limits per error class).
@@ -83,18 +84,6 @@ impl CockroachConfig {
     /// The underlying PostgreSQL driver settings (in the CockroachDB dialect).
     pub fn postgres(&self) -> &PostgresConfig {
         &self.pg
-    }
-
-    /// Test only: lets this configuration open a PostgreSQL server instead of refusing it, so
-    /// that the CockroachDB dialect can be tested where no CockroachDB server exists (PostgreSQL
-    /// then runs SERIALIZABLE without LISTEN/NOTIFY, like CockroachDB). Never use it on a
-    /// database that PostgreSQL applications share: the schema it creates has no notification
-    /// trigger, which cannot be undone.
-    #[doc(hidden)]
-    #[must_use]
-    pub fn allow_postgres_server_for_tests(mut self, allow: bool) -> Self {
-        self.pg.allow_postgres_server_for_tests(allow);
-        self
     }
 
     pub(crate) fn into_parts(self) -> (PostgresConfig, RetryPolicy) {

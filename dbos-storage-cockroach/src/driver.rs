@@ -7,6 +7,7 @@ use dbos_storage_core::{AppStore, DatabaseUrl, DbosConfig, Driver, Result, Syste
 use dbos_storage_postgres::PostgresStore;
 
 use crate::config::CockroachConfig;
+use crate::dialect::NAME;
 use crate::store::open_app;
 
 /// The URL schemes the CockroachDB driver serves.
@@ -14,8 +15,9 @@ pub const SCHEMES: &[&str] = &["cockroachdb", "cockroach"];
 
 /// The CockroachDB [`Driver`]: opens `cockroachdb://` and `cockroach://` URLs.
 ///
-/// The system store it returns is the [`PostgresStore`] in the CockroachDB dialect *without*
-/// a retry wrapper: `dbos_storage::connect` wraps every system store in a
+/// The system store it returns is the [`PostgresStore`] in the
+/// [`CockroachDialect`](crate::CockroachDialect) *without* a retry wrapper:
+/// `dbos_storage::connect` wraps every system store in a
 /// [`RetryingStore`](dbos_storage_core::RetryingStore) with the registry's policy, and wrapping
 /// twice would multiply the attempts. Use [`crate::open_system`] to get a store that retries on
 /// its own ([`crate::CockroachStore`]).
@@ -32,7 +34,7 @@ impl CockroachDriver {
 #[async_trait]
 impl Driver for CockroachDriver {
     fn name(&self) -> &'static str {
-        "cockroach"
+        NAME
     }
 
     fn schemes(&self) -> &'static [&'static str] {

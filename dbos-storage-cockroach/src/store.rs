@@ -8,8 +8,8 @@ use dbos_storage_postgres::{PostgresAppStore, PostgresStore};
 
 use crate::config::CockroachConfig;
 
-/// The DBOS system database (schema v125) on CockroachDB: a [`PostgresStore`] in the CockroachDB
-/// dialect inside a [`RetryingStore`].
+/// The DBOS system database (schema v125) on CockroachDB: a [`PostgresStore`] in the
+/// [`CockroachDialect`](crate::CockroachDialect) inside a [`RetryingStore`].
 ///
 /// Every method is one transaction, re-run as a whole on a serialization failure (40001,
 /// 40P01) or a lost connection, with bounded, jittered exponential backoff (attempt and time
@@ -33,7 +33,8 @@ pub type CockroachAppStore = PostgresAppStore;
 /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for bad credentials or
 /// certificates; [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the
 /// server cannot be reached; [`Unsupported`](dbos_storage_core::ErrorKind::Unsupported) when it
-/// is PostgreSQL.
+/// is PostgreSQL (unless the database is marked CockroachDB-compatible:
+/// [`COMPATIBLE_MODE_SETTING`](crate::COMPATIBLE_MODE_SETTING)).
 pub async fn open_system(config: CockroachConfig) -> Result<CockroachStore> {
     let (pg, policy) = config.into_parts();
     let store = PostgresStore::open(pg).await?;

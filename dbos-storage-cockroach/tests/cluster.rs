@@ -17,8 +17,8 @@ use common::CrdbFactory;
 
 dbos_storage_conformance::suite!(CrdbFactory::cluster());
 
-/// The server of `DBOS_TEST_COCKROACH_URL` is CockroachDB, and the driver opens it without the
-/// test-only escape hatch.
+/// The server of `DBOS_TEST_COCKROACH_URL` is CockroachDB, and the driver opens it as such (by
+/// its version string, not as a database marked CockroachDB-compatible).
 #[tokio::test]
 async fn the_cluster_is_cockroachdb() {
     let factory = CrdbFactory::cluster();

@@ -1,21 +1,23 @@
 //! Server-side fault injection against `CockroachStore` in CockroachDB-compatible mode on the
 //! PostgreSQL test server: the errors CockroachDB returns (`40001` "restart transaction", `40003`
 //! "result is ambiguous") raised by the server, and connections killed right after their commit
-//! applied (see `dbos_storage_conformance::pg::faults`).
+//! applied (see `dbos_storage_testkit::pg::faults`).
 //!
 //! The same checks run against `PostgresStore` in `dbos-storage-postgres/tests/faults.rs`;
 //! these run the CockroachDB dialect (SERIALIZABLE, its own schema) with the store's own retry
 //! wrapper. They print their figures (`--nocapture`), assert no timing, and have a generous
 //! deadline so that a misclassified error cannot hang the run.
 
+mod common;
+
 use std::future::Future;
 use std::time::Duration;
 
 use dbos_storage_cockroach::{open_system, CockroachConfig, CockroachStore};
-use dbos_storage_conformance::pg::{self, faults, faults::CommitDropProxy};
-use dbos_storage_conformance::workload::{run_workload, Compare, Workload};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Backoff, DatabaseUrl, DbosConfig, LifecycleStore, RetryPolicy};
+use dbos_storage_testkit::pg::{self, faults, faults::CommitDropProxy};
+use dbos_storage_testkit::workload::{run_workload, Compare, Workload};
 use tokio::sync::OnceCell;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();
@@ -28,7 +30,7 @@ const WORKLOAD_LEN: usize = 400;
 
 async fn database_url() -> &'static str {
     DATABASE
-        .get_or_init(|| pg::server().create_database("crdb_faults"))
+        .get_or_init(|| common::compatible_database("crdb_faults"))
         .await
 }
 
@@ -58,7 +60,6 @@ async fn open(url: &str, schema: &str) -> CockroachStore {
         .with_sys_db_pool_size(4);
     let config = CockroachConfig::system(&dbos, &DatabaseUrl::parse(url).unwrap())
         .unwrap()
-        .allow_postgres_server_for_tests(true)
         .with_retry_policy(patient_policy());
     open_system(config)
         .await

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use common::CrdbFactory;
 use dbos_storage_cockroach::{open_system, CockroachStore};
-use dbos_storage_conformance::pg;
 use dbos_storage_conformance::Factory;
 use dbos_storage_core::{
     AwaitOptions, Caller, EventStore, GetEventRequest, InsertOptions, LifecycleStore, MessageStore,
     NewWorkflow, OutgoingMessage, Payload, RecvRequest, SendOptions, StepStore, StreamReadOptions,
     StreamStore, WorkflowStore,
 };
+use dbos_storage_testkit::pg;
 
 const BOUND: Duration = Duration::from_secs(30);
 

@@ -1,10 +1,9 @@
-//! The operator operations of issue #7 in the CockroachDB dialect (`CockroachStore`: the
-//! PostgreSQL store in the CockroachDB dialect inside the retry wrapper) on the PostgreSQL test
-//! server in CockroachDB-compatible mode: the PostgreSQL driver's scenarios, unchanged.
+//! The operator operations in the CockroachDB dialect (`CockroachStore`: the PostgreSQL store
+//! in the CockroachDB dialect inside the retry wrapper) on the PostgreSQL test server in
+//! CockroachDB-compatible mode, checked against the exact rows by the same checks as the
+//! PostgreSQL driver's (`dbos_storage_testkit::operator_rows`), unchanged.
 
 mod common;
-#[path = "../../dbos-storage-postgres/tests/operations/scenarios.rs"]
-mod scenarios;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use common::{postgres_url, CrdbFactory};
 use dbos_storage_cockroach::open_system;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::LifecycleStore;
-use scenarios::Env;
+use dbos_storage_testkit::operator_rows::{self, Env};
 
 /// A fresh schema with two stores on it (each its own pool) and an admin connection.
 async fn fresh_env() -> Env {
@@ -54,7 +53,7 @@ macro_rules! scenarios {
             async fn $name() {
                 let env = fresh_env().await;
                 $(let $extra = fresh_env().await;)*
-                scenarios::$name(&env $(, &$extra)*).await;
+                operator_rows::$name(&env $(, &$extra)*).await;
                 drop_env(env).await;
                 $(drop_env($extra).await;)*
             }

@@ -2,10 +2,12 @@
 //! tables, columns and indexes of the PostgreSQL driver (without LISTEN/NOTIFY), with only the
 //! expected differences: functions without `search_path` settings, no trigger.
 
+mod common;
+
 use dbos_storage_cockroach::{open_system, CockroachConfig};
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, LifecycleStore, DBOS_SCHEMA_VERSION};
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 
 /// Columns, constraints, indexes, functions (with their settings) and triggers of schema `dbos`.
 async fn describe(url: &str) -> Vec<String> {
@@ -63,11 +65,10 @@ async fn cockroach_migrations_produce_the_v125_schema() {
     store.close().await.unwrap();
     let reference = describe(&pg_url).await;
 
-    let crdb_url = server.create_database("crdb_schema_crdb").await;
+    let crdb_url = common::compatible_database("crdb_schema_crdb").await;
     let parsed = DatabaseUrl::parse(&crdb_url).unwrap();
-    let config = CockroachConfig::system(&dbos.clone().with_use_listen_notify(true), &parsed)
-        .unwrap()
-        .allow_postgres_server_for_tests(true);
+    let config =
+        CockroachConfig::system(&dbos.clone().with_use_listen_notify(true), &parsed).unwrap();
     let store = open_system(config).await.unwrap();
     let version = store.migrate().await.unwrap();
     assert_eq!(version.recorded, DBOS_SCHEMA_VERSION);

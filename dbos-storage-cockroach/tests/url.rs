@@ -1,8 +1,10 @@
 //! Reading `cockroachdb://` URLs, and the server check on connect.
 
+mod common;
+
 use dbos_storage_cockroach::{CockroachConfig, CockroachDriver, SCHEMES};
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, Driver, ErrorKind};
+use dbos_storage_testkit::pg;
 use tokio_postgres::config::{Host, SslMode};
 
 fn parse(url: &str) -> CockroachConfig {
@@ -68,8 +70,8 @@ fn other_backends_and_unknown_keys_are_refused() {
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);
 }
 
-/// A `cockroachdb://` URL that reaches PostgreSQL is refused unless the test-only escape hatch
-/// is on.
+/// A `cockroachdb://` URL that reaches PostgreSQL is refused unless the database is marked
+/// CockroachDB-compatible.
 #[tokio::test]
 async fn a_postgresql_server_is_refused() {
     let server = pg::server();
@@ -98,10 +100,11 @@ async fn a_postgresql_server_is_refused() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
 
-    let allowed = CockroachConfig::system(&dbos, &parsed)
-        .unwrap()
-        .allow_postgres_server_for_tests(true);
-    let store = dbos_storage_cockroach::open_system(allowed).await.unwrap();
+    common::mark_compatible(&url).await;
+    let compatible = CockroachConfig::system(&dbos, &parsed).unwrap();
+    let store = dbos_storage_cockroach::open_system(compatible)
+        .await
+        .unwrap();
     dbos_storage_core::LifecycleStore::close(&store)
         .await
         .unwrap();

@@ -1,5 +1,6 @@
 //! The CPU-only work of every store call, so that a regression shows in review: payload codecs,
-//! URL and configuration parsing, and decoding column values.
+//! URL and configuration parsing. Decoding column values is measured in the driver kit
+//! (`cargo bench -p dbos-storage-driver-kit --bench columns`).
 //!
 //! `cargo bench -p dbos-storage-core --bench cpu` (add a filter such as `payload` to run one
 //! group). The database round trips these sit between are measured by `dbos-storage bench`.
@@ -11,10 +12,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use dbos_storage_core::payload::portable::{PortableError, WorkflowInputs};
 use dbos_storage_core::payload::{portable, rust_serde};
-use dbos_storage_core::rules::columns;
-use dbos_storage_core::{DatabaseUrl, DbosConfig, Outcome, Payload, Serialization};
+use dbos_storage_core::{DatabaseUrl, DbosConfig, Serialization};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
 /// A typical step output: a small record with a nested list.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,75 +173,5 @@ application_version: \"1.4.2\"
     g.finish();
 }
 
-fn column_values(c: &mut Criterion) {
-    let mut g = c.benchmark_group("columns");
-    let attributes = r#"{"tenant":"acme","priority":3,"tags":["rush","gift"]}"#.to_owned();
-    g.bench_function("attributes from text (SQLite)", |b| {
-        b.iter_batched(
-            || Some(attributes.clone()),
-            |text| columns::attributes_text("wf-1", text),
-            BatchSize::SmallInput,
-        )
-    });
-    let attributes_value: Value = serde_json::from_str(&attributes).unwrap();
-    g.bench_function("attributes from JSONB (PostgreSQL)", |b| {
-        b.iter_batched(
-            || Some(attributes_value.clone()),
-            |value| columns::attributes("wf-1", value),
-            BatchSize::SmallInput,
-        )
-    });
-    let roles = r#"["admin","billing","support"]"#.to_owned();
-    g.bench_function("roles", |b| {
-        b.iter_batched(
-            || Some(roles.clone()),
-            |text| columns::roles("wf-1", text),
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("status", |b| {
-        b.iter(|| {
-            for s in [
-                "PENDING",
-                "SUCCESS",
-                "ENQUEUED",
-                "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
-            ] {
-                black_box(columns::status_of(Some(black_box(s))));
-            }
-        })
-    });
-    let output = r#"{"ok":true,"step":"bench_step"}"#.to_owned();
-    g.bench_function("step outcome", |b| {
-        b.iter_batched(
-            || Some(output.clone()),
-            |output| columns::outcome_of(output, None, Some("portable_json")),
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("workflow result", |b| {
-        b.iter_batched(
-            || Some(output.clone()),
-            |output| {
-                columns::workflow_result(
-                    columns::status_of(Some("SUCCESS")),
-                    output,
-                    None,
-                    Some(Serialization::PortableJson),
-                )
-            },
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("final columns", |b| {
-        b.iter_batched(
-            || Outcome::Output(Payload::portable_json(output.clone())),
-            |outcome| columns::final_columns(outcome).unwrap(),
-            BatchSize::SmallInput,
-        )
-    });
-    g.finish();
-}
-
-criterion_group!(benches, payload, url, config, column_values);
+criterion_group!(benches, payload, url, config);
 criterion_main!(benches);

@@ -5,15 +5,10 @@
 //! parameters, a small [`Value`] type, [`Row`]s that deserialize into serde structs, and
 //! [`AppTransaction::as_any_mut`] to reach the driver's native transaction for anything else.
 //!
-//! What the drivers share beyond the contract lives in the submodules: the attempt loop of
-//! [`AppStore::run_transaction`] ([`attempt`]), the decisions and errors about the rows of
-//! `transaction_outputs` ([`outputs`]), the user's migration folders ([`migrations`]), and
-//! [`refuse_transaction_control`].
+//! The user's migration folders, as [`AppStore::run_migrations`] reads them, are in
+//! [`migrations`].
 
-pub mod attempt;
-mod control;
 pub mod migrations;
-pub mod outputs;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -25,10 +20,8 @@ use async_trait::async_trait;
 pub use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
-pub use control::refuse_transaction_control;
-
 use crate::error::{Error, Result};
-use crate::types::Outcome;
+use crate::workflows::Outcome;
 
 /// A SQL value that every backend can bind and return.
 #[derive(Debug, Clone, PartialEq)]
@@ -453,7 +446,7 @@ pub trait AppStore: Debug + Send + Sync + 'static {
     /// Deletes the recorded transactions of these workflows at or after `from_function_id`
     /// (0 deletes them all) and, when `created_before` is given, only those created before it
     /// (epoch ms); returns how many rows went. Used by rewind, delete and garbage collection
-    /// ([`crate::maintenance`]).
+    /// across the system and application databases.
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] for invalid ids or a negative step.
@@ -464,7 +457,7 @@ pub trait AppStore: Debug + Send + Sync + 'static {
         &self,
         workflow_ids: &[String],
         from_function_id: i32,
-        created_before: Option<crate::types::EpochMs>,
+        created_before: Option<crate::EpochMs>,
     ) -> Result<u64>;
 
     /// Lists up to `limit` distinct workflow ids that have recorded transactions created before
@@ -472,7 +465,7 @@ pub trait AppStore: Debug + Send + Sync + 'static {
     /// collection pages through it to find rows whose workflow is gone.
     async fn transaction_output_workflows(
         &self,
-        created_before: crate::types::EpochMs,
+        created_before: crate::EpochMs,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<String>>;

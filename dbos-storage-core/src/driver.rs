@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use crate::app::AppStore;
 use crate::config::DbosConfig;
 use crate::error::Result;
-use crate::store::SystemStore;
 use crate::url::DatabaseUrl;
+use crate::SystemStore;
 
 /// A backend that can open system and application stores.
 #[async_trait]

@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::types::EpochMs;
 use crate::validate;
+use crate::EpochMs;
 
 /// The `format` field of every export document.
 pub const EXPORT_FORMAT: &str = "dbos-storage-export";
@@ -39,7 +39,7 @@ impl ExportDocument {
         ExportDocument {
             format: EXPORT_FORMAT.to_owned(),
             version: EXPORT_VERSION,
-            schema_version: crate::types::DBOS_SCHEMA_VERSION,
+            schema_version: crate::DBOS_SCHEMA_VERSION,
             workflows,
         }
     }
@@ -168,15 +168,15 @@ impl ExportedWorkflow {
             }
         }
         for e in &self.events {
-            crate::messaging::validate_key("event key", &e.key).map_err(in_workflow)?;
+            crate::messages::validate_key("event key", &e.key).map_err(in_workflow)?;
             crate::payload::validate_text("event value", &e.value).map_err(in_workflow)?;
         }
         for e in &self.event_history {
-            crate::messaging::validate_key("event key", &e.key).map_err(in_workflow)?;
+            crate::messages::validate_key("event key", &e.key).map_err(in_workflow)?;
             crate::payload::validate_text("event value", &e.value).map_err(in_workflow)?;
         }
         for s in &self.streams {
-            crate::messaging::validate_key("stream key", &s.key).map_err(in_workflow)?;
+            crate::messages::validate_key("stream key", &s.key).map_err(in_workflow)?;
             crate::payload::validate_text("stream value", &s.value).map_err(in_workflow)?;
             if s.offset < 0 {
                 return Err(in_workflow(Error::invalid_input(

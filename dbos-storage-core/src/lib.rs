@@ -2,25 +2,33 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[macro_use]
+mod setters;
+
 pub mod app;
 pub mod config;
 pub mod driver;
 pub mod error;
+pub mod events;
 pub mod export;
-pub mod maintenance;
+pub mod layer;
+pub mod lifecycle;
 pub mod management;
-pub mod messaging;
+pub mod messages;
+pub mod methods;
 pub mod payload;
-pub mod queue;
+pub mod queues;
 pub mod retry;
-pub mod rules;
-pub mod schedule;
-pub mod server;
-pub mod store;
-pub mod types;
+pub mod schedules;
+pub mod server_info;
+pub mod steps;
+pub mod streams;
+pub mod system_store;
+pub mod time_and_tokens;
 pub mod url;
 pub mod validate;
-pub mod wait;
+pub mod versions;
+pub mod workflows;
 
 pub use app::{
     transaction_body, AppStore, AppTransaction, DynAppStore, Isolation, Params,
@@ -29,29 +37,36 @@ pub use app::{
 pub use config::DbosConfig;
 pub use driver::Driver;
 pub use error::{Error, ErrorKind, Result};
+pub use events::{EventStore, GetEventRequest, SetEventOutcome};
 pub use export::{ExportDocument, ExportedWorkflow, ImportOptions};
-pub use maintenance::{collect_garbage, delete_everywhere, rewind_everywhere, GcOptions, GcReport};
+pub use layer::{Call, Layered, LayeredStore, StoreLayer};
+pub use lifecycle::{Capabilities, LifecycleStore, SchemaVersion, DBOS_SCHEMA_VERSION};
 pub use management::{
-    AttributeUpdate, DeleteOptions, ForkRequest, ForkStart, ForkedWorkflow, Lease, LeaseState,
-    Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport, RetentionPolicy,
-    RewindRequest, RewoundWorkflow, StepCount, WorkflowCount,
+    AttributeUpdate, CancelOptions, DeleteOptions, ForkRequest, ForkStart, ForkedWorkflow, Lease,
+    LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweep, RenameApplication,
+    RenameReport, ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow, StepCount,
+    WorkflowCount,
 };
-pub use messaging::{
-    Caller, GetEventRequest, OutgoingMessage, RecvRequest, SendOptions, SendOutcome,
-    SetEventOutcome, StreamEntry, StreamRead, StreamReadOptions, StreamWriteOutcome,
-};
+pub use messages::{Caller, MessageStore, OutgoingMessage, RecvRequest, SendOptions, SendOutcome};
+pub use methods::{Idempotency, Method, ALL_METHODS};
 pub use payload::{Payload, Serialization};
-pub use queue::{
-    ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest,
-    QueueConflictPolicy, QueueDefinition, QueueLimits, QueueUpdate, RateLimit, StopReason,
+pub use queues::{
+    ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, QueueConflictPolicy,
+    QueueDefinition, QueueLimits, QueueStore, QueueUpdate, RateLimit, StopReason, INTERNAL_QUEUE,
 };
 pub use retry::{Backoff, RetryPolicy, RetryingStore};
-pub use schedule::{Schedule, ScheduleFilter, ScheduleStatus};
-pub use server::ServerInfo;
-pub use store::{
-    DynSystemStore, LifecycleStore, ManagementStore, StepStore, SystemStore, WorkflowStore,
+pub use schedules::{Schedule, ScheduleFilter, ScheduleStatus, ScheduleStore};
+pub use server_info::ServerInfo;
+pub use steps::{
+    ListStepsOptions, RecordedStep, SleepState, StepInfo, StepRecord, StepStore, SLEEP_STEP,
 };
-pub use store::{EventStore, MessageStore, StreamStore};
-pub use store::{QueueStore, ScheduleStore, VersionStore};
-pub use types::*;
+pub use streams::{StreamEntry, StreamRead, StreamReadOptions, StreamStore, StreamWriteOutcome};
+pub use system_store::{DynSystemStore, SystemStore};
+pub use time_and_tokens::{duration_ms, new_token, now_epoch_ms, EpochMs};
 pub use url::{BackendKind, DatabaseUrl, SqliteLocation};
+pub use versions::{ApplicationVersion, VersionStore};
+pub use workflows::{
+    AwaitOptions, DedupPolicy, IdReusePolicy, InitialStatus, InsertOptions, InsertOutcome,
+    ListWorkflowsQuery, NewWorkflow, Outcome, SortOrder, WorkflowInfo, WorkflowResult,
+    WorkflowStatus, WorkflowStore,
+};

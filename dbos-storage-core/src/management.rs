@@ -1,15 +1,17 @@
-//! Plain data of operator actions: fork, rewind, delete, attributes, retention leases and
-//! batches, metrics and application renames.
+//! The management area: [`ManagementStore`], the operator actions on workflows (cancel, resume,
+//! fork, rewind, delete, attributes, retention leases and batches, orphan sweeps, export and
+//! import, metrics, application renames), and their plain data.
 //!
-//! The operations are in [`crate::ManagementStore`]; garbage collection across the system and
-//! application databases is driven by [`crate::maintenance::collect_garbage`].
+//! Garbage collection across the system and the application database is orchestrated above the
+//! stores, by the `dbos-storage` crate.
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::types::{EpochMs, WorkflowStatus};
-use crate::validate;
+use async_trait::async_trait;
+
+use crate::{validate, EpochMs, Error, ExportedWorkflow, ImportOptions, Result, WorkflowStatus};
 
 /// Where a fork or a rewind starts: the first step that runs again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +153,7 @@ impl ForkRequest {
     /// Sets the fork's timeout.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.workflow_timeout_ms = Some(crate::types::duration_ms(timeout));
+        self.workflow_timeout_ms = Some(crate::duration_ms(timeout));
         self
     }
 
@@ -426,7 +428,7 @@ impl Lease {
 
     /// The lease's time to live in milliseconds (at least 1).
     pub fn ttl_ms(&self) -> i64 {
-        crate::types::duration_ms(self.ttl).max(1)
+        crate::duration_ms(self.ttl).max(1)
     }
 
     /// The `queues.name` of the row that holds this lease.
@@ -466,7 +468,7 @@ impl Lease {
 }
 
 /// The prefix of the `queues.name` of a lease row. It starts with
-/// [`crate::queue::RESERVED_QUEUE_PREFIX`], so no user queue can take the name; `get_queue` and
+/// [`crate::queues::RESERVED_QUEUE_PREFIX`], so no user queue can take the name; `get_queue` and
 /// `list_queues` never return lease rows.
 pub const LEASE_PREFIX: &str = "_dbos_storage_lease:";
 
@@ -581,7 +583,7 @@ impl MetricsQuery {
     /// The bucket width in ms (the whole range when unset).
     pub fn bucket_ms(&self) -> i64 {
         match self.bucket {
-            Some(b) => crate::types::duration_ms(b).max(1),
+            Some(b) => crate::duration_ms(b).max(1),
             None => self.end.saturating_sub(self.start).max(1),
         }
     }
@@ -802,6 +804,263 @@ impl RenameReport {
         }
     }
 }
+
+/// Operator actions on workflows.
+#[async_trait]
+pub trait ManagementStore: Debug + Send + Sync + 'static {
+    /// Cancels workflows: any status except `SUCCESS` and `ERROR` becomes `CANCELLED`, with
+    /// `owner_xid`, `queue_name`, `deduplication_id` and `started_at_epoch_ms` cleared and
+    /// `completed_at` stamped. Returns the ids that changed. Unknown ids are ignored.
+    ///
+    /// # Behavior
+    /// With `cancel_children`, descendants are cancelled level by level.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent: a cancelled workflow stays cancelled (a re-run returns no ids).
+    async fn cancel_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: CancelOptions,
+    ) -> Result<Vec<String>>;
+
+    /// Resumes workflows: any status except `SUCCESS` and `ERROR` becomes `ENQUEUED` on the given
+    /// queue (default the internal queue) with owner, deadline, deduplication id, start and
+    /// completion times cleared and `recovery_attempts = 0`. Returns the ids that changed.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) naming the first unknown id; nothing is changed.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn resume_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: ResumeOptions,
+    ) -> Result<Vec<String>>;
+
+    /// Forks workflows: each fork is a new `ENQUEUED` workflow that replays the source's steps
+    /// below its start step and runs the rest again. All forks commit together or none does.
+    ///
+    /// # Behavior
+    /// - The fork copies the source's name, class, config, `application_id`, auth fields,
+    ///   serialization, attributes and inputs; `forked_from` names the source, which gets
+    ///   `was_forked_from = true`. It is enqueued on the given queue (default the internal
+    ///   queue) and partition, at the given version (default the source's) with the given timeout
+    ///   (default the source's) and no deadline, parent, owner or deduplication id. Its owner is
+    ///   the source's application, or the request's when the source is unclaimed.
+    /// - For a start step `k`, the steps below `k` are copied (child ids rewritten through
+    ///   `replacement_children`), with the event history below `k`, the events rebuilt from that
+    ///   history (each key's latest value) and the stream entries written below `k`.
+    /// - [`ForkStart::LastFailure`] and [`ForkStart::NamedStep`] resolve against the source's
+    ///   steps; the resolved step is returned.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) naming the first missing source;
+    /// [`Conflict`](crate::ErrorKind::Conflict) when a fork id is already used by a workflow that
+    /// is not a fork of the same source; [`InvalidInput`](crate::ErrorKind::InvalidInput) for an
+    /// invalid request ([`crate::management::prepare_forks`]) or a start that does not resolve.
+    /// Nothing is written on error.
+    ///
+    /// # Idempotency
+    /// Idempotent once every fork has an id ([`RetryingStore`](crate::RetryingStore) assigns them
+    /// before the first attempt): a fork id that exists as a fork of the same source counts as
+    /// made and is not copied again.
+    async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>>;
+
+    /// Rewinds a finished workflow in place: it keeps its id, forgets everything from the start
+    /// step on, and is enqueued to run again from there.
+    ///
+    /// # Behavior
+    /// Deletes the steps and event history at or after the start step, the events published at
+    /// or after it (each key's latest earlier value is restored from the history), the stream
+    /// close markers written at or after it (other entries stay), the messages consumed at or
+    /// after it and every unconsumed message, and the output. Then the workflow becomes
+    /// `ENQUEUED` on the given queue (default the internal queue) with owner, deadline,
+    /// deduplication id, start and completion times cleared and `recovery_attempts = 0`, guarded
+    /// by its old status.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown id;
+    /// [`Conflict`](crate::ErrorKind::Conflict) for a workflow that is not finished (or changed
+    /// status while being rewound); [`InvalidInput`](crate::ErrorKind::InvalidInput) for a start
+    /// that does not resolve. Nothing is changed on error.
+    ///
+    /// # Idempotency
+    /// Not idempotent: a re-run after an ambiguous commit finds the workflow `ENQUEUED` and fails
+    /// with `Conflict`; read the workflow to learn whether the first attempt applied.
+    async fn rewind_workflow(&self, request: RewindRequest) -> Result<RewoundWorkflow>;
+
+    /// Deletes workflows with every row that belongs to them: inputs, outputs and steps
+    /// explicitly (they have no foreign key), then the status row (messages, events, event
+    /// history and streams cascade). No status guard: running workflows are deleted too. Returns
+    /// the ids deleted; unknown ids are ignored.
+    ///
+    /// # Behavior
+    /// With `delete_children`, every descendant (through `parent_workflow_id`) goes too.
+    ///
+    /// # Errors
+    /// Only the transient kinds and invalid ids.
+    ///
+    /// # Idempotency
+    /// Idempotent: a re-run deletes nothing more (so after an ambiguous commit re-run by
+    /// [`RetryingStore`](crate::RetryingStore) the returned list may be empty even though the
+    /// workflows are gone).
+    async fn delete_workflows(
+        &self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Result<Vec<String>>;
+
+    /// Replaces or merges a workflow's attribute map and returns the map now stored.
+    ///
+    /// # Behavior
+    /// [`AttributeUpdate::Merge`] overwrites and adds top-level keys and keeps the others; a
+    /// workflow without attributes (SQL NULL or JSON `null`) merges into an empty map.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown id;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for keys or values with a NUL byte.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn update_workflow_attributes(
+        &self,
+        workflow_id: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        mode: AttributeUpdate,
+    ) -> Result<serde_json::Map<String, serde_json::Value>>;
+
+    /// Takes or renews a maintenance lease: granted when nobody holds it, when it expired, or
+    /// when `lease.holder` holds it already (the expiry moves to now + ttl). Otherwise returns the
+    /// current holder with `acquired = false`.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid lease.
+    ///
+    /// # Idempotency
+    /// Idempotent for the same holder.
+    async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState>;
+
+    /// Gives a lease up if `lease.holder` holds it; returns whether it did.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn release_lease(&self, lease: &Lease) -> Result<bool>;
+
+    /// Lists up to `limit` workflows that `policy` lets retention delete, oldest first (by
+    /// `created_at`, then id). Never lists a workflow that is `PENDING`, `ENQUEUED`, `DELAYED`
+    /// or in a status this build does not know.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a policy without a rule.
+    async fn collectable_workflows(
+        &self,
+        policy: RetentionPolicy,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+
+    /// Deletes collected workflows as [`ManagementStore::delete_workflows`] does, fenced by a
+    /// lease: in one transaction it renews `lease` (failing if another holder has it) and deletes
+    /// those of `workflow_ids` that are still finished (a workflow resumed meanwhile stays).
+    /// Returns the ids deleted.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) ([`crate::management::lease_lost`]) when the
+    /// lease is not held by `lease.holder`; nothing is deleted.
+    ///
+    /// # Idempotency
+    /// Idempotent for the same holder.
+    async fn delete_collected(&self, lease: &Lease, workflow_ids: &[String])
+        -> Result<Vec<String>>;
+
+    /// Deletes up to `limit` rows of each payload table (`workflow_input`, `workflow_output`,
+    /// `operation_outputs`) whose workflow's status row is gone, oldest `retention_timestamp`
+    /// first, fenced by `lease` as [`ManagementStore::delete_collected`] is.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) when the lease is not held; nothing is deleted.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep>;
+
+    /// Exports workflows with every row that belongs to them (see [`crate::export`]), in the
+    /// order given, each followed by its descendants when `include_children` is set (each
+    /// workflow once).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) naming the first unknown id.
+    async fn export_workflows(
+        &self,
+        workflow_ids: &[String],
+        include_children: bool,
+    ) -> Result<Vec<ExportedWorkflow>>;
+
+    /// Imports exported workflows in one transaction, writing every row exactly as exported
+    /// (`owner_xid` stays NULL). Returns the ids imported.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) naming the first id that exists already (unless
+    /// `replace_existing`); [`InvalidInput`](crate::ErrorKind::InvalidInput) for rows that break
+    /// the input rules or an id imported twice. Nothing is written on error.
+    ///
+    /// # Idempotency
+    /// Idempotent with `replace_existing`; otherwise a re-run fails with `Conflict`.
+    async fn import_workflows(
+        &self,
+        workflows: Vec<ExportedWorkflow>,
+        options: ImportOptions,
+    ) -> Result<Vec<String>>;
+
+    /// Counts workflows created in the range per time bucket, name and status, and steps
+    /// completed in the range per bucket and function name (with how many failed).
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty range or a bad bucket.
+    async fn metrics(&self, query: MetricsQuery) -> Result<Metrics>;
+
+    /// Moves an application's rows to a new name: queues, schedules, versions and in-flight
+    /// workflows in one transaction, then finished workflows and step rows in key-range batches
+    /// of `batch_size`. The renamed application must be stopped.
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::ErrorKind::Conflict) when `to` already has a version of the same name
+    /// as one that would move; nothing moves.
+    ///
+    /// # Idempotency
+    /// Idempotent: a re-run (also after an interruption between batches) finishes the move; its
+    /// report counts only what that run moved.
+    async fn rename_application(&self, request: RenameApplication) -> Result<RenameReport>;
+}
+
+/// Options of [`crate::ManagementStore::cancel_workflows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CancelOptions {
+    /// Also cancel every descendant, level by level.
+    pub cancel_children: bool,
+}
+
+setters!(CancelOptions {
+    /// Also cancel descendants.
+    cancel_children: bool => cancel_children = |v| v;
+});
+
+/// Options of [`crate::ManagementStore::resume_workflows`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ResumeOptions {
+    /// The queue to enqueue on; defaults to the internal queue `_dbos_internal_queue`.
+    pub queue_name: Option<String>,
+}
+
+setters!(ResumeOptions {
+    /// The queue to enqueue on.
+    queue_name: impl Into<String> => queue_name = |v: _| Some(Into::into(v));
+});
 
 #[cfg(test)]
 mod tests {

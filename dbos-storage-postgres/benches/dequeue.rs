@@ -9,18 +9,15 @@
 //! 5000; set `DBOS_BENCH_WORKFLOWS` to change it. The server is the test harness's
 //! (`DBOS_TEST_POSTGRES_URL`, or a throwaway local cluster).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::PgFactory;
-use dbos_storage_conformance::bench::{dequeue_throughput, table, CLAIM_BATCH};
 use dbos_storage_conformance::Factory;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{NewWorkflow, Payload, QueueStore};
+use dbos_storage_testkit::bench::{dequeue_throughput, table, CLAIM_BATCH};
+use dbos_storage_testkit::factories::PgFactory;
 
 /// What the raw-SQL baseline measured.
 struct Baseline {

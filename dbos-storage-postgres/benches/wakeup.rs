@@ -8,9 +8,10 @@
 //!   listener (the `notifications` trigger for recv, the writer's notifier for get_event). The
 //!   peer stamps each value with its wall clock just before the write, and the waiter measures
 //!   against its own (one machine, one clock).
-//! * **CockroachDB dialect, other store (polling)**: the dialect (no LISTEN/NOTIFY) on the
-//!   PostgreSQL test server in compatibility mode, written by a second store: the wait sees the
-//!   write at its next poll (`DBOS_BENCH_POLL_MS`, default 100 ms).
+//! * **polling dialect, other store**: a dialect without LISTEN/NOTIFY and with SERIALIZABLE
+//!   sessions (the wake-ups of the CockroachDB dialect) on the PostgreSQL test server, written
+//!   by a second store: the wait sees the write at its next poll (`DBOS_BENCH_POLL_MS`, default
+//!   100 ms).
 //!
 //! In the first two the waits re-check the database only hourly, so only the wake-up ends them.
 //! Each write is issued once the wait has recorded its durable timeout and had 20 ms to take its
@@ -20,15 +21,16 @@
 //! (`DBOS_TEST_POSTGRES_URL`, or a throwaway local cluster).
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{
     AwaitOptions, Caller, DatabaseUrl, DbosConfig, EventStore, GetEventRequest, InsertOptions,
     LifecycleStore, MessageStore, NewWorkflow, OutgoingMessage, Payload, RecvRequest, SendOptions,
     StepStore, WorkflowStore, SLEEP_STEP,
 };
-use dbos_storage_postgres::{Dialect, PostgresConfig, PostgresStore};
+use dbos_storage_postgres::{Dialect, PostgresConfig, PostgresDialect, PostgresStore};
+use dbos_storage_testkit::pg;
 
 const PEER_URL_ENV: &str = "DBOS_BENCH_PEER_URL";
 const PEER_SCHEMA_ENV: &str = "DBOS_BENCH_PEER_SCHEMA";
@@ -64,14 +66,35 @@ fn wall_micros() -> u64 {
     u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
 }
 
-async fn open(url: &str, schema: &str, dialect: Dialect) -> PostgresStore {
+/// PostgreSQL without LISTEN/NOTIFY and with SERIALIZABLE sessions: how the CockroachDB dialect
+/// waits and isolates, on the PostgreSQL test server.
+#[derive(Debug)]
+struct PollingDialect;
+
+impl Dialect for PollingDialect {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn product(&self) -> &'static str {
+        "PostgreSQL"
+    }
+
+    fn supports_listen_notify(&self) -> bool {
+        false
+    }
+
+    fn session_settings(&self) -> &'static [&'static str] {
+        &["SET default_transaction_isolation = 'serializable'"]
+    }
+}
+
+async fn open(url: &str, schema: &str, dialect: Arc<dyn Dialect>) -> PostgresStore {
     let dbos = DbosConfig::new("wakeup_bench")
         .with_dbos_system_schema(schema)
         .with_sys_db_pool_size(8);
     let parsed = DatabaseUrl::parse(url).expect("the harness URL parses");
-    let mut config = PostgresConfig::with_dialect(&dbos, &parsed, false, dialect)
-        .expect("a valid configuration");
-    config.allow_postgres_server_for_tests(true);
+    let config = PostgresConfig::system_in(dialect, &dbos, &parsed).expect("a valid configuration");
     PostgresStore::open(config)
         .await
         .unwrap_or_else(|e| panic!("open a store on {schema}: {e}"))
@@ -210,7 +233,7 @@ async fn cross_process_rounds(
 
 /// The writer peer: the writes of [`cross_process_rounds`].
 async fn writer_peer(url: &str, schema: &str, rounds: usize) {
-    let store = open(url, schema, Dialect::Postgres).await;
+    let store = open(url, schema, PostgresDialect::shared()).await;
     for round in 0..rounds {
         until_waiting(&store, "receiver", timeout_step(round)).await;
         let stamp = Payload::portable_json(wall_micros().to_string());
@@ -252,7 +275,11 @@ fn summary(name: &str, mut samples: Vec<Duration>) -> String {
     )
 }
 
-async fn fresh_schema(url: &str, prefix: &str, dialect: Dialect) -> (PostgresStore, String) {
+async fn fresh_schema(
+    url: &str,
+    prefix: &str,
+    dialect: Arc<dyn Dialect>,
+) -> (PostgresStore, String) {
     let schema = pg::server().unique_name(prefix);
     let store = open(url, &schema, dialect).await;
     store.migrate().await.expect("migrate");
@@ -267,13 +294,13 @@ async fn run() {
     let url = pg::server().create_database("dbos_wakeup").await;
     let mut lines = Vec::new();
 
-    let (store, _) = fresh_schema(&url, "wake_local", Dialect::Postgres).await;
+    let (store, _) = fresh_schema(&url, "wake_local", PostgresDialect::shared()).await;
     let (recv, get) = local_rounds(&store, &store, &hourly(), rounds).await;
     lines.push(summary("recv, same store (in-process wake)", recv));
     lines.push(summary("get_event, same store (in-process wake)", get));
     store.close().await.expect("close");
 
-    let (store, schema) = fresh_schema(&url, "wake_notify", Dialect::Postgres).await;
+    let (store, schema) = fresh_schema(&url, "wake_notify", PostgresDialect::shared()).await;
     while !store.listener_proven() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -289,17 +316,17 @@ async fn run() {
     store.close().await.expect("close");
 
     let poll = poll_interval();
-    let (store, schema) = fresh_schema(&url, "wake_crdb", Dialect::Cockroach).await;
-    let writer = open(&url, &schema, Dialect::Cockroach).await;
+    let (store, schema) = fresh_schema(&url, "wake_polling", Arc::new(PollingDialect)).await;
+    let writer = open(&url, &schema, Arc::new(PollingDialect)).await;
     let polling = AwaitOptions::default().poll_interval(poll);
     let (recv, get) = local_rounds(&store, &writer, &polling, rounds).await;
     let ms = poll.as_millis();
     lines.push(summary(
-        &format!("recv, CockroachDB dialect, other store (poll {ms} ms)"),
+        &format!("recv, polling dialect, other store (poll {ms} ms)"),
         recv,
     ));
     lines.push(summary(
-        &format!("get_event, CockroachDB dialect, other store (poll {ms} ms)"),
+        &format!("get_event, polling dialect, other store (poll {ms} ms)"),
         get,
     ));
     writer.close().await.expect("close");

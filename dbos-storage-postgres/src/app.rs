@@ -18,23 +18,24 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use dbos_storage_core::app::attempt::{run_attempts, Attempt, SharedBody};
-use dbos_storage_core::app::{
-    column_names, outputs, positional_sql, refuse_transaction_control, unbound_parameter,
-};
+use dbos_storage_core::app::{column_names, positional_sql, unbound_parameter};
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{
     validate, AppStore, AppTransaction, DatabaseUrl, DbosConfig, EpochMs, Error, ErrorKind,
     Isolation, Outcome, Params, Payload, RecordedTransaction, Result, Row, TransactionBody,
     TransactionCall, TransactionOutcome, Value,
 };
-use tokio_postgres::error::SqlState;
+use dbos_storage_driver_kit::app_transaction::attempt::{run_attempts, Attempt, SharedBody};
+use dbos_storage_driver_kit::app_transaction::{outputs, refuse_transaction_control};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
-use crate::config::{Dialect, PostgresConfig};
+use crate::config::PostgresConfig;
 use crate::driver::open_pool;
-use crate::error::{classify, classify_commit, is_unique_violation, with_backend, BACKEND};
+use crate::error::{
+    classify, classify_commit, is_created_concurrently_error, is_failed_transaction,
+    is_missing_relation, is_unique_violation, sqlstate, with_backend, BACKEND,
+};
 use crate::pool::{Pool, PooledClient, TxOptions};
 use crate::sql::{app as q, render};
 
@@ -257,8 +258,8 @@ impl PostgresAppStore {
             .transaction(TxOptions::default(), move |tx| {
                 Box::pin(async move {
                     let schema = inner.config.schema();
-                    // CockroachDB only stubs advisory locks; every step below is idempotent.
-                    if inner.config.dialect() == Dialect::Postgres {
+                    // Without working advisory locks, every step below is idempotent.
+                    if inner.config.dialect().uses_advisory_locks() {
                         let key = migrations::migrate_lock_key(schema);
                         tx.query_typed(q::ADVISORY_XACT_LOCK, &[(&key, Type::INT8)])
                             .await
@@ -387,10 +388,7 @@ impl PostgresAppStore {
 #[async_trait]
 impl AppStore for PostgresAppStore {
     fn backend(&self) -> &'static str {
-        match self.inner.config.dialect() {
-            Dialect::Postgres => BACKEND,
-            Dialect::Cockroach => "cockroach",
-        }
+        self.inner.config.dialect().name()
     }
 
     /// Creates the schema, `transaction_outputs` and `transaction_outputs_created_at_index` if
@@ -404,7 +402,7 @@ impl AppStore for PostgresAppStore {
         match self.migrate_locked().await {
             // A migrator that does not take the lock (another DBOS SDK) created an object
             // between the check and the DDL: run again, finding it this time.
-            Err(e) if is_duplicate_object(&e) => self.migrate_locked().await,
+            Err(e) if is_created_concurrently_error(&e) => self.migrate_locked().await,
             result => result,
         }
     }
@@ -421,7 +419,7 @@ impl AppStore for PostgresAppStore {
         migrations::apply(
             &mut client,
             self.schema(),
-            self.inner.config.dialect(),
+            self.inner.config.dialect().uses_advisory_locks(),
             folder,
             &loaded,
         )
@@ -717,7 +715,7 @@ impl PostgresTransaction {
             Ok(_) => Err(not_open()),
             Err(e) if is_unique_violation(&e) => {
                 Err(with_backend(outputs::recorded_concurrently(call))
-                    .with_code(SqlState::UNIQUE_VIOLATION.code())
+                    .with_code(sqlstate(&e).to_owned())
                     .with_source(e))
             }
             Err(e) => Err(failed_transaction(e, self.store.config.schema())),
@@ -909,14 +907,14 @@ fn not_open() -> Error {
 /// Classifies an error of the store's own statement inside the body's transaction: an
 /// aborted transaction means the body ignored an error.
 fn failed_transaction(e: tokio_postgres::Error, schema: &str) -> Error {
-    if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) {
+    if is_failed_transaction(&e) {
         return Error::new(
             ErrorKind::Backend,
             "the application transaction was aborted by an earlier error that the transaction \
              body ignored; return that error from the body (a retryable one re-runs it)",
         )
         .with_backend(BACKEND)
-        .with_code(SqlState::IN_FAILED_SQL_TRANSACTION.code())
+        .with_code(sqlstate(&e).to_owned())
         .with_source(e);
     }
     missing_table(e, schema)
@@ -925,30 +923,14 @@ fn failed_transaction(e: tokio_postgres::Error, schema: &str) -> Error {
 /// Classifies an error of a statement on `transaction_outputs`: a missing table or schema
 /// means `migrate()` was not called.
 fn missing_table(e: tokio_postgres::Error, schema: &str) -> Error {
-    let missing = e.code() == Some(&SqlState::UNDEFINED_TABLE)
-        || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME);
-    if !missing {
+    if !is_missing_relation(&e) {
         return classify(e);
     }
-    let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
+    let code = sqlstate(&e).to_owned();
     let table = format!("{schema}.transaction_outputs");
     with_backend(outputs::missing_table(&table))
         .with_code(code)
         .with_source(e)
-}
-
-/// Whether `e` says an object already exists (a concurrent `CREATE … IF NOT EXISTS` can fail on
-/// the catalog's unique index instead).
-fn is_duplicate_object(e: &Error) -> bool {
-    [
-        SqlState::UNIQUE_VIOLATION,
-        SqlState::DUPLICATE_TABLE,
-        SqlState::DUPLICATE_SCHEMA,
-        SqlState::DUPLICATE_OBJECT,
-        SqlState::DUPLICATE_COLUMN,
-    ]
-    .iter()
-    .any(|s| e.code() == Some(s.code()))
 }
 
 /// The recorded row among `rows` (at most one).

@@ -3,14 +3,16 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dbos_storage_core::url::validate_schema_name;
-use dbos_storage_core::{BackendKind, DatabaseUrl, DbosConfig, Error, Result};
+use dbos_storage_core::{DatabaseUrl, DbosConfig, Error, Result};
 use tokio_postgres::config::{
     ChannelBinding, LoadBalanceHosts, SslNegotiation, TargetSessionAttrs,
 };
 
+use crate::dialect::{Dialect, PostgresDialect, UrlScheme};
 use crate::tls::TlsSettings;
 
 /// The user name used when the URL names none (libpq would use the operating-system user).
@@ -53,25 +55,6 @@ const PASSED_KEYS: &[&str] = &[
     "load_balance_hosts",
     "sslnegotiation",
 ];
-
-/// The SQL dialect a [`PostgresConfig`] speaks: PostgreSQL itself, or CockroachDB through the
-/// `dbos-storage-cockroach` driver, which reuses this crate and swaps what differs.
-///
-/// In the CockroachDB dialect the migrations are rendered as DBOS renders them for CockroachDB
-/// (no `CONCURRENTLY`, no notification triggers, no `search_path` pinning, no `DO` blocks, unique
-/// constraints dropped as indexes), they run without an advisory lock as idempotent single-DDL
-/// steps with a guarded version bump, LISTEN/NOTIFY is off, every connection runs
-/// `SET default_transaction_isolation = 'serializable'`, and opening requires a CockroachDB
-/// server.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Dialect {
-    /// PostgreSQL.
-    #[default]
-    Postgres,
-    /// CockroachDB (the `dbos-storage-cockroach` driver).
-    Cockroach,
-}
 
 /// Which database a pool serves: the sizes and names in messages differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,10 +119,8 @@ pub struct PostgresConfig {
     /// Whether the driver sets `idle_in_transaction_session_timeout` on new connections (false
     /// when the user's `options` set it).
     pub(crate) set_idle_in_transaction_timeout: bool,
-    /// PostgreSQL or CockroachDB.
-    pub(crate) dialect: Dialect,
-    /// Test only: let the CockroachDB dialect open a PostgreSQL server.
-    pub(crate) allow_postgres_server: bool,
+    /// What the server's dialect decides (PostgreSQL unless built with another).
+    pub(crate) dialect: Arc<dyn Dialect>,
     /// Whether opening creates the database when it does not exist: always for the application
     /// database, and for the system database unless `run_migrations` is off (verify mode only
     /// reads, so a missing database is reported instead of created empty).
@@ -162,7 +143,7 @@ impl fmt::Debug for PostgresConfig {
             .field("echo", &self.echo)
             .field("use_listen_notify", &self.use_listen_notify)
             .field("listener_recheck", &self.listener_recheck)
-            .field("dialect", &self.dialect)
+            .field("dialect", &self.dialect.name())
             .field("create_database", &self.create_database)
             .finish_non_exhaustive()
     }
@@ -199,71 +180,58 @@ impl PostgresConfig {
         Self::system(&DbosConfig::new("dbos"), url)
     }
 
-    /// The settings of the system (`application == false`) or application database pool in
-    /// `dialect`. The CockroachDB dialect also reads `cockroachdb://` and `cockroach://` URLs, as
-    /// `postgresql://` URLs whose default port is 26257; it always turns LISTEN/NOTIFY off.
-    ///
-    /// Used by the `dbos-storage-cockroach` driver; not part of the stable API.
+    /// The settings of the system database pool in `dialect` (see [`Dialect`]): as
+    /// [`PostgresConfig::system`], reading the URL schemes of the dialect, and with
+    /// LISTEN/NOTIFY off when the dialect has none.
     ///
     /// # Errors
-    /// As [`PostgresConfig::system`].
-    #[doc(hidden)]
-    pub fn with_dialect(
+    /// As [`PostgresConfig::system`]; [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig)
+    /// for a URL scheme the dialect does not list.
+    pub fn system_in(
+        dialect: Arc<dyn Dialect>,
         config: &DbosConfig,
         url: &DatabaseUrl,
-        application: bool,
-        dialect: Dialect,
     ) -> Result<PostgresConfig> {
-        let role = if application {
-            Role::Application
-        } else {
-            Role::System
-        };
-        Self::build_in(config, url, role, dialect)
+        Self::build_in(config, url, Role::System, dialect)
     }
 
-    /// Test only: lets the CockroachDB dialect open a PostgreSQL server (one run with
-    /// SERIALIZABLE isolation and without LISTEN/NOTIFY, to test the dialect where no
-    /// CockroachDB server is available). Never use it on a real database: the CockroachDB
-    /// schema lacks the notification trigger PostgreSQL peers rely on.
-    #[doc(hidden)]
-    pub fn allow_postgres_server_for_tests(&mut self, allow: bool) {
-        self.allow_postgres_server = allow;
+    /// The settings of the application database pool in `dialect`; see
+    /// [`PostgresConfig::system_in`].
+    ///
+    /// # Errors
+    /// As [`PostgresConfig::system_in`].
+    pub fn application_in(
+        dialect: Arc<dyn Dialect>,
+        config: &DbosConfig,
+        url: &DatabaseUrl,
+    ) -> Result<PostgresConfig> {
+        Self::build_in(config, url, Role::Application, dialect)
     }
 
-    /// The connection settings handed to tokio-postgres (for tests of the URL reading).
-    #[doc(hidden)]
+    /// The connection settings handed to tokio-postgres: user, database, hosts, ports,
+    /// timeouts, keepalives, `application_name`, `options` and the `sslmode` it attempts, as
+    /// read from the URL and the [`DbosConfig`] (the TLS verification policy is not in it).
     pub fn connection_settings(&self) -> &tokio_postgres::Config {
         &self.pg
     }
 
-    /// The dialect (PostgreSQL unless built by the CockroachDB driver).
-    #[doc(hidden)]
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
+    /// The dialect the stores opened with these settings speak ([`PostgresDialect`] unless
+    /// built with [`PostgresConfig::system_in`] or [`PostgresConfig::application_in`]).
+    pub fn dialect(&self) -> &dyn Dialect {
+        self.dialect.as_ref()
     }
 
     fn build(config: &DbosConfig, url: &DatabaseUrl, role: Role) -> Result<PostgresConfig> {
-        Self::build_in(config, url, role, Dialect::Postgres)
+        Self::build_in(config, url, role, PostgresDialect::shared())
     }
 
     fn build_in(
         config: &DbosConfig,
         url: &DatabaseUrl,
         role: Role,
-        dialect: Dialect,
+        dialect: Arc<dyn Dialect>,
     ) -> Result<PostgresConfig> {
-        if dialect == Dialect::Cockroach {
-            if !url.backend().is_postgres_protocol() {
-                return Err(Error::invalid_config(format!(
-                    "the CockroachDB driver cannot open {url}: use a cockroachdb:// URL"
-                )));
-            }
-        } else if url.backend() != BackendKind::Postgres {
-            return Err(Error::invalid_config(format!(
-                "the PostgreSQL driver cannot open {url}: use a postgresql:// or postgres:// URL"
-            )));
-        }
+        let scheme = accepted_scheme(dialect.as_ref(), url)?;
         validate_schema_name(&config.dbos_system_schema)?;
         let pool_size = match role {
             Role::System => config.system_pool_size(),
@@ -407,7 +375,7 @@ impl PostgresConfig {
         pg.port(
             url.explicit_port()
                 .or(port_from_query)
-                .unwrap_or_else(|| url.port()),
+                .unwrap_or(scheme.default_port),
         );
         if !connect_timeout.is_zero() {
             pg.connect_timeout(connect_timeout);
@@ -440,11 +408,10 @@ impl PostgresConfig {
             pool_pre_ping_window: pre_ping_window,
             connect_timeout,
             echo: config.echo,
-            use_listen_notify: config.use_listen_notify && dialect == Dialect::Postgres,
+            use_listen_notify: config.use_listen_notify && dialect.supports_listen_notify(),
             listener_recheck: DEFAULT_LISTENER_RECHECK,
             set_idle_in_transaction_timeout,
             dialect,
-            allow_postgres_server: false,
             create_database: role == Role::Application || config.run_migrations,
         })
     }
@@ -536,6 +503,24 @@ impl FromStr for PostgresConfig {
     fn from_str(s: &str) -> Result<Self> {
         Self::from_url(&DatabaseUrl::parse(s)?)
     }
+}
+
+/// The scheme of `url` among the dialect's, or the error naming the ones it opens.
+fn accepted_scheme(dialect: &dyn Dialect, url: &DatabaseUrl) -> Result<UrlScheme> {
+    let schemes = dialect.url_schemes();
+    if let Some(scheme) = schemes.iter().find(|s| s.name == url.scheme()) {
+        return Ok(*scheme);
+    }
+    let names: Vec<String> = schemes.iter().map(|s| format!("{}://", s.name)).collect();
+    let listed = match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => "another".to_owned(),
+    };
+    Err(Error::invalid_config(format!(
+        "the {} driver cannot open {url}: use a {listed} URL",
+        dialect.product()
+    )))
 }
 
 /// A whole number of seconds.

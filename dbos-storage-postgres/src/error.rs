@@ -9,8 +9,9 @@ use tokio_postgres::error::{DbError, SqlState};
 /// The backend name attached to every error this crate produces.
 pub(crate) const BACKEND: &str = "postgres";
 
-/// Names this backend in an error built by the core (`dbos_storage_core::rules`,
-/// `dbos_storage_core::app`), whose errors name none: `.map_err(with_backend)`.
+/// Names this backend in an error built by the driver kit (`dbos_storage_driver_kit::decisions`,
+/// `dbos_storage_driver_kit::app_transaction`) or the core, whose errors name none:
+/// `.map_err(with_backend)`.
 pub(crate) fn with_backend(error: Error) -> Error {
     error.with_backend(BACKEND)
 }
@@ -267,9 +268,147 @@ fn find_rustls_error<'a>(
     }
 }
 
+/// A race lost to a concurrent session, as a retryable [`ErrorKind::Contention`]: `what` says
+/// what the other session did first. The error keeps `err`'s SQLSTATE and has `err` as its
+/// source.
+pub(crate) fn lost_race(err: Error, what: &str) -> Error {
+    let mut out = Error::new(ErrorKind::Contention, format!("{what}: {}", err.message()))
+        .with_backend(BACKEND);
+    if let Some(code) = err.code() {
+        out = out.with_code(code.to_owned());
+    }
+    out.with_source(err)
+}
+
+/// Whether `err` is a conflict with a concurrent transaction (a serialization failure, a
+/// deadlock or lock contention): what a driver's own retry of a lost race retries.
+pub(crate) fn is_conflict(err: &Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::SerializationFailure | ErrorKind::Contention
+    )
+}
+
+// ------------------------------------------------------------------------------------------
+// SQLSTATE predicates: every comparison of a server error's code outside `kind_of_code`.
+// ------------------------------------------------------------------------------------------
+
+/// The DDL errors that say the object exists already: a table or index, a column, a constraint
+/// or other object, a function, a schema, a database.
+const ALREADY_EXISTS: &[SqlState] = &[
+    SqlState::DUPLICATE_TABLE,
+    SqlState::DUPLICATE_COLUMN,
+    SqlState::DUPLICATE_OBJECT,
+    SqlState::DUPLICATE_FUNCTION,
+    SqlState::DUPLICATE_SCHEMA,
+    SqlState::DUPLICATE_DATABASE,
+];
+
+/// The errors of a relation that does not exist: an unknown table, or an unknown schema.
+const MISSING_RELATION: &[SqlState] = &[SqlState::UNDEFINED_TABLE, SqlState::INVALID_SCHEMA_NAME];
+
+/// The SQLSTATE prefix of the server ending a session (`57P01` admin shutdown, `57P02` crash
+/// shutdown, `57P03` cannot connect now, `57P04` database dropped, `57P05` idle session
+/// timeout), sent as FATAL.
+const SESSION_TERMINATED: &str = "57P";
+
+/// The SQLSTATE of `err`, or `""` for an error without a server error.
+pub(crate) fn sqlstate(err: &tokio_postgres::Error) -> &str {
+    err.code().map_or("", SqlState::code)
+}
+
+/// Whether `err` carries one of `codes`.
+fn code_in(err: &tokio_postgres::Error, codes: &[SqlState]) -> bool {
+    err.code().is_some_and(|code| codes.contains(code))
+}
+
 /// Whether `err` is a unique violation (`23505`).
 pub(crate) fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
     err.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// Whether a DDL error says the object exists already (see [`ALREADY_EXISTS`]).
+pub(crate) fn is_already_existing(err: &tokio_postgres::Error) -> bool {
+    code_in(err, ALREADY_EXISTS)
+}
+
+/// Whether a `CREATE … [IF NOT EXISTS]` failed because a concurrent session created the same
+/// object at the same moment: the object exists already, or the insert into the catalog failed
+/// on its unique index (`23505`).
+pub(crate) fn is_created_concurrently(err: &tokio_postgres::Error) -> bool {
+    is_already_existing(err) || is_unique_violation(err)
+}
+
+/// As [`is_created_concurrently`], for an error classified already.
+pub(crate) fn is_created_concurrently_error(err: &Error) -> bool {
+    ALREADY_EXISTS
+        .iter()
+        .chain([&SqlState::UNIQUE_VIOLATION])
+        .any(|code| has_code(err, code))
+}
+
+/// Whether `err` names a table or schema that does not exist (`42P01`, `3F000`).
+pub(crate) fn is_missing_relation(err: &tokio_postgres::Error) -> bool {
+    code_in(err, MISSING_RELATION)
+}
+
+/// Whether `err` says the database does not exist (`3D000`).
+pub(crate) fn is_unknown_database(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&SqlState::INVALID_CATALOG_NAME)
+}
+
+/// As [`is_unknown_database`], for an error classified already.
+pub(crate) fn is_unknown_database_error(err: &Error) -> bool {
+    has_code(err, &SqlState::INVALID_CATALOG_NAME)
+}
+
+/// Whether `err` says the transaction was aborted by an earlier error (`25P02`).
+pub(crate) fn is_failed_transaction(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION)
+}
+
+/// Whether `err` refuses a statement for lack of a privilege (`42501`).
+pub(crate) fn is_insufficient_privilege(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE)
+}
+
+/// Whether `CREATE DATABASE` failed because its template database is being copied by a
+/// concurrent `CREATE DATABASE` (`55006` "source database template1 is being accessed by other
+/// users"): the copy ends in a moment.
+pub(crate) fn is_template_in_use(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&SqlState::OBJECT_IN_USE)
+}
+
+/// Whether `err` says that a prepared statement of this connection is no longer usable: it is
+/// gone (`26000` invalid_sql_statement_name: a pooler in front of the server ran `DISCARD ALL`
+/// or `DEALLOCATE ALL`, or handed the session to another server after a failover), or its
+/// result shape changed under it (`0A000` "cached plan must not change result type", after a
+/// schema change). Either error is raised at `Bind`, before the statement runs.
+pub(crate) fn is_stale_statement(err: &tokio_postgres::Error) -> bool {
+    match err.code() {
+        Some(code) if *code == SqlState::INVALID_SQL_STATEMENT_NAME => true,
+        Some(code) if *code == SqlState::FEATURE_NOT_SUPPORTED => {
+            err.as_db_error().is_some_and(|db| {
+                db.message()
+                    .contains("cached plan must not change result type")
+            })
+        }
+        _ => false,
+    }
+}
+
+/// Whether `err` of a transaction says its session is over: the connection failed with no
+/// server error (a closed socket), or the server ended the backend (class `57P`, sent as FATAL).
+/// A server error that leaves the session open — even an injected `40003` at commit — does not:
+/// the server sends such an error before it releases the transaction's locks, so the next
+/// statement must run on the same session to find them released.
+pub(crate) fn ends_session(err: &Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionLost | ErrorKind::AmbiguousCommit
+    ) && err
+        .code()
+        .is_none_or(|code| code.starts_with(SESSION_TERMINATED))
 }
 
 /// Whether a classified error carries SQLSTATE `code` (for errors that come back out of a
@@ -365,6 +504,42 @@ mod tests {
             &Error::new(ErrorKind::Backend, "none"),
             &SqlState::UNIQUE_VIOLATION
         ));
+    }
+
+    #[test]
+    fn only_errors_that_end_the_session_retire_a_connection() {
+        let lost = |kind| Error::new(kind, "x");
+        assert!(ends_session(&lost(ErrorKind::ConnectionLost)));
+        assert!(ends_session(&lost(ErrorKind::AmbiguousCommit)));
+        assert!(ends_session(
+            &lost(ErrorKind::ConnectionLost).with_code("57P01")
+        ));
+        // An error the server reports on a live session: it releases the locks after sending.
+        assert!(!ends_session(
+            &lost(ErrorKind::AmbiguousCommit).with_code("40003")
+        ));
+        assert!(!ends_session(
+            &lost(ErrorKind::ConnectionLost).with_code("53300")
+        ));
+        assert!(!ends_session(
+            &lost(ErrorKind::SerializationFailure).with_code("40001")
+        ));
+        assert!(!ends_session(&lost(ErrorKind::Backend)));
+    }
+
+    #[test]
+    fn classified_errors_tell_a_concurrent_create_and_an_unknown_database() {
+        for code in [
+            "42P07", "42701", "42710", "42723", "42P06", "42P04", "23505",
+        ] {
+            let e = Error::new(ErrorKind::Backend, "exists").with_code(code);
+            assert!(is_created_concurrently_error(&e), "{code}");
+        }
+        let other = Error::new(ErrorKind::Backend, "x").with_code("42P01");
+        assert!(!is_created_concurrently_error(&other));
+        let unknown = Error::new(ErrorKind::InvalidConfig, "x").with_code("3D000");
+        assert!(is_unknown_database_error(&unknown));
+        assert!(!is_unknown_database_error(&other));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 #![deny(missing_docs)]
 
 mod app;
-mod bench;
 mod config;
+mod dialect;
 mod driver;
 mod error;
 mod migrate;
@@ -15,11 +15,15 @@ mod store;
 mod tls;
 
 pub use app::{PostgresAppStore, PostgresTransaction};
-pub use bench::RawBaseline;
-#[doc(hidden)]
-pub use config::Dialect;
 pub use config::PostgresConfig;
-#[doc(hidden)]
-pub use driver::is_cockroach;
+pub use dialect::{
+    render_schema, Dialect, MigrationScript, PostgresDialect, ServerSession, UrlScheme,
+    POSTGRES_URL_SCHEMES,
+};
 pub use driver::{PostgresDriver, SCHEMES};
-pub use store::{CombinedCheckpoints, NativeClient, PostgresStore};
+pub use migrate::{migrations, Migration};
+pub use store::{CombinedCheckpoints, PostgresStore};
+
+/// The tokio-postgres crate this driver is built on, for the connection
+/// [`PostgresStore::native_connection`] opens and [`PostgresTransaction::client`]'s.
+pub use tokio_postgres;

@@ -18,25 +18,29 @@
 //!   render empty when `use_listen_notify` is off; an empty migration still uses up its number.
 //! - The schema name is rendered, quoted, into every statement (and into the function bodies).
 //!
-//! In the CockroachDB dialect ([`Dialect::Cockroach`], cockroachdb.md §9) the same versions are
-//! rendered as DBOS renders them for CockroachDB — `CONCURRENTLY` removed, no notification
-//! triggers (LISTEN/NOTIFY is always off), functions without `SET search_path` pinning (20 is
-//! empty), no `DO` block (10 is a probe plus a plain statement), the deduplication key created
-//! and dropped as a unique index (1 and 28) — and run without the advisory lock, which
-//! CockroachDB only stubs: every statement runs on its own in autocommit (DDL is not
-//! transactional there), an "already exists" error counts as a concurrent migrator's work, and
-//! the version is then bumped in a SERIALIZABLE transaction that never lowers it and is retried
-//! on serialization failures.
+//! A [`Dialect`](crate::Dialect) decides how each migration renders
+//! ([`Dialect::render_migration`](crate::Dialect::render_migration)), whether the advisory lock
+//! is taken, and whether DDL is transactional. Without transactional DDL the same versions run
+//! differently: every statement runs on its own in autocommit, an "already exists" error counts
+//! as a concurrent migrator's work, a migration whose probe answers true is skipped, and the
+//! version is then bumped in a SERIALIZABLE transaction that never lowers it and is retried on
+//! serialization failures.
 
 use std::time::{Duration, Instant};
 
 use dbos_storage_core::url::quote_identifier;
-use dbos_storage_core::{Error, ErrorKind, Result, SchemaVersion, DBOS_SCHEMA_VERSION};
-use tokio_postgres::error::SqlState;
+use dbos_storage_core::{
+    Backoff, Error, ErrorKind, Result, RetryPolicy, SchemaVersion, DBOS_SCHEMA_VERSION,
+};
+use tokio::sync::Mutex;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::config::{Dialect, PostgresConfig};
-use crate::error::{classify, BACKEND};
+use crate::config::PostgresConfig;
+use crate::dialect::MigrationScript;
+use crate::error::{
+    classify, is_already_existing, is_conflict, is_created_concurrently, is_missing_relation,
+    is_unique_violation_error, lost_race, BACKEND,
+};
 use crate::pool::Pool;
 use crate::sql::{self, render};
 
@@ -49,9 +53,12 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// How often to poll for the advisory lock.
 const LOCK_POLL: Duration = Duration::from_secs(1);
 
-/// One migration.
+/// One DBOS migration of the system database, as PostgreSQL runs it; a
+/// [`Dialect`](crate::Dialect) renders it for its server
+/// ([`Dialect::render_migration`](crate::Dialect::render_migration)). The list is
+/// [`migrations`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Migration {
+pub struct Migration {
     /// Its DBOS version number.
     pub(crate) version: i64,
     /// A short name, for logs.
@@ -65,9 +72,26 @@ pub(crate) struct Migration {
 }
 
 impl Migration {
-    /// The SQL for a schema and LISTEN/NOTIFY setting, rendered; empty when there is nothing to
-    /// run.
-    pub(crate) fn render(&self, schema: &str, listen_notify: bool) -> String {
+    /// Its DBOS version number (DBOS's PostgreSQL numbering: 1–47, then 100 and up).
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// A short name, for logs (`v040_attributes`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether PostgreSQL runs it as online DDL (`CREATE/DROP INDEX CONCURRENTLY`, in
+    /// autocommit); such a migration is written with `IF [NOT] EXISTS`.
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    /// The PostgreSQL SQL for `schema` (quoted into every statement and function body) and a
+    /// LISTEN/NOTIFY setting (when off, the notification triggers are left out); empty when
+    /// there is nothing to run.
+    pub fn render(&self, schema: &str, listen_notify: bool) -> String {
         let mut sql = String::new();
         if has_statements(self.sql) {
             sql.push_str(self.sql);
@@ -77,86 +101,6 @@ impl Migration {
             sql.push_str(self.listen_notify_sql);
         }
         render(&sql, schema)
-    }
-}
-
-/// How the CockroachDB dialect renders a migration that differs from PostgreSQL (the others get
-/// only the generic rewrites of [`Migration::render_cockroach`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum CockroachOverride {
-    /// Other SQL.
-    Sql(&'static str),
-    /// Nothing (the version still advances).
-    Empty,
-    /// `sql`, run only when `probe` (a query answering one boolean) answers false.
-    Unless {
-        /// The probe.
-        probe: &'static str,
-        /// The statement.
-        sql: &'static str,
-    },
-}
-
-/// The migrations whose CockroachDB SQL differs beyond the generic rewrites.
-const COCKROACH_OVERRIDES: &[(i64, CockroachOverride)] = &[
-    (
-        1,
-        CockroachOverride::Sql(include_str!(
-            "../migrations/cockroach/v001_initial_schema.sql"
-        )),
-    ),
-    (
-        10,
-        CockroachOverride::Unless {
-            probe: include_str!("../migrations/cockroach/v010_notifications_primary_key_probe.sql"),
-            sql: include_str!("../migrations/cockroach/v010_notifications_primary_key.sql"),
-        },
-    ),
-    (20, CockroachOverride::Empty),
-    (
-        28,
-        CockroachOverride::Sql(include_str!(
-            "../migrations/cockroach/v028_drop_dedup_constraint.sql"
-        )),
-    ),
-];
-
-/// A migration rendered for CockroachDB: an optional probe, then the statements.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CockroachSteps {
-    /// A query answering one boolean: when true, the statements are skipped.
-    pub(crate) skip_if: Option<String>,
-    /// The statements, to run one by one in autocommit.
-    pub(crate) statements: Vec<String>,
-}
-
-impl Migration {
-    /// The migration in the CockroachDB dialect, rendered for `schema`: the override if any,
-    /// else the PostgreSQL SQL without LISTEN/NOTIFY, without `CONCURRENTLY` and without
-    /// `SET search_path` lines.
-    pub(crate) fn render_cockroach(&self, schema: &str) -> CockroachSteps {
-        let over = COCKROACH_OVERRIDES
-            .iter()
-            .find(|(v, _)| *v == self.version)
-            .map(|(_, o)| *o);
-        let (skip_if, sql) = match over {
-            None => (None, self.render(schema, false)),
-            Some(CockroachOverride::Empty) => (None, String::new()),
-            Some(CockroachOverride::Sql(sql)) => (None, render(sql, schema)),
-            Some(CockroachOverride::Unless { probe, sql }) => {
-                (Some(render(probe, schema)), render(sql, schema))
-            }
-        };
-        let sql: String = sql
-            .lines()
-            .filter(|line| line.trim() != "SET search_path = pg_catalog, pg_temp")
-            .map(|line| line.replace(" CONCURRENTLY ", " "))
-            .collect::<Vec<_>>()
-            .join("\n");
-        CockroachSteps {
-            skip_if,
-            statements: split_statements(&sql),
-        }
     }
 }
 
@@ -186,7 +130,12 @@ macro_rules! migration {
 }
 
 /// Every migration, in order; the last one is [`DBOS_SCHEMA_VERSION`].
-pub(crate) const MIGRATIONS: &[Migration] = &[
+pub fn migrations() -> &'static [Migration] {
+    MIGRATIONS
+}
+
+/// Every migration, in order; the last one is [`DBOS_SCHEMA_VERSION`].
+const MIGRATIONS: &[Migration] = &[
     migration!(1, "v001_initial_schema", listen_notify),
     migration!(2, "v002_queue_partition_key"),
     migration!(3, "v003_queue_status_started_index"),
@@ -293,10 +242,11 @@ pub(crate) async fn migrate_to(pool: &Pool, target: i64) -> Result<SchemaVersion
         .batch_execute("SET statement_timeout = 0")
         .await
         .map_err(classify)?;
-    // CockroachDB only stubs advisory locks: its migrator converges without one.
-    let locked = match config.dialect() {
-        Dialect::Postgres => acquire_lock(&client).await?,
-        Dialect::Cockroach => false,
+    // Without working advisory locks the migrator converges without one.
+    let locked = if config.dialect().uses_advisory_locks() {
+        acquire_lock(&client).await?
+    } else {
+        false
     };
     let result = run(&mut client, config, target).await;
     if locked && !client.is_closed() {
@@ -321,6 +271,9 @@ pub(crate) async fn schema_version(pool: &Pool) -> Result<SchemaVersion> {
 }
 
 /// Polls the advisory lock every second for up to 30 s; returns whether it is held.
+///
+/// This loop waits for a lock another process holds, as DBOS's migrators do; it is not a retry:
+/// an error of the poll ends it at once.
 async fn acquire_lock(client: &Client) -> Result<bool> {
     let start = Instant::now();
     loop {
@@ -383,8 +336,8 @@ async fn run(client: &mut Client, config: &PostgresConfig, target: i64) -> Resul
             "upgrading the DBOS system schema to {DBOS_SCHEMA_VERSION}"
         );
     }
-    if config.dialect() == Dialect::Cockroach {
-        return run_cockroach(client, schema, target, recorded).await;
+    if !config.dialect().transactional_ddl() {
+        return run_autocommit(client, config, target, recorded).await;
     }
     let mut bumped_to = recorded;
     let mut pending_empty = None;
@@ -392,8 +345,9 @@ async fn run(client: &mut Client, config: &PostgresConfig, target: i64) -> Resul
         .iter()
         .filter(|m| m.version > recorded && m.version <= target)
     {
-        let sql = m.render(schema, listen_notify);
-        if sql.trim().is_empty() {
+        let script = config.dialect().render_migration(m, schema, listen_notify);
+        let sql = script.sql.as_str();
+        if sql.trim().is_empty() || skips(client, m, &script).await? {
             pending_empty = Some(m.version);
             continue;
         }
@@ -403,9 +357,9 @@ async fn run(client: &mut Client, config: &PostgresConfig, target: i64) -> Resul
             "applying DBOS migration"
         );
         if m.online {
-            apply_online(client, schema, m, &sql).await?;
+            apply_online(client, schema, m, sql).await?;
         } else {
-            apply_in_transaction(client, schema, m, &sql).await?;
+            apply_in_transaction(client, schema, m, sql).await?;
         }
         bumped_to = m.version;
     }
@@ -416,14 +370,15 @@ async fn run(client: &mut Client, config: &PostgresConfig, target: i64) -> Resul
     Ok(SchemaVersion::new(recorded, DBOS_SCHEMA_VERSION))
 }
 
-/// The migrations after `recorded` up to `target` in the CockroachDB dialect; see the module
-/// documentation.
-async fn run_cockroach(
+/// The migrations after `recorded` up to `target` for a dialect without transactional DDL; see
+/// the module documentation.
+async fn run_autocommit(
     client: &mut Client,
-    schema: &str,
+    config: &PostgresConfig,
     target: i64,
     recorded: i64,
 ) -> Result<SchemaVersion> {
+    let schema = config.schema();
     for m in MIGRATIONS
         .iter()
         .filter(|m| m.version > recorded && m.version <= target)
@@ -433,22 +388,16 @@ async fn run_cockroach(
         if now >= m.version {
             continue;
         }
-        let steps = m.render_cockroach(schema);
-        let skip = match &steps.skip_if {
-            Some(probe) => client
-                .query_one(probe.as_str(), &[])
-                .await
-                .and_then(|row| row.try_get::<_, bool>(0))
-                .map_err(|e| migration_error(m, e))?,
-            None => false,
-        };
-        if !skip {
+        let script = config
+            .dialect()
+            .render_migration(m, schema, config.use_listen_notify());
+        if !skips(client, m, &script).await? {
             tracing::debug!(
                 version = m.version,
                 name = m.name,
-                "applying DBOS migration (CockroachDB)"
+                "applying DBOS migration (statement by statement)"
             );
-            for statement in &steps.statements {
+            for statement in &script.statements() {
                 match client.batch_execute(statement).await {
                     Ok(()) => {}
                     Err(e) if created_by_a_peer(&e) => {
@@ -467,44 +416,60 @@ async fn run_cockroach(
     Ok(SchemaVersion::new(recorded, DBOS_SCHEMA_VERSION))
 }
 
+/// Whether the script's probe answers true (no probe: false).
+async fn skips(client: &Client, m: &Migration, script: &MigrationScript) -> Result<bool> {
+    match &script.skip_if {
+        Some(probe) => client
+            .query_one(probe.as_str(), &[])
+            .await
+            .and_then(|row| row.try_get::<_, bool>(0))
+            .map_err(|e| migration_error(m, e)),
+        None => Ok(false),
+    }
+}
+
 /// Whether a DDL error says the object already exists: duplicate table or index, column,
 /// object (constraint), function, schema or database.
 fn created_by_a_peer(e: &tokio_postgres::Error) -> bool {
-    matches!(
-        e.code(),
-        Some(c) if *c == SqlState::DUPLICATE_TABLE
-            || *c == SqlState::DUPLICATE_COLUMN
-            || *c == SqlState::DUPLICATE_OBJECT
-            || *c == SqlState::DUPLICATE_FUNCTION
-            || *c == SqlState::DUPLICATE_SCHEMA
-            || *c == SqlState::DUPLICATE_DATABASE
-    )
+    is_already_existing(e)
 }
 
-/// The most attempts of [`bump_guarded`].
-const BUMP_ATTEMPTS: u32 = 20;
+/// How [`bump_guarded`] retries a bump that lost a race with a concurrent migrator: 10 ms
+/// doubling up to 200 ms, for at most 20 attempts.
+fn bump_retries() -> RetryPolicy {
+    RetryPolicy::none()
+        .conflict(Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+            2.0,
+            20,
+        ))
+        .max_elapsed(Duration::from_secs(30))
+}
 
-/// Records `version` without a table lock (CockroachDB): a SERIALIZABLE transaction that
+/// Records `version` without a table lock (no transactional DDL): a SERIALIZABLE transaction that
 /// re-reads the version and never lowers it, retried when it loses a race with a concurrent
 /// migrator (serialization failure, or a duplicate first row).
 async fn bump_guarded(client: &mut Client, schema: &str, version: i64) -> Result<()> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match try_bump(client, schema, version).await {
-            Ok(()) => return Ok(()),
-            Err(e)
-                if attempt < BUMP_ATTEMPTS
-                    && (e.kind() == ErrorKind::SerializationFailure
-                        || e.kind() == ErrorKind::Contention
-                        || e.code() == Some(SqlState::UNIQUE_VIOLATION.code())) =>
-            {
-                tracing::debug!(version, attempt, "retrying the version bump: {e}");
-                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+    // Each attempt needs the client mutably (a transaction); the lock lends it to one at a time.
+    let client = Mutex::new(client);
+    // Conflicts go to the retry policy; any other error goes back to the caller as it is (the
+    // outer `Result` is the policy's, the inner one the bump's outcome).
+    bump_retries()
+        .run(false, || async {
+            let mut client = client.lock().await;
+            match try_bump(&mut client, schema, version).await {
+                Ok(()) => Ok(Ok(())),
+                Err(e) if is_unique_violation_error(&e) => Err(lost_race(
+                    e,
+                    "a concurrent migrator recorded the first version row",
+                )),
+                Err(e) if is_conflict(&e) => Err(e),
+                Err(e) => Ok(Err(e)),
             }
-            Err(e) => return Err(e),
-        }
-    }
+        })
+        .await
+        .and_then(|bumped| bumped)
 }
 
 /// One attempt of [`bump_guarded`].
@@ -527,16 +492,7 @@ async fn try_bump(client: &mut Client, schema: &str, version: i64) -> Result<()>
 async fn create_if_missing(client: &Client, sql: &str) -> Result<()> {
     match client.batch_execute(sql).await {
         Ok(()) => Ok(()),
-        Err(e)
-            if matches!(
-                e.code(),
-                Some(c) if *c == SqlState::UNIQUE_VIOLATION
-                    || *c == SqlState::DUPLICATE_SCHEMA
-                    || *c == SqlState::DUPLICATE_TABLE
-            ) =>
-        {
-            Ok(())
-        }
+        Err(e) if is_created_concurrently(&e) => Ok(()),
         Err(e) => Err(classify(e)),
     }
 }
@@ -573,12 +529,7 @@ async fn apply_online(client: &mut Client, schema: &str, m: &Migration, sql: &st
             Ok(()) => {}
             // A concurrent migrator (one that gave up waiting for the lock) built the same
             // index at the same moment.
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some(c) if *c == SqlState::DUPLICATE_TABLE || *c == SqlState::UNIQUE_VIOLATION
-                ) && !m.sql.contains("UNIQUE INDEX") =>
-            {
+            Err(e) if is_created_concurrently(&e) && !m.sql.contains("UNIQUE INDEX") => {
                 tracing::debug!(
                     version = m.version,
                     "index created concurrently by another migrator"
@@ -692,12 +643,7 @@ async fn current_version(client: &Client, schema: &str) -> Result<i64> {
             }
             Ok(0)
         }
-        Err(e)
-            if e.code() == Some(&SqlState::UNDEFINED_TABLE)
-                || e.code() == Some(&SqlState::INVALID_SCHEMA_NAME) =>
-        {
-            Ok(0)
-        }
+        Err(e) if is_missing_relation(&e) => Ok(0),
         Err(e) => Err(classify(e)),
     }
 }
@@ -925,7 +871,7 @@ mod tests {
     /// versions that older DBOS releases (Python, Go, Java: same PostgreSQL numbering) leave.
     #[tokio::test]
     async fn upgrades_from_older_versions_reach_the_same_schema() {
-        let server = dbos_storage_conformance::pg::server();
+        let server = dbos_storage_testkit::pg::server();
         for listen_notify in [true, false] {
             let fresh_url = server.create_database("pg_upgrade_fresh").await;
             let fresh = open_pool(&fresh_url, listen_notify).await;
@@ -963,7 +909,7 @@ mod tests {
     /// migration.
     #[tokio::test]
     async fn invalid_indexes_are_swept_before_online_migrations() {
-        let server = dbos_storage_conformance::pg::server();
+        let server = dbos_storage_testkit::pg::server();
         let url = server.create_database("pg_invalid_index").await;
         let pool = open_pool(&url, true).await;
         migrate_to(&pool, 113).await.unwrap();
@@ -996,11 +942,11 @@ mod tests {
 
     #[test]
     fn no_migration_declares_a_bare_integer() {
-        // On CockroachDB INT and INTEGER are INT8: widths are spelled INT4 or BIGINT.
+        // On some PostgreSQL-family servers INT and INTEGER are INT8: widths are spelled INT4
+        // or BIGINT.
         let all = MIGRATIONS
             .iter()
-            .map(|m| format!("{}\n{}", m.sql, m.listen_notify_sql))
-            .chain(COCKROACH_OVERRIDES.iter().map(|(_, o)| format!("{o:?}")));
+            .map(|m| format!("{}\n{}", m.sql, m.listen_notify_sql));
         for sql in all {
             for word in sql.split(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
                 let upper = word.to_ascii_uppercase();
@@ -1010,65 +956,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn cockroach_rendering_follows_dbos() {
-        let all: Vec<(i64, CockroachSteps)> = MIGRATIONS
-            .iter()
-            .map(|m| (m.version, m.render_cockroach("dbos")))
-            .collect();
-        for (version, steps) in &all {
-            for s in &steps.statements {
-                for banned in [
-                    "CONCURRENTLY",
-                    "search_path",
-                    "TRIGGER",
-                    "pg_notify",
-                    "DO $",
-                    "pg_advisory",
-                    "{schema}",
-                ] {
-                    assert!(!s.contains(banned), "migration {version}: {banned} in {s}");
-                }
-                assert!(
-                    !s.contains("DROP CONSTRAINT IF EXISTS uq_"),
-                    "migration {version}: unique constraints are dropped as indexes"
-                );
-            }
-        }
-        let steps = |v: i64| &all.iter().find(|(x, _)| *x == v).unwrap().1;
-        for v in [20, 39, 43, 44] {
-            assert!(steps(v).statements.is_empty(), "{v}");
-        }
-        assert!(steps(10).skip_if.is_some());
-        assert_eq!(steps(10).statements.len(), 1);
-        assert!(steps(28).statements[0].starts_with("DROP INDEX IF EXISTS"));
-        assert!(steps(28).statements[0].ends_with("CASCADE"));
-        assert!(steps(1)
-            .statements
-            .iter()
-            .any(|s| s.starts_with("CREATE UNIQUE INDEX uq_workflow_status_queue_name_dedup_id")));
-        assert!(steps(40).statements.iter().any(|s| s.contains("USING GIN")));
-        assert!(steps(105)
-            .statements
-            .iter()
-            .any(|s| s.starts_with("CREATE OR REPLACE FUNCTION")));
-        // The online migrations keep their IF [NOT] EXISTS guards.
-        for m in MIGRATIONS.iter().filter(|m| m.online) {
-            for s in &steps(m.version).statements {
-                assert!(
-                    s.contains("IF EXISTS") || s.contains("IF NOT EXISTS"),
-                    "{s}"
-                );
-            }
-        }
-        // Apart from the overrides, PostgreSQL's SQL is unchanged.
-        let pg = MIGRATIONS.iter().find(|m| m.version == 113).unwrap();
-        assert_eq!(
-            split_statements(&pg.render("dbos", false)).len(),
-            steps(113).statements.len()
-        );
     }
 
     #[test]

@@ -27,9 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use dbos_storage_core::messaging::NOTIFICATIONS_CHANNEL;
-use dbos_storage_core::wait::{WaitRegistry, WakeChannel};
+use dbos_storage_core::messages::NOTIFICATIONS_CHANNEL;
 use dbos_storage_core::Error;
+use dbos_storage_driver_kit::wait::{WaitRegistry, WakeChannel};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

@@ -32,23 +32,24 @@ use std::time::{Duration, Instant};
 
 use bb8::{ErrorSink, ManageConnection, RunError};
 use bb8_postgres::PostgresConnectionManager;
-use dbos_storage_core::{DatabaseUrl, Error, ErrorKind, Isolation, Result};
+use dbos_storage_core::{Backoff, DatabaseUrl, Error, ErrorKind, Isolation, Result, RetryPolicy};
 use futures::future::BoxFuture;
-use tokio_postgres::error::{Severity, SqlState};
+use tokio_postgres::error::Severity;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Row, Socket, Statement, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{Dialect, PostgresConfig, IDLE_IN_TRANSACTION_SETTING};
-use crate::error::{classify, classify_commit, classify_connect, classify_context, BACKEND};
+use crate::config::{PostgresConfig, IDLE_IN_TRANSACTION_SETTING};
+use crate::error::{
+    classify, classify_commit, classify_connect, classify_context, ends_session,
+    is_created_concurrently, is_insufficient_privilege, is_stale_statement, is_template_in_use,
+    is_unknown_database, lost_race, sqlstate, BACKEND,
+};
 
 /// The `idle_in_transaction_session_timeout` set on every connection (milliseconds), unless the
 /// user's `options` set one.
 const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 60_000;
-
-/// The session setting of every connection in the CockroachDB dialect.
-const SET_SERIALIZABLE: &str = "SET default_transaction_isolation = 'serializable'";
 
 /// Why the manager could not open (or check) a connection.
 #[derive(Debug)]
@@ -129,9 +130,8 @@ where
 pub(crate) struct Manager {
     inner: PostgresConnectionManager<MakeRustlsConnect>,
     set_idle_timeout: bool,
-    /// CockroachDB dialect: pin SERIALIZABLE as the session default (CockroachDB's own
-    /// default; on a PostgreSQL server in compatibility mode it makes transactions behave alike).
-    serializable: bool,
+    /// The dialect's session settings, run on every new connection.
+    session_settings: &'static [&'static str],
     /// The bound of a whole startup (`connect_timeout`; zero: none).
     connect_timeout: Duration,
     closed: Arc<AtomicBool>,
@@ -165,8 +165,8 @@ impl ManageConnection for Manager {
                     ))
                     .await?;
             }
-            if self.serializable {
-                client.batch_execute(SET_SERIALIZABLE).await?;
+            for setting in self.session_settings {
+                client.batch_execute(setting).await?;
             }
             Ok(client)
         })
@@ -198,36 +198,6 @@ impl ManageConnection for Manager {
             conn.returned_healthy = Instant::now();
         }
         broken
-    }
-}
-
-/// Whether `err` of a transaction says its session is over: the connection failed with no
-/// server error (a closed socket), or the server ended the backend (class `57P`, sent as FATAL).
-/// A server error that leaves the session open — even an injected `40003` at commit — does not:
-/// the server sends such an error before it releases the transaction's locks, so the next
-/// statement must run on the same session to find them released.
-fn ends_session(err: &Error) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::ConnectionLost | ErrorKind::AmbiguousCommit
-    ) && err.code().is_none_or(|code| code.starts_with("57P"))
-}
-
-/// Whether `err` says that a prepared statement of this connection is no longer usable: it is
-/// gone (`26000` invalid_sql_statement_name: a pooler in front of the server ran `DISCARD ALL`
-/// or `DEALLOCATE ALL`, or handed the session to another server after a failover), or its
-/// result shape changed under it (`0A000` "cached plan must not change result type", after a
-/// schema change). Either error is raised at `Bind`, before the statement runs.
-pub(crate) fn is_stale_statement(err: &tokio_postgres::Error) -> bool {
-    match err.code() {
-        Some(code) if *code == SqlState::INVALID_SQL_STATEMENT_NAME => true,
-        Some(code) if *code == SqlState::FEATURE_NOT_SUPPORTED => {
-            err.as_db_error().is_some_and(|db| {
-                db.message()
-                    .contains("cached plan must not change result type")
-            })
-        }
-        _ => false,
     }
 }
 
@@ -558,7 +528,7 @@ impl Pool {
         let manager = Manager {
             inner: PostgresConnectionManager::new(config.pg.clone(), tls),
             set_idle_timeout: config.set_idle_in_transaction_timeout,
-            serializable: config.dialect == Dialect::Cockroach,
+            session_settings: config.dialect().session_settings(),
             connect_timeout: config.connect_timeout,
             closed: closed.clone(),
             last_error: last_error.clone(),
@@ -817,7 +787,7 @@ pub(crate) async fn ensure_database(config: &PostgresConfig) -> Result<()> {
             let _ = conn.await;
             return Ok(());
         }
-        Err(ConnectError::Pg(e)) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {}
+        Err(ConnectError::Pg(e)) if is_unknown_database(&e) => {}
         Err(e) => return Err(classify_connect_error(e, &config.url)),
     }
     let maintenance = config.for_database("postgres");
@@ -842,43 +812,24 @@ pub(crate) async fn ensure_database(config: &PostgresConfig) -> Result<()> {
             dbos_storage_core::url::quote_identifier(&name)
         );
         config.log_statement(&sql);
-        let mut attempts = 0;
-        let created = loop {
-            match client.batch_execute(&sql).await {
-                // "source database template1 is being accessed by other users": a concurrent
-                // CREATE DATABASE copies it right now.
-                Err(e) if e.code() == Some(&SqlState::OBJECT_IN_USE) && attempts < 50 => {
-                    attempts += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+        // A busy template goes to the retry policy; any other error goes back to the caller as
+        // it is (the outer `Result` is the policy's, the inner one the statement's outcome).
+        let created = template_wait()
+            .run(false, || async {
+                match client.batch_execute(&sql).await {
+                    Ok(()) => Ok(Ok(true)),
+                    Err(e) if is_created_concurrently(&e) => Ok(Ok(false)),
+                    Err(e) if is_template_in_use(&e) => Err(lost_race(
+                        classify(e),
+                        "a concurrent CREATE DATABASE is copying the template database",
+                    )),
+                    Err(e) => Ok(Err(create_database_error(e, &name))),
                 }
-                other => break other,
-            }
-        };
-        match created {
-            Ok(()) => tracing::info!(database = %name, "created the PostgreSQL database"),
-            Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => {}
-            // A concurrent CREATE DATABASE of the same name can also fail on the catalog's
-            // unique index.
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
-            Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-                let server = e
-                    .as_db_error()
-                    .map(|d| d.message().to_owned())
-                    .unwrap_or_default();
-                return Err(Error::invalid_config(format!(
-                    "the database {name:?} does not exist and cannot be created ({server}): \
-                     create it, or let the user of the URL create databases (CREATEDB)"
-                ))
-                .with_backend(BACKEND)
-                .with_code(SqlState::INSUFFICIENT_PRIVILEGE.code())
-                .with_source(e));
-            }
-            Err(e) => {
-                return Err(classify_context(
-                    e,
-                    &format!("the database {name:?} does not exist and cannot be created"),
-                ))
-            }
+            })
+            .await
+            .and_then(|outcome| outcome)?;
+        if created {
+            tracing::info!(database = %name, "created the PostgreSQL database");
         }
     }
     drop(client);
@@ -886,35 +837,45 @@ pub(crate) async fn ensure_database(config: &PostgresConfig) -> Result<()> {
     Ok(())
 }
 
+/// How long `CREATE DATABASE` waits for a template database that a concurrent `CREATE
+/// DATABASE` is copying: 100 ms between attempts, for about five seconds.
+fn template_wait() -> RetryPolicy {
+    let pause = Duration::from_millis(100);
+    RetryPolicy::none()
+        .conflict(Backoff::new(pause, pause, 1.0, 50))
+        .max_elapsed(Duration::from_secs(10))
+}
+
+/// The error of a refused `CREATE DATABASE` of `name`: for lack of the CREATEDB privilege, a
+/// configuration error saying what to do.
+fn create_database_error(e: tokio_postgres::Error, name: &str) -> Error {
+    if !is_insufficient_privilege(&e) {
+        return classify_context(
+            e,
+            &format!("the database {name:?} does not exist and cannot be created"),
+        );
+    }
+    let server = e
+        .as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_default();
+    Error::invalid_config(format!(
+        "the database {name:?} does not exist and cannot be created ({server}): create it, or \
+         let the user of the URL create databases (CREATEDB)"
+    ))
+    .with_backend(BACKEND)
+    .with_code(sqlstate(&e).to_owned())
+    .with_source(e)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
 
-    use dbos_storage_conformance::pg;
     use dbos_storage_core::{DatabaseUrl, DbosConfig};
+    use dbos_storage_testkit::pg;
 
     use super::*;
-
-    #[test]
-    fn only_errors_that_end_the_session_retire_a_connection() {
-        let lost = |kind| Error::new(kind, "x");
-        assert!(ends_session(&lost(ErrorKind::ConnectionLost)));
-        assert!(ends_session(&lost(ErrorKind::AmbiguousCommit)));
-        assert!(ends_session(
-            &lost(ErrorKind::ConnectionLost).with_code("57P01")
-        ));
-        // An error the server reports on a live session: it releases the locks after sending.
-        assert!(!ends_session(
-            &lost(ErrorKind::AmbiguousCommit).with_code("40003")
-        ));
-        assert!(!ends_session(
-            &lost(ErrorKind::ConnectionLost).with_code("53300")
-        ));
-        assert!(!ends_session(
-            &lost(ErrorKind::SerializationFailure).with_code("40001")
-        ));
-        assert!(!ends_session(&lost(ErrorKind::Backend)));
-    }
 
     async fn pool(dbos: DbosConfig) -> Pool {
         let url = DatabaseUrl::parse(&pg::server().admin_url()).unwrap();

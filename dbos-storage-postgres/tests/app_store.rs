@@ -1,20 +1,21 @@
-//! `PostgresAppStore` against a real PostgreSQL server (the conformance harness's: the server of
-//! `DBOS_TEST_POSTGRES_URL`, or a throwaway local cluster), one database per test: outputs
-//! recorded with the user's writes, replay, real serialization failures, isolation and
-//! read-only mode, value conversions, the native escape hatch and refinery migrations.
+//! `PostgresAppStore` against a real PostgreSQL server (the test harness's,
+//! `dbos_storage_testkit::pg`: the server of `DBOS_TEST_POSTGRES_URL`, or a throwaway local
+//! cluster), one database per test: outputs recorded with the user's writes, replay, real
+//! serialization failures, isolation and read-only mode, value conversions, the native escape
+//! hatch and refinery migrations.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::app::{transaction_body as body, BoxFuture};
 use dbos_storage_core::{
     AppStore, AppTransaction, DatabaseUrl, DbosConfig, Driver, Error, ErrorKind, Isolation,
     Outcome, Params, Payload, RecordedTransaction, Result, Row, TransactionCall, Value,
 };
 use dbos_storage_postgres::{PostgresAppStore, PostgresDriver, PostgresTransaction};
+use dbos_storage_testkit::pg;
 use serde::{Deserialize, Serialize};
 
 // ---- helpers ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! Combined step checkpoints on PostgreSQL (`store/combine.rs`): checkpoints that find every
+//! Combined step checkpoints on PostgreSQL (`store/group_commit.rs`): checkpoints that find every
 //! statement slot busy go in one statement, and each caller still gets the answer a lone
 //! checkpoint gets; a workflow row locked elsewhere holds up only its own step; a connection
 //! dropped under a combined statement loses no step.
@@ -10,13 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{
     DatabaseUrl, DbosConfig, ErrorKind, InsertOptions, LifecycleStore, NewWorkflow, Payload,
     Result, StepRecord, StepStore, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 

@@ -12,13 +12,13 @@
 use std::process::{Child, Command, ExitCode};
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{
     AwaitOptions, Caller, DatabaseUrl, DbosConfig, EventStore, GetEventRequest, InsertOptions,
     LifecycleStore, MessageStore, NewWorkflow, OutgoingMessage, Payload, RecvRequest, SendOptions,
     StepRecord, StepStore, StreamReadOptions, StreamStore, WorkflowStore, SLEEP_STEP,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 
 /// Set in the peer process: the database URL (the peer writes).
 const PEER_URL_ENV: &str = "DBOS_PG_PEER_URL";

@@ -1,11 +1,11 @@
-//! What the operator command relies on: `server_info`, `grant_app_role`, the raw-write baseline,
+//! What the operator command relies on: `server_info`, `grant_app_role`, native connections,
 //! `drop_schema`, and verify mode leaving a missing database uncreated.
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{
     DatabaseUrl, DbosConfig, ErrorKind, LifecycleStore, ListWorkflowsQuery, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 
 async fn open(url: &str, config: DbosConfig) -> dbos_storage_core::Result<PostgresStore> {
     let parsed = DatabaseUrl::parse(url).unwrap();
@@ -93,30 +93,42 @@ async fn an_app_role_granted_on_the_schema_can_use_it() {
 }
 
 #[tokio::test]
-async fn the_raw_baseline_writes_into_a_scratch_schema_it_drops() {
-    let url = pg::server().create_database("pg_raw").await;
+async fn a_native_connection_has_the_settings_of_the_pooled_ones_outside_the_pool() {
+    let url = pg::server().create_database("pg_native").await;
     let store = open(&url, config()).await.unwrap();
     store.migrate().await.unwrap();
-    let raw = store.raw_baseline(2).await.unwrap();
-    assert_eq!(raw.connections(), 2);
-    let schema = raw.schema().to_owned();
-    raw.insert_workflow(0, "w1").await.unwrap();
-    raw.insert_step(1, "w1", 1).await.unwrap();
-    raw.finish_workflow(0, "w1").await.unwrap();
-    let e = raw.insert_workflow(1, "w1").await.unwrap_err();
-    assert_eq!(e.code(), Some("23505"), "the primary key is copied: {e}");
-    raw.drop_schema().await.unwrap();
-    let client = pg::server().connect(&url).await.unwrap();
-    let left: i64 = client
+    let pooled =
+        |info: dbos_storage_core::ServerInfo| info.setting("pool_connections").map(str::to_owned);
+    let before = pooled(store.server_info().await.unwrap());
+    let client = store.native_connection().await.unwrap();
+    // The session settings of every pooled connection.
+    let idle: String = client
+        .query_one("SHOW idle_in_transaction_session_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(idle, "1min");
+    // The store's tables, named by their schema.
+    let rows: i64 = client
         .query_one(
-            "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
-            &[&schema],
+            &format!(
+                "SELECT count(*) FROM \"{}\".workflow_status",
+                store.schema()
+            ),
+            &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(left, 0);
+    assert_eq!(rows, 0);
+    // It is the caller's: the pool does not count it, and it outlives the store.
+    assert!(before.is_some());
+    assert_eq!(pooled(store.server_info().await.unwrap()), before);
     store.close().await.unwrap();
+    client.batch_execute("SELECT 1").await.unwrap();
+    drop(client);
+    let e = store.native_connection().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
     pg::server().drop_database(&url).await;
 }
 

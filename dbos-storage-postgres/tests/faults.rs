@@ -19,8 +19,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg::{self, faults, faults::CommitDropProxy};
-use dbos_storage_conformance::workload::{run_workload, Compare, Workload};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{
     Backoff, ClaimRequest, DatabaseUrl, DbosConfig, ErrorKind, InsertOptions, LifecycleStore,
@@ -28,6 +26,8 @@ use dbos_storage_core::{
     WorkflowStatus, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg::{self, faults, faults::CommitDropProxy};
+use dbos_storage_testkit::workload::{run_workload, Compare, Workload};
 use tokio::sync::OnceCell;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();

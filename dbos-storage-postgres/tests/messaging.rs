@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{
     AwaitOptions, Caller, DatabaseUrl, DbosConfig, ErrorKind, EventStore, GetEventRequest,
@@ -17,6 +16,7 @@ use dbos_storage_core::{
     RecvRequest, SendOptions, StepStore, StreamReadOptions, StreamStore, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 use tokio::sync::{mpsc, OnceCell};
 use tokio_postgres::AsyncMessage;
 

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use dbos_storage::Registry;
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, ErrorKind, LifecycleStore, DBOS_SCHEMA_VERSION};
 use dbos_storage_postgres::{PostgresConfig, PostgresDriver, PostgresStore};
+use dbos_storage_testkit::pg;
 
 async fn open(url: &str) -> PostgresStore {
     let parsed = DatabaseUrl::parse(url).unwrap();

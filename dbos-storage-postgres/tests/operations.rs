@@ -1,19 +1,16 @@
-//! The operator operations of issue #7 on `PostgresStore`, checked against the exact rows
-//! (the scenarios in `operations/scenarios.rs`, shared with the CockroachDB dialect), plus
-//! garbage collection with the PostgreSQL application store.
-
-#[path = "operations/scenarios.rs"]
-mod scenarios;
+//! The operator operations on `PostgresStore`, checked against the exact rows (the checks of
+//! `dbos_storage_testkit::operator_rows`, shared with the CockroachDB driver), plus garbage
+//! collection with the PostgreSQL application store.
 
 use std::sync::Arc;
 
-use dbos_storage_conformance::pg;
-use dbos_storage_core::maintenance::{collect_garbage, GcOptions};
+use dbos_storage::{collect_garbage, GcOptions};
 use dbos_storage_core::management::RetentionPolicy;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{AppStore, DatabaseUrl, DbosConfig, ErrorKind, LifecycleStore};
 use dbos_storage_postgres::{PostgresAppStore, PostgresConfig, PostgresStore};
-use scenarios::Env;
+use dbos_storage_testkit::operator_rows::{self, Env};
+use dbos_storage_testkit::pg;
 use tokio::sync::OnceCell;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();
@@ -65,63 +62,63 @@ async fn drop_env(env: Env) {
 #[tokio::test]
 async fn fork_copies_the_rows_below_the_start() {
     let env = env().await;
-    scenarios::fork_copies_the_rows_below_the_start(&env).await;
+    operator_rows::fork_copies_the_rows_below_the_start(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn rewind_cuts_everything_from_the_start() {
     let env = env().await;
-    scenarios::rewind_cuts_everything_from_the_start(&env).await;
+    operator_rows::rewind_cuts_everything_from_the_start(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn delete_removes_every_row_with_children() {
     let env = env().await;
-    scenarios::delete_removes_every_row_with_children(&env).await;
+    operator_rows::delete_removes_every_row_with_children(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn attributes_replace_and_merge() {
     let env = env().await;
-    scenarios::attributes_replace_and_merge(&env).await;
+    operator_rows::attributes_replace_and_merge(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn lease_is_a_hidden_queue_row() {
     let env = env().await;
-    scenarios::lease_is_a_hidden_queue_row(&env).await;
+    operator_rows::lease_is_a_hidden_queue_row(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn two_stores_race_for_the_lease() {
     let env = env().await;
-    scenarios::two_stores_race_for_the_lease(&env).await;
+    operator_rows::two_stores_race_for_the_lease(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn sweep_removes_real_orphans_oldest_first() {
     let env = env().await;
-    scenarios::sweep_removes_real_orphans_oldest_first(&env).await;
+    operator_rows::sweep_removes_real_orphans_oldest_first(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn collectable_follows_the_policy() {
     let env = env().await;
-    scenarios::collectable_follows_the_policy(&env).await;
+    operator_rows::collectable_follows_the_policy(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn interrupted_gc_finishes_like_a_clean_one() {
     let (env, clean) = (env().await, env().await);
-    scenarios::interrupted_gc_finishes_like_a_clean_one(&env, &clean).await;
+    operator_rows::interrupted_gc_finishes_like_a_clean_one(&env, &clean).await;
     drop_env(env).await;
     drop_env(clean).await;
 }
@@ -129,7 +126,7 @@ async fn interrupted_gc_finishes_like_a_clean_one() {
 #[tokio::test]
 async fn export_import_round_trip() {
     let (env, other) = (env().await, other_env().await);
-    scenarios::export_import_round_trip(&env, &other).await;
+    operator_rows::export_import_round_trip(&env, &other).await;
     drop_env(env).await;
     drop_env(other).await;
 }
@@ -137,21 +134,21 @@ async fn export_import_round_trip() {
 #[tokio::test]
 async fn metrics_count_per_bucket() {
     let env = env().await;
-    scenarios::metrics_count_per_bucket(&env).await;
+    operator_rows::metrics_count_per_bucket(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn rename_moves_everything_in_batches() {
     let env = env().await;
-    scenarios::rename_moves_everything_in_batches(&env).await;
+    operator_rows::rename_moves_everything_in_batches(&env).await;
     drop_env(env).await;
 }
 
 #[tokio::test]
 async fn schedules_keep_dbos_rows() {
     let env = env().await;
-    scenarios::schedules_keep_dbos_rows(&env).await;
+    operator_rows::schedules_keep_dbos_rows(&env).await;
     drop_env(env).await;
 }
 
@@ -264,7 +261,7 @@ async fn app_store_deletes_and_pages_recorded_transactions() {
 async fn gc_deletes_recorded_transactions_of_collected_workflows_and_orphans() {
     let env = env().await;
     let (app, raw, table) = app_db().await;
-    scenarios::gc_fixture(&env).await;
+    operator_rows::gc_fixture(&env).await;
     raw.batch_execute(&format!(
         "INSERT INTO {table} (workflow_uuid, function_id, output, created_at) VALUES
          ('g0', 1, '1', 5), ('g7', 3, '1', 5), ('gp', 1, '1', 5), ('vanished', 1, '1', 5)"

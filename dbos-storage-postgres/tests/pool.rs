@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, Driver, ErrorKind, LifecycleStore};
 use dbos_storage_postgres::{PostgresConfig, PostgresDriver, PostgresStore};
+use dbos_storage_testkit::pg;
 
 const PASSWORD: &str = "s3cret-Pa55";
 
@@ -23,13 +23,13 @@ async fn open(url: &str) -> dbos_storage_core::Result<PostgresStore> {
 /// `CREATE ROLE … PASSWORD` statements, which tokio-postgres logs at DEBUG) and watches
 /// [`PASSWORD`] in them; [`assert_no_secret`] fails on a leak by any test so far.
 fn capture_logs() {
-    dbos_storage_conformance::logs::install(tracing::Level::INFO);
-    dbos_storage_conformance::logs::watch(PASSWORD);
+    dbos_storage_testkit::logs::install(tracing::Level::INFO);
+    dbos_storage_testkit::logs::watch(PASSWORD);
 }
 
 fn assert_no_secret(text: &str) {
     assert!(!text.contains(PASSWORD), "a password leaked: {text}");
-    dbos_storage_conformance::logs::assert_clean();
+    dbos_storage_testkit::logs::assert_clean();
 }
 
 /// A TCP port on 127.0.0.1 where nothing listens.
@@ -307,7 +307,7 @@ async fn an_exhausted_system_pool_fails_naming_the_settings_and_recovers() {
     .await;
     drop(locker);
     server.drop_database(&url).await;
-    dbos_storage_conformance::logs::assert_clean();
+    dbos_storage_testkit::logs::assert_clean();
 }
 
 /// The same through the application store: two transactions that do not end hold the pool of
@@ -402,5 +402,5 @@ async fn an_exhausted_application_pool_fails_naming_the_settings_and_recovers() 
     })
     .await;
     server.drop_database(&url).await;
-    dbos_storage_conformance::logs::assert_clean();
+    dbos_storage_testkit::logs::assert_clean();
 }

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{
     ClaimRequest, DatabaseUrl, DbosConfig, DedupPolicy, ErrorKind, InsertOptions, LifecycleStore,
@@ -19,6 +18,7 @@ use dbos_storage_core::{
     WorkflowStatus, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 use tokio::sync::OnceCell;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();
@@ -299,9 +299,8 @@ async fn a_row_held_by_an_idle_session_delays_no_other_row_or_queue() {
     )
     .await
     .unwrap();
-    let limited = || {
-        ClaimRequest::new("limited", "e", "v1").limits(QueueLimits::new().concurrency(2))
-    };
+    let limited =
+        || ClaimRequest::new("limited", "e", "v1").limits(QueueLimits::new().concurrency(2));
 
     // No shared budget: the held head is passed over.
     let outcome = store

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{
     CancelOptions, DatabaseUrl, DbosConfig, ErrorKind, InsertOptions, LifecycleStore,
@@ -12,6 +11,7 @@ use dbos_storage_core::{
     StepRecord, StepStore, WorkflowResult, WorkflowStatus, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 use serde_json::json;
 use tokio::sync::OnceCell;
 

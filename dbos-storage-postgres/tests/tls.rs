@@ -1,9 +1,9 @@
 //! TLS against a real server with `ssl = on` and certificates generated at test time: what each
 //! `sslmode` encrypts and verifies.
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{DatabaseUrl, DbosConfig, ErrorKind, LifecycleStore};
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 
 /// The URL of the TLS server's `postgres` database at `host` with `query` (and a unique
 /// application name, returned too, to find the session in `pg_stat_activity`).

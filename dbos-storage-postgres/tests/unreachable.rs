@@ -30,7 +30,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbos_storage_conformance::pg;
 use dbos_storage_core::{
     AwaitOptions, Caller, CancelOptions, ClaimRequest, DatabaseUrl, DbosConfig, DebounceRequest,
     Error, ErrorKind, EventStore, GetEventRequest, InsertOptions, LifecycleStore, ListStepsOptions,
@@ -40,6 +39,7 @@ use dbos_storage_core::{
     VersionStore, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_testkit::pg;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -1,5 +1,5 @@
 //! Dequeue throughput of `SqliteStore` on a temporary database file: 16 concurrent workers (and
-//! one, for comparison) drain a queue through `dbos_storage_conformance::bench`, claiming up to
+//! one, for comparison) drain a queue through `dbos_storage_testkit::bench`, claiming up to
 //! 8 workflows at a time and recording each outcome.
 //!
 //! `cargo bench -p dbos-storage-sqlite --bench dequeue`. The number of workflows defaults to
@@ -7,11 +7,11 @@
 
 use std::sync::Mutex;
 
-use dbos_storage_conformance::bench::{dequeue_throughput, table};
 use dbos_storage_conformance::tempfile::TempDir;
 use dbos_storage_conformance::{async_trait, Factory};
 use dbos_storage_core::{Capabilities, LifecycleStore};
 use dbos_storage_sqlite::{SqliteConfig, SqliteStore};
+use dbos_storage_testkit::bench::{dequeue_throughput, table};
 
 /// Each store is a fresh file in its own temporary directory, removed when the factory is
 /// dropped.

@@ -4,9 +4,9 @@
 //! `cargo bench -p dbos-storage-sqlite --bench group_commit`. Prints, for the URL's
 //! `synchronous` setting (default `full`; set `DBOS_BENCH_SYNCHRONOUS=normal` to compare):
 //!
-//! - `raw commit`: one committed single-row step insert at a time into a scratch copy of
-//!   `operation_outputs` (`SqliteStore::raw_baseline`), on one connection opened with the store's
-//!   settings;
+//! - `raw commit`: one committed single-row step insert at a time into `operation_outputs` of a
+//!   migrated file of its own beside the store's, on one connection opened with the store's
+//!   settings (`SqliteConfig::native_connection`);
 //! - `record step x1` and `record step x16`: checkpoints per second through the store, from one
 //!   caller and from 16 concurrent workflows each recording its own steps, with the ratio to the
 //!   raw rate;
@@ -26,6 +26,7 @@ use dbos_storage_core::{
     InsertOptions, LifecycleStore, NewWorkflow, Outcome, Payload, StepRecord, StepStore,
     WorkflowStore,
 };
+use dbos_storage_sqlite::rusqlite::{params, Connection};
 use dbos_storage_sqlite::SqliteStore;
 
 /// The output of every step: a small JSON result.
@@ -39,6 +40,78 @@ const ROUNDS: usize = 8;
 
 /// Steps of the sequential workflow.
 const WORKFLOW_STEPS: i32 = 10;
+
+/// The output of every raw step: the step output as the store stores it.
+const RAW_OUTPUT: &str = r#"{"json":"{\"ok\":true,\"step\":\"bench_step\"}"}"#;
+
+// language=SQL
+/// One workflow row, as a direct start writes it (`?1` id, `?2` now, `?3` token).
+const INSERT_WORKFLOW: &str = "\
+INSERT INTO workflow_status (
+    workflow_uuid, status, name, executor_id, application_version, created_at, updated_at,
+    recovery_attempts, owner_xid, creator_xid)
+VALUES (?1, 'PENDING', 'bench_workflow', 'bench', 'bench', ?2, ?2, 1, ?3, ?3)";
+
+// language=SQL
+/// One step row (`?1` workflow, `?2` function id, `?3` output, `?4` now).
+const INSERT_STEP: &str = "\
+INSERT INTO operation_outputs (
+    workflow_uuid, function_id, function_name, output, started_at_epoch_ms,
+    completed_at_epoch_ms)
+VALUES (?1, ?2, 'bench_step', ?3, ?4, ?4)";
+
+// language=SQL
+/// A workflow's outcome (`?1` id, `?2` now).
+const FINISH_WORKFLOW: &str = "\
+UPDATE workflow_status
+SET status = 'SUCCESS', owner_xid = NULL, updated_at = ?2, completed_at = ?2
+WHERE workflow_uuid = ?1";
+
+/// The raw side: one connection with the store's settings on a migrated file of its own, each
+/// call one committed single-row statement.
+struct Raw {
+    conn: Connection,
+}
+
+impl Raw {
+    /// Migrates file `name` of `dir` and opens the raw connection on it.
+    async fn open(dir: &std::path::Path, name: &str, synchronous: &str) -> Raw {
+        let store = open(dir, name, synchronous).await;
+        let config = store.config().clone();
+        store.close().await.expect("close");
+        let conn = config.native_connection().expect("raw connection");
+        Raw { conn }
+    }
+
+    fn insert_workflow(&self, id: &str) {
+        let token = dbos_storage_core::new_token();
+        self.conn
+            .prepare_cached(INSERT_WORKFLOW)
+            .and_then(|mut s| s.execute(params![id, dbos_storage_core::now_epoch_ms(), token]))
+            .expect("raw insert");
+    }
+
+    fn insert_step(&self, id: &str, step: i32) {
+        self.conn
+            .prepare_cached(INSERT_STEP)
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    step,
+                    RAW_OUTPUT,
+                    dbos_storage_core::now_epoch_ms()
+                ])
+            })
+            .expect("raw step");
+    }
+
+    fn finish_workflow(&self, id: &str) {
+        self.conn
+            .prepare_cached(FINISH_WORKFLOW)
+            .and_then(|mut s| s.execute(params![id, dbos_storage_core::now_epoch_ms()]))
+            .expect("raw finish");
+    }
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -86,16 +159,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.join(format!("group.sqlite{suffix}")));
+    for name in ["group.sqlite", "raw.sqlite"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.join(format!("{name}{suffix}")));
+        }
     }
     runtime.block_on(async {
         let store = open(&dir, "group.sqlite", &synchronous).await;
-        let raw = store.raw_baseline().await.expect("raw baseline");
+        let raw = Raw::open(&dir, "raw.sqlite", &synchronous).await;
 
         // Warm up both sides untimed.
         let owner = start(&store, "warm").await;
-        raw.insert_workflow("warm").await.expect("raw insert");
+        raw.insert_workflow("warm");
         for step in 1..=20 {
             let record =
                 StepRecord::output("warm", step, "bench_step", Payload::portable_json(OUTPUT));
@@ -103,7 +178,7 @@ fn main() {
                 .record_step(record, Some(&owner))
                 .await
                 .expect("record step");
-            raw.insert_step("warm", step).await.expect("raw step");
+            raw.insert_step("warm", step);
         }
 
         // Every measurement alternates rounds of the raw baseline and of the store, so that
@@ -114,7 +189,7 @@ fn main() {
             (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         let (mut raw_wf_time, mut store_wf_time) = (Duration::ZERO, Duration::ZERO);
         let workflows_per_round = (per_round / 12).max(2);
-        raw.insert_workflow("raw").await.expect("raw insert");
+        raw.insert_workflow("raw");
         let single_owner = start(&store, "single").await;
         let mut group_owners = Vec::new();
         for w in 0..WRITERS {
@@ -126,7 +201,7 @@ fn main() {
             // Raw: one committed single-row insert at a time.
             let t = Instant::now();
             for step in first + 1..=first + per_round as i32 {
-                raw.insert_step("raw", step).await.expect("raw step");
+                raw.insert_step("raw", step);
             }
             raw_time += t.elapsed();
             // One caller.
@@ -211,11 +286,11 @@ fn main() {
             let t = Instant::now();
             for i in 0..workflows_per_round {
                 let id = format!("raw-wf-{round}-{i}");
-                raw.insert_workflow(&id).await.expect("raw insert");
+                raw.insert_workflow(&id);
                 for step in 1..=WORKFLOW_STEPS {
-                    raw.insert_step(&id, step).await.expect("raw step");
+                    raw.insert_step(&id, step);
                 }
-                raw.finish_workflow(&id).await.expect("raw finish");
+                raw.finish_workflow(&id);
             }
             raw_wf_time += t.elapsed();
         }
@@ -237,7 +312,7 @@ fn main() {
             "workflow (10 steps)     {store_wf:>9.1} /s  raw {raw_wf:.1} /s  ratio {:.2}",
             store_wf / raw_wf
         );
-        raw.drop_tables().await.expect("drop the raw tables");
+        drop(raw);
         store.close().await.expect("close");
 
         // Start-up: open and migrate a fresh file.

@@ -14,16 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::app::attempt::{run_attempts, Attempt, SharedBody};
-use dbos_storage_core::app::{
-    column_names, migrations, outputs, refuse_transaction_control, unbound_parameter,
-};
+use dbos_storage_core::app::{column_names, migrations, unbound_parameter};
 use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{
     validate, AppStore, AppTransaction, EpochMs, Error, ErrorKind, Outcome, Params, Payload,
     RecordedTransaction, Result, Row, SqliteLocation, TransactionBody, TransactionCall,
     TransactionOutcome, Value,
 };
+use dbos_storage_driver_kit::app_transaction::attempt::{run_attempts, Attempt, SharedBody};
+use dbos_storage_driver_kit::app_transaction::{outputs, refuse_transaction_control};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use tokio::sync::Mutex;
@@ -31,8 +30,7 @@ use tokio::sync::Mutex;
 use crate::config::{SqliteConfig, Synchronous};
 use crate::connection::open_connection;
 use crate::error::{
-    classify, extended_code, from_call, is_unique_violation_on, with_backend, BACKEND, SQLITE_BUSY,
-    SQLITE_LOCKED,
+    classify, extended_code, from_call, is_busy_code, is_unique_violation_on, with_backend, BACKEND,
 };
 
 // language=SQL
@@ -1015,9 +1013,10 @@ fn migration_error(
             let code = cause
                 .downcast_ref::<rusqlite::Error>()
                 .and_then(extended_code);
-            let kind = match code.map(|code| code & 0xff) {
-                Some(SQLITE_BUSY | SQLITE_LOCKED) => ErrorKind::Contention,
-                _ => ErrorKind::Backend,
+            let kind = if code.is_some_and(is_busy_code) {
+                ErrorKind::Contention
+            } else {
+                ErrorKind::Backend
             };
             let built = with_backend(migrations::failed(kind, folder, failing.as_deref(), &error));
             let built = match code {

@@ -263,6 +263,26 @@ impl SqliteConfig {
     pub fn is_memory(&self) -> bool {
         self.location == SqliteLocation::Memory
     }
+
+    /// Opens a connection of the caller's own to this database, configured as a store opened
+    /// with this configuration configures each of its connections: `busy_timeout`,
+    /// `journal_mode=WAL`, this `synchronous` setting, `foreign_keys=ON`. It is for work the
+    /// store does not offer — reports, maintenance, a benchmark's baseline — next to a store on
+    /// the same file; writes through it take the file's write lock as the store's do.
+    ///
+    /// It blocks (it opens the file and may wait up to `busy_timeout` for the lock that
+    /// switching to WAL takes): call it from a thread that may block, such as one of its own or
+    /// `tokio::task::spawn_blocking`. For `:memory:` it opens a new, empty database of its own,
+    /// since an in-memory store's database is private to that store.
+    ///
+    /// # Errors
+    /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for an invalid
+    /// configuration, or when the path cannot hold a database (a missing directory, no
+    /// permission to write); the other errors of [`SqliteStore::open`](crate::SqliteStore::open).
+    pub fn native_connection(&self) -> Result<rusqlite::Connection> {
+        self.validate()?;
+        crate::connection::open_writer(self)
+    }
 }
 
 impl FromStr for SqliteConfig {

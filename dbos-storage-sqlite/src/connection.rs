@@ -3,7 +3,7 @@
 //! Each connection is an actor: one OS thread owns one SQLite connection and runs the work sent
 //! to it, in order. A store has one *writer* ([`Writer`]: every write transaction is `BEGIN
 //! IMMEDIATE`, so writers queue fairly on SQLite's write lock instead of failing to upgrade a
-//! read lock, and concurrent writes are committed together, see [`crate::writer`]) and a few
+//! read lock, and concurrent writes are committed together, see [`crate::group_commit`]) and a few
 //! *readers* ([`tokio_rusqlite::Connection`]s) used round-robin; in WAL mode readers never block
 //! the writer and see the last committed state. A `:memory:` database is private to its
 //! connection, so it gets a single connection for everything.
@@ -17,10 +17,10 @@ use rusqlite::{Transaction, TransactionBehavior};
 
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{
-    classify, extended_code, from_call, set_thread_busy_timeout, BACKEND, SQLITE_CANTOPEN,
+    classify, from_call, is_busy, is_cantopen_error, set_thread_busy_timeout, BACKEND,
 };
+use crate::group_commit::Writer;
 use crate::sql;
-use crate::writer::Writer;
 
 /// Prepared statements each connection keeps (rusqlite's `prepare_cached`): enough for every
 /// statement of the hot paths and most others, so they are never re-prepared.
@@ -55,9 +55,10 @@ pub(crate) async fn open_connection(
     Ok(conn)
 }
 
-/// Opens the writer connection of `config` on the calling thread (the writer's own), configured
-/// as [`open_connection`] configures its connections, with the same errors.
-fn open_writer(config: &SqliteConfig) -> Result<rusqlite::Connection> {
+/// Opens a connection of `config` on the calling thread (the writer's own, or the caller's of
+/// [`SqliteConfig::native_connection`]), configured as [`open_connection`] configures its
+/// connections, with the same errors.
+pub(crate) fn open_writer(config: &SqliteConfig) -> Result<rusqlite::Connection> {
     let location = &config.location;
     let (conn, memory) = match location {
         SqliteLocation::Memory => (rusqlite::Connection::open_in_memory(), true),
@@ -90,7 +91,9 @@ fn configure(
 
 /// Switches to WAL. The switch needs an exclusive lock for a moment; when several connections
 /// open a new file at once SQLite may report `SQLITE_BUSY` without calling the busy handler, so
-/// this retries until `busy_timeout` has passed.
+/// this waits for the lock until `busy_timeout` has passed, as the busy handler waits for every
+/// other statement. It runs on the connection's own thread while the connection opens, outside
+/// any operation a retry policy could re-run.
 fn enable_wal(conn: &rusqlite::Connection, busy_timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + busy_timeout;
     loop {
@@ -104,11 +107,7 @@ fn enable_wal(conn: &rusqlite::Connection, busy_timeout: Duration) -> Result<()>
                 }
                 return Ok(());
             }
-            Err(e)
-                if matches!(extended_code(&e), Some(c) if c & 0xff == crate::error::SQLITE_BUSY
-                    || c & 0xff == crate::error::SQLITE_LOCKED)
-                    && Instant::now() < deadline =>
-            {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             Err(e) => return Err(classify(e)),
@@ -134,11 +133,7 @@ fn open_error(location: &SqliteLocation, inner: Error) -> Error {
         ),
         SqliteLocation::File(path) => {
             let what = format!("the SQLite database file {}", show(path));
-            let cantopen = inner
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .is_some_and(|c| c & 0xff == SQLITE_CANTOPEN);
-            match cantopen.then(|| diagnose(path)).flatten() {
+            match is_cantopen_error(&inner).then(|| diagnose(path)).flatten() {
                 Some(hint) => (what, Some(hint), ErrorKind::InvalidConfig),
                 None => (what, None, inner.kind()),
             }
@@ -301,7 +296,7 @@ impl Connections {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer and returns once its writes
     /// are committed; an error rolls back everything `f` wrote. Concurrent writes share one
-    /// transaction and one commit (group commit, see [`crate::writer`]), each in its own
+    /// transaction and one commit (group commit, see [`crate::group_commit`]), each in its own
     /// savepoint, so one write's failure never touches another's; the result arrives only after
     /// the commit, and when the commit fails every write of the transaction gets its error.
     pub(crate) async fn write<R, F>(&self, f: F) -> Result<R>

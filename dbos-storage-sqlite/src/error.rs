@@ -9,32 +9,33 @@ use dbos_storage_core::{Error, ErrorKind};
 /// The backend name attached to every error this crate produces.
 pub(crate) const BACKEND: &str = "sqlite";
 
-/// Names this backend in an error built by the core (`dbos_storage_core::rules`,
-/// `dbos_storage_core::app`), whose errors name none: `.map_err(with_backend)`.
+/// Names this backend in an error built by the driver kit (`dbos_storage_driver_kit::decisions`,
+/// `dbos_storage_driver_kit::app_transaction`) or the core, whose errors name none:
+/// `.map_err(with_backend)`.
 pub(crate) fn with_backend(error: Error) -> Error {
     error.with_backend(BACKEND)
 }
 
 /// `SQLITE_BUSY`: another connection holds a lock the statement needs.
-pub(crate) const SQLITE_BUSY: i32 = 5;
+const SQLITE_BUSY: i32 = 5;
 /// `SQLITE_LOCKED`: a lock conflict inside the same connection or shared cache.
-pub(crate) const SQLITE_LOCKED: i32 = 6;
+const SQLITE_LOCKED: i32 = 6;
 /// `SQLITE_CONSTRAINT`: the primary code of every constraint violation.
-pub(crate) const SQLITE_CONSTRAINT: i32 = 19;
+const SQLITE_CONSTRAINT: i32 = 19;
 /// `SQLITE_CONSTRAINT_UNIQUE`: a UNIQUE constraint or unique index was violated.
-pub(crate) const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
 /// `SQLITE_CONSTRAINT_PRIMARYKEY`: a PRIMARY KEY was violated.
-pub(crate) const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
+const SQLITE_CONSTRAINT_PRIMARYKEY: i32 = 1555;
 /// `SQLITE_CONSTRAINT_FOREIGNKEY`: a FOREIGN KEY was violated.
-pub(crate) const SQLITE_CONSTRAINT_FOREIGNKEY: i32 = 787;
+const SQLITE_CONSTRAINT_FOREIGNKEY: i32 = 787;
 /// `SQLITE_CANTOPEN`: the database file could not be opened.
-pub(crate) const SQLITE_CANTOPEN: i32 = 14;
+const SQLITE_CANTOPEN: i32 = 14;
 /// `SQLITE_READONLY`: a write to a database (or its `-wal`/`-shm` files) that is read-only.
-pub(crate) const SQLITE_READONLY: i32 = 8;
+const SQLITE_READONLY: i32 = 8;
 /// `SQLITE_CORRUPT`: the database file is malformed.
-pub(crate) const SQLITE_CORRUPT: i32 = 11;
+const SQLITE_CORRUPT: i32 = 11;
 /// `SQLITE_NOTADB`: the file is not a SQLite database.
-pub(crate) const SQLITE_NOTADB: i32 = 26;
+const SQLITE_NOTADB: i32 = 26;
 
 /// The busy timeout named in contention messages when the connection's is unknown (DBOS's
 /// default).
@@ -167,6 +168,30 @@ pub(crate) fn extended_code(err: &rusqlite::Error) -> Option<i32> {
         rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
         _ => None,
     }
+}
+
+/// Whether a SQLite result code (primary or extended) is `SQLITE_BUSY` or `SQLITE_LOCKED`: a
+/// lock held by another connection.
+pub(crate) fn is_busy_code(code: i32) -> bool {
+    matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED)
+}
+
+/// Whether `err` is `SQLITE_BUSY` or `SQLITE_LOCKED` (or one of their extended codes).
+pub(crate) fn is_busy(err: &rusqlite::Error) -> bool {
+    extended_code(err).is_some_and(is_busy_code)
+}
+
+/// Whether `err` is a FOREIGN KEY violation.
+pub(crate) fn is_foreign_key_violation(err: &rusqlite::Error) -> bool {
+    extended_code(err) == Some(SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
+/// Whether a classified error is `SQLITE_CANTOPEN` (or one of its extended codes): the file
+/// could not be opened.
+pub(crate) fn is_cantopen_error(err: &Error) -> bool {
+    err.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == SQLITE_CANTOPEN)
 }
 
 /// Whether `err` is a UNIQUE or PRIMARY KEY violation whose message names `column`.

@@ -6,9 +6,10 @@
 //!
 //! The queue, application-version, messaging, fork/rewind/delete, retention, export/import,
 //! metrics, rename and schedule statements live in the submodules [`queues`], [`versions`],
-//! [`messaging`], [`forks`], [`retention`], [`transfer`], [`metrics`], [`rename`] and
+//! [`messaging`], [`forks`], [`retention`], [`export`], [`metrics`], [`rename`] and
 //! [`schedules`] (`src/sql/`).
 
+pub(crate) mod export;
 pub(crate) mod forks;
 pub(crate) mod messaging;
 pub(crate) mod metrics;
@@ -16,7 +17,6 @@ pub(crate) mod queues;
 pub(crate) mod rename;
 pub(crate) mod retention;
 pub(crate) mod schedules;
-pub(crate) mod transfer;
 pub(crate) mod versions;
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use dbos_storage_core::messaging::STREAM_CLOSED_SENTINEL;
 use dbos_storage_core::payload::portable::PortableError;
+use dbos_storage_core::streams::STREAM_CLOSED_SENTINEL;
 use dbos_storage_core::{
     AwaitOptions, Caller, ErrorKind, EventStore, GetEventRequest, InsertOptions, LifecycleStore,
     MessageStore, NewWorkflow, OutgoingMessage, Payload, RecvRequest, Result, SendOptions,

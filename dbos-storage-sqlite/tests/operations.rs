@@ -6,17 +6,17 @@
 use std::path::Path;
 use std::time::Duration;
 
+use dbos_storage::{across_databases::GC_LEASE, collect_garbage, GcOptions};
 use dbos_storage_core::export::ExportDocument;
-use dbos_storage_core::maintenance::GC_LEASE;
 use dbos_storage_core::management::{LEASE_APPLICATION, LEASE_PREFIX};
-use dbos_storage_core::messaging::STREAM_CLOSED_SENTINEL;
+use dbos_storage_core::streams::STREAM_CLOSED_SENTINEL;
 use dbos_storage_core::{
-    collect_garbage, AppStore, AttributeUpdate, DeleteOptions, ErrorKind, ForkRequest, ForkStart,
-    ForkedWorkflow, GcOptions, ImportOptions, Lease, ListWorkflowsQuery, ManagementStore,
-    MetricsQuery, OrphanSweep, QueueConflictPolicy, QueueDefinition, QueueStore, RenameApplication,
-    RenameReport, RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter,
-    ScheduleStatus, ScheduleStore, SqliteLocation, StepCount, WorkflowCount, WorkflowStatus,
-    WorkflowStore, INTERNAL_QUEUE,
+    AppStore, AttributeUpdate, DeleteOptions, ErrorKind, ForkRequest, ForkStart, ForkedWorkflow,
+    ImportOptions, Lease, ListWorkflowsQuery, ManagementStore, MetricsQuery, OrphanSweep,
+    QueueConflictPolicy, QueueDefinition, QueueStore, RenameApplication, RenameReport,
+    RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter, ScheduleStatus,
+    ScheduleStore, SqliteLocation, StepCount, WorkflowCount, WorkflowStatus, WorkflowStore,
+    INTERNAL_QUEUE,
 };
 use dbos_storage_sqlite::{SqliteAppStore, SqliteConfig, SqliteStore};
 use rusqlite::types::Value;

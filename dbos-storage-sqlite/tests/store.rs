@@ -948,3 +948,37 @@ async fn without_readers_reads_use_the_writer() {
     assert_eq!(f.store.get_workflows(&ids(&["r0"])).await.unwrap().len(), 1);
     f.store.check_connection().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_native_connection_has_the_store_settings_and_sees_its_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SqliteConfig::file(dir.path().join("native.sqlite"))
+        .busy_timeout(Duration::from_millis(1500))
+        .synchronous(dbos_storage_sqlite::Synchronous::Normal);
+    let store = SqliteStore::open(config.clone()).await.unwrap();
+    store.migrate().await.unwrap();
+    let conn = config.native_connection().unwrap();
+    let pragma = |name: &str| -> String {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+            r.get::<_, rusqlite::types::Value>(0)
+        })
+        .map(|v| match v {
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            rusqlite::types::Value::Text(t) => t,
+            other => format!("{other:?}"),
+        })
+        .unwrap()
+    };
+    assert_eq!(pragma("journal_mode"), "wal");
+    assert_eq!(pragma("synchronous"), "1");
+    assert_eq!(pragma("foreign_keys"), "1");
+    assert_eq!(pragma("busy_timeout"), "1500");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM workflow_status", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+    store.close().await.unwrap();
+    let missing = SqliteConfig::file(dir.path().join("no/such/dir/x.sqlite"));
+    let e = missing.native_connection().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+}

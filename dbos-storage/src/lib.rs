@@ -2,8 +2,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod across_databases;
 mod registry;
 
+pub use across_databases::{
+    collect_garbage, delete_everywhere, rewind_everywhere, GcOptions, GcReport,
+};
 pub use dbos_storage_core::*;
 pub use registry::{connect, connect_url, Registry, Stores};
 

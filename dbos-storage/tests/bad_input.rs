@@ -4,7 +4,7 @@
 //! version is intact, the rows written before are unchanged, and a normal insert and read work.
 //!
 //! The operation rows run on a SQLite file and, with the `postgres` feature, on PostgreSQL (the
-//! conformance harness's server).
+//! test harness's server).
 
 use std::future::Future;
 use std::path::Path;
@@ -916,7 +916,7 @@ async fn invalid_utf8_in_the_database_file_is_corrupt() {
 async fn operation_rows_fail_cleanly_and_leave_postgres_intact() {
     use dbos_storage::postgres::{PostgresConfig, PostgresStore};
     use dbos_storage::DatabaseUrl;
-    use dbos_storage_conformance::pg;
+    use dbos_storage_testkit::pg;
 
     let url = pg::server().create_database("bad_input").await;
     let dbos = DbosConfig::new("bad-input").with_sys_db_pool_size(4);

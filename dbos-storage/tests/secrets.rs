@@ -4,7 +4,7 @@
 //! scanned for the test passwords.
 //!
 //! A test without the libtest harness (`harness = false`): `main` installs the capture
-//! ([`dbos_storage_conformance::logs`]) before anything runs, runs every scenario in order (a
+//! ([`dbos_storage_testkit::logs`]) before anything runs, runs every scenario in order (a
 //! failing scenario fails the binary), and scans at the end, so the scan covers the whole run,
 //! background tasks included. With the `postgres` feature the scenarios include a real server:
 //! a wrong password, refused and unknown hosts, TLS failures, pool exhaustion with the retry
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use dbos_storage::{connect, DatabaseUrl, DbosConfig, Error};
-use dbos_storage_conformance::logs;
+use dbos_storage_testkit::logs;
 
 /// The password of every URL and configuration of this file.
 const PASSWORD: &str = "Sec-ret_Pa55-9w4";
@@ -111,7 +111,7 @@ mod postgres {
         NewWorkflow, Outcome, Params, Payload, RetryPolicy, RetryingStore, StepRecord,
         TransactionCall, WorkflowStore,
     };
-    use dbos_storage_conformance::{logs, pg};
+    use dbos_storage_testkit::{logs, pg};
 
     use super::*;
 

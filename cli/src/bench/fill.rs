@@ -17,7 +17,10 @@
 //! milliseconds, `$3`/`?3` the bench's application version (enqueued rows) or the steps per
 //! workflow (steps).
 
-use dbos_storage::{now_epoch_ms, SqliteLocation};
+use dbos_storage::now_epoch_ms;
+use dbos_storage::postgres::tokio_postgres;
+use dbos_storage::sqlite::rusqlite;
+use dbos_storage::sqlite::SqliteConfig;
 
 use super::scale::{Dataset, STEPS_PER_FINISHED};
 use super::{Bench, VERSION};
@@ -305,7 +308,7 @@ pub(super) async fn fill(bench: &Bench<'_>, dataset: &Dataset) -> Result<(), Cli
             );
             let payloads = [payloads[0].as_str(), payloads[1].as_str()];
             let enqueued = [enqueued[0].as_str(), enqueued[1].as_str()];
-            let client = store.native_client().await?;
+            let client = store.native_connection().await?;
             for bulk in plan(dataset, &finished, &payloads, &steps, &enqueued, &parents) {
                 let version = VERSION.to_owned();
                 let steps = i32::try_from(STEPS_PER_FINISHED).unwrap_or(i32::MAX);
@@ -323,11 +326,8 @@ pub(super) async fn fill(bench: &Bench<'_>, dataset: &Dataset) -> Result<(), Cli
                 .await
                 .map_err(pg_error)?;
         }
-        Native::Sqlite(_) => {
-            let url = bench.config.system_database_url()?;
-            let Some(SqliteLocation::File(path)) = url.sqlite_location() else {
-                return Err(CliError::new("bench --scale needs a database file"));
-            };
+        Native::Sqlite(store) => {
+            let config = store.config().clone();
             let statements: Vec<Bulk<'static>> = plan(
                 dataset,
                 SQLITE_FINISHED,
@@ -336,7 +336,7 @@ pub(super) async fn fill(bench: &Bench<'_>, dataset: &Dataset) -> Result<(), Cli
                 &SQLITE_ENQUEUED,
                 SQLITE_PARENTS,
             );
-            tokio::task::spawn_blocking(move || fill_sqlite(&path, &statements))
+            tokio::task::spawn_blocking(move || fill_sqlite(&config, &statements))
                 .await
                 .map_err(|e| CliError::new(format!("the SQLite fill stopped: {e}")))??;
         }
@@ -344,18 +344,18 @@ pub(super) async fn fill(bench: &Bench<'_>, dataset: &Dataset) -> Result<(), Cli
     Ok(())
 }
 
-/// Runs the SQLite statements in one transaction on a connection of their own.
-fn fill_sqlite(path: &std::path::Path, statements: &[Bulk<'static>]) -> Result<(), CliError> {
-    let mut conn = rusqlite::Connection::open(path)
-        .map_err(|e| CliError::new(format!("cannot open {}: {e}", path.display())))?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))
-        .map_err(sqlite_error)?;
+/// Runs the SQLite statements in one transaction on a connection of their own (the store's
+/// pragmas, `busy_timeout` included).
+fn fill_sqlite(config: &SqliteConfig, statements: &[Bulk<'static>]) -> Result<(), CliError> {
+    let mut conn = config.native_connection()?;
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sqlite_error)?;
     for bulk in statements {
         let written = match bulk.third {
-            Third::Version => tx.execute(bulk.sql, rusqlite::params![bulk.count, bulk.first, VERSION]),
+            Third::Version => {
+                tx.execute(bulk.sql, rusqlite::params![bulk.count, bulk.first, VERSION])
+            }
             Third::Steps => tx.execute(
                 bulk.sql,
                 rusqlite::params![bulk.count, bulk.first, STEPS_PER_FINISHED],

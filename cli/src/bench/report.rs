@@ -333,8 +333,15 @@ impl Report {
         if let Some(scale) = &self.big_database {
             out.push('\n');
             let _ = writeln!(out, "{}", scale.heading());
-            let mut table =
-                Table::new(&["OPERATION", ">N", ">BIG", ">EMPTY", ">RATIO", "TARGET", "MET"]);
+            let mut table = Table::new(&[
+                "OPERATION",
+                ">N",
+                ">BIG",
+                ">EMPTY",
+                ">RATIO",
+                "TARGET",
+                "MET",
+            ]);
             for f in &scale.figures {
                 table.row(vec![
                     f.figure.clone(),

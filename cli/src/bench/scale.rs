@@ -338,12 +338,19 @@ async fn claims(
         .collect();
     store.enqueue_workflows(queued).await?;
     let t = Instant::now();
-    let drained = drain(bench, queue, EXECUTOR, concurrency, k, |id, owner| async move {
-        if concurrency.is_some() {
-            finish(store, &id, &owner).await?;
-        }
-        Ok(())
-    })
+    let drained = drain(
+        bench,
+        queue,
+        EXECUTOR,
+        concurrency,
+        k,
+        |id, owner| async move {
+            if concurrency.is_some() {
+                finish(store, &id, &owner).await?;
+            }
+            Ok(())
+        },
+    )
     .await?;
     let elapsed = t.elapsed();
     if drained.ids.len() < k {
@@ -352,7 +359,10 @@ async fn claims(
             drained.ids.len()
         )));
     }
-    Ok(rate(drained.ids.len(), elapsed.max(Duration::from_micros(1))))
+    Ok(rate(
+        drained.ids.len(),
+        elapsed.max(Duration::from_micros(1)),
+    ))
 }
 
 /// Records the outcome of a claimed workflow.
@@ -379,7 +389,11 @@ fn listings() -> Vec<(&'static str, &'static str, ListWorkflowsQuery)> {
             "status ERROR",
             page().status(vec![WorkflowStatus::Error]),
         ),
-        ("scale_list_name", "one name", page().name(["bench_workflow"])),
+        (
+            "scale_list_name",
+            "one name",
+            page().name(["bench_workflow"]),
+        ),
         (
             "scale_list_queue",
             "one queue",

@@ -1,14 +1,18 @@
 //! [`CrdbFactory`]: the conformance suite's factory for `CockroachStore`. Every store gets a
 //! fresh schema, dropped in `destroy`, either on the PostgreSQL test server in
-//! CockroachDB-compatible mode (SERIALIZABLE by default, LISTEN/NOTIFY off; the test-only escape
-//! hatch lets the dialect open PostgreSQL) or on the real cluster of `DBOS_TEST_COCKROACH_URL`.
+//! CockroachDB-compatible mode (a database marked with [`COMPATIBLE_MODE_SETTING`], SERIALIZABLE
+//! by default; the dialect keeps LISTEN/NOTIFY off) or on the real cluster of
+//! `DBOS_TEST_COCKROACH_URL`.
 
 #![allow(dead_code)] // each test target uses part of it
 
-use dbos_storage_cockroach::{open_system, CockroachConfig, CockroachStore};
-use dbos_storage_conformance::{async_trait, pg, Factory};
+use dbos_storage_cockroach::{
+    open_system, CockroachConfig, CockroachStore, COMPATIBLE_MODE_SETTING,
+};
+use dbos_storage_conformance::{async_trait, Factory};
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Capabilities, DatabaseUrl, DbosConfig, LifecycleStore};
+use dbos_storage_testkit::pg;
 use tokio::sync::OnceCell;
 
 /// The variable naming the real cluster of the `cockroach-cluster-tests` leg.
@@ -60,7 +64,7 @@ impl CrdbFactory {
     pub(crate) async fn database_url(&self) -> String {
         match &self.target {
             Target::PostgresCompat => DATABASE
-                .get_or_init(|| pg::server().create_database("crdb_conf"))
+                .get_or_init(|| compatible_database("crdb_conf"))
                 .await
                 .clone(),
             Target::Cluster(url) => url.clone(),
@@ -78,11 +82,7 @@ impl CrdbFactory {
             dbos = dbos.with_options("-c inject_retry_errors_enabled=true");
         }
         let parsed = DatabaseUrl::parse(&url).expect("the test URL parses");
-        let config = CockroachConfig::system(&dbos, &parsed).expect("a valid configuration");
-        match self.target {
-            Target::PostgresCompat => config.allow_postgres_server_for_tests(true),
-            Target::Cluster(_) => config,
-        }
+        CockroachConfig::system(&dbos, &parsed).expect("a valid configuration")
     }
 
     async fn admin_execute(&self, sql: &str) {
@@ -99,6 +99,28 @@ impl CrdbFactory {
         drop(client);
         let _ = task.await;
     }
+}
+
+/// Creates a database on the PostgreSQL test server in CockroachDB-compatible mode (see
+/// [`mark_compatible`]) and returns its `postgresql://` URL.
+pub(crate) async fn compatible_database(prefix: &str) -> String {
+    let url = pg::server().create_database(prefix).await;
+    mark_compatible(&url).await;
+    url
+}
+
+/// Prepares the test server's database of `url` as a CockroachDB stand-in for the sessions
+/// opened from now on: SERIALIZABLE by default, and marked with [`COMPATIBLE_MODE_SETTING`] so
+/// that the CockroachDB dialect accepts it.
+pub(crate) async fn mark_compatible(url: &str) {
+    let parsed = DatabaseUrl::parse(url).expect("the test URL parses");
+    let database = quote_identifier(parsed.database().expect("the test URL names a database"));
+    pg::server()
+        .execute(&format!(
+            "ALTER DATABASE {database} SET {COMPATIBLE_MODE_SETTING} = 'on'; \
+             ALTER DATABASE {database} SET default_transaction_isolation = 'serializable'"
+        ))
+        .await;
 }
 
 /// A `cockroachdb://` URL as tokio-postgres reads it (`postgresql://`, port 26257 when none).

@@ -15,7 +15,6 @@ use futures::FutureExt;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
-use crate::config::Dialect;
 use crate::error::{classify, kind_of_code, with_backend};
 use crate::sql::{app as q, render};
 
@@ -64,12 +63,12 @@ pub(super) fn load(folder: &Path) -> Result<Vec<refinery::Migration>> {
 pub(super) async fn apply(
     client: &mut Client,
     schema: &str,
-    dialect: Dialect,
+    advisory_locks: bool,
     folder: &Path,
     loaded: &[refinery::Migration],
 ) -> Result<Vec<String>> {
-    if dialect == Dialect::Cockroach {
-        // CockroachDB only stubs advisory locks (some versions lack them): nothing to take.
+    if !advisory_locks {
+        // The dialect's server has no working advisory locks: nothing to take.
         return apply_locked(client, schema, folder, loaded).await;
     }
     let key = lock_key(schema);

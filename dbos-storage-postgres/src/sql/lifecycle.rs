@@ -20,9 +20,12 @@ FROM (SELECT pg_backend_pid() AS pid) AS me
 LEFT JOIN pg_catalog.pg_stat_ssl s ON s.pid = me.pid";
 
 // language=SQL
-/// As [`SELECT_SERVER_INFO`] on CockroachDB, which has no `pg_stat_ssl`.
-pub(crate) const SELECT_SERVER_INFO_COCKROACH: &str =
-    "SELECT version(), current_database()::text, current_user::text";
+/// The server's `version()` (how a dialect recognises its server).
+pub(crate) const SELECT_SERVER_VERSION: &str = "SELECT version()";
+
+// language=SQL
+/// The value of the setting `$1` in this session, NULL when the server does not know it.
+pub(crate) const SELECT_SETTING: &str = "SELECT current_setting($1, true)";
 
 /// What `dbos-storage migrate --app-role` grants on PostgreSQL, as DBOS's own `dbos migrate
 /// --app-role` does: use of the schema, read and write on its tables, its sequences and its
@@ -44,17 +47,6 @@ pub(crate) const GRANT_APP_ROLE: &[&str] = &[
     "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}",
     // language=SQL
     "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT EXECUTE ON FUNCTIONS TO {role}",
-];
-
-/// [`GRANT_APP_ROLE`] on CockroachDB: its schema holds no sequences or functions.
-pub(crate) const GRANT_APP_ROLE_COCKROACH: &[&str] = &[
-    // language=SQL
-    "GRANT USAGE ON SCHEMA {schema} TO {role}",
-    // language=SQL
-    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
-    // language=SQL
-    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
-     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}",
 ];
 
 // language=SQL

@@ -9,7 +9,7 @@
 //! and `store::queues` check the statements on a never-analyzed schema.
 
 pub(crate) mod app;
-pub(crate) mod bench;
+pub(crate) mod export;
 pub(crate) mod forks;
 pub(crate) mod lifecycle;
 pub(crate) mod management;
@@ -20,7 +20,6 @@ pub(crate) mod rename;
 pub(crate) mod retention;
 pub(crate) mod schedules;
 pub(crate) mod steps;
-pub(crate) mod transfer;
 pub(crate) mod versions;
 pub(crate) mod workflows;
 

@@ -419,9 +419,15 @@ pub(crate) const ENQUEUE_WORKFLOWS: &str = concat!(
     newest_created!("PENDING", " AND s.queue_partition_key IS NULL"),
     ")
         ELSE GREATEST(",
-    newest_created!("ENQUEUED", " AND s.queue_partition_key = g.queue_partition_key"),
+    newest_created!(
+        "ENQUEUED",
+        " AND s.queue_partition_key = g.queue_partition_key"
+    ),
     ", ",
-    newest_created!("PENDING", " AND s.queue_partition_key = g.queue_partition_key"),
+    newest_created!(
+        "PENDING",
+        " AND s.queue_partition_key = g.queue_partition_key"
+    ),
     ")
         END) AS first_created_at
     FROM groups g

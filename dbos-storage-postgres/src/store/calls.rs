@@ -8,11 +8,11 @@
 //! transaction ends, so two calls of one workflow run one after the other, and the second sees
 //! the step the first recorded.
 
-use dbos_storage_core::rules::columns::{outcome_of, status_of};
-use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
-use dbos_storage_core::rules::steps::NewStep;
-use dbos_storage_core::rules::{errors, steps};
 use dbos_storage_core::{Caller, EpochMs, Outcome, RecordedStep, Result, StepRecord};
+use dbos_storage_driver_kit::decisions::column_values::{outcome_of, status_of};
+use dbos_storage_driver_kit::decisions::ownership_check::{self, WorkflowOwner};
+use dbos_storage_driver_kit::decisions::step_checkpoints::NewStep;
+use dbos_storage_driver_kit::decisions::{step_checkpoints, store_errors};
 use tokio_postgres::Transaction;
 
 use super::steps::record_step_row;
@@ -48,13 +48,13 @@ pub(crate) async fn begin_call(
         .await
         .map_err(classify)?;
     let Some(row) = row else {
-        return Err(with_backend(errors::missing_workflow(workflow_id)));
+        return Err(with_backend(store_errors::missing_workflow(workflow_id)));
     };
     let status = status_of(col::<Option<String>>(&row, 0)?.as_deref());
     let owner_xid: Option<String> = col(&row, 1)?;
     let application_name: Option<String> = col(&row, 2)?;
     if caller.records_step() {
-        steps::ensure_not_cancelled(workflow_id, &status).map_err(with_backend)?;
+        step_checkpoints::ensure_not_cancelled(workflow_id, &status).map_err(with_backend)?;
         let step = tx
             .query_opt(
                 queries.select_step.as_str(),
@@ -64,8 +64,13 @@ pub(crate) async fn begin_call(
             .map_err(classify)?;
         if let Some(step) = step {
             let recorded_name: String = col(&step, 0)?;
-            steps::ensure_same_step(workflow_id, caller.function_id, step_name, &recorded_name)
-                .map_err(with_backend)?;
+            step_checkpoints::ensure_same_step(
+                workflow_id,
+                caller.function_id,
+                step_name,
+                &recorded_name,
+            )
+            .map_err(with_backend)?;
             let serialization: Option<String> = col(&step, 4)?;
             return Ok(Call::Replay(RecordedStep::new(
                 outcome_of(col(&step, 1)?, col(&step, 2)?, serialization.as_deref()),
@@ -79,7 +84,7 @@ pub(crate) async fn begin_call(
             deadline_epoch_ms: None,
             application_name: application_name.clone(),
         };
-        ownership::verify(workflow_id, expected, Some(found), what).map_err(with_backend)?;
+        ownership_check::verify(workflow_id, expected, Some(found), what).map_err(with_backend)?;
     }
     Ok(Call::Run { application_name })
 }
@@ -112,7 +117,7 @@ pub(crate) async fn record_call(
     let row = NewStep::recorded(&step, application_name);
     let recorded = record_step_row(tx, queries, &row).await?;
     if recorded != Some(now) {
-        return Err(with_backend(errors::step_conflict(&step, recorded)));
+        return Err(with_backend(store_errors::step_conflict(&step, recorded)));
     }
     Ok(())
 }

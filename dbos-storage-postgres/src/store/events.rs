@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use dbos_storage_core::messaging::{validate_key, SET_EVENT_STEP};
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::wait::messaging::{self as waits, EventWaits};
-use dbos_storage_core::wait::WakeChannel;
+use dbos_storage_core::{events::SET_EVENT_STEP, messages::validate_key};
 use dbos_storage_core::{
     validate, AwaitOptions, Caller, EventStore, GetEventRequest, Payload, Result, SetEventOutcome,
 };
+use dbos_storage_driver_kit::wait::messaging::{self as waits, EventWaits};
+use dbos_storage_driver_kit::wait::WakeChannel;
 
 use super::calls::{begin_call, record_call, Call};
 use super::{col, now_ms, payload, PostgresStore};

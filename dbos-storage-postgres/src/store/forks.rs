@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use dbos_storage_core::management::{
     prepare_forks, ForkRequest, ForkStart, ForkedWorkflow, RewindRequest, RewoundWorkflow,
 };
-use dbos_storage_core::messaging::STREAM_CLOSED_SENTINEL;
-use dbos_storage_core::rules::columns::status_of;
-use dbos_storage_core::rules::errors;
+use dbos_storage_core::streams::STREAM_CLOSED_SENTINEL;
 use dbos_storage_core::{Error, Result, INTERNAL_QUEUE};
+use dbos_storage_driver_kit::decisions::column_values::status_of;
+use dbos_storage_driver_kit::decisions::store_errors;
 use tokio_postgres::Transaction;
 
 use super::{col, PostgresStore, Queries};
@@ -153,7 +153,7 @@ impl PostgresStore {
                         .iter()
                         .find(|r| !known.contains_key(&r.source_workflow_id))
                     {
-                        return Err(with_backend(errors::missing_workflow(
+                        return Err(with_backend(store_errors::missing_workflow(
                             &missing.source_workflow_id,
                         )));
                     }
@@ -180,7 +180,7 @@ impl PostgresStore {
                         .query_opt(q.lock_workflow_status.as_str(), &[&id])
                         .await
                         .map_err(classify)?
-                        .ok_or_else(|| with_backend(errors::missing_workflow(id)))?;
+                        .ok_or_else(|| with_backend(store_errors::missing_workflow(id)))?;
                     let stored: Option<String> = col(&row, 0)?;
                     let previous = status_of(stored.as_deref());
                     if !previous.is_terminal() {

@@ -5,7 +5,7 @@ use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::{Capabilities, Error, LifecycleStore, Result, SchemaVersion, ServerInfo};
 
 use super::{col, PostgresStore};
-use crate::config::Dialect;
+use crate::dialect::ServerSession;
 use crate::error::{classify, BACKEND};
 use crate::migrate;
 use crate::sql::{self, render};
@@ -13,10 +13,7 @@ use crate::sql::{self, render};
 #[async_trait]
 impl LifecycleStore for PostgresStore {
     fn backend(&self) -> &'static str {
-        match self.config().dialect() {
-            Dialect::Postgres => BACKEND,
-            Dialect::Cockroach => "cockroach",
-        }
+        self.config().dialect().name()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -58,8 +55,9 @@ impl LifecycleStore for PostgresStore {
 
 impl PostgresStore {
     /// What the store knows about its server and connection, for diagnostics: the server's
-    /// product and version; whether this session is encrypted (from `pg_stat_ssl` on
-    /// PostgreSQL; on CockroachDB, which has no such view, only what `sslmode` implies); and as
+    /// product and version and whether this session is encrypted, as the dialect describes them
+    /// ([`Dialect::describe_server`](crate::Dialect::describe_server); PostgreSQL reads
+    /// `pg_stat_ssl`); and as
     /// settings the database, user, schema, `sslmode`, pool limits and timeouts, LISTEN/NOTIFY
     /// and the pool's current connections.
     ///
@@ -68,44 +66,10 @@ impl PostgresStore {
     pub async fn server_info(&self) -> Result<ServerInfo> {
         let client = self.client().await?;
         let config = self.config();
-        let mut info = match config.dialect() {
-            Dialect::Postgres => {
-                let row = client
-                    .query_one(sql::lifecycle::SELECT_SERVER_INFO, &[])
-                    .await
-                    .map_err(classify)?;
-                let version: String = col(&row, 1)?;
-                let ssl: Option<bool> = col(&row, 4)?;
-                let detail = match (
-                    col::<Option<String>>(&row, 5)?,
-                    col::<Option<String>>(&row, 6)?,
-                ) {
-                    (Some(v), Some(c)) => Some(format!("{v} {c}")),
-                    (v, c) => v.or(c),
-                };
-                ServerInfo::new(BACKEND, format!("PostgreSQL {version}"))
-                    .with_tls(ssl.unwrap_or(false), detail)
-                    .with_setting("database", col::<String>(&row, 2)?)
-                    .with_setting("user", col::<String>(&row, 3)?)
-            }
-            Dialect::Cockroach => {
-                let row = client
-                    .query_one(sql::lifecycle::SELECT_SERVER_INFO_COCKROACH, &[])
-                    .await
-                    .map_err(classify)?;
-                let version: String = col(&row, 0)?;
-                let product = version.split(" (").next().unwrap_or(&version).to_owned();
-                let mut info = ServerInfo::new("cockroach", product)
-                    .with_setting("database", col::<String>(&row, 1)?)
-                    .with_setting("user", col::<String>(&row, 2)?);
-                match config.sslmode() {
-                    "disable" => info = info.with_tls(false, None),
-                    "require" | "verify-ca" | "verify-full" => info = info.with_tls(true, None),
-                    _ => {}
-                }
-                info
-            }
-        };
+        let mut info = config
+            .dialect()
+            .describe_server(&ServerSession::new(&client, config))
+            .await?;
         drop(client);
         let state = self.pool().state();
         info = info
@@ -135,8 +99,8 @@ impl PostgresStore {
     /// Grants `role` what an application connecting as that role needs on the system schema,
     /// as DBOS's `dbos migrate --app-role` does, in one transaction: `USAGE` on the schema;
     /// `SELECT`, `INSERT`, `UPDATE`, `DELETE` on all its tables; `USAGE`, `SELECT` on its
-    /// sequences and `EXECUTE` on its functions (PostgreSQL only: CockroachDB's schema has
-    /// none); and the same as default privileges for objects the connected role creates there
+    /// sequences and `EXECUTE` on its functions (as the dialect's
+    /// [`app_role_grants`](crate::Dialect::app_role_grants) list them); and the same as default privileges for objects the connected role creates there
     /// later (future migrations). Run it after [`migrate`](LifecycleStore::migrate), connected
     /// as the schema's owner.
     ///
@@ -152,10 +116,7 @@ impl PostgresStore {
                 Error::invalid_input("the application role name is empty").with_backend(BACKEND)
             );
         }
-        let statements = match self.config().dialect() {
-            Dialect::Postgres => sql::lifecycle::GRANT_APP_ROLE,
-            Dialect::Cockroach => sql::lifecycle::GRANT_APP_ROLE_COCKROACH,
-        };
+        let statements = self.config().dialect().app_role_grants();
         let role = quote_identifier(role);
         let statements: Vec<String> = statements
             .iter()

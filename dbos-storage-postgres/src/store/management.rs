@@ -1,5 +1,5 @@
 //! [`ManagementStore`] on PostgreSQL: cancel, resume, delete and attributes here; the other
-//! operator actions in their own files (`forks`, `retention`, `transfer`, `metrics`,
+//! operator actions in their own files (`forks`, `retention`, `export`, `metrics`,
 //! `rename`), which this trait implementation calls.
 
 use std::collections::HashSet;
@@ -11,11 +11,13 @@ use dbos_storage_core::management::{
     MetricsQuery, OrphanSweep, RenameApplication, RenameReport, RetentionPolicy, RewindRequest,
     RewoundWorkflow,
 };
-use dbos_storage_core::rules::children::Descendants;
-use dbos_storage_core::rules::columns::attributes as attributes_of;
-use dbos_storage_core::rules::errors;
-use dbos_storage_core::rules::management::{distinct, ensure_all_exist, in_order_of, resume_queue};
 use dbos_storage_core::{validate, CancelOptions, ManagementStore, Result, ResumeOptions};
+use dbos_storage_driver_kit::decisions::cancel_resume::{
+    distinct, ensure_all_exist, in_order_of, resume_queue,
+};
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
+use dbos_storage_driver_kit::decisions::column_values::attributes as attributes_of;
+use dbos_storage_driver_kit::decisions::store_errors;
 use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
@@ -190,7 +192,7 @@ impl ManagementStore for PostgresStore {
             )
             .await
             .map_err(classify)?
-            .ok_or_else(|| with_backend(errors::missing_workflow(workflow_id)))?;
+            .ok_or_else(|| with_backend(store_errors::missing_workflow(workflow_id)))?;
         Ok(attributes_of(workflow_id, col(&row, 0)?).unwrap_or_default())
     }
 

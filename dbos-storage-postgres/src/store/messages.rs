@@ -4,14 +4,14 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::messaging::{stored_topic, RECV_STEP};
-use dbos_storage_core::rules::messaging as rules;
-use dbos_storage_core::wait::messaging::{self as waits, recorded_value, MessageWaits};
-use dbos_storage_core::wait::WakeChannel;
+use dbos_storage_core::messages::{stored_topic, RECV_STEP};
 use dbos_storage_core::{
     AwaitOptions, Caller, Error, MessageStore, Outcome, OutgoingMessage, Payload, RecvRequest,
     Result, SendOptions, SendOutcome,
 };
+use dbos_storage_driver_kit::decisions::sends_and_streams;
+use dbos_storage_driver_kit::wait::messaging::{self as waits, recorded_value, MessageWaits};
+use dbos_storage_driver_kit::wait::WakeChannel;
 
 use super::calls::{begin_call, record_call, Call};
 use super::{col, now_ms, payload, PostgresStore};
@@ -60,7 +60,7 @@ impl PostgresStore {
         count: usize,
         failure: Error,
     ) -> Result<SendOutcome> {
-        let (step_name, _) = rules::send_step(count);
+        let (step_name, _) = sends_and_streams::send_step(count);
         let missing = self
             .write(move |tx, q| {
                 Box::pin(async move {
@@ -80,7 +80,7 @@ impl PostgresStore {
                     if let Call::Run { application_name } =
                         begin_call(tx, &q, &caller, step_name, &what).await?
                     {
-                        let error = rules::missing_destination_step_error(&missing)
+                        let error = sends_and_streams::missing_destination_step_error(&missing)
                             .map_err(with_backend)?;
                         let now = now_ms(tx, &q).await?;
                         let outcome = Some(Outcome::Error(error));
@@ -100,7 +100,9 @@ impl PostgresStore {
             })
             .await?;
         match missing {
-            Some(destination) => Err(with_backend(rules::missing_destination(&destination))),
+            Some(destination) => Err(with_backend(sends_and_streams::missing_destination(
+                &destination,
+            ))),
             None => Err(failure),
         }
     }
@@ -114,7 +116,7 @@ impl MessageStore for PostgresStore {
         caller: Option<Caller>,
         options: SendOptions,
     ) -> Result<SendOutcome> {
-        rules::validate_batch(&messages)?;
+        sends_and_streams::validate_batch(&messages)?;
         if let Some(caller) = &caller {
             caller.validate()?;
         }
@@ -125,13 +127,13 @@ impl MessageStore for PostgresStore {
         let sent = self
             .write(move |tx, q| {
                 Box::pin(async move {
-                    let (step_name, step_outcome) = rules::send_step(count);
+                    let (step_name, step_outcome) = sends_and_streams::send_step(count);
                     let mut application_name = None;
                     if let Some(caller) = &caller {
                         let what = format!("send messages at step {}", caller.function_id);
                         match begin_call(tx, &q, caller, step_name, &what).await? {
                             Call::Replay(recorded) => {
-                                rules::replayed_send(caller, count, &recorded)
+                                sends_and_streams::replayed_send(caller, count, &recorded)
                                     .map_err(with_backend)?;
                                 return Ok(Sent::Replayed);
                             }

@@ -1,9 +1,10 @@
 //! [`PostgresStore`]: the DBOS system database on PostgreSQL. One file per area trait.
 
 mod calls;
-mod combine;
 mod events;
+mod export;
 mod forks;
+mod group_commit;
 mod lifecycle;
 mod management;
 mod messages;
@@ -14,7 +15,6 @@ mod retention;
 mod schedules;
 mod steps;
 mod streams;
-mod transfer;
 mod versions;
 mod workflows;
 
@@ -22,24 +22,24 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dbos_storage_core::messaging::wake_key;
-use dbos_storage_core::rules::columns::{attributes, roles, status_of};
-use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
-use dbos_storage_core::wait::{PollGate, WaitContext, WaitRegistry, WakeChannel, WakeSignal};
+use dbos_storage_core::messages::wake_key;
 use dbos_storage_core::{
     AwaitOptions, DatabaseUrl, Error, Isolation, Payload, Result, Serialization, WorkflowInfo,
 };
+use dbos_storage_driver_kit::decisions::column_values::{attributes, roles, status_of};
+use dbos_storage_driver_kit::decisions::ownership_check::{self, WorkflowOwner};
+use dbos_storage_driver_kit::wait::{PollGate, WaitContext, WaitRegistry, WakeChannel, WakeSignal};
 use futures::future::BoxFuture;
 use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
-use crate::config::{Dialect, PostgresConfig};
+use crate::config::PostgresConfig;
 use crate::error::{classify, with_backend, BACKEND};
 use crate::notify::Notifications;
 use crate::pool::{Conn, Pool, PooledClient, TxOptions};
 use crate::sql::{self, render};
 
-pub use combine::CombinedCheckpoints;
+pub use group_commit::CombinedCheckpoints;
 
 /// The most ids bound in one statement (as one `text[]` parameter), as DBOS chunks its id
 /// lists.
@@ -123,21 +123,21 @@ queries! {
     sweep_orphan_inputs = retention::SWEEP_ORPHAN_INPUTS;
     sweep_orphan_outputs = retention::SWEEP_ORPHAN_OUTPUTS;
     sweep_orphan_steps = retention::SWEEP_ORPHAN_STEPS;
-    export_statuses = transfer::EXPORT_STATUSES;
-    export_children = transfer::EXPORT_CHILDREN;
-    export_inputs = transfer::EXPORT_INPUTS;
-    export_outputs = transfer::EXPORT_OUTPUTS;
-    export_steps = transfer::EXPORT_STEPS;
-    export_events = transfer::EXPORT_EVENTS;
-    export_event_history = transfer::EXPORT_EVENT_HISTORY;
-    export_streams = transfer::EXPORT_STREAMS;
-    import_status = transfer::IMPORT_STATUS;
-    import_input = transfer::IMPORT_INPUT;
-    import_output = transfer::IMPORT_OUTPUT;
-    import_step = transfer::IMPORT_STEP;
-    import_event = transfer::IMPORT_EVENT;
-    import_event_history = transfer::IMPORT_EVENT_HISTORY;
-    import_stream = transfer::IMPORT_STREAM;
+    export_statuses = export::EXPORT_STATUSES;
+    export_children = export::EXPORT_CHILDREN;
+    export_inputs = export::EXPORT_INPUTS;
+    export_outputs = export::EXPORT_OUTPUTS;
+    export_steps = export::EXPORT_STEPS;
+    export_events = export::EXPORT_EVENTS;
+    export_event_history = export::EXPORT_EVENT_HISTORY;
+    export_streams = export::EXPORT_STREAMS;
+    import_status = export::IMPORT_STATUS;
+    import_input = export::IMPORT_INPUT;
+    import_output = export::IMPORT_OUTPUT;
+    import_step = export::IMPORT_STEP;
+    import_event = export::IMPORT_EVENT;
+    import_event_history = export::IMPORT_EVENT_HISTORY;
+    import_stream = export::IMPORT_STREAM;
     workflow_counts = metrics::WORKFLOW_COUNTS;
     step_counts = metrics::STEP_COUNTS;
     select_taken_version = rename::SELECT_TAKEN_VERSION;
@@ -230,8 +230,8 @@ struct Inner {
     gate: PollGate,
     /// The listener and the notifier (PostgreSQL with LISTEN/NOTIFY only).
     notifications: Option<Notifications>,
-    /// Group commit of step checkpoints (not on CockroachDB).
-    combiner: Option<combine::Combiner>,
+    /// Group commit of step checkpoints (when the dialect combines them).
+    combiner: Option<group_commit::Combiner>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -252,10 +252,10 @@ impl PostgresStore {
         let queries = Arc::new(Queries::new(config.schema()));
         let waits = Arc::new(WaitRegistry::new());
         let gate = PollGate::for_pool(usize::try_from(config.max_size()).unwrap_or(usize::MAX));
-        let combiner = match config.dialect() {
-            Dialect::Postgres => Some(combine::Combiner::new(combine::statement_slots())),
-            Dialect::Cockroach => None,
-        };
+        let combiner = config
+            .dialect()
+            .combines_step_checkpoints()
+            .then(|| group_commit::Combiner::new(group_commit::statement_slots()));
         let notifications = if config.use_listen_notify() {
             Notifications::start(&pool, waits.clone())
         } else {
@@ -285,8 +285,8 @@ impl PostgresStore {
     /// [`InvalidConfig`](dbos_storage_core::ErrorKind::InvalidConfig) for a malformed URL, bad
     /// credentials or an unknown key;
     /// [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost) when the server cannot be
-    /// reached; [`Unsupported`](dbos_storage_core::ErrorKind::Unsupported) for a CockroachDB
-    /// server.
+    /// reached; [`Unsupported`](dbos_storage_core::ErrorKind::Unsupported) for a server the
+    /// PostgreSQL dialect does not serve (CockroachDB).
     pub async fn connect(url: &str) -> Result<PostgresStore> {
         let url = DatabaseUrl::parse(url)?;
         Self::open(PostgresConfig::from_url(&url)?).await
@@ -315,6 +315,21 @@ impl PostgresStore {
         self.inner.config.schema()
     }
 
+    /// Opens a connection of the caller's own to the store's database, outside the pool, with
+    /// the settings of the store's pooled connections (TLS, connect timeout, session settings),
+    /// for work the store does not offer: reports, maintenance, a benchmark's baseline. The
+    /// connection is the caller's: it counts against the server's connection limit, not the
+    /// pool's, and closes when the client is dropped. Statements on it name the store's tables
+    /// by their schema ([`schema`](Self::schema)), as the store's own statements do.
+    ///
+    /// # Errors
+    /// [`Closed`](dbos_storage_core::ErrorKind::Closed) after `close`; the errors of opening a
+    /// connection, as for [`PostgresStore::connect`].
+    pub async fn native_connection(&self) -> Result<tokio_postgres::Client> {
+        self.ensure_open()?;
+        self.inner.pool.dedicated().await
+    }
+
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
     }
@@ -323,15 +338,16 @@ impl PostgresStore {
         &self.inner.queries
     }
 
-    /// Group commit of step checkpoints; `None` on CockroachDB.
-    pub(crate) fn combiner(&self) -> Option<&combine::Combiner> {
+    /// Group commit of step checkpoints; `None` when the dialect does not combine them.
+    pub(crate) fn combiner(&self) -> Option<&group_commit::Combiner> {
         self.inner.combiner.as_ref()
     }
 
     /// A free statement slot for a single-statement write that never waits for one (see
-    /// [`combine`]), held until the permit drops; `None` when all are taken or on CockroachDB.
+    /// [`group_commit`]), held until the permit drops; `None` when all are taken or the dialect
+    /// does not combine.
     pub(crate) fn free_statement_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.combiner().and_then(combine::Combiner::occupy)
+        self.combiner().and_then(group_commit::Combiner::occupy)
     }
 
     pub(crate) fn wake(&self) -> &WakeSignal {
@@ -390,8 +406,8 @@ impl PostgresStore {
     /// Whether the LISTEN connection is up and received its own probe: waits for messages and
     /// events then re-check the database only at the listener re-check interval
     /// ([`PostgresConfig::listener_recheck_interval`]). Always `false` without LISTEN/NOTIFY
-    /// (the CockroachDB dialect, or `use_listen_notify` off).
-    #[doc(hidden)]
+    /// (a dialect without it, or `use_listen_notify` off). For diagnostics and tests of
+    /// wake-ups.
     pub fn listener_proven(&self) -> bool {
         self.inner
             .notifications
@@ -399,9 +415,8 @@ impl PostgresStore {
             .is_some_and(Notifications::is_proven)
     }
 
-    /// The backend process id of the LISTEN connection while it is connected (for tests and
-    /// diagnostics: `pg_stat_activity.pid`).
-    #[doc(hidden)]
+    /// The backend process id of the LISTEN connection while it is connected (its
+    /// `pg_stat_activity.pid`, for diagnostics); `None` without LISTEN/NOTIFY.
     pub fn listener_backend_pid(&self) -> Option<i32> {
         self.inner
             .notifications
@@ -410,8 +425,7 @@ impl PostgresStore {
     }
 
     /// How many times the listener subscribed: 1 after its first connection, one more after
-    /// each reconnection; 0 without LISTEN/NOTIFY.
-    #[doc(hidden)]
+    /// each reconnection; 0 without LISTEN/NOTIFY. For diagnostics of a flapping listener.
     pub fn listener_sessions(&self) -> u64 {
         self.inner
             .notifications
@@ -420,22 +434,22 @@ impl PostgresStore {
     }
 
     /// How many step checkpoints went in combined statements so far, and in how many
-    /// statements (see the crate docs on checkpoint batching). Always zero on the CockroachDB
-    /// dialect, which does not combine.
+    /// statements (see the crate docs on checkpoint batching). Always zero in a dialect that
+    /// does not combine ([`Dialect::combines_step_checkpoints`](crate::Dialect::combines_step_checkpoints)).
     pub fn combined_checkpoints(&self) -> CombinedCheckpoints {
         self.combiner()
-            .map_or_else(CombinedCheckpoints::default, combine::Combiner::counts)
+            .map_or_else(CombinedCheckpoints::default, group_commit::Combiner::counts)
     }
 
     /// How many single-statement writes (checkpoints, inserts, outcomes) run before step
-    /// checkpoints queue and combine: twice the processors, at least 4; 0 on the CockroachDB
-    /// dialect, which does not combine.
+    /// checkpoints queue and combine: twice the processors, at least 4; 0 in a dialect that
+    /// does not combine.
     pub fn statement_slots(&self) -> usize {
-        self.combiner().map_or(0, combine::Combiner::size)
+        self.combiner().map_or(0, group_commit::Combiner::size)
     }
 
-    /// How many polling reads of waits may run at once (half the pool, at least 1).
-    #[doc(hidden)]
+    /// How many polling reads of waits may run at once (half the pool, at least 1), so that
+    /// waiting calls never take every connection.
     pub fn poll_gate_size(&self) -> usize {
         self.inner.gate.size()
     }
@@ -450,18 +464,6 @@ impl PostgresStore {
     }
 
     /// A pooled connection for a single statement (autocommit).
-    /// A connection of the store's pool for SQL of your own: the escape hatch to the native
-    /// `tokio_postgres::Client`, with the store's TLS and session settings, returned to the
-    /// pool when dropped. The store's schema is [`PostgresStore::schema`]; leave DBOS's rows
-    /// as DBOS writes them.
-    ///
-    /// # Errors
-    /// As any call of the store: [`ConnectionLost`](dbos_storage_core::ErrorKind::ConnectionLost),
-    /// [`PoolExhausted`](dbos_storage_core::ErrorKind::PoolExhausted), or a closed store.
-    pub async fn native_client(&self) -> Result<NativeClient<'_>> {
-        Ok(NativeClient(self.client().await?))
-    }
-
     pub(crate) async fn client(&self) -> Result<PooledClient<'_>> {
         self.ensure_open()?;
         self.inner.pool.get().await
@@ -649,7 +651,7 @@ pub(crate) async fn check_owner(
         return workflow_owner(tx, queries, workflow_id, false).await;
     };
     let found = workflow_owner(tx, queries, workflow_id, true).await?;
-    ownership::verify(workflow_id, expected, found, what)
+    ownership_check::verify(workflow_id, expected, found, what)
         .map(Some)
         .map_err(with_backend)
 }
@@ -688,31 +690,13 @@ pub(crate) async fn now_ms(tx: &Transaction<'_>, queries: &Queries) -> Result<i6
     col(&row, 0)
 }
 
-/// A pooled connection handed out by [`PostgresStore::native_client`]; dereferences to the
-/// native `tokio_postgres::Client`.
-pub struct NativeClient<'a>(PooledClient<'a>);
-
-impl std::fmt::Debug for NativeClient<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NativeClient").finish_non_exhaustive()
-    }
-}
-
-impl std::ops::Deref for NativeClient<'_> {
-    type Target = tokio_postgres::Client;
-
-    fn deref(&self) -> &tokio_postgres::Client {
-        &self.0
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod plan_check {
     //! Plans of the driver's statements on a real server, for tests that pin which index a
     //! statement uses (see `crate::sql`).
 
-    use dbos_storage_conformance::pg;
     use dbos_storage_core::{DatabaseUrl, DbosConfig, LifecycleStore};
+    use dbos_storage_testkit::pg;
 
     use super::PostgresStore;
 
@@ -818,10 +802,13 @@ pub(crate) mod plan_check {
     /// The rows the scans of `workflow_status` under `node` produced or filtered out.
     fn workflow_status_rows(node: &serde_json::Value) -> u64 {
         let own = if node["Relation Name"] == "workflow_status"
-            && node["Node Type"].as_str().is_some_and(|t| t.ends_with("Scan"))
+            && node["Node Type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("Scan"))
         {
             let field = |name: &str| node[name].as_u64().unwrap_or(0);
-            (field("Actual Rows") + field("Rows Removed by Filter")
+            (field("Actual Rows")
+                + field("Rows Removed by Filter")
                 + field("Rows Removed by Index Recheck"))
                 * field("Actual Loops").max(1)
         } else {

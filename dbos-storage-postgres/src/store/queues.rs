@@ -37,13 +37,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION};
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::queue::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
-use dbos_storage_core::rules::columns::json_array;
+use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
 use dbos_storage_core::{
     duration_ms, validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs,
     Error, ErrorKind, InitialStatus, Isolation, NewWorkflow, QueueConflictPolicy, QueueDefinition,
     QueueLimits, QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
 };
+use dbos_storage_driver_kit::decisions::column_values::json_array;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
@@ -1277,10 +1277,22 @@ mod tests {
             list(&|_| "f".into()),
             nulls.clone(),
             nulls.clone(),
-            list(&|i| if i % 2 == 0 { "big".into() } else { "parts".into() }),
+            list(&|i| {
+                if i % 2 == 0 {
+                    "big".into()
+                } else {
+                    "parts".into()
+                }
+            }),
             nulls.clone(),
             list(&|_| "0".into()),
-            list(&|i| if i % 2 == 0 { "NULL".into() } else { format!("k{}", i % 4) }),
+            list(&|i| {
+                if i % 2 == 0 {
+                    "NULL".into()
+                } else {
+                    format!("k{}", i % 4)
+                }
+            }),
             nulls.clone(),
             nulls.clone(),
             nulls.clone(),
@@ -1312,7 +1324,11 @@ mod tests {
                 "ARRAY['r1', 'r2', 'r3'], ARRAY['executor'], 'q'",
                 3,
             ),
-            (q.enqueue_workflows.as_str(), enqueue_args.as_str(), n as u64),
+            (
+                q.enqueue_workflows.as_str(),
+                enqueue_args.as_str(),
+                n as u64,
+            ),
         ];
         // Each written row is read a few times (found by key, re-checked, its queue's newest
         // row looked up once per queue and partition).

@@ -7,8 +7,8 @@
 use dbos_storage_core::management::{
     lease_lost, Lease, LeaseState, OrphanSweep, RetentionPolicy, LEASE_APPLICATION,
 };
-use dbos_storage_core::rules::management::{distinct, in_order_of};
 use dbos_storage_core::{validate, Error, ErrorKind, Result};
+use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, in_order_of};
 use tokio_postgres::{Row, Transaction};
 
 use super::management::delete_workflow_rows;

@@ -3,8 +3,9 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::schedule::{
-    owned_by_another_application, validate_schedule_name, Schedule, ScheduleFilter, ScheduleStatus,
+use dbos_storage_core::{
+    schedules::{owned_by_another_application, validate_schedule_name},
+    Schedule, ScheduleFilter, ScheduleStatus,
 };
 use dbos_storage_core::{validate, Error, Result, ScheduleStore};
 use tokio_postgres::types::ToSql;

@@ -3,19 +3,19 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::rules::columns::{outcome_of, status_of};
-use dbos_storage_core::rules::listing::{limit, offset};
-use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
-use dbos_storage_core::rules::steps::{self, NewStep};
-use dbos_storage_core::rules::{children, errors, sleep};
 use dbos_storage_core::{
     duration_ms, validate, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions, NewWorkflow,
     RecordedStep, Result, SleepState, StepInfo, StepRecord, StepStore,
 };
+use dbos_storage_driver_kit::decisions::column_values::{outcome_of, status_of};
+use dbos_storage_driver_kit::decisions::list_queries::{limit, offset};
+use dbos_storage_driver_kit::decisions::ownership_check::{self, WorkflowOwner};
+use dbos_storage_driver_kit::decisions::step_checkpoints::{self, NewStep};
+use dbos_storage_driver_kit::decisions::{child_starts, durable_sleep, store_errors};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
-use super::combine::{self, Admission};
+use super::group_commit::{self, Admission};
 use super::workflows::insert_workflow_row;
 use super::{check_owner, col, now_ms, Exec, PostgresStore, Queries};
 use crate::error::{classify, classify_commit, is_unique_violation, with_backend};
@@ -101,7 +101,7 @@ fn unwritten_step(
 ) -> Result<dbos_storage_core::Error> {
     let what = || format!("record step {}", step.function_id);
     let Some(expected) = expected else {
-        return Ok(errors::missing_workflow(&step.workflow_id));
+        return Ok(store_errors::missing_workflow(&step.workflow_id));
     };
     let owner = found
         .map(|r| {
@@ -112,11 +112,11 @@ fn unwritten_step(
         })
         .transpose()?;
     Ok(
-        match ownership::verify(&step.workflow_id, expected, owner, &what()) {
+        match ownership_check::verify(&step.workflow_id, expected, owner, &what()) {
             Err(e) => e,
             // The token matches now but did not in the statement: only a token the database
             // compares differently could do that (tokens are never reused).
-            Ok(_) => errors::not_owner(&step.workflow_id, &what(), true),
+            Ok(_) => store_errors::not_owner(&step.workflow_id, &what(), true),
         },
     )
 }
@@ -170,7 +170,7 @@ impl PostgresStore {
                 if recorded_at == Some(step.completed_at_epoch_ms) {
                     Ok(())
                 } else {
-                    Err(with_backend(errors::step_conflict(step, recorded_at)))
+                    Err(with_backend(store_errors::step_conflict(step, recorded_at)))
                 }
             }
             // Autocommit: a connection lost before the answer leaves the write unknown.
@@ -198,14 +198,14 @@ impl StepStore for PostgresStore {
             .await
             .map_err(classify)?;
         let Some(row) = row else {
-            return Err(with_backend(errors::missing_workflow(workflow_id)));
+            return Err(with_backend(store_errors::missing_workflow(workflow_id)));
         };
         let status = status_of(col::<Option<String>>(&row, 0)?.as_deref());
-        steps::ensure_not_cancelled(workflow_id, &status).map_err(with_backend)?;
+        step_checkpoints::ensure_not_cancelled(workflow_id, &status).map_err(with_backend)?;
         let Some(recorded_name) = col::<Option<String>>(&row, 1)? else {
             return Ok(None);
         };
-        steps::ensure_same_step(workflow_id, function_id, function_name, &recorded_name)
+        step_checkpoints::ensure_same_step(workflow_id, function_id, function_name, &recorded_name)
             .map_err(with_backend)?;
         let serialization: Option<String> = col(&row, 5)?;
         Ok(Some(RecordedStep::new(
@@ -227,9 +227,11 @@ impl StepStore for PostgresStore {
             }
             Admission::Queued { result, lead } => {
                 if lead {
-                    tokio::spawn(combine::lead(self.clone()));
+                    tokio::spawn(group_commit::lead(self.clone()));
                 }
-                result.await.unwrap_or_else(|_| Err(combine::abandoned()))
+                result
+                    .await
+                    .unwrap_or_else(|_| Err(group_commit::abandoned()))
             }
         }
     }
@@ -272,7 +274,7 @@ impl StepStore for PostgresStore {
         options: InsertOptions,
         parent_owner_xid: Option<&str>,
     ) -> Result<InsertOutcome> {
-        let mut child = children::prepare(parent_workflow_id, function_id, child)?;
+        let mut child = child_starts::prepare(parent_workflow_id, function_id, child)?;
         let parent = parent_workflow_id.to_owned();
         let owner = parent_owner_xid.map(str::to_owned);
         let child_for_error = child.clone();
@@ -286,12 +288,12 @@ impl StepStore for PostgresStore {
                     let Some(parent_row) =
                         check_owner(tx, &q, &parent, owner.as_deref(), &what).await?
                     else {
-                        let e = errors::missing_parent(&parent, &child.workflow_id);
+                        let e = store_errors::missing_parent(&parent, &child.workflow_id);
                         return Err(with_backend(e));
                     };
                     if let Some(step) = read_step(tx, &q, &parent, function_id).await? {
                         // A replay of a start that was deduplicated gets the same answer.
-                        children::check_recorded_start(
+                        child_starts::check_recorded_start(
                             &parent,
                             function_id,
                             &child,
@@ -301,7 +303,7 @@ impl StepStore for PostgresStore {
                         )
                         .map_err(with_backend)?;
                     }
-                    children::inherit_deadline(&mut child, parent_row.deadline_epoch_ms);
+                    child_starts::inherit_deadline(&mut child, parent_row.deadline_epoch_ms);
                     let outcome = insert_workflow_row(Exec::Tx(tx), &q, &child, &options).await?;
                     let application = parent_row.application_name.as_deref();
                     let row =
@@ -317,7 +319,7 @@ impl StepStore for PostgresStore {
                 // The unique violation aborted that transaction. Record the deduplication as
                 // the parent's step error in a new one, so a replay re-raises it instead of
                 // enqueuing again; then report it.
-                let error_payload = children::deduplicated_step_error(&child_for_error)?;
+                let error_payload = child_starts::deduplicated_step_error(&child_for_error)?;
                 self.write(move |tx, q| {
                     Box::pin(async move {
                         let now = now_ms(tx, &q).await?;
@@ -363,9 +365,9 @@ impl StepStore for PostgresStore {
                 let what = format!("record step {function_id}");
                 let workflow = check_owner(tx, &q, &id, owner.as_deref(), &what)
                     .await?
-                    .ok_or_else(|| with_backend(errors::missing_workflow(&id)))?;
+                    .ok_or_else(|| with_backend(store_errors::missing_workflow(&id)))?;
                 if let Some(row) = read_step(tx, &q, &id, function_id).await? {
-                    let wake = sleep::replayed_wake_time(
+                    let wake = durable_sleep::replayed_wake_time(
                         &id,
                         function_id,
                         &row.function_name,
@@ -376,7 +378,7 @@ impl StepStore for PostgresStore {
                     return Ok(SleepState::new(wake, now));
                 }
                 let wake = now.saturating_add(duration_ms);
-                let output = sleep::encode_wake_time(wake);
+                let output = durable_sleep::encode_wake_time(wake);
                 let application = workflow.application_name.as_deref();
                 let row = NewStep::sleep(&id, function_id, &output, now, wake, application);
                 insert_step_if_absent(tx, &q, &row).await?;
@@ -396,12 +398,12 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
-    use dbos_storage_conformance::pg;
     use dbos_storage_core::{
         CancelOptions, DatabaseUrl, DbosConfig, ErrorKind, InsertOptions, LifecycleStore,
         ListStepsOptions, ManagementStore, NewWorkflow, Payload, StepRecord, StepStore,
         WorkflowStore,
     };
+    use dbos_storage_testkit::pg;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 

@@ -3,26 +3,32 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::messaging::{
-    is_close_sentinel, validate_key, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP,
-};
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::rules::columns::status_of;
-use dbos_storage_core::rules::messaging as rules;
-use dbos_storage_core::wait::messaging as waits;
-use dbos_storage_core::wait::WakeChannel;
 use dbos_storage_core::{
-    validate, AwaitOptions, Caller, Error, ErrorKind, Payload, Result, StreamEntry, StreamRead,
+    messages::validate_key,
+    streams::{is_close_sentinel, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP},
+};
+use dbos_storage_core::{
+    validate, AwaitOptions, Backoff, Caller, Payload, Result, RetryPolicy, StreamEntry, StreamRead,
     StreamReadOptions, StreamStore, StreamWriteOutcome,
 };
-use rand::Rng;
+use dbos_storage_driver_kit::decisions::column_values::status_of;
+use dbos_storage_driver_kit::decisions::sends_and_streams;
+use dbos_storage_driver_kit::wait::messaging as waits;
+use dbos_storage_driver_kit::wait::WakeChannel;
 
 use super::calls::{begin_call, record_call, Call};
 use super::{col, now_ms, payload, PostgresStore};
-use crate::error::{classify, is_unique_violation_error, with_backend, BACKEND};
+use crate::error::{classify, is_conflict, is_unique_violation_error, lost_race, with_backend};
 
-/// How many times an append is tried when concurrent writers take its offset.
-const APPEND_ATTEMPTS: u32 = 50;
+/// How an append is retried when a concurrent writer takes its offset: about 5 ms apart, for at
+/// most 50 attempts.
+fn append_retries() -> RetryPolicy {
+    let pause = Duration::from_millis(5);
+    RetryPolicy::none()
+        .conflict(Backoff::new(pause, pause, 1.0, 50))
+        .max_elapsed(Duration::from_secs(10))
+}
 
 impl PostgresStore {
     /// Appends `value` to the caller's stream `key` as step `step_name` ([`WRITE_STREAM_STEP`]
@@ -35,82 +41,85 @@ impl PostgresStore {
         value: Payload,
         step_name: &'static str,
     ) -> Result<StreamWriteOutcome> {
-        let mut attempt = 0;
-        let outcome = loop {
-            attempt += 1;
-            let (caller, key, value) = (caller.clone(), key.to_owned(), value.clone());
-            let workflow_id = caller.workflow_id.clone();
-            let stream_key = key.clone();
-            let appended = self
-                .write(move |tx, q| {
-                    Box::pin(async move {
-                        let what = format!("write stream {key:?} at step {}", caller.function_id);
-                        let application_name =
-                            match begin_call(tx, &q, &caller, step_name, &what).await? {
-                                Call::Replay(_) => return Ok(StreamWriteOutcome::replayed()),
-                                Call::Run { application_name } => application_name,
-                            };
-                        let row = tx
-                            .query_opt(
-                                q.append_stream.as_str(),
-                                &[
-                                    &caller.workflow_id,
-                                    &key,
-                                    &value.text,
-                                    &value.label(),
-                                    &caller.function_id,
-                                    &STREAM_CLOSED_SENTINEL,
-                                ],
-                            )
-                            .await
-                            .map_err(classify)?;
-                        let outcome = match row {
-                            Some(row) => StreamWriteOutcome::written(col(&row, 0)?),
-                            None if step_name == CLOSE_STREAM_STEP => {
-                                StreamWriteOutcome::already_closed()
-                            }
-                            None => {
-                                let e = rules::closed_stream(&caller.workflow_id, &key);
-                                return Err(with_backend(e));
-                            }
-                        };
-                        let now = now_ms(tx, &q).await?;
-                        record_call(
-                            tx,
-                            &q,
-                            &caller,
-                            step_name,
-                            None,
-                            now,
-                            application_name.as_deref(),
-                        )
-                        .await?;
-                        Ok(outcome)
-                    })
-                })
-                .await;
-            match appended {
-                Err(e) if is_unique_violation_error(&e) && attempt < APPEND_ATTEMPTS => {
-                    let pause = rand::rng().random_range(1..=10);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
-                }
-                Err(e) if is_unique_violation_error(&e) => {
-                    return Err(Error::new(
-                        ErrorKind::Contention,
-                        format!(
-                            "stream {stream_key} of workflow {workflow_id}: {APPEND_ATTEMPTS} \
-                             appends in a row lost their offset to concurrent writers; try again"
+        // A lost offset goes to the retry policy; any other error goes back to the caller as it
+        // is (the outer `Result` is the policy's, the inner one the append's outcome).
+        let outcome = append_retries()
+            .run(false, || async {
+                let appended = self
+                    .append_once(caller.clone(), key.to_owned(), value.clone(), step_name)
+                    .await;
+                match appended {
+                    Err(e) if is_unique_violation_error(&e) => Err(lost_race(
+                        e,
+                        &format!(
+                            "stream {key} of workflow {}: a concurrent writer took the offset",
+                            caller.workflow_id
                         ),
-                    )
-                    .with_backend(BACKEND));
+                    )),
+                    Err(e) if is_conflict(&e) => Err(e),
+                    other => Ok(other),
                 }
-                other => break other?,
-            }
-        };
+            })
+            .await
+            .and_then(|appended| appended)?;
         if outcome.offset.is_some() {
             self.signal(WakeChannel::Streams, &caller.workflow_id, key);
         }
         Ok(outcome)
+    }
+
+    /// One attempt of [`append`](Self::append): the transaction that takes the next offset.
+    async fn append_once(
+        &self,
+        caller: Caller,
+        key: String,
+        value: Payload,
+        step_name: &'static str,
+    ) -> Result<StreamWriteOutcome> {
+        self.write(move |tx, q| {
+            Box::pin(async move {
+                let what = format!("write stream {key:?} at step {}", caller.function_id);
+                let application_name = match begin_call(tx, &q, &caller, step_name, &what).await? {
+                    Call::Replay(_) => return Ok(StreamWriteOutcome::replayed()),
+                    Call::Run { application_name } => application_name,
+                };
+                let row = tx
+                    .query_opt(
+                        q.append_stream.as_str(),
+                        &[
+                            &caller.workflow_id,
+                            &key,
+                            &value.text,
+                            &value.label(),
+                            &caller.function_id,
+                            &STREAM_CLOSED_SENTINEL,
+                        ],
+                    )
+                    .await
+                    .map_err(classify)?;
+                let outcome = match row {
+                    Some(row) => StreamWriteOutcome::written(col(&row, 0)?),
+                    None if step_name == CLOSE_STREAM_STEP => StreamWriteOutcome::already_closed(),
+                    None => {
+                        let e = sends_and_streams::closed_stream(&caller.workflow_id, &key);
+                        return Err(with_backend(e));
+                    }
+                };
+                let now = now_ms(tx, &q).await?;
+                record_call(
+                    tx,
+                    &q,
+                    &caller,
+                    step_name,
+                    None,
+                    now,
+                    application_name.as_deref(),
+                )
+                .await?;
+                Ok(outcome)
+            })
+        })
+        .await
     }
 }
 
@@ -126,7 +135,7 @@ impl StreamStore for PostgresStore {
         validate_key("stream key", key)?;
         validate_text("stream value", &value.text)?;
         if is_close_sentinel(&value) {
-            return Err(rules::sentinel_value(key));
+            return Err(sends_and_streams::sentinel_value(key));
         }
         self.append(caller, key, value, WRITE_STREAM_STEP).await
     }

@@ -1,17 +1,19 @@
 //! [`WorkflowStore`] on PostgreSQL: insert, read, list, outcome and waits.
 
 use async_trait::async_trait;
-use dbos_storage_core::rules::children::Descendants;
-use dbos_storage_core::rules::columns::{final_columns, json_array, status_of, workflow_result};
-use dbos_storage_core::rules::errors;
-use dbos_storage_core::rules::insert::{self, ExistingWorkflow};
-use dbos_storage_core::rules::listing::{self, in_request_order, prefix_pattern};
-use dbos_storage_core::wait;
 use dbos_storage_core::{
     duration_ms, validate, AwaitOptions, DedupPolicy, ErrorKind, InitialStatus, InsertOptions,
     InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Result, Serialization, SortOrder,
     WorkflowInfo, WorkflowResult, WorkflowStore,
 };
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
+use dbos_storage_driver_kit::decisions::column_values::{
+    final_columns, json_array, status_of, workflow_result,
+};
+use dbos_storage_driver_kit::decisions::insert_reconciliation::{self, ExistingWorkflow};
+use dbos_storage_driver_kit::decisions::list_queries::{self, in_request_order, prefix_pattern};
+use dbos_storage_driver_kit::decisions::store_errors;
+use dbos_storage_driver_kit::wait;
 use tokio_postgres::types::ToSql;
 
 use super::{col, read_workflow, select_ids, Exec, PostgresStore, Queries, ID_CHUNK};
@@ -98,7 +100,7 @@ pub(super) async fn insert_workflow_row(
     {
         Ok(row) => row,
         Err(e) if is_unique_violation(&e) && constraint(&e) == Some(DEDUP_INDEX) => {
-            return Err(with_backend(errors::deduplicated(workflow)));
+            return Err(with_backend(store_errors::deduplicated(workflow)));
         }
         Err(e) => return Err(classify(e)),
     };
@@ -113,7 +115,7 @@ pub(super) async fn insert_workflow_row(
             .as_deref()
             .map(Serialization::parse_label),
     };
-    insert::reconcile(workflow, options, existing).map_err(with_backend)
+    insert_reconciliation::reconcile(workflow, options, existing).map_err(with_backend)
 }
 
 /// A `list_workflows` statement under construction: SQL text and its numbered parameters.
@@ -224,8 +226,8 @@ fn list_query(queries: &Queries, q: &ListWorkflowsQuery) -> ListQuery {
         SortOrder::Descending => query.clause(list::ORDER_DESC),
         _ => query.clause(list::ORDER_ASC),
     }
-    let limit = listing::limit(q.limit);
-    let offset = listing::offset(q.offset);
+    let limit = list_queries::limit(q.limit);
+    let offset = list_queries::offset(q.offset);
     let p = query.bind(Box::new(limit));
     let o = query.bind(Box::new(offset));
     query.clause(&list::LIMIT_OFFSET.replace("{p}", &p).replace("{q}", &o));
@@ -302,7 +304,7 @@ impl WorkflowStore for PostgresStore {
             if let Some(row) = holder {
                 let status: Option<String> = col(&row, 4)?;
                 let serialization: Option<String> = col(&row, 6)?;
-                return Ok(insert::deduplicated_into(
+                return Ok(insert_reconciliation::deduplicated_into(
                     col(&row, 0)?,
                     status_of(status.as_deref()),
                     col(&row, 5)?,

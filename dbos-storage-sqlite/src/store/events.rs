@@ -1,16 +1,16 @@
 //! [`EventStore`] on SQLite: events set in one write transaction with their history row, read
-//! through the shared wait of [`dbos_storage_core::wait::messaging`].
+//! through the shared wait of [`dbos_storage_driver_kit::wait::messaging`].
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use dbos_storage_core::messaging::{validate_key, SET_EVENT_STEP};
-use dbos_storage_core::wait::messaging::{self as waits, wake_after_commit};
-use dbos_storage_core::wait::{EventWaits, WakeChannel};
+use dbos_storage_core::{events::SET_EVENT_STEP, messages::validate_key};
 use dbos_storage_core::{
     payload, validate, AwaitOptions, Caller, EventStore, GetEventRequest, Payload, Result,
     SetEventOutcome, StepRecord,
 };
+use dbos_storage_driver_kit::wait::messaging::{self as waits, wake_after_commit};
+use dbos_storage_driver_kit::wait::{EventWaits, WakeChannel};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::steps::{check_caller, insert_call_step, CallerState};

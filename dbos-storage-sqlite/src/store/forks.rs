@@ -1,11 +1,11 @@
 //! Fork and rewind on SQLite (design doc §7.11): each is one write transaction.
 
 use dbos_storage_core::management::{prepare_forks, ForkStart};
-use dbos_storage_core::messaging::STREAM_CLOSED_SENTINEL;
-use dbos_storage_core::rules::columns::status_of;
+use dbos_storage_core::streams::STREAM_CLOSED_SENTINEL;
 use dbos_storage_core::{
     Error, ForkRequest, ForkedWorkflow, Result, RewindRequest, RewoundWorkflow, INTERNAL_QUEUE,
 };
+use dbos_storage_driver_kit::decisions::column_values::status_of;
 use rusqlite::{named_params, params, OptionalExtension, Transaction};
 
 use super::{now_ms, Cached, SqliteStore};

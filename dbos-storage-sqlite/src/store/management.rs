@@ -1,22 +1,24 @@
 //! [`ManagementStore`] on SQLite: cancel, resume and attributes here; fork and rewind in
 //! [`super::forks`], delete and retention in [`super::retention`], export and import in
-//! [`super::transfer`], metrics in [`super::metrics`], renames in [`super::rename`].
+//! [`super::export`], metrics in [`super::metrics`], renames in [`super::rename`].
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use dbos_storage_core::export::{ExportedWorkflow, ImportOptions};
-use dbos_storage_core::rules::children::Descendants;
-use dbos_storage_core::rules::management::{distinct, ensure_all_exist, in_order_of, resume_queue};
 use dbos_storage_core::{
     validate, AttributeUpdate, CancelOptions, DeleteOptions, Error, ForkRequest, ForkedWorkflow,
     Lease, LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweep, RenameApplication,
     RenameReport, Result, ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow,
 };
+use dbos_storage_driver_kit::decisions::cancel_resume::{
+    distinct, ensure_all_exist, in_order_of, resume_queue,
+};
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
-use super::{forks, json_array, metrics, now_ms, rename, retention, select_ids, transfer, Cached};
+use super::{export, forks, json_array, metrics, now_ms, rename, retention, select_ids, Cached};
 use super::{SqliteStore, ID_CHUNK};
 use crate::error::{classify, with_backend};
 use crate::sql;
@@ -224,7 +226,7 @@ impl ManagementStore for SqliteStore {
         workflow_ids: &[String],
         include_children: bool,
     ) -> Result<Vec<ExportedWorkflow>> {
-        transfer::export_workflows(self, workflow_ids, include_children).await
+        export::export_workflows(self, workflow_ids, include_children).await
     }
 
     async fn import_workflows(
@@ -232,7 +234,7 @@ impl ManagementStore for SqliteStore {
         workflows: Vec<ExportedWorkflow>,
         options: ImportOptions,
     ) -> Result<Vec<String>> {
-        transfer::import_workflows(self, workflows, options).await
+        export::import_workflows(self, workflows, options).await
     }
 
     async fn metrics(&self, query: MetricsQuery) -> Result<Metrics> {

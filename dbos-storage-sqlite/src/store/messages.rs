@@ -1,23 +1,23 @@
 //! [`MessageStore`] on SQLite: sends in one write transaction, receives through the shared wait
-//! of [`dbos_storage_core::wait::messaging`].
+//! of [`dbos_storage_driver_kit::wait::messaging`].
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::messaging::{message_uuid, stored_topic, wake_key, RECV_STEP};
-use dbos_storage_core::rules::messaging as rules;
-use dbos_storage_core::wait::messaging::{self as waits, recorded_value};
-use dbos_storage_core::wait::{MessageWaits, WakeChannel};
+use dbos_storage_core::messages::{message_uuid, stored_topic, wake_key, RECV_STEP};
 use dbos_storage_core::{
     AwaitOptions, Caller, Error, MessageStore, Outcome, OutgoingMessage, Payload, RecordedStep,
     RecvRequest, Result, SendOptions, SendOutcome, StepRecord,
 };
+use dbos_storage_driver_kit::decisions::sends_and_streams;
+use dbos_storage_driver_kit::wait::messaging::{self as waits, recorded_value};
+use dbos_storage_driver_kit::wait::{MessageWaits, WakeChannel};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::steps::{check_caller, insert_call_step, CallerState};
 use super::Cached;
 use super::{now_ms, read_payload, select_ids, SqliteStore};
-use crate::error::{classify, extended_code, with_backend, SQLITE_CONSTRAINT_FOREIGNKEY};
+use crate::error::{classify, is_foreign_key_violation, with_backend};
 use crate::sql;
 use crate::sql::messaging as q;
 
@@ -32,7 +32,7 @@ enum Sent {
 
 /// The error of a send to `destination_id`, which does not exist.
 fn missing_destination(destination_id: &str) -> Error {
-    with_backend(rules::missing_destination(destination_id))
+    with_backend(sends_and_streams::missing_destination(destination_id))
 }
 
 /// The destinations of `destination_id`: itself, and with `send_to_forks` every workflow forked
@@ -58,14 +58,14 @@ fn send_tx(
     options: SendOptions,
 ) -> Result<Sent> {
     let count = messages.len();
-    let (step_name, step_outcome) = rules::send_step(count);
+    let (step_name, step_outcome) = sends_and_streams::send_step(count);
     let mut application_name = None;
     if let Some(caller) = caller {
         let what = format!("send messages at step {}", caller.function_id);
         match check_caller(tx, caller, step_name, &what)? {
             CallerState::Replay(row) => {
                 let recorded = RecordedStep::new(row.outcome(), None);
-                rules::replayed_send(caller, count, &recorded).map_err(with_backend)?;
+                sends_and_streams::replayed_send(caller, count, &recorded).map_err(with_backend)?;
                 return Ok(Sent::Done(SendOutcome::new(true, 0), Vec::new()));
             }
             CallerState::Fresh {
@@ -91,7 +91,7 @@ fn send_tx(
         .find(|d| !existing.contains(*d))
     {
         if let Some(caller) = recording {
-            let error = rules::missing_destination_step_error(missing)?;
+            let error = sends_and_streams::missing_destination_step_error(missing)?;
             let step = StepRecord::error(&caller.workflow_id, caller.function_id, step_name, error)
                 .with_times(Some(now), now);
             insert_call_step(tx, &step, application_name.as_deref(), now)?;
@@ -117,9 +117,12 @@ fn send_tx(
                     now,
                     message.message.label(),
                 ])
-                .map_err(|e| match extended_code(&e) {
-                    Some(SQLITE_CONSTRAINT_FOREIGNKEY) => missing_destination(&destination),
-                    _ => classify(e),
+                .map_err(|e| {
+                    if is_foreign_key_violation(&e) {
+                        missing_destination(&destination)
+                    } else {
+                        classify(e)
+                    }
                 })?;
             if inserted > 0 {
                 delivered += inserted as u64;
@@ -180,7 +183,7 @@ impl MessageStore for SqliteStore {
         caller: Option<Caller>,
         options: SendOptions,
     ) -> Result<SendOutcome> {
-        rules::validate_batch(&messages)?;
+        sends_and_streams::validate_batch(&messages)?;
         if let Some(caller) = &caller {
             caller.validate()?;
         }

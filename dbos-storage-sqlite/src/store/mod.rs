@@ -1,8 +1,9 @@
 //! [`SqliteStore`]: the DBOS system database on SQLite. One file per area trait; the operator
-//! operations of `ManagementStore` are split by area (forks, retention, transfer, metrics,
+//! operations of `ManagementStore` are split by area (forks, retention, export, metrics,
 //! rename) and dispatched from `management.rs`.
 
 mod events;
+mod export;
 mod forks;
 mod lifecycle;
 mod management;
@@ -14,18 +15,17 @@ mod retention;
 mod schedules;
 mod steps;
 mod streams;
-mod transfer;
 mod versions;
 mod workflows;
 
 use std::sync::Arc;
 
-use dbos_storage_core::rules::columns::{self, attributes_text, roles, status_of};
-use dbos_storage_core::rules::ownership::{self, WorkflowOwner};
-use dbos_storage_core::wait::{PollGate, WaitContext, WaitRegistry, WakeSignal};
 use dbos_storage_core::{
     DatabaseUrl, Payload, Result, Serialization, SqliteLocation, WorkflowInfo,
 };
+use dbos_storage_driver_kit::decisions::column_values::{self, attributes_text, roles, status_of};
+use dbos_storage_driver_kit::decisions::ownership_check::{self, WorkflowOwner};
+use dbos_storage_driver_kit::wait::{PollGate, WaitContext, WaitRegistry, WakeSignal};
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Params, Row, Transaction};
 
@@ -184,7 +184,7 @@ pub(crate) fn now_ms(tx: &Transaction<'_>) -> Result<i64> {
 
 /// A JSON array of strings, bound as one parameter and read with `json_each`.
 pub(crate) fn json_array(values: &[String]) -> Result<String> {
-    columns::json_array(values).map_err(with_backend)
+    column_values::json_array(values).map_err(with_backend)
 }
 
 /// Runs a query whose parameter is a JSON array of ids over `ids` in chunks and returns every id
@@ -350,7 +350,7 @@ pub(crate) fn check_owner(
         return workflow_owner(tx, workflow_id, false);
     };
     let found = workflow_owner(tx, workflow_id, true)?;
-    ownership::verify(workflow_id, expected, found, what)
+    ownership_check::verify(workflow_id, expected, found, what)
         .map(Some)
         .map_err(with_backend)
 }

@@ -13,14 +13,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION};
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::queue::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
-use dbos_storage_core::rules::errors;
-use dbos_storage_core::rules::management::distinct;
+use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
 use dbos_storage_core::{
     duration_ms, validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs,
     Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy, QueueDefinition,
     QueueLimits, QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
 };
+use dbos_storage_driver_kit::decisions::cancel_resume::distinct;
+use dbos_storage_driver_kit::decisions::store_errors;
 use rusqlite::types::Type;
 use rusqlite::{named_params, OptionalExtension, Row, ToSql, Transaction};
 
@@ -100,7 +100,7 @@ fn enqueue_chunk(
             }
             Ok(None) => {}
             Err(e) if is_unique_violation_on(&e, "deduplication_id") => {
-                return Err(with_backend(errors::deduplicated(w)));
+                return Err(with_backend(store_errors::deduplicated(w)));
             }
             Err(e) => return Err(classify(e)),
         }

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use dbos_storage_core::management::{lease_lost, LEASE_APPLICATION};
-use dbos_storage_core::rules::children::Descendants;
-use dbos_storage_core::rules::management::{distinct, in_order_of};
 use dbos_storage_core::{
     validate, DeleteOptions, Lease, LeaseState, OrphanSweep, Result, RetentionPolicy,
 };
+use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, in_order_of};
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
 use rusqlite::{named_params, Transaction};
 
 use super::{get_i64, json_array, now_ms, select_ids, Cached, SqliteStore, ID_CHUNK};

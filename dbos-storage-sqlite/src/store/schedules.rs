@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::schedule::{owned_by_another_application, validate_schedule_name};
+use dbos_storage_core::schedules::{owned_by_another_application, validate_schedule_name};
 use dbos_storage_core::{
     validate, Error, Result, Schedule, ScheduleFilter, ScheduleStatus, ScheduleStore,
 };

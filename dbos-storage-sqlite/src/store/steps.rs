@@ -3,14 +3,14 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::rules::columns::{outcome_of, status_of};
-use dbos_storage_core::rules::listing::{limit, offset};
-use dbos_storage_core::rules::steps::{self, NewStep};
-use dbos_storage_core::rules::{children, errors, sleep};
 use dbos_storage_core::{
     duration_ms, validate, Caller, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions,
     NewWorkflow, Outcome, RecordedStep, Result, SleepState, StepInfo, StepRecord, StepStore,
 };
+use dbos_storage_driver_kit::decisions::column_values::{outcome_of, status_of};
+use dbos_storage_driver_kit::decisions::list_queries::{limit, offset};
+use dbos_storage_driver_kit::decisions::step_checkpoints::{self, NewStep};
+use dbos_storage_driver_kit::decisions::{child_starts, durable_sleep, store_errors};
 use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
 
 use super::workflows::insert_workflow_tx;
@@ -140,17 +140,23 @@ pub(super) fn check_caller(
             .optional()
             .map_err(classify)?;
         let Some(status) = status else {
-            return Err(with_backend(errors::missing_workflow(id)));
+            return Err(with_backend(store_errors::missing_workflow(id)));
         };
-        steps::ensure_not_cancelled(id, &status_of(status.as_deref())).map_err(with_backend)?;
+        step_checkpoints::ensure_not_cancelled(id, &status_of(status.as_deref()))
+            .map_err(with_backend)?;
         if let Some(row) = read_step(tx, id, caller.function_id)? {
-            steps::ensure_same_step(id, caller.function_id, step_name, &row.function_name)
-                .map_err(with_backend)?;
+            step_checkpoints::ensure_same_step(
+                id,
+                caller.function_id,
+                step_name,
+                &row.function_name,
+            )
+            .map_err(with_backend)?;
             return Ok(CallerState::Replay(row));
         }
     }
     let owner = check_owner(tx, id, caller.owner_xid.as_deref(), what)?
-        .ok_or_else(|| with_backend(errors::missing_workflow(id)))?;
+        .ok_or_else(|| with_backend(store_errors::missing_workflow(id)))?;
     Ok(CallerState::Fresh {
         application_name: owner.application_name,
     })
@@ -186,14 +192,14 @@ impl StepStore for SqliteStore {
                     .optional()
                     .map_err(classify)?;
                 let Some(status) = status else {
-                    return Err(with_backend(errors::missing_workflow(&id)));
+                    return Err(with_backend(store_errors::missing_workflow(&id)));
                 };
-                steps::ensure_not_cancelled(&id, &status_of(status.as_deref()))
+                step_checkpoints::ensure_not_cancelled(&id, &status_of(status.as_deref()))
                     .map_err(with_backend)?;
                 let Some(row) = read_step(tx, &id, function_id)? else {
                     return Ok(None);
                 };
-                steps::ensure_same_step(&id, function_id, &name, &row.function_name)
+                step_checkpoints::ensure_same_step(&id, function_id, &name, &row.function_name)
                     .map_err(with_backend)?;
                 Ok(Some(RecordedStep::new(
                     outcome_of(row.output, row.error, row.serialization.as_deref()),
@@ -211,11 +217,13 @@ impl StepStore for SqliteStore {
                 let now = now_ms(tx)?;
                 let what = format!("record step {}", step.function_id);
                 let workflow = check_owner(tx, &step.workflow_id, owner.as_deref(), &what)?
-                    .ok_or_else(|| with_backend(errors::missing_workflow(&step.workflow_id)))?;
+                    .ok_or_else(|| {
+                        with_backend(store_errors::missing_workflow(&step.workflow_id))
+                    })?;
                 let row = NewStep::recorded(&step, workflow.application_name.as_deref());
                 let recorded = record_step_row(tx, &row, now)?;
                 if recorded != Some(step.completed_at_epoch_ms) {
-                    return Err(with_backend(errors::step_conflict(&step, recorded)));
+                    return Err(with_backend(store_errors::step_conflict(&step, recorded)));
                 }
                 Ok(())
             })
@@ -263,7 +271,7 @@ impl StepStore for SqliteStore {
         options: InsertOptions,
         parent_owner_xid: Option<&str>,
     ) -> Result<InsertOutcome> {
-        let mut child = children::prepare(parent_workflow_id, function_id, child)?;
+        let mut child = child_starts::prepare(parent_workflow_id, function_id, child)?;
         let parent = parent_workflow_id.to_owned();
         let owner = parent_owner_xid.map(str::to_owned);
         let child_for_error = child.clone();
@@ -276,12 +284,12 @@ impl StepStore for SqliteStore {
                     let what = format!("start child workflow {}", child.workflow_id);
                     let Some(parent_row) = check_owner(tx, &parent, owner.as_deref(), &what)?
                     else {
-                        let e = errors::missing_parent(&parent, &child.workflow_id);
+                        let e = store_errors::missing_parent(&parent, &child.workflow_id);
                         return Err(with_backend(e));
                     };
                     if let Some(step) = read_step(tx, &parent, function_id)? {
                         // A replay of a start that was deduplicated gets the same answer.
-                        children::check_recorded_start(
+                        child_starts::check_recorded_start(
                             &parent,
                             function_id,
                             &child,
@@ -291,7 +299,7 @@ impl StepStore for SqliteStore {
                         )
                         .map_err(with_backend)?;
                     }
-                    children::inherit_deadline(&mut child, parent_row.deadline_epoch_ms);
+                    child_starts::inherit_deadline(&mut child, parent_row.deadline_epoch_ms);
                     let outcome = insert_workflow_tx(tx, &child, &options, now)?;
                     let application = parent_row.application_name.as_deref();
                     let row =
@@ -305,7 +313,7 @@ impl StepStore for SqliteStore {
             Err(e) if e.kind() == ErrorKind::Deduplicated => {
                 // Record the deduplication as the parent's step error, so a replay re-raises it
                 // instead of enqueuing again; then report it.
-                let error_payload = children::deduplicated_step_error(&child_for_error)?;
+                let error_payload = child_starts::deduplicated_step_error(&child_for_error)?;
                 self.conns()
                     .write(move |tx| {
                         let now = now_ms(tx)?;
@@ -349,9 +357,9 @@ impl StepStore for SqliteStore {
                 let now = now_ms(tx)?;
                 let what = format!("record step {function_id}");
                 let workflow = check_owner(tx, &id, owner.as_deref(), &what)?
-                    .ok_or_else(|| with_backend(errors::missing_workflow(&id)))?;
+                    .ok_or_else(|| with_backend(store_errors::missing_workflow(&id)))?;
                 if let Some(row) = read_step(tx, &id, function_id)? {
-                    let wake = sleep::replayed_wake_time(
+                    let wake = durable_sleep::replayed_wake_time(
                         &id,
                         function_id,
                         &row.function_name,
@@ -362,7 +370,7 @@ impl StepStore for SqliteStore {
                     return Ok(SleepState::new(wake, now));
                 }
                 let wake = now.saturating_add(duration_ms);
-                let output = sleep::encode_wake_time(wake);
+                let output = durable_sleep::encode_wake_time(wake);
                 let application = workflow.application_name.as_deref();
                 let row = NewStep::sleep(&id, function_id, &output, now, wake, application);
                 insert_step_if_absent(tx, &row, now)?;

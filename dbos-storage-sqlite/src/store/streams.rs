@@ -1,18 +1,19 @@
 //! [`StreamStore`] on SQLite: appends at the next offset inside the write transaction, reads in
-//! one statement, waits through the shared wait of [`dbos_storage_core::wait::messaging`].
+//! one statement, waits through the shared wait of [`dbos_storage_driver_kit::wait::messaging`].
 
 use async_trait::async_trait;
-use dbos_storage_core::messaging::{
-    is_close_sentinel, validate_key, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP,
+use dbos_storage_core::{
+    messages::validate_key,
+    streams::{is_close_sentinel, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP},
 };
-use dbos_storage_core::rules::columns::status_of;
-use dbos_storage_core::rules::messaging as rules;
-use dbos_storage_core::wait::messaging::{self as waits, wake_after_commit};
-use dbos_storage_core::wait::WakeChannel;
 use dbos_storage_core::{
     payload, validate, AwaitOptions, Caller, Error, Payload, Result, StepRecord, StreamEntry,
     StreamRead, StreamReadOptions, StreamStore, StreamWriteOutcome,
 };
+use dbos_storage_driver_kit::decisions::column_values::status_of;
+use dbos_storage_driver_kit::decisions::sends_and_streams;
+use dbos_storage_driver_kit::wait::messaging::{self as waits, wake_after_commit};
+use dbos_storage_driver_kit::wait::WakeChannel;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::steps::{check_caller, insert_call_step, CallerState};
@@ -73,7 +74,10 @@ fn append_tx(
     let closed = is_closed(tx, &caller.workflow_id, key)?;
     let outcome = match (append, closed) {
         (Append::Value(_), true) => {
-            return Err(with_backend(rules::closed_stream(&caller.workflow_id, key)))
+            return Err(with_backend(sends_and_streams::closed_stream(
+                &caller.workflow_id,
+                key,
+            )))
         }
         (Append::Close, true) => StreamWriteOutcome::already_closed(),
         (append, false) => {
@@ -130,7 +134,7 @@ impl SqliteStore {
         if let Some(value) = &value {
             payload::validate_text("stream value", &value.text)?;
             if is_close_sentinel(value) {
-                return Err(rules::sentinel_value(key));
+                return Err(sends_and_streams::sentinel_value(key));
             }
         }
         let workflow_id = caller.workflow_id.clone();

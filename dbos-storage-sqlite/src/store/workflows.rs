@@ -1,17 +1,19 @@
 //! [`WorkflowStore`] on SQLite: insert, read, list, outcome and waits.
 
 use async_trait::async_trait;
-use dbos_storage_core::rules::children::Descendants;
-use dbos_storage_core::rules::columns::{final_columns, status_of, workflow_result};
-use dbos_storage_core::rules::errors;
-use dbos_storage_core::rules::insert::{self, ExistingWorkflow};
-use dbos_storage_core::rules::listing::{self, in_request_order, prefix_pattern};
-use dbos_storage_core::wait;
 use dbos_storage_core::{
     duration_ms, validate, AwaitOptions, DedupPolicy, Error, ErrorKind, InitialStatus,
     InsertOptions, InsertOutcome, ListWorkflowsQuery, NewWorkflow, Outcome, Result, Serialization,
     SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus, WorkflowStore,
 };
+use dbos_storage_driver_kit::decisions::child_starts::Descendants;
+use dbos_storage_driver_kit::decisions::column_values::{
+    final_columns, status_of, workflow_result,
+};
+use dbos_storage_driver_kit::decisions::insert_reconciliation::{self, ExistingWorkflow};
+use dbos_storage_driver_kit::decisions::list_queries::{self, in_request_order, prefix_pattern};
+use dbos_storage_driver_kit::decisions::store_errors;
+use dbos_storage_driver_kit::wait;
 use rusqlite::types::Value;
 use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
 
@@ -140,11 +142,11 @@ pub(super) fn insert_workflow_tx(
     let row = match inserted {
         Ok(row) => row,
         Err(e) if is_unique_violation_on(&e, "deduplication_id") => {
-            return Err(with_backend(errors::deduplicated(workflow)));
+            return Err(with_backend(store_errors::deduplicated(workflow)));
         }
         Err(e) => return Err(classify(e)),
     };
-    let outcome = insert::reconcile(workflow, options, row).map_err(with_backend)?;
+    let outcome = insert_reconciliation::reconcile(workflow, options, row).map_err(with_backend)?;
     if !outcome.existed {
         // This insert's own row: its inputs go with it.
         tx.execute_cached(
@@ -180,7 +182,7 @@ fn deduplicated_outcome(
         .optional()
         .map_err(classify)?;
     Ok(holder.map(|(holder, status, serialization)| {
-        insert::deduplicated_into(
+        insert_reconciliation::deduplicated_into(
             holder,
             status_of(status.as_deref()),
             Some(queue.clone()),
@@ -328,8 +330,8 @@ fn list_query(q: &ListWorkflowsQuery) -> Result<(String, Vec<(&'static str, Valu
         SortOrder::Descending => query.clause(list::ORDER_DESC),
         _ => query.clause(list::ORDER_ASC),
     }
-    let limit = listing::limit(q.limit).unwrap_or(-1);
-    let offset = listing::offset(q.offset);
+    let limit = list_queries::limit(q.limit).unwrap_or(-1);
+    let offset = list_queries::offset(q.offset);
     query.filter(list::LIMIT_OFFSET, ":limit", Value::Integer(limit));
     query.bind(":offset", Value::Integer(offset));
     Ok((query.text, query.params))

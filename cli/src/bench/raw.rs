@@ -1,0 +1,83 @@
+//! The raw database doing the store's writes, for the ratios of the write figures: scratch
+//! copies of the workflow and step tables written one committed single-row statement at a time,
+//! over the same driver stack as the store (the driver's native connection, opened with the
+//! store's settings).
+
+mod postgres;
+mod sqlite;
+
+use crate::connect::Native;
+use crate::error::CliError;
+
+use postgres::PostgresRaw;
+use sqlite::SqliteRaw;
+
+/// The output every raw step writes: the size of the step output the store's bench steps write,
+/// as the store stores it.
+const STEP_OUTPUT: &str = r#"{"json":"{\"ok\":true,\"step\":\"bench_step\"}"}"#;
+
+/// The raw baseline of either driver.
+pub(super) enum Raw {
+    /// One connection with the store's pragmas, as the store has one writer.
+    Sqlite(SqliteRaw),
+    /// `connections` dedicated connections with the store's TLS and session settings.
+    Postgres(PostgresRaw),
+}
+
+impl Raw {
+    /// Creates the scratch tables next to the store's and opens the connections that write into
+    /// them (`connections` of them on PostgreSQL, one on SQLite).
+    pub(super) async fn open(native: &Native, connections: usize) -> Result<Raw, CliError> {
+        match native {
+            Native::Sqlite(s) => SqliteRaw::open(s.config()).await.map(Raw::Sqlite),
+            Native::Postgres(p) => PostgresRaw::open(p, connections).await.map(Raw::Postgres),
+        }
+    }
+
+    /// Inserts one `PENDING` workflow row (one committed statement) on connection `conn`.
+    pub(super) async fn insert_workflow(&self, conn: usize, id: &str) -> Result<(), CliError> {
+        match self {
+            Raw::Sqlite(r) => r.insert_workflow(id).await,
+            Raw::Postgres(r) => r.insert_workflow(conn, id).await,
+        }
+    }
+
+    /// Inserts one step row with a small output (one committed statement) on connection `conn`.
+    pub(super) async fn insert_step(
+        &self,
+        conn: usize,
+        id: &str,
+        step: i32,
+    ) -> Result<(), CliError> {
+        match self {
+            Raw::Sqlite(r) => r.insert_step(id, step).await,
+            Raw::Postgres(r) => r.insert_step(conn, id, step).await,
+        }
+    }
+
+    /// Marks one workflow row `SUCCESS` (one committed statement) on connection `conn`.
+    pub(super) async fn finish_workflow(&self, conn: usize, id: &str) -> Result<(), CliError> {
+        match self {
+            Raw::Sqlite(r) => r.finish_workflow(id).await,
+            Raw::Postgres(r) => r.finish_workflow(conn, id).await,
+        }
+    }
+
+    /// Drops the scratch tables and closes the connections.
+    pub(super) async fn drop(self) -> Result<(), CliError> {
+        match self {
+            Raw::Sqlite(r) => r.drop_tables().await,
+            Raw::Postgres(r) => r.drop_schema().await,
+        }
+    }
+
+    /// Whether the raw side is one connection whatever the concurrency (SQLite).
+    pub(super) fn single_writer(&self) -> bool {
+        matches!(self, Raw::Sqlite(_))
+    }
+}
+
+/// The error of a raw statement or connection.
+fn raw_error(e: impl std::fmt::Display) -> CliError {
+    CliError::new(format!("the raw baseline failed: {e}"))
+}

@@ -1,0 +1,335 @@
+//! Maintenance leases, garbage collection, metrics and application renames of
+//! [`MemoryStore`](super::MemoryStore).
+//!
+//! A lease is a row of the `queues` registry in every database backend; the model keeps those
+//! rows in a map of their own (`State::leases`), which is what "no listing of the registry
+//! returns them" amounts to.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dbos_storage_core::management::lease_lost;
+use dbos_storage_core::{
+    EpochMs, Error, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication,
+    RenameReport, Result, RetentionPolicy, StepCount, WorkflowCount, WorkflowStatus,
+};
+
+use super::{ours, State};
+
+/// A lease row of `queues`: `queue_id` names the holder, `updated_at` is the expiry.
+#[derive(Debug, Clone)]
+pub(super) struct LeaseRow {
+    queue_id: String,
+    /// When the row was first written (kept across take-overs, as `created_at` is).
+    #[allow(dead_code)]
+    created_at: EpochMs,
+    expires_at: EpochMs,
+}
+
+/// Whether an `application_name` is one `request` moves: `from`'s (or unclaimed ones when
+/// `from` is `None`), and unclaimed ones with `adopt_unclaimed`; never one that is `to`
+/// already (so that renaming `a` to `a` with `adopt_unclaimed` moves only unclaimed rows).
+fn renamed(request: &RenameApplication, owner: Option<&str>) -> bool {
+    owner != Some(request.to.as_str())
+        && (owner == request.from.as_deref() || (request.adopt_unclaimed && owner.is_none()))
+}
+
+/// `COALESCE` of an owner for metrics scoping: the application's rows and unclaimed ones.
+fn in_scope(owner: Option<&str>, application: Option<&str>) -> bool {
+    application.is_none() || owner.is_none() || owner == application
+}
+
+impl State {
+    /// The conditional take-over of [`ManagementStore::acquire_lease`]: insert, or renew for the
+    /// same holder, or take over an expired lease.
+    ///
+    /// [`ManagementStore::acquire_lease`]: dbos_storage_core::ManagementStore::acquire_lease
+    pub(super) fn acquire_lease(&mut self, lease: &Lease) -> LeaseState {
+        let now = self.now();
+        let name = lease.row_name();
+        let id = lease.row_id();
+        let expiry = now.saturating_add(lease.ttl_ms());
+        let row = self.leases.entry(name.clone()).or_insert_with(|| LeaseRow {
+            queue_id: id.clone(),
+            created_at: now,
+            expires_at: expiry,
+        });
+        let acquired = row.queue_id == id || row.expires_at < now;
+        if acquired {
+            row.queue_id = id;
+            row.expires_at = expiry;
+        }
+        LeaseState::new(
+            acquired,
+            Lease::holder_of(&name, &row.queue_id),
+            row.expires_at,
+        )
+    }
+
+    /// Deletes the lease row if `lease.holder` holds it.
+    pub(super) fn release_lease(&mut self, lease: &Lease) -> bool {
+        let name = lease.row_name();
+        let held = self
+            .leases
+            .get(&name)
+            .is_some_and(|row| row.queue_id == lease.row_id());
+        if held {
+            self.leases.remove(&name);
+        }
+        held
+    }
+
+    /// The fence of every lease-guarded write: renews the lease in the same transaction, or
+    /// fails with `Conflict` before anything is written.
+    fn fence(&mut self, lease: &Lease) -> Result<()> {
+        if self.acquire_lease(lease).acquired {
+            Ok(())
+        } else {
+            Err(ours(lease_lost(lease)))
+        }
+    }
+
+    /// The ids of [`ManagementStore::collectable_workflows`]: finished workflows that finished
+    /// before the cutoff or are older than the `keep_newest` newest workflows, oldest first.
+    ///
+    /// [`ManagementStore::collectable_workflows`]: dbos_storage_core::ManagementStore::collectable_workflows
+    pub(super) fn collectable(&self, policy: RetentionPolicy, limit: u32) -> Vec<String> {
+        let mut by_age: Vec<(EpochMs, &String)> = self
+            .workflows
+            .values()
+            .map(|row| (row.info.created_at, &row.info.workflow_id))
+            .collect();
+        by_age.sort();
+        let kept: BTreeSet<&String> = match policy.keep_newest {
+            Some(n) => by_age
+                .iter()
+                .rev()
+                .take(usize::try_from(n).unwrap_or(usize::MAX))
+                .map(|(_, id)| *id)
+                .collect(),
+            None => BTreeSet::new(),
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        by_age
+            .iter()
+            .filter(|(_, id)| {
+                let Some(row) = self.workflow(id) else {
+                    return false;
+                };
+                let info = &row.info;
+                let finished = info.completed_at.unwrap_or(info.updated_at);
+                let old = policy.completed_before.is_some_and(|cut| finished < cut);
+                let surplus = policy.keep_newest.is_some() && !kept.contains(id);
+                info.status.is_terminal() && (old || surplus)
+            })
+            .take(limit)
+            .map(|(_, id)| (*id).clone())
+            .collect()
+    }
+
+    /// The fenced delete of [`ManagementStore::delete_collected`]: only workflows still
+    /// finished go.
+    ///
+    /// [`ManagementStore::delete_collected`]: dbos_storage_core::ManagementStore::delete_collected
+    pub(super) fn delete_collected(
+        &mut self,
+        lease: &Lease,
+        workflow_ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.fence(lease)?;
+        let mut deleted = Vec::new();
+        for id in dbos_storage_driver_kit::decisions::cancel_resume::distinct(workflow_ids) {
+            let finished = self
+                .workflow(&id)
+                .is_some_and(|row| row.info.status.is_terminal());
+            if finished && self.delete_workflow(&id) {
+                deleted.push(id);
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The fenced sweep of [`ManagementStore::sweep_orphans`]: up to `limit` rows of each
+    /// payload table whose status row is gone, oldest `retention_timestamp` first.
+    ///
+    /// [`ManagementStore::sweep_orphans`]: dbos_storage_core::ManagementStore::sweep_orphans
+    pub(super) fn sweep_orphans(&mut self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+        self.fence(lease)?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let workflows = &self.workflows;
+        let oldest = |mut rows: Vec<(EpochMs, String)>| {
+            rows.sort();
+            rows.truncate(limit);
+            rows
+        };
+        let inputs = oldest(
+            self.inputs
+                .iter()
+                .filter(|(id, _)| !workflows.contains_key(*id))
+                .map(|(id, row)| (row.retention_timestamp, id.clone()))
+                .collect(),
+        );
+        let outputs = oldest(
+            self.outputs
+                .iter()
+                .filter(|(id, _)| !workflows.contains_key(*id))
+                .map(|(id, row)| (row.retention_timestamp, id.clone()))
+                .collect(),
+        );
+        let mut steps: Vec<(EpochMs, (String, i32))> = self
+            .steps
+            .iter()
+            .filter(|((id, _), _)| !workflows.contains_key(id))
+            .map(|(key, row)| (row.retention_timestamp, key.clone()))
+            .collect();
+        steps.sort();
+        steps.truncate(limit);
+        for (_, id) in &inputs {
+            self.inputs.remove(id);
+        }
+        for (_, id) in &outputs {
+            self.outputs.remove(id);
+        }
+        for (_, key) in &steps {
+            self.steps.remove(key);
+        }
+        Ok(OrphanSweep::new(
+            inputs.len() as u64,
+            outputs.len() as u64,
+            steps.len() as u64,
+        ))
+    }
+
+    /// The counts of [`ManagementStore::metrics`]; `query` has been validated.
+    ///
+    /// [`ManagementStore::metrics`]: dbos_storage_core::ManagementStore::metrics
+    pub(super) fn metrics(&self, query: &MetricsQuery) -> Metrics {
+        let app = query.application_name.as_deref();
+        let in_range = |t: EpochMs| query.start <= t && t < query.end;
+        let mut workflows: BTreeMap<(EpochMs, String, String), u64> = BTreeMap::new();
+        for row in self.workflows.values() {
+            let info = &row.info;
+            if in_range(info.created_at) && in_scope(info.application_name.as_deref(), app) {
+                let key = (
+                    query.bucket_start(info.created_at),
+                    info.name.clone(),
+                    info.status.as_str().to_owned(),
+                );
+                *workflows.entry(key).or_default() += 1;
+            }
+        }
+        let mut steps: BTreeMap<(EpochMs, String), (u64, u64)> = BTreeMap::new();
+        for row in self.steps.values() {
+            let Some(done) = row.completed_at_epoch_ms.filter(|t| in_range(*t)) else {
+                continue;
+            };
+            if !in_scope(row.application_name.as_deref(), app) {
+                continue;
+            }
+            let entry = steps
+                .entry((query.bucket_start(done), row.function_name.clone()))
+                .or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(row.error.is_some());
+        }
+        Metrics::new(
+            workflows
+                .into_iter()
+                .map(|((bucket, name, status), n)| WorkflowCount::new(bucket, &name, &status, n))
+                .collect(),
+            steps
+                .into_iter()
+                .map(|((bucket, name), (n, errors))| StepCount::new(bucket, &name, n, errors))
+                .collect(),
+        )
+    }
+
+    /// The first transaction of [`ManagementStore::rename_application`]: the version check,
+    /// then queues, schedules, versions and in-flight workflows.
+    ///
+    /// [`ManagementStore::rename_application`]: dbos_storage_core::ManagementStore::rename_application
+    pub(super) fn rename_registries(
+        &mut self,
+        request: &RenameApplication,
+    ) -> Result<RenameReport> {
+        let to = request.to.as_str();
+        let taken = self.versions.values().find(|moving| {
+            renamed(request, moving.application_name.as_deref())
+                && self.versions.values().any(|owned| {
+                    owned.application_name.as_deref() == Some(to)
+                        && owned.version_name == moving.version_name
+                        && owned.version_id != moving.version_id
+                })
+        });
+        if let Some(version) = taken {
+            return Err(ours(Error::conflict(format!(
+                "application {to} already has version {}",
+                version.version_name
+            ))));
+        }
+        let mut report = RenameReport::default();
+        let owner = Some(to.to_owned());
+        for queue in self.queues.values_mut() {
+            if renamed(request, queue.application_name.as_deref()) {
+                queue.application_name.clone_from(&owner);
+                report.queues += 1;
+            }
+        }
+        for schedule in self.schedules.values_mut() {
+            if renamed(request, schedule.application_name.as_deref()) {
+                schedule.application_name.clone_from(&owner);
+                report.schedules += 1;
+            }
+        }
+        for version in self.versions.values_mut() {
+            if renamed(request, version.application_name.as_deref()) {
+                version.application_name.clone_from(&owner);
+                report.versions += 1;
+            }
+        }
+        for row in self.workflows.values_mut() {
+            let info = &mut row.info;
+            let active = matches!(
+                info.status,
+                WorkflowStatus::Enqueued | WorkflowStatus::Pending | WorkflowStatus::Delayed
+            );
+            if active && renamed(request, info.application_name.as_deref()) {
+                info.application_name.clone_from(&owner);
+                report.active_workflows += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// One batch of finished workflows of a rename (by id, after the last id moved): moves up to
+    /// `batch_size` and returns how many.
+    pub(super) fn rename_finished_batch(&mut self, request: &RenameApplication) -> u64 {
+        let batch: Vec<String> = self
+            .workflows
+            .values()
+            .filter(|row| renamed(request, row.info.application_name.as_deref()))
+            .take(request.batch_size as usize)
+            .map(|row| row.info.workflow_id.clone())
+            .collect();
+        for id in &batch {
+            if let Some(row) = self.workflows.get_mut(id) {
+                row.info.application_name = Some(request.to.clone());
+            }
+        }
+        batch.len() as u64
+    }
+
+    /// One batch of step rows of a rename: moves up to `batch_size` and returns how many.
+    pub(super) fn rename_steps_batch(&mut self, request: &RenameApplication) -> u64 {
+        let mut moved = 0;
+        for row in self.steps.values_mut() {
+            if moved == u64::from(request.batch_size) {
+                break;
+            }
+            if renamed(request, row.application_name.as_deref()) {
+                row.application_name = Some(request.to.clone());
+                moved += 1;
+            }
+        }
+        moved
+    }
+}

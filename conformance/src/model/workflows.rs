@@ -1,0 +1,223 @@
+//! [`WorkflowStore`] of [`MemoryStore`]: insert and reconcile, outcomes, reads, listings with
+//! every filter (attributes by `jsonb @>` containment), results and their waits, children.
+
+use async_trait::async_trait;
+use dbos_storage_core::export::OutputRow;
+use dbos_storage_core::WorkflowStore;
+use dbos_storage_core::{
+    validate, AwaitOptions, EpochMs, InsertOptions, InsertOutcome, ListWorkflowsQuery, NewWorkflow,
+    Outcome, Result, SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus,
+};
+use dbos_storage_driver_kit::decisions::column_values::final_columns;
+use dbos_storage_driver_kit::wait;
+
+use super::{MemoryStore, BACKEND};
+
+/// PostgreSQL's `jsonb @>`: objects contain every key of the needle with a contained value,
+/// arrays contain every element of the needle somewhere, scalars are equal.
+fn json_contains(haystack: &serde_json::Value, needle: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (haystack, needle) {
+        (Value::Object(h), Value::Object(n)) => n
+            .iter()
+            .all(|(k, nv)| h.get(k).is_some_and(|hv| json_contains(hv, nv))),
+        (Value::Array(h), Value::Array(n)) => {
+            n.iter().all(|nv| h.iter().any(|hv| json_contains(hv, nv)))
+        }
+        (h, n) => h == n,
+    }
+}
+
+/// Whether a row passes every filter of `query`.
+fn matches(info: &WorkflowInfo, q: &ListWorkflowsQuery) -> bool {
+    fn any_of(filter: &Option<Vec<String>>, value: &Option<String>) -> bool {
+        filter
+            .as_ref()
+            .is_none_or(|wanted| value.as_ref().is_some_and(|v| wanted.contains(v)))
+    }
+    fn eq(filter: &Option<String>, value: &Option<String>) -> bool {
+        filter.is_none() || filter == value
+    }
+    fn at_least(bound: Option<EpochMs>, value: Option<EpochMs>) -> bool {
+        bound.is_none_or(|b| value.is_some_and(|v| v >= b))
+    }
+    fn at_most(bound: Option<EpochMs>, value: Option<EpochMs>) -> bool {
+        bound.is_none_or(|b| value.is_some_and(|v| v <= b))
+    }
+    let scoped = match (&q.workflow_ids, &q.application_name) {
+        (Some(ids), _) => ids.contains(&info.workflow_id),
+        (None, Some(app)) => info.application_name.as_ref().is_none_or(|a| a == app),
+        (None, None) => true,
+    };
+    let queued = !q.queues_only
+        || (info.queue_name.is_some() && (q.status.is_some() || info.status.is_active()));
+    scoped
+        && queued
+        && q.workflow_id_prefix
+            .as_ref()
+            .is_none_or(|p| info.workflow_id.starts_with(p.as_str()))
+        && q.status.as_ref().is_none_or(|s| s.contains(&info.status))
+        && q.name.as_ref().is_none_or(|n| n.contains(&info.name))
+        && any_of(&q.application_version, &info.application_version)
+        && any_of(&q.executor_id, &info.executor_id)
+        && any_of(&q.queue_name, &info.queue_name)
+        && any_of(&q.authenticated_user, &info.authenticated_user)
+        && eq(&q.schedule_name, &info.schedule_name)
+        && eq(&q.forked_from, &info.forked_from)
+        && eq(&q.parent_workflow_id, &info.parent_workflow_id)
+        && at_least(q.start_time, Some(info.created_at))
+        && at_most(q.end_time, Some(info.created_at))
+        && at_least(q.completed_after, info.completed_at)
+        && at_most(q.completed_before, info.completed_at)
+        && at_least(q.dequeued_after, info.started_at_epoch_ms)
+        && at_most(q.dequeued_before, info.started_at_epoch_ms)
+        && q.was_forked_from.is_none_or(|w| info.was_forked_from == w)
+        && q.is_fork.is_none_or(|f| info.forked_from.is_some() == f)
+        && q.has_parent
+            .is_none_or(|p| info.parent_workflow_id.is_some() == p)
+        && q.attributes.as_ref().is_none_or(|wanted| {
+            info.attributes.as_ref().is_some_and(|attrs| {
+                json_contains(
+                    &serde_json::Value::Object(attrs.clone()),
+                    &serde_json::Value::Object(wanted.clone()),
+                )
+            })
+        })
+}
+
+#[async_trait]
+impl WorkflowStore for MemoryStore {
+    async fn insert_workflow(
+        &self,
+        workflow: NewWorkflow,
+        options: InsertOptions,
+    ) -> Result<InsertOutcome> {
+        workflow.validate()?;
+        self.write(|state| state.insert_workflow(workflow, &options))
+    }
+
+    async fn get_workflows(&self, workflow_ids: &[String]) -> Result<Vec<WorkflowInfo>> {
+        validate::workflow_ids(workflow_ids)?;
+        let state = self.open()?;
+        Ok(workflow_ids
+            .iter()
+            .filter_map(|id| state.workflow(id))
+            .map(|row| state.view(row))
+            .collect())
+    }
+
+    async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
+        if let Some(ids) = &query.workflow_ids {
+            validate::workflow_ids(ids)?;
+        }
+        let state = self.open()?;
+        let mut rows: Vec<WorkflowInfo> = state
+            .workflows
+            .values()
+            .filter(|row| matches(&row.info, &query))
+            .map(|row| state.view(row))
+            .collect();
+        rows.sort_by(|a, b| (a.created_at, &a.workflow_id).cmp(&(b.created_at, &b.workflow_id)));
+        if query.sort == SortOrder::Descending {
+            rows.reverse();
+        }
+        let offset = usize::try_from(query.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let limit = query
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        Ok(rows
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|mut info| {
+                if !query.load_input {
+                    info.inputs = None;
+                }
+                if !query.load_output {
+                    info.output = None;
+                    info.error = None;
+                }
+                info
+            })
+            .collect())
+    }
+
+    async fn record_outcome(
+        &self,
+        workflow_id: &str,
+        outcome: Outcome,
+        owner_xid: Option<&str>,
+    ) -> Result<bool> {
+        validate::workflow_id(workflow_id)?;
+        let recorded = final_columns(outcome)?;
+        self.write(|state| {
+            let now = state.now();
+            let Some(row) = state.workflows.get_mut(workflow_id) else {
+                return Ok(false);
+            };
+            let owned = owner_xid.is_none_or(|owner| row.owner_xid.as_deref() == Some(owner));
+            if row.info.status != WorkflowStatus::Pending || !owned {
+                return Ok(false);
+            }
+            let info = &mut row.info;
+            // `workflow_output` has no label of its own: an outcome is read back with the
+            // workflow's label (that of its inputs), as in every DBOS SDK.
+            info.status = recorded.status;
+            info.deduplication_id = None;
+            info.completed_at = Some(now);
+            info.updated_at = now;
+            row.owner_xid = None;
+            let output = OutputRow::new(recorded.output, recorded.error, now);
+            state.outputs.insert(workflow_id.to_owned(), output);
+            Ok(true)
+        })
+    }
+
+    async fn workflow_result(&self, workflow_id: &str) -> Result<WorkflowResult> {
+        validate::workflow_id(workflow_id)?;
+        Ok(self.open()?.result(workflow_id))
+    }
+
+    async fn await_workflow_result(
+        &self,
+        workflow_id: &str,
+        options: AwaitOptions,
+    ) -> Result<WorkflowResult> {
+        wait::await_workflow_result(self, BACKEND, workflow_id, &options, Some(&self.wake)).await
+    }
+
+    async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>> {
+        validate::workflow_ids(workflow_ids)?;
+        Ok(self.open()?.first_finished(workflow_ids))
+    }
+
+    async fn await_first_finished(
+        &self,
+        workflow_ids: &[String],
+        options: AwaitOptions,
+    ) -> Result<String> {
+        wait::await_first_finished(self, workflow_ids, &options, Some(&self.wake)).await
+    }
+
+    async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>> {
+        validate::workflow_id(workflow_id)?;
+        Ok(self.open()?.descendants(&[workflow_id.to_owned()]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn containment_follows_jsonb() {
+        let have = json!({"a": 1, "b": {"c": [1, 2, 3], "d": "x"}});
+        assert!(json_contains(&have, &json!({})));
+        assert!(json_contains(&have, &json!({"a": 1})));
+        assert!(json_contains(&have, &json!({"b": {"c": [3, 1]}})));
+        assert!(!json_contains(&have, &json!({"b": {"c": [4]}})));
+        assert!(!json_contains(&have, &json!({"a": 2})));
+        assert!(!json_contains(&have, &json!({"z": null})));
+    }
+}

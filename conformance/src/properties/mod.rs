@@ -1,0 +1,36 @@
+//! The properties of the suite: plain `pub async fn`s over a [`Factory`](crate::Factory), one
+//! module per area of the contract, named like the area traits of `dbos-storage-core`
+//! (`workflows`, `steps`, `messages`, `events`, `streams`, `queues`, `management`, `schedules`,
+//! `versions`, `lifecycle`).
+//!
+//! Properties that are not one area keep a module named for what they check: `forks`,
+//! `deletes`, `attributes`, `retention`, `transfer`, `metrics` and `renames` (operator
+//! operations of the management area, each with its own fixtures), `concurrency` (many tasks
+//! racing for one workflow or step write), `queue_concurrency` (many claimers racing over one
+//! queue), `retry` (every idempotency claim, through injected faults) and `state_machine` (random
+//! operation sequences compared with the reference model).
+//!
+//! [`suite!`](crate::suite) generates one test per property, in a module named like the one the
+//! property lives in.
+
+pub mod attributes;
+pub mod concurrency;
+pub mod deletes;
+pub mod events;
+pub mod forks;
+pub mod lifecycle;
+pub mod management;
+pub mod messages;
+pub mod metrics;
+pub mod queue_concurrency;
+pub mod queues;
+pub mod renames;
+pub mod retention;
+pub mod retry;
+pub mod schedules;
+pub mod state_machine;
+pub mod steps;
+pub mod streams;
+pub mod transfer;
+pub mod versions;
+pub mod workflows;

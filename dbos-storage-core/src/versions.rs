@@ -1,0 +1,98 @@
+//! The versions area: [`VersionStore`] and [`ApplicationVersion`], the rows that say which
+//! application version is latest.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::{EpochMs, Result};
+
+/// Application versions: which version is latest decides who may run version-less workflows.
+#[async_trait]
+pub trait VersionStore: Debug + Send + Sync + 'static {
+    /// Registers (or claims) a version for an application, as every launch does.
+    ///
+    /// # Behavior
+    /// Claims an unclaimed row with the same name for the application; otherwise inserts a new
+    /// row (`ON CONFLICT DO NOTHING`); then returns the row. A new row's timestamp is now, so the
+    /// newest registered version is the latest.
+    ///
+    /// # Errors
+    /// [`WorkflowConflict`](crate::ErrorKind::WorkflowConflict) when another application owns the
+    /// version name.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn create_application_version(
+        &self,
+        version_name: &str,
+        application_name: Option<&str>,
+    ) -> Result<ApplicationVersion>;
+
+    /// Lists versions (own application plus unclaimed), newest timestamp first.
+    ///
+    /// # Errors
+    /// Only the transient kinds.
+    async fn list_application_versions(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<Vec<ApplicationVersion>>;
+
+    /// The latest version (largest timestamp, own application plus unclaimed).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) when no version is registered.
+    async fn latest_application_version(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<ApplicationVersion>;
+
+    /// Makes a registered version the latest by setting its timestamp to `timestamp`.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown version of the application.
+    ///
+    /// # Idempotency
+    /// Idempotent.
+    async fn set_application_version_timestamp(
+        &self,
+        version_name: &str,
+        timestamp: EpochMs,
+        application_name: Option<&str>,
+    ) -> Result<()>;
+}
+
+/// A row of `application_versions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApplicationVersion {
+    /// The row id (a UUID).
+    pub version_id: String,
+    /// The version string.
+    pub version_name: String,
+    /// Promotion time; the latest version has the largest.
+    pub version_timestamp: EpochMs,
+    /// Creation time.
+    pub created_at: EpochMs,
+    /// The owning application.
+    pub application_name: Option<String>,
+}
+
+impl ApplicationVersion {
+    /// A version row.
+    pub fn new(
+        version_id: impl Into<String>,
+        version_name: impl Into<String>,
+        version_timestamp: EpochMs,
+        created_at: EpochMs,
+        application_name: Option<String>,
+    ) -> Self {
+        ApplicationVersion {
+            version_id: version_id.into(),
+            version_name: version_name.into(),
+            version_timestamp,
+            created_at,
+            application_name,
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Filters, pages and order of the reading operations.
+
+use std::collections::HashMap;
+
+use dbos_storage_core::WorkflowInfo;
+
+/// The workflows of `rows` in the order of the `ids` they were read by (as
+/// [`WorkflowStore::get_workflows`](dbos_storage_core::WorkflowStore::get_workflows) returns them); an id
+/// no row has is left out, an id asked twice is returned twice.
+pub fn in_request_order(ids: &[String], rows: Vec<WorkflowInfo>) -> Vec<WorkflowInfo> {
+    let found: HashMap<String, WorkflowInfo> = rows
+        .into_iter()
+        .map(|w| (w.workflow_id.clone(), w))
+        .collect();
+    ids.iter().filter_map(|id| found.get(id).cloned()).collect()
+}
+
+/// The `LIKE` pattern (with `\` as the escape character) matching ids that start with `prefix`
+/// literally.
+pub fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A page's row limit as a SQL integer (saturating); `None` is no limit.
+pub fn limit(limit: Option<u64>) -> Option<i64> {
+    limit.map(saturating_i64)
+}
+
+/// A page's offset as a SQL integer (saturating); `None` is 0.
+pub fn offset(offset: Option<u64>) -> i64 {
+    offset.map_or(0, saturating_i64)
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_literally() {
+        assert_eq!(prefix_pattern("a%b_c\\"), "a\\%b\\_c\\\\%");
+        assert_eq!(prefix_pattern(""), "%");
+    }
+
+    #[test]
+    fn rows_come_back_in_request_order() {
+        let row = |id: &str| WorkflowInfo::new(id, "w", dbos_storage_core::WorkflowStatus::Pending);
+        let ids: Vec<String> = ["b", "x", "a", "b"].map(String::from).into();
+        let ordered = in_request_order(&ids, vec![row("a"), row("b")]);
+        let got: Vec<&str> = ordered.iter().map(|w| w.workflow_id.as_str()).collect();
+        assert_eq!(got, ["b", "a", "b"]);
+    }
+
+    #[test]
+    fn pages_saturate() {
+        assert_eq!(limit(None), None);
+        assert_eq!(limit(Some(u64::MAX)), Some(i64::MAX));
+        assert_eq!(offset(None), 0);
+        assert_eq!(offset(Some(5)), 5);
+    }
+}

@@ -1,0 +1,309 @@
+//! Operations that touch the system database and the application database together: garbage
+//! collection, and delete and rewind that also clear recorded transactions.
+//!
+//! The application database's `transaction_outputs` has no link to the system database, and the
+//! two cannot commit together. Application rows are therefore deleted only for workflows the
+//! system database has just deleted (never for one a concurrent resume kept alive, whose
+//! recorded transactions must not run twice), right after them; rows left behind by an
+//! interruption between the two (which a reused workflow id would otherwise replay) are removed
+//! by the opt-in sweep of [`GcOptions::sweep_app_orphans`].
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use dbos_storage_core::{
+    management::lease_lost, new_token, now_epoch_ms, AppStore, DeleteOptions, EpochMs, Error,
+    ForkStart, Lease, ListStepsOptions, OrphanSweep, Outcome, Result, RetentionPolicy,
+    RewindRequest, RewoundWorkflow, SystemStore,
+};
+
+/// The lease name garbage collection runs under.
+pub const GC_LEASE: &str = "gc";
+
+/// Options of [`collect_garbage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcOptions {
+    /// What to delete.
+    pub policy: RetentionPolicy,
+    /// Workflows (and orphan rows per table) per transaction; default 1,000.
+    pub batch_size: u32,
+    /// How long the lease lasts between renewals (each batch renews it); default 60 s. A
+    /// collector killed midway blocks others for at most this long.
+    pub lease_ttl: Duration,
+    /// This collector's lease token; default a fresh one. Pass the token of a killed run to
+    /// resume at once instead of waiting for its lease to expire.
+    pub holder: String,
+    /// Also delete application rows, written before this run started, whose workflow does not
+    /// exist in the system database (left by an interrupted run or by deletes without the
+    /// application store). Off by default: only switch it on when the application database
+    /// serves this system database alone, or another application's rows would look orphaned.
+    pub sweep_app_orphans: bool,
+}
+
+impl GcOptions {
+    /// Collect by `policy` in batches of 1,000 under a 60 s lease.
+    pub fn new(policy: RetentionPolicy) -> Self {
+        GcOptions {
+            policy,
+            batch_size: 1_000,
+            lease_ttl: Duration::from_secs(60),
+            holder: new_token(),
+            sweep_app_orphans: false,
+        }
+    }
+
+    /// Also sweeps orphaned application rows (see [`GcOptions::sweep_app_orphans`]).
+    #[must_use]
+    pub fn sweep_app_orphans(mut self, yes: bool) -> Self {
+        self.sweep_app_orphans = yes;
+        self
+    }
+
+    /// Sets the batch size.
+    #[must_use]
+    pub fn batch_size(mut self, n: u32) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Sets the lease time to live.
+    #[must_use]
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Sets the lease holder token.
+    #[must_use]
+    pub fn holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = holder.into();
+        self
+    }
+
+    fn lease(&self) -> Lease {
+        Lease::new(GC_LEASE, self.holder.clone(), self.lease_ttl)
+    }
+}
+
+/// What [`collect_garbage`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Workflows deleted (with their inputs, outputs, steps, messages, events and streams).
+    pub workflows: u64,
+    /// Batches (system-database transactions) that deleted workflows.
+    pub batches: u64,
+    /// Payload and step rows whose workflow was already gone.
+    pub orphans: OrphanSweep,
+    /// Application `transaction_outputs` rows of collected workflows.
+    pub app_rows: u64,
+    /// Application `transaction_outputs` rows whose workflow was already gone.
+    pub app_orphans: u64,
+}
+
+/// Deletes the finished workflows `options.policy` selects, in bounded batches, then sweeps
+/// orphaned payload and step rows; with an application store, each batch's recorded
+/// transactions go too (and, opted in, application rows whose workflow no longer exists).
+///
+/// # Behavior
+/// - Runs under the [`GC_LEASE`] lease: one collector per database at a time, on every backend,
+///   without advisory locks. Every batch renews the lease and is fenced by it.
+/// - Never deletes a `PENDING`, `ENQUEUED` or `DELAYED` workflow, nor one resumed between being
+///   selected and being deleted (nor its application rows).
+/// - Each batch deletes its workflows, then the application rows of exactly the workflows
+///   deleted. A run killed midway and started again (after the lease expires, or at once with
+///   the same holder) finishes with the same system database; application rows of a batch
+///   interrupted between its two deletes are removed by [`GcOptions::sweep_app_orphans`].
+/// - The lease is released at the end, and on error.
+///
+/// # Errors
+/// [`Conflict`](dbos_storage_core::ErrorKind::Conflict) when another collector holds the lease (the message
+/// says until when) or takes it over midway; [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput)
+/// for a policy without a rule or a zero batch size; any store error.
+pub async fn collect_garbage(
+    system: &dyn SystemStore,
+    app: Option<&dyn AppStore>,
+    options: GcOptions,
+) -> Result<GcReport> {
+    options.policy.validate()?;
+    if options.batch_size == 0 {
+        return Err(Error::invalid_input("a GC batch size must be at least 1"));
+    }
+    let lease = options.lease();
+    lease.validate()?;
+    let state = system.acquire_lease(&lease).await?;
+    if !state.acquired {
+        return Err(Error::conflict(format!(
+            "another garbage collector ({}) holds the GC lease for {} ms more; try again later",
+            state.holder,
+            (state.expires_at - now_epoch_ms()).max(0)
+        )));
+    }
+    let started_at = now_epoch_ms();
+    let outcome = collect_under_lease(system, app, &options, &lease, started_at).await;
+    let released = system.release_lease(&lease).await;
+    let report = outcome?;
+    released?;
+    tracing::info!(?report, "garbage collection finished");
+    Ok(report)
+}
+
+async fn collect_under_lease(
+    system: &dyn SystemStore,
+    app: Option<&dyn AppStore>,
+    options: &GcOptions,
+    lease: &Lease,
+    started_at: EpochMs,
+) -> Result<GcReport> {
+    let mut report = GcReport::default();
+    loop {
+        let ids = system
+            .collectable_workflows(options.policy, options.batch_size)
+            .await?;
+        if ids.is_empty() {
+            break;
+        }
+        let deleted = system.delete_collected(lease, &ids).await?;
+        tracing::debug!(selected = ids.len(), deleted = deleted.len(), "GC batch");
+        if deleted.is_empty() {
+            // Every selected workflow was resumed meanwhile; they are no longer collectable.
+            continue;
+        }
+        if let Some(app) = app {
+            report.app_rows += app.delete_transaction_outputs(&deleted, 0, None).await?;
+        }
+        report.workflows += deleted.len() as u64;
+        report.batches += 1;
+    }
+    loop {
+        let swept = system.sweep_orphans(lease, options.batch_size).await?;
+        if swept.total() == 0 {
+            break;
+        }
+        report.orphans.inputs += swept.inputs;
+        report.orphans.outputs += swept.outputs;
+        report.orphans.steps += swept.steps;
+    }
+    if let (Some(app), true) = (app, options.sweep_app_orphans) {
+        report.app_orphans = sweep_app_orphans(system, app, options, lease, started_at).await?;
+    }
+    Ok(report)
+}
+
+/// Deletes application rows written before the run started whose workflow no longer exists.
+async fn sweep_app_orphans(
+    system: &dyn SystemStore,
+    app: &dyn AppStore,
+    options: &GcOptions,
+    lease: &Lease,
+    started_at: EpochMs,
+) -> Result<u64> {
+    let mut deleted = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let ids = app
+            .transaction_output_workflows(started_at, after.as_deref(), options.batch_size)
+            .await?;
+        let Some(last) = ids.last().cloned() else {
+            break;
+        };
+        let existing: BTreeSet<String> = system
+            .get_workflows(&ids)
+            .await?
+            .into_iter()
+            .map(|w| w.workflow_id)
+            .collect();
+        let orphans: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !existing.contains(id))
+            .collect();
+        if !orphans.is_empty() {
+            if !system.acquire_lease(lease).await?.acquired {
+                return Err(lease_lost(lease));
+            }
+            // Only rows older than the run: an id reused meanwhile keeps its new rows.
+            deleted += app
+                .delete_transaction_outputs(&orphans, 0, Some(started_at))
+                .await?;
+        }
+        after = Some(last);
+    }
+    Ok(deleted)
+}
+
+/// Deletes workflows from the system database and their recorded transactions from the
+/// application database (when given). Returns the ids deleted.
+///
+/// # Behavior
+/// As [`dbos_storage_core::ManagementStore::delete_workflows`]. The workflows to clear (with their
+/// descendants when asked) are listed first, so the application rows of every one of them go
+/// after the system rows even when a retried delete reports fewer ids; if that second step
+/// fails, [`collect_garbage`] with [`GcOptions::sweep_app_orphans`] removes them later.
+///
+/// # Errors
+/// Any store error.
+pub async fn delete_everywhere(
+    system: &dyn SystemStore,
+    app: Option<&dyn AppStore>,
+    workflow_ids: &[String],
+    options: DeleteOptions,
+) -> Result<Vec<String>> {
+    let Some(app) = app else {
+        return system.delete_workflows(workflow_ids, options).await;
+    };
+    dbos_storage_core::validate::workflow_ids(workflow_ids)?;
+    let mut targets: BTreeSet<String> = workflow_ids.iter().cloned().collect();
+    if options.delete_children {
+        for id in workflow_ids {
+            targets.extend(system.workflow_children(id).await?);
+        }
+    }
+    let targets: Vec<String> = targets.into_iter().collect();
+    let deleted = system.delete_workflows(workflow_ids, options).await?;
+    app.delete_transaction_outputs(&targets, 0, None).await?;
+    Ok(deleted)
+}
+
+/// Rewinds a finished workflow ([`dbos_storage_core::ManagementStore::rewind_workflow`]) and first deletes
+/// its recorded transactions from the start step on (when an application store is given), so
+/// that they run again instead of replaying their old result.
+///
+/// # Errors
+/// As [`dbos_storage_core::ManagementStore::rewind_workflow`]; [`Conflict`](dbos_storage_core::ErrorKind::Conflict) for
+/// a workflow that is not finished, checked before any application row is touched.
+pub async fn rewind_everywhere(
+    system: &dyn SystemStore,
+    app: Option<&dyn AppStore>,
+    request: RewindRequest,
+) -> Result<RewoundWorkflow> {
+    request.validate()?;
+    let Some(app) = app else {
+        return system.rewind_workflow(request).await;
+    };
+    let id = request.workflow_id.clone();
+    let Some(info) = system.get_workflows(std::slice::from_ref(&id)).await?.pop() else {
+        return Err(Error::not_found(format!("workflow {id} does not exist")));
+    };
+    if !info.status.is_terminal() {
+        return Err(Error::conflict(format!(
+            "workflow {id} is {}; only a finished workflow can be rewound",
+            info.status.as_str()
+        )));
+    }
+    let steps = system
+        .list_steps(&id, ListStepsOptions::default().load_output(true))
+        .await?;
+    let start = request.start.resolve(
+        &id,
+        steps.iter().map(|s| {
+            let failed = matches!(s.outcome, Some(Outcome::Error(_)));
+            (s.function_id, s.function_name.as_str(), failed)
+        }),
+    )?;
+    app.delete_transaction_outputs(std::slice::from_ref(&id), start, None)
+        .await?;
+    let mut request = request;
+    request.start = ForkStart::Step(start);
+    system.rewind_workflow(request).await
+}

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bench;
+pub mod campaign;
+pub mod factories;
+pub mod logs;
+pub mod operator_rows;
+pub mod pg;
+pub mod workload;
