@@ -1,4 +1,4 @@
-//! `bench`: every figure of issue #10 in one run, each next to the raw database doing the same
+//! `bench`: every performance figure with a target in one run, each next to the raw database doing the same
 //! writes (where there is such a thing), with its target and whether it is met.
 //!
 //! Everything runs in a throwaway place so that the target database is left as it was: on

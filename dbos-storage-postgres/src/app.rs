@@ -1,7 +1,7 @@
 //! [`PostgresAppStore`]: the application database on PostgreSQL.
 //!
 //! A transaction step runs the user's body and records its output in `transaction_outputs` (the
-//! DBOS Python 2.x table in schema `dbos`, design doc `dbos-system-database.md` §12) in the same
+//! DBOS Python 2.x table in schema `dbos`) in the same
 //! PostgreSQL transaction as the body's writes. The public docs of [`PostgresAppStore`] and
 //! [`PostgresTransaction`] describe the rules; the SQL is in `sql/app.rs`.
 

@@ -1,6 +1,6 @@
 //! The migration runner of the system database: DBOS's PostgreSQL migrations 1–47 and the shared
 //! migrations 100–125, numbered as every DBOS SDK numbers them on PostgreSQL, so a database can be
-//! shared with DBOS Python, Go and Java applications (dbos-system-database.md §2).
+//! shared with DBOS Python, Go and Java applications.
 //!
 //! - The single-row `dbos_migrations` table holds the last version applied. A database at or
 //!   ahead of [`DBOS_SCHEMA_VERSION`] (written by a newer peer) is accepted untouched.
@@ -605,7 +605,7 @@ async fn write_version(
             .await
         }
         _ => {
-            // Another SDK's migrator left several rows (dbos-system-database.md §2.2): repair.
+            // Another SDK's migrator left several rows: repair.
             tx.execute(
                 &format!(
                     "WITH gone AS (DELETE FROM {q}.dbos_migrations RETURNING version) \

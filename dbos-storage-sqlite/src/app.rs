@@ -1,7 +1,7 @@
 //! [`SqliteAppStore`]: the application database on SQLite.
 //!
 //! A transaction step runs the user's body and records its output in `transaction_outputs` (the
-//! DBOS Python 2.x table, design doc `dbos-system-database.md` §12) in the same SQLite
+//! DBOS Python 2.x table) in the same SQLite
 //! transaction as the body's writes. The public docs of [`SqliteAppStore`] describe the locking
 //! and clean-up rules; the SQL is below as named constants.
 
@@ -34,7 +34,7 @@ use crate::error::{
 };
 
 // language=SQL
-/// The DBOS Python 2.x table (design §12.1, SQLite column); `created_at` is now-ms.
+/// The DBOS Python 2.x table (SQLite column); `created_at` is now-ms.
 const CREATE_TRANSACTION_OUTPUTS: &str = "\
 CREATE TABLE IF NOT EXISTS transaction_outputs (
     workflow_uuid TEXT NOT NULL,

@@ -5,8 +5,8 @@
 //!   history) and then every shared migration, and version 125.
 //! - `100 <= recorded < 125`: the missing migrations are applied.
 //! - `recorded >= 125`: a newer DBOS peer migrated it; it is accepted untouched.
-//! - `recorded < 100`: SQLite versions below 100 are numbered differently by each SDK
-//!   (dbos-system-database.md §2.3), so the database is refused with `SchemaMismatch`.
+//! - `recorded < 100`: SQLite versions below 100 are numbered differently by each SDK,
+//!   so the database is refused with `SchemaMismatch`.
 //!
 //! Every statement is safe to re-run: `CREATE … IF NOT EXISTS`, `DROP … IF EXISTS`, and
 //! `ALTER TABLE … ADD COLUMN` skipped when the column exists.
@@ -153,7 +153,7 @@ fn write_version(tx: &Transaction<'_>, rows: i64, version: i64) -> Result<()> {
         0 => tx.execute(sql::INSERT_MIGRATION_VERSION, params![version]),
         1 => tx.execute(sql::UPDATE_MIGRATION_VERSION, params![version]),
         _ => {
-            // Another SDK's migrator left several rows (dbos-system-database.md §2.2); repair.
+            // Another SDK's migrator left several rows; repair.
             tx.execute(sql::DELETE_MIGRATION_VERSIONS, [])
                 .and_then(|_| tx.execute(sql::INSERT_MIGRATION_VERSION, params![version]))
         }

@@ -154,7 +154,7 @@ pub(super) struct Figure {
     pub(super) raw: Option<f64>,
     /// `store / raw`, for rates.
     pub(super) ratio: Option<f64>,
-    /// The target of issue #10 on this backend, as text.
+    /// The figure's target on this backend, as text.
     pub(super) target: Option<String>,
     /// Whether the target is met.
     pub(super) met: Option<bool>,
@@ -462,7 +462,7 @@ fn met_cell(met: Option<bool>) -> &'static str {
     }
 }
 
-/// The targets of issue #10, by figure and backend; `None` where the issue sets none.
+/// The performance targets, by figure and backend; `None` where a figure has none.
 pub(super) mod targets {
     use super::{BackendKind, Target};
 

@@ -1,5 +1,5 @@
 //! The user's own application-schema migrations, applied with refinery from a folder of
-//! `V{version}__{name}.sql` files (design doc `crates.md` §8).
+//! `V{version}__{name}.sql` files.
 //!
 //! refinery takes no lock and never creates a schema, so the store does both: the run holds a
 //! session advisory lock on a connection of its own (a replica that crashes mid-run drops the

@@ -1,5 +1,5 @@
-//! Statements of the application store: the `transaction_outputs` table (DBOS Python 2.x, design
-//! doc `dbos-system-database.md` §12) and the transactions that record into it.
+//! Statements of the application store: the `transaction_outputs` table (DBOS Python 2.x) and
+//! the transactions that record into it.
 //!
 //! `{schema}` is replaced once, with the quoted schema name, when the store is built.
 
@@ -36,7 +36,7 @@ pub(crate) const ADVISORY_UNLOCK: &str = "SELECT pg_advisory_unlock($1::int8)";
 pub(crate) const CREATE_SCHEMA: &str = "CREATE SCHEMA IF NOT EXISTS {schema}";
 
 // language=SQL
-/// The DBOS Python 2.x table (design §12.1, PostgreSQL column); `created_at` is now-ms.
+/// The DBOS Python 2.x table (PostgreSQL column); `created_at` is now-ms.
 pub(crate) const CREATE_TRANSACTION_OUTPUTS: &str = "\
 CREATE TABLE IF NOT EXISTS {schema}.transaction_outputs (
     workflow_uuid TEXT NOT NULL,

@@ -1,4 +1,4 @@
-//! Statements of fork and rewind (design doc `dbos-system-database.md` §7.11).
+//! Statements of fork and rewind.
 //!
 //! `{schema}` is replaced once, with the quoted schema name, when the store is built. Copies are
 //! one `INSERT … SELECT` per table; the events of a fork or a rewind are rebuilt from the event

@@ -1,4 +1,4 @@
-//! Statements of `rename_application` (design doc `dbos-system-database.md` §7.15).
+//! Statements of `rename_application`.
 //!
 //! `{schema}` is replaced once, with the quoted schema name, when the store is built. Every
 //! statement takes `$1` the application moved (NULL: unclaimed rows), `$2` the new name and `$3`

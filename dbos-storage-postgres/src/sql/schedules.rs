@@ -1,5 +1,4 @@
-//! Statements of named cron schedules (`workflow_schedules`, design doc
-//! `dbos-system-database.md` §3.9 and §7.13).
+//! Statements of named cron schedules (`workflow_schedules`).
 //!
 //! `{schema}` is replaced once, with the quoted schema name, when the store is built.
 

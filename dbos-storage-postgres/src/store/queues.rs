@@ -3,7 +3,7 @@
 //!
 //! # Claims
 //!
-//! A claim is one transaction whose isolation follows the queue's shape (design §7.9):
+//! A claim is one transaction whose isolation follows the queue's shape:
 //!
 //! | queue | isolation | selection lock |
 //! |---|---|---|

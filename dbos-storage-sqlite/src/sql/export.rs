@@ -1,5 +1,5 @@
-//! Export and import statements: every row of a workflow, column for column (design doc
-//! §7.17). The stream column `"offset"` is a reserved word and always quoted.
+//! Export and import statements: every row of a workflow, column for column. The
+//! stream column `"offset"` is a reserved word and always quoted.
 
 /// Every `workflow_status` column but `owner_xid`, in the order of
 /// `dbos_storage_core::export::WorkflowRow` (38 columns).

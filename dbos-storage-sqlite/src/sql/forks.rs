@@ -1,4 +1,4 @@
-//! Fork, rewind, delete and attribute statements (design doc §7.11, §7.12).
+//! Fork, rewind, delete and attribute statements.
 //!
 //! A fork copies rows with one `INSERT … SELECT` per table; a rewind deletes the rows from its
 //! start step on. The stream column `"offset"` is a reserved word and always quoted.

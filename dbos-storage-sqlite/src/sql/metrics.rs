@@ -1,4 +1,4 @@
-//! Metrics statements: workflows and steps counted per time bucket (design doc §7.17).
+//! Metrics statements: workflows and steps counted per time bucket.
 //!
 //! A bucket starts at `:start + ((t - :start) / :width) * :width`: integer division, and
 //! `t >= :start`, so it rounds down as `MetricsQuery::bucket_start` does. Times stored as REAL

@@ -1,4 +1,4 @@
-//! Statements of `rename_application` (design doc §7.15).
+//! Statements of `rename_application`.
 //!
 //! A row *matches* when its `application_name` is `:from`, or is NULL and either `:from` is
 //! NULL (moving unclaimed rows) or `:adopt` is true (claiming them too). Lease rows of `queues`

@@ -1,5 +1,5 @@
 //! Retention statements: maintenance leases (rows of `queues`), collectable workflows and the
-//! orphan sweep of the payload tables (design doc §7.17).
+//! orphan sweep of the payload tables.
 
 // ---------------------------------------------------------------------------------------------
 // Leases

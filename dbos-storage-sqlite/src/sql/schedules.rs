@@ -1,4 +1,4 @@
-//! Schedule statements: `workflow_schedules` (design doc §3.9, §7.13).
+//! Schedule statements: `workflow_schedules`.
 
 /// The columns read into a `Schedule`, in the order `read_schedule` expects.
 macro_rules! schedule_columns {

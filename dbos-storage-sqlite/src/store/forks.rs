@@ -1,4 +1,4 @@
-//! Fork and rewind on SQLite (design doc §7.11): each is one write transaction.
+//! Fork and rewind on SQLite: each is one write transaction.
 
 use dbos_storage_core::management::{prepare_forks, ForkStart};
 use dbos_storage_core::streams::STREAM_CLOSED_SENTINEL;
