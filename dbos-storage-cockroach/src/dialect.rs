@@ -79,6 +79,11 @@ impl Dialect for CockroachDialect {
         &[sql::SET_SERIALIZABLE]
     }
 
+    /// CockroachDB has no JIT compiler, and no `jit` setting to turn off.
+    fn default_settings(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
     /// CockroachDB only stubs advisory locks (some versions lack them).
     fn uses_advisory_locks(&self) -> bool {
         false

@@ -119,6 +119,8 @@ pub struct PostgresConfig {
     /// Whether the driver sets `idle_in_transaction_session_timeout` on new connections (false
     /// when the user's `options` set it).
     pub(crate) set_idle_in_transaction_timeout: bool,
+    /// The dialect's [`Dialect::default_settings`] that the user's `options` do not set.
+    pub(crate) session_defaults: Vec<(&'static str, &'static str)>,
     /// What the server's dialect decides (PostgreSQL unless built with another).
     pub(crate) dialect: Arc<dyn Dialect>,
     /// Whether opening creates the database when it does not exist: always for the application
@@ -391,6 +393,12 @@ impl PostgresConfig {
         }
         let options = options.join(" ");
         let set_idle_in_transaction_timeout = !options.contains(IDLE_IN_TRANSACTION_SETTING);
+        let session_defaults = dialect
+            .default_settings()
+            .iter()
+            .filter(|(name, _)| !options.contains(name))
+            .copied()
+            .collect();
         if !options.trim().is_empty() {
             pg.options(options.as_str());
         }
@@ -411,6 +419,7 @@ impl PostgresConfig {
             use_listen_notify: config.use_listen_notify && dialect.supports_listen_notify(),
             listener_recheck: DEFAULT_LISTENER_RECHECK,
             set_idle_in_transaction_timeout,
+            session_defaults,
             dialect,
             create_database: role == Role::Application || config.run_migrations,
         })
@@ -552,6 +561,7 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(7));
         assert!(c.pg.get_keepalives());
         assert!(c.set_idle_in_transaction_timeout);
+        assert_eq!(c.session_defaults, [("jit", "off")]);
         assert_eq!(c.schema(), "dbos");
         assert_eq!(c.max_size(), 20);
 
@@ -566,6 +576,10 @@ mod tests {
         assert_eq!((sys.pool_size, sys.max_size()), (3, 5));
         assert_eq!(sys.schema(), "my_dbos");
         assert!(!sys.set_idle_in_transaction_timeout);
+        assert_eq!(sys.session_defaults, [("jit", "off")]);
+        let jit_on = DbosConfig::new("orders").with_options("-c jit=on");
+        let sys = PostgresConfig::system(&jit_on, &url).unwrap();
+        assert!(sys.session_defaults.is_empty(), "the user's jit setting wins");
         assert_eq!(sys.pg.get_application_name(), Some("dbos_transact"));
         assert_eq!(sys.pg.get_user(), Some(DEFAULT_USER));
         let app = PostgresConfig::application(&dbos, &url).unwrap();

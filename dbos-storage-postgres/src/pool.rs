@@ -124,14 +124,36 @@ where
     }
 }
 
+/// What every new connection runs before its first use, as one batch: the driver's
+/// `idle_in_transaction_session_timeout` and the dialect's default settings (each unless the
+/// user's `options` set it), then the dialect's session settings.
+fn session_setup(config: &PostgresConfig) -> String {
+    let mut statements = Vec::new();
+    if config.set_idle_in_transaction_timeout {
+        statements.push(format!(
+            "SET {IDLE_IN_TRANSACTION_SETTING} = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+        ));
+    }
+    for (name, value) in &config.session_defaults {
+        statements.push(format!("SET {name} = {value}"));
+    }
+    statements.extend(
+        config
+            .dialect()
+            .session_settings()
+            .iter()
+            .map(|s| (*s).to_owned()),
+    );
+    statements.join("; ")
+}
+
 /// The bb8 connection manager: bb8-postgres's, plus the session setup of every new connection,
 /// a bound on the whole startup, and a closed flag that makes returned connections be dropped
 /// after [`Pool::close`].
 pub(crate) struct Manager {
     inner: PostgresConnectionManager<MakeRustlsConnect>,
-    set_idle_timeout: bool,
-    /// The dialect's session settings, run on every new connection.
-    session_settings: &'static [&'static str],
+    /// The statements every new connection runs, in one round trip (see [`session_setup`]).
+    session_setup: String,
     /// The bound of a whole startup (`connect_timeout`; zero: none).
     connect_timeout: Duration,
     closed: Arc<AtomicBool>,
@@ -158,15 +180,8 @@ impl ManageConnection for Manager {
     async fn connect(&self) -> std::result::Result<Conn, ConnectError> {
         let client = bounded(self.connect_timeout, async {
             let client = self.inner.connect().await?;
-            if self.set_idle_timeout {
-                client
-                    .batch_execute(&format!(
-                        "SET {IDLE_IN_TRANSACTION_SETTING} = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
-                    ))
-                    .await?;
-            }
-            for setting in self.session_settings {
-                client.batch_execute(setting).await?;
+            if !self.session_setup.is_empty() {
+                client.batch_execute(&self.session_setup).await?;
             }
             Ok(client)
         })
@@ -527,8 +542,7 @@ impl Pool {
         let pings = Arc::new(AtomicU64::new(0));
         let manager = Manager {
             inner: PostgresConnectionManager::new(config.pg.clone(), tls),
-            set_idle_timeout: config.set_idle_in_transaction_timeout,
-            session_settings: config.dialect().session_settings(),
+            session_setup: session_setup(config),
             connect_timeout: config.connect_timeout,
             closed: closed.clone(),
             last_error: last_error.clone(),

@@ -755,6 +755,8 @@ pub(crate) mod plan_check {
         pub(crate) read: u64,
         /// Rows the statement returned.
         pub(crate) returned: u64,
+        /// Whether the server JIT-compiled the statement.
+        pub(crate) jit_compiled: bool,
     }
 
     /// Runs `statement` (prepared as `q`) for `args` once with a custom and once with a generic
@@ -792,6 +794,7 @@ pub(crate) mod plan_check {
             let counted = RowsRead {
                 read: workflow_status_rows(root),
                 returned: root["Actual Rows"].as_u64().unwrap_or(0),
+                jit_compiled: plan[0].get("JIT").is_some(),
             };
             out.push((counted, serde_json::to_string_pretty(root).unwrap()));
         }

@@ -1200,7 +1200,9 @@ mod tests {
     }
 
     /// Asserts that every `(statement, args)` reads at most a small multiple of the rows it
-    /// returns (`per_row` each, plus `slack`), with custom and generic plans.
+    /// returns (`per_row` each, plus `slack`), with custom and generic plans, and is not
+    /// JIT-compiled (the store's sessions turn JIT off: without statistics, the estimates of a
+    /// batch enqueue pass `jit_above_cost`).
     async fn assert_reads_what_it_returns(
         store: &PostgresStore,
         statements: &[(&str, &str, u64)],
@@ -1211,6 +1213,7 @@ mod tests {
         for (statement, args, expected) in statements {
             for (counted, plan) in rows_read(store, statement, args).await {
                 assert_eq!(counted.returned, *expected, "{statement}\n{plan}");
+                assert!(!counted.jit_compiled, "JIT-compiled:\n{statement}\n{plan}");
                 assert!(
                     counted.read <= per_row * counted.returned + slack,
                     "read {} rows of workflow_status to return {}:\n{statement}\n{plan}",
