@@ -579,7 +579,10 @@ mod tests {
         assert_eq!(sys.session_defaults, [("jit", "off")]);
         let jit_on = DbosConfig::new("orders").with_options("-c jit=on");
         let sys = PostgresConfig::system(&jit_on, &url).unwrap();
-        assert!(sys.session_defaults.is_empty(), "the user's jit setting wins");
+        assert!(
+            sys.session_defaults.is_empty(),
+            "the user's jit setting wins"
+        );
         assert_eq!(sys.pg.get_application_name(), Some("dbos_transact"));
         assert_eq!(sys.pg.get_user(), Some(DEFAULT_USER));
         let app = PostgresConfig::application(&dbos, &url).unwrap();

@@ -155,7 +155,10 @@ async fn sessions_turn_jit_off_unless_the_options_set_it() {
         let client = store.native_connection().await.unwrap();
         let mut settings = Vec::new();
         for name in ["jit", "idle_in_transaction_session_timeout"] {
-            let row = client.query_one(&format!("SHOW {name}"), &[]).await.unwrap();
+            let row = client
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .unwrap();
             settings.push(row.get::<_, String>(0));
         }
         store.close().await.unwrap();
