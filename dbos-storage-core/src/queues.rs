@@ -444,7 +444,18 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     /// creation time, up to the budget; and flips them to `PENDING` with `owner_xid`,
     /// `executor_id`, `application_version`, `application_name`, `started_at_epoch_ms` = now,
     /// `rate_limited` = whether the queue has a limiter, `recovery_attempts + 1`, and the
-    /// deadline `now + timeout` when none is set. A row is never claimed twice.
+    /// deadline `now + timeout` when none is set. A row is never claimed twice. The ids come back
+    /// in that order. Rows with the same priority and creation time are taken in an order the
+    /// backend chooses (as DBOS takes them), so that the queue's index alone yields the order
+    /// and a claim reads the rows it claims, not the backlog; within a partition the id breaks
+    /// the tie.
+    ///
+    /// Rows another session holds locked are never waited for. Without a shared budget (no
+    /// concurrency, partition concurrency or rate limit) they are passed over. With one, a claim
+    /// takes rows only from the budget's window at the head of the queue, and a held row of that
+    /// window counts against the budget until it is released: two claimers never take more than
+    /// the budget between them, and a session left idle holding a queued row costs its queue one
+    /// slot, never the whole queue.
     ///
     /// A queue whose only limit is `partition_concurrency = 1`, claimed without a partition key,
     /// takes DBOS's partitioned fast path: the head (by priority, creation time, id) of each of up
@@ -452,8 +463,8 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`Contention`](crate::ErrorKind::Contention) or
-    /// [`SerializationFailure`](crate::ErrorKind::SerializationFailure) when another worker is
-    /// claiming from the same queue at the same time: retry at the next poll.
+    /// [`SerializationFailure`](crate::ErrorKind::SerializationFailure) when another worker's
+    /// claim from the same queue made this one's snapshot stale: retry at the next poll.
     /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for any other partitioned queue claimed
     /// without a partition key (list them with [`QueueStore::queue_partitions`] and claim each).
     ///
