@@ -325,6 +325,56 @@ async fn workflow_and_queue_commands_on_postgresql() {
 }
 
 #[tokio::test]
+async fn bench_scale_fills_its_scratch_schema_and_compares() {
+    let (url, dir) = database("cli_bench_scale").await;
+    let args = [
+        "--url",
+        url.as_str(),
+        "bench",
+        "--workflows",
+        "5",
+        "--concurrency",
+        "2",
+        "--steps",
+        "2",
+        "--checkpoints",
+        "10",
+        "--claims",
+        "12",
+        "--recovery",
+        "4",
+        "--waits",
+        "30",
+        "--scale",
+        "--scale-finished",
+        "2000",
+        "--json",
+    ];
+    let v = json(&run(dir.path(), &args));
+    let big = &v["big_database"];
+    assert_eq!(big["dataset"]["finished"], 2000, "{v}");
+    let figures = big["figures"].as_array().unwrap();
+    assert_eq!(figures.len(), 15, "{v}");
+    for f in figures {
+        for key in ["store", "raw", "ratio"] {
+            assert!(f[key].as_f64().unwrap() > 0.0, "{f}");
+        }
+        assert_eq!(f["target"], "≥ 0.8× empty", "{f}");
+    }
+    // The scratch schema, big database and all, is gone.
+    let client = pg::server().connect(&url).await.unwrap();
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'dbos_bench_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
 async fn bench_runs_in_a_scratch_schema_it_drops() {
     let (url, dir) = database("cli_bench").await;
     let scale = [

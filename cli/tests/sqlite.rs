@@ -637,6 +637,69 @@ fn bench_reports_every_figure_with_its_target() {
     fails(&out, 1, &["--markdown"]);
 }
 
+/// The operations `bench --scale` measures on both databases, in order.
+const SCALE_FIGURES: [&str; 15] = [
+    "scale_step_checkpoint",
+    "scale_workflow_sequential",
+    "scale_workflow_concurrent",
+    "scale_claim",
+    "scale_claim_limited",
+    "scale_get_workflow",
+    "scale_list_all",
+    "scale_list_status",
+    "scale_list_name",
+    "scale_list_queue",
+    "scale_list_prefix",
+    "scale_list_version",
+    "scale_list_recent",
+    "scale_list_user",
+    "scale_recovery",
+];
+
+#[test]
+fn bench_scale_compares_a_big_database_with_the_empty_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = url(dir.path(), "target.sqlite");
+    let mut args = vec!["--url", u.as_str(), "bench"];
+    args.extend_from_slice(&BENCH_SCALE);
+    args.extend_from_slice(&["--scale", "--scale-finished", "3000", "--json"]);
+    let v = json(&run(dir.path(), &args));
+    let big = &v["big_database"];
+    assert_eq!(big["dataset"]["finished"], 3000, "{v}");
+    assert_eq!(big["dataset"]["enqueued"], 600, "{v}");
+    assert_eq!(big["dataset"]["parents"], 3, "{v}");
+    assert!(big["fill_seconds"].as_f64().unwrap() > 0.0, "{v}");
+    let figures = big["figures"].as_array().unwrap();
+    let ids: Vec<&str> = figures.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, SCALE_FIGURES);
+    for f in figures {
+        // store: on the big database; raw: on the empty one.
+        for key in ["store", "raw", "ratio"] {
+            assert!(f[key].as_f64().unwrap() > 0.0, "{f}");
+        }
+        assert_eq!(f["target"], "≥ 0.8× empty", "{f}");
+        assert!(f["met"].is_boolean(), "{f}");
+    }
+    assert_eq!(v["targets"], 7 + SCALE_FIGURES.len());
+    args.pop();
+    args.push("--markdown");
+    let out = ok(&run(dir.path(), &args));
+    assert!(
+        out.contains("On a big database (3,000 finished workflows"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| operation | big database | empty database | ratio | target | met? |"),
+        "{out}"
+    );
+    // --scale-finished needs --scale.
+    let out = run(
+        dir.path(),
+        &["--url", &u, "bench", "--scale-finished", "10"],
+    );
+    fails(&out, 2, &["--scale"]);
+}
+
 // ---- where it connects ----------------------------------------------------------------------
 
 #[test]

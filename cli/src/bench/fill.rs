@@ -202,6 +202,11 @@ const PG_ENQUEUED: [&str; 2] = enqueued!("{schema}.", "$", series!(postgres));
 const PG_PARENTS: &str = parents!("{schema}.", "$", series!(postgres));
 
 // language=SQL
+/// PostgreSQL: statistics of the filled tables, as a production database has them.
+const PG_ANALYZE: &str = "ANALYZE {schema}.workflow_status, {schema}.operation_outputs, \
+     {schema}.workflow_input, {schema}.workflow_output";
+
+// language=SQL
 /// SQLite: finished workflows (`?1` count, `?2` first creation time).
 const SQLITE_FINISHED: &str = finished!("", "?", series!(sqlite));
 // language=SQL
@@ -229,6 +234,26 @@ struct Bulk<'a> {
     count: i64,
     first: i64,
     third: Third,
+}
+
+impl Bulk<'_> {
+    /// Checks that the statement wrote the rows it stands for (`count` per workflow, steps
+    /// [`STEPS_PER_FINISHED`] per workflow).
+    fn check(&self, written: u64) -> Result<(), CliError> {
+        let per_workflow = match self.third {
+            Third::Steps => STEPS_PER_FINISHED,
+            Third::Version | Third::None => 1,
+        };
+        let expected = u64::try_from(self.count * per_workflow).unwrap_or(0);
+        if written == expected {
+            Ok(())
+        } else {
+            Err(CliError::new(format!(
+                "the fill wrote {written} rows where {expected} were expected:\n{}",
+                self.sql
+            )))
+        }
+    }
 }
 
 /// The third parameter of a bulk statement, if it has one.
@@ -319,10 +344,11 @@ pub(super) async fn fill(bench: &Bench<'_>, dataset: &Dataset) -> Result<(), Cli
                     Third::Steps => params.push(&steps),
                     Third::None => {}
                 }
-                client.execute(bulk.sql, &params).await.map_err(pg_error)?;
+                let written = client.execute(bulk.sql, &params).await.map_err(pg_error)?;
+                bulk.check(written)?;
             }
             client
-                .batch_execute(&render("ANALYZE {schema}.workflow_status, {schema}.operation_outputs, {schema}.workflow_input, {schema}.workflow_output"))
+                .batch_execute(&render(PG_ANALYZE))
                 .await
                 .map_err(pg_error)?;
         }
@@ -362,7 +388,7 @@ fn fill_sqlite(config: &SqliteConfig, statements: &[Bulk<'static>]) -> Result<()
             ),
             Third::None => tx.execute(bulk.sql, rusqlite::params![bulk.count, bulk.first]),
         };
-        written.map_err(sqlite_error)?;
+        bulk.check(written.map_err(sqlite_error)? as u64)?;
     }
     tx.commit().map_err(sqlite_error)?;
     conn.execute_batch("ANALYZE").map_err(sqlite_error)?;
