@@ -309,20 +309,10 @@ impl Report {
         );
         let _ = writeln!(out, "{}; {:.0} s", self.machine.summary(), self.seconds);
         out.push('\n');
-        let mut table = Table::new(&["FIGURE", ">N", ">STORE", ">RAW", ">RATIO", "TARGET", "MET"]);
-        for f in &self.figures {
-            table.row(vec![
-                f.figure.clone(),
-                thousands(f.count as u64),
-                store_cell(f),
-                f.raw.map_or_else(|| "-".to_owned(), |r| f.unit.format(r)),
-                f.ratio
-                    .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×")),
-                f.target.clone().unwrap_or_else(|| "-".to_owned()),
-                met_cell(f.met).to_owned(),
-            ]);
-        }
-        out.push_str(&table.render());
+        out.push_str(&text_table(
+            ["FIGURE", ">N", ">STORE", ">RAW", ">RATIO", "TARGET", "MET"],
+            &self.figures,
+        ));
         out.push('\n');
         for f in &self.figures {
             if let Some(note) = &f.note {
@@ -333,28 +323,18 @@ impl Report {
         if let Some(scale) = &self.big_database {
             out.push('\n');
             let _ = writeln!(out, "{}", scale.heading());
-            let mut table = Table::new(&[
-                "OPERATION",
-                ">N",
-                ">BIG",
-                ">EMPTY",
-                ">RATIO",
-                "TARGET",
-                "MET",
-            ]);
-            for f in &scale.figures {
-                table.row(vec![
-                    f.figure.clone(),
-                    thousands(f.count as u64),
-                    store_cell(f),
-                    f.raw.map_or_else(|| "-".to_owned(), |r| f.unit.format(r)),
-                    f.ratio
-                        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×")),
-                    f.target.clone().unwrap_or_else(|| "-".to_owned()),
-                    met_cell(f.met).to_owned(),
-                ]);
-            }
-            out.push_str(&table.render());
+            out.push_str(&text_table(
+                [
+                    "OPERATION",
+                    ">N",
+                    ">BIG",
+                    ">EMPTY",
+                    ">RATIO",
+                    "TARGET",
+                    "MET",
+                ],
+                &scale.figures,
+            ));
             let _ = writeln!(out, "- {SCALE_NOTE}");
         }
         let _ = writeln!(out, "targets met: {} of {}", self.targets_met, self.targets);
@@ -383,25 +363,10 @@ impl Report {
             self.seconds
         );
         out.push('\n');
-        out.push_str("| figure | store | raw | ratio | target | met? |\n");
-        out.push_str("|---|---:|---:|---:|---|---|\n");
-        for f in &self.figures {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                f.figure,
-                store_cell(f),
-                f.raw.map_or_else(|| "—".to_owned(), |r| f.unit.format(r)),
-                f.ratio
-                    .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×")),
-                f.target.clone().unwrap_or_else(|| "—".to_owned()),
-                match f.met {
-                    Some(true) => "yes",
-                    Some(false) => "**no**",
-                    None => "—",
-                }
-            );
-        }
+        out.push_str(&markdown_table(
+            "| figure | store | raw | ratio | target | met? |",
+            &self.figures,
+        ));
         out.push('\n');
         for f in &self.figures {
             if let Some(note) = &f.note {
@@ -413,25 +378,10 @@ impl Report {
             out.push('\n');
             let _ = writeln!(out, "{}", scale.heading());
             out.push('\n');
-            out.push_str("| operation | big database | empty database | ratio | target | met? |\n");
-            out.push_str("|---|---:|---:|---:|---|---|\n");
-            for f in &scale.figures {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} |",
-                    f.figure,
-                    store_cell(f),
-                    f.raw.map_or_else(|| "—".to_owned(), |r| f.unit.format(r)),
-                    f.ratio
-                        .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×")),
-                    f.target.clone().unwrap_or_else(|| "—".to_owned()),
-                    match f.met {
-                        Some(true) => "yes",
-                        Some(false) => "**no**",
-                        None => "—",
-                    }
-                );
-            }
+            out.push_str(&markdown_table(
+                "| operation | big database | empty database | ratio | target | met? |",
+                &scale.figures,
+            ));
             out.push('\n');
             let _ = writeln!(out, "- {SCALE_NOTE}.");
         }
@@ -447,6 +397,49 @@ impl Report {
 /// A count with thousands separators.
 fn n(count: usize) -> String {
     thousands(count as u64)
+}
+
+/// The aligned terminal table of `figures`: name, count, store, raw (or whatever the second
+/// value column is), ratio, target, met.
+fn text_table(headers: [&str; 7], figures: &[Figure]) -> String {
+    let mut table = Table::new(&headers);
+    for f in figures {
+        table.row(vec![
+            f.figure.clone(),
+            thousands(f.count as u64),
+            store_cell(f),
+            f.raw.map_or_else(|| "-".to_owned(), |r| f.unit.format(r)),
+            f.ratio
+                .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×")),
+            f.target.clone().unwrap_or_else(|| "-".to_owned()),
+            met_cell(f.met).to_owned(),
+        ]);
+    }
+    table.render()
+}
+
+/// The Markdown table of `figures` under `header` (six columns: [`text_table`]'s without the
+/// count).
+fn markdown_table(header: &str, figures: &[Figure]) -> String {
+    let mut out = format!("{header}\n|---|---:|---:|---:|---|---|\n");
+    for f in figures {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            f.figure,
+            store_cell(f),
+            f.raw.map_or_else(|| "—".to_owned(), |r| f.unit.format(r)),
+            f.ratio
+                .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×")),
+            f.target.clone().unwrap_or_else(|| "—".to_owned()),
+            match f.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "—",
+            }
+        );
+    }
+    out
 }
 
 fn store_cell(f: &Figure) -> String {
