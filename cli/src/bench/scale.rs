@@ -103,8 +103,8 @@ struct Measured {
     figure: String,
     count: usize,
     unit: Unit,
-    /// The value on the empty database, then on the big one.
-    values: [f64; 2],
+    /// The operation's rate (or, for [`Unit::Seconds`], its time).
+    value: f64,
 }
 
 /// The two phases: which database is measured, for ids.
@@ -137,11 +137,7 @@ pub(super) async fn compare(bench: &Bench<'_>, dataset: Dataset) -> Result<Scale
     let figures = empty
         .into_iter()
         .zip(big)
-        .map(|(e, b)| {
-            let mut m = e;
-            m.values[1] = b.values[1];
-            comparison(m)
-        })
+        .map(|(empty, big)| comparison(empty, big.value))
         .collect();
     Ok(ScaleReport {
         dataset,
@@ -150,10 +146,11 @@ pub(super) async fn compare(bench: &Bench<'_>, dataset: Dataset) -> Result<Scale
     })
 }
 
-/// The figure of one operation: `store` on the big database, `raw` (printed as "empty") on the
-/// empty one, and the speed ratio big/empty.
-fn comparison(m: Measured) -> Figure {
-    let [empty, big] = m.values;
+/// The figure of one operation measured on the empty database (`m`) and on the big one (`big`):
+/// `store` on the big database, `raw` (printed as "empty") on the empty one, and the speed
+/// ratio big/empty.
+fn comparison(m: Measured, big: f64) -> Figure {
+    let empty = m.value;
     let speed = if m.unit == Unit::Seconds || m.unit == Unit::Millis {
         empty / big.max(f64::MIN_POSITIVE)
     } else {
@@ -183,7 +180,7 @@ async fn measure(
         figure: "step checkpoint (record_step), 1 writer".into(),
         count: n,
         unit: Unit::StepsPerSec,
-        values: [per_sec; 2],
+        value: per_sec,
     });
 
     let m = (args.workflows / 5).max(1);
@@ -197,7 +194,7 @@ async fn measure(
         figure: format!("{steps}-step workflow, one at a time"),
         count: m,
         unit: Unit::WorkflowsPerSec,
-        values: [rate(m, d); 2],
+        value: rate(m, d),
     });
 
     let lanes = args.concurrency;
@@ -211,7 +208,7 @@ async fn measure(
         figure: format!("{steps}-step workflows, {lanes} at once"),
         count: m,
         unit: Unit::WorkflowsPerSec,
-        values: [rate(m, d); 2],
+        value: rate(m, d),
     });
 
     let k = (args.claims / 2).max(1);
@@ -224,7 +221,7 @@ async fn measure(
         ),
         count: k,
         unit: Unit::ClaimsPerSec,
-        values: [per_sec; 2],
+        value: per_sec,
     });
     let per_sec = claims(bench, phase, LIMITED_QUEUE, k, Some(LIMITED_CONCURRENCY)).await?;
     out.push(Measured {
@@ -236,7 +233,7 @@ async fn measure(
         ),
         count: k,
         unit: Unit::ClaimsPerSec,
-        values: [per_sec; 2],
+        value: per_sec,
     });
 
     let lookups = (args.workflows * 2).max(1);
@@ -258,7 +255,7 @@ async fn measure(
         figure: "get_workflows of one id".into(),
         count: lookups,
         unit: Unit::WorkflowsPerSec,
-        values: [rate(lookups, t.elapsed()); 2],
+        value: rate(lookups, t.elapsed()),
     });
 
     for (id, what, query) in listings() {
@@ -272,7 +269,7 @@ async fn measure(
             figure: format!("list_workflows, first page of {PAGE}, {what}"),
             count: reps,
             unit: Unit::PagesPerSec,
-            values: [rate(reps, t.elapsed()); 2],
+            value: rate(reps, t.elapsed()),
         });
     }
 
@@ -286,7 +283,7 @@ async fn measure(
         ),
         count: r,
         unit: Unit::Seconds,
-        values: [seconds; 2],
+        value: seconds,
     });
     Ok(out)
 }
