@@ -8,4 +8,5 @@ pub mod factories;
 pub mod logs;
 pub mod operator_rows;
 pub mod pg;
+pub mod schema_diff;
 pub mod workload;

@@ -467,25 +467,7 @@ fn render(tokens: &[Token]) -> String {
 /// Every difference between `expected` and `actual`, one line each, naming the object and
 /// both values; empty when they match. Column order counts.
 pub(crate) fn differences(expected: &Schema, actual: &Schema) -> Vec<String> {
-    let (expected, actual) = (flatten(expected), flatten(actual));
-    let mut out = Vec::new();
-    for (path, want) in &expected {
-        match actual.get(path) {
-            None => out.push(format!("missing {path}: {want}")),
-            Some(got) if got != want => {
-                out.push(format!(
-                    "{path}:\n      expected {want}\n      found    {got}"
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    for (path, got) in &actual {
-        if !expected.contains_key(path) {
-            out.push(format!("extra {path}: {got}"));
-        }
-    }
-    out
+    dbos_storage_testkit::schema_diff::differences(&flatten(expected), &flatten(actual))
 }
 
 /// The description as `path → value`: one entry per table, column, key, index and other
