@@ -94,6 +94,7 @@ macro_rules! __properties {
                 start_child_inherits_deadline
                 start_child_deduplicated_records_error
                 record_sleep_keeps_wake_time
+                sleeps_of_any_length_replay_their_wake_time
                 error_outcomes_round_trip
             ]
             [management:
@@ -165,6 +166,7 @@ macro_rules! __properties {
                 queue_registry
                 queue_writes_survive_ambiguous_commits
                 ambiguous_claim_is_not_replayed
+                a_retried_enqueue_does_not_execute_a_claimed_workflow
             ]
             [versions:
                 versions_are_created_and_claimed

@@ -164,7 +164,8 @@ VALUES (
     :delay_until_epoch_ms, :parent_workflow_id, :forked_from, :serialization, :attributes,
     :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
 ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = creator_xid
-RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization";
+RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization,
+    owner_xid";
 
 // language=SQL
 /// Stores a workflow's inputs once (`?1` id, `?2` inputs, `?3` now).

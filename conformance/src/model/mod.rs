@@ -440,6 +440,7 @@ impl WorkflowRow {
             config_name: info.config_name.clone(),
             queue_name: info.queue_name.clone(),
             creator_xid: self.creator_xid.clone(),
+            owner_xid: self.owner_xid.clone(),
             serialization: info.serialization.clone(),
         }
     }

@@ -1872,3 +1872,55 @@ pub async fn ambiguous_claim_is_not_replayed<F: Factory>(factory: &F) {
     drop(store);
     destroy_shared(factory, inner).await;
 }
+
+/// A retried enqueue never tells its creator to execute a workflow a worker has claimed: the
+/// identical insert (same id, same creator token) after the claim finds its own row, now
+/// `PENDING` and owned by the claim's token, and gets `should_execute = false`. A direct start's
+/// retry, whose row the creator still owns, keeps `should_execute = true`.
+pub async fn a_retried_enqueue_does_not_execute_a_claimed_workflow<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let enqueue = || enqueued("w", "q").with_creator_xid("creator");
+    let first = ok(
+        store
+            .insert_workflow(enqueue(), InsertOptions::default())
+            .await,
+        "enqueue w",
+    );
+    assert!(
+        !first.should_execute,
+        "an enqueued workflow waits for a claim"
+    );
+    let claimed = claim(&store, claim_request("q", "worker")).await;
+    assert_eq!(claimed.claimed, vec!["w".to_owned()]);
+
+    let retry = ok(
+        store
+            .insert_workflow(enqueue(), InsertOptions::default())
+            .await,
+        "the creator's retried enqueue of w after the claim",
+    );
+    assert_eq!(retry.status, WorkflowStatus::Pending);
+    assert!(
+        !retry.should_execute,
+        "the worker owns w now; the creator's retry must not execute it: {retry:?}"
+    );
+    assert!(
+        !retry.existed,
+        "the creator still recognises its own row: {retry:?}"
+    );
+
+    ok(
+        store
+            .insert_workflow(pending("d", "starter"), InsertOptions::default())
+            .await,
+        "direct start d",
+    );
+    let own = ok(
+        store
+            .insert_workflow(pending("d", "starter"), InsertOptions::default())
+            .await,
+        "retried direct start d",
+    );
+    assert!(own.should_execute, "the starter still owns d: {own:?}");
+    factory.destroy(store).await;
+}

@@ -651,3 +651,64 @@ pub async fn error_outcomes_round_trip<F: Factory>(factory: &F) {
     assert_eq!(row.output, None);
     factory.destroy(store).await;
 }
+
+/// A durable sleep of any length replays with the wake time its first run recorded: from no
+/// time at all, through sleeps that end thousands of years from now (wake times whose epoch
+/// seconds pass 1e11), to [`Duration::MAX`] (a wake time at the end of the representable range).
+/// Random durations, one workflow per case; the first call and its replay must agree exactly.
+pub async fn sleeps_of_any_length_replay_their_wake_time<F: Factory>(factory: &F) {
+    use proptest::prelude::*;
+    use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+
+    const YEAR_SECS: u64 = 365 * 24 * 3600;
+    let durations = prop_oneof![
+        (0u64..120_000).prop_map(Duration::from_millis),
+        (1_000 * YEAR_SECS..10_000 * YEAR_SECS).prop_map(Duration::from_secs),
+        (0u64..=u64::MAX).prop_map(Duration::from_secs),
+        Just(Duration::MAX),
+    ];
+    let store = factory.create().await;
+    let case = std::sync::atomic::AtomicU64::new(0);
+    let outcome = crate::runner::block_in_place(|rt| {
+        let mut runner = TestRunner::new(crate::runner::proptest_config());
+        runner.run(&durations, |duration| {
+            rt.block_on(async {
+                let id = format!(
+                    "sleeper-{}",
+                    case.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                );
+                store
+                    .insert_workflow(pending(&id, "o"), InsertOptions::default())
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("insert {id}: {e}")))?;
+                let first = store
+                    .record_sleep(&id, 1, duration, Some("o"))
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("sleep {duration:?}: {e}")))?;
+                let replay = store
+                    .record_sleep(&id, 1, Duration::ZERO, Some("o"))
+                    .await
+                    .map_err(|e| {
+                        TestCaseError::fail(format!("replay of sleep {duration:?}: {e}"))
+                    })?;
+                prop_assert_eq!(
+                    replay.wake_at_epoch_ms,
+                    first.wake_at_epoch_ms,
+                    "store.record_sleep({:?}, 1, {:?}, Some(\"o\")) then a replay",
+                    id,
+                    duration
+                );
+                prop_assert!(replay.remaining <= first.remaining);
+                Ok(())
+            })
+        })
+    });
+    match outcome {
+        Ok(()) => {}
+        Err(TestError::Fail(reason, duration)) => {
+            panic!("a replayed sleep of {duration:?} lost its wake time: {reason}")
+        }
+        Err(TestError::Abort(reason)) => panic!("the sleep property aborted: {reason}"),
+    }
+    factory.destroy(store).await;
+}

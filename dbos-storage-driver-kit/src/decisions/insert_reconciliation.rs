@@ -21,13 +21,15 @@ pub struct ExistingWorkflow {
     pub queue_name: Option<String>,
     /// The token of the insert that created the row.
     pub creator_xid: Option<String>,
+    /// The token of the row's live execution (`NULL` when nobody runs it).
+    pub owner_xid: Option<String>,
     /// The serialization label of the inputs.
     pub serialization: Option<Serialization>,
 }
 
 /// What inserting `workflow` gets, given the row under its id: the row is this insert's own when
 /// it has the same creator token (a retried commit), and then the caller executes it if it is
-/// `PENDING`; a row created by someone else is attached to (logging a warning when it is on
+/// `PENDING` and still owned by that token (not once a worker has claimed it); a row created by someone else is attached to (logging a warning when it is on
 /// another queue) unless the reuse policy rejects it.
 ///
 /// # Errors
@@ -64,7 +66,8 @@ pub fn reconcile(
             return Err(store_errors::workflow_id_in_use(workflow));
         }
     }
-    let should_execute = ours && existing.status == WorkflowStatus::Pending;
+    let still_the_owner = existing.owner_xid.as_deref() == Some(workflow.creator_xid.as_str());
+    let should_execute = ours && still_the_owner && existing.status == WorkflowStatus::Pending;
     let mut outcome = InsertOutcome::new(existing.status, should_execute, !ours);
     outcome.queue_name = existing.queue_name;
     outcome.serialization = existing.serialization;
@@ -99,6 +102,7 @@ mod tests {
 
     fn row(name: &str, creator: &str, status: WorkflowStatus) -> ExistingWorkflow {
         ExistingWorkflow {
+            owner_xid: (status == WorkflowStatus::Pending).then(|| creator.into()),
             status,
             name: Some(name.into()),
             class_name: None,
@@ -129,6 +133,11 @@ mod tests {
         )
         .unwrap();
         assert!(!theirs.should_execute && theirs.existed);
+
+        let mut claimed = row("checkout", "me", WorkflowStatus::Pending);
+        claimed.owner_xid = Some("worker".into());
+        let retry = reconcile(&workflow(), &options, claimed).unwrap();
+        assert!(!retry.should_execute && !retry.existed, "{retry:?}");
     }
 
     #[test]

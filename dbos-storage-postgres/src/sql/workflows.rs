@@ -74,7 +74,8 @@ pub(crate) const INSERT_WORKFLOW: &str = concat!(
     "::numeric + $20::bigint, 9223372036854775807)::bigint END),
         $21, $22, $23, $24, $25, $26, $28, $29, $30)
     ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = workflow_status.creator_xid
-    RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization
+    RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization,
+        owner_xid
 ), input AS (
     INSERT INTO {schema}.workflow_input (workflow_uuid, inputs, retention_timestamp)
     SELECT $1, $27::text, ",
@@ -82,7 +83,7 @@ pub(crate) const INSERT_WORKFLOW: &str = concat!(
     " FROM inserted WHERE inserted.creator_xid = $26
     ON CONFLICT (workflow_uuid) DO NOTHING
 )
-SELECT status, name, class_name, config_name, queue_name, creator_xid, serialization
+SELECT status, name, class_name, config_name, queue_name, creator_xid, serialization, owner_xid
 FROM inserted"
 );
 

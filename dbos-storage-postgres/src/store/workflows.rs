@@ -114,6 +114,7 @@ pub(super) async fn insert_workflow_row(
         serialization: col::<Option<String>>(&row, 6)?
             .as_deref()
             .map(Serialization::parse_label),
+        owner_xid: col(&row, 7)?,
     };
     insert_reconciliation::reconcile(workflow, options, existing).map_err(with_backend)
 }

@@ -136,6 +136,7 @@ pub(super) fn insert_workflow_tx(
                     .get::<_, Option<String>>(6)?
                     .as_deref()
                     .map(Serialization::parse_label),
+                owner_xid: r.get(7)?,
             })
         })
     });
