@@ -84,6 +84,10 @@ macro_rules! __properties {
                 invalid_input_is_rejected
                 payload_labels_round_trip
             ]
+            [limits:
+                texts_at_their_limit_are_kept_everywhere
+                a_nul_byte_in_any_text_is_refused_everywhere
+            ]
             [steps:
                 check_step_returns_recorded
                 check_step_errors

@@ -22,32 +22,18 @@ pub const RECV_STEP: &str = "DBOS.recv";
 /// The name of the PostgreSQL channel the `notifications` trigger signals on.
 pub const NOTIFICATIONS_CHANNEL: &str = "dbos_notifications_channel";
 
-/// The longest topic or event/stream key, in bytes. With the longest workflow id
-/// ([`crate::validate::MAX_WORKFLOW_ID_BYTES`]) the wake-up payload `"{workflow_id}::{key}"`
-/// stays under PostgreSQL's 8,000-byte limit for a notification, so every backend accepts the
-/// same topics and keys.
-pub const MAX_TOPIC_BYTES: usize = 4096;
+/// The longest topic or event/stream key, in bytes: [`crate::validate::MAX_KEY_BYTES`], so that
+/// with the longest workflow id its index entry fits on every backend (see
+/// [`crate::validate`]) and the wake-up payload `"{workflow_id}::{key}"` stays under
+/// PostgreSQL's 8,000-byte limit for a notification.
+pub const MAX_TOPIC_BYTES: usize = crate::validate::MAX_KEY_BYTES;
 
 /// Checks a message topic: no NUL byte, at most [`MAX_TOPIC_BYTES`].
 ///
 /// # Errors
 /// [`ErrorKind::InvalidInput`] naming the problem.
 pub fn validate_topic(topic: &str) -> Result<()> {
-    check_length("message topic", topic)?;
-    crate::payload::validate_text("message topic", topic)
-}
-
-fn check_length(what: &str, text: &str) -> Result<()> {
-    if text.len() > MAX_TOPIC_BYTES {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "the {what} is {} bytes, over the limit of {MAX_TOPIC_BYTES} bytes",
-                text.len()
-            ),
-        ));
-    }
-    Ok(())
+    crate::validate::key("message topic", topic)
 }
 
 /// The topic stored for `topic`: the topic itself, or [`NULL_TOPIC`] for none.
@@ -201,9 +187,9 @@ impl OutgoingMessage {
                     "a message's idempotency key must not be empty",
                 ));
             }
-            crate::payload::validate_text("message idempotency key", key)?;
+            crate::validate::key("message idempotency key", key)?;
         }
-        crate::payload::validate_text("message", &self.message.text)
+        self.message.validate("message")
     }
 }
 
@@ -309,8 +295,7 @@ pub fn validate_key(what: &str, key: &str) -> Result<()> {
             format!("the {what} must not be empty"),
         ));
     }
-    check_length(what, key)?;
-    crate::payload::validate_text(what, key)
+    crate::validate::key(what, key)
 }
 
 /// Messages between workflows: send (one step inside a workflow) and receive with a durable

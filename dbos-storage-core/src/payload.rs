@@ -118,6 +118,19 @@ pub struct Payload {
 }
 
 impl Payload {
+    /// Checks the payload (`what` says which, e.g. `"workflow input"`): its text as
+    /// [`validate_text`], and its serialization label, which must hold no NUL byte.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] naming `what`.
+    pub fn validate(&self, what: &str) -> Result<()> {
+        validate_text(what, &self.text)?;
+        match &self.serialization {
+            Some(label) => validate_text(&format!("{what}'s serialization label"), label.as_ref()),
+            None => Ok(()),
+        }
+    }
+
     /// A payload of `text` labelled `serialization` (a [`Serialization`] or an `Option` of one).
     pub fn new(text: impl Into<String>, serialization: impl Into<Option<Serialization>>) -> Self {
         Payload {

@@ -225,6 +225,46 @@ impl ClaimRequest {
         self.max_tasks = Some(n);
         self
     }
+
+    /// Checks the request: a queue name and an ownership token, and every text within its
+    /// limit without NUL bytes (see [`crate::validate`]).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] naming the offending field.
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::validate::{bounded, name, MAX_NAME_BYTES, MAX_PARTITION_KEY_BYTES};
+        name("claim's queue name", &self.queue_name)?;
+        if self.owner_xid.is_empty() {
+            return Err(crate::Error::invalid_input(
+                "a claim needs an ownership token (owner_xid); create one with new_token()",
+            ));
+        }
+        const UNBOUNDED: usize = crate::payload::MAX_PAYLOAD_BYTES;
+        for (what, value, max) in [
+            (
+                "partition key",
+                self.partition_key.as_ref(),
+                MAX_PARTITION_KEY_BYTES,
+            ),
+            ("executor id", Some(&self.executor_id), UNBOUNDED),
+            (
+                "application version",
+                Some(&self.application_version),
+                UNBOUNDED,
+            ),
+            (
+                "application name",
+                self.application_name.as_ref(),
+                MAX_NAME_BYTES,
+            ),
+            ("owner token", Some(&self.owner_xid), UNBOUNDED),
+        ] {
+            if let Some(value) = value {
+                bounded(what, value, max)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a claim took.
@@ -286,6 +326,28 @@ impl DebounceRequest {
             inputs,
             application_name: None,
         }
+    }
+
+    /// Checks the request: a workflow name, queue name and deduplication id (non-empty, within
+    /// their limits, no NUL bytes), the inputs and the application name.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] naming the offending field.
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::validate::{key, name};
+        name("debounced workflow name", &self.workflow_name)?;
+        name("debounce queue name", &self.queue_name)?;
+        if self.deduplication_id.is_empty() {
+            return Err(crate::Error::invalid_input(
+                "a debounce needs a deduplication id; it is empty",
+            ));
+        }
+        key("debounce deduplication id", &self.deduplication_id)?;
+        self.inputs.validate("workflow input")?;
+        if let Some(app) = &self.application_name {
+            crate::validate::short_name("application name", app)?;
+        }
+        Ok(())
     }
 }
 
@@ -359,6 +421,34 @@ impl QueueDefinition {
         self.application_name = Some(name.into());
         self
     }
+
+    /// Checks the definition: its name as [`validate_queue_name`], its application name.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] naming the offending field.
+    pub fn validate(&self) -> crate::Result<()> {
+        validate_queue_name(&self.name)?;
+        if let Some(app) = &self.application_name {
+            crate::validate::short_name("application name", app)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a queue name given to the registry: not empty, within [`crate::validate::MAX_NAME_BYTES`],
+/// no NUL byte, and not under [`RESERVED_QUEUE_PREFIX`].
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] saying which rule failed.
+pub fn validate_queue_name(name: &str) -> crate::Result<()> {
+    crate::validate::name("queue name", name)?;
+    if name.starts_with(RESERVED_QUEUE_PREFIX) {
+        return Err(crate::Error::invalid_input(format!(
+            "queue name {name:?} starts with the prefix {RESERVED_QUEUE_PREFIX:?}, which is \
+             reserved for DBOS's internal queues; choose another name"
+        )));
+    }
+    Ok(())
 }
 
 /// What [`crate::QueueStore::upsert_queue`] does with an existing queue of the same name.
@@ -638,6 +728,49 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn reserved_empty_and_long_queue_names_are_refused() {
+        let e = validate_queue_name("").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.message().contains("queue name is empty"), "{e}");
+        let e = validate_queue_name("_dbos_internal_queue").unwrap_err();
+        assert!(e.message().contains("reserved"), "{e}");
+        let long = "q".repeat(crate::validate::MAX_NAME_BYTES + 1);
+        let e = validate_queue_name(&long).unwrap_err();
+        assert!(e.message().contains("over the limit of 512 bytes"), "{e}");
+        validate_queue_name(&long[1..]).unwrap();
+        validate_queue_name("emails").unwrap();
+    }
+
+    #[test]
+    fn claims_and_debounces_check_their_fields() {
+        let e = ClaimRequest::new("", "exec", "v1").validate().unwrap_err();
+        assert!(e.message().contains("queue name is empty"), "{e}");
+        let long_key = "k".repeat(crate::validate::MAX_PARTITION_KEY_BYTES + 1);
+        let e = ClaimRequest::new("q", "exec", "v1")
+            .partition(long_key)
+            .validate()
+            .unwrap_err();
+        assert!(e.message().contains("partition key is 513 bytes"), "{e}");
+        let e = ClaimRequest::new("q", "exec", "v\0")
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.message()
+                .contains("application version contains a NUL byte"),
+            "{e}"
+        );
+        let input = crate::Payload::portable_json("null");
+        let e = DebounceRequest::new("f", "q", &"d".repeat(2000), 0, input.clone())
+            .validate()
+            .unwrap_err();
+        assert!(e.message().contains("debounce deduplication id is"), "{e}");
+        DebounceRequest::new("f", "q", "key", 0, input)
+            .validate()
+            .unwrap();
+    }
 
     #[test]
     fn limit_shapes() {

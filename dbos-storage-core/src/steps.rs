@@ -199,9 +199,9 @@ impl StepRecord {
     pub fn validate(&self) -> crate::Result<()> {
         crate::validate::workflow_id(&self.workflow_id)?;
         crate::validate::function_id(self.function_id)?;
-        crate::payload::validate_text("step name", &self.function_name)?;
+        crate::validate::short_name("step name", &self.function_name)?;
         if let Some(o) = &self.outcome {
-            crate::payload::validate_text("step output", &o.payload().text)?;
+            o.payload().validate("step output")?;
         }
         Ok(())
     }

@@ -19,7 +19,9 @@ pub trait WorkflowStore: Debug + Send + Sync + 'static {
     ///   `now + timeout`; `ENQUEUED`/`DELAYED` rows get `recovery_attempts = 0` and no owner. The
     ///   inputs go to `workflow_input`; attributes are written as JSON (`null` when unset).
     /// - An existing row with the same `creator_xid` is this insert's own (a retried commit):
-    ///   `should_execute` is true if the row is `PENDING`.
+    ///   `should_execute` is true if the row is `PENDING` and still owned by the creator
+    ///   (`owner_xid = creator_xid`), so a retried enqueue never executes a workflow a worker
+    ///   has claimed since.
     /// - An existing row created by someone else: `existed = true`, `should_execute = false`;
     ///   under [`IdReusePolicy::Reject`] the call fails instead.
     ///
@@ -510,26 +512,58 @@ impl NewWorkflow {
                 self.workflow_id
             )));
         }
-        crate::payload::validate_text("workflow input", &self.inputs.text)?;
+        self.inputs.validate("workflow input")?;
         if let Some(attrs) = &self.attributes {
             crate::validate::attributes(attrs)?;
         }
-        for (what, v) in [
-            ("workflow name", Some(&self.name)),
-            ("class name", self.class_name.as_ref()),
-            ("config name", self.config_name.as_ref()),
-            ("queue name", self.queue_name.as_ref()),
-            ("deduplication id", self.deduplication_id.as_ref()),
-            ("partition key", self.queue_partition_key.as_ref()),
-            ("authenticated user", self.authenticated_user.as_ref()),
-            ("executor id", self.executor_id.as_ref()),
-            ("application version", self.application_version.as_ref()),
-            ("application name", self.application_name.as_ref()),
-            ("parent workflow id", self.parent_workflow_id.as_ref()),
-            ("forked-from workflow id", self.forked_from.as_ref()),
+        use crate::validate::{
+            MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_WORKFLOW_ID_BYTES,
+        };
+        const UNBOUNDED: usize = crate::payload::MAX_PAYLOAD_BYTES;
+        for (what, v, max) in [
+            ("workflow name", Some(&self.name), MAX_NAME_BYTES),
+            ("class name", self.class_name.as_ref(), MAX_NAME_BYTES),
+            ("config name", self.config_name.as_ref(), MAX_NAME_BYTES),
+            ("queue name", self.queue_name.as_ref(), MAX_NAME_BYTES),
+            (
+                "deduplication id",
+                self.deduplication_id.as_ref(),
+                MAX_KEY_BYTES,
+            ),
+            (
+                "partition key",
+                self.queue_partition_key.as_ref(),
+                MAX_PARTITION_KEY_BYTES,
+            ),
+            (
+                "authenticated user",
+                self.authenticated_user.as_ref(),
+                UNBOUNDED,
+            ),
+            ("executor id", self.executor_id.as_ref(), UNBOUNDED),
+            (
+                "application version",
+                self.application_version.as_ref(),
+                UNBOUNDED,
+            ),
+            (
+                "application name",
+                self.application_name.as_ref(),
+                MAX_NAME_BYTES,
+            ),
+            (
+                "parent workflow id",
+                self.parent_workflow_id.as_ref(),
+                MAX_WORKFLOW_ID_BYTES,
+            ),
+            (
+                "forked-from workflow id",
+                self.forked_from.as_ref(),
+                MAX_WORKFLOW_ID_BYTES,
+            ),
         ] {
             if let Some(v) = v {
-                crate::payload::validate_text(what, v)?;
+                crate::validate::bounded(what, v, max)?;
             }
         }
         Ok(())
@@ -592,7 +626,8 @@ pub struct InsertOutcome {
     /// The row's status after the insert.
     pub status: WorkflowStatus,
     /// Whether the caller should execute the workflow: true when this insert created the row (or a
-    /// retry of this insert found its own row) and the row is `PENDING`.
+    /// retry of this insert found its own row), the row is `PENDING`, and the creator still owns
+    /// it (no worker claimed it since).
     pub should_execute: bool,
     /// Whether the row existed before this call, created by another insert.
     pub existed: bool,
@@ -823,6 +858,46 @@ impl ListWorkflowsQuery {
     /// A query with no filters.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Checks the filters: valid workflow ids, and no NUL byte in any text filter or attribute
+    /// (no stored value holds one), so that every backend gives the same answer.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] naming the offending filter.
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::validate::filter;
+        if let Some(ids) = &self.workflow_ids {
+            crate::validate::workflow_ids(ids)?;
+        }
+        let lists = [
+            ("workflow name filter", &self.name),
+            ("application version filter", &self.application_version),
+            ("executor id filter", &self.executor_id),
+            ("queue name filter", &self.queue_name),
+            ("authenticated user filter", &self.authenticated_user),
+        ];
+        for (what, values) in lists {
+            for value in values.iter().flatten() {
+                filter(what, value)?;
+            }
+        }
+        let singles = [
+            ("workflow id prefix", &self.workflow_id_prefix),
+            ("schedule name filter", &self.schedule_name),
+            ("forked-from filter", &self.forked_from),
+            ("parent workflow filter", &self.parent_workflow_id),
+            ("application name filter", &self.application_name),
+        ];
+        for (what, value) in singles {
+            if let Some(value) = value {
+                filter(what, value)?;
+            }
+        }
+        if let Some(attributes) = &self.attributes {
+            crate::validate::attributes(attributes)?;
+        }
+        Ok(())
     }
 
     /// Only these ids.

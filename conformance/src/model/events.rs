@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use dbos_storage_core::events::SET_EVENT_STEP;
 use dbos_storage_core::messages::validate_key;
-use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::EventStore;
 use dbos_storage_core::{
     validate, AwaitOptions, Caller, GetEventRequest, Payload, Result, SetEventOutcome,
@@ -53,7 +52,7 @@ impl EventStore for MemoryStore {
     ) -> Result<SetEventOutcome> {
         caller.validate()?;
         validate_key("event key", key)?;
-        validate_text("event value", &value.text)?;
+        value.validate("event value")?;
         self.write(|state| state.set_event(&caller, key, value))
     }
 

@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
+use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP};
 use dbos_storage_core::{
     new_token, validate, ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome,
     DebounceRequest, EpochMs, Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy,
@@ -395,43 +395,6 @@ fn claimable(
         )
 }
 
-/// Checks the text fields of a claim.
-fn validate_claim(request: &ClaimRequest) -> Result<()> {
-    for (what, value) in [
-        ("queue name", Some(&request.queue_name)),
-        ("executor id", Some(&request.executor_id)),
-        ("application version", Some(&request.application_version)),
-        ("owner_xid", Some(&request.owner_xid)),
-        ("partition key", request.partition_key.as_ref()),
-        ("application name", request.application_name.as_ref()),
-    ] {
-        if let Some(value) = value {
-            validate_text(what, value)?;
-        }
-    }
-    if request.queue_name.is_empty() || request.owner_xid.is_empty() {
-        return Err(Error::invalid_input(
-            "a claim needs a queue name and an owner_xid (create it with new_token())",
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a queue name for the registry: not empty, not reserved.
-fn validate_queue_name(name: &str) -> Result<()> {
-    validate_text("queue name", name)?;
-    if name.is_empty() {
-        return Err(Error::invalid_input("queue name is empty"));
-    }
-    if name.starts_with(RESERVED_QUEUE_PREFIX) {
-        return Err(Error::invalid_input(format!(
-            "queue name {name:?} uses the prefix {RESERVED_QUEUE_PREFIX:?}, reserved for DBOS's \
-             internal queues"
-        )));
-    }
-    Ok(())
-}
-
 fn name_taken(what: &str, name: &str, owner: Option<&str>) -> Error {
     Error::new(
         ErrorKind::WorkflowConflict,
@@ -464,7 +427,7 @@ impl QueueStore for MemoryStore {
     }
 
     async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome> {
-        validate_claim(&request)?;
+        request.validate()?;
         self.write(|state| state.claim(&request))
     }
 
@@ -473,6 +436,10 @@ impl QueueStore for MemoryStore {
         queue_name: &str,
         application_name: Option<&str>,
     ) -> Result<Vec<String>> {
+        validate::filter("queue name", queue_name)?;
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
         let state = self.open()?;
         let keys: BTreeSet<String> = state
             .workflows
@@ -525,10 +492,7 @@ impl QueueStore for MemoryStore {
     }
 
     async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {
-        validate_text("workflow name", &request.workflow_name)?;
-        validate_text("queue name", &request.queue_name)?;
-        validate_text("deduplication id", &request.deduplication_id)?;
-        validate_text("workflow input", &request.inputs.text)?;
+        request.validate()?;
         self.write(|state| Ok(state.debounce(request)))
     }
 
@@ -537,6 +501,8 @@ impl QueueStore for MemoryStore {
         queue_name: &str,
         deduplication_id: &str,
     ) -> Result<Option<String>> {
+        validate::filter("queue name", queue_name)?;
+        validate::filter("deduplication id", deduplication_id)?;
         let state = self.open()?;
         Ok(state
             .dedup_holder(queue_name, deduplication_id)
@@ -671,7 +637,7 @@ impl QueueStore for MemoryStore {
         queue: QueueDefinition,
         policy: QueueConflictPolicy,
     ) -> Result<bool> {
-        validate_queue_name(&queue.name)?;
+        queue.validate()?;
         self.write(|state| {
             let Some(existing) = state.queues.get_mut(&queue.name) else {
                 state.queues.insert(queue.name.clone(), queue);
@@ -693,10 +659,14 @@ impl QueueStore for MemoryStore {
     }
 
     async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>> {
+        validate::filter("queue name", name)?;
         Ok(self.open()?.queues.get(name).cloned())
     }
 
     async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>> {
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
         let state = self.open()?;
         Ok(state
             .queues
@@ -707,6 +677,7 @@ impl QueueStore for MemoryStore {
     }
 
     async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition> {
+        validate::filter("queue name", name)?;
         self.write(|state| {
             let queue = state.queues.get_mut(name).ok_or_else(|| {
                 Error::not_found(format!("queue {name:?} is not registered")).with_backend(BACKEND)
@@ -738,6 +709,7 @@ impl QueueStore for MemoryStore {
     }
 
     async fn delete_queue(&self, name: &str) -> Result<bool> {
+        validate::filter("queue name", name)?;
         self.write(|state| Ok(state.queues.remove(name).is_some()))
     }
 }

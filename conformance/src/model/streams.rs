@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use dbos_storage_core::messages::validate_key;
-use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::streams::{
     is_close_sentinel, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP,
 };
@@ -106,7 +105,7 @@ impl StreamStore for MemoryStore {
     ) -> Result<StreamWriteOutcome> {
         caller.validate()?;
         validate_key("stream key", key)?;
-        validate_text("stream value", &value.text)?;
+        value.validate("stream value")?;
         if is_close_sentinel(&value) {
             return Err(sends_and_streams::sentinel_value(key));
         }

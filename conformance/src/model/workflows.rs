@@ -107,9 +107,7 @@ impl WorkflowStore for MemoryStore {
     }
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
-        if let Some(ids) = &query.workflow_ids {
-            validate::workflow_ids(ids)?;
-        }
+        query.validate()?;
         let state = self.open()?;
         let mut rows: Vec<WorkflowInfo> = state
             .workflows

@@ -7,7 +7,8 @@
 //! `deletes`, `attributes`, `retention`, `transfer`, `metrics` and `renames` (operator
 //! operations of the management area, each with its own fixtures), `concurrency` (many tasks
 //! racing for one workflow or step write), `queue_concurrency` (many claimers racing over one
-//! queue), `retry` (every idempotency claim, through injected faults) and `state_machine` (random
+//! queue), `limits` (text at and past every documented limit, and NUL bytes, on every
+//! backend), `retry` (every idempotency claim, through injected faults) and `state_machine` (random
 //! operation sequences compared with the reference model).
 //!
 //! [`suite!`](crate::suite) generates one test per property, in a module named like the one the
@@ -19,6 +20,7 @@ pub mod deletes;
 pub mod events;
 pub mod forks;
 pub mod lifecycle;
+pub mod limits;
 pub mod management;
 pub mod messages;
 pub mod metrics;

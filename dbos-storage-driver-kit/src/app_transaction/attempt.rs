@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use dbos_storage_core::{
-    payload::validate_text, AppTransaction, Outcome, Payload, Result, RetryPolicy, TransactionBody,
-    TransactionOutcome,
+    AppTransaction, Outcome, Payload, Result, RetryPolicy, TransactionBody, TransactionOutcome,
 };
 
 /// What one attempt of a transaction call ended with.
@@ -91,7 +90,7 @@ where
         Attempt::Replayed(outcome) => Ok(TransactionOutcome::new(outcome, true, attempts)),
         Attempt::Finished(outcome) => Ok(TransactionOutcome::new(outcome, false, attempts)),
         Attempt::RecordError(payload) => {
-            validate_text("transaction error", &payload.text)?;
+            payload.validate("transaction error")?;
             let outcome = RetryPolicy::transactions()
                 .run(true, || record_error(payload.clone()))
                 .await?;

@@ -2,8 +2,7 @@
 //! them as plain values: outcomes, statuses, results, roles and attributes.
 
 use dbos_storage_core::{
-    payload::validate_text, Error, Outcome, Payload, Result, Serialization, WorkflowResult,
-    WorkflowStatus,
+    Error, Outcome, Payload, Result, Serialization, WorkflowResult, WorkflowStatus,
 };
 
 /// The columns a workflow's final outcome is recorded in.
@@ -22,7 +21,7 @@ pub struct FinalColumns {
 /// # Errors
 /// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) for text that cannot be stored.
 pub fn final_columns(outcome: Outcome) -> Result<FinalColumns> {
-    validate_text("workflow outcome", &outcome.payload().text)?;
+    outcome.payload().validate("workflow outcome")?;
     Ok(match outcome {
         Outcome::Output(p) => FinalColumns {
             status: WorkflowStatus::Success,

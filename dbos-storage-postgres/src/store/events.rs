@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::{events::SET_EVENT_STEP, messages::validate_key};
 use dbos_storage_core::{
     validate, AwaitOptions, Caller, EventStore, GetEventRequest, Payload, Result, SetEventOutcome,
@@ -25,7 +24,7 @@ impl EventStore for PostgresStore {
     ) -> Result<SetEventOutcome> {
         caller.validate()?;
         validate_key("event key", key)?;
-        validate_text("event value", &value.text)?;
+        value.validate("event value")?;
         let workflow_id = caller.workflow_id.clone();
         let event_key = key.to_owned();
         let outcome = self

@@ -36,8 +36,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION};
-use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
+use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP};
 use dbos_storage_core::{
     duration_ms, validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs,
     Error, ErrorKind, InitialStatus, Isolation, NewWorkflow, QueueConflictPolicy, QueueDefinition,
@@ -74,31 +73,6 @@ fn room(limit: u32, used: i64, reason: StopReason) -> std::result::Result<u64, S
 /// The smaller of a budget (`None` = unlimited) and `room`.
 fn cap(budget: Option<u64>, room: u64) -> Option<u64> {
     Some(budget.map_or(room, |b| b.min(room)))
-}
-
-/// Checks the text fields of a claim.
-fn validate_claim(request: &ClaimRequest) -> Result<()> {
-    for (what, value) in [
-        ("queue name", Some(&request.queue_name)),
-        ("executor id", Some(&request.executor_id)),
-        ("application version", Some(&request.application_version)),
-        ("owner_xid", Some(&request.owner_xid)),
-        ("partition key", request.partition_key.as_ref()),
-        ("application name", request.application_name.as_ref()),
-    ] {
-        if let Some(value) = value {
-            validate_text(what, value)?;
-        }
-    }
-    if request.queue_name.is_empty() {
-        return Err(Error::invalid_input("a claim needs a queue name"));
-    }
-    if request.owner_xid.is_empty() {
-        return Err(Error::invalid_input(
-            "a claim needs an owner_xid; create it with new_token()",
-        ));
-    }
-    Ok(())
 }
 
 /// The claim statement for a queue shape: the head window with a shared budget, else the first
@@ -418,21 +392,6 @@ fn batch_deduplicated(err: &tokio_postgres::Error, first: &str, count: usize) ->
     .with_backend(BACKEND)
 }
 
-/// Checks a queue name for the registry: not empty, not reserved.
-fn validate_queue_name(name: &str) -> Result<()> {
-    validate_text("queue name", name)?;
-    if name.is_empty() {
-        return Err(Error::invalid_input("queue name is empty"));
-    }
-    if name.starts_with(RESERVED_QUEUE_PREFIX) {
-        return Err(Error::invalid_input(format!(
-            "queue name {name:?} uses the prefix {RESERVED_QUEUE_PREFIX:?}, reserved for DBOS's \
-             internal queues"
-        )));
-    }
-    Ok(())
-}
-
 /// Whether a registry row is a maintenance lease rather than a queue.
 fn is_lease(queue: &QueueDefinition) -> bool {
     is_lease_row(&queue.name) || queue.application_name.as_deref() == Some(LEASE_APPLICATION)
@@ -677,7 +636,7 @@ impl QueueStore for PostgresStore {
     }
 
     async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome> {
-        validate_claim(&request)?;
+        request.validate()?;
         self.ensure_open()?;
         let limits = request.limits;
         if limits.is_partitioned() && request.partition_key.is_none() {
@@ -761,6 +720,10 @@ impl QueueStore for PostgresStore {
         queue_name: &str,
         application_name: Option<&str>,
     ) -> Result<Vec<String>> {
+        validate::filter("queue name", queue_name)?;
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
         let client = self.client().await?;
         let rows = client
             .query(
@@ -801,13 +764,7 @@ impl QueueStore for PostgresStore {
     }
 
     async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {
-        validate_text("workflow name", &request.workflow_name)?;
-        validate_text("queue name", &request.queue_name)?;
-        validate_text("deduplication id", &request.deduplication_id)?;
-        validate_text("workflow input", &request.inputs.text)?;
-        if let Some(app) = &request.application_name {
-            validate_text("application name", app)?;
-        }
+        request.validate()?;
         self.write(move |tx, q| {
             Box::pin(async move {
                 let serialization = request.inputs.label();
@@ -857,6 +814,8 @@ impl QueueStore for PostgresStore {
         queue_name: &str,
         deduplication_id: &str,
     ) -> Result<Option<String>> {
+        validate::filter("queue name", queue_name)?;
+        validate::filter("deduplication id", deduplication_id)?;
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -1003,10 +962,7 @@ impl QueueStore for PostgresStore {
         queue: QueueDefinition,
         policy: QueueConflictPolicy,
     ) -> Result<bool> {
-        validate_queue_name(&queue.name)?;
-        if let Some(app) = &queue.application_name {
-            validate_text("application name", app)?;
-        }
+        queue.validate()?;
         let columns = QueueColumns::of(&queue)?;
         self.write(move |tx, q| {
             Box::pin(async move {
@@ -1054,6 +1010,7 @@ impl QueueStore for PostgresStore {
     /// Lease rows of the registry ([`dbos_storage_core::management::Lease`]) are not queues:
     /// they are never returned.
     async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>> {
+        validate::filter("queue name", name)?;
         let client = self.client().await?;
         let row = client
             .query_opt(self.queries().select_queue.as_str(), &[&name])
@@ -1065,6 +1022,9 @@ impl QueueStore for PostgresStore {
 
     /// Never lists lease rows, whatever the scope.
     async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>> {
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
         let client = self.client().await?;
         let rows = client
             .query(self.queries().list_queues.as_str(), &[&application_name])
@@ -1079,6 +1039,7 @@ impl QueueStore for PostgresStore {
 
     /// A lease row is not a queue: updating one fails with `NotFound`.
     async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition> {
+        validate::filter("queue name", name)?;
         if is_lease_row(name) {
             return Err(not_registered(name));
         }
@@ -1105,6 +1066,7 @@ impl QueueStore for PostgresStore {
 
     /// A lease row is not a queue: deleting one deletes nothing.
     async fn delete_queue(&self, name: &str) -> Result<bool> {
+        validate::filter("queue name", name)?;
         if is_lease_row(name) {
             self.ensure_open()?;
             return Ok(false);
@@ -1380,13 +1342,6 @@ mod tests {
         );
         assert_eq!(cap(None, 4), Some(4));
         assert_eq!(cap(Some(2), 4), Some(2));
-    }
-
-    #[test]
-    fn queue_names_are_checked() {
-        assert!(validate_queue_name("").is_err());
-        assert!(validate_queue_name("_dbos_internal_queue").is_err());
-        assert!(validate_queue_name("emails").is_ok());
     }
 
     #[test]

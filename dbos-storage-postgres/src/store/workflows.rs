@@ -344,9 +344,7 @@ impl WorkflowStore for PostgresStore {
     }
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
-        if let Some(ids) = &query.workflow_ids {
-            validate::workflow_ids(ids)?;
-        }
+        query.validate()?;
         let client = self.client().await?;
         let built = list_query(self.queries(), &query);
         let params: Vec<&(dyn ToSql + Sync)> = built

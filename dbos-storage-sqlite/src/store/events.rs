@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use dbos_storage_core::{events::SET_EVENT_STEP, messages::validate_key};
 use dbos_storage_core::{
-    payload, validate, AwaitOptions, Caller, EventStore, GetEventRequest, Payload, Result,
-    SetEventOutcome, StepRecord,
+    validate, AwaitOptions, Caller, EventStore, GetEventRequest, Payload, Result, SetEventOutcome,
+    StepRecord,
 };
 use dbos_storage_driver_kit::wait::messaging::{self as waits, wake_after_commit};
 use dbos_storage_driver_kit::wait::{EventWaits, WakeChannel};
@@ -67,7 +67,7 @@ impl EventStore for SqliteStore {
     ) -> Result<SetEventOutcome> {
         caller.validate()?;
         validate_key("event key", key)?;
-        payload::validate_text("event value", &value.text)?;
+        value.validate("event value")?;
         let workflow_id = caller.workflow_id.clone();
         let key = key.to_owned();
         let written_key = key.clone();

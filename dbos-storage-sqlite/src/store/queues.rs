@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION};
 use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP, RESERVED_QUEUE_PREFIX};
+use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP};
 use dbos_storage_core::{
     duration_ms, validate, ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, EpochMs,
     Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy, QueueDefinition,
@@ -111,32 +111,6 @@ fn enqueue_chunk(
 // ---------------------------------------------------------------------------------------------
 // Claims
 // ---------------------------------------------------------------------------------------------
-
-/// Checks the fields of a claim that the store relies on.
-fn validate_claim(request: &ClaimRequest) -> Result<()> {
-    if request.queue_name.is_empty() {
-        return Err(Error::invalid_input("a claim needs a queue name").with_backend(BACKEND));
-    }
-    if request.owner_xid.is_empty() {
-        return Err(Error::invalid_input(
-            "a claim needs an ownership token (owner_xid); create one with new_token()",
-        )
-        .with_backend(BACKEND));
-    }
-    for (what, v) in [
-        ("queue name", Some(&request.queue_name)),
-        ("partition key", request.partition_key.as_ref()),
-        ("executor id", Some(&request.executor_id)),
-        ("application version", Some(&request.application_version)),
-        ("application name", request.application_name.as_ref()),
-        ("owner token", Some(&request.owner_xid)),
-    ] {
-        if let Some(v) = v {
-            validate_text(what, v)?;
-        }
-    }
-    Ok(())
-}
 
 /// The error of a partitioned queue claimed without a partition key (outside the fast path).
 fn partition_key_required(queue_name: &str) -> Error {
@@ -381,21 +355,6 @@ fn ids_in_order(mut rows: Vec<(String, Option<i64>)>) -> Vec<String> {
 // Queue registry
 // ---------------------------------------------------------------------------------------------
 
-/// Checks a queue name: not empty, not under the reserved prefix, no NUL byte.
-fn validate_queue_name(name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::invalid_input("a queue name cannot be empty").with_backend(BACKEND));
-    }
-    if name.starts_with(RESERVED_QUEUE_PREFIX) {
-        return Err(Error::invalid_input(format!(
-            "queue name {name:?} starts with the prefix {RESERVED_QUEUE_PREFIX:?}, which is \
-             reserved for DBOS's internal queues; choose another name"
-        ))
-        .with_backend(BACKEND));
-    }
-    validate_text("queue name", name)
-}
-
 /// A `u32` limit column; NULL is no limit.
 fn limit_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u32>> {
     get_i64(row, idx)?
@@ -561,7 +520,7 @@ impl QueueStore for SqliteStore {
     }
 
     async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome> {
-        validate_claim(&request)?;
+        request.validate()?;
         let fast_path =
             request.partition_key.is_none() && request.limits.is_single_flight_partitioned();
         if request.partition_key.is_none() && request.limits.is_partitioned() && !fast_path {
@@ -595,6 +554,10 @@ impl QueueStore for SqliteStore {
         queue_name: &str,
         application_name: Option<&str>,
     ) -> Result<Vec<String>> {
+        validate::filter("queue name", queue_name)?;
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
         let queue = queue_name.to_owned();
         let app = application_name.map(str::to_owned);
         self.conns()
@@ -642,20 +605,7 @@ impl QueueStore for SqliteStore {
     }
 
     async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {
-        for (what, v) in [
-            ("workflow name", &request.workflow_name),
-            ("queue name", &request.queue_name),
-            ("deduplication id", &request.deduplication_id),
-        ] {
-            if v.is_empty() {
-                return Err(Error::invalid_input(format!(
-                    "a debounce needs a {what}; it is empty"
-                ))
-                .with_backend(BACKEND));
-            }
-            validate_text(what, v)?;
-        }
-        validate_text("workflow input", &request.inputs.text)?;
+        request.validate()?;
         self.conns()
             .write(move |tx| {
                 let now = now_ms(tx)?;
@@ -708,6 +658,8 @@ impl QueueStore for SqliteStore {
         queue_name: &str,
         deduplication_id: &str,
     ) -> Result<Option<String>> {
+        validate::filter("queue name", queue_name)?;
+        validate::filter("deduplication id", deduplication_id)?;
         let queue = queue_name.to_owned();
         let dedup = deduplication_id.to_owned();
         self.conns()
@@ -841,10 +793,7 @@ impl QueueStore for SqliteStore {
         queue: QueueDefinition,
         policy: QueueConflictPolicy,
     ) -> Result<bool> {
-        validate_queue_name(&queue.name)?;
-        if let Some(app) = &queue.application_name {
-            validate_text("application name", app)?;
-        }
+        queue.validate()?;
         self.conns()
             .write(move |tx| {
                 let existing = select_queue(tx, &queue.name)?;
@@ -883,11 +832,15 @@ impl QueueStore for SqliteStore {
     }
 
     async fn get_queue(&self, name: &str) -> Result<Option<QueueDefinition>> {
+        validate::filter("queue name", name)?;
         let name = name.to_owned();
         self.conns().read(move |tx| select_queue(tx, &name)).await
     }
 
     async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>> {
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
         let app = application_name.map(str::to_owned);
         self.conns()
             .read(move |tx| {
@@ -914,6 +867,7 @@ impl QueueStore for SqliteStore {
     }
 
     async fn update_queue(&self, name: &str, update: QueueUpdate) -> Result<QueueDefinition> {
+        validate::filter("queue name", name)?;
         let name = name.to_owned();
         self.conns()
             .write(move |tx| {
@@ -937,6 +891,7 @@ impl QueueStore for SqliteStore {
     }
 
     async fn delete_queue(&self, name: &str) -> Result<bool> {
+        validate::filter("queue name", name)?;
         let name = name.to_owned();
         self.conns()
             .write(move |tx| {
@@ -1024,14 +979,5 @@ mod tests {
                 "full scan:\n{plan}"
             );
         }
-    }
-
-    #[test]
-    fn reserved_and_empty_queue_names_are_refused() {
-        let e = validate_queue_name("").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        let e = validate_queue_name("_dbos_internal_queue").unwrap_err();
-        assert!(e.message().contains("reserved"), "{e}");
-        validate_queue_name("emails").unwrap();
     }
 }

@@ -7,8 +7,8 @@ use dbos_storage_core::{
     streams::{is_close_sentinel, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP},
 };
 use dbos_storage_core::{
-    payload, validate, AwaitOptions, Caller, Error, Payload, Result, StepRecord, StreamEntry,
-    StreamRead, StreamReadOptions, StreamStore, StreamWriteOutcome,
+    validate, AwaitOptions, Caller, Error, Payload, Result, StepRecord, StreamEntry, StreamRead,
+    StreamReadOptions, StreamStore, StreamWriteOutcome,
 };
 use dbos_storage_driver_kit::decisions::column_values::status_of;
 use dbos_storage_driver_kit::decisions::sends_and_streams;
@@ -132,7 +132,7 @@ impl SqliteStore {
         caller.validate()?;
         validate_key("stream key", key)?;
         if let Some(value) = &value {
-            payload::validate_text("stream value", &value.text)?;
+            value.validate("stream value")?;
             if is_close_sentinel(value) {
                 return Err(sends_and_streams::sentinel_value(key));
             }

@@ -423,9 +423,7 @@ impl WorkflowStore for SqliteStore {
     }
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
-        if let Some(ids) = &query.workflow_ids {
-            validate::workflow_ids(ids)?;
-        }
+        query.validate()?;
         let (text, params) = list_query(&query)?;
         self.conns()
             .read(move |tx| {
