@@ -214,8 +214,14 @@ mod tests {
     #[test]
     fn the_warning_names_what_writes_lack() {
         let w = behind_warning("db", SchemaVersion::new(122, 125)).unwrap();
-        assert!(w.contains("schema version 122, behind this build's 125"), "{w}");
-        assert!(w.contains("column workflow_status.creator_xid (migration 123)"), "{w}");
+        assert!(
+            w.contains("schema version 122, behind this build's 125"),
+            "{w}"
+        );
+        assert!(
+            w.contains("column workflow_status.creator_xid (migration 123)"),
+            "{w}"
+        );
         assert!(!w.contains("consumed_by_function_id"), "{w}");
         let w = behind_warning("db", SchemaVersion::new(123, 125)).unwrap();
         assert!(w.contains("every read and write works"), "{w}");
@@ -236,11 +242,18 @@ mod tests {
         );
         assert!(e.message().contains("dbos-storage migrate"), "{e}");
         let e = missing_object_error(None, "\"consumed_by_function_id\"").unwrap();
-        assert!(e.message().contains("notifications.consumed_by_function_id"));
+        assert!(e
+            .message()
+            .contains("notifications.consumed_by_function_id"));
         let e = missing_object_error(None, "workflow_input").unwrap();
-        assert!(e.message().contains("table workflow_input, which DBOS migration 109"));
+        assert!(e
+            .message()
+            .contains("table workflow_input, which DBOS migration 109"));
         let e = missing_object_error(None, "application_name").unwrap();
-        assert!(e.message().contains("migrations 100, 101, 102, 103, 104"), "{e}");
+        assert!(
+            e.message().contains("migrations 100, 101, 102, 103, 104"),
+            "{e}"
+        );
         assert!(missing_object_error(None, "transaction_outputs").is_none());
         assert!(missing_object_error(Some("workflow_status"), "no_such").is_none());
     }

@@ -77,7 +77,10 @@ async fn each_object_appears_at_the_migration_the_core_names() {
 async fn a_database_at_123_is_read_and_written_as_it_is() {
     let (url, store) = at_version(123).await;
     insert_raw_workflow(&url, "ts-1").await;
-    let listed = store.list_workflows(ListWorkflowsQuery::new()).await.unwrap();
+    let listed = store
+        .list_workflows(ListWorkflowsQuery::new())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].workflow_id, "ts-1");
     let got = store.get_workflows(&["ts-1".to_owned()]).await.unwrap();
@@ -100,7 +103,11 @@ async fn a_database_at_123_is_read_and_written_as_it_is() {
 
     assert_eq!(store.migrate().await.unwrap().recorded, 125);
     assert_eq!(
-        store.list_workflows(ListWorkflowsQuery::new()).await.unwrap().len(),
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
         2
     );
     store.close().await.unwrap();
@@ -115,7 +122,11 @@ async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
     let (url, store) = at_version(122).await;
     insert_raw_workflow(&url, "old-1").await;
     assert_eq!(
-        store.list_workflows(ListWorkflowsQuery::new()).await.unwrap().len(),
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
         1
     );
     let e = store
@@ -136,7 +147,11 @@ async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
         "{e}"
     );
     assert_eq!(
-        store.list_workflows(ListWorkflowsQuery::new()).await.unwrap().len(),
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
         1,
         "nothing written"
     );
@@ -173,8 +188,10 @@ async fn a_read_below_109_names_the_payload_tables() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
     assert!(
-        e.message().contains("table workflow_input, which DBOS migration 109 adds")
-            || e.message().contains("table workflow_output, which DBOS migration 109 adds"),
+        e.message()
+            .contains("table workflow_input, which DBOS migration 109 adds")
+            || e.message()
+                .contains("table workflow_output, which DBOS migration 109 adds"),
         "{e}"
     );
     store.close().await.unwrap();

@@ -103,7 +103,11 @@ pub(crate) fn migrate(tx: &Transaction<'_>, location: &str) -> Result<SchemaVers
 
 /// [`migrate`], stopping after migration `target` (100..=125): tests build databases at the
 /// versions other DBOS SDKs leave behind with it.
-pub(crate) fn migrate_to(tx: &Transaction<'_>, location: &str, target: i64) -> Result<SchemaVersion> {
+pub(crate) fn migrate_to(
+    tx: &Transaction<'_>,
+    location: &str,
+    target: i64,
+) -> Result<SchemaVersion> {
     let latest = DBOS_SCHEMA_VERSION;
     if !(SHARED_MIGRATION_BASE..=latest).contains(&target) {
         return Err(Error::new(

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use dbos_storage_core::schema::SCHEMA_OBJECTS;
 use dbos_storage_core::{
-    ErrorKind, InsertOptions, LifecycleStore, ListWorkflowsQuery, NewWorkflow, Payload,
-    StepRecord, StepStore, WorkflowStore, DBOS_SCHEMA_VERSION,
+    ErrorKind, InsertOptions, LifecycleStore, ListWorkflowsQuery, NewWorkflow, Payload, StepRecord,
+    StepStore, WorkflowStore, DBOS_SCHEMA_VERSION,
 };
 use dbos_storage_sqlite::{SqliteConfig, SqliteStore};
 
@@ -105,7 +105,10 @@ async fn a_database_at_123_is_read_and_written_as_it_is() {
     insert_raw_workflow(&path, "ts-1");
 
     let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
-    let listed = store.list_workflows(ListWorkflowsQuery::new()).await.unwrap();
+    let listed = store
+        .list_workflows(ListWorkflowsQuery::new())
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].workflow_id, "ts-1");
     let got = store.get_workflows(&["ts-1".to_owned()]).await.unwrap();
@@ -128,7 +131,11 @@ async fn a_database_at_123_is_read_and_written_as_it_is() {
 
     assert_eq!(store.migrate().await.unwrap().recorded, 125);
     assert_eq!(
-        store.list_workflows(ListWorkflowsQuery::new()).await.unwrap().len(),
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
         2
     );
     store.close().await.unwrap();
@@ -143,7 +150,11 @@ async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
     let store = at_version(&path, 122).await;
     insert_raw_workflow(&path, "old-1");
     assert_eq!(
-        store.list_workflows(ListWorkflowsQuery::new()).await.unwrap().len(),
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
         1
     );
     let e = store
@@ -163,7 +174,11 @@ async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
         "{e}"
     );
     assert_eq!(
-        store.list_workflows(ListWorkflowsQuery::new()).await.unwrap().len(),
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
         1,
         "nothing written"
     );
@@ -201,8 +216,10 @@ async fn a_read_below_109_names_the_payload_tables() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
     assert!(
-        e.message().contains("table workflow_input, which DBOS migration 109 adds")
-            || e.message().contains("table workflow_output, which DBOS migration 109 adds"),
+        e.message()
+            .contains("table workflow_input, which DBOS migration 109 adds")
+            || e.message()
+                .contains("table workflow_output, which DBOS migration 109 adds"),
         "{e}"
     );
     store.close().await.unwrap();
