@@ -76,7 +76,8 @@ impl Registry {
     /// Adds a driver for the schemes it declares.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidConfig`] when one of its schemes is already served by another driver.
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) when one of its schemes is
+    /// already served by another driver.
     pub fn register(&mut self, driver: Arc<dyn Driver>) -> Result<&mut Self> {
         for scheme in driver.schemes() {
             if let Some(existing) = self.find(scheme) {
@@ -115,9 +116,10 @@ impl Registry {
     /// The driver for a URL.
     ///
     /// # Errors
-    /// [`ErrorKind::Unsupported`] naming the Cargo feature to enable for a built-in backend that
-    /// this build leaves out; [`ErrorKind::InvalidConfig`] listing the available schemes for an
-    /// unknown one.
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) naming the Cargo feature to enable
+    /// for a built-in backend that this build leaves out;
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) listing the available schemes
+    /// for an unknown one.
     pub fn driver_for(&self, url: &DatabaseUrl) -> Result<&Arc<dyn Driver>> {
         if let Some(driver) = self.find(url.scheme()) {
             return Ok(driver);
@@ -156,10 +158,11 @@ impl Registry {
     /// created. The system store is wrapped in a [`RetryingStore`].
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidConfig`] for an invalid config or URL (including mixed database
-    /// types), the errors of [`Registry::driver_for`], [`ErrorKind::SchemaMismatch`] when
-    /// verification finds the schema below the lowest version read (naming the tables and
-    /// columns it lacks and `dbos-storage migrate`), and the driver's connection errors.
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) for an invalid config or URL
+    /// (including mixed database types), the errors of [`Registry::driver_for`],
+    /// [`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch) when verification finds the
+    /// schema below the lowest version read (naming the tables and columns it lacks and
+    /// `dbos-storage migrate`), and the driver's connection errors.
     pub async fn connect(&self, config: &DbosConfig) -> Result<Stores> {
         config.validate()?;
         let system_url = config.system_database_url()?;
@@ -198,9 +201,10 @@ impl Registry {
     }
 }
 
-/// Accepts a database this build reads ([`is_readable`](dbos_storage_core::SchemaVersion::is_readable)): current, newer, or
-/// behind but from [`MIN_READ_SCHEMA_VERSION`](schema::MIN_READ_SCHEMA_VERSION) on, with a
-/// warning that names what writes lack; refuses an older one naming what it lacks.
+/// Accepts a database this build reads
+/// ([`is_readable`](crate::SchemaVersion::is_readable)): current, newer, or behind but from
+/// [`MIN_READ_SCHEMA_VERSION`](schema::MIN_READ_SCHEMA_VERSION) on, with a warning that names
+/// what writes lack; refuses an older one naming what it lacks.
 async fn verify_schema(store: &dyn SystemStore) -> Result<()> {
     let version = store.schema_version().await?;
     let database = format!("the {} system database", store.backend());
