@@ -1,10 +1,12 @@
 //! `check`: can it connect, is TLS in use, which server and dialect, the schema version against
-//! this build's, and the pool settings. Exits 1 when the schema is behind.
+//! this build's, and the pool settings. A schema behind this build is reported with what it
+//! lacks and a warning; `check` exits 1 only when it is below the lowest version read.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use dbos_storage::schema::{self, MIN_READ_SCHEMA_VERSION};
 use dbos_storage::{Capabilities, DbosConfig, SchemaVersion};
 use serde::Serialize;
 
@@ -33,6 +35,13 @@ struct VersionReport {
     latest: i64,
     /// `current`, `behind` or `newer`.
     status: &'static str,
+    /// The lowest version this build reads.
+    lowest_read: i64,
+    /// Whether this build reads it (at or above `lowest_read`).
+    readable: bool,
+    /// The tables and columns of later migrations it lacks (`column workflow_status.creator_xid
+    /// (migration 123)`); empty when current.
+    lacks: Vec<String>,
 }
 
 pub(crate) async fn run(config: &DbosConfig, json: bool) -> Result<ExitCode, CliError> {
@@ -61,6 +70,11 @@ pub(crate) async fn run(config: &DbosConfig, json: bool) -> Result<ExitCode, Cli
             recorded: version.recorded,
             latest: version.latest,
             status: status(version),
+            lowest_read: MIN_READ_SCHEMA_VERSION,
+            readable: version.is_readable(),
+            lacks: schema::missing_at(version.recorded)
+                .map(|o| format!("{o} (migration {})", o.since))
+                .collect(),
         },
         capabilities: capability_map(capabilities),
         settings: info.settings.iter().cloned().collect(),
@@ -81,9 +95,23 @@ pub(crate) async fn run(config: &DbosConfig, json: bool) -> Result<ExitCode, Cli
                 "{} (this build: {}) newer, written by a newer DBOS peer: accepted",
                 version.recorded, version.latest
             ),
-            _ => format!(
-                "{} (this build: {}) behind: run `dbos-storage migrate`",
+            _ if !version.is_readable() => format!(
+                "{} (this build: {}) behind, below {MIN_READ_SCHEMA_VERSION}, the lowest this \
+                 build reads: run `dbos-storage migrate`",
                 version.recorded, version.latest
+            ),
+            _ if report.schema_version.lacks.is_empty() => format!(
+                "{} (this build: {}) behind, read and written as it is (later migrations add \
+                 only indexes); `dbos-storage migrate` brings it to {}",
+                version.recorded, version.latest, version.latest
+            ),
+            _ => format!(
+                "{} (this build: {}) behind, read as it is; writes that need {} fail until \
+                 `dbos-storage migrate` brings it to {}",
+                version.recorded,
+                version.latest,
+                report.schema_version.lacks.join(", "),
+                version.latest
             ),
         };
         let enabled: Vec<&str> = report
@@ -109,13 +137,13 @@ pub(crate) async fn run(config: &DbosConfig, json: bool) -> Result<ExitCode, Cli
         }
         print!("{}", pairs(&rows));
     }
-    if version.is_current() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        Err(CliError::new(connect::schema_behind_message(
-            &db.url, version,
-        )))
+    if let Some(refusal) = schema::read_refusal(&report.url, version) {
+        return Err(refusal.into());
     }
+    if let Some(warning) = schema::behind_warning(&report.url, version) {
+        eprintln!("warning: {warning}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn status(version: SchemaVersion) -> &'static str {

@@ -12,7 +12,7 @@ use dbos_storage::cockroach::CockroachConfig;
 use dbos_storage::postgres::{PostgresConfig, PostgresStore};
 use dbos_storage::sqlite::{SqliteConfig, SqliteStore};
 use dbos_storage::{
-    AppStore, BackendKind, DatabaseUrl, DbosConfig, Error, ErrorKind, Registry, RetryPolicy,
+    schema, AppStore, BackendKind, DatabaseUrl, DbosConfig, Error, Registry, RetryPolicy,
     RetryingStore, SchemaVersion, ServerInfo, SqliteLocation, SystemStore,
 };
 
@@ -89,7 +89,9 @@ pub(crate) enum Mode {
     /// Create the database if needed; leave the schema alone (`migrate` reads the version
     /// first, then migrates).
     Create,
-    /// Require an existing database at (or ahead of) this build's schema version.
+    /// Require an existing database whose schema this build reads (from
+    /// [`MIN_READ_SCHEMA_VERSION`](schema::MIN_READ_SCHEMA_VERSION) on; behind this build, a
+    /// warning on stderr).
     Verify,
     /// Require an existing database; leave the schema alone (for `check` and `migrate`, which
     /// read the version themselves).
@@ -197,31 +199,19 @@ pub(crate) async fn open_app(config: &DbosConfig) -> Result<Option<Arc<dyn AppSt
     Ok(Some(app))
 }
 
-/// Fails unless the schema is at or ahead of this build's.
+/// Fails unless this build reads the schema: at or ahead of this build's, or behind it but at
+/// or above the lowest version read (a database another DBOS SDK left at its own version,
+/// such as TypeScript 5.3's 123), which is read as it is after a `warning:` line on stderr that
+/// names the version and what writes lack.
 fn verify(db: &Db, version: SchemaVersion) -> dbos_storage::Result<()> {
-    if version.is_current() {
-        return Ok(());
+    let database = db.url.to_string();
+    if let Some(refusal) = schema::read_refusal(&database, version) {
+        return Err(refusal);
     }
-    Err(Error::new(
-        ErrorKind::SchemaMismatch,
-        schema_behind_message(&db.url, version),
-    ))
-}
-
-/// The message for a schema behind this build.
-pub(crate) fn schema_behind_message(url: &DatabaseUrl, version: SchemaVersion) -> String {
-    if version.recorded == 0 {
-        format!(
-            "{url} has no DBOS system schema (schema version 0, this build needs {}): run \
-             `dbos-storage migrate`",
-            version.latest
-        )
-    } else {
-        format!(
-            "{url} is at schema version {}, behind this build's {}: run `dbos-storage migrate`",
-            version.recorded, version.latest
-        )
+    if let Some(warning) = schema::behind_warning(&database, version) {
+        eprintln!("warning: {warning}");
     }
+    Ok(())
 }
 
 /// Fails when a SQLite database file does not exist (opening would create it).

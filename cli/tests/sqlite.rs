@@ -127,17 +127,36 @@ fn a_wrong_schema_version_is_reported() {
     let u = url(dir.path(), "v.sqlite");
     ok(&run(dir.path(), &["--url", &u, "migrate"]));
 
-    // Behind this build: read commands refuse, naming the version and the fix.
+    // Behind this build but from 109 on: read as it is, with a warning naming the version.
     set_version(&dir.path().join("v.sqlite"), 110);
+    let out = run(dir.path(), &["--url", &u, "workflow", "list"]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains("schema version 110, behind this build's 125"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ok(&run(dir.path(), &["--url", &u, "check"]));
+    assert!(
+        out.contains("110 (this build: 125) behind, read as it is"),
+        "{out}"
+    );
+
+    // Below 109 the payload tables are missing: read commands refuse, naming them.
+    set_version(&dir.path().join("v.sqlite"), 108);
     let out = run(dir.path(), &["--url", &u, "workflow", "list"]);
     fails(
         &out,
         1,
-        &["schema version 110", "behind this build's 125", "migrate"],
+        &[
+            "schema version 108, below 109",
+            "workflow_input",
+            "dbos-storage migrate",
+        ],
     );
     let out = run(dir.path(), &["--url", &u, "check"]);
-    assert!(stdout(&out).contains("110 (this build: 125) behind"));
-    fails(&out, 1, &["110"]);
+    assert!(stdout(&out).contains("108 (this build: 125) behind, below 109"));
+    fails(&out, 1, &["108"]);
 
     // A pre-100 SQLite version cannot be interpreted: migrate refuses it.
     set_version(&dir.path().join("v.sqlite"), 50);
@@ -151,6 +170,123 @@ fn a_wrong_schema_version_is_reported() {
     assert!(out.contains("200 (this build: 125) newer"), "{out}");
     let out = ok(&run(dir.path(), &["--url", &u, "migrate"]));
     assert!(out.contains("left untouched"), "{out}");
+}
+
+/// A SQLite file built by our migrations stopped at `version`, as another DBOS SDK leaves it.
+async fn file_at(dir: &Path, version: i64) -> String {
+    use dbos_storage::sqlite::{SqliteConfig, SqliteStore};
+    use dbos_storage::LifecycleStore;
+    let path = dir.join(format!("v{version}.sqlite"));
+    let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
+    assert_eq!(store.migrate_to(version).await.unwrap().recorded, version);
+    store.close().await.unwrap();
+    url(dir, &format!("v{version}.sqlite"))
+}
+
+/// DBOS Transact for TypeScript 5.3 stops at 123: every command reads and writes it as it is,
+/// with a warning, and `check` reports the version and succeeds.
+#[tokio::test]
+async fn a_database_at_123_is_served_without_migrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = file_at(dir.path(), 123).await;
+    let db = dbos_storage::connect(
+        &dbos_storage::DbosConfig::new("cli-test")
+            .with_system_database_url(&u)
+            .with_run_migrations(false),
+    )
+    .await
+    .unwrap()
+    .system;
+    seed(db.as_ref()).await;
+    db.close().await.unwrap();
+
+    let out = run(dir.path(), &["--url", &u, "workflow", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ids(&listed).len(), 6, "{listed}");
+    let warning = stderr(&out);
+    assert!(
+        warning.starts_with("warning: ")
+            && warning.contains("schema version 123, behind this build's 125")
+            && warning.contains("every read and write works"),
+        "{warning}"
+    );
+    let out = ok(&run(
+        dir.path(),
+        &["--url", &u, "workflow", "get", "wf-done-1"],
+    ));
+    assert!(out.contains("SUCCESS"), "{out}");
+    ok(&run(
+        dir.path(),
+        &["--url", &u, "workflow", "cancel", "wf-pending"],
+    ));
+
+    let out = ok(&run(dir.path(), &["--url", &u, "check"]));
+    assert!(
+        out.contains("123 (this build: 125) behind, read and written as it is"),
+        "{out}"
+    );
+    let report = json(&run(dir.path(), &["--url", &u, "check", "--json"]));
+    assert_eq!(report["schema_version"]["recorded"], 123);
+    assert_eq!(report["schema_version"]["status"], "behind");
+    assert_eq!(report["schema_version"]["readable"], true);
+    assert_eq!(report["schema_version"]["lowest_read"], 109);
+    assert_eq!(report["schema_version"]["lacks"], serde_json::json!([]));
+
+    let out = ok(&run(dir.path(), &["--url", &u, "migrate"]));
+    assert!(out.contains("125 (was 123)"), "{out}");
+    let out = run(dir.path(), &["--url", &u, "workflow", "list"]);
+    ok(&out);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+/// At 122 the workflow rows lack `creator_xid` (123): reads work, a fork (which writes it)
+/// fails naming the column and `migrate`, and `check` lists what is missing.
+#[tokio::test]
+async fn a_write_on_an_older_schema_names_what_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let u = file_at(dir.path(), 122).await;
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("v122.sqlite")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO workflow_status (workflow_uuid, status, name, created_at, updated_at, \
+             serialization) VALUES ('old-1', 'SUCCESS', 'ts_workflow', 1700000000000, \
+             1700000000000, 'portable_json'); \
+             INSERT INTO workflow_input (workflow_uuid, inputs) VALUES ('old-1', '[1]');",
+        )
+        .unwrap();
+    }
+    let out = ok(&run(dir.path(), &["--url", &u, "workflow", "get", "old-1"]));
+    assert!(out.contains("ts_workflow"), "{out}");
+    let out = run(
+        dir.path(),
+        &["--url", &u, "workflow", "fork", "old-1", "--from-step", "1"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("warning: ") && err.contains("schema version 122"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "error: the system database lacks column workflow_status.creator_xid, which DBOS \
+             migration 123 adds"
+        ) && err.contains("`dbos-storage migrate`"),
+        "{err}"
+    );
+    let out = ok(&run(dir.path(), &["--url", &u, "check"]));
+    assert!(
+        out.contains(
+            "122 (this build: 125) behind, read as it is; writes that need column \
+             workflow_status.creator_xid (migration 123) fail"
+        ),
+        "{out}"
+    );
+    ok(&run(dir.path(), &["--url", &u, "migrate"]));
+    ok(&run(
+        dir.path(),
+        &["--url", &u, "workflow", "fork", "old-1", "--from-step", "1"],
+    ));
 }
 
 // ---- workflow commands ----------------------------------------------------------------------

@@ -104,3 +104,70 @@ async fn cockroach_migrations_produce_the_v125_schema() {
     server.drop_database(&pg_url).await;
     server.drop_database(&crdb_url).await;
 }
+
+/// A database another DBOS SDK left at 122, built by the CockroachDB-dialect migrations stopped
+/// early (autocommit, statement by statement): the store reads it, a start (which writes
+/// `creator_xid`, migration 123) fails naming the column and `migrate`, and `migrate` brings it
+/// to exactly the schema of a fresh database.
+#[tokio::test]
+async fn a_database_stopped_at_122_is_read_and_migrated_to_the_same_schema() {
+    use dbos_storage_core::{
+        ErrorKind, InsertOptions, ListWorkflowsQuery, NewWorkflow, Payload, WorkflowStore,
+    };
+    let server = pg::server();
+    let dbos = DbosConfig::new("schema").with_sys_db_pool_size(2);
+
+    let fresh_url = common::compatible_database("crdb_fresh").await;
+    let parsed = DatabaseUrl::parse(&fresh_url).unwrap();
+    let store = open_system(CockroachConfig::system(&dbos, &parsed).unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.close().await.unwrap();
+    let fresh = describe(&fresh_url).await;
+
+    let url = common::compatible_database("crdb_older").await;
+    let parsed = DatabaseUrl::parse(&url).unwrap();
+    let config = CockroachConfig::system(&dbos, &parsed).unwrap();
+    let early = PostgresStore::open(config.postgres().clone())
+        .await
+        .unwrap();
+    assert_eq!(early.migrate_to(122).await.unwrap().recorded, 122);
+    early.close().await.unwrap();
+
+    let store = open_system(config).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap().recorded, 122);
+    assert!(store
+        .list_workflows(ListWorkflowsQuery::new())
+        .await
+        .unwrap()
+        .is_empty());
+    let e = store
+        .insert_workflow(
+            NewWorkflow::new("w", "f", Payload::portable_json("[]")),
+            InsertOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+    assert!(
+        e.message()
+            .contains("lacks column workflow_status.creator_xid, which DBOS migration 123 adds"),
+        "{e}"
+    );
+    assert!(e.message().contains("dbos-storage migrate"), "{e}");
+
+    assert_eq!(store.migrate().await.unwrap().recorded, DBOS_SCHEMA_VERSION);
+    store
+        .insert_workflow(
+            NewWorkflow::new("w", "f", Payload::portable_json("[]")),
+            InsertOptions::default(),
+        )
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    assert_eq!(describe(&url).await, fresh);
+
+    server.drop_database(&fresh_url).await;
+    server.drop_database(&url).await;
+}

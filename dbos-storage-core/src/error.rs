@@ -57,8 +57,10 @@ pub enum ErrorKind {
     /// The queue's deduplication id is held by another workflow (DBOS
     /// `DBOSQueueDeduplicatedError`).
     Deduplicated,
-    /// The database schema is behind this build (verify mode), or at a version this build cannot
-    /// interpret.
+    /// The database schema is too old for the operation: below the lowest version read (verify
+    /// mode), or lacking a table or column a later migration adds (a write on a database another
+    /// DBOS SDK left behind; the message names it and `dbos-storage migrate`); or at a version
+    /// this build cannot interpret.
     SchemaMismatch,
     /// The backend does not support this operation or option.
     Unsupported,

@@ -20,6 +20,7 @@ pub mod payload;
 pub mod queues;
 pub mod retry;
 pub mod schedules;
+pub mod schema;
 pub mod server_info;
 pub mod steps;
 pub mod streams;

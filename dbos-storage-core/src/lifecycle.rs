@@ -36,6 +36,13 @@ pub trait LifecycleStore: Debug + Send + Sync + 'static {
 
     /// Reads the recorded schema version without changing anything.
     ///
+    /// A database behind this build is still read from
+    /// [`MIN_READ_SCHEMA_VERSION`](crate::schema::MIN_READ_SCHEMA_VERSION) on (connecting
+    /// without migrations checks [`SchemaVersion::is_readable`] and warns when it is behind);
+    /// on such a database every operation that needs a table or column the database lacks
+    /// fails with [`SchemaMismatch`](crate::ErrorKind::SchemaMismatch) naming it, the
+    /// migration that adds it and `dbos-storage migrate`, and changes nothing.
+    ///
     /// # Errors
     /// Only the transient kinds.
     async fn schema_version(&self) -> Result<SchemaVersion>;
@@ -92,6 +99,15 @@ impl SchemaVersion {
     /// Whether the database is at or ahead of this build.
     pub fn is_current(&self) -> bool {
         self.recorded >= self.latest
+    }
+
+    /// Whether this build reads the database: it is at or above
+    /// [`MIN_READ_SCHEMA_VERSION`](crate::schema::MIN_READ_SCHEMA_VERSION), possibly behind
+    /// this build (a database of another DBOS SDK that stopped earlier, such as DBOS Transact
+    /// for TypeScript 5.3 at 123). Writes on such a database need what they write to exist
+    /// (see [`schema`](crate::schema)).
+    pub fn is_readable(&self) -> bool {
+        self.recorded >= crate::schema::MIN_READ_SCHEMA_VERSION
     }
 }
 

@@ -26,6 +26,7 @@ pub(crate) fn with_backend(error: Error) -> Error {
 /// | class `08` (connection), `53` (resources), `57` (operator intervention) except `57014`, `25P03` (idle-in-transaction timeout) | `ConnectionLost` |
 /// | `57014` query canceled (statement timeout) | `Timeout` |
 /// | `3D000` unknown database, `28P01` / `28000` authentication | `InvalidConfig` (not transient) |
+/// | `42P01` undefined table, `42703` undefined column, for a table or column a shared migration added ([`dbos_storage_core::schema`]) | `SchemaMismatch` naming it, its migration and `dbos-storage migrate` (a database an older DBOS SDK left behind) |
 /// | any other server error (`42P01`, `23505`, …) | `Backend` |
 /// | no server error: I/O, closed connection, connect failure, protocol error | `ConnectionLost` |
 /// | TLS: certificate rejected, server without TLS under `require` | `InvalidConfig` |
@@ -73,10 +74,13 @@ pub(crate) fn classify_commit(err: tokio_postgres::Error) -> Error {
 /// The body of [`classify`]: `prefix`, when given, leads the message.
 fn classify_with(err: tokio_postgres::Error, prefix: Option<&str>) -> Error {
     let (kind, message) = match err.as_db_error() {
-        Some(db) => {
-            let kind = kind_of_code(db.code());
-            (kind, db_message(kind, db))
-        }
+        Some(db) => match missing_schema_object(db) {
+            Some(missing) => (missing.kind(), missing.message().to_owned()),
+            None => {
+                let kind = kind_of_code(db.code());
+                (kind, db_message(kind, db))
+            }
+        },
         None => client_error(&err),
     };
     let message = match prefix {
@@ -88,6 +92,31 @@ fn classify_with(err: tokio_postgres::Error, prefix: Option<&str>) -> Error {
         out = out.with_code(code.code());
     }
     out.with_source(err)
+}
+
+/// The [`SchemaMismatch`](ErrorKind::SchemaMismatch) for a missing table or column
+/// (`relation "dbos.workflow_input" does not exist`, `column "creator_xid" of relation
+/// "workflow_status" does not exist`, `column ws.creator_xid does not exist`) when a shared
+/// migration adds it.
+fn missing_schema_object(db: &DbError) -> Option<Error> {
+    let last_name = |s: &str| -> String {
+        let word = s.split_whitespace().next().unwrap_or("");
+        let word = word.rsplit('.').next().unwrap_or(word);
+        word.trim_matches('"').to_owned()
+    };
+    let message = db.message();
+    if *db.code() == SqlState::UNDEFINED_TABLE {
+        let rest = message.strip_prefix("relation ")?;
+        return dbos_storage_core::schema::missing_object_error(None, &last_name(rest));
+    }
+    if *db.code() != SqlState::UNDEFINED_COLUMN {
+        return None;
+    }
+    let rest = message.strip_prefix("column ")?;
+    let table = rest
+        .split_once(" of relation ")
+        .map(|(_, table)| last_name(table));
+    dbos_storage_core::schema::missing_object_error(table.as_deref(), &last_name(rest))
 }
 
 /// The kind of a server error by its SQLSTATE.

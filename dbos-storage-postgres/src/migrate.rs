@@ -935,7 +935,7 @@ mod tests {
             let expected = describe(&fresh.dedicated().await.unwrap()).await;
             fresh.close().await;
             server.drop_database(&fresh_url).await;
-            for target in [1, 14, 21, 38, 41, 47, 104, 112] {
+            for target in [1, 14, 21, 38, 41, 47, 104, 108, 112, 122, 123] {
                 let url = server.create_database("pg_upgrade").await;
                 let pool = open_pool(&url, listen_notify).await;
                 let at = migrate_to(&pool, target).await.unwrap();

@@ -1,6 +1,6 @@
 //! The migration runner: idempotent, accepts a newer peer's database untouched, converges when
-//! several processes migrate one empty database at once, and verify mode refuses a database that
-//! is behind.
+//! several processes migrate one empty database at once, and verify mode reads a database behind
+//! this build from 109 on and refuses an older one.
 
 use std::sync::Arc;
 
@@ -123,19 +123,15 @@ async fn a_database_with_tables_but_no_version_is_refused() {
     pg::server().drop_database(&url).await;
 }
 
+/// Verify mode (`run_migrations = false`) reads a database behind this build from 109 on
+/// (DBOS Transact for TypeScript 5.3 stops at 123) and refuses an older one (DBOS Python 2.31
+/// stops at 108), naming what it lacks; either way it changes nothing.
 #[tokio::test]
-async fn verify_mode_refuses_a_database_behind_and_changes_nothing() {
+async fn verify_mode_refuses_a_database_below_109_and_changes_nothing() {
     let url = pg::server().create_database("pg_migrate").await;
     let store = open(&url).await;
-    store.migrate().await.unwrap();
+    store.migrate_to(108).await.unwrap();
     store.close().await.unwrap();
-    pg::server()
-        .connect(&url)
-        .await
-        .unwrap()
-        .batch_execute("UPDATE dbos.dbos_migrations SET version = 110")
-        .await
-        .unwrap();
 
     let mut registry = Registry::new();
     registry.register(Arc::new(PostgresDriver::new())).unwrap();
@@ -144,10 +140,31 @@ async fn verify_mode_refuses_a_database_behind_and_changes_nothing() {
         .with_run_migrations(false);
     let err = registry.connect(&config).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
-    assert!(err.message().contains("110"), "{err}");
-    assert_eq!(versions(&url).await, [110]);
+    assert!(
+        err.message().contains(
+            "the postgres system database is at schema version 108, below 109, the lowest \
+             this build reads: it lacks table workflow_input (migration 109), table \
+             workflow_output (migration 109); run `dbos-storage migrate`"
+        ),
+        "{err}"
+    );
+    assert_eq!(versions(&url).await, [108]);
 
-    // With migrations on, the same database is brought forward (100+ migrations re-run safely).
+    // At 123 it is read as it is.
+    let store = open(&url).await;
+    store.migrate_to(123).await.unwrap();
+    store.close().await.unwrap();
+    let stores = registry.connect(&config).await.unwrap();
+    assert!(stores
+        .system
+        .list_workflows(dbos_storage_core::ListWorkflowsQuery::new())
+        .await
+        .unwrap()
+        .is_empty());
+    stores.system.close().await.unwrap();
+    assert_eq!(versions(&url).await, [123]);
+
+    // With migrations on, the same database is brought forward.
     let config = config.with_run_migrations(true);
     let stores = registry.connect(&config).await.unwrap();
     assert_eq!(versions(&url).await, [DBOS_SCHEMA_VERSION]);

@@ -37,6 +37,10 @@ const SQLITE_CORRUPT: i32 = 11;
 /// `SQLITE_NOTADB`: the file is not a SQLite database.
 const SQLITE_NOTADB: i32 = 26;
 
+/// `SQLITE_ERROR`: the generic error, among others of a statement naming a missing table or
+/// column.
+const SQLITE_ERROR: i32 = 1;
+
 /// The busy timeout named in contention messages when the connection's is unknown (DBOS's
 /// default).
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -62,11 +66,31 @@ pub(crate) fn set_thread_busy_timeout(busy_timeout: Duration) {
 /// | `SQLITE_CORRUPT` (11), `SQLITE_NOTADB` (26) | `Corrupt` |
 /// | text that is not UTF-8 | `Corrupt` |
 /// | constraint violations (2067, 1555, 787, …) | `Backend` with the extended code; callers that expect a violation map it themselves |
+/// | `no such table` / `no such column` / `has no column named` (`SQLITE_ERROR`, 1) for a table or column a shared migration added ([`dbos_storage_core::schema`]) | `SchemaMismatch` naming it, its migration and `dbos-storage migrate` (a database an older DBOS SDK left behind) |
 /// | anything else | `Backend` with the extended code when there is one |
 ///
 /// Contention messages name the busy timeout of the connection whose thread runs this.
 pub(crate) fn classify(err: rusqlite::Error) -> Error {
     classify_with_timeout(err, BUSY_TIMEOUT.with(Cell::get))
+}
+
+/// The [`SchemaMismatch`](ErrorKind::SchemaMismatch) for SQLite's words about a missing table
+/// or column (`no such table: main.workflow_input`, `no such column: ws.creator_xid`, `table
+/// workflow_status has no column named creator_xid`) when a shared migration adds it.
+fn missing_schema_object(detail: &str) -> Option<Error> {
+    let last_name = |s: &str| -> String {
+        let word = s.split_whitespace().next().unwrap_or("");
+        word.rsplit('.').next().unwrap_or(word).to_owned()
+    };
+    if let Some(rest) = detail.strip_prefix("no such table: ") {
+        return dbos_storage_core::schema::missing_object_error(None, &last_name(rest));
+    }
+    if let Some(rest) = detail.strip_prefix("no such column: ") {
+        return dbos_storage_core::schema::missing_object_error(None, &last_name(rest));
+    }
+    let rest = detail.strip_prefix("table ")?;
+    let (table, column) = rest.split_once(" has no column named ")?;
+    dbos_storage_core::schema::missing_object_error(Some(&last_name(table)), &last_name(column))
 }
 
 /// The body of [`classify`], naming `busy_timeout` in contention messages.
@@ -115,6 +139,9 @@ fn classify_with_timeout(err: rusqlite::Error, busy_timeout: Duration) -> Error 
                         _ => format!("SQLite constraint violation: {detail}"),
                     },
                 ),
+                SQLITE_ERROR => missing_schema_object(&detail).unwrap_or_else(|| {
+                    Error::new(ErrorKind::Backend, format!("SQLite error: {detail}"))
+                }),
                 _ => Error::new(ErrorKind::Backend, format!("SQLite error: {detail}")),
             };
             base.with_backend(BACKEND)
@@ -390,6 +417,30 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_missing_shared_object_names_its_migration() {
+        for detail in [
+            "no such column: creator_xid",
+            "no such column: ws.creator_xid",
+            "table workflow_status has no column named creator_xid",
+        ] {
+            let e = classify(failure(SQLITE_ERROR, detail));
+            assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{detail}: {e}");
+            assert!(
+                e.message()
+                    .contains("column workflow_status.creator_xid, which DBOS migration 123"),
+                "{e}"
+            );
+            assert!(e.message().contains("dbos-storage migrate"), "{e}");
+        }
+        let e = classify(failure(SQLITE_ERROR, "no such table: main.workflow_output"));
+        assert!(e.message().contains("table workflow_output"), "{e}");
+        let e = classify(failure(SQLITE_ERROR, "no such table: transaction_outputs"));
+        assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+        let e = classify(failure(SQLITE_ERROR, "near \"SELEC\": syntax error"));
+        assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
     }
 
     #[test]

@@ -98,9 +98,28 @@ pub(crate) fn recorded_version(tx: &Transaction<'_>) -> Result<(i64, i64)> {
 /// concurrent migrators (threads or processes) serialize and each re-reads the version under
 /// the lock.
 pub(crate) fn migrate(tx: &Transaction<'_>, location: &str) -> Result<SchemaVersion> {
+    migrate_to(tx, location, DBOS_SCHEMA_VERSION)
+}
+
+/// [`migrate`], stopping after migration `target` (100..=125): tests build databases at the
+/// versions other DBOS SDKs leave behind with it.
+pub(crate) fn migrate_to(
+    tx: &Transaction<'_>,
+    location: &str,
+    target: i64,
+) -> Result<SchemaVersion> {
     let latest = DBOS_SCHEMA_VERSION;
+    if !(SHARED_MIGRATION_BASE..=latest).contains(&target) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "cannot migrate a SQLite system database to version {target}: SQLite versions \
+                 run from {SHARED_MIGRATION_BASE} to {latest}"
+            ),
+        ));
+    }
     let (recorded, rows) = recorded_version(tx)?;
-    if recorded >= latest {
+    if recorded >= target {
         tracing::debug!(recorded, latest, "SQLite system schema is current");
         return Ok(SchemaVersion::new(recorded, latest));
     }
@@ -135,7 +154,10 @@ pub(crate) fn migrate(tx: &Transaction<'_>, location: &str) -> Result<SchemaVers
             ),
         ));
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > recorded) {
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > recorded && m.version <= target)
+    {
         tracing::info!(
             version = m.version,
             name = m.name,
@@ -143,8 +165,8 @@ pub(crate) fn migrate(tx: &Transaction<'_>, location: &str) -> Result<SchemaVers
         );
         run_script(tx, m.sql)?;
     }
-    write_version(tx, rows, latest)?;
-    Ok(SchemaVersion::new(latest, latest))
+    write_version(tx, rows, target)?;
+    Ok(SchemaVersion::new(target, latest))
 }
 
 /// Records `version` so that exactly one row remains.

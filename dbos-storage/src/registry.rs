@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use dbos_storage_core::{
-    AppStore, DatabaseUrl, DbosConfig, Driver, Error, ErrorKind, Result, RetryPolicy,
-    RetryingStore, SystemStore,
+    schema, AppStore, DatabaseUrl, DbosConfig, Driver, Error, Result, RetryPolicy, RetryingStore,
+    SystemStore,
 };
 
 /// The stores of one application: the system database and, when configured, the application
@@ -76,7 +76,8 @@ impl Registry {
     /// Adds a driver for the schemes it declares.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidConfig`] when one of its schemes is already served by another driver.
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) when one of its schemes is
+    /// already served by another driver.
     pub fn register(&mut self, driver: Arc<dyn Driver>) -> Result<&mut Self> {
         for scheme in driver.schemes() {
             if let Some(existing) = self.find(scheme) {
@@ -115,9 +116,10 @@ impl Registry {
     /// The driver for a URL.
     ///
     /// # Errors
-    /// [`ErrorKind::Unsupported`] naming the Cargo feature to enable for a built-in backend that
-    /// this build leaves out; [`ErrorKind::InvalidConfig`] listing the available schemes for an
-    /// unknown one.
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) naming the Cargo feature to enable
+    /// for a built-in backend that this build leaves out;
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) listing the available schemes
+    /// for an unknown one.
     pub fn driver_for(&self, url: &DatabaseUrl) -> Result<&Arc<dyn Driver>> {
         if let Some(driver) = self.find(url.scheme()) {
             return Ok(driver);
@@ -148,14 +150,19 @@ impl Registry {
     /// # Behavior
     /// Validates the config, derives the system database URL (see
     /// [`DbosConfig::system_database_url`]), opens it with the driver for its scheme, then
-    /// migrates it (or, with `run_migrations = false`, only verifies that it is not behind). The
+    /// migrates it. With `run_migrations = false` it only verifies the schema and changes
+    /// nothing: a database this build reads is accepted (current, newer, or behind but at or
+    /// above [`MIN_READ_SCHEMA_VERSION`](schema::MIN_READ_SCHEMA_VERSION), as other DBOS SDKs
+    /// leave them; behind, a `tracing` warning names the version and what writes lack). The
     /// application database, when configured, is opened and its `transaction_outputs` table
     /// created. The system store is wrapped in a [`RetryingStore`].
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidConfig`] for an invalid config or URL (including mixed database
-    /// types), the errors of [`Registry::driver_for`], [`ErrorKind::SchemaMismatch`] when
-    /// verification finds the schema behind, and the driver's connection errors.
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) for an invalid config or URL
+    /// (including mixed database types), the errors of [`Registry::driver_for`],
+    /// [`ErrorKind::SchemaMismatch`](crate::ErrorKind::SchemaMismatch) when verification finds the
+    /// schema below the lowest version read (naming the tables and columns it lacks and
+    /// `dbos-storage migrate`), and the driver's connection errors.
     pub async fn connect(&self, config: &DbosConfig) -> Result<Stores> {
         config.validate()?;
         let system_url = config.system_database_url()?;
@@ -194,22 +201,24 @@ impl Registry {
     }
 }
 
+/// Accepts a database this build reads
+/// ([`is_readable`](crate::SchemaVersion::is_readable)): current, newer, or behind but from
+/// [`MIN_READ_SCHEMA_VERSION`](schema::MIN_READ_SCHEMA_VERSION) on, with a warning that names
+/// what writes lack; refuses an older one naming what it lacks.
 async fn verify_schema(store: &dyn SystemStore) -> Result<()> {
     let version = store.schema_version().await?;
-    if version.is_current() {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::SchemaMismatch,
-            format!(
-                "the {} system database is at schema version {}, behind this build's {}; \
-                 run the migrations (set run_migrations = true, or `dbos-storage migrate`)",
-                store.backend(),
-                version.recorded,
-                version.latest
-            ),
-        ))
+    let database = format!("the {} system database", store.backend());
+    if let Some(refusal) = schema::read_refusal(&database, version) {
+        return Err(refusal.with_backend(store.backend()));
     }
+    if let Some(warning) = schema::behind_warning(&database, version) {
+        tracing::warn!(
+            recorded = version.recorded,
+            latest = version.latest,
+            "{warning}"
+        );
+    }
+    Ok(())
 }
 
 /// Opens the stores `config` describes with the drivers built into this crate.

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use dbos_storage::{
-    connect, connect_url, DbosConfig, ErrorKind, InsertOptions, NewWorkflow, Payload, Registry,
+    connect, connect_url, DbosConfig, ErrorKind, InsertOptions, LifecycleStore, NewWorkflow,
+    Payload, Registry,
 };
 
 fn sqlite_url(dir: &tempfile::TempDir, file: &str) -> String {
@@ -130,11 +131,96 @@ async fn verify_mode_refuses_an_unmigrated_database_and_creates_nothing() {
         .with_run_migrations(false);
     let err = connect(&config).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::SchemaMismatch);
-    assert!(err.message().contains("behind this build's 125"), "{err}");
+    assert!(
+        err.message().contains(
+            "the sqlite system database has no DBOS system schema (schema version 0; this \
+             build reads version 109 or later and creates 125): run `dbos-storage migrate`"
+        ),
+        "{err}"
+    );
 
     // After migrating once, verify mode accepts it.
     connect_url(&url).await.unwrap();
     connect(&config).await.unwrap();
+}
+
+/// A SQLite file built by our migrations stopped at `version`; returns its URL.
+async fn sqlite_at(dir: &tempfile::TempDir, version: i64) -> String {
+    use dbos_storage::sqlite::{SqliteConfig, SqliteStore};
+    let path = dir.path().join(format!("v{version}.sqlite"));
+    let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
+    assert_eq!(store.migrate_to(version).await.unwrap().recorded, version);
+    store.close().await.unwrap();
+    format!("sqlite:///{}", path.display())
+}
+
+/// A database another DBOS SDK left behind this build (DBOS Transact for TypeScript 5.3 stops
+/// at 123) is read without migrations, and left at its version.
+#[tokio::test]
+async fn verify_mode_reads_a_database_at_123_and_leaves_it_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_at(&dir, 123).await;
+    let config = DbosConfig::new("facade-test")
+        .with_system_database_url(url)
+        .with_run_migrations(false);
+    let stores = connect(&config).await.unwrap();
+    let db = stores.system;
+    assert_eq!(db.schema_version().await.unwrap().recorded, 123);
+    let wf = NewWorkflow::new("w-123", "f", Payload::portable_json("[]"));
+    db.insert_workflow(wf, InsertOptions::default())
+        .await
+        .unwrap();
+    let listed = db
+        .list_workflows(dbos_storage::ListWorkflowsQuery::new())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(db.schema_version().await.unwrap().recorded, 123);
+    db.close().await.unwrap();
+}
+
+/// At 122 reads are served and a start fails naming `creator_xid` (123) and `migrate`; below
+/// 109 connecting refuses, naming the payload tables.
+#[tokio::test]
+async fn verify_mode_names_what_an_older_schema_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DbosConfig::new("facade-test")
+        .with_system_database_url(sqlite_at(&dir, 122).await)
+        .with_run_migrations(false);
+    let db = connect(&config).await.unwrap().system;
+    assert!(db
+        .list_workflows(dbos_storage::ListWorkflowsQuery::new())
+        .await
+        .unwrap()
+        .is_empty());
+    let err = db
+        .insert_workflow(
+            NewWorkflow::new("w", "f", Payload::portable_json("[]")),
+            InsertOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+    assert!(
+        err.message()
+            .contains("lacks column workflow_status.creator_xid, which DBOS migration 123 adds"),
+        "{err}"
+    );
+    assert!(err.message().contains("dbos-storage migrate"), "{err}");
+    db.close().await.unwrap();
+
+    let config = DbosConfig::new("facade-test")
+        .with_system_database_url(sqlite_at(&dir, 108).await)
+        .with_run_migrations(false);
+    let err = connect(&config).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SchemaMismatch, "{err}");
+    assert_eq!(
+        err.message(),
+        "the sqlite system database is at schema version 108, below 109, the lowest this build \
+         reads: it lacks table workflow_input (migration 109), table workflow_output (migration \
+         109); run `dbos-storage migrate` (or connect with run_migrations = true) to bring it \
+         to version 125"
+    );
 }
 
 #[tokio::test]

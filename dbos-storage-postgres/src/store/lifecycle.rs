@@ -54,6 +54,19 @@ impl LifecycleStore for PostgresStore {
 }
 
 impl PostgresStore {
+    /// Creates or upgrades the system schema as [`LifecycleStore::migrate`] does, but stops
+    /// after migration `version`, as a DBOS SDK whose migrations end there leaves a database
+    /// (DBOS Transact for TypeScript 5.3: 123; DBOS Python 2.31: 108). For tests of databases
+    /// at earlier versions; a database at or ahead of `version` is left untouched.
+    ///
+    /// # Errors
+    /// As [`LifecycleStore::migrate`].
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<SchemaVersion> {
+        self.ensure_open()?;
+        migrate::migrate_to(self.pool(), version).await
+    }
+
     /// What the store knows about its server and connection, for diagnostics: the server's
     /// product and version and whether this session is encrypted, as the dialect describes them
     /// ([`Dialect::describe_server`](crate::Dialect::describe_server); PostgreSQL reads

@@ -65,6 +65,22 @@ impl LifecycleStore for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Creates or upgrades the system schema as [`LifecycleStore::migrate`] does, but stops
+    /// after migration `version` (100..=125), as a DBOS SDK whose migrations end there leaves a
+    /// database (DBOS Transact for TypeScript 5.3: 123). For tests of databases at earlier
+    /// versions; a database at or ahead of `version` is left untouched.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) for a version outside
+    /// 100..=125; otherwise as [`LifecycleStore::migrate`].
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<SchemaVersion> {
+        let location = self.location_text();
+        self.conns()
+            .write(move |tx| migrate::migrate_to(tx, &location, version))
+            .await
+    }
+
     /// What the store knows about its database, for diagnostics: the SQLite library version,
     /// and as settings the location, `journal_mode`, `synchronous`, `busy_timeout` (ms),
     /// `foreign_keys` and the connections (one writer plus the readers). TLS does not apply.

@@ -189,6 +189,23 @@ async fn a_database_at_an_intermediate_version_is_migrated_forward() {
     assert_reference(&path);
 }
 
+/// Databases built by our migrations stopped where other DBOS SDKs stop (TypeScript 5.3 at
+/// 123) or earlier reach exactly the reference when migrated.
+#[tokio::test]
+async fn databases_stopped_at_earlier_versions_migrate_to_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    for version in [100, 108, 109, 110, 122, 123, 124] {
+        let path = dir.path().join(format!("v{version}.sqlite"));
+        let s = store(&path).await;
+        assert_eq!(s.migrate_to(version).await.unwrap().recorded, version);
+        assert_eq!(version_rows(&path), vec![version]);
+        assert_eq!(s.migrate().await.unwrap().recorded, 125);
+        s.close().await.unwrap();
+        assert_reference(&path);
+        assert_eq!(version_rows(&path), vec![125]);
+    }
+}
+
 #[tokio::test]
 async fn several_version_rows_are_repaired_to_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,226 @@
+//! Databases that another DBOS SDK left at an earlier shared version, built here by our own
+//! migrations stopped early (`SqliteStore::migrate_to`): the core's table of what each migration
+//! adds matches the migrations, reads work from 109 on, and a write that needs a missing column
+//! fails naming it and `migrate`, changing nothing.
+
+use std::path::Path;
+
+use dbos_storage_core::schema::SCHEMA_OBJECTS;
+use dbos_storage_core::{
+    ErrorKind, InsertOptions, LifecycleStore, ListWorkflowsQuery, NewWorkflow, Payload, StepRecord,
+    StepStore, WorkflowStore, DBOS_SCHEMA_VERSION,
+};
+use dbos_storage_sqlite::{SqliteConfig, SqliteStore};
+
+async fn at_version(path: &Path, version: i64) -> SqliteStore {
+    let store = SqliteStore::open(SqliteConfig::file(path)).await.unwrap();
+    let at = store.migrate_to(version).await.unwrap();
+    assert_eq!(at.recorded, version);
+    assert_eq!(at.latest, DBOS_SCHEMA_VERSION);
+    store
+}
+
+/// Whether the table, or the column of it, exists in the file.
+fn exists(path: &Path, table: &str, column: Option<&str>) -> bool {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let n: i64 = match column {
+        Some(column) => conn.query_row(
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        ),
+        None => conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        ),
+    }
+    .unwrap();
+    n > 0
+}
+
+/// A workflow row as an older SDK writes it: `workflow_status` and `workflow_input` only.
+fn insert_raw_workflow(path: &Path, id: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute(
+        "INSERT INTO workflow_status (workflow_uuid, status, name, created_at, updated_at, \
+         serialization) VALUES (?1, 'PENDING', 'ts_workflow', 1700000000000, 1700000000000, \
+         'portable_json')",
+        [id],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO workflow_input (workflow_uuid, inputs) VALUES (?1, '[1,2]')",
+        [id],
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn each_object_appears_at_the_migration_the_core_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("steps.sqlite");
+    let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
+    for version in 100..=DBOS_SCHEMA_VERSION {
+        store.migrate_to(version).await.unwrap();
+        for o in SCHEMA_OBJECTS {
+            assert_eq!(
+                exists(&path, o.table, o.column),
+                o.since <= version,
+                "{o} at version {version}"
+            );
+        }
+    }
+    assert_eq!(store.schema_version().await.unwrap().recorded, 125);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_version_outside_the_shared_series_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteConfig::file(dir.path().join("x.sqlite")))
+        .await
+        .unwrap();
+    for version in [99, 126] {
+        let e = store.migrate_to(version).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        assert!(
+            e.message().contains(&format!(
+                "cannot migrate a SQLite system database to version {version}: SQLite versions \
+                 run from 100 to 125"
+            )),
+            "{e}"
+        );
+    }
+    store.close().await.unwrap();
+}
+
+/// DBOS Transact for TypeScript 5.3 stops at 123: everything this build reads and writes is
+/// there, so the store serves it unmigrated, and `migrate` later brings it to 125.
+#[tokio::test]
+async fn a_database_at_123_is_read_and_written_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ts.sqlite");
+    at_version(&path, 123).await.close().await.unwrap();
+    insert_raw_workflow(&path, "ts-1");
+
+    let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
+    let listed = store
+        .list_workflows(ListWorkflowsQuery::new())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].workflow_id, "ts-1");
+    let got = store.get_workflows(&["ts-1".to_owned()]).await.unwrap();
+    assert_eq!(got[0].inputs.as_deref(), Some("[1,2]"));
+
+    let wf = NewWorkflow::new("rs-1", "rust_workflow", Payload::portable_json("[]"));
+    let owner = wf.creator_xid.clone();
+    store
+        .insert_workflow(wf, InsertOptions::default())
+        .await
+        .unwrap();
+    store
+        .record_step(
+            StepRecord::output("rs-1", 1, "charge", Payload::portable_json("true")),
+            Some(&owner),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.schema_version().await.unwrap().recorded, 123);
+
+    assert_eq!(store.migrate().await.unwrap().recorded, 125);
+    assert_eq!(
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    store.close().await.unwrap();
+}
+
+/// At 122 the workflow rows have no `creator_xid` (123): reads work, starting a workflow fails
+/// naming the column, the migration and `migrate`, and writes nothing.
+#[tokio::test]
+async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v122.sqlite");
+    let store = at_version(&path, 122).await;
+    insert_raw_workflow(&path, "old-1");
+    assert_eq!(
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let e = store
+        .insert_workflow(
+            NewWorkflow::new("new-1", "w", Payload::portable_json("[]")),
+            InsertOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+    assert!(
+        e.message().starts_with(
+            "the system database lacks column workflow_status.creator_xid, which DBOS \
+             migration 123 adds: its schema is older than this operation needs; run \
+             `dbos-storage migrate`"
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        store
+            .list_workflows(ListWorkflowsQuery::new())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "nothing written"
+    );
+    store.close().await.unwrap();
+
+    // At 109 a step row has no retention_timestamp yet (110).
+    let path = dir.path().join("v109.sqlite");
+    let store = at_version(&path, 109).await;
+    insert_raw_workflow(&path, "old-2");
+    let e = store
+        .record_step(
+            StepRecord::output("old-2", 1, "s", Payload::portable_json("1")),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+    assert!(
+        e.message()
+            .contains("column operation_outputs.retention_timestamp, which DBOS migration 110"),
+        "{e}"
+    );
+    store.close().await.unwrap();
+}
+
+/// Below 109 the payload tables are missing: a read names them (connecting without migrations
+/// refuses such a database before any read; see the facade's tests).
+#[tokio::test]
+async fn a_read_below_109_names_the_payload_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = at_version(&dir.path().join("v108.sqlite"), 108).await;
+    let e = store
+        .list_workflows(ListWorkflowsQuery::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+    assert!(
+        e.message()
+            .contains("table workflow_input, which DBOS migration 109 adds")
+            || e.message()
+                .contains("table workflow_output, which DBOS migration 109 adds"),
+        "{e}"
+    );
+    store.close().await.unwrap();
+}
