@@ -246,7 +246,8 @@ impl DbosConfig {
     /// not parse; or the system and application databases are of different types (PostgreSQL
     /// and CockroachDB count as different types).
     pub fn validate(&self) -> Result<()> {
-        validate_app_name(&self.name).map_err(|e| self.note_unset_variables("name", &self.name, e))?;
+        validate_app_name(&self.name)
+            .map_err(|e| self.note_unset_variables("name", &self.name, e))?;
         if self.pool_size == 0 {
             return Err(Error::invalid_config(
                 "pool_size must be at least 1 (it defaults to 20)",
@@ -930,10 +931,7 @@ application_version: \"1.0\"
         ));
         let e = err(c.validate());
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
-        assert!(
-            e.message().starts_with("application_database_url: "),
-            "{e}"
-        );
+        assert!(e.message().starts_with("application_database_url: "), "{e}");
         assert!(
             e.message().ends_with(
                 "(the config file's database_url uses ${DB_HOST} and ${DB_NAME}, which are not \
@@ -1024,9 +1022,15 @@ application_version: \"1.0\"
         assert!(e.message().starts_with("unknown key \"bogus\""), "{e}");
         // Inside DBOS's sections, the full path is named.
         for (yaml, path) in [
-            ("database:\n  sys_db_pool_sise: 3\n", "database.sys_db_pool_sise"),
+            (
+                "database:\n  sys_db_pool_sise: 3\n",
+                "database.sys_db_pool_sise",
+            ),
             ("runtimeConfig:\n  strat: [x]\n", "runtimeConfig.strat"),
-            ("telemetry:\n  logs:\n    level: DEBUG\n", "telemetry.logs.level"),
+            (
+                "telemetry:\n  logs:\n    level: DEBUG\n",
+                "telemetry.logs.level",
+            ),
             (
                 "telemetry:\n  OTLPExporter:\n    endpoint: x\n",
                 "telemetry.OTLPExporter.endpoint",

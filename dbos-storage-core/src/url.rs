@@ -973,15 +973,60 @@ mod tests {
     #[test]
     fn sqlalchemy_driver_suffixes() {
         let cases = [
-            ("postgresql+psycopg://h/db", BackendKind::Postgres, "postgresql", "psycopg"),
-            ("postgresql+psycopg2://h/db", BackendKind::Postgres, "postgresql", "psycopg2"),
-            ("postgresql+asyncpg://h/db", BackendKind::Postgres, "postgresql", "asyncpg"),
-            ("Postgres+PG8000://h/db", BackendKind::Postgres, "postgres", "pg8000"),
-            ("cockroachdb+psycopg2://h/db", BackendKind::Cockroach, "cockroachdb", "psycopg2"),
-            ("cockroachdb+asyncpg://h/db", BackendKind::Cockroach, "cockroachdb", "asyncpg"),
-            ("cockroach+psycopg://h/db", BackendKind::Cockroach, "cockroach", "psycopg"),
-            ("sqlite+pysqlite:///a.sqlite", BackendKind::Sqlite, "sqlite", "pysqlite"),
-            ("sqlite+aiosqlite:////abs/a.sqlite", BackendKind::Sqlite, "sqlite", "aiosqlite"),
+            (
+                "postgresql+psycopg://h/db",
+                BackendKind::Postgres,
+                "postgresql",
+                "psycopg",
+            ),
+            (
+                "postgresql+psycopg2://h/db",
+                BackendKind::Postgres,
+                "postgresql",
+                "psycopg2",
+            ),
+            (
+                "postgresql+asyncpg://h/db",
+                BackendKind::Postgres,
+                "postgresql",
+                "asyncpg",
+            ),
+            (
+                "Postgres+PG8000://h/db",
+                BackendKind::Postgres,
+                "postgres",
+                "pg8000",
+            ),
+            (
+                "cockroachdb+psycopg2://h/db",
+                BackendKind::Cockroach,
+                "cockroachdb",
+                "psycopg2",
+            ),
+            (
+                "cockroachdb+asyncpg://h/db",
+                BackendKind::Cockroach,
+                "cockroachdb",
+                "asyncpg",
+            ),
+            (
+                "cockroach+psycopg://h/db",
+                BackendKind::Cockroach,
+                "cockroach",
+                "psycopg",
+            ),
+            (
+                "sqlite+pysqlite:///a.sqlite",
+                BackendKind::Sqlite,
+                "sqlite",
+                "pysqlite",
+            ),
+            (
+                "sqlite+aiosqlite:////abs/a.sqlite",
+                BackendKind::Sqlite,
+                "sqlite",
+                "aiosqlite",
+            ),
         ];
         for (s, kind, scheme, driver) in cases {
             let u = parse(s);
@@ -1006,16 +1051,26 @@ mod tests {
             u.sqlite_location(),
             Some(SqliteLocation::File(Path::new("dir/app.sqlite").to_owned()))
         );
-        assert_eq!(u.with_database("x.sqlite").expose_secret(), "sqlite+pysqlite:///x.sqlite");
+        assert_eq!(
+            u.with_database("x.sqlite").expose_secret(),
+            "sqlite+pysqlite:///x.sqlite"
+        );
 
         // The rules of the backend still apply after the suffix.
         let e = parse_err("postgresql+psycopg://h");
-        assert!(e.message().contains("Database name must be specified"), "{e}");
+        assert!(
+            e.message().contains("Database name must be specified"),
+            "{e}"
+        );
         let e = parse_err("sqlite+pysqlite://host/a.sqlite");
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
 
         // An empty or odd suffix is refused, naming the scheme.
-        for s in ["postgresql+://h/db", "postgresql+psy.copg://h/db", "sqlite+a+b:///x"] {
+        for s in [
+            "postgresql+://h/db",
+            "postgresql+psy.copg://h/db",
+            "sqlite+a+b:///x",
+        ] {
             let e = parse_err(s);
             assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{s}");
             assert!(e.message().contains("invalid driver suffix"), "{s}: {e}");

@@ -117,7 +117,10 @@ async fn sqlalchemy_driver_suffixes_route_to_the_backend() {
         .with_application_database_url(&app);
     let stores = connect(&config).await.unwrap();
     assert_eq!(stores.system.backend(), "sqlite");
-    assert_eq!(stores.app.expect("an application store").backend(), "sqlite");
+    assert_eq!(
+        stores.app.expect("an application store").backend(),
+        "sqlite"
+    );
     assert!(dir.path().join("sys.sqlite").exists());
     assert!(dir.path().join("app.sqlite").exists());
 

@@ -121,18 +121,19 @@ mod tests {
 
     #[test]
     fn unset_and_empty_variables_read_as_empty() {
-        let s = substitute("a: ${SET}\nb: x${UNSET}y\nc: ${EMPTY}\nd: ${UNSET}\n", &lookup)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let s = substitute(
+            "a: ${SET}\nb: x${UNSET}y\nc: ${EMPTY}\nd: ${UNSET}\n",
+            &lookup,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.text, "a: value\nb: xy\nc: \nd: \n");
         assert_eq!(s.empty, ["UNSET", "EMPTY"]);
     }
 
     #[test]
     fn markers_name_the_variables() {
-        let marked =
-            mark_empty("b: x${UNSET}y${EMPTY}\na: ${SET}\n", &lookup).unwrap_or_else(|e| {
-                panic!("{e}")
-            });
+        let marked = mark_empty("b: x${UNSET}y${EMPTY}\na: ${SET}\n", &lookup)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(marked.ends_with("a: value\n"), "{marked}");
         assert_eq!(variables_in(&marked), ["UNSET", "EMPTY"]);
         assert!(variables_in("plain text").is_empty());

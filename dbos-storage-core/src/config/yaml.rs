@@ -104,7 +104,10 @@ enum Dbos {
 
 /// Loads a configuration from YAML text, looking `${VAR}` up with `lookup`.
 pub(super) fn load(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<DbosConfig> {
-    let Substituted { text: substituted, empty } = variables::substitute(text, lookup)?;
+    let Substituted {
+        text: substituted,
+        empty,
+    } = variables::substitute(text, lookup)?;
     let document = parse(&substituted)?;
     for var in &empty {
         tracing::warn!(
