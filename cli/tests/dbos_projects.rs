@@ -60,6 +60,11 @@ fn the_full_dbos_key_set_loads_and_its_storage_settings_are_read() {
     assert_eq!(c.name, "full-keys-app");
     assert_eq!(c.sys_db_pool_size, Some(3));
     assert_eq!(c.system_pool_size(), 3);
+    assert_eq!(c.sys_db_polling_concurrency, Some(2));
+    assert_eq!(
+        c.sys_db_idle_transaction_timeout,
+        Some(Duration::from_secs(30))
+    );
     assert_eq!((c.pool_size, c.max_overflow), (6, 2));
     assert_eq!(c.pool_timeout, Duration::from_secs(12));
     assert!(c.pool_pre_ping);

@@ -64,6 +64,16 @@ pub struct DbosConfig {
     pub echo: bool,
     /// Connections kept in the system database pool. Defaults to `None`, which uses `pool_size`.
     pub sys_db_pool_size: Option<u32>,
+    /// How many polling reads of waits (awaiting a result, receiving, reading an event or a
+    /// stream) may run at once on the system database pool, so that waiters never take every
+    /// connection (PostgreSQL and CockroachDB; SQLite gates its readers at half). `Some(0)`
+    /// lifts the limit. Defaults to `None`: half the system pool's connections, at least 1.
+    pub sys_db_polling_concurrency: Option<u32>,
+    /// How long a system database connection may sit idle inside a transaction before the
+    /// server ends its session (`idle_in_transaction_session_timeout`; PostgreSQL and
+    /// CockroachDB). `Some(Duration::ZERO)` sets no limit. Defaults to `None`: the driver's 60 s,
+    /// unless `options` sets the server setting.
+    pub sys_db_idle_transaction_timeout: Option<Duration>,
     /// The schema of the system tables (PostgreSQL and CockroachDB). Defaults to `"dbos"`.
     pub dbos_system_schema: String,
     /// Whether to wake waiters with LISTEN/NOTIFY instead of polling only. Must be `false` on
@@ -110,6 +120,8 @@ impl DbosConfig {
             options: None,
             echo: false,
             sys_db_pool_size: None,
+            sys_db_polling_concurrency: None,
+            sys_db_idle_transaction_timeout: None,
             dbos_system_schema: "dbos".to_owned(),
             use_listen_notify: true,
             run_migrations: true,
@@ -200,6 +212,20 @@ impl DbosConfig {
     #[must_use]
     pub fn with_sys_db_pool_size(mut self, sys_db_pool_size: u32) -> Self {
         self.sys_db_pool_size = Some(sys_db_pool_size);
+        self
+    }
+
+    /// Sets [`sys_db_polling_concurrency`](Self::sys_db_polling_concurrency).
+    #[must_use]
+    pub fn with_sys_db_polling_concurrency(mut self, polling_reads: u32) -> Self {
+        self.sys_db_polling_concurrency = Some(polling_reads);
+        self
+    }
+
+    /// Sets [`sys_db_idle_transaction_timeout`](Self::sys_db_idle_transaction_timeout).
+    #[must_use]
+    pub fn with_sys_db_idle_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.sys_db_idle_transaction_timeout = Some(timeout);
         self
     }
 
@@ -386,13 +412,14 @@ impl DbosConfig {
     /// - this crate's: the field names at the top level; durations are seconds (`pool_timeout:
     ///   30`, `connect_timeout: 2.5`);
     /// - DBOS Python 3.4's `dbos-config.yaml`, as its project templates write it:
-    ///   `database_url` is the application database URL; `database.sys_db_pool_size` and
-    ///   `database.db_engine_kwargs` (`pool_size`, `max_overflow`, `pool_timeout`,
-    ///   `pool_pre_ping`, `echo`, and `connect_args` `connect_timeout`, `application_name`,
-    ///   `options`) are read; `language`, `runtimeConfig`, `telemetry`, `env`, `sharding`,
-    ///   `database.migrate`, `database.sys_db_polling_concurrency`,
-    ///   `database.sys_db_engine_kwargs`, `database.sys_db_idle_transaction_timeout_sec`,
-    ///   `database.app_db_name`, SQLAlchemy's other engine arguments and the driver's other
+    ///   `database_url` is the application database URL; `database.sys_db_pool_size`,
+    ///   `database.sys_db_polling_concurrency`, `database.sys_db_idle_transaction_timeout_sec`
+    ///   (zero or less: no limit, as in DBOS) and `database.db_engine_kwargs` (`pool_size`,
+    ///   `max_overflow`, `pool_timeout`, `pool_pre_ping`, `echo`, and `connect_args`
+    ///   `connect_timeout`, `application_name`, `options`) are read; `language`,
+    ///   `runtimeConfig`, `telemetry`, `env`, `sharding`, `database.migrate`,
+    ///   `database.sys_db_engine_kwargs`, `database.app_db_name`, SQLAlchemy's other engine
+    ///   arguments and the driver's other
     ///   `connect_args` configure DBOS's runtime and are accepted and ignored (a debug log names
     ///   each). The keys of `database`, `runtimeConfig`, `telemetry`, `telemetry.logs` and
     ///   `telemetry.OTLPExporter` are checked.
@@ -507,6 +534,14 @@ impl fmt::Debug for DbosConfig {
             .field("options", &self.options)
             .field("echo", &self.echo)
             .field("sys_db_pool_size", &self.sys_db_pool_size)
+            .field(
+                "sys_db_polling_concurrency",
+                &self.sys_db_polling_concurrency,
+            )
+            .field(
+                "sys_db_idle_transaction_timeout",
+                &self.sys_db_idle_transaction_timeout,
+            )
             .field("dbos_system_schema", &self.dbos_system_schema)
             .field("use_listen_notify", &self.use_listen_notify)
             .field("run_migrations", &self.run_migrations)
@@ -1054,6 +1089,104 @@ application_version: \"1.0\"
             e.message(),
             "config key database must be a mapping of keys to values"
         );
+    }
+
+    #[test]
+    fn yaml_dbos_system_pool_tuning() {
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\ndatabase:\n  sys_db_polling_concurrency: 3\n  \
+             sys_db_idle_transaction_timeout_sec: 2.5\n",
+            env(&[]),
+        ));
+        assert_eq!(c.sys_db_polling_concurrency, Some(3));
+        assert_eq!(
+            c.sys_db_idle_transaction_timeout,
+            Some(Duration::from_millis(2500))
+        );
+        // As in DBOS, zero or less means no limit.
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\ndatabase:\n  sys_db_polling_concurrency: -1\n  \
+             sys_db_idle_transaction_timeout_sec: -5\n",
+            env(&[]),
+        ));
+        assert_eq!(c.sys_db_polling_concurrency, Some(0));
+        assert_eq!(c.sys_db_idle_transaction_timeout, Some(Duration::ZERO));
+        for (yaml, needle) in [
+            (
+                "database:\n  sys_db_idle_transaction_timeout_sec: .nan\n",
+                "config key database.sys_db_idle_transaction_timeout_sec must be a finite number",
+            ),
+            (
+                "database:\n  sys_db_idle_transaction_timeout_sec: .inf\n",
+                "config key database.sys_db_idle_transaction_timeout_sec must be a finite number",
+            ),
+            (
+                "database:\n  sys_db_polling_concurrency: 1.5\n",
+                "config key database.sys_db_polling_concurrency must be a whole number",
+            ),
+            (
+                "database:\n  sys_db_pool_size: many\n",
+                "config key database.sys_db_pool_size must be a whole number",
+            ),
+            (
+                "database:\n  db_engine_kwargs:\n    pool_timeout: soon\n",
+                "config key database.db_engine_kwargs.pool_timeout must be a number of seconds",
+            ),
+            (
+                "database:\n  db_engine_kwargs:\n    connect_args:\n      connect_timeout: x\n",
+                "config key database.db_engine_kwargs.connect_args.connect_timeout must be",
+            ),
+            (
+                "database:\n  db_engine_kwargs: 3\n",
+                "config key database.db_engine_kwargs must be a mapping",
+            ),
+            (
+                "sys_db_pool_size: 2\ndatabase:\n  sys_db_pool_size: 3\n",
+                "sets sys_db_pool_size twice, with sys_db_pool_size and database.sys_db_pool_size",
+            ),
+            (
+                "application_database_url: sqlite:///a.sqlite\ndatabase_url: sqlite:///b.sqlite\n",
+                "sets application_database_url twice, with application_database_url and \
+                 database_url",
+            ),
+        ] {
+            let e = err(DbosConfig::from_yaml_str_with_env(
+                &format!("name: app\n{yaml}"),
+                env(&[]),
+            ));
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+            assert!(e.message().contains(needle), "{yaml}: {e}");
+        }
+    }
+
+    #[test]
+    fn yaml_dbos_engine_kwargs_and_ignored_sections() {
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\nlanguage: node\ndatabase_url: postgresql+psycopg://h/app\n\
+             database:\n  db_engine_kwargs:\n    pool_size: 4\n    max_overflow: 1\n    \
+             pool_timeout: 9\n    pool_pre_ping: false\n    echo: true\n    poolclass: x\n    \
+             connect_args:\n      connect_timeout: 3\n      application_name: svc\n      \
+             options: -c statement_timeout=100\n      sslmode: require\n  \
+             sys_db_engine_kwargs: {pool_size: 1}\n  migrate: [a]\n  app_db_name: x\n\
+             runtimeConfig: ~\ntelemetry:\n  logs: ~\nenv: {A: b}\nsharding: [1, 2]\n",
+            env(&[]),
+        ));
+        assert_eq!((c.pool_size, c.max_overflow), (4, 1));
+        assert_eq!(c.pool_timeout, Duration::from_secs(9));
+        assert!(!c.pool_pre_ping);
+        assert!(c.echo);
+        assert_eq!(c.connect_timeout, Duration::from_secs(3));
+        assert_eq!(c.application_name, "svc");
+        assert_eq!(c.options.as_deref(), Some("-c statement_timeout=100"));
+        assert_eq!(
+            c.application_database_url.as_deref(),
+            Some("postgresql+psycopg://h/app")
+        );
+        assert_eq!(
+            ok(c.system_database_url()).expose_secret(),
+            "postgresql+psycopg://h/app_dbos"
+        );
+        ok(c.validate());
     }
 
     #[test]

@@ -43,16 +43,16 @@ const DBOS_KEYS: &[(&str, Dbos)] = &[
     ("sharding", Dbos::Ignored),
 ];
 
-/// The keys of `database`. `sys_db_pool_size` and `db_engine_kwargs` are read; `migrate` lists
-/// the application's own migration commands (run by DBOS Cloud and `dbos migrate`), and the
-/// others tune DBOS's SQLAlchemy engine or have no counterpart here.
+/// The keys of `database`. The pool settings are read; `migrate` lists the application's own
+/// migration commands (run by DBOS Cloud and `dbos migrate`), `sys_db_engine_kwargs` is derived
+/// by DBOS itself, and `app_db_name` is deprecated.
 const DATABASE: &[(&str, Dbos)] = &[
     ("sys_db_pool_size", Dbos::Read),
+    ("sys_db_polling_concurrency", Dbos::Read),
+    ("sys_db_idle_transaction_timeout_sec", Dbos::Read),
     ("db_engine_kwargs", Dbos::Read),
     ("migrate", Dbos::Ignored),
-    ("sys_db_polling_concurrency", Dbos::Ignored),
     ("sys_db_engine_kwargs", Dbos::Ignored),
-    ("sys_db_idle_transaction_timeout_sec", Dbos::Ignored),
     ("app_db_name", Dbos::Ignored),
 ];
 
@@ -292,7 +292,27 @@ impl Reader {
         for (key, value) in entries(map, "database")? {
             let path = join("database", &key);
             match key.as_str() {
-                "sys_db_pool_size" if !is_unset(&value) => self.sys_db_pool_size(&path, &value)?,
+                _ if is_unset(&value) && find(DATABASE, &key).is_some() => {}
+                "sys_db_pool_size" => self.sys_db_pool_size(&path, &value)?,
+                "sys_db_polling_concurrency" => {
+                    // As in DBOS, zero or less lifts the limit.
+                    let reads = value.as_i64().ok_or_else(|| {
+                        Error::invalid_config(format!("config key {path} must be a whole number"))
+                    })?;
+                    self.config.sys_db_polling_concurrency =
+                        Some(u32::try_from(reads.max(0)).unwrap_or(u32::MAX));
+                }
+                "sys_db_idle_transaction_timeout_sec" => {
+                    // As in DBOS, zero or less sets no limit.
+                    let secs = value.as_f64().filter(|s| s.is_finite()).ok_or_else(|| {
+                        Error::invalid_config(format!(
+                            "config key {path} must be a finite number of seconds (0 or less: \
+                             no limit)"
+                        ))
+                    })?;
+                    self.config.sys_db_idle_transaction_timeout =
+                        Some(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX));
+                }
                 "db_engine_kwargs" => self.engine_kwargs(&path, value)?,
                 _ => match find(DATABASE, &key) {
                     Some(rule) => ignore(rule, &path, &value)?,
