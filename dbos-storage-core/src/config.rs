@@ -428,7 +428,9 @@ impl DbosConfig {
     /// reads an empty URL as unset). As in DBOS, an unset `${VAR}` reads as an empty value, with
     /// a warning log: `system_database_url: ${DBOS_SYSTEM_DATABASE_URL}` without the variable
     /// falls back to the derived URL. An error about a value built from such a variable names
-    /// the key and the variable. `$${X}` stands for a literal `${X}`; lines that are only a
+    /// the key and the variable. `${DOCKER_SECRET:NAME}` reads the file `/run/secrets/NAME`
+    /// without surrounding whitespace (missing: empty), as in DBOS. `$${X}` stands for a literal
+    /// `${X}`; lines that are only a
     /// comment are not substituted. The result is not validated: apply overrides, then call
     /// [`validate`](Self::validate).
     ///

@@ -1,5 +1,6 @@
 //! `${VAR}` substitution in a config file, as DBOS does it: an unset variable reads as an empty
 //! value, and the keys whose values referenced one are remembered for error messages.
+//! `${DOCKER_SECRET:NAME}` reaches the caller's lookup as `DOCKER_SECRET:NAME`.
 
 use crate::error::{Error, Result};
 
@@ -62,6 +63,28 @@ pub(super) fn variables_in(value: &str) -> Vec<String> {
 const MARKER_START: &str = "__dbos_storage_unset_";
 const MARKER_END: &str = "__";
 
+/// The prefix of a Docker secret reference, `${DOCKER_SECRET:NAME}`, as DBOS writes it.
+pub(super) const DOCKER_SECRET: &str = "DOCKER_SECRET:";
+
+/// Whether `var` is a variable name (letters, digits and `_`, not starting with a digit), or a
+/// Docker secret reference whose name is letters, digits, `_`, `-` and `.`, not starting with
+/// `.`.
+fn is_reference(var: &str) -> bool {
+    match var.strip_prefix(DOCKER_SECRET) {
+        Some(name) => {
+            !name.is_empty()
+                && !name.starts_with('.')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        }
+        None => {
+            var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+    }
+}
+
 /// Replaces every `${VAR}` with `value(VAR)` and `$${` with `${`, line by line, leaving lines
 /// that are only a comment alone.
 fn replace(text: &str, value: &mut dyn FnMut(&str) -> String) -> Result<String> {
@@ -87,12 +110,11 @@ fn replace(text: &str, value: &mut dyn FnMut(&str) -> String) -> Result<String> 
                     )));
                 };
                 let var = &after[..close];
-                let valid = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                    && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                if !valid {
+                if !is_reference(var) {
                     return Err(Error::invalid_config(format!(
                         "invalid environment variable reference ${{{var}}} on line {line_no} of \
-                         the config file: use letters, digits and _ (or $${{ for a literal ${{)"
+                         the config file: use letters, digits and _, or DOCKER_SECRET:name (or $${{ for a \
+                         literal ${{)"
                     )));
                 }
                 out.push_str(&value(var));
@@ -128,6 +150,30 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.text, "a: value\nb: xy\nc: \nd: \n");
         assert_eq!(s.empty, ["UNSET", "EMPTY"]);
+    }
+
+    #[test]
+    fn docker_secret_references_reach_the_lookup() {
+        let s = substitute("a: ${DOCKER_SECRET:db-pass.txt}\n", &|var: &str| {
+            Some(format!("<{var}>"))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.text, "a: <DOCKER_SECRET:db-pass.txt>\n");
+        for bad in [
+            "${DOCKER_SECRET:}",
+            "${DOCKER_SECRET:../x}",
+            "${DOCKER_SECRET:.x}",
+        ] {
+            let e = match substitute(bad, &lookup) {
+                Ok(_) => panic!("{bad} was accepted"),
+                Err(e) => e,
+            };
+            assert!(
+                e.message()
+                    .contains("invalid environment variable reference"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

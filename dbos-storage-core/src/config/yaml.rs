@@ -2,6 +2,7 @@
 //! whole file format (its `database` section read, its runtime sections accepted and ignored).
 //! Messages name keys, never values, which may hold a substituted password.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_norway::{Mapping, Value};
@@ -102,8 +103,30 @@ enum Dbos {
     Section(&'static [(&'static str, Dbos)]),
 }
 
-/// Loads a configuration from YAML text, looking `${VAR}` up with `lookup`.
+/// Where Docker mounts secrets, which `${DOCKER_SECRET:NAME}` reads, as in DBOS.
+const DOCKER_SECRETS_DIR: &str = "/run/secrets";
+
+/// Loads a configuration from YAML text, looking `${VAR}` up with `lookup` and
+/// `${DOCKER_SECRET:NAME}` in `/run/secrets`.
 pub(super) fn load(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<DbosConfig> {
+    load_with_secrets(text, lookup, Path::new(DOCKER_SECRETS_DIR))
+}
+
+/// As [`load`], reading Docker secrets in `secrets_dir`.
+fn load_with_secrets(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets_dir: &Path,
+) -> Result<DbosConfig> {
+    let lookup = |var: &str| match var.strip_prefix(variables::DOCKER_SECRET) {
+        // As in DBOS: the file's content without surrounding whitespace; a missing file reads
+        // as empty.
+        Some(name) => std::fs::read_to_string(secrets_dir.join(name))
+            .ok()
+            .map(|secret| secret.trim().to_owned()),
+        None => env(var),
+    };
+    let lookup: &dyn Fn(&str) -> Option<String> = &lookup;
     let Substituted {
         text: substituted,
         empty,
@@ -568,4 +591,41 @@ fn seconds(key: &str, value: &Value) -> Result<Duration> {
                  {key}: 2.5)"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_secrets_are_read_from_their_directory() {
+        let dir = std::env::temp_dir().join(format!("dbos-secrets-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join("db_password"), "hunter2\n").unwrap_or_else(|e| panic!("{e}"));
+        let text = "name: app\nsystem_database_url: \
+                    postgresql://u:${DOCKER_SECRET:db_password}@h/${DOCKER_SECRET:db_name}\n";
+        let c = load_with_secrets(text, &|_| None, &dir).unwrap_or_else(|e| panic!("{e}"));
+        let e = match c.validate() {
+            Ok(()) => panic!("a URL without a database validated"),
+            Err(e) => e,
+        };
+        // The secret was read; the missing one reads as empty, and the error names it.
+        assert!(
+            e.message().ends_with(
+                "(the config file's system_database_url uses ${DOCKER_SECRET:db_name}, which is \
+                 not set or empty)"
+            ),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let c = load_with_secrets(
+            "name: app\nsystem_database_url: postgresql://u:${DOCKER_SECRET:db_password}@h/db\n",
+            &|_| None,
+            &dir,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let url = c.system_database_url().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(url.password(), Some("hunter2"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
