@@ -9,8 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Where it connects, first match wins: --url; --app-url (the system database is then
 /// `{app_db}_dbos` on the same server); DBOS_SYSTEM_DATABASE_URL; the config file (--config, or
-/// dbos-config.yaml in the current directory, with ${VAR} substitution); otherwise the embedded
-/// SQLite default, sqlite:///{name}.sqlite in the current directory.
+/// dbos-config.yaml in the current directory, which is not read when --url or --app-url is
+/// given; DBOS's own format, with ${VAR} substitution); otherwise the embedded SQLite default,
+/// sqlite:///{name}.sqlite in the current directory.
 #[derive(Debug, Parser)]
 #[command(name = "dbos-storage", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -23,7 +24,8 @@ pub(crate) struct Cli {
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Global {
-    /// The system database URL (sqlite:///file.sqlite, postgresql://…, cockroachdb://…).
+    /// The system database URL (sqlite:///file.sqlite, postgresql://…, cockroachdb://…; a
+    /// SQLAlchemy driver suffix such as postgresql+psycopg:// is accepted).
     #[arg(
         long,
         global = true,
@@ -47,7 +49,8 @@ pub(crate) struct Global {
         value_name = "NAME"
     )]
     pub(crate) schema: Option<String>,
-    /// A DBOS config file (default: dbos-config.yaml in the current directory, if present).
+    /// A DBOS config file (default: dbos-config.yaml in the current directory, if present and
+    /// neither --url nor --app-url is given).
     #[arg(
         long,
         global = true,

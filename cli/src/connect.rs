@@ -41,10 +41,7 @@ pub(crate) fn resolve(global: &Global, secrets: &mut Secrets) -> Result<DbosConf
             secrets.add_url(&url);
         }
     }
-    let file = match &global.config {
-        Some(path) => Some(path.clone()),
-        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
-    };
+    let file = config_file(global);
     let config = match &file {
         Some(path) => DbosConfig::from_yaml_file(path)?,
         None => DbosConfig::new(DEFAULT_APP_NAME),
@@ -79,6 +76,22 @@ pub(crate) fn resolve(global: &Global, secrets: &mut Secrets) -> Result<DbosConf
     }
     config.validate()?;
     Ok(config)
+}
+
+/// The config file to read: `--config`; otherwise `./dbos-config.yaml` if it exists, unless
+/// `--url` or `--app-url` names the database. As with DBOS's own CLI, a URL given on the
+/// command line means the project's file is not read at all, so that a file this build cannot
+/// read (or whose `${VAR}`s are unset) never stops a command pointed at a database.
+fn config_file(global: &Global) -> Option<PathBuf> {
+    if let Some(path) = &global.config {
+        return Some(path.clone());
+    }
+    let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+    if !default.is_file() {
+        return None;
+    }
+    let named_on_command_line = global.url.is_some() || global.app_url.is_some();
+    (!named_on_command_line).then_some(default)
 }
 
 /// What opening does besides connecting.

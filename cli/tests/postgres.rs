@@ -284,6 +284,11 @@ async fn a_cockroachdb_url_reaching_postgresql_is_refused() {
     let crdb = crdb.replacen("postgres://", "cockroachdb://", 1);
     let out = run(dir.path(), &["--url", &crdb, "check"]);
     fails(&out, 1, &["PostgreSQL server"]);
+    // A SQLAlchemy driver suffix reaches the CockroachDB driver too.
+    for scheme in ["cockroachdb+psycopg2", "cockroachdb+asyncpg"] {
+        let out = run(dir.path(), &["--url", &with_scheme(&url, scheme), "check"]);
+        fails(&out, 1, &["PostgreSQL server"]);
+    }
     pg::server().drop_database(&url).await;
 }
 
@@ -525,5 +530,79 @@ async fn json_output_of_every_read_command_parses() {
         let v: Value = json(&run(dir.path(), &full));
         assert!(v.is_object() || v.is_array(), "{v}");
     }
+    pg::server().drop_database(&url).await;
+}
+
+/// `url` with its scheme replaced by `scheme` (e.g. `postgresql+psycopg`).
+fn with_scheme(url: &str, scheme: &str) -> String {
+    let (_, rest) = url.split_once("://").expect("a server URL");
+    format!("{scheme}://{rest}")
+}
+
+#[tokio::test]
+async fn dbos_python_projects_run_on_postgres_with_driver_suffixed_urls() {
+    let (url, _scratch) = database("cli_dbos_project").await;
+    let password = DatabaseUrl::parse(&url)
+        .unwrap()
+        .password()
+        .map(str::to_owned);
+
+    // DBOS's template, its variable set to a SQLAlchemy URL.
+    let dir = project("dbos-python-template");
+    let psycopg = with_scheme(&url, "postgresql+psycopg");
+    let out = cmd(dir.path())
+        .env("DBOS_SYSTEM_DATABASE_URL", &psycopg)
+        .args(["migrate", "--json"])
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["backend"], "postgres");
+    assert_eq!(v["version"], 125);
+    assert!(!dir.path().join("dbos_app.sqlite").exists());
+
+    // The full key set: the pool and connection settings of `database` are used.
+    let dir = project("dbos-3.4-full-keys");
+    let out = cmd(dir.path())
+        .env(
+            "DBOS_SYSTEM_DATABASE_URL",
+            with_scheme(&url, "postgresql+psycopg2"),
+        )
+        .args(["check", "--json"])
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["schema_version"]["status"], "current");
+    let settings = &v["settings"];
+    for (key, value) in [
+        ("pool_size", "3"),
+        ("max_overflow", "2"),
+        ("pool_max_connections", "5"),
+        ("pool_timeout_s", "12"),
+        ("connect_timeout_s", "7"),
+        ("pool_pre_ping", "true"),
+        ("schema", "dbos"),
+    ] {
+        assert_eq!(settings[key], value, "{key}: {settings}");
+    }
+
+    // --url with any suffix works next to a file this build cannot read.
+    std::fs::write(
+        dir.path().join("dbos-config.yaml"),
+        "name: app\nnot_dbos: 1\n",
+    )
+    .unwrap();
+    for scheme in ["postgresql+asyncpg", "postgres+psycopg"] {
+        let out = run(
+            dir.path(),
+            &["--url", &with_scheme(&url, scheme), "workflow", "list"],
+        );
+        assert_eq!(ok(&out), "no workflows\n", "{scheme}");
+        if let Some(password) = &password {
+            assert!(!stdout(&out).contains(password.as_str()));
+            assert!(!stderr(&out).contains(password.as_str()));
+        }
+    }
+    let out = run(dir.path(), &["check"]);
+    fails(&out, 1, &["unknown key \"not_dbos\""]);
     pg::server().drop_database(&url).await;
 }

@@ -888,13 +888,13 @@ fn the_config_file_is_read_with_variable_substitution() {
     ok(&out);
     assert!(dir.path().join("from-config.sqlite").exists());
 
-    // An unset variable is an error naming it.
+    // An unset variable reads as empty, as in DBOS: the name's default file is used.
     let out = cmd(dir.path())
         .env_remove("CLI_TEST_DB")
         .arg("check")
         .output()
         .unwrap();
-    fails(&out, 1, &["CLI_TEST_DB"]);
+    fails(&out, 1, &["my_app.sqlite does not exist"]);
 
     // Without a system URL the config's name gives the default file; --config picks a file.
     let other = dir.path().join("other.yaml");

@@ -12,6 +12,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::url::{validate_schema_name, BackendKind, DatabaseUrl};
 
+mod variables;
+mod yaml;
+
 /// The configuration of a DBOS application's databases.
 ///
 /// Field defaults follow DBOS Python 3.4; two rules follow this project's database guide instead:
@@ -61,6 +64,16 @@ pub struct DbosConfig {
     pub echo: bool,
     /// Connections kept in the system database pool. Defaults to `None`, which uses `pool_size`.
     pub sys_db_pool_size: Option<u32>,
+    /// How many polling reads of waits (awaiting a result, receiving, reading an event or a
+    /// stream) may run at once on the system database pool, so that waiters never take every
+    /// connection (PostgreSQL and CockroachDB; SQLite gates its readers at half). `Some(0)`
+    /// lifts the limit. Defaults to `None`: half the system pool's connections, at least 1.
+    pub sys_db_polling_concurrency: Option<u32>,
+    /// How long a system database connection may sit idle inside a transaction before the
+    /// server ends its session (`idle_in_transaction_session_timeout`; PostgreSQL and
+    /// CockroachDB). `Some(Duration::ZERO)` sets no limit. Defaults to `None`: the driver's 60 s,
+    /// unless `options` sets the server setting.
+    pub sys_db_idle_transaction_timeout: Option<Duration>,
     /// The schema of the system tables (PostgreSQL and CockroachDB). Defaults to `"dbos"`.
     pub dbos_system_schema: String,
     /// Whether to wake waiters with LISTEN/NOTIFY instead of polling only. Must be `false` on
@@ -74,28 +87,22 @@ pub struct DbosConfig {
     /// The application version recorded on workflows. Defaults to `None` (computed by the
     /// runtime); [`DbosConfig::apply_env`] reads `DBOS__APPVERSION`.
     pub application_version: Option<String>,
+    /// The values a config file built from unset or empty `${VAR}`s, for error messages.
+    unset_variables: Vec<UnsetVariables>,
 }
 
-/// The keys a YAML configuration may contain, in field order.
-const YAML_KEYS: &[&str] = &[
-    "name",
-    "system_database_url",
-    "application_database_url",
-    "pool_size",
-    "max_overflow",
-    "pool_timeout",
-    "pool_pre_ping",
-    "connect_timeout",
-    "application_name",
-    "options",
-    "echo",
-    "sys_db_pool_size",
-    "dbos_system_schema",
-    "use_listen_notify",
-    "run_migrations",
-    "executor_id",
-    "application_version",
-];
+/// A field whose config-file value used unset or empty variables.
+#[derive(Debug, Clone, PartialEq)]
+struct UnsetVariables {
+    /// The field.
+    field: &'static str,
+    /// The key path in the file.
+    key: String,
+    /// The variables.
+    variables: Vec<String>,
+    /// The value after substitution: the note applies while the field still holds it.
+    value: String,
+}
 
 impl DbosConfig {
     /// A configuration named `name` with every other field at its default.
@@ -113,11 +120,14 @@ impl DbosConfig {
             options: None,
             echo: false,
             sys_db_pool_size: None,
+            sys_db_polling_concurrency: None,
+            sys_db_idle_transaction_timeout: None,
             dbos_system_schema: "dbos".to_owned(),
             use_listen_notify: true,
             run_migrations: true,
             executor_id: "local".to_owned(),
             application_version: None,
+            unset_variables: Vec::new(),
         }
     }
 
@@ -205,6 +215,20 @@ impl DbosConfig {
         self
     }
 
+    /// Sets [`sys_db_polling_concurrency`](Self::sys_db_polling_concurrency).
+    #[must_use]
+    pub fn with_sys_db_polling_concurrency(mut self, polling_reads: u32) -> Self {
+        self.sys_db_polling_concurrency = Some(polling_reads);
+        self
+    }
+
+    /// Sets [`sys_db_idle_transaction_timeout`](Self::sys_db_idle_transaction_timeout).
+    #[must_use]
+    pub fn with_sys_db_idle_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.sys_db_idle_transaction_timeout = Some(timeout);
+        self
+    }
+
     /// Sets [`dbos_system_schema`](Self::dbos_system_schema).
     #[must_use]
     pub fn with_dbos_system_schema(mut self, schema: impl Into<String>) -> Self {
@@ -248,7 +272,8 @@ impl DbosConfig {
     /// not parse; or the system and application databases are of different types (PostgreSQL
     /// and CockroachDB count as different types).
     pub fn validate(&self) -> Result<()> {
-        validate_app_name(&self.name)?;
+        validate_app_name(&self.name)
+            .map_err(|e| self.note_unset_variables("name", &self.name, e))?;
         if self.pool_size == 0 {
             return Err(Error::invalid_config(
                 "pool_size must be at least 1 (it defaults to 20)",
@@ -275,7 +300,8 @@ impl DbosConfig {
         Ok(())
     }
 
-    /// The system database URL: the explicit one if set; otherwise, with a PostgreSQL or
+    /// The system database URL: the explicit one if set and not blank (DBOS reads an empty URL
+    /// as unset); otherwise, with a PostgreSQL or
     /// CockroachDB application database `…/app`, the same server with database `app_dbos`;
     /// otherwise the application database's own URL if it is SQLite (or of an unknown scheme
     /// and without a database name); otherwise `sqlite:///{name}.sqlite`, where the name is
@@ -284,8 +310,11 @@ impl DbosConfig {
     /// # Errors
     /// [`crate::error::ErrorKind::InvalidConfig`] if a URL does not parse.
     pub fn system_database_url(&self) -> Result<DatabaseUrl> {
-        if let Some(url) = &self.system_database_url {
-            return DatabaseUrl::parse(url).map_err(|e| with_context("system_database_url", e));
+        if let Some(url) = non_blank(&self.system_database_url) {
+            return DatabaseUrl::parse(url).map_err(|e| {
+                let e = with_context("system_database_url", e);
+                self.note_unset_variables("system_database_url", url, e)
+            });
         }
         if let Some(app) = self.application_database_url()? {
             return Ok(match app.database() {
@@ -301,17 +330,40 @@ impl DbosConfig {
         ))
     }
 
-    /// The application database URL, if one is set.
+    /// The application database URL, if one is set and not blank.
     ///
     /// # Errors
     /// [`crate::error::ErrorKind::InvalidConfig`] if it does not parse.
     pub fn application_database_url(&self) -> Result<Option<DatabaseUrl>> {
-        self.application_database_url
-            .as_deref()
+        non_blank(&self.application_database_url)
             .map(|url| {
-                DatabaseUrl::parse(url).map_err(|e| with_context("application_database_url", e))
+                DatabaseUrl::parse(url).map_err(|e| {
+                    let e = with_context("application_database_url", e);
+                    self.note_unset_variables("application_database_url", url, e)
+                })
             })
             .transpose()
+    }
+
+    /// Adds to `e`, an error about `field`, the unset variables the config file built its
+    /// value from, while the field still holds that value.
+    fn note_unset_variables(&self, field: &str, value: &str, e: Error) -> Error {
+        match self
+            .unset_variables
+            .iter()
+            .find(|u| u.field == field && u.value == value)
+        {
+            Some(u) => Error::new(
+                e.kind(),
+                format!(
+                    "{} (the config file's {} uses {})",
+                    e.message(),
+                    u.key,
+                    yaml::describe_variables(&u.variables)
+                ),
+            ),
+            None => e,
+        }
     }
 
     /// The size of the system database pool: `sys_db_pool_size`, else `pool_size`.
@@ -355,15 +407,39 @@ impl DbosConfig {
 
     /// Loads a configuration from YAML text, substituting `${VAR}` from the process environment.
     ///
-    /// The keys are the field names; `name` is required; durations are seconds (`pool_timeout:
-    /// 30`, `connect_timeout: 2.5`); a null value leaves the default. `$${X}` stands for a
-    /// literal `${X}`; lines that are only a comment are not substituted. The result is not
-    /// validated: apply overrides, then call [`validate`](Self::validate).
+    /// Two key sets are understood, and may be mixed:
+    ///
+    /// - this crate's: the field names at the top level; durations are seconds (`pool_timeout:
+    ///   30`, `connect_timeout: 2.5`);
+    /// - DBOS Python 3.4's `dbos-config.yaml`, as its project templates write it:
+    ///   `database_url` is the application database URL; `database.sys_db_pool_size`,
+    ///   `database.sys_db_polling_concurrency`, `database.sys_db_idle_transaction_timeout_sec`
+    ///   (zero or less: no limit, as in DBOS) and `database.db_engine_kwargs` (`pool_size`,
+    ///   `max_overflow`, `pool_timeout`, `pool_pre_ping`, `echo`, and `connect_args`
+    ///   `connect_timeout`, `application_name`, `options`) are read; `language`,
+    ///   `runtimeConfig`, `telemetry`, `env`, `sharding`, `database.migrate`,
+    ///   `database.sys_db_engine_kwargs`, `database.app_db_name`, SQLAlchemy's other engine
+    ///   arguments and the driver's other
+    ///   `connect_args` configure DBOS's runtime and are accepted and ignored (a debug log names
+    ///   each). The keys of `database`, `runtimeConfig`, `telemetry`, `telemetry.logs` and
+    ///   `telemetry.OTLPExporter` are checked.
+    ///
+    /// `name` is required. A null value leaves the default, and so does an empty string (DBOS
+    /// reads an empty URL as unset). As in DBOS, an unset `${VAR}` reads as an empty value, with
+    /// a warning log: `system_database_url: ${DBOS_SYSTEM_DATABASE_URL}` without the variable
+    /// falls back to the derived URL. An error about a value built from such a variable names
+    /// the key and the variable. `${DOCKER_SECRET:NAME}` reads the file `/run/secrets/NAME`
+    /// without surrounding whitespace (missing: empty), as in DBOS. `$${X}` stands for a literal
+    /// `${X}`; lines that are only a
+    /// comment are not substituted. The result is not validated: apply overrides, then call
+    /// [`validate`](Self::validate).
     ///
     /// # Errors
-    /// [`crate::error::ErrorKind::InvalidConfig`] for an unset variable, invalid YAML (reported
-    /// by line and column, without quoting the text, which may hold a substituted password), an
-    /// unknown key, a missing `name`, or a value of the wrong type.
+    /// [`crate::error::ErrorKind::InvalidConfig`] for invalid YAML (reported by line and column,
+    /// without quoting the text, which may hold a substituted password), an unknown key (named
+    /// with its path, e.g. `database.pool_size`), a setting given under two keys (e.g.
+    /// `pool_size` and `database.db_engine_kwargs.pool_size`), a missing or empty `name`, a
+    /// malformed `${`, or a value of the wrong type.
     pub fn from_yaml_str(text: &str) -> Result<DbosConfig> {
         DbosConfig::from_yaml_str_with_env(text, |var| std::env::var(var).ok())
     }
@@ -377,15 +453,7 @@ impl DbosConfig {
         text: &str,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<DbosConfig> {
-        let text = substitute_env(text, &lookup)?;
-        let value: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| {
-            let at = match e.location() {
-                Some(loc) => format!(" at line {}, column {}", loc.line(), loc.column()),
-                None => String::new(),
-            };
-            Error::invalid_config(format!("the config file is not valid YAML{at}"))
-        })?;
-        from_yaml_value(value)
+        yaml::load(text, &lookup)
     }
 
     /// Overrides fields from the process environment; see [`apply_env_with`](Self::apply_env_with).
@@ -468,6 +536,14 @@ impl fmt::Debug for DbosConfig {
             .field("options", &self.options)
             .field("echo", &self.echo)
             .field("sys_db_pool_size", &self.sys_db_pool_size)
+            .field(
+                "sys_db_polling_concurrency",
+                &self.sys_db_polling_concurrency,
+            )
+            .field(
+                "sys_db_idle_transaction_timeout",
+                &self.sys_db_idle_transaction_timeout,
+            )
             .field("dbos_system_schema", &self.dbos_system_schema)
             .field("use_listen_notify", &self.use_listen_notify)
             .field("run_migrations", &self.run_migrations)
@@ -535,6 +611,11 @@ fn type_name(url: &DatabaseUrl) -> &str {
     }
 }
 
+/// The URL in `field` unless it is unset or blank: DBOS reads an empty URL as "not set".
+fn non_blank(field: &Option<String>) -> Option<&str> {
+    field.as_deref().filter(|url| !url.trim().is_empty())
+}
+
 /// Prefixes a URL error with the field it came from, keeping its kind.
 fn with_context(field: &str, e: Error) -> Error {
     Error::new(e.kind(), format!("{field}: {}", e.message()))
@@ -559,166 +640,6 @@ fn env_bool(var: &str, value: &str) -> Result<bool> {
              it may hold a secret set in the wrong variable)"
         ))),
     }
-}
-
-/// Replaces `${VAR}` with the variable's value and `$${` with a literal `${`. Lines that are
-/// only a comment are copied as they are.
-fn substitute_env(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String> {
-    let mut out = String::with_capacity(text.len());
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        if line.trim_start().starts_with('#') {
-            out.push_str(line);
-            continue;
-        }
-        let line_no = index + 1;
-        let mut rest = line;
-        while let Some(pos) = rest.find('$') {
-            out.push_str(&rest[..pos]);
-            let tail = &rest[pos..];
-            if let Some(after) = tail.strip_prefix("$${") {
-                out.push_str("${");
-                rest = after;
-            } else if let Some(after) = tail.strip_prefix("${") {
-                let Some(close) = after.find('}') else {
-                    return Err(Error::invalid_config(format!(
-                        "unterminated ${{ on line {line_no} of the config file: write ${{VAR}}, \
-                         or $${{ for a literal ${{"
-                    )));
-                };
-                let var = &after[..close];
-                let valid = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                    && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                if !valid {
-                    return Err(Error::invalid_config(format!(
-                        "invalid environment variable reference ${{{var}}} on line {line_no} of \
-                         the config file: use letters, digits and _ (or $${{ for a literal ${{)"
-                    )));
-                }
-                let Some(value) = lookup(var) else {
-                    return Err(Error::invalid_config(format!(
-                        "environment variable {var} is not set (referenced as ${{{var}}} in the \
-                         config file)"
-                    )));
-                };
-                out.push_str(&value);
-                rest = &after[close + 1..];
-            } else {
-                out.push('$');
-                rest = &tail[1..];
-            }
-        }
-        out.push_str(rest);
-    }
-    Ok(out)
-}
-
-/// Builds a configuration from a parsed YAML document. Messages name keys, never values.
-fn from_yaml_value(value: serde_norway::Value) -> Result<DbosConfig> {
-    use serde_norway::Value;
-
-    let map = match value {
-        Value::Mapping(map) => map,
-        Value::Null => {
-            return Err(Error::invalid_config(
-                "the config file is empty: it must at least set name",
-            ));
-        }
-        _ => {
-            return Err(Error::invalid_config(
-                "the config file must be a mapping of keys to values (name: my-app, …)",
-            ));
-        }
-    };
-
-    let mut config = DbosConfig::new(String::new());
-    let mut has_name = false;
-    for (key, value) in map {
-        let Value::String(key) = key else {
-            return Err(Error::invalid_config(
-                "the config file has a key that is not a string",
-            ));
-        };
-        if matches!(value, Value::Null) {
-            continue;
-        }
-        let key = key.as_str();
-        match key {
-            "name" => {
-                config.name = yaml_string(key, value)?;
-                has_name = true;
-            }
-            "system_database_url" => config.system_database_url = Some(yaml_string(key, value)?),
-            "application_database_url" => {
-                config.application_database_url = Some(yaml_string(key, value)?);
-            }
-            "pool_size" => config.pool_size = yaml_u32(key, &value)?,
-            "max_overflow" => config.max_overflow = yaml_u32(key, &value)?,
-            "pool_timeout" => config.pool_timeout = yaml_duration(key, &value)?,
-            "pool_pre_ping" => config.pool_pre_ping = yaml_bool(key, &value)?,
-            "connect_timeout" => config.connect_timeout = yaml_duration(key, &value)?,
-            "application_name" => config.application_name = yaml_string(key, value)?,
-            "options" => config.options = Some(yaml_string(key, value)?),
-            "echo" => config.echo = yaml_bool(key, &value)?,
-            "sys_db_pool_size" => config.sys_db_pool_size = Some(yaml_u32(key, &value)?),
-            "dbos_system_schema" => config.dbos_system_schema = yaml_string(key, value)?,
-            "use_listen_notify" => config.use_listen_notify = yaml_bool(key, &value)?,
-            "run_migrations" => config.run_migrations = yaml_bool(key, &value)?,
-            "executor_id" => config.executor_id = yaml_string(key, value)?,
-            "application_version" => config.application_version = Some(yaml_string(key, value)?),
-            _ => {
-                return Err(Error::invalid_config(format!(
-                    "unknown key {key:?} in the config file; the keys are {}",
-                    YAML_KEYS.join(", ")
-                )));
-            }
-        }
-    }
-    if !has_name {
-        return Err(Error::invalid_config(
-            "the config file must set name (the application name)",
-        ));
-    }
-    Ok(config)
-}
-
-fn yaml_string(key: &str, value: serde_norway::Value) -> Result<String> {
-    match value {
-        serde_norway::Value::String(s) => Ok(s),
-        _ => Err(Error::invalid_config(format!(
-            "config key {key} must be a string (quote the value if YAML reads it as a number or \
-             boolean, e.g. {key}: \"1.0\")"
-        ))),
-    }
-}
-
-fn yaml_u32(key: &str, value: &serde_norway::Value) -> Result<u32> {
-    value
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| {
-            Error::invalid_config(format!(
-                "config key {key} must be a whole number from 0 to {}",
-                u32::MAX
-            ))
-        })
-}
-
-fn yaml_bool(key: &str, value: &serde_norway::Value) -> Result<bool> {
-    value
-        .as_bool()
-        .ok_or_else(|| Error::invalid_config(format!("config key {key} must be true or false")))
-}
-
-fn yaml_duration(key: &str, value: &serde_norway::Value) -> Result<Duration> {
-    value
-        .as_f64()
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .ok_or_else(|| {
-            Error::invalid_config(format!(
-                "config key {key} must be a number of seconds, zero or more (e.g. {key}: 30 or \
-                 {key}: 2.5)"
-            ))
-        })
 }
 
 #[cfg(test)]
@@ -1014,17 +935,89 @@ application_version: \"1.0\"
     }
 
     #[test]
-    fn yaml_unset_variable() {
-        let e = err(DbosConfig::from_yaml_str_with_env(
+    fn yaml_unset_variable_reads_as_empty() {
+        // As in DBOS: the unset URL is "not set", so the system database is derived.
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: my-app\nsystem_database_url: ${DBOS_SYSTEM_DATABASE_URL}\n",
+            env(&[]),
+        ));
+        assert_eq!(c.system_database_url, None);
+        assert_eq!(
+            ok(c.system_database_url()).expose_secret(),
+            "sqlite:///my_app.sqlite"
+        );
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: my-app\nsystem_database_url: \"${DBOS_SYSTEM_DATABASE_URL}\"\n",
+            env(&[("DBOS_SYSTEM_DATABASE_URL", "")]),
+        ));
+        assert_eq!(
+            ok(c.system_database_url()).expose_secret(),
+            "sqlite:///my_app.sqlite"
+        );
+
+        // A value that stays a URL is used as it reads; where it breaks, the error names the
+        // key and the variable.
+        let c = ok(DbosConfig::from_yaml_str_with_env(
             "name: app\nsystem_database_url: postgres://u:${DB_PASSWORD}@h/db\n",
             env(&[]),
         ));
+        assert_eq!(ok(c.system_database_url()).password(), None);
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\ndatabase_url: postgresql://u:hunter2@${DB_HOST}/${DB_NAME}\n",
+            env(&[]),
+        ));
+        let e = err(c.validate());
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.message().starts_with("application_database_url: "), "{e}");
+        assert!(
+            e.message().ends_with(
+                "(the config file's database_url uses ${DB_HOST} and ${DB_NAME}, which are not \
+                 set or empty)"
+            ),
+            "{e}"
+        );
+        assert!(!e.to_string().contains(PASSWORD), "{e}");
+        // Once the field is set otherwise, the note no longer applies.
+        let e = err(c
+            .clone()
+            .with_application_database_url("postgresql://h:bad/app")
+            .validate());
+        assert!(!e.message().contains("DB_HOST"), "{e}");
+
+        // The name is required: empty, it is an error naming the variable.
+        let e = err(DbosConfig::from_yaml_str_with_env(
+            "name: ${APP_NAME}\n",
+            env(&[]),
+        ));
         assert_eq!(
             e.message(),
-            "environment variable DB_PASSWORD is not set (referenced as ${DB_PASSWORD} in the \
-             config file)"
+            "the config file's name is empty: it is set from ${APP_NAME}, which is not set or \
+             empty"
         );
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: a${SUFFIX}\n",
+            env(&[]),
+        ));
+        let e = err(c.validate());
+        assert!(e.message().starts_with("invalid application name"), "{e}");
+        assert!(
+            e.message()
+                .ends_with("(the config file's name uses ${SUFFIX}, which is not set or empty)"),
+            "{e}"
+        );
+
+        // Numbers, booleans and strings left empty keep their defaults.
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\npool_size: ${POOL}\necho: ${ECHO}\ndbos_system_schema: ${SCHEMA}\n\
+             database:\n  sys_db_pool_size: ${SYS_POOL}\n",
+            env(&[]),
+        ));
+        assert_eq!(c, DbosConfig::new("app"));
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\npool_size: ${POOL}\n",
+            env(&[("POOL", "7")]),
+        ));
+        assert_eq!(c.pool_size, 7);
     }
 
     #[test]
@@ -1050,14 +1043,152 @@ application_version: \"1.0\"
     #[test]
     fn yaml_unknown_key() {
         let e = err(DbosConfig::from_yaml_str_with_env(
-            "name: app\ndatabase_url: x\n",
+            "name: app\ndatabase_urll: x\n",
             env(&[]),
         ));
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
         assert!(
-            e.message().starts_with("unknown key \"database_url\""),
+            e.message().starts_with("unknown key \"database_urll\""),
             "{e}"
         );
+        // Even with an empty value.
+        let e = err(DbosConfig::from_yaml_str_with_env(
+            "name: app\nbogus:\n",
+            env(&[]),
+        ));
+        assert!(e.message().starts_with("unknown key \"bogus\""), "{e}");
+        // Inside DBOS's sections, the full path is named.
+        for (yaml, path) in [
+            (
+                "database:\n  sys_db_pool_sise: 3\n",
+                "database.sys_db_pool_sise",
+            ),
+            ("runtimeConfig:\n  strat: [x]\n", "runtimeConfig.strat"),
+            (
+                "telemetry:\n  logs:\n    level: DEBUG\n",
+                "telemetry.logs.level",
+            ),
+            (
+                "telemetry:\n  OTLPExporter:\n    endpoint: x\n",
+                "telemetry.OTLPExporter.endpoint",
+            ),
+        ] {
+            let e = err(DbosConfig::from_yaml_str_with_env(
+                &format!("name: app\n{yaml}"),
+                env(&[]),
+            ));
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+            assert!(
+                e.message().starts_with(&format!("unknown key \"{path}\"")),
+                "{yaml}: {e}"
+            );
+        }
+        let e = err(DbosConfig::from_yaml_str_with_env(
+            "name: app\ndatabase: [1]\n",
+            env(&[]),
+        ));
+        assert_eq!(
+            e.message(),
+            "config key database must be a mapping of keys to values"
+        );
+    }
+
+    #[test]
+    fn yaml_dbos_system_pool_tuning() {
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\ndatabase:\n  sys_db_polling_concurrency: 3\n  \
+             sys_db_idle_transaction_timeout_sec: 2.5\n",
+            env(&[]),
+        ));
+        assert_eq!(c.sys_db_polling_concurrency, Some(3));
+        assert_eq!(
+            c.sys_db_idle_transaction_timeout,
+            Some(Duration::from_millis(2500))
+        );
+        // As in DBOS, zero or less means no limit.
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\ndatabase:\n  sys_db_polling_concurrency: -1\n  \
+             sys_db_idle_transaction_timeout_sec: -5\n",
+            env(&[]),
+        ));
+        assert_eq!(c.sys_db_polling_concurrency, Some(0));
+        assert_eq!(c.sys_db_idle_transaction_timeout, Some(Duration::ZERO));
+        for (yaml, needle) in [
+            (
+                "database:\n  sys_db_idle_transaction_timeout_sec: .nan\n",
+                "config key database.sys_db_idle_transaction_timeout_sec must be a finite number",
+            ),
+            (
+                "database:\n  sys_db_idle_transaction_timeout_sec: .inf\n",
+                "config key database.sys_db_idle_transaction_timeout_sec must be a finite number",
+            ),
+            (
+                "database:\n  sys_db_polling_concurrency: 1.5\n",
+                "config key database.sys_db_polling_concurrency must be a whole number",
+            ),
+            (
+                "database:\n  sys_db_pool_size: many\n",
+                "config key database.sys_db_pool_size must be a whole number",
+            ),
+            (
+                "database:\n  db_engine_kwargs:\n    pool_timeout: soon\n",
+                "config key database.db_engine_kwargs.pool_timeout must be a number of seconds",
+            ),
+            (
+                "database:\n  db_engine_kwargs:\n    connect_args:\n      connect_timeout: x\n",
+                "config key database.db_engine_kwargs.connect_args.connect_timeout must be",
+            ),
+            (
+                "database:\n  db_engine_kwargs: 3\n",
+                "config key database.db_engine_kwargs must be a mapping",
+            ),
+            (
+                "sys_db_pool_size: 2\ndatabase:\n  sys_db_pool_size: 3\n",
+                "sets sys_db_pool_size twice, with sys_db_pool_size and database.sys_db_pool_size",
+            ),
+            (
+                "application_database_url: sqlite:///a.sqlite\ndatabase_url: sqlite:///b.sqlite\n",
+                "sets application_database_url twice, with application_database_url and \
+                 database_url",
+            ),
+        ] {
+            let e = err(DbosConfig::from_yaml_str_with_env(
+                &format!("name: app\n{yaml}"),
+                env(&[]),
+            ));
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+            assert!(e.message().contains(needle), "{yaml}: {e}");
+        }
+    }
+
+    #[test]
+    fn yaml_dbos_engine_kwargs_and_ignored_sections() {
+        let c = ok(DbosConfig::from_yaml_str_with_env(
+            "name: app\nlanguage: node\ndatabase_url: postgresql+psycopg://h/app\n\
+             database:\n  db_engine_kwargs:\n    pool_size: 4\n    max_overflow: 1\n    \
+             pool_timeout: 9\n    pool_pre_ping: false\n    echo: true\n    poolclass: x\n    \
+             connect_args:\n      connect_timeout: 3\n      application_name: svc\n      \
+             options: -c statement_timeout=100\n      sslmode: require\n  \
+             sys_db_engine_kwargs: {pool_size: 1}\n  migrate: [a]\n  app_db_name: x\n\
+             runtimeConfig: ~\ntelemetry:\n  logs: ~\nenv: {A: b}\nsharding: [1, 2]\n",
+            env(&[]),
+        ));
+        assert_eq!((c.pool_size, c.max_overflow), (4, 1));
+        assert_eq!(c.pool_timeout, Duration::from_secs(9));
+        assert!(!c.pool_pre_ping);
+        assert!(c.echo);
+        assert_eq!(c.connect_timeout, Duration::from_secs(3));
+        assert_eq!(c.application_name, "svc");
+        assert_eq!(c.options.as_deref(), Some("-c statement_timeout=100"));
+        assert_eq!(
+            c.application_database_url.as_deref(),
+            Some("postgresql+psycopg://h/app")
+        );
+        assert_eq!(
+            ok(c.system_database_url()).expose_secret(),
+            "postgresql+psycopg://h/app_dbos"
+        );
+        ok(c.validate());
     }
 
     #[test]

@@ -12,6 +12,12 @@
 //! - CockroachDB: the same form with the `cockroachdb://` (or `cockroach://`) scheme;
 //! - any other scheme, for third-party drivers.
 //!
+//! The scheme of a built-in backend may carry a SQLAlchemy driver suffix, as DBOS Python's URLs
+//! do: `postgresql+psycopg://…`, `postgres+asyncpg://…`, `cockroachdb+psycopg2://…`,
+//! `sqlite+pysqlite:///…`. The suffix selects nothing here: [`DatabaseUrl::scheme`] is the part
+//! before `+`, and [`DatabaseUrl::driver`] keeps the suffix. On an unknown scheme the `+` stays
+//! part of the scheme, so such a URL is refused like any unknown scheme.
+//!
 //! `Display` and `Debug` never show a password, and neither does any error message that quotes a
 //! URL. Only [`DatabaseUrl::expose_secret`] returns the original text.
 
@@ -112,8 +118,12 @@ pub struct DatabaseUrl {
     raw: String,
     /// `raw` with secrets replaced.
     redacted: String,
-    /// The scheme, lowercased.
+    /// The scheme, lowercased, without a driver suffix.
     scheme: String,
+    /// The driver suffix after `+` in the scheme of a built-in backend, lowercased.
+    driver: Option<String>,
+    /// The index in `raw` of the `:` that ends the scheme as written (suffix included).
+    scheme_end: usize,
     backend: BackendKind,
     sqlite: Option<SqliteLocation>,
     host: Option<String>,
@@ -146,25 +156,25 @@ impl DatabaseUrl {
         let redacted = redact(raw);
         // `localhost:5432/app` is a host and port, not an unknown scheme.
         let scheme_end = scheme_end(raw).filter(|&end| {
-            BackendKind::from_scheme(&raw[..end]) != BackendKind::Other
+            BackendKind::from_scheme(base_scheme(&raw[..end])) != BackendKind::Other
                 || !raw[end + 1..].starts_with(|c: char| c.is_ascii_digit())
         });
-        let scheme = match scheme_end {
-            Some(end) => raw[..end].to_ascii_lowercase(),
-            None => {
-                return Err(Error::invalid_config(format!(
-                    "database URL \"{redacted}\" has no scheme: start it with one of {} \
-                     (for example sqlite:///app.sqlite or \
-                     postgresql://user:password@localhost:5432/app)",
-                    KNOWN_SCHEMES.join(", ")
-                )));
-            }
+        let Some(end) = scheme_end else {
+            return Err(Error::invalid_config(format!(
+                "database URL \"{redacted}\" has no scheme: start it with one of {} \
+                 (for example sqlite:///app.sqlite or \
+                 postgresql://user:password@localhost:5432/app)",
+                KNOWN_SCHEMES.join(", ")
+            )));
         };
+        let (scheme, driver) = split_driver(&raw[..end].to_ascii_lowercase(), &redacted)?;
         let backend = BackendKind::from_scheme(&scheme);
         let mut url = DatabaseUrl {
             raw: raw.to_owned(),
             redacted,
             scheme,
+            driver,
+            scheme_end: end,
             backend,
             sqlite: None,
             host: None,
@@ -187,7 +197,7 @@ impl DatabaseUrl {
     fn parse_sqlite(&mut self) -> Result<()> {
         const FORMS: &str = "use sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite \
                              or sqlite:///:memory:";
-        let after_scheme = self.scheme.len() + 1;
+        let after_scheme = self.scheme_end + 1;
         let rest = &self.raw[after_scheme..];
         let Some(body) = rest.strip_prefix("//") else {
             return Err(Error::invalid_config(format!(
@@ -236,7 +246,7 @@ impl DatabaseUrl {
     /// `require_database`, a missing database name is an error (PostgreSQL and CockroachDB).
     fn parse_server(&mut self, require_database: bool) -> Result<()> {
         let r = self.redacted.clone();
-        let after_scheme = self.scheme.len() + 1;
+        let after_scheme = self.scheme_end + 1;
         let rest = &self.raw[after_scheme..];
         let Some(body) = rest.strip_prefix("//") else {
             return Err(Error::invalid_config(format!(
@@ -302,7 +312,7 @@ impl DatabaseUrl {
     /// Parses a URL of a scheme this crate does not know: `scheme://…` is read like a server
     /// URL (without requiring a database); any other form is kept as opaque text.
     fn parse_other(&mut self) -> Result<()> {
-        let after_scheme = self.scheme.len() + 1;
+        let after_scheme = self.scheme_end + 1;
         if self.raw[after_scheme..].starts_with("//") {
             return self.parse_server(false);
         }
@@ -317,9 +327,16 @@ impl DatabaseUrl {
         self.backend
     }
 
-    /// The scheme, lowercased, as written (`postgresql` and `postgres` stay distinct).
+    /// The scheme, lowercased, as written (`postgresql` and `postgres` stay distinct), without
+    /// a driver suffix: `postgresql` for `postgresql+psycopg://…`.
     pub fn scheme(&self) -> &str {
         &self.scheme
+    }
+
+    /// The SQLAlchemy driver suffix of a built-in backend's scheme, lowercased: `psycopg` for
+    /// `postgresql+psycopg://…`, `None` without one. Drivers ignore it.
+    pub fn driver(&self) -> Option<&str> {
+        self.driver.as_deref()
     }
 
     /// Where a SQLite URL points; `None` for other backends.
@@ -475,6 +492,34 @@ fn scheme_end(raw: &str) -> Option<usize> {
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphabetic());
     let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
     (first_ok && rest_ok && scheme.len() > 1).then_some(end)
+}
+
+/// The part of a scheme before a `+driver` suffix, if that part names a built-in backend;
+/// otherwise the whole scheme.
+fn base_scheme(scheme: &str) -> &str {
+    match scheme.split_once('+') {
+        Some((base, _)) if BackendKind::from_scheme(base) != BackendKind::Other => base,
+        _ => scheme,
+    }
+}
+
+/// Splits a lowercased scheme into the scheme and its SQLAlchemy driver suffix
+/// (`postgresql+psycopg` into `postgresql` and `psycopg`). Only a built-in backend's scheme is
+/// split; the suffix must be letters and digits.
+fn split_driver(scheme: &str, redacted: &str) -> Result<(String, Option<String>)> {
+    let base = base_scheme(scheme);
+    if base.len() == scheme.len() {
+        return Ok((scheme.to_owned(), None));
+    }
+    let driver = &scheme[base.len() + 1..];
+    if driver.is_empty() || !driver.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::invalid_config(format!(
+            "database URL \"{redacted}\" has an invalid driver suffix after {base}+: name the \
+             driver in letters and digits (for example {base}+psycopg://…), or leave it out \
+             ({base}://…)"
+        )));
+    }
+    Ok((base.to_owned(), Some(driver.to_owned())))
 }
 
 /// Parses `host`, `host:port`, `[ipv6]:port` or the empty string into the decoded host and the
@@ -923,6 +968,145 @@ mod tests {
         }
         let e = parse_err("postgres://h1:5432,h2:5433/db");
         assert_eq!(e.kind(), ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn sqlalchemy_driver_suffixes() {
+        let cases = [
+            (
+                "postgresql+psycopg://h/db",
+                BackendKind::Postgres,
+                "postgresql",
+                "psycopg",
+            ),
+            (
+                "postgresql+psycopg2://h/db",
+                BackendKind::Postgres,
+                "postgresql",
+                "psycopg2",
+            ),
+            (
+                "postgresql+asyncpg://h/db",
+                BackendKind::Postgres,
+                "postgresql",
+                "asyncpg",
+            ),
+            (
+                "Postgres+PG8000://h/db",
+                BackendKind::Postgres,
+                "postgres",
+                "pg8000",
+            ),
+            (
+                "cockroachdb+psycopg2://h/db",
+                BackendKind::Cockroach,
+                "cockroachdb",
+                "psycopg2",
+            ),
+            (
+                "cockroachdb+asyncpg://h/db",
+                BackendKind::Cockroach,
+                "cockroachdb",
+                "asyncpg",
+            ),
+            (
+                "cockroach+psycopg://h/db",
+                BackendKind::Cockroach,
+                "cockroach",
+                "psycopg",
+            ),
+            (
+                "sqlite+pysqlite:///a.sqlite",
+                BackendKind::Sqlite,
+                "sqlite",
+                "pysqlite",
+            ),
+            (
+                "sqlite+aiosqlite:////abs/a.sqlite",
+                BackendKind::Sqlite,
+                "sqlite",
+                "aiosqlite",
+            ),
+        ];
+        for (s, kind, scheme, driver) in cases {
+            let u = parse(s);
+            assert_eq!(u.backend(), kind, "{s}");
+            assert_eq!(u.scheme(), scheme, "{s}");
+            assert_eq!(u.driver(), Some(driver), "{s}");
+        }
+        assert_eq!(parse("postgresql://h/db").driver(), None);
+
+        let u = parse("postgresql+psycopg://u@db:5433/orders?sslmode=require");
+        assert_eq!((u.host(), u.port()), ("db", 5433));
+        assert_eq!(u.database(), Some("orders"));
+        assert_eq!(u.query_param("sslmode"), Some("require"));
+        let sys = u.with_database("orders_dbos");
+        assert_eq!(
+            sys.expose_secret(),
+            "postgresql+psycopg://u@db:5433/orders_dbos?sslmode=require"
+        );
+        assert_eq!(sys.database(), Some("orders_dbos"));
+        let u = parse("sqlite+pysqlite:///dir/app.sqlite");
+        assert_eq!(
+            u.sqlite_location(),
+            Some(SqliteLocation::File(Path::new("dir/app.sqlite").to_owned()))
+        );
+        assert_eq!(
+            u.with_database("x.sqlite").expose_secret(),
+            "sqlite+pysqlite:///x.sqlite"
+        );
+
+        // The rules of the backend still apply after the suffix.
+        let e = parse_err("postgresql+psycopg://h");
+        assert!(
+            e.message().contains("Database name must be specified"),
+            "{e}"
+        );
+        let e = parse_err("sqlite+pysqlite://host/a.sqlite");
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+
+        // An empty or odd suffix is refused, naming the scheme.
+        for s in [
+            "postgresql+://h/db",
+            "postgresql+psy.copg://h/db",
+            "sqlite+a+b:///x",
+        ] {
+            let e = parse_err(s);
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{s}");
+            assert!(e.message().contains("invalid driver suffix"), "{s}: {e}");
+        }
+
+        // On an unknown scheme the suffix stays part of the scheme.
+        let u = parse("mysql+pymysql://h/db");
+        assert_eq!(u.backend(), BackendKind::Other);
+        assert_eq!(u.scheme(), "mysql+pymysql");
+        assert_eq!(u.driver(), None);
+    }
+
+    #[test]
+    fn driver_suffixes_never_print_passwords() {
+        for s in [
+            "postgresql+psycopg://alice:hunter2@db/app?password=hunter2",
+            "cockroachdb+psycopg2://alice:hunter2@db:26257/app",
+            "postgres+asyncpg://alice:hunter2@db/app",
+        ] {
+            let u = parse(s);
+            for shown in [u.to_string(), format!("{u:?}"), u.redacted().to_owned()] {
+                assert!(!shown.contains("hunter2"), "{shown}");
+                assert!(shown.contains("alice:***@db"), "{shown}");
+            }
+            assert!(u.expose_secret().contains("hunter2"));
+        }
+        for s in [
+            "postgresql+psycopg://alice:hunter2@db",
+            "postgresql+psycopg://alice:hunter2@db:bad/app",
+            "postgresql+://alice:hunter2@db/app",
+            "cockroachdb+psycopg2://alice:hunter2@h1,h2/app",
+        ] {
+            let e = parse_err(s);
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("hunter2"), "{s}: {shown}");
+        }
     }
 
     #[test]

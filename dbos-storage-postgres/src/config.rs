@@ -33,6 +33,10 @@ const DRIVER_KEYS: &[&str] = &["pool_pre_ping_window"];
 /// a session idle inside a transaction for a minute is ended by the server.
 pub(crate) const IDLE_IN_TRANSACTION_SETTING: &str = "idle_in_transaction_session_timeout";
 
+/// The `idle_in_transaction_session_timeout` set on every connection unless the configuration's
+/// `sys_db_idle_transaction_timeout` (system database) or `options` say otherwise.
+const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The libpq keys passed on to tokio-postgres (besides the TLS keys, handled by
 /// [`TlsSettings`]).
 const PASSED_KEYS: &[&str] = &[
@@ -116,9 +120,13 @@ pub struct PostgresConfig {
     /// How often waits re-check the database while a proven listener delivers wake-ups (at
     /// least their own poll interval).
     pub(crate) listener_recheck: Duration,
-    /// Whether the driver sets `idle_in_transaction_session_timeout` on new connections (false
-    /// when the user's `options` set it).
-    pub(crate) set_idle_in_transaction_timeout: bool,
+    /// The `idle_in_transaction_session_timeout` the driver sets on new connections, in
+    /// milliseconds (0: no limit): `sys_db_idle_transaction_timeout` for the system database,
+    /// else 60 s; `None` when the user's `options` set it.
+    pub(crate) idle_in_transaction_timeout_ms: Option<u64>,
+    /// How many polling reads of waits may run at once: `sys_db_polling_concurrency` for the
+    /// system database (0: the whole pool), else half the pool, at least 1.
+    pub(crate) polling_concurrency: usize,
     /// The dialect's [`Dialect::default_settings`] that the user's `options` do not set.
     pub(crate) session_defaults: Vec<(&'static str, &'static str)>,
     /// What the server's dialect decides (PostgreSQL unless built with another).
@@ -392,7 +400,21 @@ impl PostgresConfig {
             pg.application_name(application_name.as_str());
         }
         let options = options.join(" ");
-        let set_idle_in_transaction_timeout = !options.contains(IDLE_IN_TRANSACTION_SETTING);
+        let idle_in_transaction_timeout = match role {
+            Role::System => config.sys_db_idle_transaction_timeout,
+            Role::Application => None,
+        }
+        .unwrap_or(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT);
+        let idle_in_transaction_timeout_ms = (!options.contains(IDLE_IN_TRANSACTION_SETTING))
+            .then(|| u64::try_from(idle_in_transaction_timeout.as_millis()).unwrap_or(u64::MAX));
+        let max_connections =
+            usize::try_from(pool_size.saturating_add(config.max_overflow)).unwrap_or(usize::MAX);
+        let polling_concurrency = match (role, config.sys_db_polling_concurrency) {
+            (Role::System, Some(0)) => max_connections,
+            (Role::System, Some(reads)) => usize::try_from(reads).unwrap_or(usize::MAX),
+            _ => max_connections / 2,
+        }
+        .max(1);
         let session_defaults = dialect
             .default_settings()
             .iter()
@@ -418,7 +440,8 @@ impl PostgresConfig {
             echo: config.echo,
             use_listen_notify: config.use_listen_notify && dialect.supports_listen_notify(),
             listener_recheck: DEFAULT_LISTENER_RECHECK,
-            set_idle_in_transaction_timeout,
+            idle_in_transaction_timeout_ms,
+            polling_concurrency,
             session_defaults,
             dialect,
             create_database: role == Role::Application || config.run_migrations,
@@ -560,7 +583,8 @@ mod tests {
         assert_eq!(c.pg.get_options(), Some("-c statement_timeout=5000"));
         assert_eq!(c.connect_timeout, Duration::from_secs(7));
         assert!(c.pg.get_keepalives());
-        assert!(c.set_idle_in_transaction_timeout);
+        assert_eq!(c.idle_in_transaction_timeout_ms, Some(60_000));
+        assert_eq!(c.polling_concurrency, 10);
         assert_eq!(c.session_defaults, [("jit", "off")]);
         assert_eq!(c.schema(), "dbos");
         assert_eq!(c.max_size(), 20);
@@ -575,7 +599,8 @@ mod tests {
         let sys = PostgresConfig::system(&dbos, &url).unwrap();
         assert_eq!((sys.pool_size, sys.max_size()), (3, 5));
         assert_eq!(sys.schema(), "my_dbos");
-        assert!(!sys.set_idle_in_transaction_timeout);
+        assert_eq!(sys.idle_in_transaction_timeout_ms, None);
+        assert_eq!(sys.polling_concurrency, 2);
         assert_eq!(sys.session_defaults, [("jit", "off")]);
         let jit_on = DbosConfig::new("orders").with_options("-c jit=on");
         let sys = PostgresConfig::system(&jit_on, &url).unwrap();
@@ -587,6 +612,33 @@ mod tests {
         assert_eq!(sys.pg.get_user(), Some(DEFAULT_USER));
         let app = PostgresConfig::application(&dbos, &url).unwrap();
         assert_eq!(app.max_size(), 7);
+    }
+
+    #[test]
+    fn system_polling_concurrency_and_idle_transaction_timeout() {
+        let url = DatabaseUrl::parse("postgres://localhost/x").unwrap();
+        let dbos = DbosConfig::new("orders")
+            .with_sys_db_pool_size(6)
+            .with_sys_db_polling_concurrency(4)
+            .with_sys_db_idle_transaction_timeout(Duration::from_millis(2500));
+        let sys = PostgresConfig::system(&dbos, &url).unwrap();
+        assert_eq!(sys.polling_concurrency, 4);
+        assert_eq!(sys.idle_in_transaction_timeout_ms, Some(2500));
+        // The application database keeps the defaults: these settings are the system pool's.
+        let app = PostgresConfig::application(&dbos, &url).unwrap();
+        assert_eq!(app.polling_concurrency, 10);
+        assert_eq!(app.idle_in_transaction_timeout_ms, Some(60_000));
+        // Zero lifts the limit on polling reads and sets no idle limit.
+        let dbos = dbos
+            .with_sys_db_polling_concurrency(0)
+            .with_sys_db_idle_transaction_timeout(Duration::ZERO);
+        let sys = PostgresConfig::system(&dbos, &url).unwrap();
+        assert_eq!(sys.polling_concurrency, 6);
+        assert_eq!(sys.idle_in_transaction_timeout_ms, Some(0));
+        // The user's options still win over every default.
+        let dbos = dbos.with_options("-c idle_in_transaction_session_timeout=9s");
+        let sys = PostgresConfig::system(&dbos, &url).unwrap();
+        assert_eq!(sys.idle_in_transaction_timeout_ms, None);
     }
 
     #[test]

@@ -47,10 +47,6 @@ use crate::error::{
     is_unknown_database, lost_race, sqlstate, BACKEND,
 };
 
-/// The `idle_in_transaction_session_timeout` set on every connection (milliseconds), unless the
-/// user's `options` set one.
-const IDLE_IN_TRANSACTION_TIMEOUT_MS: u32 = 60_000;
-
 /// Why the manager could not open (or check) a connection.
 #[derive(Debug)]
 pub(crate) enum ConnectError {
@@ -129,10 +125,8 @@ where
 /// user's `options` set it), then the dialect's session settings.
 fn session_setup(config: &PostgresConfig) -> String {
     let mut statements = Vec::new();
-    if config.set_idle_in_transaction_timeout {
-        statements.push(format!(
-            "SET {IDLE_IN_TRANSACTION_SETTING} = {IDLE_IN_TRANSACTION_TIMEOUT_MS}"
-        ));
+    if let Some(ms) = config.idle_in_transaction_timeout_ms {
+        statements.push(format!("SET {IDLE_IN_TRANSACTION_SETTING} = {ms}"));
     }
     for (name, value) in &config.session_defaults {
         statements.push(format!("SET {name} = {value}"));

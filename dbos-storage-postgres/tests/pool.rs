@@ -177,6 +177,45 @@ async fn sessions_turn_jit_off_unless_the_options_set_it() {
     assert_eq!(show(store).await, ["on", "5s"]);
 }
 
+/// DBOS's `sys_db_idle_transaction_timeout_sec` and `sys_db_polling_concurrency` reach the
+/// system store's sessions and its polling gate; zero means no limit for both.
+#[tokio::test]
+async fn system_idle_transaction_timeout_and_polling_concurrency_apply() {
+    let url = DatabaseUrl::parse(&pg::server().create_database("pool_sys_tuning").await).unwrap();
+    let open = |dbos: DbosConfig| {
+        let url = url.clone();
+        async move {
+            PostgresStore::open(PostgresConfig::system(&dbos, &url).unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let idle = |store: PostgresStore| async move {
+        let client = store.native_connection().await.unwrap();
+        let row = client
+            .query_one("SHOW idle_in_transaction_session_timeout", &[])
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        row.get::<_, String>(0)
+    };
+    let tuned = DbosConfig::new("pool-tuning")
+        .with_sys_db_pool_size(6)
+        .with_sys_db_polling_concurrency(5)
+        .with_sys_db_idle_transaction_timeout(Duration::from_millis(2500));
+    let store = open(tuned.clone()).await;
+    assert_eq!(store.poll_gate_size(), 5);
+    assert_eq!(idle(store).await, "2500ms");
+
+    let unlimited = tuned
+        .with_sys_db_polling_concurrency(0)
+        .with_sys_db_idle_transaction_timeout(Duration::ZERO);
+    let store = open(unlimited).await;
+    assert_eq!(store.poll_gate_size(), 6, "the whole pool");
+    assert_eq!(idle(store).await, "0");
+    pg::server().drop_database(url.expose_secret()).await;
+}
+
 /// How long the exhaustion tests may wait for anything before they fail (a hang guard, not a
 /// speed requirement).
 const HANG_GUARD: Duration = Duration::from_secs(60);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use dbos_storage::payload::portable;
 use dbos_storage::{
-    connect, Caller, DbosConfig, ErrorKind, EventStore, InsertOptions, LifecycleStore,
+    connect, Caller, DatabaseUrl, DbosConfig, ErrorKind, EventStore, InsertOptions, LifecycleStore,
     ListStepsOptions, ListWorkflowsQuery, MessageStore, NewWorkflow, Outcome, OutgoingMessage,
     Payload, QueueDefinition, Result, SendOptions, StepRecord, StreamReadOptions, StreamStore,
     SystemStore, WorkflowStore,
@@ -131,7 +131,7 @@ fn config_rows(dir: &Path) -> Vec<Row> {
             "empty URL",
             ErrorKind::InvalidConfig,
             &["database URL is empty"],
-            open(config().with_system_database_url("")),
+            async { DatabaseUrl::parse(" ") },
         ),
         row(
             "missing database name",
@@ -262,14 +262,19 @@ fn config_rows(dir: &Path) -> Vec<Row> {
             ))),
         ),
         row(
-            "YAML: unset ${VAR}",
+            "YAML: unset ${VAR} in a URL that is used",
             ErrorKind::InvalidConfig,
-            &["DBOS_BAD_INPUT_UNSET_VARIABLE"],
+            &[
+                "system_database_url: Database name must be specified",
+                "system_database_url uses ${DBOS_BAD_INPUT_UNSET_VARIABLE}, which is not set",
+            ],
             async {
                 DbosConfig::from_yaml_str_with_env(
-                    "name: bad-input\nsystem_database_url: ${DBOS_BAD_INPUT_UNSET_VARIABLE}\n",
+                    "name: bad-input\nsystem_database_url: \
+                     postgresql://u@localhost/${DBOS_BAD_INPUT_UNSET_VARIABLE}\n",
                     |_| None,
-                )
+                )?
+                .validate()
             },
         ),
         row(
@@ -332,12 +337,16 @@ fn config_rows(dir: &Path) -> Vec<Row> {
     let unset = yaml_in(
         dir,
         "unset.yaml",
-        b"name: bad-input\nsystem_database_url: ${DBOS_BAD_INPUT_UNSET_VARIABLE}\n",
+        b"name: ${DBOS_BAD_INPUT_UNSET_VARIABLE}\n",
     );
     rows.push(row(
-        "config file: unset ${VAR}",
+        "config file: unset ${VAR} as the name",
         ErrorKind::InvalidConfig,
-        &["DBOS_BAD_INPUT_UNSET_VARIABLE", "unset.yaml"],
+        &[
+            "name is empty",
+            "${DBOS_BAD_INPUT_UNSET_VARIABLE}, which is not set",
+            "unset.yaml",
+        ],
         async move { DbosConfig::from_yaml_file(unset) },
     ));
     rows.extend(postgres_config_rows(dir));
@@ -915,7 +924,6 @@ async fn invalid_utf8_in_the_database_file_is_corrupt() {
 #[tokio::test]
 async fn operation_rows_fail_cleanly_and_leave_postgres_intact() {
     use dbos_storage::postgres::{PostgresConfig, PostgresStore};
-    use dbos_storage::DatabaseUrl;
     use dbos_storage_testkit::pg;
 
     let url = pg::server().create_database("bad_input").await;

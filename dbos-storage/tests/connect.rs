@@ -103,6 +103,53 @@ async fn mixed_database_types_are_refused() {
 }
 
 #[tokio::test]
+async fn sqlalchemy_driver_suffixes_route_to_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = format!(
+        "sqlite+pysqlite:///{}",
+        dir.path().join("sys.sqlite").display()
+    );
+    let app = format!(
+        "sqlite+aiosqlite:///{}",
+        dir.path().join("app.sqlite").display()
+    );
+    let config = DbosConfig::new("facade-test")
+        .with_system_database_url(&sys)
+        .with_application_database_url(&app);
+    let stores = connect(&config).await.unwrap();
+    assert_eq!(stores.system.backend(), "sqlite");
+    assert_eq!(
+        stores.app.expect("an application store").backend(),
+        "sqlite"
+    );
+    assert!(dir.path().join("sys.sqlite").exists());
+    assert!(dir.path().join("app.sqlite").exists());
+
+    // Mixed types stay refused whatever the suffixes.
+    let config = DbosConfig::new("facade-test")
+        .with_system_database_url(&sys)
+        .with_application_database_url("postgresql+psycopg://u:hunter2@localhost/app");
+    let err = connect(&config).await.unwrap_err();
+    assert!(
+        err.message().contains("must be the same database type"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    // A suffix on an unknown scheme is an unknown scheme.
+    let err = connect_url("mysql+pymysql://u:hunter2@localhost/db")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(
+        err.message()
+            .contains("unknown database URL scheme mysql+pymysql://"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
 async fn a_missing_database_name_is_refused() {
     let config = DbosConfig::new("facade-test").with_system_database_url("postgresql://localhost");
     let err = connect(&config).await.unwrap_err();

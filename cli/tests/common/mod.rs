@@ -181,3 +181,20 @@ pub(crate) async fn seed(store: &dyn SystemStore) {
         .collect();
     store.enqueue_workflows(queued).await.unwrap();
 }
+
+/// A scratch directory holding a copy of the DBOS project fixture `name` (a directory of
+/// `tests/fixtures` with its `dbos-config.yaml`), to run the binary in.
+pub(crate) fn project(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture(name), dir.path().join("dbos-config.yaml"))
+        .unwrap_or_else(|e| panic!("copy the fixture {name}: {e}"));
+    dir
+}
+
+/// The path of the `dbos-config.yaml` of fixture `name`.
+pub(crate) fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .join("dbos-config.yaml")
+}

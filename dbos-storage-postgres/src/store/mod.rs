@@ -208,7 +208,8 @@ queries! {
 ///
 /// Waits for messages, events and stream values are woken at once by writes of this store, and
 /// — with LISTEN/NOTIFY — by other processes through one dedicated listener connection (see the
-/// crate documentation). Their polling reads share a gate of half the pool, so waiters never
+/// crate documentation). Their polling reads share a gate of half the pool (or
+/// `sys_db_polling_concurrency`), so waiters never
 /// take every connection, and they hold no connection while they sleep.
 ///
 /// Open it with [`PostgresStore::connect`] (or through the facade's driver registry), then call
@@ -251,7 +252,7 @@ impl PostgresStore {
     pub(crate) fn new(pool: Pool, config: PostgresConfig) -> PostgresStore {
         let queries = Arc::new(Queries::new(config.schema()));
         let waits = Arc::new(WaitRegistry::new());
-        let gate = PollGate::for_pool(usize::try_from(config.max_size()).unwrap_or(usize::MAX));
+        let gate = PollGate::new(config.polling_concurrency);
         let combiner = config
             .dialect()
             .combines_step_checkpoints()
@@ -448,8 +449,8 @@ impl PostgresStore {
         self.combiner().map_or(0, group_commit::Combiner::size)
     }
 
-    /// How many polling reads of waits may run at once (half the pool, at least 1), so that
-    /// waiting calls never take every connection.
+    /// How many polling reads of waits may run at once (`sys_db_polling_concurrency`, else half
+    /// the pool, at least 1), so that waiting calls never take every connection.
     pub fn poll_gate_size(&self) -> usize {
         self.inner.gate.size()
     }
