@@ -194,6 +194,50 @@ async fn a_wrong_password_fails_without_printing_it() {
 }
 
 #[tokio::test]
+async fn the_verbose_log_never_prints_the_password() {
+    let (url, dir) = database("cli_log_pw").await;
+    let role = pg::server().unique_name("cli_log");
+    pg::server().create_role(&role, "Right-Log-Secret").await;
+    let name = pg::database_name(&url);
+    pg::server()
+        .execute(&format!("ALTER DATABASE \"{name}\" OWNER TO \"{role}\""))
+        .await;
+    let right = pg::server().url_for(&name, &role, Some("Right-Log-Secret"));
+    let out = run(dir.path(), &["--url", &right, "-vv", "migrate"]);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.lines()
+            .any(|l| is_log_line(l) && l.contains("dbos_storage_postgres::migrate")),
+        "the driver's log lines:\n{err}"
+    );
+    assert!(!err.contains("Right-Log-Secret"), "{err}");
+    // Everything every crate logs, through RUST_LOG and the DBOS spelling of the option.
+    let out = cmd(dir.path())
+        .env("RUST_LOG", "trace")
+        .args(["--sys-db-url", &right, "migrate"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(|l| is_log_line(l) && l.contains(" DEBUG ")),
+        "{err}"
+    );
+    assert!(!err.contains("Right-Log-Secret"), "{err}");
+    // A refused password, logged at every level.
+    let wrong = pg::server().url_for(&name, &role, Some("Wr0ng-Log-Secret"));
+    let out = cmd(dir.path())
+        .env("RUST_LOG", "trace")
+        .args(["--url", &wrong, "check"])
+        .output()
+        .unwrap();
+    let err = fails(&out, 1, &["password authentication failed"]);
+    assert!(!err.contains("Wr0ng-Log-Secret"), "{err}");
+    pg::server().drop_database(&url).await;
+}
+
+#[tokio::test]
 async fn a_schema_behind_this_build_is_refused_by_read_commands() {
     let (url, dir) = database("cli_behind").await;
     ok(&run(dir.path(), &["--url", &url, "migrate"]));
