@@ -267,6 +267,14 @@ async fn the_application_url_derives_the_system_database() {
     let out = ok(&run(dir.path(), &["--app-url", &url, "migrate"]));
     assert!(out.contains(&format!("/{app_name}_dbos")), "{out}");
     assert!(database_exists(&format!("{app_name}_dbos")).await);
+    // DBOS's spellings of the option: --db-url and -D.
+    for option in ["--db-url", "-D"] {
+        let out = ok(&run(dir.path(), &[option, &url, "check"]));
+        assert!(
+            out.contains(&format!("/{app_name}_dbos")),
+            "{option}: {out}"
+        );
+    }
     pg::server()
         .drop_database(&format!("{app_name}_dbos"))
         .await;
