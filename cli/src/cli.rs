@@ -1,8 +1,11 @@
 //! The command line: global options, commands and their arguments (clap derive).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::values::{age, cron_expression, time_zone};
 
 /// Migrate, check, inspect and repair a DBOS system database; benchmark it; watch a durable
 /// workflow survive a crash.
@@ -12,6 +15,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// dbos-config.yaml in the current directory, which is not read when --url or --app-url is
 /// given; DBOS's own format, with ${VAR} substitution); otherwise the embedded SQLite default,
 /// sqlite:///{name}.sqlite in the current directory.
+///
+/// Options also answer to the names of DBOS's own `dbos` command (--sys-db-url/-s, --db-url/-D,
+/// --limit/-l, …), shown as aliases.
 #[derive(Debug, Parser)]
 #[command(name = "dbos-storage", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -28,6 +34,8 @@ pub(crate) struct Global {
     /// SQLAlchemy driver suffix such as postgresql+psycopg:// is accepted).
     #[arg(
         long,
+        visible_alias = "sys-db-url",
+        visible_short_alias = 's',
         global = true,
         help_heading = "Global options",
         value_name = "URL"
@@ -36,6 +44,8 @@ pub(crate) struct Global {
     /// The application database URL; without --url the system database is derived from it.
     #[arg(
         long,
+        visible_alias = "db-url",
+        visible_short_alias = 'D',
         global = true,
         help_heading = "Global options",
         value_name = "URL"
@@ -61,6 +71,24 @@ pub(crate) struct Global {
     /// Print JSON instead of tables.
     #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) json: bool,
+    /// Log more on stderr: -v info, -vv debug, -vvv trace (default: warnings). RUST_LOG, when
+    /// set, replaces these levels.
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = ArgAction::Count,
+        help_heading = "Global options"
+    )]
+    pub(crate) verbose: u8,
+    /// Log nothing (errors still print as `error: …`).
+    #[arg(
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
+    pub(crate) quiet: bool,
 }
 
 /// The commands.
@@ -107,7 +135,7 @@ pub(crate) enum Command {
 pub(crate) struct MigrateArgs {
     /// PostgreSQL: then grant this role the use of the system schema (schema usage, table
     /// reads and writes, sequences, functions), as `dbos migrate --app-role` does.
-    #[arg(long, value_name = "ROLE")]
+    #[arg(long, visible_short_alias = 'r', value_name = "ROLE")]
     pub(crate) app_role: Option<String>,
 }
 
@@ -177,7 +205,12 @@ pub(crate) enum WorkflowCommand {
 #[group(multiple = false)]
 pub(crate) struct StartArgs {
     /// Run again from step N (steps before N are replayed).
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        visible_alias = "step",
+        visible_short_alias = 'S',
+        value_name = "N"
+    )]
     pub(crate) from_step: Option<i32>,
     /// Run again from the last step that failed.
     #[arg(long)]
@@ -196,7 +229,12 @@ pub(crate) struct ForkArgs {
     #[command(flatten)]
     pub(crate) start: StartArgs,
     /// The fork's id (one source only; default: a new UUID).
-    #[arg(long, value_name = "ID")]
+    #[arg(
+        long,
+        visible_alias = "forked-workflow-id",
+        visible_short_alias = 'f',
+        value_name = "ID"
+    )]
     pub(crate) fork_id: Option<String>,
     /// The queue to enqueue the forks on (default: the internal queue).
     #[arg(long, value_name = "QUEUE")]
@@ -205,7 +243,7 @@ pub(crate) struct ForkArgs {
     #[arg(long, value_name = "KEY")]
     pub(crate) partition: Option<String>,
     /// The application version that must run the forks (default: the source's).
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, visible_alias = "application-version", value_name = "VERSION")]
     pub(crate) app_version: Option<String>,
     /// Rewrite a child workflow id in the copied steps, OLD=NEW (repeatable).
     #[arg(long, value_name = "OLD=NEW")]
@@ -283,8 +321,9 @@ pub(crate) struct ScheduleArgs {
     /// The workflow function it starts.
     #[arg(long, value_name = "NAME")]
     pub(crate) workflow: String,
-    /// The cron expression (5 fields, or 6 with seconds first).
-    #[arg(long, value_name = "EXPR")]
+    /// The cron expression, checked as DBOS does: 5 fields (minute hour day-of-month month
+    /// day-of-week), or 6 with seconds first, or @hourly, @daily, ….
+    #[arg(long, value_name = "EXPR", value_parser = cron_expression)]
     pub(crate) cron: String,
     /// The context passed to each run, serialized as the application does (default: null).
     #[arg(long, value_name = "TEXT", default_value = "null")]
@@ -295,8 +334,8 @@ pub(crate) struct ScheduleArgs {
     /// The queue its runs go to (default: the internal queue).
     #[arg(long, value_name = "QUEUE")]
     pub(crate) queue: Option<String>,
-    /// The IANA time zone of the cron expression.
-    #[arg(long, value_name = "ZONE")]
+    /// The IANA time zone of the cron expression (Europe/Paris, America/New_York, UTC).
+    #[arg(long, value_name = "ZONE", value_parser = time_zone)]
     pub(crate) timezone: Option<String>,
     /// Backfill missed firings.
     #[arg(long)]
@@ -312,9 +351,9 @@ pub(crate) struct ScheduleArgs {
 /// `gc`.
 #[derive(Debug, Args)]
 pub(crate) struct GcArgs {
-    /// Delete workflows that finished more than this long ago (e.g. 30d, 12h, 90m).
-    #[arg(long, value_name = "AGE")]
-    pub(crate) older_than: Option<String>,
+    /// Delete workflows that finished more than this long ago (e.g. 30d, 12h, 90m, 1h30m).
+    #[arg(long, value_name = "AGE", value_parser = age)]
+    pub(crate) older_than: Option<Duration>,
     /// Delete workflows that finished before TIME.
     #[arg(long, value_name = "TIME", conflicts_with = "older_than")]
     pub(crate) before: Option<String>,
@@ -325,8 +364,8 @@ pub(crate) struct GcArgs {
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub(crate) batch_size: u32,
     /// How long the collector's lease lasts between batches.
-    #[arg(long, default_value = "60s", value_name = "AGE")]
-    pub(crate) lease_ttl: String,
+    #[arg(long, default_value = "60s", value_name = "AGE", value_parser = age)]
+    pub(crate) lease_ttl: Duration,
     /// The lease token of a collector that was killed, to resume at once.
     #[arg(long, value_name = "TOKEN")]
     pub(crate) holder: Option<String>,
@@ -370,8 +409,8 @@ pub(crate) struct MetricsArgs {
     #[arg(long, value_name = "TIME")]
     pub(crate) until: Option<String>,
     /// Bucket width (e.g. 1h, 15m; default: one bucket).
-    #[arg(long, value_name = "AGE")]
-    pub(crate) bucket: Option<String>,
+    #[arg(long, value_name = "AGE", value_parser = age)]
+    pub(crate) bucket: Option<Duration>,
     /// Only this application's rows plus unclaimed ones.
     #[arg(long, value_name = "NAME")]
     pub(crate) application: Option<String>,
@@ -384,16 +423,21 @@ pub(crate) enum AppCommand {
     /// The application must be stopped.
     Rename {
         /// The current name.
-        #[arg(long, value_name = "NAME", required_unless_present = "unclaimed")]
+        #[arg(
+            long,
+            visible_short_alias = 'f',
+            value_name = "NAME",
+            required_unless_present = "unclaimed"
+        )]
         from: Option<String>,
         /// Move the unclaimed rows (application NULL) instead.
         #[arg(long, conflicts_with = "from")]
         unclaimed: bool,
         /// The new name.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, visible_short_alias = 't', value_name = "NAME")]
         to: String,
         /// Also claim unclaimed rows for the new name.
-        #[arg(long)]
+        #[arg(long, visible_alias = "adopt-unclaimed-rows")]
         adopt_unclaimed: bool,
         /// Finished workflows and steps per transaction.
         #[arg(long, default_value_t = 10_000, value_name = "N")]
@@ -421,22 +465,27 @@ pub(crate) struct ListArgs {
     pub(crate) prefix: Option<String>,
     /// Any of these statuses (repeatable): PENDING, ENQUEUED, DELAYED, SUCCESS, ERROR,
     /// CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED.
-    #[arg(long, value_name = "STATUS")]
+    #[arg(long, visible_short_alias = 'S', value_name = "STATUS")]
     pub(crate) status: Vec<String>,
     /// Any of these workflow names (repeatable).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, visible_short_alias = 'n', value_name = "NAME")]
     pub(crate) name: Vec<String>,
     /// Any of these application versions (repeatable).
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, visible_alias = "application-version", value_name = "VERSION")]
     pub(crate) app_version: Vec<String>,
     /// Any of these executors (repeatable).
     #[arg(long, value_name = "ID")]
     pub(crate) executor: Vec<String>,
     /// Any of these queues (repeatable).
-    #[arg(long, value_name = "QUEUE")]
+    #[arg(
+        long,
+        visible_alias = "queue-name",
+        visible_short_alias = 'q',
+        value_name = "QUEUE"
+    )]
     pub(crate) queue: Vec<String>,
     /// Any of these authenticated users (repeatable).
-    #[arg(long, value_name = "USER")]
+    #[arg(long, visible_short_alias = 'u', value_name = "USER")]
     pub(crate) user: Vec<String>,
     /// Enqueued by this schedule.
     #[arg(long, value_name = "NAME")]
@@ -449,10 +498,10 @@ pub(crate) struct ListArgs {
     pub(crate) parent: Option<String>,
     /// Created at or after TIME (RFC 3339; local YYYY-MM-DD, YYYY-MM-DDTHH:MM or
     /// YYYY-MM-DDTHH:MM:SS; or epoch ms).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, visible_short_alias = 't', value_name = "TIME")]
     pub(crate) start_time: Option<String>,
     /// Created at or before TIME.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, visible_short_alias = 'e', value_name = "TIME")]
     pub(crate) end_time: Option<String>,
     /// Completed at or after TIME.
     #[arg(long, value_name = "TIME")]
@@ -480,20 +529,33 @@ pub(crate) struct ListArgs {
     #[arg(long = "attribute", value_name = "KEY=VALUE")]
     pub(crate) attributes: Vec<String>,
     /// Only this application's workflows plus unclaimed ones.
-    #[arg(long, value_name = "NAME")]
+    #[arg(
+        long,
+        visible_alias = "application-name",
+        visible_short_alias = 'a',
+        value_name = "NAME"
+    )]
     pub(crate) application: Option<String>,
     /// Only queued workflows (DELAYED, ENQUEUED, PENDING unless --status says otherwise).
     #[arg(long)]
     pub(crate) queues_only: bool,
     /// At most this many rows.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(
+        long,
+        visible_short_alias = 'l',
+        default_value_t = 100,
+        value_name = "N"
+    )]
     pub(crate) limit: u64,
     /// Skip this many rows.
-    #[arg(long, value_name = "N")]
+    #[arg(long, visible_short_alias = 'o', value_name = "N")]
     pub(crate) offset: Option<u64>,
     /// Order by creation time.
     #[arg(long, value_enum, default_value_t = Sort::Desc)]
     pub(crate) sort: Sort,
+    /// Newest first: the same as --sort desc (DBOS's spelling).
+    #[arg(long, short = 'd', conflicts_with = "sort")]
+    pub(crate) sort_desc: bool,
     /// Load inputs (shown with --json).
     #[arg(long)]
     pub(crate) load_input: bool,

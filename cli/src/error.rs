@@ -1,6 +1,7 @@
 //! The command's errors: one line on stderr, passwords redacted, exit code 1.
 
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dbos_storage::DatabaseUrl;
 
@@ -40,10 +41,11 @@ impl From<std::io::Error> for CliError {
 
 /// Secrets that must never be printed: the passwords of every URL the command was given.
 ///
-/// Every message goes through [`Secrets::redact`] before it is printed, as a second line of
-/// defence behind the redacting `Display` of URLs and errors.
+/// Every message and log line goes through [`Secrets::redact`] before it is printed, as a
+/// second line of defence behind the redacting `Display` of URLs and errors. Clones share the
+/// list, so the log writer made at start-up redacts the URLs registered later.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Secrets(Vec<String>);
+pub(crate) struct Secrets(Arc<Mutex<Vec<String>>>);
 
 impl Secrets {
     /// Registers the password (and `password=` / `sslpassword=` values) of `url`, parsed or
@@ -71,16 +73,18 @@ impl Secrets {
     }
 
     fn add(&mut self, secret: &str) {
+        let mut secrets = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         // Very short strings would blank out unrelated text; they are not worth guarding.
-        if secret.len() >= 3 && !self.0.iter().any(|s| s == secret) {
-            self.0.push(secret.to_owned());
+        if secret.len() >= 3 && !secrets.iter().any(|s| s == secret) {
+            secrets.push(secret.to_owned());
         }
     }
 
     /// `text` with every registered secret replaced by `***`.
     pub(crate) fn redact(&self, text: &str) -> String {
+        let secrets = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = text.to_owned();
-        for secret in &self.0 {
+        for secret in secrets.iter() {
             out = out.replace(secret.as_str(), "***");
         }
         out

@@ -8,11 +8,13 @@ mod cli;
 mod connect;
 mod demo;
 mod error;
+mod logging;
 mod maintain;
 mod migrate;
 mod output;
 mod queue;
 mod schedule;
+mod values;
 mod workflow;
 
 use std::process::ExitCode;
@@ -40,6 +42,10 @@ fn main() -> ExitCode {
 
     let cli = Cli::parse();
     let mut secrets = Secrets::default();
+    if let Err(e) = logging::init(cli.global.verbose, cli.global.quiet, &secrets) {
+        eprintln!("error: {}", one_line(&e.to_string()));
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

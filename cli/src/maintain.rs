@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::cli::{AppCommand, ExportArgs, GcArgs, ImportArgs, MetricsArgs};
 use crate::connect::{self, Mode};
 use crate::error::CliError;
-use crate::output::{local_time, pairs, parse_age, parse_time, print_json, Table};
+use crate::output::{local_time, pairs, parse_time, print_json, Table};
 
 /// `n workflows`, singular for one.
 fn count_workflows(n: usize) -> String {
@@ -26,10 +26,7 @@ fn count_workflows(n: usize) -> String {
 /// The collector's options from `gc`'s arguments, checked before connecting.
 fn gc_options(args: &GcArgs) -> Result<GcOptions, CliError> {
     let cutoff = match (&args.older_than, &args.before) {
-        (Some(age), _) => {
-            let age = parse_age("--older-than", age)?;
-            Some(now_epoch_ms() - dbos_storage::duration_ms(age))
-        }
+        (Some(age), _) => Some(now_epoch_ms() - dbos_storage::duration_ms(*age)),
         (None, Some(t)) => Some(parse_time("--before", t)?),
         (None, None) => None,
     };
@@ -43,7 +40,7 @@ fn gc_options(args: &GcArgs) -> Result<GcOptions, CliError> {
     policy.keep_newest = args.keep;
     let mut options = GcOptions::new(policy)
         .batch_size(args.batch_size)
-        .lease_ttl(parse_age("--lease-ttl", &args.lease_ttl)?);
+        .lease_ttl(args.lease_ttl);
     if let Some(h) = &args.holder {
         options = options.holder(h.clone());
     }
@@ -189,10 +186,7 @@ fn metrics_query(args: &MetricsArgs) -> Result<MetricsQuery, CliError> {
         Some(t) => parse_time("--until", t)?,
         None => now_epoch_ms() + 1,
     };
-    let bucket = match &args.bucket {
-        Some(b) => Some(parse_age("--bucket", b)?),
-        None => None,
-    };
+    let bucket = args.bucket;
     let start = match &args.since {
         Some(t) => parse_time("--since", t)?,
         None => {

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use chrono::{DateTime, Local, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
 use crate::error::CliError;
 
@@ -63,35 +64,6 @@ pub(crate) fn parse_time(flag: &str, text: &str) -> Result<i64, CliError> {
     }
 }
 
-/// Parses a duration argument: a whole number with a unit, `ms`, `s`, `m`, `h` or `d`
-/// (`30d`, `12h`, `500ms`).
-pub(crate) fn parse_age(flag: &str, text: &str) -> Result<std::time::Duration, CliError> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let unit_ms: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => 0,
-    };
-    let n: Option<u64> = number.parse().ok();
-    match n
-        .and_then(|n| n.checked_mul(unit_ms))
-        .filter(|_| unit_ms > 0)
-    {
-        Some(ms) => Ok(std::time::Duration::from_millis(ms)),
-        None => Err(CliError::new(format!(
-            "{flag} {text:?} is not a duration: use a whole number with ms, s, m, h or d \
-             (30d, 12h, 500ms)"
-        ))),
-    }
-}
-
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
@@ -100,7 +72,8 @@ pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliErro
     Ok(())
 }
 
-/// A table with a header row, rendered with columns aligned on the widest cell.
+/// A table with a header row, rendered with columns aligned on the widest cell, by display
+/// width (a CJK character or an emoji takes two terminal columns).
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     header: Vec<String>,
@@ -129,17 +102,17 @@ impl Table {
     /// The table as text, one line per row, without trailing spaces.
     pub(crate) fn render(&self) -> String {
         let columns = self.header.len();
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate().take(columns) {
-                widths[i] = widths[i].max(cell.chars().count());
+                widths[i] = widths[i].max(cell.width());
             }
         }
         let mut out = String::new();
         for row in std::iter::once(&self.header).chain(&self.rows) {
             let mut line = String::new();
             for (i, cell) in row.iter().enumerate().take(columns) {
-                let pad = widths[i] - cell.chars().count();
+                let pad = widths[i] - cell.width();
                 if i > 0 {
                     line.push_str("  ");
                 }
@@ -157,16 +130,13 @@ impl Table {
     }
 }
 
-/// Key/value lines with the keys aligned.
+/// Key/value lines with the keys aligned (by display width).
 pub(crate) fn pairs(rows: &[(String, String)]) -> String {
-    let width = rows
-        .iter()
-        .map(|(k, _)| k.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = rows.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
     let mut out = String::new();
     for (k, v) in rows {
-        let _ = writeln!(out, "{k:<width$}  {v}");
+        let pad = " ".repeat(width - k.width());
+        let _ = writeln!(out, "{k}{pad}  {v}");
     }
     out
 }
@@ -217,6 +187,22 @@ mod tests {
     }
 
     #[test]
+    fn wide_characters_take_two_columns() {
+        let mut t = Table::new(&["NAME", "STATUS"]);
+        t.row(vec!["注文処理".into(), "SUCCESS".into()]);
+        t.row(vec!["🚀 launch".into(), "ERROR".into()]);
+        t.row(vec!["plain".into(), "PENDING".into()]);
+        assert_eq!(
+            t.render(),
+            "NAME       STATUS\n注文処理   SUCCESS\n🚀 launch  ERROR\nplain      PENDING\n"
+        );
+        assert_eq!(
+            pairs(&[("名前".into(), "x".into()), ("id".into(), "y".into())]),
+            "名前  x\nid    y\n"
+        );
+    }
+
+    #[test]
     fn times_parse_in_every_accepted_form() {
         assert_eq!(
             parse_time("--t", "1700000000000").unwrap(),
@@ -235,27 +221,6 @@ mod tests {
         assert!(parse_time("--t", "2023-11-14T10:00").is_ok());
         let e = parse_time("--start-time", "yesterday").unwrap_err();
         assert!(e.to_string().contains("--start-time"), "{e}");
-    }
-
-    #[test]
-    fn ages_parse_with_units_and_reject_the_rest() {
-        use std::time::Duration;
-        assert_eq!(
-            parse_age("--x", "30d").unwrap(),
-            Duration::from_secs(30 * 86_400)
-        );
-        assert_eq!(
-            parse_age("--x", "500ms").unwrap(),
-            Duration::from_millis(500)
-        );
-        assert_eq!(parse_age("--x", "2m").unwrap(), Duration::from_secs(120));
-        for bad in ["", "5", "d", "1.5h", "3w", "-1s", "99999999999999999999d"] {
-            let e = parse_age("--older-than", bad).unwrap_err().to_string();
-            assert!(
-                e.contains("--older-than") && e.contains("not a duration"),
-                "{e}"
-            );
-        }
     }
 
     #[test]

@@ -66,9 +66,9 @@ pub(crate) async fn run(
 fn list_query(args: &ListArgs) -> Result<ListWorkflowsQuery, CliError> {
     let mut q = ListWorkflowsQuery::new()
         .limit(args.limit)
-        .sort(match args.sort {
-            Sort::Asc => SortOrder::Ascending,
-            Sort::Desc => SortOrder::Descending,
+        .sort(match (args.sort, args.sort_desc) {
+            (Sort::Asc, false) => SortOrder::Ascending,
+            (Sort::Desc, _) | (_, true) => SortOrder::Descending,
         })
         .queues_only(args.queues_only)
         .load_input(args.load_input)

@@ -302,7 +302,7 @@ async fn schedules_are_created_listed_paused_and_deleted() {
             "daily",
         ],
     );
-    fails(&out, 1, &["has 1 fields"]);
+    fails(&out, 2, &["--cron <EXPR>", "has 1 fields"]);
     ok(&run(
         dir.path(),
         &[
@@ -362,7 +362,7 @@ async fn gc_deletes_only_finished_workflows_and_says_what_it_needs() {
     let out = run(dir.path(), &["--url", &u, "gc"]);
     fails(&out, 1, &["--older-than", "--keep"]);
     let out = run(dir.path(), &["--url", &u, "gc", "--older-than", "soon"]);
-    fails(&out, 1, &["not a duration"]);
+    fails(&out, 2, &["--older-than <AGE>", "use a number with a unit"]);
 
     // Everything finished before now goes; the pending and queued workflows stay.
     let v = json(&run(

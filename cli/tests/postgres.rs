@@ -193,6 +193,50 @@ async fn a_wrong_password_fails_without_printing_it() {
     pg::server().drop_database(&url).await;
 }
 
+#[tokio::test]
+async fn the_verbose_log_never_prints_the_password() {
+    let (url, dir) = database("cli_log_pw").await;
+    let role = pg::server().unique_name("cli_log");
+    pg::server().create_role(&role, "Right-Log-Secret").await;
+    let name = pg::database_name(&url);
+    pg::server()
+        .execute(&format!("ALTER DATABASE \"{name}\" OWNER TO \"{role}\""))
+        .await;
+    let right = pg::server().url_for(&name, &role, Some("Right-Log-Secret"));
+    let out = run(dir.path(), &["--url", &right, "-vv", "migrate"]);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.lines()
+            .any(|l| is_log_line(l) && l.contains("dbos_storage_postgres::migrate")),
+        "the driver's log lines:\n{err}"
+    );
+    assert!(!err.contains("Right-Log-Secret"), "{err}");
+    // Everything every crate logs, through RUST_LOG and the DBOS spelling of the option.
+    let out = cmd(dir.path())
+        .env("RUST_LOG", "trace")
+        .args(["--sys-db-url", &right, "migrate"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(|l| is_log_line(l) && l.contains(" DEBUG ")),
+        "{err}"
+    );
+    assert!(!err.contains("Right-Log-Secret"), "{err}");
+    // A refused password, logged at every level.
+    let wrong = pg::server().url_for(&name, &role, Some("Wr0ng-Log-Secret"));
+    let out = cmd(dir.path())
+        .env("RUST_LOG", "trace")
+        .args(["--url", &wrong, "check"])
+        .output()
+        .unwrap();
+    let err = fails(&out, 1, &["password authentication failed"]);
+    assert!(!err.contains("Wr0ng-Log-Secret"), "{err}");
+    pg::server().drop_database(&url).await;
+}
+
 /// Migrates the database at `url` with our own migrations stopped at `version`.
 async fn migrate_to(url: &str, version: i64) {
     use dbos_storage::postgres::{PostgresConfig, PostgresStore};
@@ -271,6 +315,14 @@ async fn the_application_url_derives_the_system_database() {
     let out = ok(&run(dir.path(), &["--app-url", &url, "migrate"]));
     assert!(out.contains(&format!("/{app_name}_dbos")), "{out}");
     assert!(database_exists(&format!("{app_name}_dbos")).await);
+    // DBOS's spellings of the option: --db-url and -D.
+    for option in ["--db-url", "-D"] {
+        let out = ok(&run(dir.path(), &[option, &url, "check"]));
+        assert!(
+            out.contains(&format!("/{app_name}_dbos")),
+            "{option}: {out}"
+        );
+    }
     pg::server()
         .drop_database(&format!("{app_name}_dbos"))
         .await;

@@ -7,6 +7,7 @@ mod setters;
 
 pub mod app;
 pub mod config;
+pub mod cron;
 pub mod driver;
 pub mod error;
 pub mod events;
@@ -36,6 +37,7 @@ pub use app::{
     RecordedTransaction, Row, TransactionBody, TransactionCall, TransactionOutcome, Value,
 };
 pub use config::DbosConfig;
+pub use cron::{validate_cron_expression, validate_time_zone};
 pub use driver::Driver;
 pub use error::{Error, ErrorKind, Result};
 pub use events::{EventStore, GetEventRequest, SetEventOutcome};

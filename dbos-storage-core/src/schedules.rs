@@ -135,21 +135,15 @@ impl Schedule {
     ///
     /// # Errors
     /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the field: an empty id, name,
-    /// workflow name or cron expression, a cron expression that is not 5 or 6 space-separated
-    /// fields (DBOS accepts both), or a NUL byte anywhere.
+    /// workflow name or cron expression, a cron expression DBOS would refuse (5 fields, or 6
+    /// with seconds first, each in its range: see [`crate::cron`]), a time zone that is not in
+    /// the IANA time zone database, or a NUL byte anywhere.
     pub fn validate(&self) -> Result<()> {
         validate::name("schedule id", &self.schedule_id)?;
         validate_schedule_name(&self.schedule_name)?;
         validate::name("workflow name", &self.workflow_name)?;
         validate::name("cron expression", &self.schedule)?;
-        let fields = self.schedule.split_whitespace().count();
-        if !(5..=6).contains(&fields) {
-            return Err(Error::invalid_input(format!(
-                "cron expression {:?} has {fields} fields; a schedule needs 5 (minute hour \
-                 day month weekday) or 6 (with seconds first)",
-                self.schedule
-            )));
-        }
+        crate::cron::validate_cron_expression(&self.schedule)?;
         crate::payload::validate_text("schedule context", &self.context)?;
         for (what, value) in [
             ("workflow class name", &self.workflow_class_name),
@@ -161,6 +155,9 @@ impl Schedule {
             if let Some(v) = value {
                 validate::name(what, v)?;
             }
+        }
+        if let Some(zone) = &self.cron_timezone {
+            crate::cron::validate_time_zone(zone)?;
         }
         if let ScheduleStatus::Other(s) = &self.status {
             validate::name("schedule status", s)?;
@@ -336,6 +333,21 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(e.message().contains("NUL"), "{e}");
+        let e = Schedule::new("n", "w", "99 * * * *", "null")
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.message().contains("minute field: 99 is out of range"),
+            "{e}"
+        );
+        let e = Schedule::new("n", "w", "* * * * *", "null")
+            .with_timezone("Mars/Olympus")
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.message().contains("\"Mars/Olympus\" is not in the IANA"),
+            "{e}"
+        );
         assert_eq!(ScheduleStatus::parse("PAUSED"), ScheduleStatus::Paused);
         assert_eq!(ScheduleStatus::parse("X").as_str(), "X");
     }

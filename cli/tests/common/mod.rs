@@ -23,7 +23,18 @@ pub(crate) fn cmd(dir: &Path) -> Command {
         }
     }
     c.env_remove("RUST_BACKTRACE");
+    c.env_remove("RUST_LOG");
     c
+}
+
+/// Whether `line` is a log line of the command (`2026-…Z  WARN target: …`), not its output.
+pub(crate) fn is_log_line(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let stamp = words.next().unwrap_or_default();
+    let level = words.next().unwrap_or_default();
+    stamp.ends_with('Z')
+        && stamp.as_bytes().get(10) == Some(&b'T')
+        && ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"].contains(&level)
 }
 
 /// Runs the binary with `args` in `dir` and returns its output.
@@ -66,8 +77,8 @@ pub(crate) fn ok(out: &Output) -> String {
     stdout(out)
 }
 
-/// Asserts failure with `code`, a single `error: …` line on stderr containing every one of
-/// `needles`, and no panic or backtrace; returns stderr.
+/// Asserts failure with `code`, a single `error: …` line on stderr (besides the library's log
+/// lines) containing every one of `needles`, and no panic or backtrace; returns stderr.
 pub(crate) fn fails(out: &Output, code: i32, needles: &[&str]) -> String {
     let err = stderr(out);
     assert_eq!(
@@ -77,7 +88,10 @@ pub(crate) fn fails(out: &Output, code: i32, needles: &[&str]) -> String {
         stdout(out)
     );
     if code == 1 {
-        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !is_log_line(l))
+            .collect();
         assert_eq!(lines.len(), 1, "one line on stderr, got:\n{err}");
         assert!(lines[0].starts_with("error: "), "{err}");
     }

@@ -91,6 +91,24 @@ pub async fn schedules_are_created_listed_and_managed<F: Factory>(factory: &F) {
         ErrorKind::InvalidInput,
         "a cron expression of 2 fields",
     );
+    let e = err(
+        store
+            .create_schedule(Schedule::new("bad", "w", "99 * * * *", "{}"))
+            .await,
+        ErrorKind::InvalidInput,
+        "a minute out of range",
+    );
+    assert!(e.message().contains("minute field"), "names the field: {e}");
+    let e = err(
+        store
+            .upsert_schedules(vec![
+                Schedule::new("bad", "w", "0 3 * * *", "{}").with_timezone("Mars/Olympus")
+            ])
+            .await,
+        ErrorKind::InvalidInput,
+        "a time zone outside the IANA database",
+    );
+    assert!(e.message().contains("Mars/Olympus"), "names the zone: {e}");
 
     let all = ScheduleFilter::new;
     assert_eq!(
