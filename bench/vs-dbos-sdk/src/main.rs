@@ -143,11 +143,15 @@ async fn run(args: &Args) -> Result<Results, Failure> {
         .map_err(|e| Failure::new(format!("starting the server panicked: {e}")))?;
     eprintln!("server: {}", server.version());
     let mut connect_ms: [Vec<f64>; 2] = Default::default();
+    let mut migrate_ms: [Vec<f64>; 2] = Default::default();
     for round in 0..args.connects {
         for kind in order(round) {
-            let ms = workloads::connect_ms(kind).await?;
+            let ms = workloads::connect_ms(kind, true).await?;
             eprintln!("connect {}: {ms:.0} ms", kind.tag());
             connect_ms[slot(kind)].push(ms);
+            let ms = workloads::connect_ms(kind, false).await?;
+            eprintln!("connect {} (existing database): {ms:.0} ms", kind.tag());
+            migrate_ms[slot(kind)].push(ms);
         }
     }
     let mut dequeues = Vec::new();
@@ -175,6 +179,7 @@ async fn run(args: &Args) -> Result<Results, Failure> {
         server: server.version().to_owned(),
         local_cluster: server.cluster_dir().is_some(),
         connect_ms,
+        migrate_ms,
         dequeues,
         seconds: started.elapsed().as_secs_f64(),
     })

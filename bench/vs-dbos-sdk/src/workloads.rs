@@ -13,10 +13,16 @@ use crate::{Args, Failure};
 /// How long workers may find the queue empty, short of their count, before the run fails.
 const STALL: Duration = Duration::from_secs(20);
 
-/// The milliseconds of one fresh connect + create database + migrate of `kind`; the database
-/// is closed and dropped afterwards, untimed.
-pub(crate) async fn connect_ms(kind: Kind) -> Result<f64, Failure> {
-    let url = server::fresh_url(&format!("vs_connect_{}", kind.tag()));
+/// The milliseconds of one connect + migrate of `kind`: with `create`, on a database name that
+/// does not exist yet (the side creates it); else on an empty database made beforehand,
+/// untimed. The database is closed and dropped afterwards, untimed.
+pub(crate) async fn connect_ms(kind: Kind, create: bool) -> Result<f64, Failure> {
+    let prefix = format!("vs_connect_{}", kind.tag());
+    let url = if create {
+        server::fresh_url(&prefix)
+    } else {
+        server::server().create_database(&prefix).await
+    };
     let t = Instant::now();
     let side = Side::connect_fresh(kind, &url).await?;
     let elapsed = t.elapsed();
