@@ -100,6 +100,14 @@ macro_rules! claim_set {
     };
 }
 
+/// The limit of a claim's selection as the claim statements are written: a scalar subquery
+/// (see `claimable_rows!`, which spells it out: `concat!` takes literals only).
+pub(crate) const HIDDEN_CLAIM_LIMIT: &str = "LIMIT (SELECT $4::bigint)";
+
+/// The same limit as a plain placeholder, for a dialect whose optimizer needs it to bound its
+/// locking scan ([`Dialect::hides_claim_limit`](crate::Dialect::hides_claim_limit)).
+pub(crate) const PLAIN_CLAIM_LIMIT: &str = "LIMIT $4";
+
 /// The claimable rows of queue `$1` in dequeue order, at most `$4` (`$2` version, `$3`
 /// application; `partition` adds a filter and `order` is the dequeue order the index serves).
 ///
