@@ -108,6 +108,12 @@ impl Dialect for CockroachDialect {
         false
     }
 
+    /// CockroachDB pushes a claim's limit into its locking scan only when it is a constant or a
+    /// placeholder; behind a subquery the scan would lock past the rows it returns.
+    fn hides_claim_limit(&self) -> bool {
+        false
+    }
+
     fn app_role_grants(&self) -> &'static [&'static str] {
         sql::GRANT_APP_ROLE
     }
@@ -172,7 +178,7 @@ mod tests {
         assert_eq!((d.name(), d.product()), ("cockroach", "CockroachDB"));
         assert!(!d.supports_listen_notify());
         assert!(!d.uses_advisory_locks() && !d.transactional_ddl());
-        assert!(!d.combines_step_checkpoints());
+        assert!(!d.combines_step_checkpoints() && !d.hides_claim_limit());
         assert_eq!(d.session_settings(), [sql::SET_SERIALIZABLE]);
         assert_eq!(d.url_schemes()[0].default_port, 26257);
     }

@@ -154,6 +154,14 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
         true
     }
 
+    /// Whether a claim hides its row limit from the planner (`LIMIT (SELECT $4::bigint)`), so
+    /// that PostgreSQL's plan cache keeps the claim's generic plan instead of planning every
+    /// claim of an analyzed queue again. A dialect whose optimizer bounds a locking scan only
+    /// with a constant or placeholder limit returns `false`, and its claims say `LIMIT $4`.
+    fn hides_claim_limit(&self) -> bool {
+        true
+    }
+
     /// The statements of [`PostgresStore::grant_app_role`](crate::PostgresStore::grant_app_role),
     /// with the placeholders `{schema}` and `{role}` (both rendered quoted). PostgreSQL's grant
     /// use of the schema and its tables, sequences and functions, now and by default.
@@ -340,7 +348,7 @@ mod tests {
         assert_eq!((d.name(), d.product()), ("postgres", "PostgreSQL"));
         assert_eq!(d.url_schemes(), POSTGRES_URL_SCHEMES);
         assert!(d.supports_listen_notify() && d.uses_advisory_locks() && d.transactional_ddl());
-        assert!(d.combines_step_checkpoints());
+        assert!(d.combines_step_checkpoints() && d.hides_claim_limit());
         assert!(d.session_settings().is_empty());
         assert_eq!(d.default_settings(), &[("jit", "off")]);
         assert_eq!(d.app_role_grants(), sql::lifecycle::GRANT_APP_ROLE);

@@ -64,6 +64,27 @@ macro_rules! queries {
                     $($field: render(sql::$module::$name, schema),)*
                 }
             }
+
+            /// Renders every statement for `schema` and `dialect`: claims keep a plain
+            /// `LIMIT $4` where the dialect does not hide it
+            /// ([`Dialect::hides_claim_limit`](crate::Dialect::hides_claim_limit)).
+            pub(crate) fn for_dialect(schema: &str, dialect: &dyn crate::Dialect) -> Queries {
+                let mut queries = Queries::new(schema);
+                if !dialect.hides_claim_limit() {
+                    for claim in [
+                        &mut queries.claim_skip_locked,
+                        &mut queries.claim_head_window,
+                        &mut queries.claim_partition_skip_locked,
+                        &mut queries.claim_partition_head_window,
+                    ] {
+                        *claim = claim.replace(
+                            sql::queues::HIDDEN_CLAIM_LIMIT,
+                            sql::queues::PLAIN_CLAIM_LIMIT,
+                        );
+                    }
+                }
+                queries
+            }
         }
     };
 }
@@ -250,7 +271,7 @@ impl fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// A store over an open pool.
     pub(crate) fn new(pool: Pool, config: PostgresConfig) -> PostgresStore {
-        let queries = Arc::new(Queries::new(config.schema()));
+        let queries = Arc::new(Queries::for_dialect(config.schema(), config.dialect()));
         let waits = Arc::new(WaitRegistry::new());
         let gate = PollGate::new(config.polling_concurrency);
         let combiner = config
@@ -863,6 +884,43 @@ pub(crate) mod plan_check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dialect that keeps claim limits plain, as CockroachDB's does.
+    #[derive(Debug)]
+    struct PlainLimits;
+
+    impl crate::Dialect for PlainLimits {
+        fn name(&self) -> &'static str {
+            "plain"
+        }
+        fn product(&self) -> &'static str {
+            "Plain"
+        }
+        fn hides_claim_limit(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn claims_hide_their_limit_unless_the_dialect_does_not() {
+        let claims = |q: &Queries| {
+            [
+                q.claim_skip_locked.clone(),
+                q.claim_head_window.clone(),
+                q.claim_partition_skip_locked.clone(),
+                q.claim_partition_head_window.clone(),
+            ]
+        };
+        let hidden = Queries::for_dialect("dbos", &crate::PostgresDialect);
+        for claim in claims(&hidden) {
+            assert!(claim.contains(sql::queues::HIDDEN_CLAIM_LIMIT), "{claim}");
+        }
+        let plain = Queries::for_dialect("dbos", &PlainLimits);
+        for claim in claims(&plain) {
+            assert!(!claim.contains(sql::queues::HIDDEN_CLAIM_LIMIT), "{claim}");
+            assert!(claim.contains(sql::queues::PLAIN_CLAIM_LIMIT), "{claim}");
+        }
+    }
 
     #[test]
     fn queries_are_rendered_with_the_quoted_schema() {
