@@ -561,7 +561,10 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(7));
         assert!(c.pg.get_keepalives());
         assert!(c.set_idle_in_transaction_timeout);
-        assert_eq!(c.session_defaults, [("jit", "off")]);
+        assert_eq!(
+            c.session_defaults,
+            [("jit", "off"), ("random_page_cost", "1.1")]
+        );
         assert_eq!(c.schema(), "dbos");
         assert_eq!(c.max_size(), 20);
 
@@ -576,11 +579,15 @@ mod tests {
         assert_eq!((sys.pool_size, sys.max_size()), (3, 5));
         assert_eq!(sys.schema(), "my_dbos");
         assert!(!sys.set_idle_in_transaction_timeout);
-        assert_eq!(sys.session_defaults, [("jit", "off")]);
+        assert_eq!(
+            sys.session_defaults,
+            [("jit", "off"), ("random_page_cost", "1.1")]
+        );
         let jit_on = DbosConfig::new("orders").with_options("-c jit=on");
         let sys = PostgresConfig::system(&jit_on, &url).unwrap();
-        assert!(
-            sys.session_defaults.is_empty(),
+        assert_eq!(
+            sys.session_defaults,
+            [("random_page_cost", "1.1")],
             "the user's jit setting wins"
         );
         assert_eq!(sys.pg.get_application_name(), Some("dbos_transact"));
