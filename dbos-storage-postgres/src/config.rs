@@ -585,7 +585,10 @@ mod tests {
         assert!(c.pg.get_keepalives());
         assert_eq!(c.idle_in_transaction_timeout_ms, Some(60_000));
         assert_eq!(c.polling_concurrency, 10);
-        assert_eq!(c.session_defaults, [("jit", "off")]);
+        assert_eq!(
+            c.session_defaults,
+            [("jit", "off"), ("random_page_cost", "1.1")]
+        );
         assert_eq!(c.schema(), "dbos");
         assert_eq!(c.max_size(), 20);
 
@@ -601,11 +604,15 @@ mod tests {
         assert_eq!(sys.schema(), "my_dbos");
         assert_eq!(sys.idle_in_transaction_timeout_ms, None);
         assert_eq!(sys.polling_concurrency, 2);
-        assert_eq!(sys.session_defaults, [("jit", "off")]);
+        assert_eq!(
+            sys.session_defaults,
+            [("jit", "off"), ("random_page_cost", "1.1")]
+        );
         let jit_on = DbosConfig::new("orders").with_options("-c jit=on");
         let sys = PostgresConfig::system(&jit_on, &url).unwrap();
-        assert!(
-            sys.session_defaults.is_empty(),
+        assert_eq!(
+            sys.session_defaults,
+            [("random_page_cost", "1.1")],
             "the user's jit setting wins"
         );
         assert_eq!(sys.pg.get_application_name(), Some("dbos_transact"));

@@ -146,15 +146,19 @@ async fn a_unix_socket_host_works() {
 }
 
 /// Every connection of a store (pooled, and the native one, which is set up the same way) runs
-/// with JIT compilation off and a one-minute idle-in-transaction timeout, in one setup round
-/// trip; settings the user's `options` give win over both.
+/// with JIT compilation off, `random_page_cost = 1.1` and a one-minute idle-in-transaction
+/// timeout, in one setup round trip; settings the user's `options` give win over all three.
 #[tokio::test]
-async fn sessions_turn_jit_off_unless_the_options_set_it() {
+async fn sessions_get_the_store_settings_unless_the_options_set_them() {
     let url = DatabaseUrl::parse(&pg::server().create_database("pool_jit").await).unwrap();
     let show = |store: PostgresStore| async move {
         let client = store.native_connection().await.unwrap();
         let mut settings = Vec::new();
-        for name in ["jit", "idle_in_transaction_session_timeout"] {
+        for name in [
+            "jit",
+            "random_page_cost",
+            "idle_in_transaction_session_timeout",
+        ] {
             let row = client
                 .query_one(&format!("SHOW {name}"), &[])
                 .await
@@ -167,14 +171,15 @@ async fn sessions_turn_jit_off_unless_the_options_set_it() {
     let defaults = PostgresConfig::system(&DbosConfig::new("pool-jit"), &url).unwrap();
     let store = PostgresStore::open(defaults).await.unwrap();
     store.check_connection().await.unwrap();
-    assert_eq!(show(store).await, ["off", "1min"]);
+    assert_eq!(show(store).await, ["off", "1.1", "1min"]);
 
-    let chosen = DbosConfig::new("pool-jit")
-        .with_options("-c jit=on -c idle_in_transaction_session_timeout=5000");
+    let chosen = DbosConfig::new("pool-jit").with_options(
+        "-c jit=on -c random_page_cost=3 -c idle_in_transaction_session_timeout=5000",
+    );
     let store = PostgresStore::open(PostgresConfig::system(&chosen, &url).unwrap())
         .await
         .unwrap();
-    assert_eq!(show(store).await, ["on", "5s"]);
+    assert_eq!(show(store).await, ["on", "3", "5s"]);
 }
 
 /// DBOS's `sys_db_idle_transaction_timeout_sec` and `sys_db_polling_concurrency` reach the

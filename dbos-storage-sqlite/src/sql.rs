@@ -213,6 +213,19 @@ pub(crate) mod list {
     /// Any of these statuses.
     pub(crate) const STATUS: &str = " AND ws.status IN (SELECT value FROM json_each(:status))";
     // language=SQL
+    /// Exactly this status: an equality the planner can match to an index's leading column.
+    pub(crate) const ONE_STATUS: &str = " AND ws.status = :status";
+    // language=SQL
+    /// The predicate of `idx_workflow_status_failed`, word for word, so that a filter on failed
+    /// statuses reads that index (SQLite uses a partial index only for a query that repeats
+    /// its predicate's terms).
+    pub(crate) const FAILED_STATUS_INDEX: &str =
+        " AND ws.status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')";
+    // language=SQL
+    /// The predicate of `idx_workflow_status_pending`, word for word (see
+    /// [`FAILED_STATUS_INDEX`]).
+    pub(crate) const PENDING_STATUS_INDEX: &str = " AND ws.status = 'PENDING'";
+    // language=SQL
     /// Any of these names.
     pub(crate) const NAME: &str = " AND ws.name IN (SELECT value FROM json_each(:name))";
     // language=SQL

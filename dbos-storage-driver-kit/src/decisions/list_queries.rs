@@ -2,7 +2,41 @@
 
 use std::collections::HashMap;
 
-use dbos_storage_core::WorkflowInfo;
+use dbos_storage_core::{WorkflowInfo, WorkflowStatus};
+
+/// The partial index of DBOS's schema whose rows hold every status of a `list_workflows` status
+/// filter: a statement that repeats the index's predicate word for word lets SQLite (which
+/// matches partial-index predicates term by term) read the matching rows from it, newest first,
+/// instead of walking every newer workflow of the creation-time index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusIndex {
+    /// `idx_workflow_status_failed` (`status`, `created_at`): `ERROR`, `CANCELLED`,
+    /// `MAX_RECOVERY_ATTEMPTS_EXCEEDED`.
+    Failed,
+    /// `idx_workflow_status_pending` (`created_at`): `PENDING`.
+    Pending,
+}
+
+/// The partial index that holds every status of `statuses`, if one does.
+pub fn status_index(statuses: &[WorkflowStatus]) -> Option<StatusIndex> {
+    let failed = |s: &WorkflowStatus| {
+        matches!(
+            s,
+            WorkflowStatus::Error
+                | WorkflowStatus::Cancelled
+                | WorkflowStatus::MaxRecoveryAttemptsExceeded
+        )
+    };
+    if statuses.is_empty() {
+        None
+    } else if statuses.iter().all(failed) {
+        Some(StatusIndex::Failed)
+    } else if statuses.iter().all(|s| *s == WorkflowStatus::Pending) {
+        Some(StatusIndex::Pending)
+    } else {
+        None
+    }
+}
 
 /// The workflows of `rows` in the order of the `ids` they were read by (as
 /// [`WorkflowStore::get_workflows`](dbos_storage_core::WorkflowStore::get_workflows) returns them); an id
@@ -46,6 +80,20 @@ fn saturating_i64(n: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_filters_find_their_partial_index() {
+        use WorkflowStatus::*;
+        assert_eq!(status_index(&[Error]), Some(StatusIndex::Failed));
+        assert_eq!(
+            status_index(&[Cancelled, MaxRecoveryAttemptsExceeded]),
+            Some(StatusIndex::Failed)
+        );
+        assert_eq!(status_index(&[Pending]), Some(StatusIndex::Pending));
+        assert_eq!(status_index(&[Pending, Error]), None);
+        assert_eq!(status_index(&[Success]), None);
+        assert_eq!(status_index(&[]), None);
+    }
 
     #[test]
     fn prefixes_match_literally() {

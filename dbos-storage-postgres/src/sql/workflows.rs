@@ -127,6 +127,11 @@ pub(crate) mod list {
     /// Any of these statuses (`text[]`).
     pub(crate) const STATUS: &str = " AND ws.status = ANY({p})";
     // language=SQL
+    /// Exactly this status: an equality, which the planner matches to the leading column of
+    /// `idx_workflow_status_failed` (`status`, `created_at`) to read failed workflows newest
+    /// first, where `= ANY` of one value would make it walk the creation-time index.
+    pub(crate) const ONE_STATUS: &str = " AND ws.status = {p}";
+    // language=SQL
     /// Any of these names (`text[]`).
     pub(crate) const NAME: &str = " AND ws.name = ANY({p})";
     // language=SQL

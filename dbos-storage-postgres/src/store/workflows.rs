@@ -158,8 +158,12 @@ fn list_query(queries: &Queries, q: &ListWorkflowsQuery) -> ListQuery {
         query.filter(list::ID_PREFIX, Box::new(prefix_pattern(prefix)));
     }
     if let Some(statuses) = &q.status {
-        let names: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
-        query.filter(list::STATUS, Box::new(names));
+        if let [status] = statuses.as_slice() {
+            query.filter(list::ONE_STATUS, Box::new(status.as_str().to_owned()));
+        } else {
+            let names: Vec<String> = statuses.iter().map(|s| s.as_str().to_owned()).collect();
+            query.filter(list::STATUS, Box::new(names));
+        }
     }
     for (values, fragment) in [
         (&q.name, list::NAME),
@@ -507,6 +511,53 @@ mod tests {
             ),
         ];
         assert_found_by_key(&store, &by_id, "Index Scan using workflow_status_pkey").await;
+        store.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_page_of_one_status_reads_the_page_not_every_newer_workflow() {
+        use crate::store::plan_check::{fresh_store, rows_read};
+        use dbos_storage_core::{LifecycleStore, WorkflowStatus};
+
+        // 50,000 finished workflows, every tenth failed, all older than 20,000 queued ones:
+        // walking the creation-time index back from the newest reads every queued row first.
+        let store = fresh_store("one_status_page").await;
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute(
+                "INSERT INTO dbos.workflow_status (workflow_uuid, status, name, created_at)
+                 SELECT 'd' || g, CASE WHEN g % 10 = 0 THEN 'ERROR' ELSE 'SUCCESS' END, 'f', g
+                 FROM generate_series(1, 50000) g;
+                 INSERT INTO dbos.workflow_status (workflow_uuid, status, name, queue_name,
+                     created_at)
+                 SELECT 'q' || g, 'ENQUEUED', 'f', 'q', 100000 + g
+                 FROM generate_series(1, 20000) g;
+                 ANALYZE dbos.workflow_status;",
+            )
+            .await
+            .unwrap();
+        for (status, literal) in [
+            (WorkflowStatus::Error, "'ERROR'"),
+            (WorkflowStatus::Pending, "'PENDING'"),
+        ] {
+            let q = ListWorkflowsQuery::new()
+                .status(vec![status])
+                .sort(SortOrder::Descending)
+                .limit(50);
+            let built = list_query(store.queries(), &q);
+            assert!(built.text.contains("ws.status = $3"), "{}", built.text);
+            let args = format!("false, false, {literal}, 50, 0");
+            // The store's statements are planned with their values (a custom plan).
+            let (custom, plan) = &rows_read(&store, &built.text, &args).await[0];
+            assert!(
+                custom.read <= 4 * custom.returned + 64,
+                "a page of {literal} read {} rows for {}:\n{plan}",
+                custom.read,
+                custom.returned
+            );
+        }
         store.close().await.unwrap();
     }
 
