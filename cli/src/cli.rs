@@ -553,6 +553,10 @@ pub(crate) struct BenchArgs {
         requires = "scale"
     )]
     pub(crate) scale_finished: usize,
+    /// How long `--scale` runs one worker per queue on the big database to measure fairness
+    /// (the same workers then claim while the finished workflows are garbage collected).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", requires = "scale")]
+    pub(crate) fair_seconds: u64,
 }
 
 /// `demo`.
