@@ -367,10 +367,16 @@ async fn bench_scale_fills_its_scratch_schema_and_compares() {
     assert_eq!(queues.len(), 10, "{v}");
     for q in queues {
         assert_eq!(q["backlog"], 40, "{q}");
-        assert!(q["claims"].as_u64().unwrap() > 0, "every queue claimed: {q}");
+        assert!(
+            q["claims"].as_u64().unwrap() > 0,
+            "every queue claimed: {q}"
+        );
     }
     let retention = &big["retention"];
-    assert!(retention["workflows"].as_u64().unwrap() >= 2000, "{retention}");
+    assert!(
+        retention["workflows"].as_u64().unwrap() >= 2000,
+        "{retention}"
+    );
     // The server's view of the collection: sampled, with the collector's statements seen.
     let server = &retention["server"];
     assert!(server["samples"].as_u64().unwrap() > 0, "{retention}");

@@ -690,7 +690,10 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
     // Fairness: one line per queue; counts, never times.
     let fairness = &big["fairness"];
     let queues = fairness["queues"].as_array().unwrap();
-    let names: Vec<&str> = queues.iter().map(|q| q["queue"].as_str().unwrap()).collect();
+    let names: Vec<&str> = queues
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
         (0..10)
@@ -702,15 +705,24 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
     );
     for q in queues {
         assert_eq!(q["backlog"], 60, "{q}");
-        assert!(q["claims"].as_u64().unwrap() > 0, "every queue claimed: {q}");
+        assert!(
+            q["claims"].as_u64().unwrap() > 0,
+            "every queue claimed: {q}"
+        );
         assert!(q["fair_share"].as_u64().unwrap() > 0, "{q}");
         assert!(q["first_within_poll"].is_boolean(), "{q}");
     }
     assert!(fairness["half_shares"].is_boolean(), "{fairness}");
     // Retention: every finished workflow of the fill went, while the workers claimed.
     let retention = &big["retention"];
-    assert!(retention["workflows"].as_u64().unwrap() >= 3000, "{retention}");
-    assert!(retention["claim_rate_ratio"].as_f64().is_some(), "{retention}");
+    assert!(
+        retention["workflows"].as_u64().unwrap() >= 3000,
+        "{retention}"
+    );
+    assert!(
+        retention["claim_rate_ratio"].as_f64().is_some(),
+        "{retention}"
+    );
     assert!(retention["server"].is_null(), "SQLite has no server view");
     // Two fairness checks and the claim rate join the targets.
     assert_eq!(v["targets"], 7 + SCALE_FIGURES.len() + 3);
@@ -732,7 +744,10 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
         ),
         "{out}"
     );
-    assert!(out.contains("Garbage collection on the big database"), "{out}");
+    assert!(
+        out.contains("Garbage collection on the big database"),
+        "{out}"
+    );
     // --fair-seconds needs --scale, and at least a second.
     let out = run(dir.path(), &["--url", &u, "bench", "--fair-seconds", "10"]);
     fails(&out, 2, &["--scale"]);

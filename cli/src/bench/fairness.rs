@@ -10,10 +10,10 @@
 //!
 //! A queue's fair share is the most it could have claimed in the run: its backlog as filled, or
 //! what its polls allow (the run's poll ticks × the most one poll may take under its limits),
-//! or what its rate limit allows, whichever is smallest. The rate limiter counts the starts of
-//! the last `period`, and a claim stamps its starts just after its poll's tick, so a poll finds
-//! the window clear only when `floor(period / interval) + 1` polls have passed since the last
-//! poll that used it: the limit allows `max` claims per that many polls. The report gives each queue's claims against that share, the time to its first
+//! or what its rate limit allows (`max` per `period` of the run), whichever is smallest. A
+//! rate-limited queue stays below that bound: the limiter counts the starts of the last
+//! `period`, stamped just after each poll's tick, so with a period of one poll interval a poll
+//! finds the window clear only when its claim runs later after its tick than the last one did. The report gives each queue's claims against that share, the time to its first
 //! claim and whether that came within one poll interval.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,10 +68,8 @@ impl QueueWorker {
         let polls = (seconds / interval).floor() as u64;
         let mut most = backlog.min(polls * self.per_poll());
         if let Some(rate) = self.limits.rate_limit {
-            // A poll finds the window clear only once a whole period has passed since the
-            // starts of the last poll that claimed (they are stamped just after its tick).
-            let every = (rate.period.as_secs_f64() / interval).floor() as u64 + 1;
-            most = most.min(u64::from(rate.max) * polls.div_ceil(every));
+            let windows = (seconds / rate.period.as_secs_f64().max(1e-3)).ceil() as u64;
+            most = most.min(u64::from(rate.max) * windows);
         }
         most
     }
@@ -296,8 +294,8 @@ impl FairnessReport {
         format!(
             "fair share: the most a queue could claim in the run (its backlog as filled, the \
              run's poll ticks × what one poll may take under its limits, or its rate limit's \
-             max per floor(period / poll interval) + 1 polls, whichever is smallest); every \
-             first claim within one poll interval: {}; no queue below half its fair share: {}",
+             max per period of the run, whichever is smallest); every first claim within one \
+             poll interval: {}; no queue below half its fair share: {}",
             yes_no(self.first_claims_in_time),
             yes_no(self.half_shares)
         )
@@ -395,18 +393,10 @@ mod tests {
         assert_eq!(workers[0].fair_share(20_000, 60.0), 60 * 50);
         assert_eq!(workers[0].fair_share(100, 60.0), 100, "the backlog");
         assert_eq!(workers[2].fair_share(20_000, 60.0), 60 * 20, "worker limit");
-        assert_eq!(
-            workers[4].fair_share(20_000, 60.0),
-            30 * 20,
-            "every other poll"
-        );
-        assert_eq!(
-            workers[5].fair_share(20_000, 60.0),
-            6 * 100,
-            "every 11th poll"
-        );
+        assert_eq!(workers[4].fair_share(20_000, 60.0), 60 * 20, "rate per s");
+        assert_eq!(workers[5].fair_share(20_000, 60.0), 6 * 100, "per 10 s");
         assert_eq!(workers[6].fair_share(20_000, 60.0), 60 * 5);
-        assert_eq!(workers[8].fair_share(20_000, 60.0), 30 * 2);
+        assert_eq!(workers[8].fair_share(20_000, 60.0), 60 * 2);
         assert_eq!(
             workers[9].fair_share(20_000, 60.0),
             60 * 6,

@@ -155,7 +155,7 @@ impl RetentionReport {
     pub(super) fn heading(&self) -> String {
         format!(
             "Garbage collection on the big database while one worker per queue keeps claiming: \
-             collect_garbage (cutoff: its start, batches of 1,000) took {} workflows in {} \
+             collect_garbage (cutoff: its start, default batches) took {} workflows in {} \
              batches:",
             thousands(self.workflows),
             thousands(self.batches)
