@@ -27,9 +27,8 @@ pub struct GcOptions {
     /// What to delete.
     pub policy: RetentionPolicy,
     /// Workflows (and orphan rows per table) per transaction; default 100, so that a batch's
-    /// transaction (which deletes each workflow's input, output and steps too, and holds its
-    /// row locks until it commits) stays well under 100 ms: at 1,000, one took up to 1.9 s on a
-    /// busy two-core machine (`bench --scale`).
+    /// transaction, which deletes each workflow's input, output and steps too and holds its
+    /// rows' locks until it commits, stays short.
     pub batch_size: u32,
     /// How long the lease lasts between renewals (each batch renews it); default 60 s. A
     /// collector killed midway blocks others for at most this long.
