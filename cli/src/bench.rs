@@ -20,11 +20,13 @@
 //!   PostgreSQL schema, minus a bare connection.
 //! - [`waits`]: the memory and pool connections of `--waits` parked waits.
 
+mod fairness;
 mod fill;
 mod machine;
 mod queues;
 mod raw;
 mod report;
+mod retention;
 mod scale;
 mod startup;
 mod waits;
@@ -106,10 +108,11 @@ pub(crate) async fn run(
         || args.claim_batch == 0
         || args.recovery == 0
         || args.waits == 0
+        || args.fair_seconds == 0
     {
         return Err(CliError::new(
             "--workflows, --concurrency, --steps, --checkpoints, --claims, --claim-batch, \
-             --recovery and --waits must be at least 1",
+             --recovery, --waits and --fair-seconds must be at least 1",
         ));
     }
     if json && args.markdown {
@@ -183,7 +186,8 @@ pub(crate) async fn run(
     let measured = measure(&bench).await;
     let scaled = match (&measured, args.scale) {
         (Ok(_), true) => {
-            Some(scale::compare(&bench, scale::Dataset::of(args.scale_finished)).await)
+            let dataset = scale::Dataset::of(args.scale_finished);
+            Some(scale::compare(&bench, dataset, args.fair_seconds).await)
         }
         _ => None,
     };
@@ -200,8 +204,10 @@ pub(crate) async fn run(
             .iter()
             .chain(scale.iter().flat_map(|s| s.figures.iter()))
     };
-    let targets = all().filter(|f| f.met.is_some()).count();
-    let targets_met = all().filter(|f| f.met == Some(true)).count();
+    let checks: Vec<bool> = scale.iter().flat_map(|s| s.checks()).collect();
+    let targets = all().filter(|f| f.met.is_some()).count() + checks.len();
+    let targets_met =
+        all().filter(|f| f.met == Some(true)).count() + checks.iter().filter(|c| **c).count();
     let settings = info
         .settings
         .iter()

@@ -360,8 +360,8 @@ pub(crate) struct GcArgs {
     /// Keep at most the newest N workflows.
     #[arg(long, value_name = "N")]
     pub(crate) keep: Option<u64>,
-    /// Workflows per transaction.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    /// Workflows per transaction (each batch holds its rows' locks until it commits).
+    #[arg(long, default_value_t = 100, value_name = "N")]
     pub(crate) batch_size: u32,
     /// How long the collector's lease lasts between batches.
     #[arg(long, default_value = "60s", value_name = "AGE", value_parser = age)]
@@ -618,6 +618,10 @@ pub(crate) struct BenchArgs {
         requires = "scale"
     )]
     pub(crate) scale_finished: usize,
+    /// How long `--scale` runs one worker per queue on the big database to measure fairness
+    /// (the same workers then claim while the finished workflows are garbage collected).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", requires = "scale")]
+    pub(crate) fair_seconds: u64,
 }
 
 /// `demo`.

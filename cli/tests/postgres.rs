@@ -453,6 +453,8 @@ async fn bench_scale_fills_its_scratch_schema_and_compares() {
         "--scale",
         "--scale-finished",
         "2000",
+        "--fair-seconds",
+        "2",
         "--json",
     ];
     let v = json(&run(dir.path(), &args));
@@ -465,6 +467,31 @@ async fn bench_scale_fills_its_scratch_schema_and_compares() {
             assert!(f[key].as_f64().unwrap() > 0.0, "{f}");
         }
         assert_eq!(f["target"], "≥ 0.8× empty", "{f}");
+    }
+    let queues = big["fairness"]["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 10, "{v}");
+    for q in queues {
+        assert_eq!(q["backlog"], 40, "{q}");
+        assert!(
+            q["claims"].as_u64().unwrap() > 0,
+            "every queue claimed: {q}"
+        );
+    }
+    let retention = &big["retention"];
+    assert!(
+        retention["workflows"].as_u64().unwrap() >= 2000,
+        "{retention}"
+    );
+    // The server's view of the collection: sampled, with the collector's statements seen.
+    let server = &retention["server"];
+    assert!(server["samples"].as_u64().unwrap() > 0, "{retention}");
+    for key in [
+        "longest_lock_wait_ms",
+        "longest_wait_on_collector_ms",
+        "longest_statement_ms",
+        "longest_transaction_ms",
+    ] {
+        assert!(server[key].as_f64().is_some(), "{retention}");
     }
     // The scratch schema, big database and all, is gone.
     let client = pg::server().connect(&url).await.unwrap();

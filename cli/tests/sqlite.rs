@@ -798,7 +798,14 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
     let u = url(dir.path(), "target.sqlite");
     let mut args = vec!["--url", u.as_str(), "bench"];
     args.extend_from_slice(&BENCH_SCALE);
-    args.extend_from_slice(&["--scale", "--scale-finished", "3000", "--json"]);
+    args.extend_from_slice(&[
+        "--scale",
+        "--scale-finished",
+        "3000",
+        "--fair-seconds",
+        "2",
+        "--json",
+    ]);
     let v = json(&run(dir.path(), &args));
     let big = &v["big_database"];
     assert_eq!(big["dataset"]["finished"], 3000, "{v}");
@@ -816,7 +823,45 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
         assert_eq!(f["target"], "≥ 0.8× empty", "{f}");
         assert!(f["met"].is_boolean(), "{f}");
     }
-    assert_eq!(v["targets"], 7 + SCALE_FIGURES.len());
+    // Fairness: one line per queue; counts, never times.
+    let fairness = &big["fairness"];
+    let queues = fairness["queues"].as_array().unwrap();
+    let names: Vec<&str> = queues
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        (0..10)
+            .map(|i| format!("scale-q{i}"))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    for q in queues {
+        assert_eq!(q["backlog"], 60, "{q}");
+        assert!(
+            q["claims"].as_u64().unwrap() > 0,
+            "every queue claimed: {q}"
+        );
+        assert!(q["fair_share"].as_u64().unwrap() > 0, "{q}");
+        assert!(q["first_within_poll"].is_boolean(), "{q}");
+    }
+    assert!(fairness["half_shares"].is_boolean(), "{fairness}");
+    // Retention: every finished workflow of the fill went, while the workers claimed.
+    let retention = &big["retention"];
+    assert!(
+        retention["workflows"].as_u64().unwrap() >= 3000,
+        "{retention}"
+    );
+    assert!(
+        retention["claim_rate_ratio"].as_f64().is_some(),
+        "{retention}"
+    );
+    assert!(retention["server"].is_null(), "SQLite has no server view");
+    // Two fairness checks and the claim rate join the targets.
+    assert_eq!(v["targets"], 7 + SCALE_FIGURES.len() + 3);
     args.pop();
     args.push("--markdown");
     let out = ok(&run(dir.path(), &args));
@@ -828,6 +873,25 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
         out.contains("| operation | big database | empty database | ratio | target | met? |"),
         "{out}"
     );
+    assert!(
+        out.contains(
+            "| queue | limits | backlog | polls | claims | fair share | share | first claim | \
+             within a poll? |"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("Garbage collection on the big database"),
+        "{out}"
+    );
+    // --fair-seconds needs --scale, and at least a second.
+    let out = run(dir.path(), &["--url", &u, "bench", "--fair-seconds", "10"]);
+    fails(&out, 2, &["--scale"]);
+    let out = run(
+        dir.path(),
+        &["--url", &u, "bench", "--scale", "--fair-seconds", "0"],
+    );
+    fails(&out, 1, &["--fair-seconds must be at least 1"]);
     // --scale-finished needs --scale.
     let out = run(
         dir.path(),

@@ -33,7 +33,7 @@ pub use tempfile;
 /// [`runner::runtime`], and runs one property on it. The tests are grouped in modules named
 /// after the modules of [`properties`] (`lifecycle`, `workflows`, `steps`, `management`,
 /// `forks`, `deletes`, `attributes`, `retention`, `transfer`, `metrics`, `renames`, `schedules`,
-/// `queues`, `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `state_machine`,
+/// `queues`, `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `queue_fairness`, `state_machine`,
 /// `concurrency`, `retry`), so
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
 /// root of a test file (or in a module of its own).
@@ -215,6 +215,9 @@ macro_rules! __properties {
                 rate_limit_holds_in_every_window
                 fast_path_keeps_one_per_partition
                 recovery_runs_each_workflow_once
+            ]
+            [queue_fairness:
+                claims_are_fair_across_queues
             ]
             [state_machine:
                 matches_reference_model

@@ -549,7 +549,10 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     ///
     /// A queue whose only limit is `partition_concurrency = 1`, claimed without a partition key,
     /// takes DBOS's partitioned fast path: the head (by priority, creation time, id) of each of up
-    /// to `min(8192, max_tasks)` partitions that have `ENQUEUED` rows and no `PENDING` row.
+    /// to `min(8192, max_tasks)` partitions that have `ENQUEUED` rows and no `PENDING` row. When
+    /// there are more such partitions than that (among the first 8192 by key), the heads taken
+    /// are the first in the same order (the partitions whose head waited longest), so that
+    /// claims rotate over the partitions instead of returning to the first keys.
     ///
     /// # Errors
     /// [`Contention`](crate::ErrorKind::Contention) or

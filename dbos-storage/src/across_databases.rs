@@ -26,7 +26,9 @@ pub const GC_LEASE: &str = "gc";
 pub struct GcOptions {
     /// What to delete.
     pub policy: RetentionPolicy,
-    /// Workflows (and orphan rows per table) per transaction; default 1,000.
+    /// Workflows (and orphan rows per table) per transaction; default 100, so that a batch's
+    /// transaction, which deletes each workflow's input, output and steps too and holds its
+    /// rows' locks until it commits, stays short.
     pub batch_size: u32,
     /// How long the lease lasts between renewals (each batch renews it); default 60 s. A
     /// collector killed midway blocks others for at most this long.
@@ -42,11 +44,11 @@ pub struct GcOptions {
 }
 
 impl GcOptions {
-    /// Collect by `policy` in batches of 1,000 under a 60 s lease.
+    /// Collect by `policy` in batches of 100 under a 60 s lease.
     pub fn new(policy: RetentionPolicy) -> Self {
         GcOptions {
             policy,
-            batch_size: 1_000,
+            batch_size: 100,
             lease_ttl: Duration::from_secs(60),
             holder: new_token(),
             sweep_app_orphans: false,

@@ -8,7 +8,8 @@
 //!   application versions, every other one on a queue; one in ten `ERROR`; each with its input,
 //!   its output and [`STEPS_PER_FINISHED`] steps;
 //! - enqueued workflows `scale-queued-{i}` on `scale-q{i % 10}` at the bench's application
-//!   version (so the bench's claims take them): `scale-q9` partitioned by six keys, `scale-q1`
+//!   version (so the bench's claims take them): `scale-q9` partitioned by six keys (its
+//!   workflows take them in turn), `scale-q1`
 //!   and `scale-q2` with priorities 0 to 2; each with its input;
 //! - long-running parents `scale-parent-{i}`, `PENDING` on executor `scale-executor`.
 //!
@@ -130,7 +131,7 @@ macro_rules! enqueued {
 SELECT 'scale-queued-' || g, 'ENQUEUED', 'scale_workflow_' || (g % 20), ",
                 $p,
                 "3, 'scale-q' || (g % 10),
-    CASE WHEN g % 10 = 9 THEN 'key-' || (g % 6) END,
+    CASE WHEN g % 10 = 9 THEN 'key-' || ((g / 10) % 6) END,
     CASE WHEN g % 10 IN (1, 2) THEN g % 3 ELSE 0 END, ",
                 $p,
                 "2 + g, ",

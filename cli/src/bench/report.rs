@@ -336,6 +336,10 @@ impl Report {
                 &scale.figures,
             ));
             let _ = writeln!(out, "- {SCALE_NOTE}");
+            out.push('\n');
+            out.push_str(&scale.fairness_text());
+            out.push('\n');
+            out.push_str(&scale.retention_text());
         }
         let _ = writeln!(out, "targets met: {} of {}", self.targets_met, self.targets);
         out
@@ -384,6 +388,10 @@ impl Report {
             ));
             out.push('\n');
             let _ = writeln!(out, "- {SCALE_NOTE}.");
+            out.push('\n');
+            out.push_str(&scale.fairness_markdown());
+            out.push('\n');
+            out.push_str(&scale.retention_markdown());
         }
         let _ = writeln!(
             out,
@@ -438,6 +446,31 @@ fn markdown_table(header: &str, figures: &[Figure]) -> String {
                 None => "—",
             }
         );
+    }
+    out
+}
+
+/// Any table of text cells, aligned for a terminal; a header starting with `>` is a number
+/// column, right-aligned.
+pub(super) fn cells_text(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut table = Table::new(headers);
+    for row in rows {
+        table.row(row.clone());
+    }
+    table.render()
+}
+
+/// The same table in Markdown: number columns right-aligned, header titles as given (without
+/// the `>`).
+pub(super) fn cells_markdown(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let titles: Vec<&str> = headers.iter().map(|h| h.trim_start_matches('>')).collect();
+    let rules: Vec<&str> = headers
+        .iter()
+        .map(|h| if h.starts_with('>') { "---:" } else { "---" })
+        .collect();
+    let mut out = format!("| {} |\n|{}|\n", titles.join(" | "), rules.join("|"));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
     }
     out
 }

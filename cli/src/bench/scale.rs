@@ -21,8 +21,10 @@ use dbos_storage::{
 };
 use serde::Serialize;
 
+use super::fairness::FairnessReport;
 use super::queues::{drain, recover};
-use super::report::{thousands, Figure, Target, Unit};
+use super::report::{cells_markdown, cells_text, thousands, Figure, Target, Unit};
+use super::retention::RetentionReport;
 use super::writes::insert_all_with;
 use super::{
     new_workflow, output, rate, run_workflow, timed_parallel, Bench, EXECUTOR, STEP, VERSION,
@@ -65,6 +67,20 @@ impl Dataset {
         }
     }
 
+    /// The workflows the fill queues in `scale-q{queue}` (the `i`-th of `1..=enqueued` goes to
+    /// queue `i % 10`).
+    pub(super) fn queued_in(&self, queue: usize) -> u64 {
+        let n = self.enqueued as u64;
+        let q = queue as u64 % 10;
+        if q == 0 {
+            n / 10
+        } else if n >= q {
+            (n - q) / 10 + 1
+        } else {
+            0
+        }
+    }
+
     /// The workflows the recovery figure kills halfway: 10,000 at full size.
     fn recovered(&self) -> usize {
         (self.finished / 100).clamp(100, 10_000)
@@ -80,6 +96,10 @@ pub(super) struct ScaleReport {
     pub(super) fill_seconds: f64,
     /// One figure per operation: `store` on the big database, `raw` on the empty one.
     pub(super) figures: Vec<Figure>,
+    /// One worker per queue on the big database: each queue's claims against its fair share.
+    pub(super) fairness: FairnessReport,
+    /// Garbage collection of the finished workflows while the workers claim.
+    pub(super) retention: RetentionReport,
 }
 
 impl ScaleReport {
@@ -95,6 +115,89 @@ impl ScaleReport {
             self.fill_seconds
         )
     }
+}
+
+impl ScaleReport {
+    /// Whether each target of the fairness and retention tables is met.
+    pub(super) fn checks(&self) -> Vec<bool> {
+        let mut checks = vec![
+            self.fairness.first_claims_in_time,
+            self.fairness.half_shares,
+        ];
+        checks.extend(self.retention.rows().into_iter().filter_map(|r| r.3));
+        checks
+    }
+
+    /// The fairness table with its heading and verdict, aligned for a terminal.
+    pub(super) fn fairness_text(&self) -> String {
+        let f = &self.fairness;
+        format!(
+            "{}\n{}- {}\n",
+            f.heading(),
+            cells_text(&FAIRNESS_COLUMNS, &f.rows()),
+            f.verdict().replace("**", "")
+        )
+    }
+
+    /// The fairness table in Markdown.
+    pub(super) fn fairness_markdown(&self) -> String {
+        let f = &self.fairness;
+        format!(
+            "{}\n\n{}\n- {}.\n",
+            f.heading(),
+            cells_markdown(&FAIRNESS_COLUMNS, &f.rows()),
+            f.verdict()
+        )
+    }
+
+    /// The retention table with its heading, aligned for a terminal.
+    pub(super) fn retention_text(&self) -> String {
+        let r = &self.retention;
+        let rows = retention_rows(r, "NO");
+        format!("{}\n{}", r.heading(), cells_text(&RETENTION_COLUMNS, &rows))
+    }
+
+    /// The retention table in Markdown.
+    pub(super) fn retention_markdown(&self) -> String {
+        let r = &self.retention;
+        let rows = retention_rows(r, "**no**");
+        format!(
+            "{}\n\n{}",
+            r.heading(),
+            cells_markdown(&RETENTION_COLUMNS, &rows)
+        )
+    }
+}
+
+/// The columns of the fairness table.
+const FAIRNESS_COLUMNS: [&str; 9] = [
+    "queue",
+    "limits",
+    ">backlog",
+    ">polls",
+    ">claims",
+    ">fair share",
+    ">share",
+    ">first claim",
+    "within a poll?",
+];
+
+/// The columns of the retention table.
+const RETENTION_COLUMNS: [&str; 4] = ["figure", ">value", "target", "met?"];
+
+/// The retention figures as table rows, `no` written as given.
+fn retention_rows(r: &RetentionReport, no: &str) -> Vec<Vec<String>> {
+    r.rows()
+        .into_iter()
+        .map(|(what, value, target, met)| {
+            let met = match met {
+                Some(true) => "yes".to_owned(),
+                Some(false) => no.to_owned(),
+                None => "—".to_owned(),
+            };
+            vec![what, value, target, met]
+        })
+        .collect()
 }
 
 /// One operation measured on both databases.
@@ -124,8 +227,13 @@ impl Phase {
 }
 
 /// Measures every operation on the scratch database, fills it with `dataset`, measures again,
-/// and returns the comparison.
-pub(super) async fn compare(bench: &Bench<'_>, dataset: Dataset) -> Result<ScaleReport, CliError> {
+/// runs one worker per queue for `fair_seconds` ([`super::fairness`]), then collects the
+/// finished workflows while they claim ([`super::retention`]), and returns the comparison.
+pub(super) async fn compare(
+    bench: &Bench<'_>,
+    dataset: Dataset,
+    fair_seconds: u64,
+) -> Result<ScaleReport, CliError> {
     bench.phase("scale: the empty database");
     let empty = measure(bench, Phase::Empty, &dataset).await?;
     bench.phase("scale: filling the big database");
@@ -134,6 +242,10 @@ pub(super) async fn compare(bench: &Bench<'_>, dataset: Dataset) -> Result<Scale
     let fill_seconds = t.elapsed().as_secs_f64();
     bench.phase("scale: the big database");
     let big = measure(bench, Phase::Big, &dataset).await?;
+    bench.phase("scale: fairness across the queues");
+    let (fairness, without) = super::fairness::fairness(bench, &dataset, fair_seconds).await?;
+    bench.phase("scale: garbage collection while the queues are claimed");
+    let retention = super::retention::collect_under_claims(bench, &without).await?;
     let figures = empty
         .into_iter()
         .zip(big)
@@ -143,6 +255,8 @@ pub(super) async fn compare(bench: &Bench<'_>, dataset: Dataset) -> Result<Scale
         dataset,
         fill_seconds,
         figures,
+        fairness,
+        retention,
     })
 }
 

@@ -180,8 +180,9 @@ impl State {
     }
 
     /// DBOS's partitioned fast path (only limit: `partition_concurrency = 1`, no partition key):
-    /// the head of each of up to `min(8192, max_tasks)` partitions, in key order, that have
-    /// `ENQUEUED` rows and no `PENDING` row.
+    /// among the heads of the first 8192 partitions (in key order) that have `ENQUEUED` rows and
+    /// no `PENDING` row, the first `max_tasks` in dequeue order, so that the partitions whose
+    /// head waited longest go first.
     fn claim_partition_heads(&mut self, request: &ClaimRequest) -> ClaimOutcome {
         let now = self.now();
         let cap = request
@@ -206,10 +207,11 @@ impl State {
             };
         }
         let null_version_ok = self.runs_unversioned(request);
+        let sweep = usize::try_from(PARTITIONED_SWEEP_CAP).unwrap_or(usize::MAX);
         let mut heads: Vec<&WorkflowInfo> = waiting
             .iter()
             .filter(|key| !busy.contains(*key))
-            .take(usize::try_from(cap).unwrap_or(usize::MAX))
+            .take(sweep)
             .filter_map(|key| {
                 self.workflows
                     .values()
@@ -219,6 +221,7 @@ impl State {
             })
             .collect();
         heads.sort_by(|a, b| dequeue_key(a).cmp(&dequeue_key(b)));
+        heads.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
         let chosen: Vec<String> = heads.iter().map(|i| i.workflow_id.clone()).collect();
         for id in &chosen {
             self.start(id, request, now, false);

@@ -7,8 +7,9 @@
 //! `deletes`, `attributes`, `retention`, `transfer`, `metrics` and `renames` (operator
 //! operations of the management area, each with its own fixtures), `concurrency` (many tasks
 //! racing for one workflow or step write), `queue_concurrency` (many claimers racing over one
-//! queue), `limits` (text at and past every documented limit, and NUL bytes, on every
-//! backend), `retry` (every idempotency claim, through injected faults) and `state_machine` (random
+//! queue), `queue_fairness` (one worker per queue, each getting its share), `limits` (text at
+//! and past every documented limit, and NUL bytes, on every backend), `retry` (every idempotency
+//! claim, through injected faults) and `state_machine` (random
 //! operation sequences compared with the reference model).
 //!
 //! [`suite!`](crate::suite) generates one test per property, in a module named like the one the
@@ -25,6 +26,7 @@ pub mod management;
 pub mod messages;
 pub mod metrics;
 pub mod queue_concurrency;
+pub mod queue_fairness;
 pub mod queues;
 pub mod renames;
 pub mod retention;

@@ -300,10 +300,13 @@ SELECT k FROM parts WHERE k IS NOT NULL"
 );
 
 // language=SQL
-/// The partitioned fast path's candidates: the first `$4` partitions of queue `$1`, in key
-/// order, with `ENQUEUED` rows and no `PENDING` row (whatever its application: the probe is a
-/// mutual exclusion); and the head of each by (priority, creation time, id) among the rows the
-/// executor may claim (`$2` version, `$3` application). Returns id, priority and creation time.
+/// The partitioned fast path's candidates: among the first `$5` partitions of queue `$1`, in
+/// key order, with `ENQUEUED` rows and no `PENDING` row (whatever its application: the probe is
+/// a mutual exclusion), the head of each by (priority, creation time, id) among the rows the
+/// executor may claim (`$2` version, `$3` application); of those heads, the first `$4` in the
+/// same order, so that a claim that cannot take every partition takes those whose head waited
+/// longest and rotates over the partitions from poll to poll. Returns id, priority and creation
+/// time.
 pub(crate) const SELECT_PARTITION_HEADS: &str = concat!(
     partition_keys_cte!("TRUE"),
     ", free AS (
@@ -312,7 +315,7 @@ pub(crate) const SELECT_PARTITION_HEADS: &str = concat!(
       AND NOT EXISTS (
         SELECT 1 FROM {schema}.workflow_status p
         WHERE p.queue_name = $1 AND p.status = 'PENDING' AND p.queue_partition_key = parts.k)
-    LIMIT $4
+    LIMIT $5
 )
 SELECT h.workflow_uuid, h.priority, h.created_at
 FROM free
@@ -324,7 +327,9 @@ CROSS JOIN LATERAL (
     "
     ORDER BY ws.priority, ws.created_at, ws.workflow_uuid
     LIMIT 1
-) h"
+) h
+ORDER BY h.priority, h.created_at, h.workflow_uuid
+LIMIT $4"
 );
 
 // language=SQL

@@ -207,8 +207,8 @@ async fn shared_budget(
     Ok(Ok(budget))
 }
 
-/// The partitioned fast path inside its transaction: the heads of up to `cap` free partitions,
-/// locked `FOR UPDATE SKIP LOCKED` (in chunks of [`ID_CHUNK`]) and flipped with
+/// The partitioned fast path inside its transaction: the `cap` oldest heads of the free
+/// partitions (see [`crate::sql::queues::SELECT_PARTITION_HEADS`]), locked `FOR UPDATE SKIP LOCKED` (in chunks of [`ID_CHUNK`]) and flipped with
 /// `rate_limited = false`; returned in dequeue order.
 async fn claim_heads_in(
     tx: &Transaction<'_>,
@@ -218,6 +218,7 @@ async fn claim_heads_in(
 ) -> Result<ClaimOutcome> {
     let app = request.application_name.as_deref();
     let cap = i64::from(cap);
+    let sweep = i64::from(PARTITIONED_SWEEP_CAP);
     let rows = tx
         .query_typed(
             &q.select_partition_heads,
@@ -226,6 +227,7 @@ async fn claim_heads_in(
                 (&request.application_version, Type::TEXT),
                 (&app, Type::TEXT),
                 (&cap, Type::INT8),
+                (&sweep, Type::INT8),
             ],
         )
         .await

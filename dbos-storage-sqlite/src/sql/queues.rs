@@ -143,9 +143,11 @@ pub(crate) const CLAIM_CANDIDATES_IN_PARTITION: &str = concat!(
 // language=SQL
 /// The partitioned fast path (a queue whose only limit is `partition_concurrency = 1`): a loose
 /// index scan walks the partition keys with `ENQUEUED` rows in key order and keeps, up to
-/// `:limit`, the partitions with no `PENDING` row (of any application: it is a mutual-exclusion
+/// `:sweep`, the partitions with no `PENDING` row (of any application: it is a mutual-exclusion
 /// check); a correlated subquery takes each one's first eligible row by priority, creation time
-/// and id. Returns the heads in dequeue order. Named parameters as [`CLAIM_CANDIDATES`].
+/// and id. Returns the first `:limit` heads in dequeue order, so that a claim that cannot take
+/// every partition takes those whose head waited longest and rotates over the partitions from
+/// poll to poll. Named parameters as [`CLAIM_CANDIDATES`].
 pub(crate) const CLAIM_PARTITION_HEADS: &str = concat!(
     "WITH RECURSIVE partitions(key) AS ( \
          SELECT min(queue_partition_key) FROM workflow_status \
@@ -166,7 +168,7 @@ pub(crate) const CLAIM_PARTITION_HEADS: &str = concat!(
                              AND r.status IN ('ENQUEUED', 'PENDING') \
                              AND r.queue_partition_key IS NOT NULL \
                              AND r.queue_partition_key = partitions.key) \
-         LIMIT :limit \
+         LIMIT :sweep \
      ), \
      heads(workflow_uuid) AS ( \
          SELECT (SELECT h.workflow_uuid FROM workflow_status h \
@@ -180,7 +182,8 @@ pub(crate) const CLAIM_PARTITION_HEADS: &str = concat!(
          FROM idle \
      ) \
      SELECT w.workflow_uuid FROM heads JOIN workflow_status w ON w.workflow_uuid = heads.workflow_uuid \
-     ORDER BY w.priority ASC, w.created_at ASC, w.workflow_uuid ASC"
+     ORDER BY w.priority ASC, w.created_at ASC, w.workflow_uuid ASC \
+     LIMIT :limit"
 );
 
 // language=SQL

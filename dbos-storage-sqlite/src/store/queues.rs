@@ -280,8 +280,8 @@ fn claim_candidates(
     rows.map(|r| r.map_err(classify)).collect()
 }
 
-/// The partitioned fast path: the heads of up to `min(8192, budget)` partitions without a
-/// `PENDING` row (in partition key order), returned in dequeue order.
+/// The partitioned fast path: the first `min(8192, budget)` heads, in dequeue order, of the
+/// first 8192 partitions (in key order) without a `PENDING` row.
 fn partition_heads(
     tx: &Transaction<'_>,
     request: &ClaimRequest,
@@ -301,6 +301,7 @@ fn partition_heads(
                 ":null_version": null_version,
                 ":application_name": request.application_name,
                 ":limit": limit,
+                ":sweep": sweep,
             },
             |r| r.get::<_, String>(0),
         )
