@@ -84,6 +84,11 @@ impl Dialect for CockroachDialect {
         &[]
     }
 
+    /// CockroachDB's cost-based optimizer has no `random_page_cost` setting.
+    fn system_settings(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
     /// CockroachDB only stubs advisory locks (some versions lack them).
     fn uses_advisory_locks(&self) -> bool {
         false

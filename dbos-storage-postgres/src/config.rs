@@ -37,6 +37,10 @@ pub(crate) const IDLE_IN_TRANSACTION_SETTING: &str = "idle_in_transaction_sessio
 /// `sys_db_idle_transaction_timeout` (system database) or `options` say otherwise.
 const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The longest `idle_in_transaction_session_timeout` PostgreSQL accepts, in milliseconds
+/// (`i32::MAX`, about 24.8 days); a longer configured timeout is set as this.
+const MAX_IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = i32::MAX as u64;
+
 /// The libpq keys passed on to tokio-postgres (besides the TLS keys, handled by
 /// [`TlsSettings`]).
 const PASSED_KEYS: &[&str] = &[
@@ -127,7 +131,8 @@ pub struct PostgresConfig {
     /// How many polling reads of waits may run at once: `sys_db_polling_concurrency` for the
     /// system database (0: the whole pool), else half the pool, at least 1.
     pub(crate) polling_concurrency: usize,
-    /// The dialect's [`Dialect::default_settings`] that the user's `options` do not set.
+    /// The dialect's [`Dialect::default_settings`] (and, for the system database,
+    /// [`Dialect::system_settings`]) that the user's `options` do not set.
     pub(crate) session_defaults: Vec<(&'static str, &'static str)>,
     /// What the server's dialect decides (PostgreSQL unless built with another).
     pub(crate) dialect: Arc<dyn Dialect>,
@@ -405,8 +410,13 @@ impl PostgresConfig {
             Role::Application => None,
         }
         .unwrap_or(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT);
-        let idle_in_transaction_timeout_ms = (!options.contains(IDLE_IN_TRANSACTION_SETTING))
-            .then(|| u64::try_from(idle_in_transaction_timeout.as_millis()).unwrap_or(u64::MAX));
+        // PostgreSQL takes at most i32::MAX ms (about 24.8 days); a longer timeout is that.
+        let idle_in_transaction_timeout_ms =
+            (!options.contains(IDLE_IN_TRANSACTION_SETTING)).then(|| {
+                u64::try_from(idle_in_transaction_timeout.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .min(MAX_IDLE_IN_TRANSACTION_TIMEOUT_MS)
+            });
         let max_connections =
             usize::try_from(pool_size.saturating_add(config.max_overflow)).unwrap_or(usize::MAX);
         let polling_concurrency = match (role, config.sys_db_polling_concurrency) {
@@ -415,9 +425,14 @@ impl PostgresConfig {
             _ => max_connections / 2,
         }
         .max(1);
+        let system_settings = match role {
+            Role::System => dialect.system_settings(),
+            Role::Application => &[],
+        };
         let session_defaults = dialect
             .default_settings()
             .iter()
+            .chain(system_settings)
             .filter(|(name, _)| !options.contains(name))
             .copied()
             .collect();
@@ -619,6 +634,11 @@ mod tests {
         assert_eq!(sys.pg.get_user(), Some(DEFAULT_USER));
         let app = PostgresConfig::application(&dbos, &url).unwrap();
         assert_eq!(app.max_size(), 7);
+        assert_eq!(
+            app.session_defaults,
+            [("jit", "off")],
+            "the user's own queries keep the server's planner costs"
+        );
     }
 
     #[test]
@@ -631,6 +651,14 @@ mod tests {
         let sys = PostgresConfig::system(&dbos, &url).unwrap();
         assert_eq!(sys.polling_concurrency, 4);
         assert_eq!(sys.idle_in_transaction_timeout_ms, Some(2500));
+        let forever = DbosConfig::new("orders")
+            .with_sys_db_idle_transaction_timeout(Duration::from_secs(30 * 24 * 3600));
+        let sys = PostgresConfig::system(&forever, &url).unwrap();
+        assert_eq!(
+            sys.idle_in_transaction_timeout_ms,
+            Some(2_147_483_647),
+            "PostgreSQL's largest timeout"
+        );
         // The application database keeps the defaults: these settings are the system pool's.
         let app = PostgresConfig::application(&dbos, &url).unwrap();
         assert_eq!(app.polling_concurrency, 10);

@@ -109,21 +109,27 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
     }
 
     /// Server settings every new connection gets unless the user's `options` set them, as
-    /// `(name, value)`. PostgreSQL's:
-    /// - `jit = off`. The store's statements are short, and the server JIT-compiles any
-    ///   statement whose estimated cost passes `jit_above_cost`, which the estimates of a
-    ///   never-analyzed or stale table do: on a new database one 500-row batch enqueue spent
-    ///   2.6 s compiling and milliseconds running.
-    /// - `random_page_cost = 1.1`, PostgreSQL's documented value for solid-state storage (the
-    ///   default, 4, models spinning disks). Every statement of the store is an index lookup or
-    ///   an index walk; at 4 the planner prefers walking the creation-time index back through
-    ///   every newer workflow to reading a partial index that holds only the rows asked for
-    ///   (the first page of failed workflows on a table of a million read 200,000 rows in
-    ///   90 ms, and 51 rows in 0.1 ms at 1.1).
-    ///
-    /// A dialect whose server has no such setting returns none.
+    /// `(name, value)`. PostgreSQL's: `jit = off`. The store's statements are short, and the
+    /// server JIT-compiles any statement whose estimated cost passes `jit_above_cost`, which the
+    /// estimates of a never-analyzed or stale table do: on a new database one 500-row batch
+    /// enqueue spent 2.6 s compiling and milliseconds running. A dialect whose server has no
+    /// such setting returns none.
     fn default_settings(&self) -> &'static [(&'static str, &'static str)] {
-        &[("jit", "off"), ("random_page_cost", "1.1")]
+        &[("jit", "off")]
+    }
+
+    /// Server settings the system database's connections get on top of
+    /// [`default_settings`](Self::default_settings), unless the user's `options` set them; the
+    /// application database's sessions, which run the user's own queries, do not get them.
+    /// PostgreSQL's: `random_page_cost = 1.1`, PostgreSQL's documented value for solid-state
+    /// storage (the default, 4, models spinning disks). Every statement of the system store is an
+    /// index lookup or an index walk; at 4 the planner prefers walking the creation-time index
+    /// back through every newer workflow to reading a partial index that holds only the rows
+    /// asked for (the first page of failed workflows on a table of a million read 200,000 rows in
+    /// 90 ms, and 51 rows in 0.1 ms at 1.1). A dialect whose server has no such setting returns
+    /// none.
+    fn system_settings(&self) -> &'static [(&'static str, &'static str)] {
+        &[("random_page_cost", "1.1")]
     }
 
     /// Whether the server's advisory locks work. When `true`, the system-database migrator
@@ -358,10 +364,8 @@ mod tests {
         assert!(d.supports_listen_notify() && d.uses_advisory_locks() && d.transactional_ddl());
         assert!(d.combines_step_checkpoints() && d.hides_claim_limit());
         assert!(d.session_settings().is_empty());
-        assert_eq!(
-            d.default_settings(),
-            &[("jit", "off"), ("random_page_cost", "1.1")]
-        );
+        assert_eq!(d.default_settings(), &[("jit", "off")]);
+        assert_eq!(d.system_settings(), &[("random_page_cost", "1.1")]);
         assert_eq!(d.app_role_grants(), sql::lifecycle::GRANT_APP_ROLE);
     }
 
