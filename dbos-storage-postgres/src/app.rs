@@ -33,7 +33,7 @@ use tokio_postgres::Client;
 use crate::config::PostgresConfig;
 use crate::driver::open_pool;
 use crate::error::{
-    classify, classify_commit, is_created_concurrently_error, is_failed_transaction,
+    classify_app, classify_commit, is_created_concurrently_error, is_failed_transaction,
     is_missing_relation, is_unique_violation, sqlstate, with_backend, BACKEND,
 };
 use crate::pool::{Pool, PooledClient, TxOptions};
@@ -180,7 +180,7 @@ impl MigrationState {
         let row = rows.first().ok_or_else(|| {
             Error::corrupt("the migration state query returned no row").with_backend(BACKEND)
         })?;
-        let get = |i: usize| row.try_get::<_, bool>(i).map_err(classify);
+        let get = |i: usize| row.try_get::<_, bool>(i).map_err(classify_app);
         Ok(MigrationState {
             schema: get(0)?,
             table: get(1)?,
@@ -246,7 +246,7 @@ impl PostgresAppStore {
         let rows = conn
             .query_typed(q::SELECT_MIGRATION_STATE, &[(&schema, Type::TEXT)])
             .await
-            .map_err(classify)?;
+            .map_err(classify_app)?;
         MigrationState::from_rows(&rows)
     }
 
@@ -263,12 +263,12 @@ impl PostgresAppStore {
                         let key = migrations::migrate_lock_key(schema);
                         tx.query_typed(q::ADVISORY_XACT_LOCK, &[(&key, Type::INT8)])
                             .await
-                            .map_err(classify)?;
+                            .map_err(classify_app)?;
                     }
                     let rows = tx
                         .query_typed(q::SELECT_MIGRATION_STATE, &[(&schema, Type::TEXT)])
                         .await
-                        .map_err(classify)?;
+                        .map_err(classify_app)?;
                     let state = MigrationState::from_rows(&rows)?;
                     let sql = &inner.sql;
                     let mut steps: Vec<&str> = Vec::new();
@@ -286,7 +286,7 @@ impl PostgresAppStore {
                     }
                     for step in steps {
                         inner.config.log_statement(step);
-                        tx.batch_execute(step).await.map_err(classify)?;
+                        tx.batch_execute(step).await.map_err(classify_app)?;
                     }
                     Ok(())
                 })
@@ -643,7 +643,7 @@ impl PostgresTransaction {
     /// own: return it from the body, and a serialization failure (`40001`), a deadlock (`40P01`)
     /// or a lost connection re-runs the body, while other errors fail the step.
     pub fn classify(error: tokio_postgres::Error) -> Error {
-        classify(error)
+        classify_app(error)
     }
 
     /// Checks out a connection and begins a transaction on it, marked as the store's.
@@ -669,7 +669,7 @@ impl PostgresTransaction {
         if let Err(e) = tx.conn.batch_execute(&sql).await {
             let mut tx = tx;
             tx.rollback().await;
-            return Err(classify(e));
+            return Err(classify_app(e));
         }
         Ok(tx)
     }
@@ -733,7 +733,7 @@ impl PostgresTransaction {
             .first()
             .map(|r| r.try_get::<_, bool>(0))
             .transpose()
-            .map_err(classify)?
+            .map_err(classify_app)?
             .unwrap_or(false);
         if marked {
             Ok(())
@@ -785,7 +785,7 @@ impl PostgresTransaction {
             .map(|name| bound_value(params, name))
             .collect::<Result<Vec<&Value>>>()?;
         self.store.config.log_statement(&text);
-        let stmt = self.conn.prepare(&text).await.map_err(classify)?;
+        let stmt = self.conn.prepare(&text).await.map_err(classify_app)?;
         if stmt.params().len() != names.len() {
             return Err(Error::invalid_input(format!(
                 "the statement has {} parameters but {} named ones (`:name`); write every \
@@ -841,14 +841,14 @@ impl AppTransaction for PostgresTransaction {
         let (stmt, args) = self.prepare(sql, &params).await?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        self.conn.execute(&stmt, &refs).await.map_err(classify)
+        self.conn.execute(&stmt, &refs).await.map_err(classify_app)
     }
 
     async fn query(&mut self, sql: &str, params: Params) -> Result<Vec<Row>> {
         let (stmt, args) = self.prepare(sql, &params).await?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        let rows = self.conn.query(&stmt, &refs).await.map_err(classify)?;
+        let rows = self.conn.query(&stmt, &refs).await.map_err(classify_app)?;
         let columns = column_names(stmt.columns().iter().map(|c| c.name().to_owned()));
         rows.iter()
             .map(|row| {
@@ -924,7 +924,7 @@ fn failed_transaction(e: tokio_postgres::Error, schema: &str) -> Error {
 /// means `migrate()` was not called.
 fn missing_table(e: tokio_postgres::Error, schema: &str) -> Error {
     if !is_missing_relation(&e) {
-        return classify(e);
+        return classify_app(e);
     }
     let code = sqlstate(&e).to_owned();
     let table = format!("{schema}.transaction_outputs");
@@ -938,9 +938,9 @@ fn parse_recorded(rows: &[tokio_postgres::Row]) -> Result<Option<RecordedTransac
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let function_name: String = row.try_get(0).map_err(classify)?;
-    let output: Option<String> = row.try_get(1).map_err(classify)?;
-    let error: Option<String> = row.try_get(2).map_err(classify)?;
+    let function_name: String = row.try_get(0).map_err(classify_app)?;
+    let output: Option<String> = row.try_get(1).map_err(classify_app)?;
+    let error: Option<String> = row.try_get(2).map_err(classify_app)?;
     Ok(Some(outputs::recorded_transaction(
         function_name,
         output,

@@ -26,7 +26,7 @@ pub(crate) fn with_backend(error: Error) -> Error {
 /// | class `08` (connection), `53` (resources), `57` (operator intervention) except `57014`, `25P03` (idle-in-transaction timeout) | `ConnectionLost` |
 /// | `57014` query canceled (statement timeout) | `Timeout` |
 /// | `3D000` unknown database, `28P01` / `28000` authentication | `InvalidConfig` (not transient) |
-/// | `42P01` undefined table, `42703` undefined column, for a table or column a shared migration added ([`dbos_storage_core::schema`]) | `SchemaMismatch` naming it, its migration and `dbos-storage migrate` (a database an older DBOS SDK left behind) |
+/// | `42P01` undefined table, `42703` undefined column, for a table or column a shared migration added ([`dbos_storage_core::schema`]), in the system store's statements ([`classify_app`] leaves the user's own to `Backend`) | `SchemaMismatch` naming it, its migration and `dbos-storage migrate` (a database an older DBOS SDK left behind) |
 /// | any other server error (`42P01`, `23505`, …) | `Backend` |
 /// | no server error: I/O, closed connection, connect failure, protocol error | `ConnectionLost` |
 /// | TLS: certificate rejected, server without TLS under `require` | `InvalidConfig` |
@@ -37,18 +37,36 @@ pub(crate) fn with_backend(error: Error) -> Error {
 /// Server errors carry their SQLSTATE as the error code; every error names the backend
 /// `postgres` and keeps the tokio-postgres error as its source.
 pub(crate) fn classify(err: tokio_postgres::Error) -> Error {
-    classify_with(err, None)
+    classify_with(err, None, SchemaObjects::System)
+}
+
+/// As [`classify`], for the application database: a missing table or column there is the
+/// user's own, never one of the system schema's, so it stays `Backend`.
+pub(crate) fn classify_app(err: tokio_postgres::Error) -> Error {
+    classify_with(err, None, SchemaObjects::User)
+}
+
+/// Whose tables a statement reads: the system schema's, whose missing objects are a database
+/// an older DBOS SDK left behind, or the user's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SchemaObjects {
+    System,
+    User,
 }
 
 /// As [`classify`], for an error of opening a connection: the message names the database URL
 /// (its password redacted).
 pub(crate) fn classify_connect(err: tokio_postgres::Error, url: &DatabaseUrl) -> Error {
-    classify_with(err, Some(&format!("cannot connect to {url}")))
+    classify_with(
+        err,
+        Some(&format!("cannot connect to {url}")),
+        SchemaObjects::System,
+    )
 }
 
 /// As [`classify`], with `context` leading the message.
 pub(crate) fn classify_context(err: tokio_postgres::Error, context: &str) -> Error {
-    classify_with(err, Some(context))
+    classify_with(err, Some(context), SchemaObjects::System)
 }
 
 /// As [`classify`], for an error of `COMMIT`: a connection lost while the commit was in flight
@@ -72,9 +90,16 @@ pub(crate) fn classify_commit(err: tokio_postgres::Error) -> Error {
 }
 
 /// The body of [`classify`]: `prefix`, when given, leads the message.
-fn classify_with(err: tokio_postgres::Error, prefix: Option<&str>) -> Error {
+fn classify_with(
+    err: tokio_postgres::Error,
+    prefix: Option<&str>,
+    schema_objects: SchemaObjects,
+) -> Error {
     let (kind, message) = match err.as_db_error() {
-        Some(db) => match missing_schema_object(db) {
+        Some(db) => match (schema_objects == SchemaObjects::System)
+            .then(|| missing_schema_object(db))
+            .flatten()
+        {
             Some(missing) => (missing.kind(), missing.message().to_owned()),
             None => {
                 let kind = kind_of_code(db.code());

@@ -30,7 +30,8 @@ use tokio::sync::Mutex;
 use crate::config::{SqliteConfig, Synchronous};
 use crate::connection::open_connection;
 use crate::error::{
-    classify, extended_code, from_call, is_busy_code, is_unique_violation_on, with_backend, BACKEND,
+    classify_app, extended_code, from_call, is_busy_code, is_unique_violation_on, with_backend,
+    BACKEND,
 };
 
 // language=SQL
@@ -303,7 +304,7 @@ impl SqliteAppStore {
                             .and_then(|mut s| {
                                 s.execute(params![workflow_id, function_id, text, function_name])
                             })
-                            .map_err(classify)?;
+                            .map_err(classify_app)?;
                         read_recorded(c, &workflow_id, function_id)
                     })
                 })
@@ -385,14 +386,14 @@ async fn attempt_on(
             let text = payload.text.clone();
             conn.run(move |c| {
                 let inserted = ensure_open(c).and_then(|()| {
-                    let mut stmt = c.prepare_cached(INSERT_OUTPUT).map_err(classify)?;
+                    let mut stmt = c.prepare_cached(INSERT_OUTPUT).map_err(classify_app)?;
                     let row = params![call.workflow_id, function_id, text, call.function_name];
                     match stmt.execute(row) {
                         Ok(_) => Ok(()),
                         Err(e) if is_unique_violation_on(&e, OUTPUTS_KEY_COLUMN) => {
                             Err(with_backend(outputs::recorded_concurrently(&call)).with_source(e))
                         }
-                        Err(e) => Err(classify(e)),
+                        Err(e) => Err(classify_app(e)),
                     }
                 });
                 match inserted {
@@ -423,16 +424,17 @@ impl AppStore for SqliteAppStore {
             conn.run(|c| {
                 in_write_transaction(c, |c| {
                     c.execute_batch(CREATE_TRANSACTION_OUTPUTS)
-                        .map_err(classify)?;
+                        .map_err(classify_app)?;
                     let has_function_name: i64 = c
                         .query_row(HAS_FUNCTION_NAME_COLUMN, [], |r| r.get(0))
-                        .map_err(classify)?;
+                        .map_err(classify_app)?;
                     if has_function_name == 0 {
                         tracing::info!("adding function_name to transaction_outputs");
                         c.execute_batch(ADD_FUNCTION_NAME_COLUMN)
-                            .map_err(classify)?;
+                            .map_err(classify_app)?;
                     }
-                    c.execute_batch(CREATE_CREATED_AT_INDEX).map_err(classify)
+                    c.execute_batch(CREATE_CREATED_AT_INDEX)
+                        .map_err(classify_app)
                 })
             })
             .await
@@ -533,12 +535,12 @@ impl AppStore for SqliteAppStore {
         self.with_writer(|conn| async move {
             conn.run(move |c| {
                 in_write_transaction(c, |c| {
-                    let mut stmt = c.prepare_cached(DELETE_OUTPUTS).map_err(classify)?;
+                    let mut stmt = c.prepare_cached(DELETE_OUTPUTS).map_err(classify_app)?;
                     let mut deleted = 0u64;
                     for chunk in &chunks {
                         deleted += stmt
                             .execute(params![chunk, from_function_id, created_before])
-                            .map_err(classify)? as u64;
+                            .map_err(classify_app)? as u64;
                     }
                     Ok(deleted)
                 })
@@ -561,13 +563,13 @@ impl AppStore for SqliteAppStore {
         self.with_writer(|conn| async move {
             conn.run(move |c| {
                 clear_abandoned(c);
-                let mut stmt = c.prepare_cached(OUTPUT_WORKFLOWS).map_err(classify)?;
+                let mut stmt = c.prepare_cached(OUTPUT_WORKFLOWS).map_err(classify_app)?;
                 let rows = stmt
                     .query_map(params![created_before, after, i64::from(limit)], |r| {
                         r.get::<_, String>(0)
                     })
-                    .map_err(classify)?;
-                rows.map(|r| r.map_err(classify)).collect()
+                    .map_err(classify_app)?;
+                rows.map(|r| r.map_err(classify_app)).collect()
             })
             .await
         })
@@ -682,7 +684,7 @@ impl SqliteTransaction {
             })
             .await?;
         match ran {
-            Ok(result) => result.map_err(classify),
+            Ok(result) => result.map_err(classify_app),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
@@ -770,14 +772,14 @@ fn begin(c: &rusqlite::Connection, read_only: bool) -> Result<()> {
     } else {
         QUERY_ONLY_OFF
     })
-    .map_err(classify)?;
+    .map_err(classify_app)?;
     c.execute_batch(if read_only {
         BEGIN_DEFERRED
     } else {
         BEGIN_IMMEDIATE
     })
     .map_err(|e| {
-        let error = classify(e);
+        let error = classify_app(e);
         reset_query_only(c, read_only);
         error
     })
@@ -785,7 +787,7 @@ fn begin(c: &rusqlite::Connection, read_only: bool) -> Result<()> {
 
 /// Commits (rolling back if the commit fails) and leaves read-only mode.
 fn commit(c: &rusqlite::Connection, read_only: bool) -> Result<()> {
-    let result = ensure_open(c).and_then(|()| c.execute_batch(COMMIT).map_err(classify));
+    let result = ensure_open(c).and_then(|()| c.execute_batch(COMMIT).map_err(classify_app));
     if result.is_err() {
         abort(c, read_only);
     } else {
@@ -875,7 +877,7 @@ fn read_recorded(
             if e.to_string().contains("no such table: transaction_outputs") {
                 with_backend(outputs::missing_table("transaction_outputs")).with_source(e)
             } else {
-                classify(e)
+                classify_app(e)
             }
         })?;
     Ok(row.map(|(function_name, output, error)| {
@@ -884,28 +886,28 @@ fn read_recorded(
 }
 
 fn execute_statement(c: &rusqlite::Connection, sql: &str, params: &Params) -> Result<u64> {
-    let mut stmt = c.prepare_cached(sql).map_err(classify)?;
+    let mut stmt = c.prepare_cached(sql).map_err(classify_app)?;
     bind(&mut stmt, params)?;
     if stmt.column_count() == 0 {
-        return stmt.raw_execute().map(|n| n as u64).map_err(classify);
+        return stmt.raw_execute().map(|n| n as u64).map_err(classify_app);
     }
     // A statement that returns rows (`… RETURNING`, or a query): step it to the end.
     let writes = !stmt.readonly();
     let mut rows = stmt.raw_query();
-    while rows.next().map_err(classify)?.is_some() {}
+    while rows.next().map_err(classify_app)?.is_some() {}
     Ok(if writes { c.changes() } else { 0 })
 }
 
 fn query_statement(c: &rusqlite::Connection, sql: &str, params: &Params) -> Result<Vec<Row>> {
-    let mut stmt = c.prepare_cached(sql).map_err(classify)?;
+    let mut stmt = c.prepare_cached(sql).map_err(classify_app)?;
     bind(&mut stmt, params)?;
     let columns = column_names(stmt.column_names().into_iter().map(str::to_owned));
     let width = columns.len();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(classify)? {
+    while let Some(row) = rows.next().map_err(classify_app)? {
         let values = (0..width)
-            .map(|i| from_sql(row.get_ref(i).map_err(classify)?, &columns[i]))
+            .map(|i| from_sql(row.get_ref(i).map_err(classify_app)?, &columns[i]))
             .collect::<Result<Vec<_>>>()?;
         out.push(Row::new(columns.clone(), values));
     }
@@ -934,7 +936,7 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, params: &Params) -> Result<()> {
             .bound(bare)
             .ok_or_else(|| unbound_parameter(&name, bare))?;
         stmt.raw_bind_parameter(index, to_sql(value))
-            .map_err(classify)?;
+            .map_err(classify_app)?;
     }
     Ok(())
 }

@@ -71,7 +71,21 @@ pub(crate) fn set_thread_busy_timeout(busy_timeout: Duration) {
 ///
 /// Contention messages name the busy timeout of the connection whose thread runs this.
 pub(crate) fn classify(err: rusqlite::Error) -> Error {
-    classify_with_timeout(err, BUSY_TIMEOUT.with(Cell::get))
+    classify_with_timeout(err, BUSY_TIMEOUT.with(Cell::get), SchemaObjects::System)
+}
+
+/// As [`classify`], for the application database: a missing table or column there is the
+/// user's own, never one of the system schema's, so it stays `Backend`.
+pub(crate) fn classify_app(err: rusqlite::Error) -> Error {
+    classify_with_timeout(err, BUSY_TIMEOUT.with(Cell::get), SchemaObjects::User)
+}
+
+/// Whose tables a statement reads: the system schema's, whose missing objects are a database
+/// an older DBOS SDK left behind, or the user's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SchemaObjects {
+    System,
+    User,
 }
 
 /// The [`SchemaMismatch`](ErrorKind::SchemaMismatch) for SQLite's words about a missing table
@@ -94,7 +108,11 @@ fn missing_schema_object(detail: &str) -> Option<Error> {
 }
 
 /// The body of [`classify`], naming `busy_timeout` in contention messages.
-fn classify_with_timeout(err: rusqlite::Error, busy_timeout: Duration) -> Error {
+fn classify_with_timeout(
+    err: rusqlite::Error,
+    busy_timeout: Duration,
+    schema_objects: SchemaObjects,
+) -> Error {
     match &err {
         rusqlite::Error::SqliteFailure(e, msg) => {
             let extended = e.extended_code;
@@ -139,9 +157,12 @@ fn classify_with_timeout(err: rusqlite::Error, busy_timeout: Duration) -> Error 
                         _ => format!("SQLite constraint violation: {detail}"),
                     },
                 ),
-                SQLITE_ERROR => missing_schema_object(&detail).unwrap_or_else(|| {
-                    Error::new(ErrorKind::Backend, format!("SQLite error: {detail}"))
-                }),
+                SQLITE_ERROR => (schema_objects == SchemaObjects::System)
+                    .then(|| missing_schema_object(&detail))
+                    .flatten()
+                    .unwrap_or_else(|| {
+                        Error::new(ErrorKind::Backend, format!("SQLite error: {detail}"))
+                    }),
                 _ => Error::new(ErrorKind::Backend, format!("SQLite error: {detail}")),
             };
             base.with_backend(BACKEND)
@@ -386,10 +407,23 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_system_column_is_a_schema_mismatch_only_for_the_system_store() {
+        let missing = || failure(SQLITE_ERROR, "no such column: ws.creator_xid");
+        assert_eq!(classify(missing()).kind(), ErrorKind::SchemaMismatch);
+        let e = classify_app(missing());
+        assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+        assert!(
+            e.message().contains("no such column: ws.creator_xid"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn contention_message_names_the_busy_timeout() {
         let e = classify_with_timeout(
             failure(SQLITE_BUSY, "database is locked"),
             Duration::from_secs(30),
+            SchemaObjects::System,
         );
         assert!(e.is_retryable());
         assert!(
@@ -402,6 +436,7 @@ mod tests {
         let e = classify_with_timeout(
             failure(SQLITE_BUSY, "database is locked"),
             Duration::from_millis(250),
+            SchemaObjects::System,
         );
         assert!(e.message().contains("busy_timeout=250ms"), "{e}");
     }
