@@ -175,6 +175,16 @@ pub fn validate_schedule_name(name: &str) -> Result<()> {
     validate::name("schedule name", name)
 }
 
+/// Checks the name a schedule is looked up by (get, pause, resume, fire, delete): no NUL byte.
+/// No length limit: a schedule another build or SDK stored under a longer name can still be
+/// found and managed.
+///
+/// # Errors
+/// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a name holding a NUL byte.
+pub fn validate_schedule_lookup(name: &str) -> Result<()> {
+    validate::filter("schedule name", name)
+}
+
 /// Filters of [`crate::ScheduleStore::list_schedules`]; every filter is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -190,6 +200,24 @@ pub struct ScheduleFilter {
 }
 
 impl ScheduleFilter {
+    /// Checks the filters: no NUL byte in any text (no stored value holds one), so that every
+    /// backend gives the same answer.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the offending filter.
+    pub fn validate(&self) -> Result<()> {
+        for (what, value) in [
+            ("schedule workflow name filter", &self.workflow_name),
+            ("schedule name prefix", &self.name_prefix),
+            ("schedule application filter", &self.application_name),
+        ] {
+            if let Some(value) = value {
+                validate::filter(what, value)?;
+            }
+        }
+        Ok(())
+    }
+
     /// No filter.
     pub fn new() -> Self {
         Self::default()

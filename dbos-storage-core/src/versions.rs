@@ -7,6 +7,20 @@ use async_trait::async_trait;
 
 use crate::{EpochMs, Result};
 
+/// Checks a version being created: a name (non-empty, at most
+/// [`MAX_NAME_BYTES`](crate::validate::MAX_NAME_BYTES), no NUL byte; it shares an index entry
+/// with the application name) and the application's name.
+///
+/// # Errors
+/// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the offending field.
+pub fn validate_new_version(version_name: &str, application_name: Option<&str>) -> Result<()> {
+    crate::validate::name("application version name", version_name)?;
+    if let Some(app) = application_name {
+        crate::validate::short_name("application name", app)?;
+    }
+    Ok(())
+}
+
 /// Application versions: which version is latest decides who may run version-less workflows.
 #[async_trait]
 pub trait VersionStore: Debug + Send + Sync + 'static {

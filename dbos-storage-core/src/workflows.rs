@@ -540,6 +540,9 @@ impl NewWorkflow {
                 self.authenticated_user.as_ref(),
                 UNBOUNDED,
             ),
+            ("assumed role", self.assumed_role.as_ref(), UNBOUNDED),
+            ("application id", self.application_id.as_ref(), UNBOUNDED),
+            ("creator token", Some(&self.creator_xid), UNBOUNDED),
             ("executor id", self.executor_id.as_ref(), UNBOUNDED),
             (
                 "application version",
@@ -565,6 +568,9 @@ impl NewWorkflow {
             if let Some(v) = v {
                 crate::validate::bounded(what, v, max)?;
             }
+        }
+        for role in self.authenticated_roles.iter().flatten() {
+            crate::validate::filter("authenticated role", role)?;
         }
         Ok(())
     }

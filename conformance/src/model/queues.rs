@@ -12,8 +12,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
-use dbos_storage_core::payload::validate_text;
 use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP};
+use dbos_storage_core::versions::validate_new_version;
 use dbos_storage_core::{
     new_token, validate, ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome,
     DebounceRequest, EpochMs, Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy,
@@ -724,10 +724,7 @@ impl VersionStore for MemoryStore {
         version_name: &str,
         application_name: Option<&str>,
     ) -> Result<ApplicationVersion> {
-        validate_text("version name", version_name)?;
-        if version_name.is_empty() {
-            return Err(Error::invalid_input("application version name is empty"));
-        }
+        validate_new_version(version_name, application_name)?;
         self.write(|state| {
             let now = state.now();
             let row = state

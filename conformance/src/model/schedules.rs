@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::schedules::{owned_by_another_application, validate_schedule_name};
+use dbos_storage_core::schedules::{owned_by_another_application, validate_schedule_lookup};
 use dbos_storage_core::ScheduleStore;
 use dbos_storage_core::{validate, Error, Result, Schedule, ScheduleFilter, ScheduleStatus};
 
@@ -105,6 +105,7 @@ impl ScheduleStore for MemoryStore {
     }
 
     async fn list_schedules(&self, filter: ScheduleFilter) -> Result<Vec<Schedule>> {
+        filter.validate()?;
         let state = self.open()?;
         Ok(state
             .schedules
@@ -115,22 +116,22 @@ impl ScheduleStore for MemoryStore {
     }
 
     async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         Ok(self.open()?.schedules.get(name).cloned())
     }
 
     async fn pause_schedule(&self, name: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         self.write(|state| Ok(state.set_schedule_status(name, ScheduleStatus::Paused)))
     }
 
     async fn resume_schedule(&self, name: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         self.write(|state| Ok(state.set_schedule_status(name, ScheduleStatus::Active)))
     }
 
     async fn record_schedule_fired(&self, name: &str, fired_at: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         validate::name("schedule last_fired_at", fired_at)?;
         self.write(|state| match state.schedules.get_mut(name) {
             Some(s) => {
@@ -142,7 +143,7 @@ impl ScheduleStore for MemoryStore {
     }
 
     async fn delete_schedule(&self, name: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         self.write(|state| Ok(state.schedules.remove(name).is_some()))
     }
 }

@@ -12,8 +12,8 @@ use dbos_storage_core::validate::{
 };
 use dbos_storage_core::{
     Caller, ClaimRequest, ErrorKind, InsertOptions, ListWorkflowsQuery, NewWorkflow,
-    OutgoingMessage, Payload, SendOptions, Serialization, StepRecord, StreamReadOptions,
-    SystemStore,
+    OutgoingMessage, Payload, ScheduleFilter, SendOptions, Serialization, StepRecord,
+    StreamReadOptions, SystemStore,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
@@ -338,9 +338,13 @@ enum NulIn {
     SerializationLabel,
     StepName,
     EventKey,
+    AssumedRole,
+    AuthenticatedRole,
+    ScheduleFilter,
+    ScheduleLookup,
 }
 
-const NUL_PLACES: [NulIn; 12] = [
+const NUL_PLACES: [NulIn; 16] = [
     NulIn::ListPrefix,
     NulIn::ListName,
     NulIn::ListQueue,
@@ -353,6 +357,10 @@ const NUL_PLACES: [NulIn; 12] = [
     NulIn::SerializationLabel,
     NulIn::StepName,
     NulIn::EventKey,
+    NulIn::AssumedRole,
+    NulIn::AuthenticatedRole,
+    NulIn::ScheduleFilter,
+    NulIn::ScheduleLookup,
 ];
 
 /// Runs the call `place` names with `text` (which holds a NUL byte) as its argument; the result
@@ -396,11 +404,27 @@ async fn call_with<S: SystemStore + ?Sized>(
             )
             .await
             .map(drop),
+        NulIn::AssumedRole | NulIn::AuthenticatedRole => {
+            let (role, roles) = match place {
+                NulIn::AssumedRole => (Some(text.to_owned()), None),
+                _ => (None, Some(vec!["admin".to_owned(), text.to_owned()])),
+            };
+            let wf = NewWorkflow::new("nul-role", "wf_fn", inputs()).with_auth(None, role, roles);
+            store
+                .insert_workflow(wf, InsertOptions::default())
+                .await
+                .map(drop)
+        }
+        NulIn::ScheduleFilter => {
+            let filter = ScheduleFilter::new().workflow_name(text);
+            store.list_schedules(filter).await.map(drop)
+        }
+        NulIn::ScheduleLookup => store.get_schedule(text).await.map(drop),
     }
 }
 
-/// A NUL byte anywhere in a text argument — list filters, queue lookups, deduplication ids,
-/// serialization labels, step names, event keys — is `InvalidInput` saying so, on every
+/// A NUL byte anywhere in a text argument — list filters, queue and schedule lookups,
+/// deduplication ids, serialization labels, step names, event keys, roles — is `InvalidInput` saying so, on every
 /// backend, and writes nothing. Random argument, random text, random position.
 pub async fn a_nul_byte_in_any_text_is_refused_everywhere<F: Factory>(factory: &F) {
     let store = factory.create().await;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use dbos_storage_core::{
-    schedules::{owned_by_another_application, validate_schedule_name},
+    schedules::{owned_by_another_application, validate_schedule_lookup},
     Schedule, ScheduleFilter, ScheduleStatus,
 };
 use dbos_storage_core::{validate, Error, Result, ScheduleStore};
@@ -171,6 +171,7 @@ impl ScheduleStore for PostgresStore {
     }
 
     async fn list_schedules(&self, filter: ScheduleFilter) -> Result<Vec<Schedule>> {
+        filter.validate()?;
         let status = filter.status.as_ref().map(ScheduleStatus::as_str);
         let client = self.client().await?;
         let rows = client
@@ -189,7 +190,7 @@ impl ScheduleStore for PostgresStore {
     }
 
     async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         let client = self.client().await?;
         let row = client
             .query_opt(self.queries().select_schedule.as_str(), &[&name])
@@ -199,28 +200,28 @@ impl ScheduleStore for PostgresStore {
     }
 
     async fn pause_schedule(&self, name: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         let statement = self.queries().set_schedule_status.as_str();
         self.update_schedule(statement, name, ScheduleStatus::Paused.as_str())
             .await
     }
 
     async fn resume_schedule(&self, name: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         let statement = self.queries().set_schedule_status.as_str();
         self.update_schedule(statement, name, ScheduleStatus::Active.as_str())
             .await
     }
 
     async fn record_schedule_fired(&self, name: &str, fired_at: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         validate::name("schedule last_fired_at", fired_at)?;
         let statement = self.queries().set_schedule_fired.as_str();
         self.update_schedule(statement, name, fired_at).await
     }
 
     async fn delete_schedule(&self, name: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         let client = self.client().await?;
         let row = client
             .query_opt(self.queries().delete_schedule.as_str(), &[&name])

@@ -7,6 +7,7 @@
 
 use async_trait::async_trait;
 use dbos_storage_core::payload::validate_text;
+use dbos_storage_core::versions::validate_new_version;
 use dbos_storage_core::{
     new_token, ApplicationVersion, EpochMs, Error, ErrorKind, Result, VersionStore,
 };
@@ -53,10 +54,7 @@ impl VersionStore for PostgresStore {
         version_name: &str,
         application_name: Option<&str>,
     ) -> Result<ApplicationVersion> {
-        validate_version_name(version_name)?;
-        if let Some(app) = application_name {
-            validate_text("application name", app)?;
-        }
+        validate_new_version(version_name, application_name)?;
         let name = version_name.to_owned();
         let app = application_name.map(str::to_owned);
         let version_id = new_token();

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::schedules::{owned_by_another_application, validate_schedule_name};
+use dbos_storage_core::schedules::{owned_by_another_application, validate_schedule_lookup};
 use dbos_storage_core::{
     validate, Error, Result, Schedule, ScheduleFilter, ScheduleStatus, ScheduleStore,
 };
@@ -117,7 +117,7 @@ impl SqliteStore {
         name: &str,
         value: &str,
     ) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         let (name, value) = (name.to_owned(), value.to_owned());
         self.conns()
             .write(move |tx| {
@@ -176,6 +176,7 @@ impl ScheduleStore for SqliteStore {
     }
 
     async fn list_schedules(&self, filter: ScheduleFilter) -> Result<Vec<Schedule>> {
+        filter.validate()?;
         self.conns()
             .read(move |tx| {
                 let mut stmt = tx.prepare_cached(q::LIST_SCHEDULES).map_err(classify)?;
@@ -205,7 +206,7 @@ impl ScheduleStore for SqliteStore {
     }
 
     async fn get_schedule(&self, name: &str) -> Result<Option<Schedule>> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         let name = name.to_owned();
         self.conns()
             .read(move |tx| select_schedule(tx, &name))
@@ -237,7 +238,7 @@ impl ScheduleStore for SqliteStore {
     }
 
     async fn delete_schedule(&self, name: &str) -> Result<bool> {
-        validate_schedule_name(name)?;
+        validate_schedule_lookup(name)?;
         let name = name.to_owned();
         self.conns()
             .write(move |tx| {

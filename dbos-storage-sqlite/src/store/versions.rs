@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use dbos_storage_core::payload::validate_text;
+use dbos_storage_core::versions::validate_new_version;
 use dbos_storage_core::{
     new_token, ApplicationVersion, EpochMs, Error, ErrorKind, Result, VersionStore,
 };
@@ -132,7 +133,7 @@ impl VersionStore for SqliteStore {
         version_name: &str,
         application_name: Option<&str>,
     ) -> Result<ApplicationVersion> {
-        validate_version(version_name, application_name)?;
+        validate_new_version(version_name, application_name)?;
         let name = version_name.to_owned();
         let app = application_name.map(str::to_owned);
         self.conns()
