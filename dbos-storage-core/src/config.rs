@@ -409,8 +409,9 @@ impl DbosConfig {
     ///
     /// Two key sets are understood, and may be mixed:
     ///
-    /// - this crate's: the field names at the top level; durations are seconds (`pool_timeout:
-    ///   30`, `connect_timeout: 2.5`);
+    /// - this crate's: the field names at the top level, except `sys_db_polling_concurrency` and
+    ///   `sys_db_idle_transaction_timeout`, which only DBOS's `database` section sets; durations
+    ///   are seconds (`pool_timeout: 30`, `connect_timeout: 2.5`);
     /// - DBOS Python 3.4's `dbos-config.yaml`, as its project templates write it:
     ///   `database_url` is the application database URL; `database.sys_db_pool_size`,
     ///   `database.sys_db_polling_concurrency`, `database.sys_db_idle_transaction_timeout_sec`

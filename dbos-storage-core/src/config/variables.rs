@@ -59,9 +59,11 @@ pub(super) fn variables_in(value: &str) -> Vec<String> {
 }
 
 /// The text around a variable's name in [`mark_empty`]'s output: plain characters, so that the
-/// marked text parses as the same YAML structure.
+/// marked text parses as the same YAML structure. The end is a character no reference can hold
+/// (names are letters, digits, `_`, and for Docker secrets `:`, `-` and `.`), so a name with
+/// `__` in it, or ending in `_`, is read back whole.
 const MARKER_START: &str = "__dbos_storage_unset_";
-const MARKER_END: &str = "__";
+const MARKER_END: &str = "~";
 
 /// The prefix of a Docker secret reference, `${DOCKER_SECRET:NAME}`, as DBOS writes it.
 pub(super) const DOCKER_SECRET: &str = "DOCKER_SECRET:";
@@ -150,6 +152,20 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.text, "a: value\nb: xy\nc: \nd: \n");
         assert_eq!(s.empty, ["UNSET", "EMPTY"]);
+    }
+
+    #[test]
+    fn marked_variables_are_read_back_whole() {
+        let marked = mark_empty(
+            "a: ${DB__HOST}:${DB_}/${SET}-${DOCKER_SECRET:x.y}\n",
+            &lookup,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            variables_in(&marked),
+            ["DB__HOST", "DB_", "DOCKER_SECRET:x.y"]
+        );
+        assert!(marked.contains("/value-"), "{marked}");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use super::variables::{self, Substituted};
 use super::{DbosConfig, UnsetVariables};
 use crate::error::{Error, Result};
 
-/// This crate's top-level keys, each a [`DbosConfig`] field of the same name.
+/// This crate's top-level keys, each a [`DbosConfig`] field of the same name
+/// (`sys_db_polling_concurrency` and `sys_db_idle_transaction_timeout` are set only through
+/// DBOS's `database` section).
 const OUR_KEYS: &[&str] = &[
     "name",
     "system_database_url",
