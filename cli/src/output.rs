@@ -141,18 +141,28 @@ pub(crate) fn pairs(rows: &[(String, String)]) -> String {
     out
 }
 
-/// `text` cut to `max` characters with an ellipsis, newlines shown as spaces.
+/// `text` cut to `max` columns of display width with an ellipsis (so a cut CJK or emoji text
+/// takes no more room in a table than a cut Latin one), newlines shown as spaces.
 pub(crate) fn truncate(text: &str, max: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
     let flat: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
+    if flat.width() <= max {
+        return flat;
     }
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in flat.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
+    format!("{cut}…")
 }
 
 /// A progress bar on stderr when stderr is a terminal; a hidden one otherwise, so piped and
@@ -228,5 +238,7 @@ mod tests {
         assert_eq!(truncate("abc", 5), "abc");
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("a\nb", 5), "a b");
+        // Two columns each: four fit in 9 columns with the ellipsis, not eight.
+        assert_eq!(truncate("注文処理ワークフロー", 9), "注文処理…");
     }
 }
