@@ -690,11 +690,14 @@ pub async fn concurrency_limits_pending<F: Factory>(factory: &F) {
 /// and no window of the period ever holds more than `max` starts.
 pub async fn rate_limit_counts_recent_starts<F: Factory>(factory: &F) {
     let store = factory.create().await;
-    insert_all(
-        &store,
-        (0..6).map(|i| enqueued(&format!("r{i}"), "q")).collect(),
-    )
-    .await;
+    // One batch: strictly increasing creation times, so a re-enqueued row keeps its place
+    // ahead of later ones (rows created in the same millisecond have no defined order).
+    ok(
+        store
+            .enqueue_workflows((0..6).map(|i| enqueued(&format!("r{i}"), "q")).collect())
+            .await,
+        "enqueue r0..r5",
+    );
     let long = QueueLimits::new().rate_limit(3, Duration::from_secs(600));
     let request = claim_request("q", "x").limits(long);
     let token = request.owner_xid.clone();
