@@ -4,12 +4,9 @@
 //! missing column fails naming it and `migrate`, changing nothing.
 
 use dbos_storage_core::schema::SCHEMA_OBJECTS;
-use dbos_storage_core::{
-    DatabaseUrl, DbosConfig, ErrorKind, InsertOptions, LifecycleStore, ListWorkflowsQuery,
-    NewWorkflow, Payload, StepRecord, StepStore, WorkflowStore, DBOS_SCHEMA_VERSION,
-};
+use dbos_storage_core::{DatabaseUrl, DbosConfig, LifecycleStore, DBOS_SCHEMA_VERSION};
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
-use dbos_storage_testkit::pg;
+use dbos_storage_testkit::{older_schema, pg};
 
 async fn open(url: &str) -> PostgresStore {
     let parsed = DatabaseUrl::parse(url).unwrap();
@@ -77,39 +74,7 @@ async fn each_object_appears_at_the_migration_the_core_names() {
 async fn a_database_at_123_is_read_and_written_as_it_is() {
     let (url, store) = at_version(123).await;
     insert_raw_workflow(&url, "ts-1").await;
-    let listed = store
-        .list_workflows(ListWorkflowsQuery::new())
-        .await
-        .unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].workflow_id, "ts-1");
-    let got = store.get_workflows(&["ts-1".to_owned()]).await.unwrap();
-    assert_eq!(got[0].inputs.as_deref(), Some("[1,2]"));
-
-    let wf = NewWorkflow::new("rs-1", "rust_workflow", Payload::portable_json("[]"));
-    let owner = wf.creator_xid.clone();
-    store
-        .insert_workflow(wf, InsertOptions::default())
-        .await
-        .unwrap();
-    store
-        .record_step(
-            StepRecord::output("rs-1", 1, "charge", Payload::portable_json("true")),
-            Some(&owner),
-        )
-        .await
-        .unwrap();
-    assert_eq!(store.schema_version().await.unwrap().recorded, 123);
-
-    assert_eq!(store.migrate().await.unwrap().recorded, 125);
-    assert_eq!(
-        store
-            .list_workflows(ListWorkflowsQuery::new())
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    older_schema::a_database_at_123_is_read_and_written(&store, "ts-1").await;
     store.close().await.unwrap();
     pg::server().drop_database(&url).await;
 }
@@ -121,58 +86,14 @@ async fn a_database_at_123_is_read_and_written_as_it_is() {
 async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
     let (url, store) = at_version(122).await;
     insert_raw_workflow(&url, "old-1").await;
-    assert_eq!(
-        store
-            .list_workflows(ListWorkflowsQuery::new())
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    let e = store
-        .insert_workflow(
-            NewWorkflow::new("new-1", "w", Payload::portable_json("[]")),
-            InsertOptions::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
+    let e = older_schema::a_start_at_122_names_creator_xid(&store).await;
     assert_eq!(e.code(), Some("42703"), "{e}");
-    assert!(
-        e.message().starts_with(
-            "the system database lacks column workflow_status.creator_xid, which DBOS \
-             migration 123 adds: its schema is older than this operation needs; run \
-             `dbos-storage migrate`"
-        ),
-        "{e}"
-    );
-    assert_eq!(
-        store
-            .list_workflows(ListWorkflowsQuery::new())
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "nothing written"
-    );
     store.close().await.unwrap();
     pg::server().drop_database(&url).await;
 
     let (url, store) = at_version(109).await;
     insert_raw_workflow(&url, "old-2").await;
-    let e = store
-        .record_step(
-            StepRecord::output("old-2", 1, "s", Payload::portable_json("1")),
-            None,
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
-    assert!(
-        e.message()
-            .contains("column operation_outputs.retention_timestamp, which DBOS migration 110"),
-        "{e}"
-    );
+    older_schema::a_step_at_109_names_retention_timestamp(&store, "old-2").await;
     store.close().await.unwrap();
     pg::server().drop_database(&url).await;
 }
@@ -182,18 +103,7 @@ async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
 #[tokio::test]
 async fn a_read_below_109_names_the_payload_tables() {
     let (url, store) = at_version(108).await;
-    let e = store
-        .list_workflows(ListWorkflowsQuery::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
-    assert!(
-        e.message()
-            .contains("table workflow_input, which DBOS migration 109 adds")
-            || e.message()
-                .contains("table workflow_output, which DBOS migration 109 adds"),
-        "{e}"
-    );
+    older_schema::a_read_at_108_names_the_payload_tables(&store).await;
     store.close().await.unwrap();
     pg::server().drop_database(&url).await;
 }

@@ -6,11 +6,9 @@
 use std::path::Path;
 
 use dbos_storage_core::schema::SCHEMA_OBJECTS;
-use dbos_storage_core::{
-    ErrorKind, InsertOptions, LifecycleStore, ListWorkflowsQuery, NewWorkflow, Payload, StepRecord,
-    StepStore, WorkflowStore, DBOS_SCHEMA_VERSION,
-};
+use dbos_storage_core::{ErrorKind, LifecycleStore, DBOS_SCHEMA_VERSION};
 use dbos_storage_sqlite::{SqliteConfig, SqliteStore};
+use dbos_storage_testkit::older_schema;
 
 async fn at_version(path: &Path, version: i64) -> SqliteStore {
     let store = SqliteStore::open(SqliteConfig::file(path)).await.unwrap();
@@ -103,41 +101,8 @@ async fn a_database_at_123_is_read_and_written_as_it_is() {
     let path = dir.path().join("ts.sqlite");
     at_version(&path, 123).await.close().await.unwrap();
     insert_raw_workflow(&path, "ts-1");
-
     let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
-    let listed = store
-        .list_workflows(ListWorkflowsQuery::new())
-        .await
-        .unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].workflow_id, "ts-1");
-    let got = store.get_workflows(&["ts-1".to_owned()]).await.unwrap();
-    assert_eq!(got[0].inputs.as_deref(), Some("[1,2]"));
-
-    let wf = NewWorkflow::new("rs-1", "rust_workflow", Payload::portable_json("[]"));
-    let owner = wf.creator_xid.clone();
-    store
-        .insert_workflow(wf, InsertOptions::default())
-        .await
-        .unwrap();
-    store
-        .record_step(
-            StepRecord::output("rs-1", 1, "charge", Payload::portable_json("true")),
-            Some(&owner),
-        )
-        .await
-        .unwrap();
-    assert_eq!(store.schema_version().await.unwrap().recorded, 123);
-
-    assert_eq!(store.migrate().await.unwrap().recorded, 125);
-    assert_eq!(
-        store
-            .list_workflows(ListWorkflowsQuery::new())
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    older_schema::a_database_at_123_is_read_and_written(&store, "ts-1").await;
     store.close().await.unwrap();
 }
 
@@ -149,58 +114,13 @@ async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
     let path = dir.path().join("v122.sqlite");
     let store = at_version(&path, 122).await;
     insert_raw_workflow(&path, "old-1");
-    assert_eq!(
-        store
-            .list_workflows(ListWorkflowsQuery::new())
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    let e = store
-        .insert_workflow(
-            NewWorkflow::new("new-1", "w", Payload::portable_json("[]")),
-            InsertOptions::default(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
-    assert!(
-        e.message().starts_with(
-            "the system database lacks column workflow_status.creator_xid, which DBOS \
-             migration 123 adds: its schema is older than this operation needs; run \
-             `dbos-storage migrate`"
-        ),
-        "{e}"
-    );
-    assert_eq!(
-        store
-            .list_workflows(ListWorkflowsQuery::new())
-            .await
-            .unwrap()
-            .len(),
-        1,
-        "nothing written"
-    );
+    older_schema::a_start_at_122_names_creator_xid(&store).await;
     store.close().await.unwrap();
 
-    // At 109 a step row has no retention_timestamp yet (110).
     let path = dir.path().join("v109.sqlite");
     let store = at_version(&path, 109).await;
     insert_raw_workflow(&path, "old-2");
-    let e = store
-        .record_step(
-            StepRecord::output("old-2", 1, "s", Payload::portable_json("1")),
-            None,
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
-    assert!(
-        e.message()
-            .contains("column operation_outputs.retention_timestamp, which DBOS migration 110"),
-        "{e}"
-    );
+    older_schema::a_step_at_109_names_retention_timestamp(&store, "old-2").await;
     store.close().await.unwrap();
 }
 
@@ -210,17 +130,6 @@ async fn a_write_that_needs_a_later_column_names_it_and_migrate() {
 async fn a_read_below_109_names_the_payload_tables() {
     let dir = tempfile::tempdir().unwrap();
     let store = at_version(&dir.path().join("v108.sqlite"), 108).await;
-    let e = store
-        .list_workflows(ListWorkflowsQuery::new())
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
-    assert!(
-        e.message()
-            .contains("table workflow_input, which DBOS migration 109 adds")
-            || e.message()
-                .contains("table workflow_output, which DBOS migration 109 adds"),
-        "{e}"
-    );
+    older_schema::a_read_at_108_names_the_payload_tables(&store).await;
     store.close().await.unwrap();
 }

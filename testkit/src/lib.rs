@@ -6,6 +6,7 @@ pub mod bench;
 pub mod campaign;
 pub mod factories;
 pub mod logs;
+pub mod older_schema;
 pub mod operator_rows;
 pub mod pg;
 pub mod schema_diff;
