@@ -129,6 +129,7 @@ macro_rules! __properties {
             [retention:
                 leases_are_exclusive_and_expire
                 fenced_writes_need_the_lease
+                orphan_sweep_windows_cover_the_tables
                 gc_deletes_only_finished_workflows
                 gc_follows_the_policy
                 gc_resumes_after_an_interruption

@@ -68,7 +68,7 @@ scenarios! {
     attributes_replace_and_merge();
     lease_is_a_hidden_queue_row();
     two_stores_race_for_the_lease();
-    sweep_removes_real_orphans_oldest_first();
+    sweep_removes_real_orphans_window_by_window();
     collectable_follows_the_policy();
     interrupted_gc_finishes_like_a_clean_one(clean);
     export_import_round_trip(other);

@@ -46,9 +46,9 @@ pub use layer::{Call, Layered, LayeredStore, StoreLayer};
 pub use lifecycle::{Capabilities, LifecycleStore, SchemaVersion, DBOS_SCHEMA_VERSION};
 pub use management::{
     AttributeUpdate, CancelOptions, DeleteOptions, ForkRequest, ForkStart, ForkedWorkflow, Lease,
-    LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweep, RenameApplication,
-    RenameReport, ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow, StepCount,
-    WorkflowCount,
+    LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweep, OrphanSweepWindow,
+    RenameApplication, RenameReport, ResumeOptions, RetentionPolicy, RewindRequest,
+    RewoundWorkflow, StepCount, WorkflowCount,
 };
 pub use messages::{Caller, MessageStore, OutgoingMessage, RecvRequest, SendOptions, SendOutcome};
 pub use methods::{Idempotency, Method, ALL_METHODS};

@@ -513,7 +513,7 @@ pub fn lease_lost(lease: &Lease) -> Error {
     ))
 }
 
-/// What one call of [`crate::ManagementStore::sweep_orphans`] deleted.
+/// How many rows of each payload table a sweep of orphans deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct OrphanSweep {
@@ -539,6 +539,42 @@ impl OrphanSweep {
     pub fn total(&self) -> u64 {
         self.inputs + self.outputs + self.steps
     }
+}
+
+/// One window of [`crate::ManagementStore::sweep_orphans`]: what it deleted and where the next
+/// window starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct OrphanSweepWindow {
+    /// The rows deleted in this window.
+    pub deleted: OrphanSweep,
+    /// The first workflow id of the next window, to pass as `from`; `None` when this window
+    /// reached the end of every payload table.
+    pub next_from: Option<String>,
+}
+
+impl OrphanSweepWindow {
+    /// A window that deleted `deleted` and ends before `next_from` (`None`: at the end).
+    pub fn new(deleted: OrphanSweep, next_from: Option<String>) -> Self {
+        OrphanSweepWindow { deleted, next_from }
+    }
+}
+
+/// Checks the window of [`crate::ManagementStore::sweep_orphans`]: `from` a NUL-free id of at
+/// most [`validate::MAX_WORKFLOW_ID_BYTES`] bytes, `limit` at least 1.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the problem.
+pub fn validate_sweep_window(from: Option<&str>, limit: u32) -> Result<()> {
+    if let Some(from) = from {
+        validate::bounded("sweep window start", from, validate::MAX_WORKFLOW_ID_BYTES)?;
+    }
+    if limit == 0 {
+        return Err(Error::invalid_input(
+            "a sweep window must cover at least 1 workflow id (limit is 0)",
+        ));
+    }
+    Ok(())
 }
 
 /// The request of [`crate::ManagementStore::metrics`].
@@ -976,16 +1012,31 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
     async fn delete_collected(&self, lease: &Lease, workflow_ids: &[String])
         -> Result<Vec<String>>;
 
-    /// Deletes up to `limit` rows of each payload table (`workflow_input`, `workflow_output`,
-    /// `operation_outputs`) whose workflow's status row is gone, oldest `retention_timestamp`
-    /// first, fenced by `lease` as [`ManagementStore::delete_collected`] is.
+    /// Deletes the rows of the payload tables (`workflow_input`, `workflow_output`,
+    /// `operation_outputs`, which have no foreign key) whose workflow's status row is gone, one
+    /// window of workflow ids at a time, fenced by `lease` as
+    /// [`ManagementStore::delete_collected`] is.
+    ///
+    /// The window starts at workflow id `from` (inclusive; the first id when `None`) and holds
+    /// at most `limit` distinct workflow ids of each payload table, in the store's order of ids
+    /// (its collation): it ends before the id at which the first table passes `limit`. So each
+    /// call reads about `limit` index entries of each table, whatever the tables hold. The
+    /// result says what was deleted and where the next window starts; sweeping from `None`
+    /// until `next_from` is `None` visits every id present when its window was swept.
     ///
     /// # Errors
     /// [`Conflict`](crate::ErrorKind::Conflict) when the lease is not held; nothing is deleted.
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a `limit` of 0 or an invalid `from`
+    /// ([`validate_sweep_window`]).
     ///
     /// # Idempotency
-    /// Idempotent.
-    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep>;
+    /// Idempotent: a window swept again deletes nothing more.
+    async fn sweep_orphans(
+        &self,
+        lease: &Lease,
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<OrphanSweepWindow>;
 
     /// Exports workflows with every row that belongs to them (see [`crate::export`]), in the
     /// order given, each followed by its descendants when `include_children` is set (each

@@ -18,7 +18,7 @@ use crate::{
     ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, DeleteOptions, EpochMs,
     ExportedWorkflow, ForkRequest, ForkedWorkflow, GetEventRequest, ImportOptions, InsertOptions,
     InsertOutcome, Lease, LeaseState, ListStepsOptions, ListWorkflowsQuery, Metrics, MetricsQuery,
-    NewWorkflow, OrphanSweep, Outcome, OutgoingMessage, Payload, QueueConflictPolicy,
+    NewWorkflow, OrphanSweepWindow, Outcome, OutgoingMessage, Payload, QueueConflictPolicy,
     QueueDefinition, QueueUpdate, RecordedStep, RecvRequest, RenameApplication, RenameReport,
     ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter,
     SchemaVersion, SendOptions, SendOutcome, SetEventOutcome, SleepState, StepInfo, StepRecord,
@@ -155,7 +155,7 @@ crate::layer::store_methods! {
         DELETE_COLLECTED: layered writes Always
         fn delete_collected(lease: &Lease, workflow_ids: &[String]) -> Vec<String>;
         SWEEP_ORPHANS: layered writes Always
-        fn sweep_orphans(lease: &Lease, limit: u32) -> OrphanSweep;
+        fn sweep_orphans(lease: &Lease, from: Option<&str>, limit: u32) -> OrphanSweepWindow;
         EXPORT_WORKFLOWS: layered reads Always
         fn export_workflows(workflow_ids: &[String], include_children: bool)
             -> Vec<ExportedWorkflow>;

@@ -102,9 +102,9 @@ async fn two_stores_race_for_the_lease() {
 }
 
 #[tokio::test]
-async fn sweep_removes_real_orphans_oldest_first() {
+async fn sweep_removes_real_orphans_window_by_window() {
     let env = env().await;
-    operator_rows::sweep_removes_real_orphans_oldest_first(&env).await;
+    operator_rows::sweep_removes_real_orphans_window_by_window(&env).await;
     drop_env(env).await;
 }
 

@@ -13,10 +13,10 @@ use dbos_storage_core::streams::STREAM_CLOSED_SENTINEL;
 use dbos_storage_core::{
     AppStore, AttributeUpdate, DeleteOptions, ErrorKind, ForkRequest, ForkStart, ForkedWorkflow,
     ImportOptions, Lease, ListWorkflowsQuery, ManagementStore, MetricsQuery, OrphanSweep,
-    QueueConflictPolicy, QueueDefinition, QueueStore, RenameApplication, RenameReport,
-    RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter, ScheduleStatus,
-    ScheduleStore, SqliteLocation, StepCount, WorkflowCount, WorkflowStatus, WorkflowStore,
-    INTERNAL_QUEUE,
+    OrphanSweepWindow, QueueConflictPolicy, QueueDefinition, QueueStore, RenameApplication,
+    RenameReport, RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter,
+    ScheduleStatus, ScheduleStore, SqliteLocation, StepCount, WorkflowCount, WorkflowStatus,
+    WorkflowStore, INTERNAL_QUEUE,
 };
 use dbos_storage_sqlite::{SqliteAppStore, SqliteConfig, SqliteStore};
 use rusqlite::types::Value;
@@ -1102,7 +1102,7 @@ async fn two_stores_on_one_file_cannot_both_hold_the_gc_lease() {
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     assert!(e.message().contains("lease is not held by second"), "{e}");
     assert_eq!(row_counts(&c, "old"), [1; 8]);
-    let e = other.sweep_orphans(&second, 10).await.unwrap_err();
+    let e = other.sweep_orphans(&second, None, 10).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
 
     // Its garbage collector is refused, naming the holder.
@@ -1196,7 +1196,7 @@ fn seed_orphans(c: &Connection) {
 }
 
 #[tokio::test]
-async fn orphans_go_oldest_first_bounded_by_the_limit() {
+async fn orphans_go_window_by_window_in_id_order() {
     let f = fixture().await;
     let c = conn(&f.path);
     seed_orphans(&c);
@@ -1205,53 +1205,53 @@ async fn orphans_go_oldest_first_bounded_by_the_limit() {
     let lease = Lease::new(GC_LEASE, "sweeper", Duration::from_secs(60));
     assert!(f.store.acquire_lease(&lease).await.unwrap().acquired);
 
-    let swept = f.store.sweep_orphans(&lease, 2).await.unwrap();
-    assert_eq!(swept, OrphanSweep::new(2, 2, 2));
-    // o2 (10) and o3 (20) go first; of the steps, o2's two (10, 11).
+    // Ids in order: live, o1, o2, o3. A window of 2 ids per table ends before o2.
+    let first = f.store.sweep_orphans(&lease, None, 2).await.unwrap();
+    assert_eq!(
+        first,
+        OrphanSweepWindow::new(OrphanSweep::new(1, 1, 2), Some("o2".to_owned()))
+    );
     let left = |table: &str| {
         rows(
             &c,
-            &format!("SELECT workflow_uuid FROM {table} ORDER BY retention_timestamp"),
+            &format!("SELECT DISTINCT workflow_uuid FROM {table} ORDER BY 1"),
             [],
         )
     };
+    for table in ["workflow_input", "workflow_output", "operation_outputs"] {
+        assert_eq!(
+            left(table),
+            vec![vec![text("live")], vec![text("o2")], vec![text("o3")]],
+            "{table}: o1 went, the rest is past the window"
+        );
+    }
+    // The last window runs to the end.
     assert_eq!(
-        left("workflow_input"),
-        vec![vec![text("live")], vec![text("o1")]]
+        f.store
+            .sweep_orphans(&lease, first.next_from.as_deref(), 2)
+            .await
+            .unwrap(),
+        OrphanSweepWindow::new(OrphanSweep::new(2, 2, 4), None)
     );
     assert_eq!(
-        left("workflow_output"),
-        vec![vec![text("live")], vec![text("o1")]]
+        f.store.sweep_orphans(&lease, None, 10).await.unwrap(),
+        OrphanSweepWindow::default()
     );
-    assert_eq!(
-        rows(
-            &c,
-            "SELECT workflow_uuid, function_id FROM operation_outputs
-             ORDER BY retention_timestamp, workflow_uuid",
-            []
-        ),
-        vec![
-            vec![text("live"), Value::Integer(1)],
-            vec![text("o3"), Value::Integer(1)],
-            vec![text("o3"), Value::Integer(2)],
-            vec![text("o1"), Value::Integer(1)],
-            vec![text("o1"), Value::Integer(2)],
-        ]
-    );
-    assert_eq!(
-        f.store.sweep_orphans(&lease, 2).await.unwrap(),
-        OrphanSweep::new(1, 1, 2)
-    );
-    assert_eq!(
-        f.store.sweep_orphans(&lease, 2).await.unwrap(),
-        OrphanSweep::new(0, 0, 2)
-    );
-    assert_eq!(
-        f.store.sweep_orphans(&lease, 2).await.unwrap(),
-        OrphanSweep::default()
-    );
-    assert_eq!(row_counts(&c, "o1"), [0; 8]);
+    for id in ["o1", "o2", "o3"] {
+        assert_eq!(row_counts(&c, id), [0; 8], "{id}");
+    }
     assert_eq!(row_counts(&c, "live"), [1; 8]);
+
+    let e = f.store.sweep_orphans(&lease, None, 0).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.message().contains("at least 1 workflow id"), "{e}");
+    let e = f
+        .store
+        .sweep_orphans(&lease, Some("o\0"), 10)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.message().contains("sweep window start"), "{e}");
 }
 
 #[tokio::test]

@@ -26,10 +26,16 @@ pub const GC_LEASE: &str = "gc";
 pub struct GcOptions {
     /// What to delete.
     pub policy: RetentionPolicy,
-    /// Workflows (and orphan rows per table) per transaction; default 100, so that a batch's
+    /// Workflows per transaction; default 100, so that a batch's
     /// transaction, which deletes each workflow's input, output and steps too and holds its
     /// rows' locks until it commits, stays short.
     pub batch_size: u32,
+    /// Workflow ids per table in each window of the orphan sweep that follows the batches
+    /// ([`ManagementStore::sweep_orphans`](dbos_storage_core::ManagementStore::sweep_orphans));
+    /// default 1,000. Each window is one short transaction that reads about this many index
+    /// entries of each payload table, so the sweep's cost per statement stays flat however big
+    /// the tables are, and the whole sweep visits every id once.
+    pub sweep_window: u32,
     /// How long the lease lasts between renewals (each batch renews it); default 60 s. A
     /// collector killed midway blocks others for at most this long.
     pub lease_ttl: Duration,
@@ -49,6 +55,7 @@ impl GcOptions {
         GcOptions {
             policy,
             batch_size: 100,
+            sweep_window: 1_000,
             lease_ttl: Duration::from_secs(60),
             holder: new_token(),
             sweep_app_orphans: false,
@@ -66,6 +73,13 @@ impl GcOptions {
     #[must_use]
     pub fn batch_size(mut self, n: u32) -> Self {
         self.batch_size = n;
+        self
+    }
+
+    /// Sets the number of workflow ids per table in each window of the orphan sweep.
+    #[must_use]
+    pub fn sweep_window(mut self, n: u32) -> Self {
+        self.sweep_window = n;
         self
     }
 
@@ -132,6 +146,11 @@ pub async fn collect_garbage(
     if options.batch_size == 0 {
         return Err(Error::invalid_input("a GC batch size must be at least 1"));
     }
+    if options.sweep_window == 0 {
+        return Err(Error::invalid_input(
+            "a GC sweep window must cover at least 1 workflow id",
+        ));
+    }
     let lease = options.lease();
     lease.validate()?;
     let state = system.acquire_lease(&lease).await?;
@@ -178,14 +197,18 @@ async fn collect_under_lease(
         report.workflows += deleted.len() as u64;
         report.batches += 1;
     }
+    let mut window_start: Option<String> = None;
     loop {
-        let swept = system.sweep_orphans(lease, options.batch_size).await?;
-        if swept.total() == 0 {
-            break;
+        let window = system
+            .sweep_orphans(lease, window_start.as_deref(), options.sweep_window)
+            .await?;
+        report.orphans.inputs += window.deleted.inputs;
+        report.orphans.outputs += window.deleted.outputs;
+        report.orphans.steps += window.deleted.steps;
+        match window.next_from {
+            Some(next) => window_start = Some(next),
+            None => break,
         }
-        report.orphans.inputs += swept.inputs;
-        report.orphans.outputs += swept.outputs;
-        report.orphans.steps += swept.steps;
     }
     if let (Some(app), true) = (app, options.sweep_app_orphans) {
         report.app_orphans = sweep_app_orphans(system, app, options, lease, started_at).await?;

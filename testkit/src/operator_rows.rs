@@ -12,7 +12,8 @@ use dbos_storage::{across_databases::GC_LEASE, collect_garbage, GcOptions};
 use dbos_storage_core::export::ExportDocument;
 use dbos_storage_core::management::{
     AttributeUpdate, DeleteOptions, ForkRequest, ForkStart, Lease, MetricsQuery, OrphanSweep,
-    RenameApplication, RetentionPolicy, RewindRequest, StepCount, WorkflowCount, LEASE_APPLICATION,
+    OrphanSweepWindow, RenameApplication, RetentionPolicy, RewindRequest, StepCount, WorkflowCount,
+    LEASE_APPLICATION,
 };
 use dbos_storage_core::{
     ErrorKind, ImportOptions, ListWorkflowsQuery, QueueUpdate, SystemStore, WorkflowStatus,
@@ -788,9 +789,10 @@ pub async fn two_stores_race_for_the_lease(env: &Env) {
     }
 }
 
-/// Orphans made as DBOS's retention makes them (status rows deleted directly) go oldest
-/// `retention_timestamp` first, at most `limit` per table; live rows stay; the sweep is fenced.
-pub async fn sweep_removes_real_orphans_oldest_first(env: &Env) {
+/// Orphans made as DBOS's retention makes them (status rows deleted directly) go window by
+/// window in id order, at most `limit` ids per table in a window; live rows stay; the sweep is
+/// fenced.
+pub async fn sweep_removes_real_orphans_window_by_window(env: &Env) {
     for (id, at) in [("o3", 30), ("o1", 10), ("o2", 20), ("live", 5)] {
         env.exec(&full_workflow(id, "SUCCESS", at, "NULL", "NULL"))
             .await;
@@ -805,44 +807,40 @@ pub async fn sweep_removes_real_orphans_oldest_first(env: &Env) {
     let lease = Lease::new(GC_LEASE, "sweeper", Duration::from_secs(60));
     let other = Lease::new(GC_LEASE, "other", Duration::from_secs(60));
     assert!(env.store.acquire_lease(&lease).await.unwrap().acquired);
-    let e = env.store.sweep_orphans(&other, 10).await.unwrap_err();
+    let e = env.store.sweep_orphans(&other, None, 10).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
 
-    let swept = env.store.sweep_orphans(&lease, 2).await.unwrap();
-    assert_eq!(swept, OrphanSweep::new(2, 2, 2));
+    // Ids in order: live, o1, o2, o3. A window of 2 ids per table ends before o2.
+    let first = env.store.sweep_orphans(&lease, None, 2).await.unwrap();
     assert_eq!(
-        env.texts("SELECT workflow_uuid FROM {s}.workflow_input ORDER BY 1")
+        first,
+        OrphanSweepWindow::new(OrphanSweep::new(1, 1, 2), Some("o2".to_owned()))
+    );
+    for table in ["workflow_input", "workflow_output", "operation_outputs"] {
+        assert_eq!(
+            env.texts(&format!(
+                "SELECT DISTINCT workflow_uuid FROM {{s}}.{table} ORDER BY 1"
+            ))
             .await,
-        [Some("live".to_owned()), Some("o3".to_owned())]
+            [
+                Some("live".to_owned()),
+                Some("o2".to_owned()),
+                Some("o3".to_owned())
+            ],
+            "{table}: o1 went, the rest is past the window"
+        );
+    }
+    // The last window runs to the end.
+    assert_eq!(
+        env.store
+            .sweep_orphans(&lease, first.next_from.as_deref(), 2)
+            .await
+            .unwrap(),
+        OrphanSweepWindow::new(OrphanSweep::new(2, 2, 4), None)
     );
     assert_eq!(
-        env.texts("SELECT workflow_uuid FROM {s}.workflow_output ORDER BY 1")
-            .await,
-        [Some("live".to_owned()), Some("o3".to_owned())]
-    );
-    let steps: Vec<(String, i32)> = env
-        .rows(
-            "SELECT workflow_uuid, function_id FROM {s}.operation_outputs
-             WHERE workflow_uuid <> 'live' ORDER BY 1, 2",
-        )
-        .await
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let expected: Vec<(String, i32)> = vec![
-        ("o2".into(), 1),
-        ("o2".into(), 2),
-        ("o3".into(), 1),
-        ("o3".into(), 2),
-    ];
-    assert_eq!(steps, expected, "o1's two steps (the oldest) went first");
-    assert_eq!(
-        env.store.sweep_orphans(&lease, 10).await.unwrap(),
-        OrphanSweep::new(1, 1, 4)
-    );
-    assert_eq!(
-        env.store.sweep_orphans(&lease, 10).await.unwrap(),
-        OrphanSweep::default()
+        env.store.sweep_orphans(&lease, None, 10).await.unwrap(),
+        OrphanSweepWindow::default()
     );
     assert_eq!(env.rows_of("live").await, FULL);
     assert!(env.store.release_lease(&lease).await.unwrap());

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use dbos_storage_core::export::InputRow;
-use dbos_storage_core::management::prepare_forks;
+use dbos_storage_core::management::{prepare_forks, validate_sweep_window};
 use dbos_storage_core::streams::is_close_sentinel;
 use dbos_storage_core::ManagementStore;
 use dbos_storage_core::{
@@ -18,7 +18,7 @@ use dbos_storage_core::{
 };
 use dbos_storage_core::{
     AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
-    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication, RenameReport,
+    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweepWindow, RenameApplication, RenameReport,
     RetentionPolicy, RewindRequest, RewoundWorkflow,
 };
 use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, ensure_all_exist};
@@ -164,9 +164,15 @@ impl ManagementStore for MemoryStore {
         self.write(|state| state.delete_collected(lease, workflow_ids))
     }
 
-    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+    async fn sweep_orphans(
+        &self,
+        lease: &Lease,
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<OrphanSweepWindow> {
         lease.validate()?;
-        self.write(|state| state.sweep_orphans(lease, limit))
+        validate_sweep_window(from, limit)?;
+        self.write(|state| state.sweep_orphans(lease, from, limit))
     }
 
     async fn export_workflows(

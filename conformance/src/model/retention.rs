@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dbos_storage_core::management::lease_lost;
 use dbos_storage_core::{
-    EpochMs, Error, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, RenameApplication,
-    RenameReport, Result, RetentionPolicy, StepCount, WorkflowCount, WorkflowStatus,
+    EpochMs, Error, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, OrphanSweepWindow,
+    RenameApplication, RenameReport, Result, RetentionPolicy, StepCount, WorkflowCount,
+    WorkflowStatus,
 };
 
 use super::{ours, State};
@@ -148,54 +149,56 @@ impl State {
         Ok(deleted)
     }
 
-    /// The fenced sweep of [`ManagementStore::sweep_orphans`]: up to `limit` rows of each
-    /// payload table whose status row is gone, oldest `retention_timestamp` first.
+    /// The fenced sweep of one window of [`ManagementStore::sweep_orphans`]: the window starts
+    /// at `from` and ends before the id at which the first payload table passes `limit`
+    /// distinct ids (byte order, the order of the test databases' ids); every payload row in it
+    /// whose status row is gone goes.
     ///
     /// [`ManagementStore::sweep_orphans`]: dbos_storage_core::ManagementStore::sweep_orphans
-    pub(super) fn sweep_orphans(&mut self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
+    pub(super) fn sweep_orphans(
+        &mut self,
+        lease: &Lease,
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<OrphanSweepWindow> {
         self.fence(lease)?;
+        let from = from.unwrap_or_default().to_owned();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let workflows = &self.workflows;
-        let oldest = |mut rows: Vec<(EpochMs, String)>| {
-            rows.sort();
-            rows.truncate(limit);
-            rows
+        let ids_from = |ids: Vec<&String>| -> BTreeSet<String> {
+            ids.into_iter().filter(|id| **id >= from).cloned().collect()
         };
-        let inputs = oldest(
-            self.inputs
-                .iter()
-                .filter(|(id, _)| !workflows.contains_key(*id))
-                .map(|(id, row)| (row.retention_timestamp, id.clone()))
-                .collect(),
-        );
-        let outputs = oldest(
-            self.outputs
-                .iter()
-                .filter(|(id, _)| !workflows.contains_key(*id))
-                .map(|(id, row)| (row.retention_timestamp, id.clone()))
-                .collect(),
-        );
-        let mut steps: Vec<(EpochMs, (String, i32))> = self
-            .steps
+        let tables = [
+            ids_from(self.inputs.keys().collect()),
+            ids_from(self.outputs.keys().collect()),
+            ids_from(self.steps.keys().map(|(id, _)| id).collect()),
+        ];
+        let end = tables
             .iter()
-            .filter(|((id, _), _)| !workflows.contains_key(id))
-            .map(|(key, row)| (row.retention_timestamp, key.clone()))
-            .collect();
-        steps.sort();
-        steps.truncate(limit);
-        for (_, id) in &inputs {
+            .filter_map(|ids| ids.iter().nth(limit).cloned())
+            .min();
+        let in_window = |id: &String| end.as_ref().is_none_or(|end| id < end);
+        let orphaned = |ids: &BTreeSet<String>| -> Vec<String> {
+            ids.iter()
+                .filter(|id| in_window(id) && !self.workflows.contains_key(*id))
+                .cloned()
+                .collect()
+        };
+        let [inputs, outputs, steps] = tables.each_ref().map(orphaned);
+        for id in &inputs {
             self.inputs.remove(id);
         }
-        for (_, id) in &outputs {
+        for id in &outputs {
             self.outputs.remove(id);
         }
-        for (_, key) in &steps {
-            self.steps.remove(key);
-        }
-        Ok(OrphanSweep::new(
-            inputs.len() as u64,
-            outputs.len() as u64,
-            steps.len() as u64,
+        let before = self.steps.len();
+        self.steps.retain(|(id, _), _| !steps.contains(id));
+        Ok(OrphanSweepWindow::new(
+            OrphanSweep::new(
+                inputs.len() as u64,
+                outputs.len() as u64,
+                (before - self.steps.len()) as u64,
+            ),
+            end,
         ))
     }
 

@@ -9,7 +9,8 @@ use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION, LEASE_PREFI
 use dbos_storage_core::QueueStore;
 use dbos_storage_core::{
     CancelOptions, ErrorKind, InsertOptions, Lease, ListWorkflowsQuery, NewWorkflow,
-    QueueConflictPolicy, QueueDefinition, RetentionPolicy, StepRecord, SystemStore, WorkflowStatus,
+    OrphanSweepWindow, QueueConflictPolicy, QueueDefinition, RetentionPolicy, StepRecord,
+    SystemStore, WorkflowStatus,
 };
 
 use crate::checks::*;
@@ -206,7 +207,7 @@ pub async fn fenced_writes_need_the_lease<F: Factory>(factory: &F) {
     assert!(exists(&store, "done").await, "nothing was deleted");
     assert_eq!(step_names(&store, "done").await.len(), 2);
     err(
-        store.sweep_orphans(&intruder, 100).await,
+        store.sweep_orphans(&intruder, None, 100).await,
         ErrorKind::Conflict,
         "sweep_orphans without the lease",
     );
@@ -219,14 +220,75 @@ pub async fn fenced_writes_need_the_lease<F: Factory>(factory: &F) {
     assert_eq!(deleted, ids(&["done"]), "only the finished workflow");
     assert_gone(&store, "done", "delete_collected").await;
     assert!(exists(&store, "running").await, "an active workflow stays");
-    let swept = ok(store.sweep_orphans(&holder, 100).await, "sweep");
-    assert_eq!(swept.total(), 0, "no orphans: {swept:?}");
+    let swept = ok(store.sweep_orphans(&holder, None, 100).await, "sweep");
+    assert_eq!(
+        swept,
+        OrphanSweepWindow::default(),
+        "no orphans, one window"
+    );
     assert_eq!(step_names(&store, "keep").await.len(), 2, "live steps stay");
     assert_eq!(events_of(&store, "keep").await.len(), 1, "live events stay");
     assert!(
         get(&store, "keep").await.inputs.is_some(),
         "live inputs stay"
     );
+    factory.destroy(store).await;
+}
+
+/// The orphan sweep goes window by window: from the first id until `next_from` is `None`, each
+/// window starting where the last one said, never twice at the same place, at most one window
+/// per `limit` ids of the biggest payload table plus the last; it deletes nothing that has a
+/// status row. A window of 0 ids or a start with a NUL byte is `InvalidInput`.
+pub async fn orphan_sweep_windows_cover_the_tables<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let ids: Vec<String> = (0..7).map(|n| format!("w{}", (n * 5) % 7)).collect();
+    for id in &ids {
+        finished(&store, id, WorkflowStatus::Success).await;
+    }
+    let holder = gc_lease("sweeper", Duration::from_secs(60));
+    assert!(ok(store.acquire_lease(&holder).await, "acquire").acquired);
+    for limit in [1u32, 2, 3, 7, 100] {
+        let mut from: Option<String> = None;
+        let mut starts = std::collections::BTreeSet::new();
+        let mut windows = 0;
+        loop {
+            let window = ok(
+                store.sweep_orphans(&holder, from.as_deref(), limit).await,
+                "sweep window",
+            );
+            windows += 1;
+            assert_eq!(window.deleted.total(), 0, "limit {limit}: nothing orphaned");
+            match window.next_from {
+                Some(next) => {
+                    assert!(starts.insert(next.clone()), "limit {limit}: {next} twice");
+                    from = Some(next);
+                }
+                None => break,
+            }
+            assert!(windows <= 8, "limit {limit}: more windows than ids");
+        }
+        let most = ids.len().div_ceil(limit as usize) + 1;
+        assert!(
+            windows <= most,
+            "limit {limit}: {windows} windows, at most {most}"
+        );
+    }
+    for id in &ids {
+        assert_eq!(step_names(&store, id).await.len(), 2, "{id}'s steps stay");
+        assert!(get(&store, id).await.inputs.is_some(), "{id}'s input stays");
+    }
+    let e = err(
+        store.sweep_orphans(&holder, None, 0).await,
+        ErrorKind::InvalidInput,
+        "a window of 0 ids",
+    );
+    assert!(e.message().contains("at least 1 workflow id"), "{e}");
+    let e = err(
+        store.sweep_orphans(&holder, Some("w\0"), 5).await,
+        ErrorKind::InvalidInput,
+        "a window start with a NUL byte",
+    );
+    assert!(e.message().contains("sweep window start"), "{e}");
     factory.destroy(store).await;
 }
 

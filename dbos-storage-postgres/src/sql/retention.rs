@@ -80,34 +80,54 @@ FOR UPDATE"
 );
 
 // language=SQL
-/// Deletes up to `$1` `workflow_input` rows whose status row is gone, oldest
-/// `retention_timestamp` first.
-pub(crate) const SWEEP_ORPHAN_INPUTS: &str = "\
-DELETE FROM {schema}.workflow_input WHERE workflow_uuid IN (
-    SELECT i.workflow_uuid FROM {schema}.workflow_input i
-    WHERE NOT EXISTS (
-        SELECT 1 FROM {schema}.workflow_status ws WHERE ws.workflow_uuid = i.workflow_uuid)
-    ORDER BY i.retention_timestamp, i.workflow_uuid
-    LIMIT $1)";
+/// The end of a sweep window that starts at `$1` (inclusive; `''` for the first window): the
+/// smallest, over the three payload tables, of the id `$2` distinct ids past the window's
+/// start, so the window `[$1, end)` holds at most `$2` ids of each table. NULL when every table
+/// has `$2` ids or fewer from `$1` on (the window runs to the end). Each arm reads at most
+/// `$2 + 1` index entries.
+pub(crate) const SWEEP_WINDOW_END: &str = "\
+SELECT min(window_end) FROM (
+    SELECT (SELECT workflow_uuid FROM {schema}.workflow_input WHERE workflow_uuid >= $1
+            ORDER BY workflow_uuid LIMIT 1 OFFSET $2) AS window_end
+    UNION ALL
+    SELECT (SELECT workflow_uuid FROM {schema}.workflow_output WHERE workflow_uuid >= $1
+            ORDER BY workflow_uuid LIMIT 1 OFFSET $2)
+    UNION ALL
+    SELECT (SELECT workflow_uuid FROM {schema}.operation_outputs WHERE workflow_uuid >= $1
+            GROUP BY workflow_uuid ORDER BY workflow_uuid LIMIT 1 OFFSET $2)
+) ends";
+
+/// The sweep of one payload table: deletes, among the first `$2` workflow ids of `$table` from
+/// `$1` on that come before `$3` (NULL: no end), those whose status row is gone. The inner scan
+/// stops after `$2` ids, so the statement reads about `$2` index entries.
+macro_rules! sweep_orphans_of {
+    ($table:literal) => {
+        concat!(
+            "DELETE FROM {schema}.",
+            $table,
+            " WHERE workflow_uuid IN (
+    SELECT w.workflow_uuid FROM (
+        SELECT DISTINCT workflow_uuid FROM {schema}.",
+            $table,
+            "
+        WHERE workflow_uuid >= $1 ORDER BY workflow_uuid LIMIT $2
+    ) w
+    WHERE ($3::text IS NULL OR w.workflow_uuid < $3)
+      AND NOT EXISTS (
+        SELECT 1 FROM {schema}.workflow_status ws WHERE ws.workflow_uuid = w.workflow_uuid))"
+        )
+    };
+}
 
 // language=SQL
-/// Deletes up to `$1` `workflow_output` rows whose status row is gone, oldest
-/// `retention_timestamp` first.
-pub(crate) const SWEEP_ORPHAN_OUTPUTS: &str = "\
-DELETE FROM {schema}.workflow_output WHERE workflow_uuid IN (
-    SELECT o.workflow_uuid FROM {schema}.workflow_output o
-    WHERE NOT EXISTS (
-        SELECT 1 FROM {schema}.workflow_status ws WHERE ws.workflow_uuid = o.workflow_uuid)
-    ORDER BY o.retention_timestamp, o.workflow_uuid
-    LIMIT $1)";
+/// Deletes the orphaned `workflow_input` rows of a sweep window (see `sweep_orphans_of`).
+pub(crate) const SWEEP_ORPHAN_INPUTS: &str = sweep_orphans_of!("workflow_input");
 
 // language=SQL
-/// Deletes up to `$1` `operation_outputs` rows whose status row is gone, oldest
-/// `retention_timestamp` first, by primary key.
-pub(crate) const SWEEP_ORPHAN_STEPS: &str = "\
-DELETE FROM {schema}.operation_outputs WHERE (workflow_uuid, function_id) IN (
-    SELECT o.workflow_uuid, o.function_id FROM {schema}.operation_outputs o
-    WHERE NOT EXISTS (
-        SELECT 1 FROM {schema}.workflow_status ws WHERE ws.workflow_uuid = o.workflow_uuid)
-    ORDER BY o.retention_timestamp, o.workflow_uuid, o.function_id
-    LIMIT $1)";
+/// Deletes the orphaned `workflow_output` rows of a sweep window (see `sweep_orphans_of`).
+pub(crate) const SWEEP_ORPHAN_OUTPUTS: &str = sweep_orphans_of!("workflow_output");
+
+// language=SQL
+/// Deletes the orphaned `operation_outputs` rows of a sweep window, every step of each
+/// orphaned workflow (see `sweep_orphans_of`).
+pub(crate) const SWEEP_ORPHAN_STEPS: &str = sweep_orphans_of!("operation_outputs");

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use dbos_storage_core::export::{ExportedWorkflow, ImportOptions};
 use dbos_storage_core::management::{
     AttributeUpdate, DeleteOptions, ForkRequest, ForkedWorkflow, Lease, LeaseState, Metrics,
-    MetricsQuery, OrphanSweep, RenameApplication, RenameReport, RetentionPolicy, RewindRequest,
-    RewoundWorkflow,
+    MetricsQuery, OrphanSweepWindow, RenameApplication, RenameReport, RetentionPolicy,
+    RewindRequest, RewoundWorkflow,
 };
 use dbos_storage_core::{validate, CancelOptions, ManagementStore, Result, ResumeOptions};
 use dbos_storage_driver_kit::decisions::cancel_resume::{
@@ -220,8 +220,13 @@ impl ManagementStore for PostgresStore {
         self.delete_fenced(lease, workflow_ids).await
     }
 
-    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
-        self.sweep(lease, limit).await
+    async fn sweep_orphans(
+        &self,
+        lease: &Lease,
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<OrphanSweepWindow> {
+        self.sweep(lease, from, limit).await
     }
 
     async fn export_workflows(

@@ -141,6 +141,7 @@ queries! {
     release_lease = retention::RELEASE_LEASE;
     select_collectable = retention::SELECT_COLLECTABLE;
     lock_finished = retention::LOCK_FINISHED;
+    sweep_window_end = retention::SWEEP_WINDOW_END;
     sweep_orphan_inputs = retention::SWEEP_ORPHAN_INPUTS;
     sweep_orphan_outputs = retention::SWEEP_ORPHAN_OUTPUTS;
     sweep_orphan_steps = retention::SWEEP_ORPHAN_STEPS;
@@ -775,6 +776,8 @@ pub(crate) mod plan_check {
     pub(crate) struct RowsRead {
         /// Rows the scans of `workflow_status` produced or filtered out, over all their loops.
         pub(crate) read: u64,
+        /// Rows the scans of every table produced or filtered out, over all their loops.
+        pub(crate) read_of_all_tables: u64,
         /// Rows the statement returned.
         pub(crate) returned: u64,
         /// Whether the server JIT-compiled the statement.
@@ -814,7 +817,8 @@ pub(crate) mod plan_check {
             let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
             let root = &plan[0]["Plan"];
             let counted = RowsRead {
-                read: workflow_status_rows(root),
+                read: rows_scanned(root, Some("workflow_status")),
+                read_of_all_tables: rows_scanned(root, None),
                 returned: root["Actual Rows"].as_u64().unwrap_or(0),
                 jit_compiled: plan[0].get("JIT").is_some(),
             };
@@ -824,9 +828,10 @@ pub(crate) mod plan_check {
         out
     }
 
-    /// The rows the scans of `workflow_status` under `node` produced or filtered out.
-    fn workflow_status_rows(node: &serde_json::Value) -> u64 {
-        let own = if node["Relation Name"] == "workflow_status"
+    /// The rows the scans of `relation` (of every table for `None`) under `node` produced or
+    /// filtered out.
+    fn rows_scanned(node: &serde_json::Value, relation: Option<&str>) -> u64 {
+        let own = if relation.is_none_or(|name| node["Relation Name"] == name)
             && node["Node Type"]
                 .as_str()
                 .is_some_and(|t| t.ends_with("Scan"))
@@ -839,9 +844,9 @@ pub(crate) mod plan_check {
         } else {
             0
         };
-        let children = node["Plans"]
-            .as_array()
-            .map_or(0, |plans| plans.iter().map(workflow_status_rows).sum());
+        let children = node["Plans"].as_array().map_or(0, |plans| {
+            plans.iter().map(|plan| rows_scanned(plan, relation)).sum()
+        });
         own + children
     }
 

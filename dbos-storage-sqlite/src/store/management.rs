@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use dbos_storage_core::export::{ExportedWorkflow, ImportOptions};
 use dbos_storage_core::{
     validate, AttributeUpdate, CancelOptions, DeleteOptions, Error, ForkRequest, ForkedWorkflow,
-    Lease, LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweep, RenameApplication,
-    RenameReport, Result, ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow,
+    Lease, LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweepWindow,
+    RenameApplication, RenameReport, Result, ResumeOptions, RetentionPolicy, RewindRequest,
+    RewoundWorkflow,
 };
 use dbos_storage_driver_kit::decisions::cancel_resume::{
     distinct, ensure_all_exist, in_order_of, resume_queue,
@@ -217,8 +218,13 @@ impl ManagementStore for SqliteStore {
         Ok(deleted)
     }
 
-    async fn sweep_orphans(&self, lease: &Lease, limit: u32) -> Result<OrphanSweep> {
-        retention::sweep_orphans(self, lease, limit).await
+    async fn sweep_orphans(
+        &self,
+        lease: &Lease,
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<OrphanSweepWindow> {
+        retention::sweep_orphans(self, lease, from, limit).await
     }
 
     async fn export_workflows(

@@ -3,13 +3,14 @@
 
 use std::collections::HashSet;
 
-use dbos_storage_core::management::{lease_lost, LEASE_APPLICATION};
+use dbos_storage_core::management::{lease_lost, validate_sweep_window, LEASE_APPLICATION};
 use dbos_storage_core::{
-    validate, DeleteOptions, Lease, LeaseState, OrphanSweep, Result, RetentionPolicy,
+    validate, DeleteOptions, Lease, LeaseState, OrphanSweep, OrphanSweepWindow, Result,
+    RetentionPolicy,
 };
 use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, in_order_of};
 use dbos_storage_driver_kit::decisions::child_starts::Descendants;
-use rusqlite::{named_params, Transaction};
+use rusqlite::{named_params, params, Transaction};
 
 use super::{get_i64, json_array, now_ms, select_ids, Cached, SqliteStore, ID_CHUNK};
 use crate::error::{classify, with_backend};
@@ -190,18 +191,28 @@ pub(super) async fn delete_collected(
         .await
 }
 
-/// Deletes up to `limit` orphaned rows of each payload table, fenced by `lease`.
+/// Deletes the orphaned rows of one sweep window of each payload table, fenced by `lease`
+/// (see [`ManagementStore::sweep_orphans`](dbos_storage_core::ManagementStore::sweep_orphans)).
 pub(super) async fn sweep_orphans(
     store: &SqliteStore,
     lease: &Lease,
+    from: Option<&str>,
     limit: u32,
-) -> Result<OrphanSweep> {
+) -> Result<OrphanSweepWindow> {
     lease.validate()?;
+    validate_sweep_window(from, limit)?;
     let lease = lease.clone();
+    // '' sorts first: the first window starts at the first id.
+    let from = from.unwrap_or_default().to_owned();
     store
         .conns()
         .write(move |tx| {
             fence(tx, &lease)?;
+            let limit = i64::from(limit);
+            let end: Option<String> = tx
+                .prepare_cached(q::SWEEP_WINDOW_END)
+                .and_then(|mut s| s.query_row(params![from, limit], |row| row.get(0)))
+                .map_err(classify)?;
             let mut counts = [0u64; 3];
             for (count, statement) in counts.iter_mut().zip([
                 q::SWEEP_ORPHAN_INPUTS,
@@ -210,10 +221,13 @@ pub(super) async fn sweep_orphans(
             ]) {
                 *count = tx
                     .prepare_cached(statement)
-                    .and_then(|mut s| s.execute([i64::from(limit)]))
+                    .and_then(|mut s| s.execute(params![from, limit, end]))
                     .map_err(classify)? as u64;
             }
-            Ok(OrphanSweep::new(counts[0], counts[1], counts[2]))
+            Ok(OrphanSweepWindow::new(
+                OrphanSweep::new(counts[0], counts[1], counts[2]),
+                end,
+            ))
         })
         .await
 }
