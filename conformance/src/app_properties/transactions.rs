@@ -158,7 +158,8 @@ pub async fn a_concurrent_duplicate_records_once<F: AppFactory>(factory: &F) {
 }
 
 /// Calls with an empty or NUL-bearing workflow id, a negative position or a NUL in the name are
-/// `InvalidInput` before the body runs; an output the store cannot keep rolls the writes back.
+/// `InvalidInput` before the body runs; an output or error the store cannot keep is
+/// `InvalidInput` saying why, and the writes roll back.
 pub async fn bad_arguments_are_invalid_input<F: AppFactory>(factory: &F) {
     let store = store_with_tables(factory).await;
     let wf = fresh_id("wf");
@@ -197,8 +198,18 @@ pub async fn bad_arguments_are_invalid_input<F: AppFactory>(factory: &F) {
         "an output with a NUL byte",
     );
     assert!(e.message().contains("NUL"), "says why: {e}");
+    let mut bad_error = deposit(3, &wf, error("nul\0error"), n.clone());
+    let e = err(
+        store
+            .run_transaction(TransactionCall::new(&wf, 2, "t"), &mut bad_error)
+            .await,
+        ErrorKind::InvalidInput,
+        "an error outcome with a NUL byte",
+    );
+    assert!(e.message().contains("NUL"), "says why: {e}");
     assert_eq!(accounts_of(&store, &wf).await, 0, "the writes rolled back");
     assert_eq!(ok(store.recorded_transaction(&wf, 1).await, "read"), None);
+    assert_eq!(ok(store.recorded_transaction(&wf, 2).await, "read"), None);
     factory.destroy(store).await;
 }
 
