@@ -298,7 +298,7 @@ pub async fn recorded_outputs_are_deleted_and_listed<F: AppFactory>(factory: &F)
                 .await,
             "page 1"
         ),
-        [a.clone()]
+        std::slice::from_ref(&a)
     );
     assert_eq!(
         ok(
@@ -307,7 +307,7 @@ pub async fn recorded_outputs_are_deleted_and_listed<F: AppFactory>(factory: &F)
                 .await,
             "page 2"
         ),
-        [b.clone()]
+        std::slice::from_ref(&b)
     );
     assert!(ok(
         store.transaction_output_workflows(0, None, 10).await,
@@ -326,7 +326,7 @@ pub async fn recorded_outputs_are_deleted_and_listed<F: AppFactory>(factory: &F)
     assert_eq!(
         ok(
             store
-                .delete_transaction_outputs(&[a.clone()], 2, None)
+                .delete_transaction_outputs(std::slice::from_ref(&a), 2, None)
                 .await,
             "from 2"
         ),
