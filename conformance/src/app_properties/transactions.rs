@@ -165,23 +165,27 @@ pub async fn bad_arguments_are_invalid_input<F: AppFactory>(factory: &F) {
     let wf = fresh_id("wf");
     let n = counter();
     let mut body = deposit(1, &wf, output("\"ok\""), n.clone());
-    for (call, what) in [
-        (TransactionCall::new("", 1, "t"), "an empty workflow id"),
+    for (call, says) in [
+        (TransactionCall::new("", 1, "t"), "workflow id is empty"),
         (
             TransactionCall::new("nul\0id", 1, "t"),
-            "a NUL in the workflow id",
+            "workflow id contains a NUL",
         ),
-        (TransactionCall::new(&wf, -1, "t"), "a negative position"),
+        (
+            TransactionCall::new(&wf, -1, "t"),
+            "function_id -1 is negative",
+        ),
         (
             TransactionCall::new(&wf, 1, "nul\0name"),
-            "a NUL in the name",
+            "transaction name contains a NUL",
         ),
     ] {
-        err(
+        let e = err(
             store.run_transaction(call, &mut body).await,
             ErrorKind::InvalidInput,
-            what,
+            says,
         );
+        assert!(e.message().contains(says), "the message says {says:?}: {e}");
     }
     assert_eq!(runs(&n), 0, "a refused call ran the body");
     err(
