@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod app_factory;
+pub mod app_properties;
 mod checks;
 pub mod factory;
 pub mod faulty;
@@ -11,6 +13,7 @@ mod operator_fixtures;
 pub mod properties;
 pub mod runner;
 
+pub use app_factory::AppFactory;
 pub use factory::{Factory, MemoryFactory};
 pub use faulty::{Fault, FaultyStore};
 pub use model::MemoryStore;
@@ -38,8 +41,15 @@ pub use tempfile;
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
 /// root of a test file (or in a module of its own).
 ///
-/// Capability-dependent behaviour is decided from [`Factory::capabilities`]: no property needs
-/// a capability outright yet, so none is generated as ignored.
+/// Capabilities come from [`Factory::capabilities`]. A property that needs one (listed with it
+/// in parentheses in the macro's list, e.g. `attribute_updates_are_listed(attribute_filter)`)
+/// passes without running on a backend that does not declare it, and says so on the test's
+/// standard error ([`runner::declared`]), which `cargo test` shows even for passing tests:
+/// `skipped attributes::attribute_updates_are_listed: the backend does not declare the
+/// attribute_filter capability`. [`skipped_properties`] lists them for a set of capabilities.
+/// Properties whose expected answer depends on a capability (such as
+/// `workflows::attribute_filter_follows_capability`, which checks the declared
+/// `attribute_filter` against the store's behaviour) run everywhere and branch on it.
 #[macro_export]
 macro_rules! suite {
     ($factory:expr $(,)?) => {
@@ -124,7 +134,7 @@ macro_rules! __properties {
             ]
             [attributes:
                 attributes_replace_and_merge
-                attribute_updates_are_listed
+                attribute_updates_are_listed(attribute_filter)
             ]
             [retention:
                 leases_are_exclusive_and_expire
@@ -239,13 +249,22 @@ macro_rules! __properties {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __expand {
-    (tests () $([$module:ident : $($property:ident)*])*) => {
+    (tests () $([$module:ident : $($property:ident $(($needs:ident))?)*])*) => {
         $(
             mod $module {
                 $(
                     #[test]
                     fn $property() {
                         let factory = super::__dbos_conformance_factory();
+                        $(
+                            if !$crate::runner::declared(
+                                $crate::Factory::capabilities(&factory).$needs,
+                                concat!(stringify!($module), "::", stringify!($property)),
+                                stringify!($needs),
+                            ) {
+                                return;
+                            }
+                        )?
                         $crate::runner::runtime()
                             .block_on($crate::properties::$module::$property(&factory));
                     }
@@ -253,10 +272,30 @@ macro_rules! __expand {
             }
         )*
     };
-    (run_all ($factory:ident) $([$module:ident : $($property:ident)*])*) => {
-        $( $( $crate::properties::$module::$property($factory).await; )* )*
+    (run_all ($factory:ident) $([$module:ident : $($property:ident $(($needs:ident))?)*])*) => {
+        $( $(
+            if true $( && $crate::runner::declared(
+                $crate::Factory::capabilities($factory).$needs,
+                concat!(stringify!($module), "::", stringify!($property)),
+                stringify!($needs),
+            ) )? {
+                $crate::properties::$module::$property($factory).await;
+            }
+        )* )*
     };
-    (names () $([$module:ident : $($property:ident)*])*) => {
+    (skipped ($caps:ident) $([$module:ident : $($property:ident $(($needs:ident))?)*])*) => {{
+        let mut skipped: Vec<(&'static str, &'static str)> = Vec::new();
+        $( $( $(
+            if !$caps.$needs {
+                skipped.push((
+                    concat!(stringify!($module), "::", stringify!($property)),
+                    stringify!($needs),
+                ));
+            }
+        )? )* )*
+        skipped
+    }};
+    (names () $([$module:ident : $($property:ident $(($needs:ident))?)*])*) => {
         &[ $( $( concat!(stringify!($module), "::", stringify!($property)), )* )* ]
     };
 }
@@ -273,6 +312,138 @@ pub async fn run_all<F: Factory>(factory: &F) {
 /// The name of every property, as `area::property` (the test names [`suite!`] generates).
 pub const PROPERTIES: &[&str] = __properties!(names);
 
+/// The properties [`suite!`] and [`run_all`] skip for a backend with `capabilities`, each with
+/// the capability it needs (a field name of [`Capabilities`](dbos_storage_core::Capabilities)),
+/// in suite order.
+pub fn skipped_properties(
+    capabilities: &dbos_storage_core::Capabilities,
+) -> Vec<(&'static str, &'static str)> {
+    __properties!(skipped capabilities)
+}
+
+/// Generates one `#[test]` per property of the application-store half of the suite
+/// ([`app_properties`]), for an [`AppFactory`].
+///
+/// ```ignore
+/// use dbos_storage_conformance::{async_trait, AppFactory};
+///
+/// struct MyAppFactory;
+///
+/// #[async_trait]
+/// impl AppFactory for MyAppFactory {
+///     type Store = MyAppStore; // your AppStore
+///
+///     async fn create(&self) -> MyAppStore {
+///         let store = MyAppStore::open_fresh().await; // a fresh, empty database
+///         store.migrate().await.expect("migrate the fresh database");
+///         store
+///     }
+///
+///     async fn destroy(&self, store: MyAppStore) {
+///         store.close().await.expect("close the store");
+///         // …then remove the file or database that create() made
+///     }
+/// }
+///
+/// dbos_storage_conformance::app_suite!(MyAppFactory);
+/// ```
+///
+/// Like [`suite!`], each generated test evaluates the factory expression once and runs one
+/// property on a [`runner::runtime`]. The tests are grouped in modules named after the modules
+/// of [`app_properties`] (`transactions`, `rollbacks`, `read_only`, `migrations`, `values`,
+/// `retries`, `outputs_model`), none of which [`suite!`] uses, so both macros may share a file.
+#[macro_export]
+macro_rules! app_suite {
+    ($factory:expr $(,)?) => {
+        #[doc(hidden)]
+        fn __dbos_conformance_app_factory() -> impl $crate::AppFactory {
+            $factory
+        }
+        $crate::__app_properties!(tests);
+    };
+}
+
+/// The one list of application-store properties, expanded by [`app_suite!`] and
+/// [`run_all_app`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __app_properties {
+    ($mode:ident $($arg:ident)?) => {
+        $crate::__app_expand! { $mode ($($arg)?)
+            [transactions:
+                an_output_commits_with_the_writes
+                a_replay_returns_the_recorded_result
+                a_concurrent_duplicate_records_once
+                bad_arguments_are_invalid_input
+                bodies_cannot_end_the_transaction
+                a_closed_store_refuses_work
+                recorded_outputs_are_deleted_and_listed
+            ]
+            [rollbacks:
+                an_error_outcome_rolls_back_and_is_recorded
+                a_database_error_records_nothing
+                a_panicking_body_leaves_nothing_behind
+            ]
+            [read_only:
+                read_only_transactions_cannot_write
+            ]
+            [migrations:
+                migrations_apply_once_in_order
+                bad_migration_folders_are_invalid_input
+                a_failing_migration_is_named
+            ]
+            [values:
+                values_round_trip
+                named_parameters_bind_by_name
+            ]
+            [retries:
+                retryable_errors_re_run_the_body
+                concurrent_increments_lose_no_update
+            ]
+            [outputs_model:
+                matches_the_recorded_outputs_model
+            ]
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __app_expand {
+    (tests () $([$module:ident : $($property:ident)*])*) => {
+        $(
+            mod $module {
+                $(
+                    #[test]
+                    fn $property() {
+                        let factory = super::__dbos_conformance_app_factory();
+                        $crate::runner::runtime()
+                            .block_on($crate::app_properties::$module::$property(&factory));
+                    }
+                )*
+            }
+        )*
+    };
+    (run_all ($factory:ident) $([$module:ident : $($property:ident)*])*) => {
+        $( $( $crate::app_properties::$module::$property($factory).await; )* )*
+    };
+    (names () $([$module:ident : $($property:ident)*])*) => {
+        &[ $( $( concat!(stringify!($module), "::", stringify!($property)), )* )* ]
+    };
+}
+
+/// Runs every application-store property against `factory`, one after the other, panicking at
+/// the first failure. Prefer [`app_suite!`], which reports each property as its own test.
+///
+/// Needs a multi-threaded tokio runtime, as [`run_all`] does.
+pub async fn run_all_app<F: AppFactory>(factory: &F) {
+    __app_properties!(run_all factory);
+}
+
+/// The name of every application-store property, as `area::property` (the test names
+/// [`app_suite!`] generates).
+pub const APP_PROPERTIES: &[&str] = __app_properties!(names);
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -286,5 +457,44 @@ mod tests {
             super::PROPERTIES.len(),
             "a property is listed twice"
         );
+        let mut app = super::APP_PROPERTIES.to_vec();
+        app.sort_unstable();
+        app.dedup();
+        assert_eq!(
+            app.len(),
+            super::APP_PROPERTIES.len(),
+            "an app property twice"
+        );
+        assert!(
+            super::APP_PROPERTIES.iter().all(|a| !super::PROPERTIES
+                .iter()
+                .any(|p| p.split("::").next() == a.split("::").next())),
+            "an app module shares a name with a system module"
+        );
+    }
+
+    #[test]
+    fn only_properties_needing_a_missing_capability_are_skipped() {
+        use dbos_storage_core::Capabilities;
+        let mut all = Capabilities::default();
+        all.listen_notify = true;
+        all.skip_locked = true;
+        all.schemas = true;
+        all.attribute_filter = true;
+        all.multi_process = true;
+        all.durable = true;
+        assert!(super::skipped_properties(&all).is_empty());
+        let mut without = all;
+        without.attribute_filter = false;
+        assert_eq!(
+            super::skipped_properties(&without),
+            [(
+                "attributes::attribute_updates_are_listed",
+                "attribute_filter"
+            )]
+        );
+        assert!(super::skipped_properties(&without)
+            .iter()
+            .all(|(name, _)| super::PROPERTIES.contains(name)));
     }
 }

@@ -52,3 +52,23 @@ pub(crate) fn block_in_place<T>(f: impl FnOnce(&tokio::runtime::Handle) -> T) ->
     let handle = tokio::runtime::Handle::current();
     tokio::task::block_in_place(|| f(&handle))
 }
+
+/// Whether a property that needs `capability` runs: `declared`, the backend's answer. When it
+/// is false, reports the skip, naming the property and the capability.
+///
+/// The line goes straight to the process's standard error rather than through `eprintln!`,
+/// which the test harness captures and shows only for failing tests, so `cargo test` shows it
+/// next to the (passing) test:
+/// `skipped attributes::attribute_updates_are_listed: the backend does not declare the
+/// attribute_filter capability`.
+pub fn declared(declared: bool, property: &str, capability: &str) -> bool {
+    use std::io::Write;
+    if !declared {
+        let line = format!(
+            "skipped {property}: the backend does not declare the {capability} capability\n"
+        );
+        // Nothing sensible can be done when standard error is gone.
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    declared
+}

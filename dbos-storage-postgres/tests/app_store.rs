@@ -1,8 +1,14 @@
 //! `PostgresAppStore` against a real PostgreSQL server (the test harness's,
 //! `dbos_storage_testkit::pg`: the server of `DBOS_TEST_POSTGRES_URL`, or a throwaway local
-//! cluster), one database per test: outputs recorded with the user's writes, replay, real
-//! serialization failures, isolation and read-only mode, value conversions, the native escape
-//! hatch and refinery migrations.
+//! cluster), one database per test: what is particular to PostgreSQL. The DBOS 2.x columns,
+//! a rival's row, racing executions under each isolation level, aborted transactions, lost
+//! connections, real serialization failures, pooled connections left clean, isolation levels,
+//! PostgreSQL's types, the native escape hatch, `migrate()` (privileges, schema, concurrency)
+//! and where refinery keeps its history.
+//!
+//! What every application store must do (replays, rollbacks, read-only mode, the user's
+//! migrations, named parameters, retries) is the conformance suite's `app_suite!`, run on this
+//! store by `tests/app_conformance.rs`.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,10 +28,6 @@ use serde::{Deserialize, Serialize};
 
 fn output(text: &str) -> Outcome {
     Outcome::Output(Payload::new(text, None))
-}
-
-fn error(text: &str) -> Outcome {
-    Outcome::Error(Payload::new(text, None))
 }
 
 /// The user's table in every test database.
@@ -203,96 +205,6 @@ async fn the_output_commits_with_the_users_writes() {
 }
 
 #[tokio::test]
-async fn an_error_outcome_rolls_back_the_writes_and_records_the_error() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", error("{\"message\":\"overdrawn\"}"), runs.clone());
-    let done = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "withdraw"), &mut b)
-        .await
-        .unwrap();
-    assert_eq!(done.outcome, error("{\"message\":\"overdrawn\"}"));
-    assert!(!done.replayed);
-    assert_eq!(done.attempts, 1);
-
-    assert_eq!(
-        db.accounts().await,
-        0,
-        "the body's writes must be rolled back"
-    );
-    let row = db
-        .raw
-        .query_one(
-            "SELECT output, error, function_name FROM dbos.transaction_outputs",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, Option<String>>(0), None);
-    assert_eq!(
-        row.get::<_, Option<String>>(1).as_deref(),
-        Some("{\"message\":\"overdrawn\"}")
-    );
-    assert_eq!(row.get::<_, String>(2), "withdraw");
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn a_replay_returns_the_recorded_result_without_running_the_body() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", output("1"), runs.clone());
-    let call = TransactionCall::new("wf-1", 1, "deposit");
-    db.store
-        .run_transaction(call.clone(), &mut b)
-        .await
-        .unwrap();
-
-    let mut other = insert_account("bob", output("2"), runs.clone());
-    let again = db.store.run_transaction(call, &mut other).await.unwrap();
-    assert_eq!(again.outcome, output("1"));
-    assert!(again.replayed);
-    assert_eq!(again.attempts, 0);
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "the body ran again");
-    assert_eq!(db.accounts().await, 1);
-
-    // Errors replay too.
-    let mut failing = insert_account("cy", error("\"no\""), runs.clone());
-    let call = TransactionCall::new("wf-1", 2, "withdraw");
-    db.store
-        .run_transaction(call.clone(), &mut failing)
-        .await
-        .unwrap();
-    let replayed = db.store.run_transaction(call, &mut failing).await.unwrap();
-    assert_eq!(replayed.outcome, error("\"no\""));
-    assert!(replayed.replayed);
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn another_name_at_a_recorded_position_is_an_unexpected_step() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", output("1"), runs.clone());
-    db.store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-        .await
-        .unwrap();
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "withdraw"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::UnexpectedStep, "{e}");
-    assert!(e.message().contains("\"deposit\""), "{e}");
-    assert!(e.message().contains("\"withdraw\""), "{e}");
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
-    db.finish().await;
-}
-
-#[tokio::test]
 async fn a_row_recorded_by_a_rival_in_the_same_transaction_is_a_step_conflict() {
     let db = Db::new().await;
     let mut b = body(|tx| {
@@ -413,40 +325,6 @@ async fn a_concurrent_execution_of_the_same_step_is_a_step_conflict_under_read_c
 // ---- errors, retries and interrupted bodies --------------------------------------------------
 
 #[tokio::test]
-async fn a_database_error_from_the_body_records_nothing() {
-    let db = Db::new().await;
-    let mut b = body(|tx| {
-        Box::pin(async move {
-            tx.execute("INSERT INTO accounts (owner) VALUES ('ann')", Params::new())
-                .await?;
-            tx.execute("INSERT INTO no_such_table (x) VALUES (1)", Params::new())
-                .await?;
-            Ok(output("unreachable"))
-        })
-    });
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
-    assert_eq!(e.code(), Some("42P01"));
-    assert!(e.to_string().contains("no_such_table"), "{e}");
-    assert_eq!(db.accounts().await, 0);
-    assert_eq!(db.recorded_rows().await, 0);
-
-    // The store is usable afterwards.
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut ok = insert_account("bob", output("ok"), runs);
-    db.store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut ok)
-        .await
-        .unwrap();
-    assert_eq!(db.accounts().await, 1);
-    db.finish().await;
-}
-
-#[tokio::test]
 async fn an_error_the_body_ignored_fails_the_step_with_a_hint() {
     let db = Db::new().await;
     let mut b = body(|tx| {
@@ -467,43 +345,6 @@ async fn an_error_the_body_ignored_fails_the_step_with_a_hint() {
     assert!(e.message().contains("ignored"), "{e}");
     assert_eq!(db.accounts().await, 0);
     assert_eq!(db.recorded_rows().await, 0);
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn retryable_errors_re_run_the_body_and_only_the_last_run_commits() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = body({
-        let runs = runs.clone();
-        move |tx| {
-            let runs = runs.clone();
-            Box::pin(async move {
-                let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                tx.execute(
-                    "INSERT INTO accounts (owner, balance) VALUES ('ann', :run)",
-                    Params::new().bind("run", run),
-                )
-                .await?;
-                if run < 3 {
-                    return Err(Error::new(
-                        ErrorKind::SerializationFailure,
-                        "simulated conflict",
-                    ));
-                }
-                Ok(output("third time"))
-            })
-        }
-    });
-    let done = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-        .await
-        .unwrap();
-    assert_eq!(done.attempts, 3);
-    assert_eq!(done.outcome, output("third time"));
-    assert_eq!(db.accounts().await, 1);
-    assert_eq!(db.count("SELECT balance FROM accounts").await, 3);
     db.finish().await;
 }
 
@@ -810,79 +651,6 @@ async fn isolation_levels_and_read_only_mode_are_applied() {
     db.finish().await;
 }
 
-#[tokio::test]
-async fn read_only_transactions_cannot_write_and_record_nothing() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut write = insert_account("ann", output("1"), runs);
-    let e = db
-        .store
-        .run_transaction(
-            TransactionCall::new("wf-1", 1, "deposit").read_only(true),
-            &mut write,
-        )
-        .await
-        .unwrap_err();
-    assert!(!e.is_retryable());
-    assert_eq!(e.code(), Some("25006"), "{e}");
-    assert!(e.to_string().contains("read-only transaction"), "{e}");
-    assert_eq!(db.accounts().await, 0);
-    assert_eq!(db.recorded_rows().await, 0);
-
-    db.raw
-        .batch_execute("INSERT INTO accounts (owner, balance) VALUES ('bob', 7)")
-        .await
-        .unwrap();
-    let mut read = body(|tx| {
-        Box::pin(async move {
-            let rows = tx
-                .query(
-                    "SELECT balance FROM accounts WHERE owner = :o",
-                    Params::new().bind("o", "bob"),
-                )
-                .await?;
-            Ok(output(&single_int(&rows).to_string()))
-        })
-    });
-    let done = db
-        .store
-        .run_transaction(
-            TransactionCall::new("wf-1", 2, "balance").read_only(true),
-            &mut read,
-        )
-        .await
-        .unwrap();
-    assert_eq!(done.outcome, output("7"));
-    assert_eq!(done.attempts, 1);
-    assert_eq!(
-        db.store.recorded_transaction("wf-1", 2).await.unwrap(),
-        None
-    );
-
-    // An error outcome of a read-only transaction is returned, not recorded.
-    let mut failing = body(|_tx| Box::pin(async { Ok(error("\"nope\"")) }));
-    let done = db
-        .store
-        .run_transaction(
-            TransactionCall::new("wf-1", 3, "balance").read_only(true),
-            &mut failing,
-        )
-        .await
-        .unwrap();
-    assert_eq!(done.outcome, error("\"nope\""));
-    assert_eq!(db.recorded_rows().await, 0);
-
-    // The next read-write transaction writes.
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut write = insert_account("cy", output("2"), runs);
-    db.store
-        .run_transaction(TransactionCall::new("wf-1", 4, "deposit"), &mut write)
-        .await
-        .unwrap();
-    assert_eq!(db.accounts().await, 2);
-    db.finish().await;
-}
-
 // ---- the neutral handle ----------------------------------------------------------------------
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -893,7 +661,8 @@ struct Account {
     active: Option<bool>,
     note: Option<String>,
 }
-
+/// PostgreSQL reports booleans as booleans, so they deserialize into `bool` (SQLite's 0/1 do
+/// not); the rest of serde rows is the conformance suite's.
 #[tokio::test]
 async fn rows_deserialize_into_serde_structs() {
     let db = Db::new().await;
@@ -956,47 +725,6 @@ async fn rows_deserialize_into_serde_structs() {
                 note: None
             },
         ]
-    );
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn returning_gives_back_the_written_rows() {
-    let db = Db::new().await;
-    let mut b = body(|tx| {
-        Box::pin(async move {
-            let rows: Vec<Row> = tx
-                .query(
-                    "INSERT INTO accounts (owner, balance) VALUES (:owner, 3) RETURNING id, owner",
-                    Params::new().bind("owner", "ann"),
-                )
-                .await?;
-            assert_eq!(rows.len(), 1);
-            assert_eq!(rows[0].columns(), ["id", "owner"]);
-            assert_eq!(rows[0].get("owner"), Some(&Value::from("ann")));
-            let Some(Value::Int(id)) = rows[0].get("id") else {
-                panic!("{rows:?}");
-            };
-            // `execute` accepts RETURNING too and counts the changed rows.
-            let changed = tx
-                .execute(
-                    "UPDATE accounts SET balance = balance + 1 WHERE id = :id RETURNING balance",
-                    Params::new().bind("id", *id),
-                )
-                .await?;
-            assert_eq!(changed, 1);
-            Ok(output(&id.to_string()))
-        })
-    });
-    let done = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "open"), &mut b)
-        .await
-        .unwrap();
-    assert_eq!(done.outcome, output("1"));
-    assert_eq!(
-        db.count("SELECT balance FROM accounts WHERE id = 1").await,
-        4
     );
     db.finish().await;
 }
@@ -1691,31 +1419,6 @@ async fn concurrent_replicas_apply_each_migration_once() {
 }
 
 #[tokio::test]
-async fn a_missing_folder_or_a_badly_named_file_is_invalid_input() {
-    let db = Db::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("no-such-folder");
-    let e = db.store.run_migrations(&missing).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.message().contains(&missing.display().to_string()), "{e}");
-
-    let folder = tempfile::tempdir().unwrap();
-    write(
-        folder.path(),
-        "V1_accounts.sql",
-        "CREATE TABLE a (x INTEGER);",
-    );
-    let e = db.store.run_migrations(folder.path()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.message().contains("V1_accounts.sql"), "{e}");
-    assert!(
-        e.message().contains(&folder.path().display().to_string()),
-        "{e}"
-    );
-    db.finish().await;
-}
-
-#[tokio::test]
 async fn a_failing_migration_is_named() {
     let db = Db::new().await;
     let folder = tempfile::tempdir().unwrap();
@@ -1751,68 +1454,5 @@ async fn a_failing_migration_is_named() {
     std::fs::remove_file(folder.path().join("V2__broken.sql")).unwrap();
     let e = db.store.run_migrations(folder.path()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
-    db.finish().await;
-}
-
-// ---- arguments and lifecycle -----------------------------------------------------------------
-
-#[tokio::test]
-async fn bad_arguments_are_invalid_input() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", output("ok"), runs.clone());
-    for call in [
-        TransactionCall::new("", 1, "t"),
-        TransactionCall::new("wf-1", -1, "t"),
-        TransactionCall::new("wf-1", 1, "nul\0name"),
-        TransactionCall::new("nul\0id", 1, "t"),
-    ] {
-        let e = db.store.run_transaction(call, &mut b).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    }
-    assert_eq!(runs.load(Ordering::SeqCst), 0);
-    let e = db.store.recorded_transaction("", 1).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-
-    // An output that cannot be stored rolls the writes back.
-    let mut b = insert_account("ann", output("nul\0output"), runs.clone());
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "t"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    // So does an error that cannot be stored.
-    let mut b = insert_account("ann", error("nul\0error"), runs);
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 2, "t"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert_eq!(db.accounts().await, 0);
-    assert_eq!(db.recorded_rows().await, 0);
-    db.finish().await;
-}
-
-#[tokio::test]
-async fn a_closed_store_refuses_work() {
-    let db = Db::new().await;
-    db.store.close().await.unwrap();
-    db.store.close().await.unwrap();
-    let mut b = body(|_tx| Box::pin(async { Ok(output("x")) }));
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "t"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
-    let e = db.store.migrate().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
-    let e = db.store.recorded_transaction("wf-1", 1).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
-    let folder = tempfile::tempdir().unwrap();
-    let e = db.store.run_migrations(folder.path()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
     db.finish().await;
 }

@@ -1,6 +1,10 @@
-//! `SqliteAppStore` against real SQLite files: outputs recorded with the user's writes, replay,
-//! read-only mode, contention, the neutral handle, the native escape hatch and refinery
-//! migrations.
+//! What is particular to `SqliteAppStore`, against real SQLite files: the DBOS 2.x columns it
+//! writes, a rival's row, busy databases and two stores on one file, SQLite's value
+//! conversions, the native escape hatch, and `migrate()` on fresh and old tables.
+//!
+//! What every application store must do (replays, rollbacks, read-only mode, the user's
+//! migrations, named parameters, retries) is the conformance suite's `app_suite!`, run on this
+//! store by `tests/app_conformance.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,12 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dbos_storage_core::{
-    AppStore, AppTransaction, Error, ErrorKind, Outcome, Params, Payload, RecordedTransaction,
-    Result, Row, SqliteLocation, TransactionCall, Value,
+    AppStore, AppTransaction, ErrorKind, Outcome, Params, Payload, RecordedTransaction, Result,
+    SqliteLocation, TransactionCall, Value,
 };
 use dbos_storage_sqlite::{SqliteAppStore, SqliteTransaction};
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use tempfile::TempDir;
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -22,10 +25,6 @@ use dbos_storage_core::app::transaction_body as body;
 
 fn output(text: &str) -> Outcome {
     Outcome::Output(Payload::new(text, None))
-}
-
-fn error(text: &str) -> Outcome {
-    Outcome::Error(Payload::new(text, None))
 }
 
 /// A temporary database file with `transaction_outputs` and an `accounts` table.
@@ -187,85 +186,6 @@ async fn the_output_commits_with_the_users_writes() {
 }
 
 #[tokio::test]
-async fn an_error_outcome_rolls_back_the_writes_and_records_the_error() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", error("{\"message\":\"overdrawn\"}"), runs.clone());
-    let done = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "withdraw"), &mut b)
-        .await
-        .unwrap();
-    assert_eq!(done.outcome, error("{\"message\":\"overdrawn\"}"));
-    assert!(!done.replayed);
-    assert_eq!(done.attempts, 1);
-
-    assert_eq!(db.accounts(), 0, "the body's writes must be rolled back");
-    let (out, err, name): (Option<String>, Option<String>, String) = raw(&db.path)
-        .query_row(
-            "SELECT output, error, function_name FROM transaction_outputs",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(out, None);
-    assert_eq!(err.as_deref(), Some("{\"message\":\"overdrawn\"}"));
-    assert_eq!(name, "withdraw");
-}
-
-#[tokio::test]
-async fn a_replay_returns_the_recorded_result_without_running_the_body() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", output("1"), runs.clone());
-    let call = TransactionCall::new("wf-1", 1, "deposit");
-    db.store
-        .run_transaction(call.clone(), &mut b)
-        .await
-        .unwrap();
-
-    let mut other = insert_account("bob", output("2"), runs.clone());
-    let again = db.store.run_transaction(call, &mut other).await.unwrap();
-    assert_eq!(again.outcome, output("1"));
-    assert!(again.replayed);
-    assert_eq!(again.attempts, 0);
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "the body ran again");
-    assert_eq!(db.accounts(), 1);
-
-    // Errors replay too.
-    let mut failing = insert_account("cy", error("\"no\""), runs.clone());
-    let call = TransactionCall::new("wf-1", 2, "withdraw");
-    db.store
-        .run_transaction(call.clone(), &mut failing)
-        .await
-        .unwrap();
-    let replayed = db.store.run_transaction(call, &mut failing).await.unwrap();
-    assert_eq!(replayed.outcome, error("\"no\""));
-    assert!(replayed.replayed);
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
-}
-
-#[tokio::test]
-async fn another_name_at_a_recorded_position_is_an_unexpected_step() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", output("1"), runs.clone());
-    db.store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-        .await
-        .unwrap();
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "withdraw"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::UnexpectedStep, "{e}");
-    assert!(e.message().contains("\"deposit\""), "{e}");
-    assert!(e.message().contains("\"withdraw\""), "{e}");
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
-}
-
-#[tokio::test]
 async fn a_row_recorded_by_a_rival_in_the_same_transaction_is_a_step_conflict() {
     let db = Db::new().await;
     let mut b = body(|tx| {
@@ -298,71 +218,6 @@ async fn a_row_recorded_by_a_rival_in_the_same_transaction_is_a_step_conflict() 
 }
 
 // ---- errors, retries and interrupted bodies --------------------------------------------------
-
-#[tokio::test]
-async fn a_database_error_from_the_body_records_nothing() {
-    let db = Db::new().await;
-    let mut b = body(|tx| {
-        Box::pin(async move {
-            tx.execute("INSERT INTO accounts (owner) VALUES ('ann')", Params::new())
-                .await?;
-            tx.execute("INSERT INTO no_such_table (x) VALUES (1)", Params::new())
-                .await?;
-            Ok(output("unreachable"))
-        })
-    });
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
-    assert!(e.to_string().contains("no_such_table"), "{e}");
-    assert_eq!(db.accounts(), 0);
-    assert_eq!(db.recorded_rows(), 0);
-
-    // The connection is usable afterwards.
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut ok = insert_account("bob", output("ok"), runs);
-    db.store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut ok)
-        .await
-        .unwrap();
-    assert_eq!(db.accounts(), 1);
-}
-
-#[tokio::test]
-async fn retryable_errors_re_run_the_body_and_only_the_last_run_commits() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = body({
-        let runs = runs.clone();
-        move |tx| {
-            let runs = runs.clone();
-            Box::pin(async move {
-                let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                tx.execute(
-                    "INSERT INTO accounts (owner, balance) VALUES ('ann', :run)",
-                    Params::new().bind("run", run),
-                )
-                .await?;
-                if run < 3 {
-                    return Err(Error::new(ErrorKind::Contention, "simulated lock conflict"));
-                }
-                Ok(output("third time"))
-            })
-        }
-    });
-    let done = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-        .await
-        .unwrap();
-    assert_eq!(done.attempts, 3);
-    assert_eq!(done.outcome, output("third time"));
-    assert_eq!(db.accounts(), 1);
-    assert_eq!(db.count("SELECT balance FROM accounts"), 3);
-}
 
 #[tokio::test]
 async fn a_busy_database_delays_the_transaction_until_the_lock_is_released() {
@@ -409,41 +264,6 @@ async fn a_busy_database_delays_the_transaction_until_the_lock_is_released() {
         db.count("SELECT count(*) FROM accounts WHERE owner = 'blocker'"),
         1
     );
-    assert_eq!(db.recorded_rows(), 1);
-}
-
-#[tokio::test]
-async fn a_panicking_body_leaves_no_open_transaction_behind() {
-    let db = Db::new().await;
-    let store = db.store.clone();
-    let task = tokio::spawn(async move {
-        let mut b = body(|tx| {
-            Box::pin(async move {
-                tx.execute(
-                    "INSERT INTO accounts (owner) VALUES ('ghost')",
-                    Params::new(),
-                )
-                .await?;
-                panic!("the body panics mid-transaction");
-            })
-        });
-        store
-            .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-            .await
-    });
-    assert!(task.await.unwrap_err().is_panic());
-
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", output("ok"), runs);
-    db.store
-        .run_transaction(TransactionCall::new("wf-1", 2, "deposit"), &mut b)
-        .await
-        .unwrap();
-    assert_eq!(
-        db.count("SELECT count(*) FROM accounts WHERE owner = 'ghost'"),
-        0
-    );
-    assert_eq!(db.accounts(), 1);
     assert_eq!(db.recorded_rows(), 1);
 }
 
@@ -533,197 +353,7 @@ async fn concurrent_transactions_from_two_stores_serialize() {
     assert_eq!(db.recorded_rows(), 20);
 }
 
-#[tokio::test]
-async fn bodies_cannot_end_the_transaction() {
-    let db = Db::new().await;
-    let mut b = body(|tx| {
-        Box::pin(async move {
-            tx.execute("INSERT INTO accounts (owner) VALUES ('ann')", Params::new())
-                .await?;
-            tx.execute("COMMIT", Params::new()).await?;
-            Ok(output("unreachable"))
-        })
-    });
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert_eq!(db.accounts(), 0);
-    assert_eq!(db.recorded_rows(), 0);
-}
-
-// ---- read-only transactions ------------------------------------------------------------------
-
-#[tokio::test]
-async fn read_only_transactions_cannot_write_and_record_nothing() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut write = insert_account("ann", output("1"), runs);
-    let e = db
-        .store
-        .run_transaction(
-            TransactionCall::new("wf-1", 1, "deposit").read_only(true),
-            &mut write,
-        )
-        .await
-        .unwrap_err();
-    assert!(!e.is_retryable());
-    assert!(e.to_string().contains("readonly"), "{e}");
-    assert_eq!(db.accounts(), 0);
-    assert_eq!(db.recorded_rows(), 0);
-
-    raw(&db.path)
-        .execute_batch("INSERT INTO accounts (owner, balance) VALUES ('bob', 7)")
-        .unwrap();
-    let mut read = body(|tx| {
-        Box::pin(async move {
-            let rows = tx
-                .query(
-                    "SELECT balance FROM accounts WHERE owner = :o",
-                    Params::new().bind("o", "bob"),
-                )
-                .await?;
-            let Some(Value::Int(balance)) = rows[0].get("balance") else {
-                panic!("unexpected rows {rows:?}");
-            };
-            Ok(output(&balance.to_string()))
-        })
-    });
-    let done = db
-        .store
-        .run_transaction(
-            TransactionCall::new("wf-1", 2, "balance").read_only(true),
-            &mut read,
-        )
-        .await
-        .unwrap();
-    assert_eq!(done.outcome, output("7"));
-    assert_eq!(done.attempts, 1);
-    assert_eq!(
-        db.store.recorded_transaction("wf-1", 2).await.unwrap(),
-        None
-    );
-
-    // Leaving read-only mode: the next read-write transaction writes.
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut write = insert_account("cy", output("2"), runs);
-    db.store
-        .run_transaction(TransactionCall::new("wf-1", 3, "deposit"), &mut write)
-        .await
-        .unwrap();
-    assert_eq!(db.accounts(), 2);
-}
-
 // ---- the neutral handle ----------------------------------------------------------------------
-
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-struct Account {
-    id: i64,
-    owner: String,
-    balance: i64,
-    note: Option<String>,
-}
-
-#[tokio::test]
-async fn rows_deserialize_into_serde_structs() {
-    let db = Db::new().await;
-    raw(&db.path)
-        .execute_batch(
-            "INSERT INTO accounts (id, owner, balance, note) VALUES (1, 'ann', 5, 'vip'), \
-             (2, 'bob', 7, NULL)",
-        )
-        .unwrap();
-    let mut b = body(|tx| {
-        Box::pin(async move {
-            let all: Vec<Account> = tx
-                .query_as(
-                    "SELECT id, owner, balance, note FROM accounts ORDER BY id",
-                    Params::new(),
-                )
-                .await?;
-            let one: Option<Account> = tx
-                .query_opt(
-                    "SELECT id, owner, balance, note FROM accounts WHERE id = :id",
-                    Params::new().bind("id", 2),
-                )
-                .await?;
-            let none: Option<Account> = tx
-                .query_opt(
-                    "SELECT id, owner, balance, note FROM accounts WHERE id = :id",
-                    Params::new().bind("id", 99),
-                )
-                .await?;
-            assert_eq!(one.as_ref(), all.get(1));
-            assert_eq!(none, None);
-            Ok(output(&serde_json::to_string(&all).unwrap()))
-        })
-    });
-    let done = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "list"), &mut b)
-        .await
-        .unwrap();
-    let Outcome::Output(payload) = done.outcome else {
-        panic!("{done:?}");
-    };
-    let accounts: Vec<Account> = serde_json::from_str(&payload.text).unwrap();
-    assert_eq!(
-        accounts,
-        vec![
-            Account {
-                id: 1,
-                owner: "ann".into(),
-                balance: 5,
-                note: Some("vip".into())
-            },
-            Account {
-                id: 2,
-                owner: "bob".into(),
-                balance: 7,
-                note: None
-            },
-        ]
-    );
-}
-
-#[tokio::test]
-async fn returning_gives_back_the_written_rows() {
-    let db = Db::new().await;
-    let mut b = body(|tx| {
-        Box::pin(async move {
-            let rows: Vec<Row> = tx
-                .query(
-                    "INSERT INTO accounts (owner, balance) VALUES (:owner, 3) RETURNING id, owner",
-                    Params::new().bind("owner", "ann"),
-                )
-                .await?;
-            assert_eq!(rows.len(), 1);
-            assert_eq!(rows[0].columns(), ["id", "owner"]);
-            assert_eq!(rows[0].get("owner"), Some(&Value::from("ann")));
-            let Some(Value::Int(id)) = rows[0].get("id") else {
-                panic!("{rows:?}");
-            };
-            // `execute` accepts RETURNING too and counts the changed rows.
-            let changed = tx
-                .execute(
-                    "UPDATE accounts SET balance = balance + 1 WHERE id = :id RETURNING balance",
-                    Params::new().bind("id", *id),
-                )
-                .await?;
-            assert_eq!(changed, 1);
-            Ok(output(&id.to_string()))
-        })
-    });
-    let done = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "open"), &mut b)
-        .await
-        .unwrap();
-    assert_eq!(done.outcome, output("1"));
-    assert_eq!(db.count("SELECT balance FROM accounts WHERE id = 1"), 4);
-}
 
 #[tokio::test]
 async fn named_parameters_bind_every_value_type() {
@@ -1040,150 +670,4 @@ async fn transactions_before_migrate_say_what_to_do() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::SchemaMismatch, "{e}");
     assert!(e.message().contains("migrate()"), "{e}");
-}
-
-// ---- run_migrations() ------------------------------------------------------------------------
-
-fn write(folder: &Path, name: &str, sql: &str) {
-    std::fs::write(folder.join(name), sql).unwrap();
-}
-
-#[tokio::test]
-async fn refinery_migrations_apply_once() {
-    let db = Db::new().await;
-    let folder = tempfile::tempdir().unwrap();
-    write(
-        folder.path(),
-        "V1__accounts.sql",
-        "CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER NOT NULL);",
-    );
-    write(
-        folder.path(),
-        "V2__more.sql",
-        "ALTER TABLE ledger ADD COLUMN memo TEXT;\nCREATE INDEX ledger_amount ON ledger (amount);",
-    );
-    write(folder.path(), "README.md", "not a migration");
-
-    let applied = db.store.run_migrations(folder.path()).await.unwrap();
-    assert_eq!(applied, ["V1__accounts", "V2__more"]);
-    assert_eq!(
-        db.store.run_migrations(folder.path()).await.unwrap(),
-        Vec::<String>::new()
-    );
-
-    write(
-        folder.path(),
-        "V3__third.sql",
-        "CREATE TABLE audit (id INTEGER PRIMARY KEY);",
-    );
-    assert_eq!(
-        db.store.run_migrations(folder.path()).await.unwrap(),
-        ["V3__third"]
-    );
-
-    let c = raw(&db.path);
-    let ledger: Vec<String> = table_info(&c, "ledger").into_iter().map(|c| c.0).collect();
-    assert_eq!(ledger, ["id", "amount", "memo"]);
-    assert_eq!(db.count("SELECT count(*) FROM refinery_schema_history"), 3);
-
-    // Transactions still work on the same connection afterwards.
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", output("ok"), runs);
-    db.store
-        .run_transaction(TransactionCall::new("wf-1", 1, "deposit"), &mut b)
-        .await
-        .unwrap();
-}
-
-#[tokio::test]
-async fn a_missing_folder_or_a_badly_named_file_is_invalid_input() {
-    let db = Db::new().await;
-    let missing = db.path.parent().unwrap().join("no-such-folder");
-    let e = db.store.run_migrations(&missing).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.message().contains(&missing.display().to_string()), "{e}");
-
-    let folder = tempfile::tempdir().unwrap();
-    write(
-        folder.path(),
-        "V1_accounts.sql",
-        "CREATE TABLE a (x INTEGER);",
-    );
-    let e = db.store.run_migrations(folder.path()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.message().contains("V1_accounts.sql"), "{e}");
-    assert!(
-        e.message().contains(&folder.path().display().to_string()),
-        "{e}"
-    );
-}
-
-#[tokio::test]
-async fn a_failing_migration_is_named() {
-    let db = Db::new().await;
-    let folder = tempfile::tempdir().unwrap();
-    write(
-        folder.path(),
-        "V1__good.sql",
-        "CREATE TABLE good (x INTEGER);",
-    );
-    write(
-        folder.path(),
-        "V2__broken.sql",
-        "CREAT TABLE broken (x INTEGER);",
-    );
-    let e = db.store.run_migrations(folder.path()).await.unwrap_err();
-    assert!(e.message().contains("V2__broken"), "{e}");
-    assert!(e.to_string().contains("syntax error"), "{e}");
-    // The migration before it stays applied.
-    assert_eq!(db.count("SELECT count(*) FROM refinery_schema_history"), 1);
-    assert_eq!(db.count("SELECT count(*) FROM good"), 0);
-}
-
-// ---- arguments and lifecycle -----------------------------------------------------------------
-
-#[tokio::test]
-async fn bad_arguments_are_invalid_input() {
-    let db = Db::new().await;
-    let runs = Arc::new(AtomicU32::new(0));
-    let mut b = insert_account("ann", output("ok"), runs.clone());
-    for call in [
-        TransactionCall::new("", 1, "t"),
-        TransactionCall::new("wf-1", -1, "t"),
-        TransactionCall::new("wf-1", 1, "nul\0name"),
-    ] {
-        let e = db.store.run_transaction(call, &mut b).await.unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    }
-    assert_eq!(runs.load(Ordering::SeqCst), 0);
-    let e = db.store.recorded_transaction("", 1).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-
-    // An output that cannot be stored rolls the writes back.
-    let mut b = insert_account("ann", output("nul\0output"), runs);
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "t"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert_eq!(db.accounts(), 0);
-    assert_eq!(db.recorded_rows(), 0);
-}
-
-#[tokio::test]
-async fn a_closed_store_refuses_work() {
-    let db = Db::new().await;
-    assert_eq!(db.store.backend(), "sqlite");
-    db.store.close().await.unwrap();
-    db.store.close().await.unwrap();
-    let mut b = body(|_tx| Box::pin(async { Ok(output("x")) }));
-    let e = db
-        .store
-        .run_transaction(TransactionCall::new("wf-1", 1, "t"), &mut b)
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
-    let e = db.store.migrate().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Closed, "{e}");
 }

@@ -1,5 +1,8 @@
 //! Conformance factories of our drivers that more than one target uses.
 //!
+//! [`PgAppFactory`]: the application-store suite's factory for `PostgresAppStore`, a fresh
+//! database per store, dropped in `destroy`.
+//!
 //! [`PgFactory`]: the conformance suite's factory for `PostgresStore`, used by the PostgreSQL
 //! driver's conformance test and its dequeue bench. Every store gets a fresh schema `dbos_conf_{pid}_{n}` in one
 //! database of the test server (`DBOS_TEST_POSTGRES_URL`, or a throwaway local cluster the
@@ -9,10 +12,10 @@
 //! ([`crate::logs`]) and scans them for the server's password (when
 //! `DBOS_TEST_POSTGRES_URL` has one): every `destroy` fails on a leak found so far.
 
-use dbos_storage_conformance::{async_trait, Factory};
+use dbos_storage_conformance::{async_trait, AppFactory, Factory};
 use dbos_storage_core::url::quote_identifier;
-use dbos_storage_core::{Capabilities, DatabaseUrl, DbosConfig, LifecycleStore};
-use dbos_storage_postgres::{PostgresConfig, PostgresStore};
+use dbos_storage_core::{AppStore, Capabilities, DatabaseUrl, DbosConfig, LifecycleStore};
+use dbos_storage_postgres::{PostgresAppStore, PostgresConfig, PostgresStore};
 use tokio::sync::OnceCell;
 
 use crate::{logs, pg};
@@ -114,5 +117,42 @@ impl Factory for PgFactory {
         caps.multi_process = true;
         caps.durable = true;
         caps
+    }
+}
+
+/// Makes a fresh database per application store (the suite creates its own tables in it) and
+/// drops it in `destroy`.
+#[derive(Debug, Default)]
+pub struct PgAppFactory;
+
+impl PgAppFactory {
+    /// A factory whose stores have 8 pooled connections.
+    pub fn new() -> Self {
+        PgAppFactory
+    }
+}
+
+#[async_trait]
+impl AppFactory for PgAppFactory {
+    type Store = PostgresAppStore;
+
+    async fn create(&self) -> PostgresAppStore {
+        let url = pg::server().create_database("dbos_app_conf").await;
+        let parsed = DatabaseUrl::parse(&url).expect("the harness URL parses");
+        let dbos = DbosConfig::new("app-conformance").with_pool_size(8);
+        let config = PostgresConfig::application(&dbos, &parsed).expect("a valid configuration");
+        let store = PostgresAppStore::open(config)
+            .await
+            .unwrap_or_else(|e| panic!("open the application store on {parsed}: {e}"));
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("migrate the application database {parsed}: {e}"));
+        store
+    }
+
+    async fn destroy(&self, store: PostgresAppStore) {
+        store.close().await.expect("close the store");
+        pg::server().drop_database(store.config().database()).await;
     }
 }

@@ -14,7 +14,7 @@ impl LifecycleStore for MemoryStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Self::declared_capabilities()
+        self.own_capabilities()
     }
 
     async fn migrate(&self) -> Result<SchemaVersion> {

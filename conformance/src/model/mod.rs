@@ -67,6 +67,9 @@ pub struct MemoryStore {
     /// The waiters of messages, events and streams, all woken after every write (a wake-up is
     /// only a hint: a waiter re-reads and waits on when its key did not change).
     waits: WaitRegistry,
+    /// What the store declares when not [`MemoryStore::declared_capabilities`] (see
+    /// [`MemoryStore::migrated_declaring`]).
+    declaring: Option<Capabilities>,
 }
 
 /// The tables.
@@ -196,6 +199,26 @@ impl MemoryStore {
         let mut caps = Capabilities::default();
         caps.attribute_filter = true;
         caps
+    }
+
+    /// A migrated, empty store that declares `capabilities` instead of
+    /// [`MemoryStore::declared_capabilities`] and behaves accordingly: without
+    /// `attribute_filter` it refuses attribute filters with `Unsupported`, as a backend without
+    /// the capability must. (The other capabilities change nothing a caller of the contract can
+    /// observe.) The suite's own tests use it to prove that `suite!` skips exactly the
+    /// properties whose capability a backend lacks.
+    pub fn migrated_declaring(capabilities: Capabilities) -> Self {
+        let store = MemoryStore {
+            declaring: Some(capabilities),
+            ..Self::default()
+        };
+        store.lock().schema_version = DBOS_SCHEMA_VERSION;
+        store
+    }
+
+    /// The capabilities this store declares.
+    fn own_capabilities(&self) -> Capabilities {
+        self.declaring.unwrap_or_else(Self::declared_capabilities)
     }
 
     /// Locks the tables. A panic while the lock was held cannot leave a half-applied write (every

@@ -108,6 +108,13 @@ impl WorkflowStore for MemoryStore {
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
         query.validate()?;
+        if query.attributes.is_some() && !self.own_capabilities().attribute_filter {
+            return Err(dbos_storage_core::Error::unsupported(
+                "this memory store declares no attribute_filter capability: listing by \
+                 attributes is not supported",
+            )
+            .with_backend(BACKEND));
+        }
         let state = self.open()?;
         let mut rows: Vec<WorkflowInfo> = state
             .workflows

@@ -822,7 +822,9 @@ pub async fn list_scoping_and_shape<F: Factory>(factory: &F) {
 
 /// Attributes round-trip through `get_workflows`. On a backend that declares
 /// `attribute_filter`, listing by attributes matches by containment; on one that does not, the
-/// filter fails with `Unsupported` instead of being ignored.
+/// filter fails with `Unsupported` saying so instead of being ignored. This is the property
+/// that checks the declared `attribute_filter` against behaviour (the other capabilities are
+/// not observable through the contract).
 pub async fn attribute_filter_follows_capability<F: Factory>(factory: &F) {
     let store = factory.create().await;
     let attrs = |v: serde_json::Value| match v {
@@ -858,10 +860,14 @@ pub async fn attribute_filter_follows_capability<F: Factory>(factory: &F) {
             );
         }
     } else {
-        err(
+        let e = err(
             store.list_workflows(by(json!({"team": "red"}))).await,
             ErrorKind::Unsupported,
             "an attribute filter on a backend without attribute_filter",
+        );
+        assert!(
+            e.message().contains("attribute"),
+            "the refusal says what is unsupported: {e}"
         );
     }
     factory.destroy(store).await;

@@ -7,6 +7,14 @@
 //! `audit:///:memory:`) by opening the SQLite driver underneath, and [`registry`] shows how an
 //! application plugs it into `connect`. Its `tests/conformance.rs` proves it keeps the contract
 //! with the one-line conformance suite, exactly as an in-tree driver does.
+//!
+//! The application database gets the same treatment: [`AuditAppStore`] wraps any application
+//! store and counts the transactions that ran, replayed or failed ([`app`]), and
+//! `tests/app_conformance.rs` proves it with the one-line `app_suite!`.
+
+pub mod app;
+
+pub use app::{AuditAppStore, TransactionCounts};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -85,6 +93,26 @@ impl AuditDriver {
     }
 }
 
+impl AuditDriver {
+    /// Opens the audited application store at an `audit://` URL: the SQLite application store
+    /// of the same path, wrapped in an [`AuditAppStore`].
+    ///
+    /// # Errors
+    /// As [`AuditDriver::open`].
+    pub async fn open_app_store(
+        &self,
+        config: &DbosConfig,
+        url: &DatabaseUrl,
+    ) -> Result<AuditAppStore> {
+        let sqlite_url = sqlite_url(url)?;
+        let inner = Registry::with_default_drivers()
+            .driver_for(&sqlite_url)?
+            .open_app(config, &sqlite_url)
+            .await?;
+        Ok(AuditAppStore::new(inner))
+    }
+}
+
 fn sqlite_url(url: &DatabaseUrl) -> Result<DatabaseUrl> {
     let text = url.expose_secret();
     let rest = text
@@ -109,11 +137,7 @@ impl Driver for AuditDriver {
         Ok(Arc::new(self.open(config, url).await?))
     }
     async fn open_app(&self, config: &DbosConfig, url: &DatabaseUrl) -> Result<Arc<dyn AppStore>> {
-        let sqlite_url = sqlite_url(url)?;
-        Registry::with_default_drivers()
-            .driver_for(&sqlite_url)?
-            .open_app(config, &sqlite_url)
-            .await
+        Ok(Arc::new(self.open_app_store(config, url).await?))
     }
 }
 
