@@ -277,7 +277,10 @@ where
             s.claim_workflows(ClaimRequest::new("q", "exec", "v1")),
         ),
         op("queue_partitions", s.queue_partitions("q", None)),
-        op("release_delayed_workflows", s.release_delayed_workflows()),
+        op(
+            "release_delayed_workflows",
+            s.release_delayed_workflows(None),
+        ),
         op("set_workflow_delay", s.set_workflow_delay("seed", 0)),
         op(
             "debounce_workflow",

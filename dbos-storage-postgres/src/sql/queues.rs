@@ -489,17 +489,22 @@ SELECT workflow_uuid FROM inserted"
 );
 
 // language=SQL
-/// Releases every `DELAYED` workflow whose release time has passed: `ENQUEUED`, and a debounced
-/// one gives up its deduplication id (so a new debounce can start). `updated_at` is left alone,
-/// as DBOS does. Returns the ids released.
+/// Releases every `DELAYED` workflow whose release time has passed, of application `$1` or
+/// unclaimed (NULL = every application): `ENQUEUED`, and a debounced one gives up its
+/// deduplication id (so a new debounce can start). `updated_at` is left alone, as DBOS does.
+/// Returns the ids released. Concurrent sweeps release each row once: a sweep that waited for
+/// another's row lock re-checks `status = 'DELAYED'` on the updated row and skips it.
 pub(crate) const RELEASE_DELAYED: &str = concat!(
-    "UPDATE {schema}.workflow_status
+    "UPDATE {schema}.workflow_status ws
 SET status = 'ENQUEUED',
-    deduplication_id = CASE WHEN is_debounced THEN NULL ELSE deduplication_id END
-WHERE status = 'DELAYED' AND delay_until_epoch_ms <= ",
+    deduplication_id = CASE WHEN ws.is_debounced THEN NULL ELSE ws.deduplication_id END
+WHERE ws.status = 'DELAYED' AND ws.delay_until_epoch_ms <= ",
     now_ms!(),
     "
-RETURNING workflow_uuid"
+  AND ",
+    app_scope!("ws", "$1"),
+    "
+RETURNING ws.workflow_uuid"
 );
 
 // language=SQL
