@@ -596,9 +596,10 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     /// byte; otherwise only the transient kinds.
     ///
     /// # Idempotency
-    /// Idempotent: a re-run releases nothing more (a released row is no longer `DELAYED`), and
-    /// safe when several processes run it at once: each row is released by exactly one of them,
-    /// as the status guard is re-checked on the row each one updates.
+    /// Idempotent: a re-run releases nothing more (a released row is no longer `DELAYED`). Safe
+    /// when several processes run it at once: each row is released by exactly one of them
+    /// (PostgreSQL and CockroachDB lock the due rows `FOR UPDATE SKIP LOCKED`, so sweeps never
+    /// wait for or deadlock with each other; SQLite serializes writers).
     async fn release_delayed_workflows(
         &self,
         application_name: Option<&str>,
