@@ -343,6 +343,7 @@ where
                 short.clone(),
             ),
         ),
+        op("list_notifications", s.list_notifications("seed")),
         // EventStore
         op(
             "set_event",
