@@ -421,9 +421,11 @@ pub trait MessageStore: Debug + Send + Sync + 'static {
     ///   SDKs: the null-topic sentinel [`NULL_TOPIC`] (and a NULL topic) reads as `None`, the
     ///   serialization label comes back as stored.
     /// - An unknown workflow, or one without messages, gives an empty list, not
-    ///   [`NotFound`](crate::ErrorKind::NotFound): like DBOS Go, the read is a plain select on
-    ///   `notifications` by `destination_uuid`, and a deleted workflow's messages are deleted
-    ///   with it (foreign key `ON DELETE CASCADE`).
+    ///   [`NotFound`](crate::ErrorKind::NotFound), as
+    ///   [`EventStore::get_all_events`](crate::EventStore::get_all_events) does: the read is
+    ///   one select on `notifications` by `destination_uuid` (no existence check, as an SDK's
+    ///   listing of a workflow's messages reads it), and a deleted workflow's messages are
+    ///   deleted with it (foreign key `ON DELETE CASCADE`).
     /// - Consumes nothing, records no step, and is not scoped by application.
     ///
     /// # Errors

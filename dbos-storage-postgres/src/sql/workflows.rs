@@ -127,7 +127,7 @@ pub(crate) mod list {
     /// Ids starting with any of several prefixes: `{p}` is a `text[]` of LIKE patterns, each
     /// with `\`, `%` and `_` escaped (`\` is LIKE's default escape character).
     pub(crate) const ID_PREFIXES: &str = " AND EXISTS (SELECT 1 FROM unnest({p}::text[]) \
-         AS prefix(pattern) WHERE ws.workflow_uuid LIKE prefix.pattern ESCAPE '\\')";
+         AS wanted(pat) WHERE ws.workflow_uuid LIKE wanted.pat ESCAPE '\\')";
     // language=SQL
     /// Any of these statuses (`text[]`).
     pub(crate) const STATUS: &str = " AND ws.status = ANY({p})";
