@@ -154,6 +154,12 @@ pub(crate) enum WorkflowCommand {
         /// The workflow id.
         id: String,
     },
+    /// List every message sent to a workflow, consumed or not, in send order (topic, message,
+    /// when it was sent, which recv step consumed it).
+    Notifications {
+        /// The workflow id.
+        id: String,
+    },
     /// Cancel workflows (any status but SUCCESS and ERROR becomes CANCELLED).
     Cancel {
         /// The workflow ids.
@@ -460,9 +466,9 @@ pub(crate) struct ListArgs {
     /// Only these ids (repeatable).
     #[arg(long = "id", value_name = "ID")]
     pub(crate) ids: Vec<String>,
-    /// Ids starting with this prefix.
+    /// Ids starting with any of these prefixes (repeatable; `%` and `_` match literally).
     #[arg(long, value_name = "PREFIX")]
-    pub(crate) prefix: Option<String>,
+    pub(crate) prefix: Vec<String>,
     /// Any of these statuses (repeatable): PENDING, ENQUEUED, DELAYED, SUCCESS, ERROR,
     /// CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED.
     #[arg(long, visible_short_alias = 'S', value_name = "STATUS")]
@@ -487,15 +493,15 @@ pub(crate) struct ListArgs {
     /// Any of these authenticated users (repeatable).
     #[arg(long, visible_short_alias = 'u', value_name = "USER")]
     pub(crate) user: Vec<String>,
-    /// Enqueued by this schedule.
+    /// Enqueued by any of these schedules (repeatable).
     #[arg(long, value_name = "NAME")]
-    pub(crate) schedule: Option<String>,
-    /// Forked from this workflow.
+    pub(crate) schedule: Vec<String>,
+    /// Forked from any of these workflows (repeatable).
     #[arg(long, value_name = "ID")]
-    pub(crate) forked_from: Option<String>,
-    /// Children of this workflow.
+    pub(crate) forked_from: Vec<String>,
+    /// Children of any of these workflows (repeatable).
     #[arg(long, value_name = "ID")]
-    pub(crate) parent: Option<String>,
+    pub(crate) parent: Vec<String>,
     /// Created at or after TIME (RFC 3339; local YYYY-MM-DD, YYYY-MM-DDTHH:MM or
     /// YYYY-MM-DDTHH:MM:SS; or epoch ms).
     #[arg(long, visible_short_alias = 't', value_name = "TIME")]
@@ -528,14 +534,14 @@ pub(crate) struct ListArgs {
     /// PostgreSQL and CockroachDB only).
     #[arg(long = "attribute", value_name = "KEY=VALUE")]
     pub(crate) attributes: Vec<String>,
-    /// Only this application's workflows plus unclaimed ones.
+    /// Only these applications' workflows plus unclaimed ones (repeatable).
     #[arg(
         long,
         visible_alias = "application-name",
         visible_short_alias = 'a',
         value_name = "NAME"
     )]
-    pub(crate) application: Option<String>,
+    pub(crate) application: Vec<String>,
     /// Only queued workflows (DELAYED, ENQUEUED, PENDING unless --status says otherwise).
     #[arg(long)]
     pub(crate) queues_only: bool,

@@ -1,4 +1,4 @@
-//! `workflow list|get|steps|cancel|resume|fork|rewind|delete|attributes`.
+//! `workflow list|get|steps|notifications|cancel|resume|fork|rewind|delete|attributes`.
 
 use std::process::ExitCode;
 
@@ -14,6 +14,7 @@ use crate::connect::{self, Db, Mode};
 use crate::error::CliError;
 use crate::output::{opt, opt_time, pairs, parse_time, print_json, truncate, Table};
 
+mod notifications;
 mod operate;
 
 pub(crate) async fn run(
@@ -43,6 +44,7 @@ pub(crate) async fn run(
         WorkflowCommand::List(_) => list(&db, query.unwrap_or_default(), json).await,
         WorkflowCommand::Get { id } => get(&db, &id, json).await,
         WorkflowCommand::Steps { id } => steps(&db, &id, json).await,
+        WorkflowCommand::Notifications { id } => notifications::notifications(&db, &id, json).await,
         WorkflowCommand::Cancel { ids, children } => cancel(&db, &ids, children, json).await,
         WorkflowCommand::Resume { ids, queue } => resume(&db, &ids, queue, json).await,
         WorkflowCommand::Fork(_) => operate::fork(&db, forks.unwrap_or_default(), json).await,
@@ -76,8 +78,8 @@ fn list_query(args: &ListArgs) -> Result<ListWorkflowsQuery, CliError> {
     if !args.ids.is_empty() {
         q = q.workflow_ids(args.ids.iter().cloned());
     }
-    if let Some(p) = &args.prefix {
-        q = q.workflow_id_prefix(p.clone());
+    if !args.prefix.is_empty() {
+        q = q.workflow_id_prefixes(args.prefix.iter().cloned());
     }
     if !args.status.is_empty() {
         let statuses = args
@@ -102,14 +104,14 @@ fn list_query(args: &ListArgs) -> Result<ListWorkflowsQuery, CliError> {
     if !args.user.is_empty() {
         q = q.authenticated_user(args.user.iter().cloned());
     }
-    if let Some(v) = &args.schedule {
-        q = q.schedule_name(v.clone());
+    if !args.schedule.is_empty() {
+        q = q.schedule_names(args.schedule.iter().cloned());
     }
-    if let Some(v) = &args.forked_from {
-        q = q.forked_from(v.clone());
+    if !args.forked_from.is_empty() {
+        q = q.forked_from_any(args.forked_from.iter().cloned());
     }
-    if let Some(v) = &args.parent {
-        q = q.parent_workflow_id(v.clone());
+    if !args.parent.is_empty() {
+        q = q.parent_workflow_ids(args.parent.iter().cloned());
     }
     let times = [
         ("--start-time", &args.start_time),
@@ -143,8 +145,8 @@ fn list_query(args: &ListArgs) -> Result<ListWorkflowsQuery, CliError> {
     if !args.attributes.is_empty() {
         q = q.attributes(key_values("--attribute", &args.attributes)?);
     }
-    if let Some(v) = &args.application {
-        q = q.application_name(v.clone());
+    if !args.application.is_empty() {
+        q = q.application_names(args.application.iter().cloned());
     }
     if let Some(v) = args.offset {
         q = q.offset(v);

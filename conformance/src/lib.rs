@@ -82,6 +82,7 @@ macro_rules! __properties {
                 get_workflows_in_request_order
                 list_filters_match_columns
                 list_prefix_is_literal
+                list_filters_take_several_values
                 list_times_order_and_paging
                 list_scoping_and_shape
                 attribute_filter_follows_capability
@@ -173,6 +174,7 @@ macro_rules! __properties {
                 partition_limits_apply_per_partition
                 partitioned_fast_path_takes_one_per_partition
                 delayed_workflows_release_when_due
+                delayed_release_is_scoped_by_application
                 debounce_extends_up_to_deadline
                 timed_out_workflows_are_cancelled
                 pending_workflows_of_an_executor
@@ -201,6 +203,7 @@ macro_rules! __properties {
                 retried_writes_apply_once
                 missing_workflows_are_not_found
                 invalid_input_is_rejected
+                list_notifications_shows_every_message
             ]
             [events:
                 set_event_from_a_workflow_is_one_step

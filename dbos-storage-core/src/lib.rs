@@ -50,7 +50,9 @@ pub use management::{
     RenameApplication, RenameReport, ResumeOptions, RetentionPolicy, RewindRequest,
     RewoundWorkflow, StepCount, WorkflowCount,
 };
-pub use messages::{Caller, MessageStore, OutgoingMessage, RecvRequest, SendOptions, SendOutcome};
+pub use messages::{
+    Caller, MessageStore, Notification, OutgoingMessage, RecvRequest, SendOptions, SendOutcome,
+};
 pub use methods::{Idempotency, Method, ALL_METHODS};
 pub use payload::{Payload, Serialization};
 pub use queues::{

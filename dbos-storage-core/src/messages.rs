@@ -6,7 +6,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
-use crate::{AwaitOptions, Error, ErrorKind, Payload, Result};
+use crate::{AwaitOptions, EpochMs, Error, ErrorKind, Payload, Result};
 
 /// The topic DBOS stores for a message sent without one (`notifications.topic` is never NULL
 /// when DBOS writes it).
@@ -283,6 +283,50 @@ impl RecvRequest {
     }
 }
 
+/// One message sent to a workflow, as [`crate::MessageStore::list_notifications`] reads it from
+/// the `notifications` table: consumed or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Notification {
+    /// The row's `message_uuid`: a uuid, or `"{idempotency_key}::{destination}"` for a message
+    /// sent with an idempotency key ([`message_uuid`]).
+    pub message_id: String,
+    /// The topic; `None` for a message sent without one (stored as [`NULL_TOPIC`], or NULL by
+    /// a writer other than DBOS).
+    pub topic: Option<String>,
+    /// The message, with its serialization label as stored.
+    pub message: Payload,
+    /// When it was sent (`created_at_epoch_ms`, the database clock).
+    pub created_at_epoch_ms: EpochMs,
+    /// Whether a recv has taken it (recv marks messages, never deletes them).
+    pub consumed: bool,
+    /// The recv step that took it (`consumed_by_function_id`); `None` while unconsumed and for
+    /// messages consumed by DBOS versions before migration 121.
+    pub consumed_by_function_id: Option<i32>,
+}
+
+impl Notification {
+    /// A notification read from a `notifications` row; `stored_topic` is the column as stored
+    /// ([`NULL_TOPIC`] and NULL both become `None`).
+    pub fn from_row(
+        message_id: impl Into<String>,
+        stored_topic: Option<String>,
+        message: Payload,
+        created_at_epoch_ms: EpochMs,
+        consumed: bool,
+        consumed_by_function_id: Option<i32>,
+    ) -> Self {
+        Notification {
+            message_id: message_id.into(),
+            topic: stored_topic.filter(|topic| topic != NULL_TOPIC),
+            message,
+            created_at_epoch_ms,
+            consumed,
+            consumed_by_function_id,
+        }
+    }
+}
+
 /// Checks an event or stream key: non-empty text without NUL bytes, at most
 /// [`MAX_TOPIC_BYTES`].
 ///
@@ -367,4 +411,29 @@ pub trait MessageStore: Debug + Send + Sync + 'static {
     /// # Idempotency
     /// Idempotent: the consuming transaction returns the recorded step if there is one.
     async fn recv(&self, request: RecvRequest, options: AwaitOptions) -> Result<Option<Payload>>;
+
+    /// Every message sent to `workflow_id`, consumed or not, in send order: by
+    /// `created_at_epoch_ms`, then by `message_uuid` (messages sent in the same millisecond have
+    /// no other order). What DBOS Go's `GetAllNotifications` shows operators.
+    ///
+    /// # Behavior
+    /// - Reads the `notifications` table as DBOS writes it, including rows written by other
+    ///   SDKs: the null-topic sentinel [`NULL_TOPIC`] (and a NULL topic) reads as `None`, the
+    ///   serialization label comes back as stored.
+    /// - An unknown workflow, or one without messages, gives an empty list, not
+    ///   [`NotFound`](crate::ErrorKind::NotFound), as
+    ///   [`EventStore::get_all_events`](crate::EventStore::get_all_events) does: the read is
+    ///   one select on `notifications` by `destination_uuid` (no existence check, as an SDK's
+    ///   listing of a workflow's messages reads it), and a deleted workflow's messages are
+    ///   deleted with it (foreign key `ON DELETE CASCADE`).
+    /// - Consumes nothing, records no step, and is not scoped by application.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid workflow id (empty, over
+    /// [`crate::validate::MAX_WORKFLOW_ID_BYTES`], or holding a NUL byte); otherwise only the
+    /// transient kinds.
+    ///
+    /// # Idempotency
+    /// A read: always safe to re-run.
+    async fn list_notifications(&self, workflow_id: &str) -> Result<Vec<Notification>>;
 }

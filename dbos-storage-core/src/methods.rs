@@ -18,11 +18,12 @@ use crate::{
     ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, DeleteOptions, EpochMs,
     ExportedWorkflow, ForkRequest, ForkedWorkflow, GetEventRequest, ImportOptions, InsertOptions,
     InsertOutcome, Lease, LeaseState, ListStepsOptions, ListWorkflowsQuery, Metrics, MetricsQuery,
-    NewWorkflow, OrphanSweepWindow, Outcome, OutgoingMessage, Payload, QueueConflictPolicy,
-    QueueDefinition, QueueUpdate, RecordedStep, RecvRequest, RenameApplication, RenameReport,
-    ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter,
-    SchemaVersion, SendOptions, SendOutcome, SetEventOutcome, SleepState, StepInfo, StepRecord,
-    StreamRead, StreamReadOptions, StreamWriteOutcome, WorkflowInfo, WorkflowResult,
+    NewWorkflow, Notification, OrphanSweepWindow, Outcome, OutgoingMessage, Payload,
+    QueueConflictPolicy, QueueDefinition, QueueUpdate, RecordedStep, RecvRequest,
+    RenameApplication, RenameReport, ResumeOptions, RetentionPolicy, RewindRequest,
+    RewoundWorkflow, Schedule, ScheduleFilter, SchemaVersion, SendOptions, SendOutcome,
+    SetEventOutcome, SleepState, StepInfo, StepRecord, StreamRead, StreamReadOptions,
+    StreamWriteOutcome, WorkflowInfo, WorkflowResult,
 };
 
 /// Whether re-running a method after an ambiguous commit (the commit may or may not have
@@ -190,7 +191,7 @@ crate::layer::store_methods! {
         QUEUE_PARTITIONS: layered reads Always
         fn queue_partitions(queue_name: &str, application_name: Option<&str>) -> Vec<String>;
         RELEASE_DELAYED_WORKFLOWS: layered writes Always
-        fn release_delayed_workflows() -> Vec<String>;
+        fn release_delayed_workflows(application_name: Option<&str>) -> Vec<String>;
         SET_WORKFLOW_DELAY: layered writes Always
         fn set_workflow_delay(workflow_id: &str, until_epoch_ms: EpochMs) -> bool;
         DEBOUNCE_WORKFLOW: layered writes Always
@@ -250,6 +251,8 @@ crate::layer::store_methods! {
         ) -> SendOutcome;
         RECV: layered writes Always
         fn recv(request: RecvRequest => clone, options: AwaitOptions => clone) -> Option<Payload>;
+        LIST_NOTIFICATIONS: layered reads Always
+        fn list_notifications(workflow_id: &str) -> Vec<Notification>;
     }
 
     EventStore {

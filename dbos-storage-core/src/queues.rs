@@ -578,15 +578,32 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
         application_name: Option<&str>,
     ) -> Result<Vec<String>>;
 
-    /// Releases every `DELAYED` workflow whose release time has passed: it becomes `ENQUEUED`,
-    /// and a debounced one gives up its deduplication id. Returns the released ids.
+    /// Releases every `DELAYED` workflow whose release time has passed, of `application_name`
+    /// or unclaimed (`application_name IS NULL`): it becomes `ENQUEUED`, and a debounced one
+    /// gives up its deduplication id. Returns the released ids (their order is not part of the
+    /// contract).
+    ///
+    /// # Behavior
+    /// - Scoped like [`QueueStore::cancel_timed_out_workflows`]: a process releases its own
+    ///   application's rows and the unclaimed ones, never another application's, so one
+    ///   application's sweep cannot start another's delayed work early or out of its order.
+    ///   `None` releases every application's rows (an operator's sweep; DBOS's own
+    ///   `transition_delayed_workflows` is not scoped).
+    /// - `updated_at` is left alone, as DBOS does.
     ///
     /// # Errors
-    /// Only the transient kinds.
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an application name holding a NUL
+    /// byte; otherwise only the transient kinds.
     ///
     /// # Idempotency
-    /// Idempotent; safe when several processes run it at once.
-    async fn release_delayed_workflows(&self) -> Result<Vec<String>>;
+    /// Idempotent: a re-run releases nothing more (a released row is no longer `DELAYED`). Safe
+    /// when several processes run it at once: each row is released by exactly one of them
+    /// (PostgreSQL and CockroachDB lock the due rows `FOR UPDATE SKIP LOCKED`, so sweeps never
+    /// wait for or deadlock with each other; SQLite serializes writers).
+    async fn release_delayed_workflows(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>>;
 
     /// Sets the release time of a `DELAYED` workflow. Returns whether it was `DELAYED`.
     ///

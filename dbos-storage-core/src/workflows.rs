@@ -55,8 +55,11 @@ pub trait WorkflowStore: Debug + Send + Sync + 'static {
     /// Lists workflows matching every filter of `query`, in `created_at` order (then id).
     ///
     /// # Behavior
-    /// Without `workflow_ids` and with `application_name`, matches that application's rows plus
-    /// unclaimed rows. Inputs and outputs are loaded only when asked for.
+    /// Without `workflow_ids` and with `application_name`, matches those applications' rows plus
+    /// unclaimed rows. Every filter, multi-valued ones included (an `IN` list, an `OR` of
+    /// prefixes), is answered by the database before `limit` and `offset`, so pages are exact.
+    /// An empty list matches nothing (for `application_name`: only unclaimed rows). Inputs and
+    /// outputs are loaded only when asked for.
     ///
     /// # Errors
     /// [`Unsupported`](crate::ErrorKind::Unsupported) for an attribute filter on a backend without
@@ -799,8 +802,8 @@ pub enum SortOrder {
 pub struct ListWorkflowsQuery {
     /// Only these ids (unscoped and uncapped by application).
     pub workflow_ids: Option<Vec<String>>,
-    /// Ids starting with this prefix (`%` and `_` match literally).
-    pub workflow_id_prefix: Option<String>,
+    /// Ids starting with any of these prefixes (`%`, `_` and `\` match literally).
+    pub workflow_id_prefix: Option<Vec<String>>,
     /// Any of these statuses.
     pub status: Option<Vec<WorkflowStatus>>,
     /// Any of these names.
@@ -813,12 +816,12 @@ pub struct ListWorkflowsQuery {
     pub queue_name: Option<Vec<String>>,
     /// Any of these authenticated users.
     pub authenticated_user: Option<Vec<String>>,
-    /// Enqueued by this schedule.
-    pub schedule_name: Option<String>,
-    /// Forked from this workflow.
-    pub forked_from: Option<String>,
-    /// Children of this workflow.
-    pub parent_workflow_id: Option<String>,
+    /// Enqueued by any of these schedules.
+    pub schedule_name: Option<Vec<String>>,
+    /// Forked from any of these workflows.
+    pub forked_from: Option<Vec<String>>,
+    /// Children of any of these workflows.
+    pub parent_workflow_id: Option<Vec<String>>,
     /// `created_at >= start_time`.
     pub start_time: Option<EpochMs>,
     /// `created_at <= end_time`.
@@ -839,8 +842,8 @@ pub struct ListWorkflowsQuery {
     pub has_parent: Option<bool>,
     /// Attribute containment (JSON object); unsupported on SQLite.
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Scope to this application's rows plus unclaimed rows (ignored when ids are given).
-    pub application_name: Option<String>,
+    /// Scope to these applications' rows plus unclaimed rows (ignored when ids are given).
+    pub application_name: Option<Vec<String>>,
     /// Only queued workflows (`queue_name IS NOT NULL`, and status in DELAYED/ENQUEUED/PENDING
     /// unless a status filter is given).
     pub queues_only: bool,
@@ -882,21 +885,14 @@ impl ListWorkflowsQuery {
             ("executor id filter", &self.executor_id),
             ("queue name filter", &self.queue_name),
             ("authenticated user filter", &self.authenticated_user),
-        ];
-        for (what, values) in lists {
-            for value in values.iter().flatten() {
-                filter(what, value)?;
-            }
-        }
-        let singles = [
             ("workflow id prefix", &self.workflow_id_prefix),
             ("schedule name filter", &self.schedule_name),
             ("forked-from filter", &self.forked_from),
             ("parent workflow filter", &self.parent_workflow_id),
             ("application name filter", &self.application_name),
         ];
-        for (what, value) in singles {
-            if let Some(value) = value {
+        for (what, values) in lists {
+            for value in values.iter().flatten() {
                 filter(what, value)?;
             }
         }
@@ -953,19 +949,68 @@ impl ListWorkflowsQuery {
         self.authenticated_user = strings(users);
         self
     }
+
+    /// Ids starting with any of these prefixes (replaces a prefix set before).
+    #[must_use]
+    pub fn workflow_id_prefixes<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        prefixes: I,
+    ) -> Self {
+        self.workflow_id_prefix = strings(prefixes);
+        self
+    }
+
+    /// Enqueued by any of these schedules (replaces a schedule set before).
+    #[must_use]
+    pub fn schedule_names<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.schedule_name = strings(names);
+        self
+    }
+
+    /// Forked from any of these workflows (replaces a source set before).
+    #[must_use]
+    pub fn forked_from_any<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        sources: I,
+    ) -> Self {
+        self.forked_from = strings(sources);
+        self
+    }
+
+    /// Children of any of these workflows (replaces a parent set before).
+    #[must_use]
+    pub fn parent_workflow_ids<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        parents: I,
+    ) -> Self {
+        self.parent_workflow_id = strings(parents);
+        self
+    }
+
+    /// Scope to any of these applications plus unclaimed rows (replaces an application set
+    /// before).
+    #[must_use]
+    pub fn application_names<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        names: I,
+    ) -> Self {
+        self.application_name = strings(names);
+        self
+    }
 }
 
 setters!(ListWorkflowsQuery {
-    /// Ids starting with this prefix.
-    workflow_id_prefix: impl Into<String> => workflow_id_prefix = |v: _| Some(Into::into(v));
+    /// Ids starting with this prefix (one prefix; see [`Self::workflow_id_prefixes`]).
+    workflow_id_prefix: impl Into<String> => workflow_id_prefix = |v: _| Some(vec![Into::into(v)]);
     /// Any of these statuses.
     status: Vec<WorkflowStatus> => status = Some;
-    /// Enqueued by this schedule.
-    schedule_name: impl Into<String> => schedule_name = |v: _| Some(Into::into(v));
-    /// Forked from this workflow.
-    forked_from: impl Into<String> => forked_from = |v: _| Some(Into::into(v));
-    /// Children of this workflow.
-    parent_workflow_id: impl Into<String> => parent_workflow_id = |v: _| Some(Into::into(v));
+    /// Enqueued by this schedule (one schedule; see [`Self::schedule_names`]).
+    schedule_name: impl Into<String> => schedule_name = |v: _| Some(vec![Into::into(v)]);
+    /// Forked from this workflow (one source; see [`Self::forked_from_any`]).
+    forked_from: impl Into<String> => forked_from = |v: _| Some(vec![Into::into(v)]);
+    /// Children of this workflow (one parent; see [`Self::parent_workflow_ids`]).
+    parent_workflow_id: impl Into<String> =>
+        parent_workflow_id = |v: _| Some(vec![Into::into(v)]);
     /// Created at or after.
     start_time: EpochMs => start_time = Some;
     /// Created at or before.
@@ -986,8 +1031,9 @@ setters!(ListWorkflowsQuery {
     has_parent: bool => has_parent = Some;
     /// Attribute containment.
     attributes: serde_json::Map<String, serde_json::Value> => attributes = Some;
-    /// Scope to this application plus unclaimed rows.
-    application_name: impl Into<String> => application_name = |v: _| Some(Into::into(v));
+    /// Scope to this application plus unclaimed rows (one application; see
+    /// [`Self::application_names`]).
+    application_name: impl Into<String> => application_name = |v: _| Some(vec![Into::into(v)]);
     /// Only queued workflows.
     queues_only: bool => queues_only = |v| v;
     /// At most this many rows.

@@ -210,6 +210,12 @@ pub(crate) mod list {
     pub(crate) const ID_PREFIX: &str = " AND ws.workflow_uuid LIKE :prefix_pattern ESCAPE '\\' \
          AND substr(ws.workflow_uuid, 1, length(:prefix)) = :prefix";
     // language=SQL
+    /// Ids starting with any of several prefixes (`:prefixes`, a JSON array): each compared
+    /// with `substr`, which takes `%`, `_` and `\` literally and is case-sensitive. (One
+    /// prefix uses [`ID_PREFIX`], whose LIKE can read the primary key's index.)
+    pub(crate) const ID_PREFIXES: &str = " AND EXISTS (SELECT 1 FROM json_each(:prefixes) p \
+         WHERE substr(ws.workflow_uuid, 1, length(p.value)) = p.value)";
+    // language=SQL
     /// Any of these statuses.
     pub(crate) const STATUS: &str = " AND ws.status IN (SELECT value FROM json_each(:status))";
     // language=SQL
@@ -254,6 +260,18 @@ pub(crate) mod list {
     /// Children of this workflow.
     pub(crate) const PARENT_WORKFLOW_ID: &str = " AND ws.parent_workflow_id = :parent_workflow_id";
     // language=SQL
+    /// Enqueued by any of several schedules (`:schedule_names`, a JSON array).
+    pub(crate) const SCHEDULE_NAMES: &str =
+        " AND ws.schedule_name IN (SELECT value FROM json_each(:schedule_names))";
+    // language=SQL
+    /// Forked from any of several workflows (`:forked_from_ids`, a JSON array).
+    pub(crate) const FORKED_FROM_ANY: &str =
+        " AND ws.forked_from IN (SELECT value FROM json_each(:forked_from_ids))";
+    // language=SQL
+    /// Children of any of several workflows (`:parent_workflow_ids`, a JSON array).
+    pub(crate) const PARENT_WORKFLOW_IDS: &str =
+        " AND ws.parent_workflow_id IN (SELECT value FROM json_each(:parent_workflow_ids))";
+    // language=SQL
     /// Created at or after.
     pub(crate) const START_TIME: &str = " AND ws.created_at >= :start_time";
     // language=SQL
@@ -291,6 +309,11 @@ pub(crate) mod list {
     /// The application's own rows plus unclaimed rows.
     pub(crate) const APPLICATION_SCOPE: &str =
         " AND (ws.application_name = :application_name OR ws.application_name IS NULL)";
+    // language=SQL
+    /// The rows of any of several applications (`:application_names`, a JSON array) plus
+    /// unclaimed rows.
+    pub(crate) const APPLICATIONS_SCOPE: &str = " AND (ws.application_name IN \
+         (SELECT value FROM json_each(:application_names)) OR ws.application_name IS NULL)";
     // language=SQL
     /// Only queued workflows.
     pub(crate) const QUEUES_ONLY: &str = " AND ws.queue_name IS NOT NULL";

@@ -334,11 +334,11 @@ async fn delayed_workflows_are_released_when_due() {
     let outcome = f.store.claim_workflows(claim("q")).await.unwrap();
     assert!(outcome.claimed.is_empty());
 
-    let released = f.store.release_delayed_workflows().await.unwrap();
+    let released = f.store.release_delayed_workflows(None).await.unwrap();
     assert_eq!(released, ids(&["debounced", "due"]));
     assert!(f
         .store
-        .release_delayed_workflows()
+        .release_delayed_workflows(None)
         .await
         .unwrap()
         .is_empty());
@@ -356,7 +356,7 @@ async fn delayed_workflows_are_released_when_due() {
     assert!(f.store.set_workflow_delay("later", now - 1).await.unwrap());
     assert!(!f.store.set_workflow_delay("due", now).await.unwrap());
     assert_eq!(
-        f.store.release_delayed_workflows().await.unwrap(),
+        f.store.release_delayed_workflows(None).await.unwrap(),
         ids(&["later"])
     );
 }

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use dbos_storage_core::messages::{message_uuid, stored_topic, RECV_STEP};
 use dbos_storage_core::MessageStore;
 use dbos_storage_core::{
-    AwaitOptions, Caller, EpochMs, Outcome, OutgoingMessage, Payload, RecvRequest, Result,
-    SendOptions, SendOutcome,
+    validate, AwaitOptions, Caller, EpochMs, Notification, Outcome, OutgoingMessage, Payload,
+    RecvRequest, Result, SendOptions, SendOutcome,
 };
 use dbos_storage_driver_kit::decisions::child_starts::Descendants;
 use dbos_storage_driver_kit::decisions::sends_and_streams;
@@ -173,5 +173,31 @@ impl MessageStore for MemoryStore {
 
     async fn recv(&self, request: RecvRequest, options: AwaitOptions) -> Result<Option<Payload>> {
         waits::recv(self, self.wait_context(), request, &options).await
+    }
+
+    async fn list_notifications(&self, workflow_id: &str) -> Result<Vec<Notification>> {
+        validate::workflow_id(workflow_id)?;
+        let state = self.open()?;
+        let mut rows: Vec<&MessageRow> = state
+            .notifications
+            .iter()
+            .filter(|row| row.destination_id == workflow_id)
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.created_at_epoch_ms, &a.message_uuid).cmp(&(b.created_at_epoch_ms, &b.message_uuid))
+        });
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                Notification::from_row(
+                    row.message_uuid.clone(),
+                    Some(row.topic.clone()),
+                    row.message.clone(),
+                    row.created_at_epoch_ms,
+                    row.consumed,
+                    row.consumed_by_function_id,
+                )
+            })
+            .collect())
     }
 }

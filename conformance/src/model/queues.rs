@@ -458,14 +458,21 @@ impl QueueStore for MemoryStore {
         Ok(keys.into_iter().collect())
     }
 
-    async fn release_delayed_workflows(&self) -> Result<Vec<String>> {
+    async fn release_delayed_workflows(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
         self.write(|state| {
             let now = state.now();
             let mut released = Vec::new();
             for row in state.workflows.values_mut() {
                 let info = &mut row.info;
                 let due = info.delay_until_epoch_ms.is_some_and(|until| until <= now);
-                if info.status != WorkflowStatus::Delayed || !due {
+                let ours = in_scope(info.application_name.as_deref(), application_name);
+                if info.status != WorkflowStatus::Delayed || !due || !ours {
                     continue;
                 }
                 // Not a user-visible update: `updated_at` stays, as in DBOS.

@@ -35,9 +35,6 @@ fn matches(info: &WorkflowInfo, q: &ListWorkflowsQuery) -> bool {
             .as_ref()
             .is_none_or(|wanted| value.as_ref().is_some_and(|v| wanted.contains(v)))
     }
-    fn eq(filter: &Option<String>, value: &Option<String>) -> bool {
-        filter.is_none() || filter == value
-    }
     fn at_least(bound: Option<EpochMs>, value: Option<EpochMs>) -> bool {
         bound.is_none_or(|b| value.is_some_and(|v| v >= b))
     }
@@ -46,25 +43,30 @@ fn matches(info: &WorkflowInfo, q: &ListWorkflowsQuery) -> bool {
     }
     let scoped = match (&q.workflow_ids, &q.application_name) {
         (Some(ids), _) => ids.contains(&info.workflow_id),
-        (None, Some(app)) => info.application_name.as_ref().is_none_or(|a| a == app),
+        (None, Some(apps)) => info
+            .application_name
+            .as_ref()
+            .is_none_or(|a| apps.contains(a)),
         (None, None) => true,
     };
     let queued = !q.queues_only
         || (info.queue_name.is_some() && (q.status.is_some() || info.status.is_active()));
     scoped
         && queued
-        && q.workflow_id_prefix
-            .as_ref()
-            .is_none_or(|p| info.workflow_id.starts_with(p.as_str()))
+        && q.workflow_id_prefix.as_ref().is_none_or(|prefixes| {
+            prefixes
+                .iter()
+                .any(|p| info.workflow_id.starts_with(p.as_str()))
+        })
         && q.status.as_ref().is_none_or(|s| s.contains(&info.status))
         && q.name.as_ref().is_none_or(|n| n.contains(&info.name))
         && any_of(&q.application_version, &info.application_version)
         && any_of(&q.executor_id, &info.executor_id)
         && any_of(&q.queue_name, &info.queue_name)
         && any_of(&q.authenticated_user, &info.authenticated_user)
-        && eq(&q.schedule_name, &info.schedule_name)
-        && eq(&q.forked_from, &info.forked_from)
-        && eq(&q.parent_workflow_id, &info.parent_workflow_id)
+        && any_of(&q.schedule_name, &info.schedule_name)
+        && any_of(&q.forked_from, &info.forked_from)
+        && any_of(&q.parent_workflow_id, &info.parent_workflow_id)
         && at_least(q.start_time, Some(info.created_at))
         && at_most(q.end_time, Some(info.created_at))
         && at_least(q.completed_after, info.completed_at)

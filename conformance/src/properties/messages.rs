@@ -1088,3 +1088,136 @@ pub async fn missing_workflows_are_not_found<F: Factory>(factory: &F) {
     assert_eq!(drain(&store, "r", Some("t"), 1).await, Vec::<String>::new());
     factory.destroy(store).await;
 }
+
+/// `list_notifications` shows every message sent to a workflow, consumed or not, in send order
+/// (creation time, then message id: two messages of one batch on fresh topics share the
+/// millisecond and come in id order): ids from idempotency keys, `None` for a send without a
+/// topic, labels as sent, and after a recv the message is `consumed` by the recv's step. It
+/// consumes nothing itself (two listings agree), shows no other workflow's messages, is empty
+/// for an unknown workflow, and refuses an invalid id with a message naming it.
+pub async fn list_notifications_shows_every_message<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    for id in ["r", "other"] {
+        ok(
+            store
+                .insert_workflow(pending(id, "o"), InsertOptions::default())
+                .await,
+            id,
+        );
+    }
+    let keyed = |topic: Option<&str>, text: &str, key: &str| {
+        message("r", topic, text).with_idempotency_key(key)
+    };
+    client_send(&store, vec![keyed(Some("a"), "\"a1\"", "k1")], "send a1").await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    client_send(&store, vec![keyed(None, "\"n1\"", "k2")], "send n1").await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let labelled = OutgoingMessage::new("r", Some("b"), Payload::rust_serde("{\"b\":1}"))
+        .with_idempotency_key("k3");
+    client_send(&store, vec![labelled], "send a rust_serde message").await;
+    client_send(
+        &store,
+        vec![message("other", Some("a"), "\"elsewhere\"")],
+        "send to another workflow",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    // One batch on two fresh topics: the same creation time, so the ids decide.
+    client_send(
+        &store,
+        vec![
+            keyed(Some("t1"), "\"z\"", "z"),
+            keyed(Some("t2"), "\"y\"", "y"),
+        ],
+        "send a batch",
+    )
+    .await;
+
+    let listed = ok(store.list_notifications("r").await, "list r");
+    let shape: Vec<(&str, Option<&str>, &str, bool)> = listed
+        .iter()
+        .map(|n| {
+            (
+                n.message_id.as_str(),
+                n.topic.as_deref(),
+                n.message.text.as_str(),
+                n.consumed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            ("k1::r", Some("a"), "\"a1\"", false),
+            ("k2::r", None, "\"n1\"", false),
+            ("k3::r", Some("b"), "{\"b\":1}", false),
+            ("y::r", Some("t2"), "\"y\"", false),
+            ("z::r", Some("t1"), "\"z\"", false),
+        ],
+        "every message of r, in send order, ties by id"
+    );
+    assert_eq!(listed[2].message, Payload::rust_serde("{\"b\":1}"));
+    assert_eq!(listed[0].message, Payload::portable_json("\"a1\""));
+    assert_eq!(
+        listed[3].created_at_epoch_ms, listed[4].created_at_epoch_ms,
+        "one batch on fresh topics shares its creation time"
+    );
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| w[0].created_at_epoch_ms <= w[1].created_at_epoch_ms),
+        "creation times never decrease: {listed:?}"
+    );
+    assert!(listed.iter().all(|n| n.consumed_by_function_id.is_none()));
+    assert_eq!(
+        ok(store.list_notifications("r").await, "list r again"),
+        listed,
+        "a listing consumes nothing"
+    );
+
+    let received = recv(&store, "r", 1, None, LONG).await;
+    assert_eq!(received, Some(Payload::portable_json("\"n1\"")));
+    let after = ok(store.list_notifications("r").await, "list r after a recv");
+    let consumed: Vec<(&str, bool, Option<i32>)> = after
+        .iter()
+        .map(|n| (n.message_id.as_str(), n.consumed, n.consumed_by_function_id))
+        .collect();
+    assert_eq!(
+        consumed,
+        vec![
+            ("k1::r", false, None),
+            ("k2::r", true, Some(1)),
+            ("k3::r", false, None),
+            ("y::r", false, None),
+            ("z::r", false, None),
+        ],
+        "the received message is listed as consumed by the recv's step"
+    );
+
+    let others = ok(store.list_notifications("other").await, "list other");
+    assert_eq!(others.len(), 1);
+    assert_eq!(others[0].topic.as_deref(), Some("a"));
+    assert!(
+        ok(
+            store.list_notifications("ghost").await,
+            "list a missing workflow"
+        )
+        .is_empty(),
+        "an unknown workflow has no messages"
+    );
+
+    let long = "w".repeat(dbos_storage_core::validate::MAX_WORKFLOW_ID_BYTES + 1);
+    for (id, words) in [
+        ("", "workflow id is empty"),
+        ("r\0x", "workflow id contains a NUL byte"),
+        (long.as_str(), "over the limit of 1024 bytes"),
+    ] {
+        let e = err(
+            store.list_notifications(id).await,
+            ErrorKind::InvalidInput,
+            "list an invalid id",
+        );
+        assert!(e.to_string().contains(words), "{words:?} in: {e}");
+    }
+    factory.destroy(store).await;
+}

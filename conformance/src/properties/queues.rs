@@ -1086,7 +1086,7 @@ pub async fn delayed_workflows_release_when_due<F: Factory>(factory: &F) {
         "DELAYED rows are not claimable",
     )
     .await;
-    let released = ok(store.release_delayed_workflows().await, "release");
+    let released = ok(store.release_delayed_workflows(None).await, "release");
     assert_eq!(sorted(released), ids(&["deb", "due", "due-dedup"]));
     for id in ["deb", "due", "due-dedup"] {
         assert_eq!(
@@ -1107,7 +1107,7 @@ pub async fn delayed_workflows_release_when_due<F: Factory>(factory: &F) {
         "a debounced workflow gives up its key when released"
     );
     assert!(
-        ok(store.release_delayed_workflows().await, "release again").is_empty(),
+        ok(store.release_delayed_workflows(None).await, "release again").is_empty(),
         "nothing else is due"
     );
 
@@ -1130,7 +1130,7 @@ pub async fn delayed_workflows_release_when_due<F: Factory>(factory: &F) {
     ));
     assert_eq!(get(&store, "later").await.delay_until_epoch_ms, Some(past));
     assert_eq!(
-        ok(store.release_delayed_workflows().await, "release later"),
+        ok(store.release_delayed_workflows(None).await, "release later"),
         ids(&["later"])
     );
     assert_eq!(
@@ -1226,7 +1226,7 @@ pub async fn debounce_extends_up_to_deadline<F: Factory>(factory: &F) {
         store.set_workflow_delay("d1", now - MINUTE_MS).await,
         "make d1 due"
     ));
-    ok(store.release_delayed_workflows().await, "release d1");
+    ok(store.release_delayed_workflows(None).await, "release d1");
     assert_eq!(
         debounce("k", base, 6, Some("A")).await,
         DebounceOutcome::Vacant,
@@ -1767,7 +1767,7 @@ async fn queue_scenario<S: SystemStore + QueueStore + VersionStore + ?Sized>(
         "insert e",
     );
     ok(
-        maybe_twice(store, ambiguous, || store.release_delayed_workflows()).await,
+        maybe_twice(store, ambiguous, || store.release_delayed_workflows(None)).await,
         "release",
     );
     ok(
@@ -1925,5 +1925,95 @@ pub async fn a_retried_enqueue_does_not_execute_a_claimed_workflow<F: Factory>(f
         "retried direct start d",
     );
     assert!(own.should_execute, "the starter still owns d: {own:?}");
+    factory.destroy(store).await;
+}
+
+/// Releases `DELAYED` rows for `application`, trying again after a retryable error (a racing
+/// sweep on a backend that reports conflicts instead of waiting).
+async fn release_for<S: QueueStore + ?Sized>(store: &S, application: Option<&str>) -> Vec<String> {
+    for _ in 0..100 {
+        match store.release_delayed_workflows(application).await {
+            Ok(released) => return released,
+            Err(e) if e.is_retryable() => tokio::task::yield_now().await,
+            Err(e) => panic!("release for {application:?}: a {} error: {e}", e.kind()),
+        }
+    }
+    panic!("release for {application:?}: still conflicting after 100 attempts")
+}
+
+/// A release is scoped like the timeout sweep: a process releases its own application's due
+/// rows and the unclaimed ones, never another application's (they stay `DELAYED` until their
+/// own sweep); `None` releases every application's. Sweeps racing over the same rows release
+/// each row exactly once, and an application name with a NUL byte is refused.
+pub async fn delayed_release_is_scoped_by_application<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let now = now_epoch_ms();
+    let (past, future) = (now - MINUTE_MS, now + HOUR_MS);
+    let delayed = |id: &str, until| NewWorkflow::new(id, "wf_fn", inputs()).delayed("q", until);
+    let mut rows = vec![
+        delayed("a-due", past).with_application_name("A"),
+        delayed("a-later", future).with_application_name("A"),
+        delayed("b-due", past).with_application_name("B"),
+        delayed("c-due", past).with_application_name("C"),
+        delayed("free-due", past),
+    ];
+    rows.extend((0..12).map(|i| delayed(&format!("race-{i:02}"), past).with_application_name("R")));
+    insert_all(&store, rows).await;
+
+    assert_eq!(
+        sorted(release_for(&store, Some("A")).await),
+        ids(&["a-due", "free-due"]),
+        "A releases its own due row and the unclaimed one"
+    );
+    for (id, status) in [
+        ("a-due", WorkflowStatus::Enqueued),
+        ("free-due", WorkflowStatus::Enqueued),
+        ("a-later", WorkflowStatus::Delayed),
+        ("b-due", WorkflowStatus::Delayed),
+        ("c-due", WorkflowStatus::Delayed),
+    ] {
+        assert_eq!(status_of(&store, id).await, status, "{id} after A's sweep");
+    }
+    assert!(
+        release_for(&store, Some("A")).await.is_empty(),
+        "a second sweep of A releases nothing"
+    );
+    assert_eq!(
+        release_for(&store, Some("B")).await,
+        ids(&["b-due"]),
+        "B's own sweep releases its row"
+    );
+    assert_eq!(status_of(&store, "c-due").await, WorkflowStatus::Delayed);
+
+    let (r1, r2, r3, r4) = tokio::join!(
+        release_for(&store, Some("R")),
+        release_for(&store, Some("R")),
+        release_for(&store, Some("R")),
+        release_for(&store, Some("R")),
+    );
+    let mut raced: Vec<String> = [r1, r2, r3, r4].into_iter().flatten().collect();
+    raced.sort();
+    let expected: Vec<String> = (0..12).map(|i| format!("race-{i:02}")).collect();
+    assert_eq!(
+        raced, expected,
+        "racing sweeps release every due row of R exactly once"
+    );
+
+    assert_eq!(
+        release_for(&store, None).await,
+        ids(&["c-due"]),
+        "an unscoped sweep releases every application's due rows"
+    );
+    assert_eq!(status_of(&store, "a-later").await, WorkflowStatus::Delayed);
+
+    let e = err(
+        store.release_delayed_workflows(Some("A\0")).await,
+        ErrorKind::InvalidInput,
+        "an application name with a NUL byte",
+    );
+    assert!(
+        e.to_string().contains("application name"),
+        "the error names the application name: {e}"
+    );
     factory.destroy(store).await;
 }

@@ -1397,3 +1397,199 @@ pub async fn payload_labels_round_trip<F: Factory>(factory: &F) {
     );
     factory.destroy(store).await;
 }
+
+/// The rows of [`list_filters_take_several_values`] beyond [`list_fixture`]'s: forks, children
+/// and (imported, as only a scheduler writes the column) rows of three schedules.
+async fn several_values_fixture<S: SystemStore>(store: &S) {
+    use dbos_storage_core::export::WorkflowRow;
+    use dbos_storage_core::{ExportedWorkflow, ImportOptions};
+    list_fixture(store).await;
+    for wf in [
+        NewWorkflow::new("fork-a", "alpha", inputs())
+            .with_forked_from("job_1")
+            .with_application_name("app3"),
+        NewWorkflow::new("fork-b", "alpha", inputs()).with_forked_from("jobx3"),
+        NewWorkflow::new("kid-5", "beta", inputs())
+            .with_parent("other5")
+            .with_application_name("app3"),
+    ] {
+        let id = wf.workflow_id.clone();
+        ok(
+            store.insert_workflow(wf, InsertOptions::default()).await,
+            &format!("insert {id}"),
+        );
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let scheduled = [
+        ("sched-n", "nightly"),
+        ("sched-h", "hourly"),
+        ("sched-w", "weekly"),
+    ]
+    .into_iter()
+    .zip(1_000..)
+    .map(|((id, schedule), created_at)| {
+        let mut row = WorkflowRow::new(id, "SUCCESS", created_at);
+        row.name = Some("scheduled_fn".into());
+        row.schedule_name = Some(schedule.into());
+        ExportedWorkflow::new(row)
+    })
+    .collect();
+    ok(
+        store
+            .import_workflows(scheduled, ImportOptions::default())
+            .await,
+        "import scheduled rows",
+    );
+}
+
+/// Prefixes, parents, forks, schedules and applications each take several values, matched as
+/// "any of them" (prefixes literally, `%` and `_` included; an empty list matches nothing,
+/// for applications only unclaimed rows); the single-value setters still work; `limit` and
+/// `offset` page exactly through a multi-valued listing (the filters run before the limit);
+/// and a NUL byte in any value is refused with a message naming the filter.
+pub async fn list_filters_take_several_values<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    several_values_fixture(&store).await;
+    let q = ListWorkflowsQuery::new;
+    let unclaimed = ["jobx3", "fork-b", "sched-n", "sched-h", "sched-w"];
+    let with_unclaimed = |owned: &[&str]| {
+        let mut all: Vec<&str> = owned.to_vec();
+        all.extend(unclaimed);
+        expect(&all)
+    };
+    let cases: Vec<(&str, ListWorkflowsQuery, Vec<String>)> = vec![
+        (
+            "two prefixes",
+            q().workflow_id_prefixes(["job_", "other"]),
+            expect(&["job_1", "job_x4", "other5", "other6"]),
+        ),
+        (
+            "a prefix with % and another",
+            q().workflow_id_prefixes(["job%", "fork-"]),
+            expect(&["job%2", "fork-a", "fork-b"]),
+        ),
+        (
+            "wildcards only",
+            q().workflow_id_prefixes(["%", "_"]),
+            vec![],
+        ),
+        (
+            "no prefix",
+            q().workflow_id_prefixes(Vec::<String>::new()),
+            vec![],
+        ),
+        (
+            "one prefix",
+            q().workflow_id_prefix("job_"),
+            expect(&["job_1", "job_x4"]),
+        ),
+        (
+            "two parents",
+            q().parent_workflow_ids(["job_1", "other5"]),
+            expect(&["job_x4", "kid-5"]),
+        ),
+        (
+            "one parent",
+            q().parent_workflow_id("other5"),
+            expect(&["kid-5"]),
+        ),
+        (
+            "two fork sources",
+            q().forked_from_any(["job_1", "jobx3", "ghost"]),
+            expect(&["fork-a", "fork-b"]),
+        ),
+        (
+            "two schedules",
+            q().schedule_names(["nightly", "weekly"]),
+            expect(&["sched-n", "sched-w"]),
+        ),
+        (
+            "one schedule",
+            q().schedule_name("hourly"),
+            expect(&["sched-h"]),
+        ),
+        (
+            "two applications",
+            q().application_names(["app1", "app3"]),
+            with_unclaimed(&["job_1", "job_x4", "fork-a", "kid-5"]),
+        ),
+        (
+            "one application",
+            q().application_name("app2"),
+            with_unclaimed(&["job%2", "other5", "other6"]),
+        ),
+        (
+            "no application",
+            q().application_names(Vec::<String>::new()),
+            with_unclaimed(&[]),
+        ),
+        (
+            "applications and prefixes together",
+            q().application_names(["app2", "app3"])
+                .workflow_id_prefixes(["job", "kid"]),
+            expect(&["job%2", "jobx3", "kid-5"]),
+        ),
+    ];
+    for (what, query, want) in cases {
+        assert_eq!(listed(&store, query, what).await, want, "{what}");
+    }
+
+    // Pages of a multi-valued listing are exact slices of the whole, in order.
+    let paged = || {
+        q().workflow_id_prefixes(["job", "other", "kid"])
+            .application_names(["app1", "app2"])
+    };
+    let whole: Vec<String> = ok(store.list_workflows(paged()).await, "the whole listing")
+        .into_iter()
+        .map(|w| w.workflow_id)
+        .collect();
+    assert_eq!(
+        whole,
+        ids(&["job_1", "job%2", "jobx3", "job_x4", "other5", "other6"]),
+        "kid-5 (app3) is out of scope; creation order"
+    );
+    for (limit, offset) in [(2, 0), (2, 2), (2, 4), (4, 1), (3, 5)] {
+        let page: Vec<String> = ok(
+            store
+                .list_workflows(paged().limit(limit).offset(offset))
+                .await,
+            "a page",
+        )
+        .into_iter()
+        .map(|w| w.workflow_id)
+        .collect();
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(whole.len());
+        let end = (start + usize::try_from(limit).unwrap_or(usize::MAX)).min(whole.len());
+        assert_eq!(page, whole[start..end], "limit {limit} offset {offset}");
+    }
+
+    for (what, query) in [
+        (
+            "workflow id prefix",
+            q().workflow_id_prefixes(["job", "jo\0b"]),
+        ),
+        (
+            "parent workflow filter",
+            q().parent_workflow_ids(["job_1", "\0"]),
+        ),
+        ("forked-from filter", q().forked_from_any(["a", "b\0"])),
+        ("schedule name filter", q().schedule_names(["n", "\0w"])),
+        (
+            "application name filter",
+            q().application_names(["app1", "app\0"]),
+        ),
+    ] {
+        let e = err(
+            store.list_workflows(query).await,
+            ErrorKind::InvalidInput,
+            what,
+        );
+        assert!(
+            e.to_string().contains(what) && e.to_string().contains("NUL"),
+            "the error names the {what}: {e}"
+        );
+    }
+    factory.destroy(store).await;
+}

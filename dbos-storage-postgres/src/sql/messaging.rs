@@ -196,3 +196,12 @@ pub(crate) const SELECT_BACKEND_PID: &str = "SELECT pg_backend_pid()";
 // language=SQL
 /// Signals one payload (`$2`) on one channel (`$1`): the listener's probe.
 pub(crate) const NOTIFY_ONE: &str = "SELECT pg_notify($1, $2)";
+
+// language=SQL
+/// Every message sent to a workflow (`$1`), consumed or not, in send order: creation time, then
+/// `message_uuid` (the store re-sorts ties in byte order, whatever the database's collation).
+pub(crate) const LIST_NOTIFICATIONS: &str = "\
+SELECT message_uuid, topic, message, serialization, created_at_epoch_ms, consumed,
+       consumed_by_function_id
+FROM {schema}.notifications WHERE destination_uuid = $1
+ORDER BY created_at_epoch_ms ASC, message_uuid ASC";

@@ -489,17 +489,32 @@ SELECT workflow_uuid FROM inserted"
 );
 
 // language=SQL
-/// Releases every `DELAYED` workflow whose release time has passed: `ENQUEUED`, and a debounced
-/// one gives up its deduplication id (so a new debounce can start). `updated_at` is left alone,
-/// as DBOS does. Returns the ids released.
+/// Releases every `DELAYED` workflow whose release time has passed, of application `$1` or
+/// unclaimed (NULL = every application): `ENQUEUED`, and a debounced one gives up its
+/// deduplication id (so a new debounce can start). `updated_at` is left alone, as DBOS does.
+/// Returns the ids released.
+///
+/// Safe when several sweeps run at once: the due rows are locked `FOR UPDATE SKIP LOCKED`, so a
+/// sweep never waits for another's rows (nor deadlocks with it, as two plain `UPDATE`s locking
+/// rows in different orders could) and each row is released by exactly one sweep; a row
+/// another transaction holds is left for the next sweep.
 pub(crate) const RELEASE_DELAYED: &str = concat!(
-    "UPDATE {schema}.workflow_status
-SET status = 'ENQUEUED',
-    deduplication_id = CASE WHEN is_debounced THEN NULL ELSE deduplication_id END
-WHERE status = 'DELAYED' AND delay_until_epoch_ms <= ",
+    "WITH due AS (
+    SELECT d.workflow_uuid FROM {schema}.workflow_status d
+    WHERE d.status = 'DELAYED' AND d.delay_until_epoch_ms <= ",
     now_ms!(),
     "
-RETURNING workflow_uuid"
+      AND ",
+    app_scope!("d", "$1"),
+    "
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {schema}.workflow_status ws
+SET status = 'ENQUEUED',
+    deduplication_id = CASE WHEN ws.is_debounced THEN NULL ELSE ws.deduplication_id END
+FROM due
+WHERE ws.workflow_uuid = due.workflow_uuid AND (ws.status = 'DELAYED') IS TRUE
+RETURNING ws.workflow_uuid"
 );
 
 // language=SQL

@@ -124,6 +124,11 @@ pub(crate) mod list {
     /// PostgreSQL's LIKE is case-sensitive.
     pub(crate) const ID_PREFIX: &str = " AND ws.workflow_uuid LIKE {p} ESCAPE '\\'";
     // language=SQL
+    /// Ids starting with any of several prefixes: `{p}` is a `text[]` of LIKE patterns, each
+    /// with `\`, `%` and `_` escaped (`\` is LIKE's default escape character).
+    pub(crate) const ID_PREFIXES: &str = " AND EXISTS (SELECT 1 FROM unnest({p}::text[]) \
+         AS wanted(pat) WHERE ws.workflow_uuid LIKE wanted.pat ESCAPE '\\')";
+    // language=SQL
     /// Any of these statuses (`text[]`).
     pub(crate) const STATUS: &str = " AND ws.status = ANY({p})";
     // language=SQL
@@ -155,6 +160,15 @@ pub(crate) mod list {
     // language=SQL
     /// Children of this workflow.
     pub(crate) const PARENT_WORKFLOW_ID: &str = " AND ws.parent_workflow_id = {p}";
+    // language=SQL
+    /// Enqueued by any of several schedules (`text[]`).
+    pub(crate) const SCHEDULE_NAMES: &str = " AND ws.schedule_name = ANY({p})";
+    // language=SQL
+    /// Forked from any of several workflows (`text[]`).
+    pub(crate) const FORKED_FROM_ANY: &str = " AND ws.forked_from = ANY({p})";
+    // language=SQL
+    /// Children of any of several workflows (`text[]`).
+    pub(crate) const PARENT_WORKFLOW_IDS: &str = " AND ws.parent_workflow_id = ANY({p})";
     // language=SQL
     /// Created at or after (`bigint`).
     pub(crate) const START_TIME: &str = " AND ws.created_at >= {p}";
@@ -195,6 +209,10 @@ pub(crate) mod list {
     /// The application's own rows plus unclaimed rows.
     pub(crate) const APPLICATION_SCOPE: &str =
         " AND (ws.application_name = {p} OR ws.application_name IS NULL)";
+    // language=SQL
+    /// The rows of any of several applications (`text[]`) plus unclaimed rows.
+    pub(crate) const APPLICATIONS_SCOPE: &str =
+        " AND (ws.application_name = ANY({p}) OR ws.application_name IS NULL)";
     // language=SQL
     /// Only queued workflows.
     pub(crate) const QUEUES_ONLY: &str = " AND ws.queue_name IS NOT NULL";

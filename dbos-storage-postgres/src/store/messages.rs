@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use dbos_storage_core::messages::{stored_topic, RECV_STEP};
 use dbos_storage_core::{
-    AwaitOptions, Caller, Error, MessageStore, Outcome, OutgoingMessage, Payload, RecvRequest,
-    Result, SendOptions, SendOutcome,
+    validate, AwaitOptions, Caller, Error, MessageStore, Notification, Outcome, OutgoingMessage,
+    Payload, RecvRequest, Result, SendOptions, SendOutcome,
 };
 use dbos_storage_driver_kit::decisions::sends_and_streams;
 use dbos_storage_driver_kit::wait::messaging::{self as waits, recorded_value, MessageWaits};
@@ -200,6 +200,33 @@ impl MessageStore for PostgresStore {
         self.ensure_open()?;
         let options = self.signalled_wait(&options);
         waits::recv(self, self.wait_context(), request, &options).await
+    }
+
+    async fn list_notifications(&self, workflow_id: &str) -> Result<Vec<Notification>> {
+        validate::workflow_id(workflow_id)?;
+        let client = self.client().await?;
+        let rows = client
+            .query(self.queries().list_notifications.as_str(), &[&workflow_id])
+            .await
+            .map_err(classify)?;
+        let mut notifications = rows
+            .iter()
+            .map(|r| {
+                Ok(Notification::from_row(
+                    col::<String>(r, 0)?,
+                    col(r, 1)?,
+                    payload(col(r, 2)?, col(r, 3)?),
+                    col(r, 4)?,
+                    col(r, 5)?,
+                    col(r, 6)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Ties of the creation time in byte order, whatever the database's collation.
+        notifications.sort_by(|a, b| {
+            (a.created_at_epoch_ms, &a.message_id).cmp(&(b.created_at_epoch_ms, &b.message_id))
+        });
+        Ok(notifications)
     }
 }
 

@@ -219,6 +219,7 @@ queries! {
     select_all_events = messaging::SELECT_ALL_EVENTS;
     append_stream = messaging::APPEND_STREAM;
     read_stream = messaging::READ_STREAM;
+    list_notifications = messaging::LIST_NOTIFICATIONS;
 }
 
 /// The DBOS system database (schema v125) on PostgreSQL.

@@ -743,10 +743,19 @@ impl QueueStore for PostgresStore {
         Ok(keys)
     }
 
-    async fn release_delayed_workflows(&self) -> Result<Vec<String>> {
+    async fn release_delayed_workflows(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
         let client = self.client().await?;
         let rows = client
-            .query(self.queries().release_delayed.as_str(), &[])
+            .query(
+                self.queries().release_delayed.as_str(),
+                &[&application_name],
+            )
             .await
             .map_err(classify)?;
         rows.iter().map(|r| col(r, 0)).collect()

@@ -154,8 +154,13 @@ fn list_query(queries: &Queries, q: &ListWorkflowsQuery) -> ListQuery {
     if let Some(ids) = &q.workflow_ids {
         query.filter(list::IDS, Box::new(ids.clone()));
     }
-    if let Some(prefix) = &q.workflow_id_prefix {
-        query.filter(list::ID_PREFIX, Box::new(prefix_pattern(prefix)));
+    match q.workflow_id_prefix.as_deref() {
+        None => {}
+        Some([prefix]) => query.filter(list::ID_PREFIX, Box::new(prefix_pattern(prefix))),
+        Some(prefixes) => {
+            let patterns: Vec<String> = prefixes.iter().map(|p| prefix_pattern(p)).collect();
+            query.filter(list::ID_PREFIXES, Box::new(patterns));
+        }
     }
     if let Some(statuses) = &q.status {
         if let [status] = statuses.as_slice() {
@@ -176,13 +181,20 @@ fn list_query(queries: &Queries, q: &ListWorkflowsQuery) -> ListQuery {
             query.filter(fragment, Box::new(values.clone()));
         }
     }
-    for (value, fragment) in [
-        (&q.schedule_name, list::SCHEDULE_NAME),
-        (&q.forked_from, list::FORKED_FROM),
-        (&q.parent_workflow_id, list::PARENT_WORKFLOW_ID),
+    // One value is an equality; several are `= ANY` of an array.
+    for (values, one, several) in [
+        (&q.schedule_name, list::SCHEDULE_NAME, list::SCHEDULE_NAMES),
+        (&q.forked_from, list::FORKED_FROM, list::FORKED_FROM_ANY),
+        (
+            &q.parent_workflow_id,
+            list::PARENT_WORKFLOW_ID,
+            list::PARENT_WORKFLOW_IDS,
+        ),
     ] {
-        if let Some(value) = value {
-            query.filter(fragment, Box::new(value.clone()));
+        match values.as_deref() {
+            None => {}
+            Some([value]) => query.filter(one, Box::new(value.clone())),
+            Some(values) => query.filter(several, Box::new(values.to_vec())),
         }
     }
     for (value, fragment) in [
@@ -217,8 +229,10 @@ fn list_query(queries: &Queries, q: &ListWorkflowsQuery) -> ListQuery {
         );
     }
     if q.workflow_ids.is_none() {
-        if let Some(app) = &q.application_name {
-            query.filter(list::APPLICATION_SCOPE, Box::new(app.clone()));
+        match q.application_name.as_deref() {
+            None => {}
+            Some([app]) => query.filter(list::APPLICATION_SCOPE, Box::new(app.clone())),
+            Some(apps) => query.filter(list::APPLICATIONS_SCOPE, Box::new(apps.to_vec())),
         }
     }
     if q.queues_only {

@@ -117,3 +117,16 @@ LEFT JOIN streams s
    AND s.\"offset\" >= ?3 AND s.\"offset\" < ?3 + ?4
 WHERE ws.workflow_uuid = ?1
 ORDER BY s.\"offset\"";
+
+// ---------------------------------------------------------------------------------------------
+// Listing a workflow's messages
+// ---------------------------------------------------------------------------------------------
+
+// language=SQL
+/// Every message sent to a workflow (`?1`), consumed or not, in send order: creation time,
+/// then `message_uuid`.
+pub(crate) const LIST_NOTIFICATIONS: &str = "\
+SELECT message_uuid, topic, message, serialization, created_at_epoch_ms, consumed,
+       consumed_by_function_id
+FROM notifications WHERE destination_uuid = ?1
+ORDER BY created_at_epoch_ms ASC, message_uuid ASC";

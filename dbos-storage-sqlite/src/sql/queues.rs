@@ -230,14 +230,18 @@ pub(crate) const QUEUE_PARTITIONS: &str = concat!(
 // ---------------------------------------------------------------------------------------------
 
 // language=SQL
-/// Releases every `DELAYED` row whose time has come (`?1` now): it becomes `ENQUEUED`, and a
+/// Releases every `DELAYED` row whose time has come (`:now`), of application
+/// `:application_name` or unclaimed (NULL = every application): it becomes `ENQUEUED`, and a
 /// debounced one gives up its deduplication id. `updated_at` is left alone, as DBOS does.
-pub(crate) const RELEASE_DELAYED: &str = "\
-UPDATE workflow_status
-SET status = 'ENQUEUED',
-    deduplication_id = CASE WHEN is_debounced THEN NULL ELSE deduplication_id END
-WHERE status = 'DELAYED' AND delay_until_epoch_ms <= ?1
-RETURNING workflow_uuid, delay_until_epoch_ms";
+/// Writers are serialized (`BEGIN IMMEDIATE`), so concurrent sweeps release each row once.
+pub(crate) const RELEASE_DELAYED: &str = concat!(
+    "UPDATE workflow_status \
+     SET status = 'ENQUEUED', \
+         deduplication_id = CASE WHEN is_debounced THEN NULL ELSE deduplication_id END \
+     WHERE status = 'DELAYED' AND delay_until_epoch_ms <= :now AND ",
+    app_scope!(""),
+    " RETURNING workflow_uuid, delay_until_epoch_ms"
+);
 
 // language=SQL
 /// Sets the release time of a `DELAYED` row (`?1` id, `?2` release time, `?3` now).

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use dbos_storage_core::messages::{message_uuid, stored_topic, wake_key, RECV_STEP};
 use dbos_storage_core::{
-    AwaitOptions, Caller, Error, MessageStore, Outcome, OutgoingMessage, Payload, RecordedStep,
-    RecvRequest, Result, SendOptions, SendOutcome, StepRecord,
+    validate, AwaitOptions, Caller, Error, MessageStore, Notification, Outcome, OutgoingMessage,
+    Payload, RecordedStep, RecvRequest, Result, SendOptions, SendOutcome, StepRecord,
 };
 use dbos_storage_driver_kit::decisions::sends_and_streams;
 use dbos_storage_driver_kit::wait::messaging::{self as waits, recorded_value};
@@ -16,7 +16,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::steps::{check_caller, insert_call_step, CallerState};
 use super::Cached;
-use super::{now_ms, read_payload, select_ids, SqliteStore};
+use super::{get_bool, get_i64, now_ms, read_payload, select_ids, SqliteStore};
 use crate::error::{classify, is_foreign_key_violation, with_backend};
 use crate::sql;
 use crate::sql::messaging as q;
@@ -204,6 +204,29 @@ impl MessageStore for SqliteStore {
 
     async fn recv(&self, request: RecvRequest, options: AwaitOptions) -> Result<Option<Payload>> {
         waits::recv(self, self.wait_context(), request, &options).await
+    }
+
+    async fn list_notifications(&self, workflow_id: &str) -> Result<Vec<Notification>> {
+        validate::workflow_id(workflow_id)?;
+        let id = workflow_id.to_owned();
+        self.conns()
+            .read(move |tx| {
+                let mut stmt = tx.prepare_cached(q::LIST_NOTIFICATIONS).map_err(classify)?;
+                let rows = stmt
+                    .query_map([id], |r| {
+                        Ok(Notification::from_row(
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            read_payload(r, 2, 3)?,
+                            get_i64(r, 4)?.unwrap_or_default(),
+                            get_bool(r, 5)?,
+                            r.get::<_, Option<i32>>(6)?,
+                        ))
+                    })
+                    .map_err(classify)?;
+                rows.map(|r| r.map_err(classify)).collect()
+            })
+            .await
     }
 }
 

@@ -575,13 +575,23 @@ impl QueueStore for SqliteStore {
             .await
     }
 
-    async fn release_delayed_workflows(&self) -> Result<Vec<String>> {
+    async fn release_delayed_workflows(
+        &self,
+        application_name: Option<&str>,
+    ) -> Result<Vec<String>> {
+        if let Some(app) = application_name {
+            validate::filter("application name", app)?;
+        }
+        let app = application_name.map(str::to_owned);
         self.conns()
-            .write(|tx| {
+            .write(move |tx| {
                 let now = now_ms(tx)?;
                 let mut stmt = tx.prepare_cached(q::RELEASE_DELAYED).map_err(classify)?;
                 let rows = stmt
-                    .query_map([now], |r| Ok((r.get::<_, String>(0)?, get_i64(r, 1)?)))
+                    .query_map(
+                        named_params! { ":now": now, ":application_name": app },
+                        |r| Ok((r.get::<_, String>(0)?, get_i64(r, 1)?)),
+                    )
                     .map_err(classify)?;
                 let released = rows
                     .map(|r| r.map_err(classify))

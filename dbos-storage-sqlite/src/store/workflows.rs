@@ -240,10 +240,14 @@ fn list_query(q: &ListWorkflowsQuery) -> Result<(String, Vec<(&'static str, Valu
     if let Some(ids) = &q.workflow_ids {
         query.filter(list::IDS, ":workflow_ids", list_value(ids)?);
     }
-    if let Some(prefix) = &q.workflow_id_prefix {
-        let pattern = prefix_pattern(prefix);
-        query.filter(list::ID_PREFIX, ":prefix_pattern", Value::Text(pattern));
-        query.bind(":prefix", Value::Text(prefix.clone()));
+    match q.workflow_id_prefix.as_deref() {
+        None => {}
+        Some([prefix]) => {
+            let pattern = prefix_pattern(prefix);
+            query.filter(list::ID_PREFIX, ":prefix_pattern", Value::Text(pattern));
+            query.bind(":prefix", Value::Text(prefix.clone()));
+        }
+        Some(prefixes) => query.filter(list::ID_PREFIXES, ":prefixes", list_value(prefixes)?),
     }
     if let Some(statuses) = &q.status {
         if let [status] = statuses.as_slice() {
@@ -278,17 +282,34 @@ fn list_query(q: &ListWorkflowsQuery) -> Result<(String, Vec<(&'static str, Valu
             query.filter(fragment, name, list_value(values)?);
         }
     }
-    for (value, fragment, name) in [
-        (&q.schedule_name, list::SCHEDULE_NAME, ":schedule_name"),
-        (&q.forked_from, list::FORKED_FROM, ":forked_from"),
+    // One value is an equality; several are an `IN` list.
+    for (values, one, name, several, names) in [
+        (
+            &q.schedule_name,
+            list::SCHEDULE_NAME,
+            ":schedule_name",
+            list::SCHEDULE_NAMES,
+            ":schedule_names",
+        ),
+        (
+            &q.forked_from,
+            list::FORKED_FROM,
+            ":forked_from",
+            list::FORKED_FROM_ANY,
+            ":forked_from_ids",
+        ),
         (
             &q.parent_workflow_id,
             list::PARENT_WORKFLOW_ID,
             ":parent_workflow_id",
+            list::PARENT_WORKFLOW_IDS,
+            ":parent_workflow_ids",
         ),
     ] {
-        if let Some(value) = value {
-            query.filter(fragment, name, Value::Text(value.clone()));
+        match values.as_deref() {
+            None => {}
+            Some([value]) => query.filter(one, name, Value::Text(value.clone())),
+            Some(values) => query.filter(several, names, list_value(values)?),
         }
     }
     for (value, fragment, name) in [
@@ -325,12 +346,18 @@ fn list_query(q: &ListWorkflowsQuery) -> Result<(String, Vec<(&'static str, Valu
         None => {}
     }
     if q.workflow_ids.is_none() {
-        if let Some(app) = &q.application_name {
-            query.filter(
+        match q.application_name.as_deref() {
+            None => {}
+            Some([app]) => query.filter(
                 list::APPLICATION_SCOPE,
                 ":application_name",
                 Value::Text(app.clone()),
-            );
+            ),
+            Some(apps) => query.filter(
+                list::APPLICATIONS_SCOPE,
+                ":application_names",
+                list_value(apps)?,
+            ),
         }
     }
     if q.queues_only {
