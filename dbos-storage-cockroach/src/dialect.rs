@@ -113,6 +113,11 @@ impl Dialect for CockroachDialect {
         false
     }
 
+    /// CockroachDB compares strings byte by byte (UTF-8), which is code point order.
+    fn ids_sort_by_code_point(&self) -> Option<bool> {
+        Some(true)
+    }
+
     /// CockroachDB pushes a claim's limit into its locking scan only when it is a constant or a
     /// placeholder; behind a subquery the scan would lock past the rows it returns.
     fn hides_claim_limit(&self) -> bool {

@@ -168,6 +168,13 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
         true
     }
 
+    /// Whether workflow ids sort by code point on this database, so that a prefix filter may
+    /// add the prefix's range for the primary key to read; `None` asks the server (the column's
+    /// collation), which is what PostgreSQL needs.
+    fn ids_sort_by_code_point(&self) -> Option<bool> {
+        None
+    }
+
     /// Whether a claim hides its row limit from the planner (`LIMIT (SELECT $4::bigint)`), so
     /// that PostgreSQL's plan cache keeps the claim's generic plan instead of planning every
     /// claim of an analyzed queue again. A dialect whose optimizer bounds a locking scan only

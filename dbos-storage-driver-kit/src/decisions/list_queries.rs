@@ -63,6 +63,26 @@ pub fn prefix_pattern(prefix: &str) -> String {
     pattern
 }
 
+/// The smallest string above every string that starts with `prefix`, in code point order:
+/// `prefix` with its last character replaced by the next code point (dropping trailing
+/// U+10FFFF, which has none). `None` when there is no such bound (an empty prefix, or one of
+/// U+10FFFF only). Where ids sort by code point, the ids starting with `prefix` are exactly
+/// those at or above `prefix` and below this bound, a range an index on the ids can read.
+pub fn code_point_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// A page's row limit as a SQL integer (saturating); `None` is no limit.
 pub fn limit(limit: Option<u64>) -> Option<i64> {
     limit.map(saturating_i64)
@@ -99,6 +119,23 @@ mod tests {
     fn prefixes_match_literally() {
         assert_eq!(prefix_pattern("a%b_c\\"), "a\\%b\\_c\\\\%");
         assert_eq!(prefix_pattern(""), "%");
+    }
+
+    #[test]
+    fn a_prefix_range_ends_at_the_next_code_point() {
+        assert_eq!(code_point_successor("abc").as_deref(), Some("abd"));
+        assert_eq!(
+            code_point_successor("a\u{D7FF}").as_deref(),
+            Some("a\u{E000}")
+        );
+        assert_eq!(code_point_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(code_point_successor("\u{10FFFF}\u{10FFFF}"), None);
+        assert_eq!(code_point_successor(""), None);
+        // Every id with the prefix sorts below the bound, and the bound itself does not start
+        // with the prefix.
+        for id in ["ab", "ab\u{10FFFF}\u{10FFFF}", "ab\u{0}", "abz"] {
+            assert!(id < "ac" && id >= "ab", "{id:?}");
+        }
     }
 
     #[test]

@@ -124,6 +124,15 @@ pub(crate) mod list {
     /// PostgreSQL's LIKE is case-sensitive.
     pub(crate) const ID_PREFIX: &str = " AND ws.workflow_uuid LIKE {p} ESCAPE '\\'";
     // language=SQL
+    /// Ids at or above `{p}`: with [`ID_BELOW`], the range of the ids starting with one prefix,
+    /// added next to [`ID_PREFIX`] where ids sort by code point so that the primary key reads
+    /// the range (PostgreSQL plans a `LIKE` on the key as a range only under the C collation,
+    /// and never for a generic plan).
+    pub(crate) const ID_AT_OR_ABOVE: &str = " AND ws.workflow_uuid >= {p}";
+    // language=SQL
+    /// Ids below `{p}` (see [`ID_AT_OR_ABOVE`]).
+    pub(crate) const ID_BELOW: &str = " AND ws.workflow_uuid < {p}";
+    // language=SQL
     /// Ids starting with any of several prefixes: `{p}` is a `text[]` of LIKE patterns, each
     /// with `\`, `%` and `_` escaped (`\` is LIKE's default escape character).
     pub(crate) const ID_PREFIXES: &str = " AND EXISTS (SELECT 1 FROM unnest({p}::text[]) \

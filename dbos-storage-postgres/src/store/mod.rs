@@ -91,6 +91,7 @@ macro_rules! queries {
 
 queries! {
     select_one = lifecycle::SELECT_ONE;
+    select_ids_sort_by_code_point = lifecycle::SELECT_IDS_SORT_BY_CODE_POINT;
     select_now_ms = workflows::SELECT_NOW_MS;
     insert_workflow = workflows::INSERT_WORKFLOW;
     select_workflows_by_ids = workflows::SELECT_WORKFLOWS_BY_IDS;
@@ -256,6 +257,9 @@ struct Inner {
     notifications: Option<Notifications>,
     /// Group commit of step checkpoints (when the dialect combines them).
     combiner: Option<group_commit::Combiner>,
+    /// Whether workflow ids sort by code point, asked once (see
+    /// [`PostgresStore::ids_sort_by_code_point`]).
+    ids_by_code_point: tokio::sync::OnceCell<bool>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -296,6 +300,7 @@ impl PostgresStore {
                 gate,
                 notifications,
                 combiner,
+                ids_by_code_point: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -360,6 +365,29 @@ impl PostgresStore {
 
     pub(crate) fn queries(&self) -> &Queries {
         &self.inner.queries
+    }
+
+    /// Whether workflow ids sort by code point here, so that the ids starting with a prefix
+    /// are one range of the primary key: the dialect's answer, else the server's (asked once
+    /// per store, on `client`).
+    pub(crate) async fn ids_sort_by_code_point(
+        &self,
+        client: &tokio_postgres::Client,
+    ) -> Result<bool> {
+        if let Some(known) = self.inner.config.dialect().ids_sort_by_code_point() {
+            return Ok(known);
+        }
+        self.inner
+            .ids_by_code_point
+            .get_or_try_init(|| async {
+                client
+                    .query_one(self.queries().select_ids_sort_by_code_point.as_str(), &[])
+                    .await
+                    .map(|row| row.get::<_, bool>(0))
+                    .map_err(crate::error::classify)
+            })
+            .await
+            .copied()
     }
 
     /// Group commit of step checkpoints; `None` when the dialect does not combine them.
@@ -726,7 +754,13 @@ pub(crate) mod plan_check {
 
     /// A migrated store in a new database of its own, never analyzed (no LISTEN).
     pub(crate) async fn fresh_store(name: &str) -> PostgresStore {
-        let url = pg::server().create_database(name).await;
+        fresh_store_with(name, "").await
+    }
+
+    /// As [`fresh_store`], the database created with `options` (`TEMPLATE template0
+    /// LC_COLLATE …`).
+    pub(crate) async fn fresh_store_with(name: &str, options: &str) -> PostgresStore {
+        let url = pg::server().create_database_with(name, options).await;
         let dbos = DbosConfig::new(name).with_use_listen_notify(false);
         let config =
             crate::PostgresConfig::system(&dbos, &DatabaseUrl::parse(&url).unwrap()).unwrap();

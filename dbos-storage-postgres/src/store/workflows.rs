@@ -11,7 +11,9 @@ use dbos_storage_driver_kit::decisions::column_values::{
     final_columns, json_array, status_of, workflow_result,
 };
 use dbos_storage_driver_kit::decisions::insert_reconciliation::{self, ExistingWorkflow};
-use dbos_storage_driver_kit::decisions::list_queries::{self, in_request_order, prefix_pattern};
+use dbos_storage_driver_kit::decisions::list_queries::{
+    self, code_point_successor, in_request_order, prefix_pattern,
+};
 use dbos_storage_driver_kit::decisions::store_errors;
 use dbos_storage_driver_kit::wait;
 use tokio_postgres::types::ToSql;
@@ -144,8 +146,9 @@ impl ListQuery {
     }
 }
 
-/// Builds the `list_workflows` statement and its parameters.
-fn list_query(queries: &Queries, q: &ListWorkflowsQuery) -> ListQuery {
+/// Builds the `list_workflows` statement and its parameters; `ids_by_code_point` says whether a
+/// prefix filter may add its range (see [`list::ID_AT_OR_ABOVE`]).
+fn list_query(queries: &Queries, q: &ListWorkflowsQuery, ids_by_code_point: bool) -> ListQuery {
     let mut query = ListQuery {
         text: queries.list_workflows.clone(),
         params: vec![Box::new(q.load_input), Box::new(q.load_output)],
@@ -156,7 +159,15 @@ fn list_query(queries: &Queries, q: &ListWorkflowsQuery) -> ListQuery {
     }
     match q.workflow_id_prefix.as_deref() {
         None => {}
-        Some([prefix]) => query.filter(list::ID_PREFIX, Box::new(prefix_pattern(prefix))),
+        Some([prefix]) => {
+            if ids_by_code_point && !prefix.is_empty() {
+                query.filter(list::ID_AT_OR_ABOVE, Box::new(prefix.clone()));
+                if let Some(bound) = code_point_successor(prefix) {
+                    query.filter(list::ID_BELOW, Box::new(bound));
+                }
+            }
+            query.filter(list::ID_PREFIX, Box::new(prefix_pattern(prefix)));
+        }
         Some(prefixes) => {
             let patterns: Vec<String> = prefixes.iter().map(|p| prefix_pattern(p)).collect();
             query.filter(list::ID_PREFIXES, Box::new(patterns));
@@ -364,7 +375,9 @@ impl WorkflowStore for PostgresStore {
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
         query.validate()?;
         let client = self.client().await?;
-        let built = list_query(self.queries(), &query);
+        let one_prefix = matches!(query.workflow_id_prefix.as_deref(), Some([_]));
+        let ids_by_code_point = one_prefix && self.ids_sort_by_code_point(&client).await?;
+        let built = list_query(self.queries(), &query, ids_by_code_point);
         let params: Vec<&(dyn ToSql + Sync)> = built
             .params
             .iter()
@@ -482,7 +495,7 @@ mod tests {
         let q = ListWorkflowsQuery::new()
             .workflow_id_prefix("a%b_c\\")
             .application_name("app");
-        let built = list_query(&queries(), &q);
+        let built = list_query(&queries(), &q, false);
         assert!(built.text.contains("LIKE $3 ESCAPE '\\'"), "{}", built.text);
         assert!(
             !built.text.contains("a%b"),
@@ -500,7 +513,7 @@ mod tests {
         let q = ListWorkflowsQuery::new()
             .workflow_ids(["x"])
             .application_name("app");
-        let built = list_query(&queries(), &q);
+        let built = list_query(&queries(), &q, false);
         assert!(!built.text.contains("application_name ="), "{}", built.text);
         assert!(built.text.contains("ws.workflow_uuid = ANY($3)"));
     }
@@ -560,7 +573,7 @@ mod tests {
                 .status(vec![status])
                 .sort(SortOrder::Descending)
                 .limit(50);
-            let built = list_query(store.queries(), &q);
+            let built = list_query(store.queries(), &q, false);
             assert!(built.text.contains("ws.status = $3"), "{}", built.text);
             let args = format!("false, false, {literal}, 50, 0");
             // The store's statements are planned with their values (a custom plan).
@@ -575,10 +588,100 @@ mod tests {
         store.close().await.unwrap();
     }
 
+    /// 20,000 finished workflows `wf-00001` … `wf-20000`, never analyzed.
+    async fn numbered_workflows(store: &PostgresStore) {
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute(
+                "ALTER TABLE dbos.workflow_status SET (autovacuum_enabled = false);
+                 INSERT INTO dbos.workflow_status (workflow_uuid, status, name, created_at)
+                 SELECT 'wf-' || lpad(g::text, 5, '0'), 'SUCCESS', 'f', g
+                 FROM generate_series(1, 20000) g;",
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The ids of a first page of 50 starting with `prefix`, newest first.
+    async fn prefix_page(store: &PostgresStore, prefix: &str) -> Vec<String> {
+        use dbos_storage_core::WorkflowStore;
+        let q = ListWorkflowsQuery::new()
+            .workflow_id_prefix(prefix)
+            .sort(SortOrder::Descending)
+            .limit(50);
+        let page = store.list_workflows(q).await.unwrap();
+        page.into_iter().map(|w| w.workflow_id).collect()
+    }
+
+    /// Where ids sort by code point — a database created with the `C.UTF-8` collation, for
+    /// which PostgreSQL plans a `LIKE` on the key as no range, as production databases are
+    /// often made — a first page filtered by one id prefix reads the prefix's range of the
+    /// primary key, with a custom and a generic plan (the server's count of rows scanned).
+    #[tokio::test]
+    async fn a_prefix_page_reads_its_range_where_ids_sort_by_code_point() {
+        use crate::store::plan_check::{fresh_store_with, rows_read};
+        use dbos_storage_core::LifecycleStore;
+        let store = fresh_store_with(
+            "prefix_range",
+            "TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'",
+        )
+        .await;
+        numbered_workflows(&store).await;
+        let client = store.client().await.unwrap();
+        assert!(store.ids_sort_by_code_point(&client).await.unwrap());
+        drop(client);
+        let expected: Vec<String> = (10..20).rev().map(|n| format!("wf-000{n}")).collect();
+        assert_eq!(prefix_page(&store, "wf-0001").await, expected);
+
+        let q = ListWorkflowsQuery::new()
+            .workflow_id_prefix("wf-0001")
+            .sort(SortOrder::Descending)
+            .limit(50);
+        let built = list_query(store.queries(), &q, true);
+        let args = "false, false, 'wf-0001', 'wf-0002', 'wf-0001%', 50, 0";
+        for (counted, plan) in rows_read(&store, &built.text, args).await {
+            assert_eq!(counted.returned, 10, "{plan}");
+            assert!(
+                counted.read <= 2 * counted.returned + 2,
+                "a prefix page read {} rows of workflow_status:\n{plan}",
+                counted.read
+            );
+        }
+        store.close().await.unwrap();
+    }
+
+    /// Under an ICU collation ids do not sort by code point: the store adds no range, and the
+    /// prefix still matches exactly its ids.
+    #[tokio::test]
+    async fn a_prefix_adds_no_range_under_a_linguistic_collation() {
+        use crate::store::plan_check::fresh_store_with;
+        use dbos_storage_core::LifecycleStore;
+        use dbos_storage_testkit::pg;
+        if pg::server().version_num() < 150_000 {
+            eprintln!("skipped: ICU database collations need PostgreSQL 15");
+            return;
+        }
+        let store = fresh_store_with(
+            "prefix_icu",
+            "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' \
+             LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'",
+        )
+        .await;
+        numbered_workflows(&store).await;
+        let client = store.client().await.unwrap();
+        assert!(!store.ids_sort_by_code_point(&client).await.unwrap());
+        drop(client);
+        let expected: Vec<String> = (10..20).rev().map(|n| format!("wf-000{n}")).collect();
+        assert_eq!(prefix_page(&store, "wf-0001").await, expected);
+        store.close().await.unwrap();
+    }
+
     #[test]
     fn attribute_filters_use_containment() {
         let q = ListWorkflowsQuery::new().attributes(serde_json::Map::new());
-        let built = list_query(&queries(), &q);
+        let built = list_query(&queries(), &q, false);
         assert!(built.text.contains("ws.attributes @> $3"), "{}", built.text);
     }
 }

@@ -260,11 +260,20 @@ impl PgServer {
     /// # Panics
     /// When the database cannot be created (the message has the server's error).
     pub async fn create_database(&self, prefix: &str) -> String {
+        self.create_database_with(prefix, "").await
+    }
+
+    /// As [`PgServer::create_database`], with `options` after the name (`TEMPLATE template0
+    /// LC_COLLATE 'C.UTF-8' …`).
+    ///
+    /// # Panics
+    /// When the database cannot be created (the message has the server's error).
+    pub async fn create_database_with(&self, prefix: &str, options: &str) -> String {
         let client = self.admin_client().await;
         let mut busy_retries = 0;
         for _ in 0..100 {
             let name = self.unique_name(prefix);
-            let sql = format!("CREATE DATABASE {}", quote_ident(&name));
+            let sql = format!("CREATE DATABASE {} {options}", quote_ident(&name));
             match client.batch_execute(&sql).await {
                 Ok(()) => return self.admin.with_database(&name).to_string(),
                 // A database left behind by an earlier process with the same pid.
