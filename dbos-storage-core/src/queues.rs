@@ -388,6 +388,17 @@ pub struct QueueDefinition {
     pub polling_interval: Duration,
     /// The owning application; `None` = unclaimed.
     pub application_name: Option<String>,
+    /// The legacy `priority_enabled` flag, as stored. DBOS 3.4 always writes TRUE (priority is
+    /// always on) and never reads it; every write of this contract writes TRUE too, whatever
+    /// this field says. Reads return the stored value: FALSE only in a row an older DBOS wrote.
+    /// Defaults to true.
+    pub priority_enabled: bool,
+    /// The legacy `partition_queue` flag: the queue is partitioned, so every enqueue names a
+    /// partition key. Written as this mark or any partition limit
+    /// ([`QueueDefinition::partition_queue_column`]), as DBOS writes it; read back as stored.
+    /// Set it to mark a queue partitioned without per-partition limits (DBOS's
+    /// `partition_queue=True`). Defaults to false.
+    pub partition_queue: bool,
 }
 
 impl QueueDefinition {
@@ -398,7 +409,31 @@ impl QueueDefinition {
             limits: QueueLimits::default(),
             polling_interval: Duration::from_secs(1),
             application_name: None,
+            priority_enabled: true,
+            partition_queue: false,
         }
+    }
+
+    /// Marks the queue partitioned (`partition_queue`) even without per-partition limits.
+    #[must_use]
+    pub fn partition_queue(mut self, partitioned: bool) -> Self {
+        self.partition_queue = partitioned;
+        self
+    }
+
+    /// The `partition_queue` value a write stores: the definition's mark, or any partition limit
+    /// (DBOS: "any per-partition limit implies partitioning").
+    pub fn partition_queue_column(&self) -> bool {
+        self.partition_queue || self.limits.is_partitioned()
+    }
+
+    /// Drops a `partition_queue` mark read back from a row that only reflects its partition
+    /// limits (stored, the two look alike), keeping a mark set without any. Call it on a stored
+    /// definition before changing its limits ([`crate::QueueStore::update_queue`]), so that the
+    /// mark written next follows the new limits: clearing the last partition limit of a queue
+    /// partitioned by its limits leaves it unpartitioned.
+    pub fn keep_explicit_partition_mark(&mut self) {
+        self.partition_queue &= !self.limits.is_partitioned();
     }
 
     /// Sets the limits.
@@ -682,7 +717,8 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     ///
     /// # Behavior
     /// The owner of an existing queue is kept (`COALESCE(existing, caller's)`); `policy` says
-    /// whether its definition is replaced.
+    /// whether its definition is replaced. Writes `priority_enabled = TRUE` and `partition_queue`
+    /// = [`QueueDefinition::partition_queue_column`], as DBOS 3.4 does.
     ///
     /// # Errors
     /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty name or the reserved
@@ -710,6 +746,11 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>>;
 
     /// Changes the given fields of a queue and returns the new definition.
+    ///
+    /// # Behavior
+    /// Rewrites `partition_queue`: a mark set without partition limits stays, one that only
+    /// reflected partition limits follows the new limits
+    /// ([`QueueDefinition::keep_explicit_partition_mark`]); `priority_enabled` becomes TRUE.
     ///
     /// # Errors
     /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown queue.

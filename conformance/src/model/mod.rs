@@ -242,11 +242,15 @@ impl State {
         self.workflows.insert(id, row);
     }
 
-    /// A workflow as the contract reads it: the status row with inputs, output and error taken
-    /// from the payload tables, falling back to the legacy columns
+    /// A workflow as the contract reads it: the status row with the fencing token and queue flags
+    /// of [`WorkflowRow`], and inputs, output and error taken from the payload tables, falling back to the legacy columns
     /// (`COALESCE(workflow_input.inputs, workflow_status.inputs)`, and so on).
     fn view(&self, row: &WorkflowRow) -> WorkflowInfo {
         let mut info = row.info.clone();
+        info.owner_xid = row.owner_xid.clone();
+        info.rate_limited = row.rate_limited;
+        info.is_debounced = row.is_debounced;
+        info.debounce_deadline_epoch_ms = row.debounce_deadline_epoch_ms;
         let id = &info.workflow_id;
         if let Some(inputs) = self.inputs.get(id).and_then(|i| i.inputs.clone()) {
             info.inputs = Some(inputs);
@@ -482,6 +486,7 @@ fn new_row(wf: NewWorkflow, now: EpochMs, created_at: EpochMs) -> (WorkflowRow, 
     info.parent_workflow_id = wf.parent_workflow_id;
     info.forked_from = wf.forked_from;
     info.delay_until_epoch_ms = wf.delay_until_epoch_ms;
+    info.schedule_name = wf.schedule_name;
     info.attributes = wf.attributes;
     info.serialization = wf.inputs.serialization;
     // `inputs` stays NULL: the inputs go to `workflow_input`.

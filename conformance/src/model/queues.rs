@@ -643,7 +643,7 @@ impl QueueStore for MemoryStore {
         queue.validate()?;
         self.write(|state| {
             let Some(existing) = state.queues.get_mut(&queue.name) else {
-                state.queues.insert(queue.name.clone(), queue);
+                state.queues.insert(queue.name.clone(), stored_queue(queue));
                 return Ok(true);
             };
             let owner = existing.application_name.as_deref();
@@ -651,6 +651,8 @@ impl QueueStore for MemoryStore {
                 return Err(name_taken("queue", &queue.name, owner));
             }
             if policy == QueueConflictPolicy::Update {
+                existing.partition_queue = queue.partition_queue_column();
+                existing.priority_enabled = true;
                 existing.limits = queue.limits;
                 existing.polling_interval = queue.polling_interval;
                 if existing.application_name.is_none() {
@@ -685,6 +687,7 @@ impl QueueStore for MemoryStore {
             let queue = state.queues.get_mut(name).ok_or_else(|| {
                 Error::not_found(format!("queue {name:?} is not registered")).with_backend(BACKEND)
             })?;
+            queue.keep_explicit_partition_mark();
             let limits = &mut queue.limits;
             if let Some(v) = update.concurrency {
                 limits.concurrency = v;
@@ -707,6 +710,8 @@ impl QueueStore for MemoryStore {
             if let Some(v) = update.polling_interval {
                 queue.polling_interval = v;
             }
+            queue.partition_queue = queue.partition_queue_column();
+            queue.priority_enabled = true;
             Ok(queue.clone())
         })
     }
@@ -796,4 +801,12 @@ impl VersionStore for MemoryStore {
             .with_backend(BACKEND)),
         })
     }
+}
+
+/// A definition as the `queues` row stores it: `priority_enabled` TRUE, and `partition_queue`
+/// the definition's mark or any partition limit, as DBOS writes them.
+fn stored_queue(mut queue: QueueDefinition) -> QueueDefinition {
+    queue.partition_queue = queue.partition_queue_column();
+    queue.priority_enabled = true;
+    queue
 }

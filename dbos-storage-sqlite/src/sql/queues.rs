@@ -55,14 +55,14 @@ INSERT INTO workflow_status (
     executor_id, application_version, application_id, application_name, created_at,
     updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
     delay_until_epoch_ms, parent_workflow_id, forked_from, serialization, attributes, owner_xid,
-    creator_xid, is_debounced, debounce_deadline_epoch_ms)
+    creator_xid, is_debounced, debounce_deadline_epoch_ms, schedule_name)
 VALUES (
     :workflow_uuid, :status, :name, :class_name, :config_name, :queue_name, :deduplication_id,
     :priority, :queue_partition_key, :authenticated_user, :assumed_role, :authenticated_roles,
     :executor_id, :application_version, :application_id, :application_name, :created_at,
     :created_at, :recovery_attempts, :workflow_timeout_ms, :workflow_deadline_epoch_ms,
     :delay_until_epoch_ms, :parent_workflow_id, :forked_from, :serialization, :attributes,
-    :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
+    :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms, :schedule_name)
 ON CONFLICT (workflow_uuid) DO NOTHING
 RETURNING workflow_uuid";
 
@@ -341,7 +341,8 @@ macro_rules! queue_columns {
     () => {
         "name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, \
          partition_concurrency, partition_worker_concurrency, partition_rate_limit_max, \
-         partition_rate_limit_period_sec, polling_interval_sec, application_name"
+         partition_rate_limit_period_sec, polling_interval_sec, application_name, \
+         priority_enabled, partition_queue"
     };
 }
 
@@ -413,6 +414,7 @@ UPDATE queues
 SET concurrency = :concurrency, worker_concurrency = :worker_concurrency,
     rate_limit_max = :rate_limit_max, rate_limit_period_sec = :rate_limit_period_sec,
     partition_queue = :partition_queue, polling_interval_sec = :polling_interval_sec,
+    priority_enabled = TRUE,
     partition_concurrency = :partition_concurrency,
     partition_worker_concurrency = :partition_worker_concurrency,
     partition_rate_limit_max = :partition_rate_limit_max,
