@@ -89,6 +89,7 @@ macro_rules! __properties {
                 row_flags_are_read_back
                 queue_flags_are_written_and_read_back
                 attributes_clear_back_to_unset
+                debounce_matches_class_and_config
             ]
             [limits:
                 texts_at_their_limit_are_kept_everywhere

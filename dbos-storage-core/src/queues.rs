@@ -305,6 +305,13 @@ pub struct DebounceRequest {
     pub inputs: Payload,
     /// The caller's application.
     pub application_name: Option<String>,
+    /// The class of a debounced method workflow: when set, only a row with this `class_name`
+    /// is extended. `None` matches any class, as DBOS's debounce does.
+    pub class_name: Option<String>,
+    /// The configured instance of a debounced method workflow: when set, only a row with this
+    /// `config_name` is extended (so two instances of one class debouncing the same key never
+    /// extend each other's workflow). `None` matches any instance, as DBOS's debounce does.
+    pub config_name: Option<String>,
 }
 
 impl DebounceRequest {
@@ -325,7 +332,18 @@ impl DebounceRequest {
             delay_until_epoch_ms,
             inputs,
             application_name: None,
+            class_name: None,
+            config_name: None,
         }
+    }
+
+    /// Extends only the debounced workflow of this class and configured instance (the
+    /// `class_name` and `config_name` its [`NewWorkflow::with_class`] wrote).
+    #[must_use]
+    pub fn with_class(mut self, class_name: Option<String>, config_name: Option<String>) -> Self {
+        self.class_name = class_name;
+        self.config_name = config_name;
+        self
     }
 
     /// Checks the request: a workflow name, queue name and deduplication id (non-empty, within
@@ -347,7 +365,22 @@ impl DebounceRequest {
         if let Some(app) = &self.application_name {
             crate::validate::short_name("application name", app)?;
         }
+        if let Some(class) = &self.class_name {
+            crate::validate::short_name("debounced class name", class)?;
+        }
+        if let Some(config) = &self.config_name {
+            crate::validate::short_name("debounced config name", config)?;
+        }
         Ok(())
+    }
+
+    /// Whether a row of `class_name` and `config_name` is the one this debounce may extend:
+    /// each of the request's names, when set, must match.
+    pub fn matches_class(&self, class_name: Option<&str>, config_name: Option<&str>) -> bool {
+        let matches = |wanted: &Option<String>, stored: Option<&str>| {
+            wanted.as_deref().is_none_or(|w| stored == Some(w))
+        };
+        matches(&self.class_name, class_name) && matches(&self.config_name, config_name)
     }
 }
 
@@ -636,7 +669,8 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     ///
     /// # Behavior
     /// Matches the `DELAYED`, debounced row holding `deduplication_id` on the queue with the same
-    /// function name and application (or unclaimed); sets its release time to the smaller of the
+    /// function name, the request's class and config names where it gives them
+    /// ([`DebounceRequest::matches_class`]), and application (or unclaimed); sets its release time to the smaller of the
     /// request's and the row's `debounce_deadline_epoch_ms`, replaces its inputs, and claims it
     /// for the application. Otherwise reports who holds the key, or that nobody does.
     ///

@@ -61,4 +61,5 @@ checks! {
     owner_and_queue_flags_are_read;
     queue_flags_are_stored;
     cleared_attributes_are_json_null;
+    debounce_matches_the_instance;
 }

@@ -137,3 +137,43 @@ async fn cleared_attributes_are_the_json_null_text() {
         vec![text("null")]
     );
 }
+
+#[tokio::test]
+async fn a_debounce_naming_an_instance_extends_only_the_row_dbos_wrote_for_it() {
+    use dbos_storage_core::{DebounceOutcome, DebounceRequest};
+    let f = fixture().await;
+    let c = raw(&f.path);
+    c.execute_batch(
+        "INSERT INTO workflow_status (workflow_uuid, status, name, class_name, config_name,
+             queue_name, deduplication_id, delay_until_epoch_ms, is_debounced, created_at,
+             updated_at)
+         VALUES ('one', 'DELAYED', 'method', 'Cls', 'first', 'dq', 'method-key', 5000, 1, 1, 1);",
+    )
+    .unwrap();
+    let bounce = |config: &str| {
+        DebounceRequest::new("method", "dq", "key", 9000, input())
+            .with_class(Some("Cls".to_owned()), Some(config.to_owned()))
+    };
+    let other = f.store.debounce_workflow(bounce("second")).await.unwrap();
+    assert!(
+        matches!(other, DebounceOutcome::HeldBy { ref workflow_id, .. } if workflow_id == "one"),
+        "{other:?}"
+    );
+    let select = "SELECT delay_until_epoch_ms, class_name, config_name FROM workflow_status
+                  WHERE workflow_uuid = 'one'";
+    assert_eq!(
+        row(&c, select, []),
+        vec![Value::Integer(5000), text("Cls"), text("first")]
+    );
+    let own = f.store.debounce_workflow(bounce("first")).await.unwrap();
+    assert_eq!(
+        own,
+        DebounceOutcome::Extended {
+            workflow_id: "one".to_owned()
+        }
+    );
+    assert_eq!(
+        row(&c, select, []),
+        vec![Value::Integer(9000), text("Cls"), text("first")]
+    );
+}

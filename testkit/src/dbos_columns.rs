@@ -154,3 +154,44 @@ pub async fn cleared_attributes_are_json_null(env: &Env) {
         (false, Some("null".to_owned()), Some("null".to_owned()))
     );
 }
+
+/// A debounce naming a class and instance extends only the row DBOS wrote for that instance,
+/// and writes neither name.
+pub async fn debounce_matches_the_instance(env: &Env) {
+    use dbos_storage_core::{DebounceOutcome, DebounceRequest};
+    env.exec(
+        "INSERT INTO {s}.workflow_status (workflow_uuid, status, name, class_name, config_name,
+             queue_name, deduplication_id, delay_until_epoch_ms, is_debounced)
+         VALUES ('one', 'DELAYED', 'method', 'Cls', 'first', 'dq', 'method-key', 5000, TRUE)",
+    )
+    .await;
+    let bounce = |config: &str| {
+        DebounceRequest::new("method", "dq", "key", 9000, input())
+            .with_class(Some("Cls".to_owned()), Some(config.to_owned()))
+    };
+    let other = env.store.debounce_workflow(bounce("second")).await.unwrap();
+    assert!(
+        matches!(other, DebounceOutcome::HeldBy { ref workflow_id, .. } if workflow_id == "one"),
+        "{other:?}"
+    );
+    let select = "SELECT delay_until_epoch_ms, class_name, config_name
+                  FROM {s}.workflow_status WHERE workflow_uuid = 'one'";
+    let read = |rows: Vec<tokio_postgres::Row>| -> (i64, String, String) {
+        (rows[0].get(0), rows[0].get(1), rows[0].get(2))
+    };
+    assert_eq!(
+        read(env.rows(select).await),
+        (5000, "Cls".to_owned(), "first".to_owned())
+    );
+    let own = env.store.debounce_workflow(bounce("first")).await.unwrap();
+    assert_eq!(
+        own,
+        DebounceOutcome::Extended {
+            workflow_id: "one".to_owned()
+        }
+    );
+    assert_eq!(
+        read(env.rows(select).await),
+        (9000, "Cls".to_owned(), "first".to_owned())
+    );
+}

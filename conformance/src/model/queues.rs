@@ -319,6 +319,7 @@ impl State {
                 && info.queue_name.as_deref() == Some(request.queue_name.as_str())
                 && info.deduplication_id.as_deref() == Some(request.deduplication_id.as_str())
                 && info.name == request.workflow_name
+                && request.matches_class(info.class_name.as_deref(), info.config_name.as_deref())
                 && in_scope(info.application_name.as_deref(), caller)
         });
         if let Some(row) = target {

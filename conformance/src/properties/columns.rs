@@ -344,3 +344,83 @@ pub async fn attributes_clear_back_to_unset<F: Factory>(factory: &F) {
     assert!(e.message().contains("ghost"), "{e}");
     factory.destroy(store).await;
 }
+
+/// A debounce that names a class and configured instance extends only the debounced workflow of
+/// that class and instance; another instance finds the key held. A debounce that names none
+/// matches any, as DBOS's does. Names with a NUL byte are refused.
+pub async fn debounce_matches_class_and_config<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let until = now_epoch_ms() + HOUR_MS;
+    ok(
+        store
+            .insert_workflow(
+                NewWorkflow::new("one", "method", inputs())
+                    .with_class(Some("Cls".into()), Some("first".into()))
+                    .debounced("dq", "key", until, None),
+                InsertOptions::default(),
+            )
+            .await,
+        "insert a debounced method workflow",
+    );
+    let bounce = |class: Option<&str>, config: Option<&str>, at: i64| {
+        DebounceRequest::new("method", "dq", "key", at, inputs())
+            .with_class(class.map(str::to_owned), config.map(str::to_owned))
+    };
+    let other = ok(
+        store
+            .debounce_workflow(bounce(Some("Cls"), Some("second"), until + 1_000))
+            .await,
+        "debounce from another instance",
+    );
+    assert_eq!(
+        other,
+        DebounceOutcome::HeldBy {
+            workflow_id: "one".into(),
+            is_debounced: true,
+            name: "method".into(),
+            application_name: None,
+        }
+    );
+    assert_eq!(
+        get(&store, "one").await.delay_until_epoch_ms,
+        Some(until),
+        "another instance's debounce changes nothing"
+    );
+    for (class, config, new_until) in [
+        (Some("Cls"), Some("first"), until + 1_000),
+        (None, None, until + 2_000),
+    ] {
+        let outcome = ok(
+            store
+                .debounce_workflow(bounce(class, config, new_until))
+                .await,
+            "debounce from the same instance or from anyone",
+        );
+        assert_eq!(
+            outcome,
+            DebounceOutcome::Extended {
+                workflow_id: "one".into()
+            },
+            "{class:?} {config:?}"
+        );
+        assert_eq!(
+            get(&store, "one").await.delay_until_epoch_ms,
+            Some(new_until)
+        );
+    }
+    for (request, what) in [
+        (bounce(Some("C\0s"), None, until), "debounced class name"),
+        (bounce(None, Some("f\0"), until), "debounced config name"),
+    ] {
+        let e = err(
+            store.debounce_workflow(request).await,
+            ErrorKind::InvalidInput,
+            what,
+        );
+        assert!(
+            e.message().contains(what) && e.message().contains("NUL"),
+            "{e}"
+        );
+    }
+    factory.destroy(store).await;
+}

@@ -517,7 +517,8 @@ RETURNING workflow_uuid"
 /// Pushes back a debounced workflow: the `DELAYED`, debounced row of function `$1` on queue
 /// `$2` holding deduplication id `$3`, of application `$6` or unclaimed. Its release time
 /// becomes `$4` capped at its debounce deadline, its serialization label `$5`, its inputs `$7`,
-/// and it is claimed for `$6` (an owned row keeps its owner). Returns the id, or no row.
+/// and it is claimed for `$6` (an owned row keeps its owner). `$8` class and `$9` config name,
+/// when not NULL, must match the row's. Returns the id, or no row.
 pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
     "WITH updated AS (
     UPDATE {schema}.workflow_status ws
@@ -531,7 +532,9 @@ pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
     ",
         application_name = COALESCE(ws.application_name, $6::text)
     WHERE ws.name = $1 AND ws.queue_name = $2 AND ws.deduplication_id = $3
-      AND ws.status = 'DELAYED' AND ws.is_debounced AND ",
+      AND ws.status = 'DELAYED' AND ws.is_debounced
+      AND ($8::text IS NULL OR ws.class_name = $8::text)
+      AND ($9::text IS NULL OR ws.config_name = $9::text) AND ",
     app_scope!("ws", "$6"),
     "
     RETURNING ws.workflow_uuid

@@ -786,6 +786,8 @@ impl QueueStore for PostgresStore {
                             &serialization,
                             &request.application_name,
                             &request.inputs.text,
+                            &request.class_name,
+                            &request.config_name,
                         ],
                     )
                     .await

@@ -249,7 +249,8 @@ WHERE workflow_uuid = ?1 AND status = 'DELAYED'";
 /// Pushes back the delayed, debounced row holding a key: its release time becomes the smaller
 /// of `:until` and its debounce deadline, its label follows the new inputs, and the caller's
 /// application claims it. Named parameters `:name`, `:queue_name`, `:deduplication_id`,
-/// `:until`, `:serialization`, `:now`, `:application_name`.
+/// `:until`, `:serialization`, `:now`, `:application_name`; `:class_name` and `:config_name`,
+/// when not NULL, must match the row's.
 pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
     "UPDATE workflow_status \
      SET delay_until_epoch_ms = CASE \
@@ -258,7 +259,9 @@ pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
          serialization = :serialization, updated_at = :now, \
          application_name = COALESCE(:application_name, application_name) \
      WHERE name = :name AND queue_name = :queue_name AND deduplication_id = :deduplication_id \
-       AND status = 'DELAYED' AND is_debounced AND ",
+       AND status = 'DELAYED' AND is_debounced \
+       AND (:class_name IS NULL OR class_name = :class_name) \
+       AND (:config_name IS NULL OR config_name = :config_name) AND ",
     app_scope!(""),
     " RETURNING workflow_uuid"
 );

@@ -625,6 +625,8 @@ impl QueueStore for SqliteStore {
                             ":serialization": request.inputs.label(),
                             ":now": now,
                             ":application_name": request.application_name,
+                            ":class_name": request.class_name,
+                            ":config_name": request.config_name,
                         },
                         |r| r.get::<_, String>(0),
                     )
