@@ -90,6 +90,7 @@ macro_rules! __properties {
                 queue_flags_are_written_and_read_back
                 attributes_clear_back_to_unset
                 debounce_matches_class_and_config
+                steps_without_times_read_back_without_times
             ]
             [limits:
                 texts_at_their_limit_are_kept_everywhere

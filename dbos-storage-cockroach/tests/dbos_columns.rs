@@ -65,4 +65,5 @@ checks! {
     queue_flags_are_stored;
     cleared_attributes_are_json_null;
     debounce_matches_the_instance;
+    untimed_steps_store_null_times;
 }

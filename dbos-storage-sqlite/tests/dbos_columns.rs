@@ -177,3 +177,28 @@ async fn a_debounce_naming_an_instance_extends_only_the_row_dbos_wrote_for_it() 
         vec![Value::Integer(9000), text("Cls"), text("first")]
     );
 }
+
+#[tokio::test]
+async fn a_step_without_times_stores_null_times() {
+    use dbos_storage_core::{Payload, StepRecord, StepStore};
+    let f = fixture().await;
+    f.store
+        .insert_workflow(
+            NewWorkflow::new("w", "wf", input()),
+            InsertOptions::default(),
+        )
+        .await
+        .unwrap();
+    let step = StepRecord::output("w", 1, "s", Payload::portable_json("1")).without_times();
+    f.store.record_step(step, None).await.unwrap();
+    let c = raw(&f.path);
+    assert_eq!(
+        row(
+            &c,
+            "SELECT started_at_epoch_ms, completed_at_epoch_ms, output FROM operation_outputs
+             WHERE workflow_uuid = 'w' AND function_id = 1",
+            []
+        ),
+        vec![Value::Null, Value::Null, text("1")]
+    );
+}

@@ -195,3 +195,26 @@ pub async fn debounce_matches_the_instance(env: &Env) {
         (9000, "Cls".to_owned(), "first".to_owned())
     );
 }
+
+/// A step recorded without times stores SQL NULL in both time columns.
+pub async fn untimed_steps_store_null_times(env: &Env) {
+    use dbos_storage_core::StepRecord;
+    env.store
+        .insert_workflow(
+            NewWorkflow::new("w", "wf", input()),
+            InsertOptions::default(),
+        )
+        .await
+        .unwrap();
+    let step = StepRecord::output("w", 1, "s", Payload::portable_json("1")).without_times();
+    env.store.record_step(step, None).await.unwrap();
+    let rows = env
+        .rows(
+            "SELECT started_at_epoch_ms, completed_at_epoch_ms, output
+             FROM {s}.operation_outputs WHERE workflow_uuid = 'w' AND function_id = 1",
+        )
+        .await;
+    let found: (Option<i64>, Option<i64>, Option<String>) =
+        (rows[0].get(0), rows[0].get(1), rows[0].get(2));
+    assert_eq!(found, (None, None, Some("1".to_owned())));
+}

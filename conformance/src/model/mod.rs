@@ -345,7 +345,7 @@ impl State {
     fn record_step(&mut self, step: StepRecord) -> Result<()> {
         let key = (step.workflow_id.clone(), step.function_id);
         if let Some(existing) = self.steps.get(&key) {
-            if existing.completed_at_epoch_ms == Some(step.completed_at_epoch_ms) {
+            if existing.completed_at_epoch_ms == step.completed_column() {
                 return Ok(());
             }
             let recorded_at = existing.completed_at_epoch_ms;
@@ -357,6 +357,8 @@ impl State {
             .info
             .application_name
             .clone();
+        let (started_at_epoch_ms, completed_at_epoch_ms) =
+            (step.started_column(), step.completed_column());
         let (output, error, serialization) = match step.outcome {
             None => (None, None, None),
             Some(Outcome::Output(p)) => (Some(p.text), None, p.serialization),
@@ -371,8 +373,8 @@ impl State {
                 error,
                 serialization: serialization.map(|s| s.as_label().to_owned()),
                 child_workflow_id: step.child_workflow_id,
-                started_at_epoch_ms: step.started_at_epoch_ms,
-                completed_at_epoch_ms: Some(step.completed_at_epoch_ms),
+                started_at_epoch_ms,
+                completed_at_epoch_ms,
                 application_name,
                 retention_timestamp,
             },

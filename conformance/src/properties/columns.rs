@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use dbos_storage_core::{
     now_epoch_ms, AttributeUpdate, ClaimRequest, DebounceOutcome, DebounceRequest, ErrorKind,
-    InsertOptions, ListWorkflowsQuery, NewWorkflow, QueueConflictPolicy, QueueDefinition,
-    QueueLimits, QueueStore, QueueUpdate,
+    InsertOptions, ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Payload, QueueConflictPolicy,
+    QueueDefinition, QueueLimits, QueueStore, QueueUpdate, StepRecord,
 };
 
 use crate::checks::*;
@@ -422,5 +422,60 @@ pub async fn debounce_matches_class_and_config<F: Factory>(factory: &F) {
             "{e}"
         );
     }
+    factory.destroy(store).await;
+}
+
+/// A step recorded without timings reads back with no start or completion time, next to a
+/// timed one that keeps both. Re-recording the untimed step (a retry) succeeds and changes
+/// nothing; a timed write at its position is a rival's and fails with `StepConflict`.
+pub async fn steps_without_times_read_back_without_times<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    ok(
+        store
+            .insert_workflow(pending("w", "c"), InsertOptions::default())
+            .await,
+        "insert w",
+    );
+    let untimed = StepRecord::output("w", 1, "plain", Payload::portable_json("1")).without_times();
+    let timed =
+        StepRecord::output("w", 2, "timed", Payload::portable_json("2")).with_times(Some(5), 7);
+    for step in [untimed.clone(), timed, untimed.clone()] {
+        ok(store.record_step(step, Some("c")).await, "record a step");
+    }
+    let steps = ok(
+        store
+            .list_steps("w", ListStepsOptions::default().load_output(true))
+            .await,
+        "list steps",
+    );
+    let times: Vec<_> = steps
+        .iter()
+        .map(|s| {
+            (
+                s.function_id,
+                s.started_at_epoch_ms,
+                s.completed_at_epoch_ms,
+            )
+        })
+        .collect();
+    assert_eq!(times, vec![(1, None, None), (2, Some(5), Some(7))]);
+    assert_eq!(
+        steps[0].outcome,
+        Some(dbos_storage_core::Outcome::Output(Payload::portable_json(
+            "1"
+        )))
+    );
+    let rival =
+        StepRecord::output("w", 1, "plain", Payload::portable_json("9")).with_times(None, 8);
+    let e = err(
+        store.record_step(rival, Some("c")).await,
+        ErrorKind::StepConflict,
+        "a timed write over an untimed row",
+    );
+    assert!(
+        e.message()
+            .contains("completed at an unknown time, this attempt at 8"),
+        "{e}"
+    );
     factory.destroy(store).await;
 }
