@@ -343,7 +343,7 @@ async fn get(db: &Db, id: &str, json: bool) -> Result<ExitCode, CliError> {
     add("priority", w.priority.to_string());
     add("dedup id", opt(w.deduplication_id.as_deref()));
     add("debounced", w.is_debounced.to_string());
-    add("debounce deadline", opt_time(w.debounce_deadline_epoch_ms));
+    add("debounce cap", opt_time(w.debounce_deadline_epoch_ms));
     add("rate limited", w.rate_limited.to_string());
     add("owner token", opt(w.owner_xid.as_deref()));
     add("partition", opt(w.queue_partition_key.as_deref()));

@@ -1285,6 +1285,7 @@ mod tests {
             list(&|_| "x".into()),
             list(&|_| "false".into()),
             nulls.clone(),
+            nulls.clone(),
             nulls,
         ]
         .join(", ");
