@@ -215,6 +215,10 @@ struct WorkflowJson {
     completed_at: Option<i64>,
     schedule_name: Option<String>,
     attributes: Option<Map<String, Value>>,
+    owner_xid: Option<String>,
+    rate_limited: bool,
+    is_debounced: bool,
+    debounce_deadline_epoch_ms: Option<i64>,
     serialization: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     inputs: Option<String>,
@@ -256,6 +260,10 @@ impl From<&WorkflowInfo> for WorkflowJson {
             completed_at: w.completed_at,
             schedule_name: w.schedule_name.clone(),
             attributes: w.attributes.clone(),
+            owner_xid: w.owner_xid.clone(),
+            rate_limited: w.rate_limited,
+            is_debounced: w.is_debounced,
+            debounce_deadline_epoch_ms: w.debounce_deadline_epoch_ms,
             serialization: w.serialization.as_ref().map(|s| s.as_label().to_owned()),
             inputs: w.inputs.clone(),
             output: w.output.clone(),
@@ -336,9 +344,14 @@ async fn get(db: &Db, id: &str, json: bool) -> Result<ExitCode, CliError> {
     add("attempts", w.recovery_attempts.to_string());
     add("priority", w.priority.to_string());
     add("dedup id", opt(w.deduplication_id.as_deref()));
+    add("debounced", w.is_debounced.to_string());
+    add("debounce cap", opt_time(w.debounce_deadline_epoch_ms));
+    add("rate limited", w.rate_limited.to_string());
+    add("owner token", opt(w.owner_xid.as_deref()));
     add("partition", opt(w.queue_partition_key.as_deref()));
     add("parent", opt(w.parent_workflow_id.as_deref()));
     add("forked from", opt(w.forked_from.as_deref()));
+    add("schedule", opt(w.schedule_name.as_deref()));
     add("user", opt(w.authenticated_user.as_deref()));
     add(
         "serialization",

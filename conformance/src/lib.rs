@@ -95,6 +95,14 @@ macro_rules! __properties {
                 invalid_input_is_rejected
                 payload_labels_round_trip
             ]
+            [columns:
+                schedule_name_is_written_and_read_back
+                row_flags_are_read_back
+                queue_flags_are_written_and_read_back
+                attributes_clear_back_to_unset
+                debounce_matches_class_and_config
+                steps_without_times_read_back_without_times
+            ]
             [limits:
                 texts_at_their_limit_are_kept_everywhere
                 a_nul_byte_in_any_text_is_refused_everywhere

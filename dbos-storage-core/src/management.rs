@@ -346,6 +346,36 @@ pub enum AttributeUpdate {
     /// Top-level keys of the new map overwrite or add to the old map (PostgreSQL `jsonb ||`);
     /// other keys stay.
     Merge,
+    /// The attributes are cleared back to "unset": the column holds JSON `null`, as DBOS writes
+    /// it for a workflow without attributes (and for `update_workflow_attributes(id, None)`), and
+    /// reads back as no map. Takes an empty map.
+    Clear,
+}
+
+impl AttributeUpdate {
+    /// Checks that `attributes` fits the mode: [`AttributeUpdate::Clear`] takes an empty map
+    /// (a key given to a clear would silently be dropped).
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::InvalidInput`] for a clear given keys.
+    pub fn validate(
+        self,
+        attributes: &serde_json::Map<String, serde_json::Value>,
+    ) -> crate::Result<()> {
+        if self == AttributeUpdate::Clear && !attributes.is_empty() {
+            return Err(crate::Error::invalid_input(format!(
+                "clearing attributes takes an empty map, but {} key(s) were given (first {:?}); \
+                 replace the map to set keys",
+                attributes.len(),
+                attributes
+                    .keys()
+                    .next()
+                    .map(String::as_str)
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Which finished workflows retention may delete.
@@ -950,15 +980,18 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
         options: DeleteOptions,
     ) -> Result<Vec<String>>;
 
-    /// Replaces or merges a workflow's attribute map and returns the map now stored.
+    /// Replaces, merges or clears a workflow's attribute map and returns the map now stored.
     ///
     /// # Behavior
     /// [`AttributeUpdate::Merge`] overwrites and adds top-level keys and keeps the others; a
     /// workflow without attributes (SQL NULL or JSON `null`) merges into an empty map.
+    /// [`AttributeUpdate::Clear`] stores JSON `null` (DBOS's "unset"; get and list then report no
+    /// map) and returns an empty map.
     ///
     /// # Errors
     /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown id;
-    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for keys or values with a NUL byte.
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for keys or values with a NUL byte, and
+    /// for a clear given keys ([`AttributeUpdate::validate`]).
     ///
     /// # Idempotency
     /// Idempotent.

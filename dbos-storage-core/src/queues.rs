@@ -305,6 +305,13 @@ pub struct DebounceRequest {
     pub inputs: Payload,
     /// The caller's application.
     pub application_name: Option<String>,
+    /// The class of a debounced method workflow: when set, only a row with this `class_name`
+    /// is extended. `None` matches any class, as DBOS's debounce does.
+    pub class_name: Option<String>,
+    /// The configured instance of a debounced method workflow: when set, only a row with this
+    /// `config_name` is extended (so two instances of one class debouncing the same key never
+    /// extend each other's workflow). `None` matches any instance, as DBOS's debounce does.
+    pub config_name: Option<String>,
 }
 
 impl DebounceRequest {
@@ -325,7 +332,18 @@ impl DebounceRequest {
             delay_until_epoch_ms,
             inputs,
             application_name: None,
+            class_name: None,
+            config_name: None,
         }
+    }
+
+    /// Extends only the debounced workflow of this class and configured instance (the
+    /// `class_name` and `config_name` its [`NewWorkflow::with_class`] wrote).
+    #[must_use]
+    pub fn with_class(mut self, class_name: Option<String>, config_name: Option<String>) -> Self {
+        self.class_name = class_name;
+        self.config_name = config_name;
+        self
     }
 
     /// Checks the request: a workflow name, queue name and deduplication id (non-empty, within
@@ -347,7 +365,22 @@ impl DebounceRequest {
         if let Some(app) = &self.application_name {
             crate::validate::short_name("application name", app)?;
         }
+        if let Some(class) = &self.class_name {
+            crate::validate::short_name("debounced class name", class)?;
+        }
+        if let Some(config) = &self.config_name {
+            crate::validate::short_name("debounced config name", config)?;
+        }
         Ok(())
+    }
+
+    /// Whether a row of `class_name` and `config_name` is the one this debounce may extend:
+    /// each of the request's names, when set, must match.
+    pub fn matches_class(&self, class_name: Option<&str>, config_name: Option<&str>) -> bool {
+        let matches = |wanted: &Option<String>, stored: Option<&str>| {
+            wanted.as_deref().is_none_or(|w| stored == Some(w))
+        };
+        matches(&self.class_name, class_name) && matches(&self.config_name, config_name)
     }
 }
 
@@ -388,6 +421,17 @@ pub struct QueueDefinition {
     pub polling_interval: Duration,
     /// The owning application; `None` = unclaimed.
     pub application_name: Option<String>,
+    /// The legacy `priority_enabled` flag, as stored. DBOS 3.4 always writes TRUE (priority is
+    /// always on) and never reads it; every write of this contract writes TRUE too, whatever
+    /// this field says. Reads return the stored value: FALSE only in a row an older DBOS wrote.
+    /// Defaults to true.
+    pub priority_enabled: bool,
+    /// The legacy `partition_queue` flag: the queue is partitioned, so every enqueue names a
+    /// partition key. Written as this mark or any partition limit
+    /// ([`QueueDefinition::partition_queue_column`]), as DBOS writes it; read back as stored.
+    /// Set it to mark a queue partitioned without per-partition limits (DBOS's
+    /// `partition_queue=True`). Defaults to false.
+    pub partition_queue: bool,
 }
 
 impl QueueDefinition {
@@ -398,7 +442,31 @@ impl QueueDefinition {
             limits: QueueLimits::default(),
             polling_interval: Duration::from_secs(1),
             application_name: None,
+            priority_enabled: true,
+            partition_queue: false,
         }
+    }
+
+    /// Marks the queue partitioned (`partition_queue`) even without per-partition limits.
+    #[must_use]
+    pub fn partition_queue(mut self, partitioned: bool) -> Self {
+        self.partition_queue = partitioned;
+        self
+    }
+
+    /// The `partition_queue` value a write stores: the definition's mark, or any partition limit
+    /// (DBOS: "any per-partition limit implies partitioning").
+    pub fn partition_queue_column(&self) -> bool {
+        self.partition_queue || self.limits.is_partitioned()
+    }
+
+    /// Drops a `partition_queue` mark read back from a row that only reflects its partition
+    /// limits (stored, the two look alike), keeping a mark set without any. Call it on a stored
+    /// definition before changing its limits ([`crate::QueueStore::update_queue`]), so that the
+    /// mark written next follows the new limits: clearing the last partition limit of a queue
+    /// partitioned by its limits leaves it unpartitioned.
+    pub fn keep_explicit_partition_mark(&mut self) {
+        self.partition_queue &= !self.limits.is_partitioned();
     }
 
     /// Sets the limits.
@@ -618,7 +686,8 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     ///
     /// # Behavior
     /// Matches the `DELAYED`, debounced row holding `deduplication_id` on the queue with the same
-    /// function name and application (or unclaimed); sets its release time to the smaller of the
+    /// function name, the request's class and config names where it gives them
+    /// ([`DebounceRequest::matches_class`]), and application (or unclaimed); sets its release time to the smaller of the
     /// request's and the row's `debounce_deadline_epoch_ms`, replaces its inputs, and claims it
     /// for the application. Otherwise reports who holds the key, or that nobody does.
     ///
@@ -699,7 +768,8 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     ///
     /// # Behavior
     /// The owner of an existing queue is kept (`COALESCE(existing, caller's)`); `policy` says
-    /// whether its definition is replaced.
+    /// whether its definition is replaced. Writes `priority_enabled = TRUE` and `partition_queue`
+    /// = [`QueueDefinition::partition_queue_column`], as DBOS 3.4 does.
     ///
     /// # Errors
     /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty name or the reserved
@@ -727,6 +797,11 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     async fn list_queues(&self, application_name: Option<&str>) -> Result<Vec<QueueDefinition>>;
 
     /// Changes the given fields of a queue and returns the new definition.
+    ///
+    /// # Behavior
+    /// Rewrites `partition_queue`: a mark set without partition limits stays, one that only
+    /// reflected partition limits follows the new limits
+    /// ([`QueueDefinition::keep_explicit_partition_mark`]); `priority_enabled` becomes TRUE.
     ///
     /// # Errors
     /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown queue.

@@ -33,7 +33,9 @@ pub trait StepStore: Debug + Send + Sync + 'static {
     /// # Behavior
     /// When `owner_xid` is given, first checks in the same transaction that the workflow is still
     /// owned by it. The row copies the workflow's `application_name`. A row already recorded with
-    /// the same `completed_at_epoch_ms` is this call's own earlier write, and succeeds.
+    /// the same `completed_at_epoch_ms` is this call's own earlier write, and succeeds; a step
+    /// recorded [without times](StepRecord::without_times) writes NULL times, and an untimed row
+    /// at its position counts as its own.
     ///
     /// # Errors
     /// - [`NotFound`](crate::ErrorKind::NotFound): no such workflow (with or without a token).
@@ -125,6 +127,13 @@ pub struct StepRecord {
     /// When the step completed (epoch ms). Computed once, outside any retry: it is how a retry of
     /// this write is told from a rival's.
     pub completed_at_epoch_ms: EpochMs,
+    /// Whether the row records the step's times. `false` stores SQL NULL in both
+    /// `started_at_epoch_ms` and `completed_at_epoch_ms`, as DBOS leaves the steps it checkpoints
+    /// without timings; [`crate::StepStore::list_steps`] then reports no times. With no
+    /// completion time recorded, a retry cannot be told from a rival: an untimed row already at
+    /// that position counts as this write's own (DBOS's `ON CONFLICT DO NOTHING`). Defaults to
+    /// true; see [`StepRecord::without_times`].
+    pub record_times: bool,
 }
 
 impl StepRecord {
@@ -174,6 +183,7 @@ impl StepRecord {
             child_workflow_id: None,
             started_at_epoch_ms: Some(now),
             completed_at_epoch_ms: now,
+            record_times: true,
         }
     }
 
@@ -189,7 +199,27 @@ impl StepRecord {
     pub fn with_times(mut self, started: Option<EpochMs>, completed: EpochMs) -> Self {
         self.started_at_epoch_ms = started;
         self.completed_at_epoch_ms = completed;
+        self.record_times = true;
         self
+    }
+
+    /// Records the step without timings: both time columns NULL (see
+    /// [`StepRecord::record_times`]).
+    #[must_use]
+    pub fn without_times(mut self) -> Self {
+        self.record_times = false;
+        self
+    }
+
+    /// The `started_at_epoch_ms` column to write: the start time, or NULL without timings.
+    pub fn started_column(&self) -> Option<EpochMs> {
+        self.started_at_epoch_ms.filter(|_| self.record_times)
+    }
+
+    /// The `completed_at_epoch_ms` column to write: the completion time, or NULL without
+    /// timings. A recorded row with this value is this write's own earlier attempt.
+    pub fn completed_column(&self) -> Option<EpochMs> {
+        self.record_times.then_some(self.completed_at_epoch_ms)
     }
 
     /// Checks the id, position, name and payload text.

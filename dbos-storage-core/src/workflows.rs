@@ -305,6 +305,10 @@ pub struct NewWorkflow {
     pub is_debounced: bool,
     /// The latest release time a debounce may push a debounced workflow to.
     pub debounce_deadline_epoch_ms: Option<EpochMs>,
+    /// The named schedule that started it (`schedule_name`), as DBOS records a scheduled run;
+    /// [`ListWorkflowsQuery::schedule_name`] finds it by that name. `None` (SQL NULL) for every
+    /// other start.
+    pub schedule_name: Option<String>,
     /// The encoded inputs.
     pub inputs: Payload,
     /// The user attribute map (JSON object), or `None` (stored as JSON `null`).
@@ -341,6 +345,7 @@ impl NewWorkflow {
             forked_from: None,
             is_debounced: false,
             debounce_deadline_epoch_ms: None,
+            schedule_name: None,
             inputs,
             attributes: None,
             creator_xid: new_token(),
@@ -387,6 +392,13 @@ impl NewWorkflow {
     pub fn with_class(mut self, class_name: Option<String>, config_name: Option<String>) -> Self {
         self.class_name = class_name;
         self.config_name = config_name;
+        self
+    }
+
+    /// Records the named schedule that starts this run (`schedule_name`).
+    #[must_use]
+    pub fn with_schedule_name(mut self, schedule_name: impl Into<String>) -> Self {
+        self.schedule_name = Some(schedule_name.into());
         self
     }
 
@@ -482,7 +494,8 @@ impl NewWorkflow {
     }
 
     /// Checks the fields a store relies on: a non-empty id and name, a queue for queued
-    /// statuses, a delay for `Delayed`, and payload text without NUL bytes.
+    /// statuses, a delay for `Delayed`, payload text without NUL bytes, and a schedule name (when
+    /// set) that a schedule could have (non-empty, bounded).
     ///
     /// # Errors
     /// [`crate::ErrorKind::InvalidInput`] naming the offending field.
@@ -574,6 +587,9 @@ impl NewWorkflow {
         }
         for role in self.authenticated_roles.iter().flatten() {
             crate::validate::filter("authenticated role", role)?;
+        }
+        if let Some(schedule) = &self.schedule_name {
+            crate::schedules::validate_schedule_name(schedule)?;
         }
         Ok(())
     }
@@ -727,6 +743,17 @@ pub struct WorkflowInfo {
     pub schedule_name: Option<String>,
     /// The user attribute map.
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The ownership token of the live execution (`owner_xid`): the creator's token for a direct
+    /// start, the claim's token once a queue claimed it; `None` when nobody runs it (queued,
+    /// finished, cancelled, recovered).
+    pub owner_xid: Option<String>,
+    /// Whether it was claimed under its queue's rate limiter (`rate_limited`), which counts it
+    /// in its window.
+    pub rate_limited: bool,
+    /// Whether its deduplication id is a debounce key (`is_debounced`).
+    pub is_debounced: bool,
+    /// The latest release time a debounce may push it to (`debounce_deadline_epoch_ms`).
+    pub debounce_deadline_epoch_ms: Option<EpochMs>,
     /// The serialization label of its payloads.
     pub serialization: Option<Serialization>,
     /// The inputs, when loaded.
@@ -776,6 +803,10 @@ impl WorkflowInfo {
             completed_at: None,
             schedule_name: None,
             attributes: None,
+            owner_xid: None,
+            rate_limited: false,
+            is_debounced: false,
+            debounce_deadline_epoch_ms: None,
             serialization: None,
             inputs: None,
             output: None,

@@ -121,7 +121,7 @@ pub(crate) const DELETE_MIGRATION_VERSIONS: &str = "DELETE FROM dbos_migrations"
 // ---------------------------------------------------------------------------------------------
 
 /// The `workflow_status` columns read into a `WorkflowInfo`, in the order `store::read_workflow`
-/// expects (indexes 0..=29).
+/// expects (indexes 0..=33).
 macro_rules! workflow_columns {
     () => {
         "ws.workflow_uuid, ws.status, ws.name, ws.class_name, ws.config_name, \
@@ -131,7 +131,8 @@ macro_rules! workflow_columns {
          ws.workflow_deadline_epoch_ms, ws.started_at_epoch_ms, ws.deduplication_id, \
          ws.priority, ws.queue_partition_key, ws.forked_from, ws.was_forked_from, \
          ws.parent_workflow_id, ws.delay_until_epoch_ms, ws.completed_at, ws.schedule_name, \
-         ws.attributes, ws.serialization"
+         ws.attributes, ws.serialization, ws.owner_xid, ws.rate_limited, ws.is_debounced, \
+         ws.debounce_deadline_epoch_ms"
     };
 }
 
@@ -155,14 +156,14 @@ INSERT INTO workflow_status (
     executor_id, application_version, application_id, application_name, created_at,
     updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
     delay_until_epoch_ms, parent_workflow_id, forked_from, serialization, attributes, owner_xid,
-    creator_xid, is_debounced, debounce_deadline_epoch_ms)
+    creator_xid, is_debounced, debounce_deadline_epoch_ms, schedule_name)
 VALUES (
     :workflow_uuid, :status, :name, :class_name, :config_name, :queue_name, :deduplication_id,
     :priority, :queue_partition_key, :authenticated_user, :assumed_role, :authenticated_roles,
     :executor_id, :application_version, :application_id, :application_name, :created_at,
     :created_at, :recovery_attempts, :workflow_timeout_ms, :workflow_deadline_epoch_ms,
     :delay_until_epoch_ms, :parent_workflow_id, :forked_from, :serialization, :attributes,
-    :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
+    :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms, :schedule_name)
 ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = creator_xid
 RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization,
     owner_xid";

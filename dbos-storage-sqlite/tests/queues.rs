@@ -710,7 +710,8 @@ async fn the_queue_registry_writes_dbos_columns() {
         .unwrap());
     assert_eq!(
         f.store.get_queue("emails").await.unwrap(),
-        Some(queue.clone())
+        Some(queue.clone().partition_queue(true)),
+        "a partition limit is stored, and read back, as partition_queue"
     );
 
     let conn = raw(&f.path);

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod dbos_columns;
 pub mod factories;
 pub mod logs;
 pub mod older_schema;

@@ -132,6 +132,7 @@ impl ManagementStore for MemoryStore {
     ) -> Result<serde_json::Map<String, serde_json::Value>> {
         validate::workflow_id(workflow_id)?;
         validate::attributes(&attributes)?;
+        mode.validate(&attributes)?;
         self.write(|state| state.update_attributes(workflow_id, attributes, mode))
     }
 
@@ -519,6 +520,12 @@ impl State {
                 };
                 base.extend(attributes);
                 base
+            }
+            AttributeUpdate::Clear => {
+                // JSON `null`, DBOS's "unset": read back as no map.
+                row.raw.attributes = Some(Value::Null.to_string());
+                row.info.attributes = None;
+                return Ok(Map::new());
             }
             _ => attributes,
         };

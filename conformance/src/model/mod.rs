@@ -265,11 +265,15 @@ impl State {
         self.workflows.insert(id, row);
     }
 
-    /// A workflow as the contract reads it: the status row with inputs, output and error taken
-    /// from the payload tables, falling back to the legacy columns
+    /// A workflow as the contract reads it: the status row with the fencing token and queue flags
+    /// of [`WorkflowRow`], and inputs, output and error taken from the payload tables, falling back to the legacy columns
     /// (`COALESCE(workflow_input.inputs, workflow_status.inputs)`, and so on).
     fn view(&self, row: &WorkflowRow) -> WorkflowInfo {
         let mut info = row.info.clone();
+        info.owner_xid = row.owner_xid.clone();
+        info.rate_limited = row.rate_limited;
+        info.is_debounced = row.is_debounced;
+        info.debounce_deadline_epoch_ms = row.debounce_deadline_epoch_ms;
         let id = &info.workflow_id;
         if let Some(inputs) = self.inputs.get(id).and_then(|i| i.inputs.clone()) {
             info.inputs = Some(inputs);
@@ -364,7 +368,7 @@ impl State {
     fn record_step(&mut self, step: StepRecord) -> Result<()> {
         let key = (step.workflow_id.clone(), step.function_id);
         if let Some(existing) = self.steps.get(&key) {
-            if existing.completed_at_epoch_ms == Some(step.completed_at_epoch_ms) {
+            if existing.completed_at_epoch_ms == step.completed_column() {
                 return Ok(());
             }
             let recorded_at = existing.completed_at_epoch_ms;
@@ -376,6 +380,8 @@ impl State {
             .info
             .application_name
             .clone();
+        let (started_at_epoch_ms, completed_at_epoch_ms) =
+            (step.started_column(), step.completed_column());
         let (output, error, serialization) = match step.outcome {
             None => (None, None, None),
             Some(Outcome::Output(p)) => (Some(p.text), None, p.serialization),
@@ -390,8 +396,8 @@ impl State {
                 error,
                 serialization: serialization.map(|s| s.as_label().to_owned()),
                 child_workflow_id: step.child_workflow_id,
-                started_at_epoch_ms: step.started_at_epoch_ms,
-                completed_at_epoch_ms: Some(step.completed_at_epoch_ms),
+                started_at_epoch_ms,
+                completed_at_epoch_ms,
                 application_name,
                 retention_timestamp,
             },
@@ -505,6 +511,7 @@ fn new_row(wf: NewWorkflow, now: EpochMs, created_at: EpochMs) -> (WorkflowRow, 
     info.parent_workflow_id = wf.parent_workflow_id;
     info.forked_from = wf.forked_from;
     info.delay_until_epoch_ms = wf.delay_until_epoch_ms;
+    info.schedule_name = wf.schedule_name;
     info.attributes = wf.attributes;
     info.serialization = wf.inputs.serialization;
     // `inputs` stays NULL: the inputs go to `workflow_input`.

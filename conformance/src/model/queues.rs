@@ -319,6 +319,7 @@ impl State {
                 && info.queue_name.as_deref() == Some(request.queue_name.as_str())
                 && info.deduplication_id.as_deref() == Some(request.deduplication_id.as_str())
                 && info.name == request.workflow_name
+                && request.matches_class(info.class_name.as_deref(), info.config_name.as_deref())
                 && in_scope(info.application_name.as_deref(), caller)
         });
         if let Some(row) = target {
@@ -650,7 +651,7 @@ impl QueueStore for MemoryStore {
         queue.validate()?;
         self.write(|state| {
             let Some(existing) = state.queues.get_mut(&queue.name) else {
-                state.queues.insert(queue.name.clone(), queue);
+                state.queues.insert(queue.name.clone(), stored_queue(queue));
                 return Ok(true);
             };
             let owner = existing.application_name.as_deref();
@@ -658,6 +659,8 @@ impl QueueStore for MemoryStore {
                 return Err(name_taken("queue", &queue.name, owner));
             }
             if policy == QueueConflictPolicy::Update {
+                existing.partition_queue = queue.partition_queue_column();
+                existing.priority_enabled = true;
                 existing.limits = queue.limits;
                 existing.polling_interval = queue.polling_interval;
                 if existing.application_name.is_none() {
@@ -692,6 +695,7 @@ impl QueueStore for MemoryStore {
             let queue = state.queues.get_mut(name).ok_or_else(|| {
                 Error::not_found(format!("queue {name:?} is not registered")).with_backend(BACKEND)
             })?;
+            queue.keep_explicit_partition_mark();
             let limits = &mut queue.limits;
             if let Some(v) = update.concurrency {
                 limits.concurrency = v;
@@ -714,6 +718,8 @@ impl QueueStore for MemoryStore {
             if let Some(v) = update.polling_interval {
                 queue.polling_interval = v;
             }
+            queue.partition_queue = queue.partition_queue_column();
+            queue.priority_enabled = true;
             Ok(queue.clone())
         })
     }
@@ -803,4 +809,12 @@ impl VersionStore for MemoryStore {
             .with_backend(BACKEND)),
         })
     }
+}
+
+/// A definition as the `queues` row stores it: `priority_enabled` TRUE, and `partition_queue`
+/// the definition's mark or any partition limit, as DBOS writes them.
+fn stored_queue(mut queue: QueueDefinition) -> QueueDefinition {
+    queue.partition_queue = queue.partition_queue_column();
+    queue.priority_enabled = true;
+    queue
 }

@@ -3,7 +3,8 @@
 //! (`workflows`, `steps`, `messages`, `events`, `streams`, `queues`, `management`, `schedules`,
 //! `versions`, `lifecycle`).
 //!
-//! Properties that are not one area keep a module named for what they check: `forks`,
+//! Properties that are not one area keep a module named for what they check: `columns` (DBOS
+//! columns written and read back, each on its own), `forks`,
 //! `deletes`, `attributes`, `retention`, `transfer`, `metrics` and `renames` (operator
 //! operations of the management area, each with its own fixtures), `concurrency` (many tasks
 //! racing for one workflow or step write), `queue_concurrency` (many claimers racing over one
@@ -16,6 +17,7 @@
 //! property lives in.
 
 pub mod attributes;
+pub mod columns;
 pub mod concurrency;
 pub mod deletes;
 pub mod events;

@@ -1611,7 +1611,11 @@ pub async fn queue_registry<F: Factory>(factory: &F) {
         .polling_interval(Duration::from_millis(250))
         .application_name("B");
     assert!(ok(upsert(partitioned.clone(), update).await, "create pq"));
-    assert_eq!(get_queue("pq").await, Some(partitioned.clone()));
+    assert_eq!(
+        get_queue("pq").await,
+        Some(partitioned.clone().partition_queue(true)),
+        "partition limits are stored as partition_queue"
+    );
     assert!(ok(
         upsert(QueueDefinition::new("u"), update).await,
         "create u"

@@ -58,8 +58,8 @@ pub struct NewStep<'a> {
     pub child_workflow_id: Option<&'a str>,
     /// When the step started (epoch ms).
     pub started_at_epoch_ms: Option<EpochMs>,
-    /// When the step completed (epoch ms).
-    pub completed_at_epoch_ms: EpochMs,
+    /// When the step completed (epoch ms); `None` for a step recorded without times.
+    pub completed_at_epoch_ms: Option<EpochMs>,
     /// The serialization label of the output or error.
     pub serialization: Option<&'a str>,
     /// The workflow's application, which the row copies.
@@ -81,8 +81,8 @@ impl<'a> NewStep<'a> {
             output,
             error,
             child_workflow_id: step.child_workflow_id.as_deref(),
-            started_at_epoch_ms: step.started_at_epoch_ms,
-            completed_at_epoch_ms: step.completed_at_epoch_ms,
+            started_at_epoch_ms: step.started_column(),
+            completed_at_epoch_ms: step.completed_column(),
             serialization: step.outcome.as_ref().and_then(|o| o.payload().label()),
             application_name,
         }
@@ -106,7 +106,7 @@ impl<'a> NewStep<'a> {
             error: error.map(|p| p.text.as_str()),
             child_workflow_id: Some(&child.workflow_id),
             started_at_epoch_ms: Some(now),
-            completed_at_epoch_ms: now,
+            completed_at_epoch_ms: Some(now),
             serialization: error.and_then(Payload::label),
             application_name,
         }
@@ -131,7 +131,7 @@ impl<'a> NewStep<'a> {
             error: None,
             child_workflow_id: None,
             started_at_epoch_ms: Some(now),
-            completed_at_epoch_ms: wake_at_epoch_ms,
+            completed_at_epoch_ms: Some(wake_at_epoch_ms),
             serialization: output.label(),
             application_name,
         }
@@ -167,7 +167,14 @@ mod tests {
         assert_eq!(row.child_workflow_id, Some("c"));
         assert_eq!(
             (row.started_at_epoch_ms, row.completed_at_epoch_ms),
-            (Some(1), 2)
+            (Some(1), Some(2))
+        );
+        let untimed = step.clone().without_times();
+        let row = NewStep::recorded(&untimed, None);
+        assert_eq!(
+            (row.started_at_epoch_ms, row.completed_at_epoch_ms),
+            (None, None),
+            "a step recorded without times writes NULL times"
         );
         let marker = StepRecord::with_outcome("w", 3, "mark", None);
         let row = NewStep::recorded(&marker, None);
@@ -195,7 +202,7 @@ mod tests {
         assert_eq!(slept.output, Some("9.0"));
         assert_eq!(
             (slept.started_at_epoch_ms, slept.completed_at_epoch_ms),
-            (Some(5), 9_000)
+            (Some(5), Some(9_000))
         );
     }
 }

@@ -44,7 +44,8 @@ pub fn step_conflict(step: &StepRecord, recorded_at: Option<EpochMs>) -> Error {
             step.function_name,
             step.workflow_id,
             recorded_at.map_or_else(|| "an unknown time".to_owned(), |t| t.to_string()),
-            step.completed_at_epoch_ms
+            step.completed_column()
+                .map_or_else(|| "no recorded time".to_owned(), |t| t.to_string())
         ),
     )
 }

@@ -64,8 +64,8 @@ DELETE FROM {schema}.workflow_status WHERE workflow_uuid = ANY($1) RETURNING wor
 
 // language=SQL
 /// Replaces (`$3` false) or merges into (`$3` true, `jsonb ||`, a stored value that is not an
-/// object counting as empty) the attributes of workflow `$1` with `$2` (a jsonb object). Returns
-/// the stored attributes.
+/// object counting as empty) the attributes of workflow `$1` with `$2` (a jsonb object, or JSON
+/// `null` to clear them). Returns the stored attributes.
 pub(crate) const UPDATE_ATTRIBUTES: &str = "\
 UPDATE {schema}.workflow_status
 SET attributes = CASE

@@ -404,7 +404,7 @@ macro_rules! newest_created {
 /// text), `$13` executor, `$14` app version, `$15` app id, `$16` app name, `$17` timeout ms,
 /// `$18` deadline, `$19` delay until, `$20` parent, `$21` serialization, `$22` attributes (JSON
 /// text), `$23` creator token, `$24` inputs, `$25` is debounced, `$26` debounce deadline, `$27` forked
-/// from.
+/// from, `$28` schedule name.
 ///
 /// `created_at` is strictly increasing per (queue, partition key) in input order, starting
 /// after the newest `ENQUEUED`/`PENDING` row of that queue and partition (looked up once per
@@ -418,14 +418,14 @@ pub(crate) const ENQUEUE_WORKFLOWS: &str = concat!(
         $8::int4[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
         $15::text[], $16::text[], $17::int8[], $18::int8[], $19::int8[], $20::text[],
         $21::text[], $22::text[], $23::text[], $24::text[], $25::boolean[], $26::int8[],
-        $27::text[]
+        $27::text[], $28::text[]
     ) WITH ORDINALITY AS b(
         workflow_uuid, status, name, class_name, config_name, queue_name, deduplication_id,
         priority, queue_partition_key, authenticated_user, assumed_role, authenticated_roles,
         executor_id, application_version, application_id, application_name,
         workflow_timeout_ms, workflow_deadline_epoch_ms, delay_until_epoch_ms,
         parent_workflow_id, serialization, attributes, creator_xid, inputs, is_debounced,
-        debounce_deadline_epoch_ms, forked_from, ord)
+        debounce_deadline_epoch_ms, forked_from, schedule_name, ord)
 ), groups AS (
     SELECT DISTINCT b.queue_name, b.queue_partition_key FROM batch b
 ), seeds AS MATERIALIZED (
@@ -464,7 +464,7 @@ pub(crate) const ENQUEUE_WORKFLOWS: &str = concat!(
         executor_id, application_version, application_id, application_name, created_at,
         updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
         delay_until_epoch_ms, parent_workflow_id, serialization, attributes, creator_xid,
-        is_debounced, debounce_deadline_epoch_ms, forked_from)
+        is_debounced, debounce_deadline_epoch_ms, forked_from, schedule_name)
     SELECT n.workflow_uuid, n.status, n.name, n.class_name, n.config_name, n.queue_name,
         n.deduplication_id, n.priority, n.queue_partition_key, n.authenticated_user,
         n.assumed_role, n.authenticated_roles, n.executor_id, n.application_version,
@@ -472,7 +472,7 @@ pub(crate) const ENQUEUE_WORKFLOWS: &str = concat!(
     now_ms!(),
     ", 0, n.workflow_timeout_ms, n.workflow_deadline_epoch_ms, n.delay_until_epoch_ms,
         n.parent_workflow_id, n.serialization, n.attributes::jsonb, n.creator_xid,
-        n.is_debounced, n.debounce_deadline_epoch_ms, n.forked_from
+        n.is_debounced, n.debounce_deadline_epoch_ms, n.forked_from, n.schedule_name
     FROM numbered n
     ORDER BY n.ord
     ON CONFLICT (workflow_uuid) DO NOTHING
@@ -532,7 +532,8 @@ RETURNING workflow_uuid"
 /// Pushes back a debounced workflow: the `DELAYED`, debounced row of function `$1` on queue
 /// `$2` holding deduplication id `$3`, of application `$6` or unclaimed. Its release time
 /// becomes `$4` capped at its debounce deadline, its serialization label `$5`, its inputs `$7`,
-/// and it is claimed for `$6` (an owned row keeps its owner). Returns the id, or no row.
+/// and it is claimed for `$6` (an owned row keeps its owner). `$8` class and `$9` config name,
+/// when not NULL, must match the row's. Returns the id, or no row.
 pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
     "WITH updated AS (
     UPDATE {schema}.workflow_status ws
@@ -546,7 +547,9 @@ pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
     ",
         application_name = COALESCE(ws.application_name, $6::text)
     WHERE ws.name = $1 AND ws.queue_name = $2 AND ws.deduplication_id = $3
-      AND ws.status = 'DELAYED' AND ws.is_debounced AND ",
+      AND ws.status = 'DELAYED' AND ws.is_debounced
+      AND ($8::text IS NULL OR ws.class_name = $8::text)
+      AND ($9::text IS NULL OR ws.config_name = $9::text) AND ",
     app_scope!("ws", "$6"),
     "
     RETURNING ws.workflow_uuid
@@ -647,7 +650,8 @@ macro_rules! queue_columns {
     () => {
         "name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, \
          partition_concurrency, partition_worker_concurrency, partition_rate_limit_max, \
-         partition_rate_limit_period_sec, polling_interval_sec, application_name"
+         partition_rate_limit_period_sec, polling_interval_sec, application_name, \
+         priority_enabled, partition_queue"
     };
 }
 

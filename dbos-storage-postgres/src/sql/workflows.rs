@@ -14,7 +14,7 @@ macro_rules! now_ms {
 pub(crate) use now_ms;
 
 /// The `workflow_status` columns read into a `WorkflowInfo`, in the order
-/// `store::read_workflow` expects (indexes 0..=29).
+/// `store::read_workflow` expects (indexes 0..=33).
 macro_rules! workflow_columns {
     () => {
         "ws.workflow_uuid, ws.status, ws.name, ws.class_name, ws.config_name, \
@@ -24,7 +24,8 @@ macro_rules! workflow_columns {
          ws.workflow_deadline_epoch_ms, ws.started_at_epoch_ms, ws.deduplication_id, \
          ws.priority, ws.queue_partition_key, ws.forked_from, ws.was_forked_from, \
          ws.parent_workflow_id, ws.delay_until_epoch_ms, ws.completed_at, ws.schedule_name, \
-         ws.attributes, ws.serialization"
+         ws.attributes, ws.serialization, ws.owner_xid, ws.rate_limited, ws.is_debounced, \
+         ws.debounce_deadline_epoch_ms"
     };
 }
 
@@ -53,7 +54,7 @@ pub(crate) const SELECT_NOW_MS: &str = concat!("SELECT ", now_ms!());
 /// attempts, `$18` timeout ms, `$19` deadline (explicit), `$20` deadline offset from now (ms;
 /// clamped to the bigint range), `$21` delay until, `$22` parent, `$23` serialization, `$24`
 /// attributes (jsonb, JSON `null` when unset), `$25` owner token, `$26` creator token, `$27`
-/// inputs, `$28` is debounced, `$29` debounce deadline, `$30` forked from.
+/// inputs, `$28` is debounced, `$29` debounce deadline, `$30` forked from, `$31` schedule name.
 pub(crate) const INSERT_WORKFLOW: &str = concat!(
     "WITH inserted AS (
     INSERT INTO {schema}.workflow_status (
@@ -62,7 +63,7 @@ pub(crate) const INSERT_WORKFLOW: &str = concat!(
         executor_id, application_version, application_id, application_name, created_at,
         updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
         delay_until_epoch_ms, parent_workflow_id, serialization, attributes, owner_xid,
-        creator_xid, is_debounced, debounce_deadline_epoch_ms, forked_from)
+        creator_xid, is_debounced, debounce_deadline_epoch_ms, forked_from, schedule_name)
     VALUES (
         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, ",
     now_ms!(),
@@ -72,7 +73,7 @@ pub(crate) const INSERT_WORKFLOW: &str = concat!(
         COALESCE($19::bigint, CASE WHEN $20::bigint IS NOT NULL THEN LEAST(",
     now_ms!(),
     "::numeric + $20::bigint, 9223372036854775807)::bigint END),
-        $21, $22, $23, $24, $25, $26, $28, $29, $30)
+        $21, $22, $23, $24, $25, $26, $28, $29, $30, $31)
     ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = workflow_status.creator_xid
     RETURNING status, name, class_name, config_name, queue_name, creator_xid, serialization,
         owner_xid

@@ -252,7 +252,7 @@ fn reaches_no_server(kind: ErrorKind) -> bool {
 struct Written {
     workflow_id: String,
     function_id: i32,
-    completed_at: i64,
+    completed_at: Option<i64>,
 }
 
 impl Written {
@@ -260,7 +260,7 @@ impl Written {
         Written {
             workflow_id: step.workflow_id.clone(),
             function_id: step.function_id,
-            completed_at: step.completed_at_epoch_ms,
+            completed_at: step.completed_column(),
         }
     }
 }
@@ -287,7 +287,7 @@ async fn record_combined(
     let errors: Vec<Option<&str>> = rows.iter().map(|r| r.error).collect();
     let children: Vec<Option<&str>> = rows.iter().map(|r| r.child_workflow_id).collect();
     let started: Vec<Option<i64>> = rows.iter().map(|r| r.started_at_epoch_ms).collect();
-    let completed: Vec<i64> = rows.iter().map(|r| r.completed_at_epoch_ms).collect();
+    let completed: Vec<Option<i64>> = rows.iter().map(|r| r.completed_at_epoch_ms).collect();
     let labels: Vec<Option<&str>> = rows.iter().map(|r| r.serialization).collect();
     let owners: Vec<Option<&str>> = jobs.iter().map(|j| j.owner_xid.as_deref()).collect();
     let params: [&(dyn ToSql + Sync); 10] = [

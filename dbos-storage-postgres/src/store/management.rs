@@ -183,12 +183,18 @@ impl ManagementStore for PostgresStore {
     ) -> Result<Map<String, Value>> {
         validate::workflow_id(workflow_id)?;
         validate::attributes(&attributes)?;
+        mode.validate(&attributes)?;
         let client = self.client().await?;
         let merge = mode == AttributeUpdate::Merge;
+        // A clear stores JSON `null`, DBOS's "unset".
+        let value = match mode {
+            AttributeUpdate::Clear => Value::Null,
+            _ => Value::Object(attributes),
+        };
         let row = client
             .query_opt(
                 self.queries().update_attributes.as_str(),
-                &[&workflow_id, &Value::Object(attributes), &merge],
+                &[&workflow_id, &value, &merge],
             )
             .await
             .map_err(classify)?

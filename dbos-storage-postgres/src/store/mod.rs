@@ -651,9 +651,13 @@ pub(crate) fn read_workflow(row: &Row) -> Result<WorkflowInfo> {
     w.serialization = col::<Option<String>>(row, 29)?
         .as_deref()
         .map(Serialization::parse_label);
-    w.inputs = col(row, 30)?;
-    w.output = col(row, 31)?;
-    w.error = col(row, 32)?;
+    w.owner_xid = col(row, 30)?;
+    w.rate_limited = col(row, 31)?;
+    w.is_debounced = col(row, 32)?;
+    w.debounce_deadline_epoch_ms = col(row, 33)?;
+    w.inputs = col(row, 34)?;
+    w.output = col(row, 35)?;
+    w.error = col(row, 36)?;
     Ok(w)
 }
 

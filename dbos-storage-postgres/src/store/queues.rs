@@ -294,6 +294,7 @@ struct EnqueueColumns {
     debounced: Vec<bool>,
     debounce_deadlines: Vec<Option<i64>>,
     forked_from: Vec<Option<String>>,
+    schedules: Vec<Option<String>>,
 }
 
 impl EnqueueColumns {
@@ -337,12 +338,13 @@ impl EnqueueColumns {
             c.debounced.push(wf.is_debounced);
             c.debounce_deadlines.push(wf.debounce_deadline_epoch_ms);
             c.forked_from.push(wf.forked_from.clone());
+            c.schedules.push(wf.schedule_name.clone());
         }
         Ok(c)
     }
 
-    /// The statement's 27 parameters.
-    fn params(&self) -> [&(dyn ToSql + Sync); 27] {
+    /// The statement's 28 parameters.
+    fn params(&self) -> [&(dyn ToSql + Sync); 28] {
         [
             &self.ids,
             &self.statuses,
@@ -371,6 +373,7 @@ impl EnqueueColumns {
             &self.debounced,
             &self.debounce_deadlines,
             &self.forked_from,
+            &self.schedules,
         ]
     }
 }
@@ -468,7 +471,7 @@ impl QueueColumns {
             )?,
             partition_rate_period: l.partition_rate_limit.map(|r| r.period.as_secs_f64()),
             polling_interval: queue.polling_interval.as_secs_f64(),
-            partitioned: l.is_partitioned(),
+            partitioned: queue.partition_queue_column(),
             application_name: queue.application_name.clone(),
         })
     }
@@ -527,6 +530,8 @@ fn read_queue(row: &Row) -> Result<QueueDefinition> {
         .limits(limits)
         .polling_interval(Duration::try_from_secs_f64(polling).unwrap_or(Duration::from_secs(1)));
     queue.application_name = col(row, 10)?;
+    queue.priority_enabled = col(row, 11)?;
+    queue.partition_queue = col(row, 12)?;
     Ok(queue)
 }
 
@@ -790,6 +795,8 @@ impl QueueStore for PostgresStore {
                             &serialization,
                             &request.application_name,
                             &request.inputs.text,
+                            &request.class_name,
+                            &request.config_name,
                         ],
                     )
                     .await
@@ -1063,6 +1070,7 @@ impl QueueStore for PostgresStore {
                     .map_err(classify)?
                     .ok_or_else(|| not_registered(&name))?;
                 let mut queue = read_queue(&row)?;
+                queue.keep_explicit_partition_mark();
                 apply_update(&mut queue, update);
                 let columns = QueueColumns::of(&queue)?;
                 let row = tx
@@ -1285,6 +1293,7 @@ mod tests {
             list(&|_| "creator".into()),
             list(&|_| "x".into()),
             list(&|_| "false".into()),
+            nulls.clone(),
             nulls.clone(),
             nulls,
         ]

@@ -167,7 +167,7 @@ impl PostgresStore {
                     Some(r) => col(&r, 5)?,
                     None => None,
                 };
-                if recorded_at == Some(step.completed_at_epoch_ms) {
+                if recorded_at == step.completed_column() {
                     Ok(())
                 } else {
                     Err(with_backend(store_errors::step_conflict(step, recorded_at)))

@@ -64,7 +64,7 @@ pub(super) async fn insert_workflow_row(
     let recovery_attempts: i64 = if pending { 1 } else { 0 };
     let serialization = workflow.inputs.label();
 
-    let params: [&(dyn ToSql + Sync); 30] = [
+    let params: [&(dyn ToSql + Sync); 31] = [
         &workflow.workflow_id,
         &status.as_str(),
         &workflow.name,
@@ -95,6 +95,7 @@ pub(super) async fn insert_workflow_row(
         &workflow.is_debounced,
         &workflow.debounce_deadline_epoch_ms,
         &workflow.forked_from,
+        &workflow.schedule_name,
     ];
     let row = match client
         .query_one(queries.insert_workflow.as_str(), &params)

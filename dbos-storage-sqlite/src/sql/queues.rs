@@ -55,14 +55,14 @@ INSERT INTO workflow_status (
     executor_id, application_version, application_id, application_name, created_at,
     updated_at, recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms,
     delay_until_epoch_ms, parent_workflow_id, forked_from, serialization, attributes, owner_xid,
-    creator_xid, is_debounced, debounce_deadline_epoch_ms)
+    creator_xid, is_debounced, debounce_deadline_epoch_ms, schedule_name)
 VALUES (
     :workflow_uuid, :status, :name, :class_name, :config_name, :queue_name, :deduplication_id,
     :priority, :queue_partition_key, :authenticated_user, :assumed_role, :authenticated_roles,
     :executor_id, :application_version, :application_id, :application_name, :created_at,
     :created_at, :recovery_attempts, :workflow_timeout_ms, :workflow_deadline_epoch_ms,
     :delay_until_epoch_ms, :parent_workflow_id, :forked_from, :serialization, :attributes,
-    :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms)
+    :owner_xid, :creator_xid, :is_debounced, :debounce_deadline_epoch_ms, :schedule_name)
 ON CONFLICT (workflow_uuid) DO NOTHING
 RETURNING workflow_uuid";
 
@@ -253,7 +253,8 @@ WHERE workflow_uuid = ?1 AND status = 'DELAYED'";
 /// Pushes back the delayed, debounced row holding a key: its release time becomes the smaller
 /// of `:until` and its debounce deadline, its label follows the new inputs, and the caller's
 /// application claims it. Named parameters `:name`, `:queue_name`, `:deduplication_id`,
-/// `:until`, `:serialization`, `:now`, `:application_name`.
+/// `:until`, `:serialization`, `:now`, `:application_name`; `:class_name` and `:config_name`,
+/// when not NULL, must match the row's.
 pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
     "UPDATE workflow_status \
      SET delay_until_epoch_ms = CASE \
@@ -262,7 +263,9 @@ pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
          serialization = :serialization, updated_at = :now, \
          application_name = COALESCE(:application_name, application_name) \
      WHERE name = :name AND queue_name = :queue_name AND deduplication_id = :deduplication_id \
-       AND status = 'DELAYED' AND is_debounced AND ",
+       AND status = 'DELAYED' AND is_debounced \
+       AND (:class_name IS NULL OR class_name = :class_name) \
+       AND (:config_name IS NULL OR config_name = :config_name) AND ",
     app_scope!(""),
     " RETURNING workflow_uuid"
 );
@@ -345,7 +348,8 @@ macro_rules! queue_columns {
     () => {
         "name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, \
          partition_concurrency, partition_worker_concurrency, partition_rate_limit_max, \
-         partition_rate_limit_period_sec, polling_interval_sec, application_name"
+         partition_rate_limit_period_sec, polling_interval_sec, application_name, \
+         priority_enabled, partition_queue"
     };
 }
 
@@ -417,6 +421,7 @@ UPDATE queues
 SET concurrency = :concurrency, worker_concurrency = :worker_concurrency,
     rate_limit_max = :rate_limit_max, rate_limit_period_sec = :rate_limit_period_sec,
     partition_queue = :partition_queue, polling_interval_sec = :polling_interval_sec,
+    priority_enabled = TRUE,
     partition_concurrency = :partition_concurrency,
     partition_worker_concurrency = :partition_worker_concurrency,
     partition_rate_limit_max = :partition_rate_limit_max,

@@ -24,7 +24,8 @@ use super::{SqliteStore, ID_CHUNK};
 use crate::error::{classify, with_backend};
 use crate::sql;
 
-/// Replaces or merges `update` into the attributes stored in `tx`; returns the map stored.
+/// Replaces, merges or clears (JSON `null`) the attributes stored in `tx`; returns the map
+/// stored (empty after a clear).
 fn update_attributes(
     tx: &Transaction<'_>,
     workflow_id: &str,
@@ -49,6 +50,11 @@ fn update_attributes(
             };
             map.extend(update);
             map
+        }
+        AttributeUpdate::Clear => {
+            tx.execute_cached(sql::forks::UPDATE_ATTRIBUTES, params![workflow_id, "null"])
+                .map_err(classify)?;
+            return Ok(Map::new());
         }
         _ => update,
     };
@@ -184,6 +190,7 @@ impl ManagementStore for SqliteStore {
     ) -> Result<Map<String, Value>> {
         validate::workflow_id(workflow_id)?;
         validate::attributes(&attributes)?;
+        mode.validate(&attributes)?;
         let id = workflow_id.to_owned();
         self.conns()
             .write(move |tx| update_attributes(tx, &id, attributes, mode))

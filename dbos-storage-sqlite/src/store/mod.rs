@@ -304,9 +304,13 @@ pub(crate) fn read_workflow(row: &Row<'_>) -> rusqlite::Result<WorkflowInfo> {
         .get::<_, Option<String>>(29)?
         .as_deref()
         .map(Serialization::parse_label);
-    w.inputs = row.get(30)?;
-    w.output = row.get(31)?;
-    w.error = row.get(32)?;
+    w.owner_xid = row.get(30)?;
+    w.rate_limited = get_bool(row, 31)?;
+    w.is_debounced = get_bool(row, 32)?;
+    w.debounce_deadline_epoch_ms = get_i64(row, 33)?;
+    w.inputs = row.get(34)?;
+    w.output = row.get(35)?;
+    w.error = row.get(36)?;
     Ok(w)
 }
 

@@ -401,6 +401,8 @@ fn read_queue(row: &Row<'_>) -> rusqlite::Result<QueueDefinition> {
         .limits(limits)
         .polling_interval(seconds_column(row, 9)?.unwrap_or(Duration::from_secs(1)));
     queue.application_name = row.get(10)?;
+    queue.priority_enabled = get_bool(row, 11)?;
+    queue.partition_queue = get_bool(row, 12)?;
     Ok(queue)
 }
 
@@ -429,7 +431,9 @@ struct QueueColumns {
 }
 
 impl QueueColumns {
-    fn new(limits: &QueueLimits, polling_interval: Duration) -> Self {
+    /// The columns of `queue`; `partition_queue` is [`QueueDefinition::partition_queue_column`].
+    fn new(queue: &QueueDefinition) -> Self {
+        let limits = &queue.limits;
         QueueColumns {
             concurrency: limits.concurrency,
             worker_concurrency: limits.worker_concurrency,
@@ -441,8 +445,8 @@ impl QueueColumns {
             partition_rate_limit_period_sec: limits
                 .partition_rate_limit
                 .map(|l| l.period.as_secs_f64()),
-            partition_queue: limits.is_partitioned(),
-            polling_interval_sec: polling_interval.as_secs_f64(),
+            partition_queue: queue.partition_queue_column(),
+            polling_interval_sec: queue.polling_interval.as_secs_f64(),
         }
     }
 
@@ -631,6 +635,8 @@ impl QueueStore for SqliteStore {
                             ":serialization": request.inputs.label(),
                             ":now": now,
                             ":application_name": request.application_name,
+                            ":class_name": request.class_name,
+                            ":config_name": request.config_name,
                         },
                         |r| r.get::<_, String>(0),
                     )
@@ -826,7 +832,7 @@ impl QueueStore for SqliteStore {
                     }
                 }
                 let now = now_ms(tx)?;
-                let columns = QueueColumns::new(&queue.limits, queue.polling_interval);
+                let columns = QueueColumns::new(&queue);
                 let mut params = columns.params();
                 params.push((":name", &queue.name));
                 params.push((":application_name", &queue.application_name));
@@ -888,9 +894,12 @@ impl QueueStore for SqliteStore {
                     ))
                     .with_backend(BACKEND));
                 };
+                queue.keep_explicit_partition_mark();
                 apply_update(&mut queue, update);
+                queue.partition_queue = queue.partition_queue_column();
+                queue.priority_enabled = true;
                 let now = now_ms(tx)?;
-                let columns = QueueColumns::new(&queue.limits, queue.polling_interval);
+                let columns = QueueColumns::new(&queue);
                 let mut params = columns.params();
                 params.push((":name", &name));
                 params.push((":now", &now));

@@ -222,7 +222,7 @@ impl StepStore for SqliteStore {
                     })?;
                 let row = NewStep::recorded(&step, workflow.application_name.as_deref());
                 let recorded = record_step_row(tx, &row, now)?;
-                if recorded != Some(step.completed_at_epoch_ms) {
+                if recorded != step.completed_column() {
                     return Err(with_backend(store_errors::step_conflict(&step, recorded)));
                 }
                 Ok(())

@@ -112,6 +112,7 @@ impl<'a> WorkflowColumns<'a> {
             ":creator_xid": w.creator_xid,
             ":is_debounced": w.is_debounced,
             ":debounce_deadline_epoch_ms": w.debounce_deadline_epoch_ms,
+            ":schedule_name": w.schedule_name,
         })
     }
 }

@@ -1,0 +1,481 @@
+//! Columns DBOS Transact writes and reads that the contract carries both ways: the schedule that
+//! started a workflow, the fencing token and queue flags of a row, the legacy flags of the queue
+//! registry, attributes cleared back to DBOS's "unset", a void output and a step without timings.
+//! Each property writes the value through the contract and reads it back on the same store, so
+//! the model and every backend are held to one answer.
+
+use std::time::Duration;
+
+use dbos_storage_core::{
+    now_epoch_ms, AttributeUpdate, ClaimRequest, DebounceOutcome, DebounceRequest, ErrorKind,
+    InsertOptions, ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Payload, QueueConflictPolicy,
+    QueueDefinition, QueueLimits, QueueStore, QueueUpdate, StepRecord,
+};
+
+use crate::checks::*;
+use crate::Factory;
+
+/// An hour, in milliseconds: "the future" is an hour away.
+const HOUR_MS: i64 = 3_600_000;
+
+/// A workflow started by a schedule keeps the schedule's name, whether it was started directly
+/// or enqueued (alone or in a batch); listing by that name finds exactly those runs, and a
+/// workflow started otherwise has none. An empty or NUL-holding schedule name is refused.
+pub async fn schedule_name_is_written_and_read_back<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    ok(
+        store
+            .insert_workflow(
+                pending("direct", "c").with_schedule_name("nightly"),
+                InsertOptions::default(),
+            )
+            .await,
+        "insert a scheduled direct start",
+    );
+    ok(
+        store
+            .insert_workflow(
+                enqueued("queued", "q").with_schedule_name("nightly"),
+                InsertOptions::default(),
+            )
+            .await,
+        "enqueue a scheduled run",
+    );
+    ok(
+        store
+            .enqueue_workflows(vec![
+                enqueued("batched", "q").with_schedule_name("hourly"),
+                enqueued("plain", "q"),
+            ])
+            .await,
+        "batch enqueue a scheduled run and a plain one",
+    );
+    let expected = [
+        ("direct", Some("nightly")),
+        ("queued", Some("nightly")),
+        ("batched", Some("hourly")),
+        ("plain", None),
+    ];
+    for (id, schedule) in expected {
+        assert_eq!(
+            get(&store, id).await.schedule_name.as_deref(),
+            schedule,
+            "{id}"
+        );
+    }
+    let nightly = ok(
+        store
+            .list_workflows(ListWorkflowsQuery::new().schedule_name("nightly"))
+            .await,
+        "list by schedule name",
+    );
+    assert_eq!(sorted(id_set(&nightly)), ids(&["direct", "queued"]));
+
+    for (bad, expected) in [("", "schedule name is empty"), ("a\0b", "NUL")] {
+        let e = err(
+            store
+                .insert_workflow(
+                    pending("bad", "c").with_schedule_name(bad),
+                    InsertOptions::default(),
+                )
+                .await,
+            ErrorKind::InvalidInput,
+            "insert with a bad schedule name",
+        );
+        assert!(e.message().contains(expected), "{bad:?}: {e}");
+    }
+    assert!(
+        !exists(&store, "bad").await,
+        "a refused insert writes nothing"
+    );
+    factory.destroy(store).await;
+}
+
+/// Get and list return the row's ownership token and queue flags: a direct start is owned by its
+/// creator, an enqueued row by nobody until a claim (then by the claim's token), a claim under a
+/// rate limiter marks the row `rate_limited`, a finished row has no owner again, and a debounced
+/// row reports its flag and debounce deadline.
+pub async fn row_flags_are_read_back<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    ok(
+        store
+            .insert_workflow(pending("direct", "creator-1"), InsertOptions::default())
+            .await,
+        "insert direct",
+    );
+    let row = get(&store, "direct").await;
+    assert_eq!(row.owner_xid.as_deref(), Some("creator-1"));
+    assert!(!row.rate_limited && !row.is_debounced, "{row:?}");
+    assert_eq!(row.debounce_deadline_epoch_ms, None);
+    ok(
+        store.record_outcome("direct", output("1"), None).await,
+        "finish direct",
+    );
+    assert_eq!(
+        get(&store, "direct").await.owner_xid,
+        None,
+        "a finished workflow has no owner"
+    );
+
+    ok(
+        store
+            .enqueue_workflows(vec![enqueued("limited", "rl"), enqueued("free", "q")])
+            .await,
+        "enqueue two",
+    );
+    assert_eq!(get(&store, "limited").await.owner_xid, None);
+    let request = ClaimRequest::new("rl", "exec", "v1")
+        .limits(QueueLimits::new().rate_limit(5, Duration::from_secs(600)));
+    let token = request.owner_xid.clone();
+    let claimed = ok(store.claim_workflows(request).await, "claim rl").claimed;
+    assert_eq!(claimed, ids(&["limited"]));
+    let row = get(&store, "limited").await;
+    assert_eq!(row.owner_xid.as_deref(), Some(token.as_str()));
+    assert!(row.rate_limited, "claimed under a rate limiter");
+    let claimed = ok(
+        store
+            .claim_workflows(ClaimRequest::new("q", "exec", "v1"))
+            .await,
+        "claim q",
+    )
+    .claimed;
+    assert_eq!(claimed, ids(&["free"]));
+    assert!(
+        !get(&store, "free").await.rate_limited,
+        "a queue without a limiter does not mark its claims"
+    );
+
+    let until = now_epoch_ms() + HOUR_MS;
+    let deadline = until + HOUR_MS;
+    ok(
+        store
+            .insert_workflow(
+                NewWorkflow::new("bounced", "wf_fn", inputs()).debounced(
+                    "dq",
+                    "key",
+                    until,
+                    Some(deadline),
+                ),
+                InsertOptions::default(),
+            )
+            .await,
+        "insert debounced",
+    );
+    let row = get(&store, "bounced").await;
+    assert!(row.is_debounced, "{row:?}");
+    assert_eq!(row.debounce_deadline_epoch_ms, Some(deadline));
+    assert_eq!(row.owner_xid, None, "a delayed row has no owner");
+    let outcome = ok(
+        store
+            .debounce_workflow(DebounceRequest::new(
+                "wf_fn",
+                "dq",
+                "key",
+                deadline + HOUR_MS,
+                inputs(),
+            ))
+            .await,
+        "debounce past the deadline",
+    );
+    assert_eq!(
+        outcome,
+        DebounceOutcome::Extended {
+            workflow_id: "bounced".into()
+        }
+    );
+    let row = get(&store, "bounced").await;
+    assert_eq!(
+        row.delay_until_epoch_ms,
+        Some(deadline),
+        "capped at the deadline"
+    );
+    assert!(row.is_debounced);
+    factory.destroy(store).await;
+}
+
+/// The registry's legacy flags are written as DBOS 3.4 writes them and read back as stored:
+/// `priority_enabled` is always TRUE, whatever the definition says; `partition_queue` is the
+/// definition's mark or any partition limit. An update keeps a mark set without partition limits
+/// and lets one that came from partition limits follow them.
+pub async fn queue_flags_are_written_and_read_back<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let mut unprioritized = QueueDefinition::new("plain");
+    unprioritized.priority_enabled = false;
+    let definitions = [
+        unprioritized,
+        QueueDefinition::new("by-limits").limits(QueueLimits::new().partition_concurrency(2)),
+        QueueDefinition::new("marked").partition_queue(true),
+    ];
+    for queue in definitions {
+        ok(
+            store.upsert_queue(queue, QueueConflictPolicy::Update).await,
+            "upsert",
+        );
+    }
+    let flags = |q: &QueueDefinition| (q.name.clone(), q.priority_enabled, q.partition_queue);
+    let listed: Vec<_> = ok(store.list_queues(None).await, "list queues")
+        .iter()
+        .map(flags)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("by-limits".to_owned(), true, true),
+            ("marked".to_owned(), true, true),
+            ("plain".to_owned(), true, false),
+        ],
+        "priority_enabled is always written TRUE; partition_queue is the mark or a partition limit"
+    );
+
+    let mut clear = QueueUpdate::default();
+    clear.partition_concurrency = Some(None);
+    let updated = ok(store.update_queue("by-limits", clear).await, "clear limits");
+    assert!(
+        !updated.partition_queue,
+        "a mark that came from partition limits goes with them"
+    );
+    let mut change = QueueUpdate::default();
+    change.concurrency = Some(Some(3));
+    let updated = ok(store.update_queue("marked", change).await, "update marked");
+    assert!(updated.partition_queue, "an explicit mark survives updates");
+    for (name, partitioned) in [("by-limits", false), ("marked", true)] {
+        let queue = ok(store.get_queue(name).await, "get queue").expect("registered");
+        assert_eq!(queue.partition_queue, partitioned, "{name}");
+        assert!(queue.priority_enabled, "{name}");
+    }
+
+    ok(
+        store
+            .upsert_queue(
+                QueueDefinition::new("marked").partition_queue(false),
+                QueueConflictPolicy::Update,
+            )
+            .await,
+        "re-register without the mark",
+    );
+    let queue = ok(store.get_queue("marked").await, "get queue").expect("registered");
+    assert!(
+        !queue.partition_queue,
+        "an upsert rewrites the flag from the new definition"
+    );
+    factory.destroy(store).await;
+}
+
+/// Attributes cleared with [`AttributeUpdate::Clear`] read back as no map, exactly like a
+/// workflow inserted without attributes; a merge afterwards starts from an empty map. A clear
+/// given keys, or aimed at a missing workflow, fails and changes nothing.
+pub async fn attributes_clear_back_to_unset<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let attrs = |v: serde_json::Value| v.as_object().cloned().expect("an object");
+    ok(
+        store
+            .insert_workflow(
+                pending("a", "c").with_attributes(attrs(serde_json::json!({"k": 1, "j": "x"}))),
+                InsertOptions::default(),
+            )
+            .await,
+        "insert with attributes",
+    );
+    ok(
+        store
+            .insert_workflow(pending("never", "c"), InsertOptions::default())
+            .await,
+        "insert without attributes",
+    );
+    let e = err(
+        store
+            .update_workflow_attributes(
+                "a",
+                attrs(serde_json::json!({"k": 2})),
+                AttributeUpdate::Clear,
+            )
+            .await,
+        ErrorKind::InvalidInput,
+        "clear given keys",
+    );
+    assert!(
+        e.message()
+            .contains("clearing attributes takes an empty map, but 1 key(s) were given"),
+        "{e}"
+    );
+    assert_eq!(
+        get(&store, "a").await.attributes,
+        Some(attrs(serde_json::json!({"k": 1, "j": "x"}))),
+        "a refused clear changes nothing"
+    );
+    let stored = ok(
+        store
+            .update_workflow_attributes("a", Default::default(), AttributeUpdate::Clear)
+            .await,
+        "clear",
+    );
+    assert!(stored.is_empty(), "{stored:?}");
+    assert_eq!(get(&store, "a").await.attributes, None);
+    assert_eq!(
+        get(&store, "a").await.attributes,
+        get(&store, "never").await.attributes,
+        "cleared reads like never set"
+    );
+    let listed = ok(
+        store
+            .list_workflows(ListWorkflowsQuery::new().workflow_ids(ids(&["a"])))
+            .await,
+        "list",
+    );
+    assert_eq!(listed[0].attributes, None);
+    let merged = ok(
+        store
+            .update_workflow_attributes(
+                "a",
+                attrs(serde_json::json!({"m": true})),
+                AttributeUpdate::Merge,
+            )
+            .await,
+        "merge after a clear",
+    );
+    assert_eq!(merged, attrs(serde_json::json!({"m": true})));
+    let e = err(
+        store
+            .update_workflow_attributes("ghost", Default::default(), AttributeUpdate::Clear)
+            .await,
+        ErrorKind::NotFound,
+        "clear a missing workflow",
+    );
+    assert!(e.message().contains("ghost"), "{e}");
+    factory.destroy(store).await;
+}
+
+/// A debounce that names a class and configured instance extends only the debounced workflow of
+/// that class and instance; another instance finds the key held. A debounce that names none
+/// matches any, as DBOS's does. Names with a NUL byte are refused.
+pub async fn debounce_matches_class_and_config<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let until = now_epoch_ms() + HOUR_MS;
+    ok(
+        store
+            .insert_workflow(
+                NewWorkflow::new("one", "method", inputs())
+                    .with_class(Some("Cls".into()), Some("first".into()))
+                    .debounced("dq", "key", until, None),
+                InsertOptions::default(),
+            )
+            .await,
+        "insert a debounced method workflow",
+    );
+    let bounce = |class: Option<&str>, config: Option<&str>, at: i64| {
+        DebounceRequest::new("method", "dq", "key", at, inputs())
+            .with_class(class.map(str::to_owned), config.map(str::to_owned))
+    };
+    let other = ok(
+        store
+            .debounce_workflow(bounce(Some("Cls"), Some("second"), until + 1_000))
+            .await,
+        "debounce from another instance",
+    );
+    assert_eq!(
+        other,
+        DebounceOutcome::HeldBy {
+            workflow_id: "one".into(),
+            is_debounced: true,
+            name: "method".into(),
+            application_name: None,
+        }
+    );
+    assert_eq!(
+        get(&store, "one").await.delay_until_epoch_ms,
+        Some(until),
+        "another instance's debounce changes nothing"
+    );
+    for (class, config, new_until) in [
+        (Some("Cls"), Some("first"), until + 1_000),
+        (None, None, until + 2_000),
+    ] {
+        let outcome = ok(
+            store
+                .debounce_workflow(bounce(class, config, new_until))
+                .await,
+            "debounce from the same instance or from anyone",
+        );
+        assert_eq!(
+            outcome,
+            DebounceOutcome::Extended {
+                workflow_id: "one".into()
+            },
+            "{class:?} {config:?}"
+        );
+        assert_eq!(
+            get(&store, "one").await.delay_until_epoch_ms,
+            Some(new_until)
+        );
+    }
+    for (request, what) in [
+        (bounce(Some("C\0s"), None, until), "debounced class name"),
+        (bounce(None, Some("f\0"), until), "debounced config name"),
+    ] {
+        let e = err(
+            store.debounce_workflow(request).await,
+            ErrorKind::InvalidInput,
+            what,
+        );
+        assert!(
+            e.message().contains(what) && e.message().contains("NUL"),
+            "{e}"
+        );
+    }
+    factory.destroy(store).await;
+}
+
+/// A step recorded without timings reads back with no start or completion time, next to a
+/// timed one that keeps both. Re-recording the untimed step (a retry) succeeds and changes
+/// nothing; a timed write at its position is a rival's and fails with `StepConflict`.
+pub async fn steps_without_times_read_back_without_times<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    ok(
+        store
+            .insert_workflow(pending("w", "c"), InsertOptions::default())
+            .await,
+        "insert w",
+    );
+    let untimed = StepRecord::output("w", 1, "plain", Payload::portable_json("1")).without_times();
+    let timed =
+        StepRecord::output("w", 2, "timed", Payload::portable_json("2")).with_times(Some(5), 7);
+    for step in [untimed.clone(), timed, untimed.clone()] {
+        ok(store.record_step(step, Some("c")).await, "record a step");
+    }
+    let steps = ok(
+        store
+            .list_steps("w", ListStepsOptions::default().load_output(true))
+            .await,
+        "list steps",
+    );
+    let times: Vec<_> = steps
+        .iter()
+        .map(|s| {
+            (
+                s.function_id,
+                s.started_at_epoch_ms,
+                s.completed_at_epoch_ms,
+            )
+        })
+        .collect();
+    assert_eq!(times, vec![(1, None, None), (2, Some(5), Some(7))]);
+    assert_eq!(
+        steps[0].outcome,
+        Some(dbos_storage_core::Outcome::Output(Payload::portable_json(
+            "1"
+        )))
+    );
+    let rival =
+        StepRecord::output("w", 1, "plain", Payload::portable_json("9")).with_times(None, 8);
+    let e = err(
+        store.record_step(rival, Some("c")).await,
+        ErrorKind::StepConflict,
+        "a timed write over an untimed row",
+    );
+    assert!(
+        e.message()
+            .contains("completed at an unknown time, this attempt at 8"),
+        "{e}"
+    );
+    factory.destroy(store).await;
+}
