@@ -387,12 +387,14 @@ impl StreamStepRequest {
         self.caller.validate()?;
         if self.caller.in_step {
             return Err(Error::invalid_input(
-                "a checkpointed stream read is a step of the workflow itself, not a call inside                  a step (a step's own checkpoint covers what it reads): read with await_stream",
+                "a checkpointed stream read is a step of the workflow itself, not a call inside \
+                 a step (a step's own checkpoint covers what it reads): read with await_stream",
             ));
         }
         if self.caller.timeout_function_id.is_some() {
             return Err(Error::invalid_input(
-                "a checkpointed stream read records no durable timeout: its timeout is the                  wait's (AwaitOptions::timeout), so give the caller no timeout step",
+                "a checkpointed stream read records no durable timeout: its timeout is the \
+                 wait's (AwaitOptions::timeout), so give the caller no timeout step",
             ));
         }
         crate::validate::workflow_id(&self.workflow_id)?;
