@@ -156,10 +156,7 @@ pub async fn recovery_refuses_what_is_not_eligible<F: Factory>(factory: &F) {
     let dead = ids(&["dead"]);
     let cases = [
         ("ghost", NotRecoverable::Missing),
-        (
-            "done",
-            NotRecoverable::NotPending(WorkflowStatus::Success),
-        ),
+        ("done", NotRecoverable::NotPending(WorkflowStatus::Success)),
         (
             still_queued,
             NotRecoverable::NotPending(WorkflowStatus::Enqueued),
@@ -241,7 +238,10 @@ pub async fn direct_recovery_dead_letters_past_the_limit<F: Factory>(factory: &F
     assert_eq!(row.executor_id.as_deref(), Some("e2"));
     assert_eq!(row.queue_name, None);
     assert_eq!(row.started_at_epoch_ms, None);
-    assert!(row.completed_at.is_some(), "a dead-letter stamps completed_at");
+    assert!(
+        row.completed_at.is_some(),
+        "a dead-letter stamps completed_at"
+    );
     assert_eq!(
         ok(store.workflow_result("w").await, "workflow_result"),
         WorkflowResult::MaxRecoveryAttemptsExceeded
@@ -386,7 +386,10 @@ pub async fn return_to_queue_is_fenced_by_the_claim<F: Factory>(factory: &F) {
     assert!(claimed.started_at_epoch_ms.is_some());
 
     assert!(
-        !ok(store.return_to_queue("q1", "not-the-claim").await, "wrong token"),
+        !ok(
+            store.return_to_queue("q1", "not-the-claim").await,
+            "wrong token"
+        ),
         "another token cannot return the workflow"
     );
     assert_eq!(get(&store, "q1").await.status, WorkflowStatus::Pending);
@@ -417,7 +420,10 @@ pub async fn return_to_queue_is_fenced_by_the_claim<F: Factory>(factory: &F) {
     let row = get(&store, "q1").await;
     assert_eq!(row.recovery_attempts, claimed.recovery_attempts + 1);
     assert_eq!(row.executor_id.as_deref(), Some("e2"));
-    assert!(!ok(store.return_to_queue("q1", &token).await, "stale token"));
+    assert!(!ok(
+        store.return_to_queue("q1", &token).await,
+        "stale token"
+    ));
     finish_with(&store, "q1", &token2).await;
     assert!(
         !ok(store.return_to_queue("q1", &token2).await, "finished"),
@@ -476,7 +482,11 @@ pub async fn recovery_input_is_checked<F: Factory>(factory: &F) {
     ];
     for (request, message) in cases {
         let what = format!("recover_workflow({request:?})");
-        let e = err(store.recover_workflow(request).await, ErrorKind::InvalidInput, &what);
+        let e = err(
+            store.recover_workflow(request).await,
+            ErrorKind::InvalidInput,
+            &what,
+        );
         assert!(e.message().contains(message), "{what}: {e}");
     }
     let e = err(
@@ -490,7 +500,10 @@ pub async fn recovery_input_is_checked<F: Factory>(factory: &F) {
         ErrorKind::InvalidInput,
         "a NUL byte in the token",
     );
-    assert!(e.message().contains("owner token contains a NUL byte"), "{e}");
+    assert!(
+        e.message().contains("owner token contains a NUL byte"),
+        "{e}"
+    );
     let e = err(
         store.return_to_queue("", "t").await,
         ErrorKind::InvalidInput,

@@ -295,7 +295,10 @@ pub async fn stream_read_errors_record_nothing<F: Factory>(factory: &F) {
         ErrorKind::NotOwner,
         "another owner",
     );
-    assert!(step_names(&store, "rd").await.is_empty(), "nothing recorded");
+    assert!(
+        step_names(&store, "rd").await.is_empty(),
+        "nothing recorded"
+    );
     ok(
         store
             .record_step(
@@ -341,10 +344,7 @@ pub async fn stream_read_errors_record_nothing<F: Factory>(factory: &F) {
             StreamStepRequest::new(reader(2), "", "s", 0),
             "workflow id is empty",
         ),
-        (
-            StreamStepRequest::new(reader(-1), "wr", "s", 0),
-            "-1",
-        ),
+        (StreamStepRequest::new(reader(-1), "wr", "s", 0), "-1"),
     ];
     for (request, message) in invalid {
         let what = format!("read_stream_step({request:?})");
