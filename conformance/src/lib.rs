@@ -215,6 +215,7 @@ macro_rules! __properties {
                 one_recoverer_wins
                 return_to_queue_is_fenced_by_the_claim
                 recovery_input_is_checked
+                recovery_writes_survive_ambiguous_commits
             ]
             [stream_steps:
                 stream_reads_from_a_workflow_are_steps

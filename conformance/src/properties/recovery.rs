@@ -6,12 +6,15 @@
 use std::sync::Arc;
 
 use dbos_storage_core::{
-    ErrorKind, InsertOptions, NotRecoverable, Payload, QueueStore, RecoveryOutcome,
-    RecoveryRequest, StepRecord, WorkflowResult, WorkflowStatus,
+    AwaitOptions, Caller, ErrorKind, InsertOptions, NotRecoverable, Payload, QueueStore,
+    RecoveryOutcome, RecoveryRequest, StepRecord, StreamStepOutcome, StreamStepRequest,
+    StreamStore, SystemStore, WorkflowResult, WorkflowStatus,
 };
 
-use super::queues::{claim, claim_request, insert_all};
+use super::queues::{claim, claim_request, insert_all, maybe_twice};
 use crate::checks::*;
+use crate::faulty::FaultyStore;
+use crate::normalize::Snapshot;
 use crate::Factory;
 
 /// How many workflows and recoverers race in [`one_recoverer_wins`].
@@ -517,4 +520,88 @@ pub async fn recovery_input_is_checked<F: Factory>(factory: &F) {
         "refused calls change nothing"
     );
     factory.destroy(store).await;
+}
+
+/// Take-overs, dead-letters, hand-backs and checkpointed stream reads, each re-run after a lost
+/// commit acknowledgement, end exactly like a clean run: the take-over is recognised by its
+/// token (no second attempt counted), the read by its step.
+pub async fn recovery_writes_survive_ambiguous_commits<F: Factory>(factory: &F) {
+    let all = ids(&["w", "x", "q1", "wr", "rd"]);
+    let mut states = Vec::new();
+    for ambiguous in [false, true] {
+        let store = FaultyStore::new(factory.create().await);
+        recovery_scenario(&store, ambiguous).await;
+        assert_eq!(store.pending(), 0, "every injected fault was used");
+        states.push(format!("{:#?}", Snapshot::take(&store, &all).await));
+        let inner = Arc::clone(store.inner());
+        drop(store);
+        destroy_shared(factory, inner).await;
+    }
+    assert_eq!(
+        states[0], states[1],
+        "re-running recovery writes after ambiguous commits changed the outcome (left: clean \
+         run, right: with re-runs)"
+    );
+}
+
+/// The scenario of [`recovery_writes_survive_ambiguous_commits`].
+async fn recovery_scenario<S: SystemStore + ?Sized>(store: &FaultyStore<S>, ambiguous: bool) {
+    insert_all(
+        store,
+        vec![
+            running("w", "old", "dead"),
+            running("x", "old", "dead"),
+            enqueued("q1", "q"),
+            pending("wr", "wo"),
+            pending("rd", "ro"),
+        ],
+    )
+    .await;
+    let take = RecoveryRequest::from_dead_executors("w", ids(&["dead"]), "new").owner_xid("t1");
+    let taken = maybe_twice(store, ambiguous, || store.recover_workflow(take.clone())).await;
+    assert_eq!(
+        ok(taken, "take over"),
+        RecoveryOutcome::TakenOver {
+            recovery_attempts: 2
+        },
+        "a re-run of a take-over is recognised by its token"
+    );
+    let dead_letter = RecoveryRequest::from_owner("x", "old", "new").max_recovery_attempts(Some(0));
+    ok(
+        maybe_twice(store, ambiguous, || {
+            store.recover_workflow(dead_letter.clone())
+        })
+        .await,
+        "dead-letter",
+    );
+    let mut claimed = claim_request("q", "e1");
+    claimed.owner_xid = "claim-token".to_owned();
+    assert_eq!(claim(store, claimed).await.claimed, ids(&["q1"]));
+    ok(
+        maybe_twice(store, ambiguous, || {
+            store.return_to_queue("q1", "claim-token")
+        })
+        .await,
+        "hand back",
+    );
+    ok(
+        store
+            .write_stream(
+                Caller::workflow("wr", 1).with_owner("wo"),
+                "s",
+                Payload::portable_json("7"),
+            )
+            .await,
+        "write",
+    );
+    let read = StreamStepRequest::new(Caller::workflow("rd", 1).with_owner("ro"), "wr", "s", 0);
+    let wait = AwaitOptions::default().timeout(std::time::Duration::from_secs(30));
+    let got = maybe_twice(store, ambiguous, || {
+        store.read_stream_step(read.clone(), wait.clone())
+    })
+    .await;
+    assert_eq!(
+        ok(got, "read").outcome,
+        StreamStepOutcome::Value(Payload::portable_json("7"))
+    );
 }
