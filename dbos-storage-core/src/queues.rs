@@ -678,8 +678,14 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
         min_recovery_attempts: i64,
     ) -> Result<Vec<String>>;
 
-    /// Recovers a `PENDING` workflow that is not on a queue by taking it over, as DBOS recovers
-    /// a directly started workflow: in one transaction, fenced against every other recoverer.
+    /// Recovers a `PENDING` workflow that is not on a queue by taking it over, in one
+    /// transaction, fenced against every other recoverer.
+    ///
+    /// This is how DBOS Transact 1.x and 2.x recover a directly started workflow (the recovering
+    /// executor's `init_workflow` counts the attempt, re-stamps the executor and dead-letters past
+    /// the limit); DBOS 3.4 re-enqueues it on the internal queue instead
+    /// ([`QueueStore::reenqueue_for_recovery`]), where the claim counts the attempt. Both leave
+    /// rows DBOS reads the same way.
     ///
     /// # Behavior
     /// The workflow is eligible when it is `PENDING`, on no queue (`queue_name` NULL), its

@@ -2,10 +2,11 @@
 //! [`QueueStore::recover_workflow`](crate::QueueStore::recover_workflow) and
 //! [`QueueStore::return_to_queue`](crate::QueueStore::return_to_queue).
 //!
-//! DBOS recovers a workflow that is not on a queue by running it again on the recovering
-//! executor: the `PENDING` row is taken over (`recovery_attempts + 1`, `executor_id` and the
-//! owner token re-stamped) and dead-lettered once it has been dispatched too often. A queued
-//! workflow is returned to its queue instead, so that the queue's claim admits exactly one
+//! DBOS Transact 1.x and 2.x recover a workflow that is not on a queue by running it again on
+//! the recovering executor: the `PENDING` row is taken over (`recovery_attempts + 1`,
+//! `executor_id` and the owner token re-stamped) and dead-lettered once it has been dispatched
+//! too often (DBOS 3.4 re-enqueues it on the internal queue instead). A queued workflow is
+//! returned to its queue (`clear_queue_assignment`), so that the queue's claim admits exactly one
 //! runner.
 
 use crate::{new_token, Error, Result, WorkflowStatus};
