@@ -230,6 +230,22 @@ macro_rules! __properties {
                 a_value_written_during_a_wait_arrives
                 invalid_input_is_rejected
             ]
+            [recovery:
+                direct_recovery_takes_over_the_workflow
+                recovery_refuses_what_is_not_eligible
+                direct_recovery_dead_letters_past_the_limit
+                one_recoverer_wins
+                return_to_queue_is_fenced_by_the_claim
+                recovery_input_is_checked
+                recovery_writes_survive_ambiguous_commits
+            ]
+            [stream_steps:
+                stream_reads_from_a_workflow_are_steps
+                a_finished_writer_ends_the_read
+                a_timed_out_read_is_recorded_as_an_error
+                a_value_written_during_the_read_arrives
+                stream_read_errors_record_nothing
+            ]
             [queue_concurrency:
                 claims_never_overlap
                 concurrency_holds_under_racing_claims

@@ -76,3 +76,24 @@ scenarios! {
     rename_moves_everything_in_batches();
     schedules_keep_dbos_rows();
 }
+
+/// Direct recovery, the hand-back to a queue and checkpointed stream reads against DBOS's rows
+/// (the checks of `dbos_storage_testkit::recovery_rows`), one test each on a fresh schema.
+macro_rules! recovery_scenarios {
+    ($($name:ident;)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let env = fresh_env().await;
+                dbos_storage_testkit::recovery_rows::$name(&*env.store, &env).await;
+                drop_env(env).await;
+            }
+        )*
+    };
+}
+
+recovery_scenarios! {
+    take_over_rows;
+    return_to_queue_rows;
+    stream_step_rows;
+}

@@ -19,6 +19,7 @@ pub mod messages;
 pub mod methods;
 pub mod payload;
 pub mod queues;
+pub mod recovery;
 pub mod retry;
 pub mod schedules;
 pub mod schema;
@@ -59,13 +60,17 @@ pub use queues::{
     ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, QueueConflictPolicy,
     QueueDefinition, QueueLimits, QueueStore, QueueUpdate, RateLimit, StopReason, INTERNAL_QUEUE,
 };
+pub use recovery::{NotRecoverable, RecoveryOutcome, RecoveryRequest};
 pub use retry::{Backoff, RetryPolicy, RetryingStore};
 pub use schedules::{Schedule, ScheduleFilter, ScheduleStatus, ScheduleStore};
 pub use server_info::ServerInfo;
 pub use steps::{
     ListStepsOptions, RecordedStep, SleepState, StepInfo, StepRecord, StepStore, SLEEP_STEP,
 };
-pub use streams::{StreamEntry, StreamRead, StreamReadOptions, StreamStore, StreamWriteOutcome};
+pub use streams::{
+    StreamEntry, StreamRead, StreamReadOptions, StreamStepKind, StreamStepOutcome, StreamStepRead,
+    StreamStepRequest, StreamStore, StreamWriteOutcome,
+};
 pub use system_store::{DynSystemStore, SystemStore};
 pub use time_and_tokens::{duration_ms, new_token, now_epoch_ms, EpochMs};
 pub use url::{BackendKind, DatabaseUrl, SqliteLocation};

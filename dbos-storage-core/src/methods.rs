@@ -19,11 +19,11 @@ use crate::{
     ExportedWorkflow, ForkRequest, ForkedWorkflow, GetEventRequest, ImportOptions, InsertOptions,
     InsertOutcome, Lease, LeaseState, ListStepsOptions, ListWorkflowsQuery, Metrics, MetricsQuery,
     NewWorkflow, Notification, OrphanSweepWindow, Outcome, OutgoingMessage, Payload,
-    QueueConflictPolicy, QueueDefinition, QueueUpdate, RecordedStep, RecvRequest,
-    RenameApplication, RenameReport, ResumeOptions, RetentionPolicy, RewindRequest,
-    RewoundWorkflow, Schedule, ScheduleFilter, SchemaVersion, SendOptions, SendOutcome,
-    SetEventOutcome, SleepState, StepInfo, StepRecord, StreamRead, StreamReadOptions,
-    StreamWriteOutcome, WorkflowInfo, WorkflowResult,
+    QueueConflictPolicy, QueueDefinition, QueueUpdate, RecordedStep, RecoveryOutcome,
+    RecoveryRequest, RecvRequest, RenameApplication, RenameReport, ResumeOptions, RetentionPolicy,
+    RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter, SchemaVersion, SendOptions,
+    SendOutcome, SetEventOutcome, SleepState, StepInfo, StepRecord, StreamRead, StreamReadOptions,
+    StreamStepRead, StreamStepRequest, StreamWriteOutcome, WorkflowInfo, WorkflowResult,
 };
 
 /// Whether re-running a method after an ambiguous commit (the commit may or may not have
@@ -213,6 +213,10 @@ crate::layer::store_methods! {
         DEAD_LETTER_WORKFLOWS: layered writes Always
         fn dead_letter_workflows(workflow_ids: &[String], min_recovery_attempts: i64)
             -> Vec<String>;
+        RECOVER_WORKFLOW: layered writes Always
+        fn recover_workflow(request: RecoveryRequest => clone) -> RecoveryOutcome;
+        RETURN_TO_QUEUE: layered writes Always
+        fn return_to_queue(workflow_id: &str, owner_xid: &str) -> bool;
         UPSERT_QUEUE: layered writes Always
         fn upsert_queue(queue: QueueDefinition => clone, policy: QueueConflictPolicy) -> bool;
         GET_QUEUE: layered reads Always fn get_queue(name: &str) -> Option<QueueDefinition>;
@@ -281,6 +285,9 @@ crate::layer::store_methods! {
             options: StreamReadOptions,
             wait: AwaitOptions => clone
         ) -> StreamRead;
+        READ_STREAM_STEP: layered writes Always
+        fn read_stream_step(request: StreamStepRequest => clone, wait: AwaitOptions => clone)
+            -> StreamStepRead;
     }
 }
 

@@ -764,6 +764,69 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
         min_recovery_attempts: i64,
     ) -> Result<Vec<String>>;
 
+    /// Recovers a `PENDING` workflow that is not on a queue by taking it over, in one
+    /// transaction, fenced against every other recoverer.
+    ///
+    /// This is how DBOS Transact 1.x and 2.x recover a directly started workflow (the recovering
+    /// executor's `init_workflow` counts the attempt, re-stamps the executor and dead-letters past
+    /// the limit); DBOS 3.4 re-enqueues it on the internal queue instead
+    /// ([`QueueStore::reenqueue_for_recovery`]), where the claim counts the attempt. Both leave
+    /// rows DBOS reads the same way.
+    ///
+    /// # Behavior
+    /// The workflow is eligible when it is `PENDING`, on no queue (`queue_name` NULL), its
+    /// `executor_id` is one of `dead_executor_ids` (when given) and its `owner_xid` is
+    /// `expected_owner_xid` (when given). Then `recovery_attempts + 1`, `executor_id` = the
+    /// recovering executor, `owner_xid` = the request's token, `updated_at` = now; the start
+    /// time, deadline, version and application are kept. When `recovery_attempts` is now past
+    /// the limit (`> max_recovery_attempts + 1`, DBOS's rule) the workflow is dead-lettered in
+    /// the same transaction, as [`QueueStore::dead_letter_workflows`] does: status
+    /// `MAX_RECOVERY_ATTEMPTS_EXCEEDED`, `owner_xid`, `deduplication_id`, `started_at_epoch_ms`
+    /// and `queue_name` NULL, `completed_at` stamped (the counter and executor stay as the
+    /// take-over wrote them). Otherwise nothing changes and the reason is returned.
+    ///
+    /// Of two recoverers of one workflow exactly one takes it over: the other finds the row
+    /// re-stamped (another executor, another token). When the recovering executor's id is
+    /// itself among the dead ones (DBOS's default executor id `"local"` restarting), only
+    /// `expected_owner_xid` tells the second recoverer apart: pass it. The workflow is addressed
+    /// by id, so no application scope applies.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid request (see
+    /// [`RecoveryRequest::validate`](crate::RecoveryRequest::validate)); otherwise only the
+    /// transient kinds.
+    ///
+    /// # Idempotency
+    /// Idempotent: a row that is `PENDING` and already holds the request's `owner_xid` is this
+    /// request's own earlier take-over, reported as `TakenOver` again without counting another
+    /// attempt. A re-run after a dead-letter reports `NotEligible(NotPending(..))`; the state is
+    /// the same.
+    async fn recover_workflow(
+        &self,
+        request: crate::RecoveryRequest,
+    ) -> Result<crate::RecoveryOutcome>;
+
+    /// Returns a claimed workflow to its queue (DBOS `clear_queue_assignment`), fenced by its
+    /// owner token: only the execution that holds the claim may give it back.
+    ///
+    /// # Behavior
+    /// When the workflow is `PENDING`, on a queue and owned by `owner_xid`: status `ENQUEUED`,
+    /// `started_at_epoch_ms` and `owner_xid` NULL, `updated_at` = now; returns true. The next
+    /// claim runs it (and stamps a new owner, executor, start time and `recovery_attempts + 1`,
+    /// so this call leaves `recovery_attempts` and `executor_id` as they are: the counter counts
+    /// dispatches, and a hand-back is not one). Its deduplication id, priority, partition,
+    /// deadline and `rate_limited` flag are kept (an `ENQUEUED` row is never counted by a rate
+    /// limiter). Otherwise (not `PENDING`, on no queue, owned by another token, missing) nothing
+    /// changes and it returns false.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid id or an empty token;
+    /// otherwise only the transient kinds.
+    ///
+    /// # Idempotency
+    /// Idempotent: a re-run after an applied hand-back changes nothing (and reports false).
+    async fn return_to_queue(&self, workflow_id: &str, owner_xid: &str) -> Result<bool>;
+
     /// Registers a queue; returns whether it was created (false when it existed).
     ///
     /// # Behavior

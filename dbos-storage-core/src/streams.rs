@@ -15,6 +15,13 @@ pub const STREAM_CLOSED_SENTINEL: &str = "\"__DBOS_STREAM_CLOSED__\"";
 pub const WRITE_STREAM_STEP: &str = "DBOS.writeStream";
 /// Step name of a stream close by a workflow.
 pub const CLOSE_STREAM_STEP: &str = "DBOS.closeStream";
+/// Step name of one value read from a stream by a workflow (DBOS `read_stream`).
+pub const READ_STREAM_STEP: &str = "DBOS.readStream";
+/// Step name of the value at one offset read by a workflow (DBOS `read_stream_offset`).
+pub const READ_STREAM_OFFSET_STEP: &str = "DBOS.readStreamOffset";
+/// The name of the portable error a timed-out checkpointed read records (DBOS's exception
+/// class).
+pub const STREAM_TIMEOUT_ERROR_NAME: &str = "DBOSStreamTimeoutError";
 
 /// The name of the PostgreSQL channel stream writers signal on after commit.
 pub const STREAMS_CHANNEL: &str = "dbos_streams_channel";
@@ -84,6 +91,46 @@ pub trait StreamStore: Debug + Send + Sync + 'static {
         options: StreamReadOptions,
         wait: AwaitOptions,
     ) -> Result<StreamRead>;
+
+    /// Reads one value of another workflow's stream as a step of the calling workflow (DBOS
+    /// `read_stream` / `read_stream_offset` from a workflow: one value per step), waiting for
+    /// it up to `wait.timeout`.
+    ///
+    /// # Behavior
+    /// One transaction checks the caller's step: when it is recorded (a replay) its outcome is
+    /// returned and nothing is read. Otherwise the same transaction reads the value at
+    /// `request.offset` with the writer's status and records step `DBOS.readStream` (or
+    /// `DBOS.readStreamOffset`) with:
+    /// - the value, in its own serialization ([`StreamStepOutcome::Value`]);
+    /// - the close sentinel (`portable_json`, as DBOS records the end) when the stream is closed
+    ///   at that offset, or when nothing is written there and the writer is no longer active
+    ///   ([`StreamStepOutcome::End`]);
+    /// - nothing yet when nothing is written and the writer is active: the call waits (polling at
+    ///   `wait.poll_interval`, woken early by a write in this process) and tries again. When
+    ///   `wait.timeout` passes first, a last transaction records the step's *error*: a
+    ///   `portable_json` error named `DBOSStreamTimeoutError`
+    ///   ([`StreamStepOutcome::TimedOut`]), so a replay fails the same way without waiting.
+    ///
+    /// The timeout is per value and not durable (DBOS's: a recovered read waits again from the
+    /// start); `None` waits for ever. The wait also ends when the reading workflow is cancelled.
+    ///
+    /// # Errors
+    /// - [`NotFound`](crate::ErrorKind::NotFound): the writer, or the reading workflow, does not
+    ///   exist (nothing is recorded).
+    /// - [`Cancelled`](crate::ErrorKind::Cancelled), [`NotOwner`](crate::ErrorKind::NotOwner),
+    ///   [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep) for the reading workflow.
+    /// - [`Interrupted`](crate::ErrorKind::Interrupted) when `wait.cancel` fires (nothing is
+    ///   recorded).
+    /// - [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid request (see
+    ///   [`StreamStepRequest::validate`]).
+    ///
+    /// # Idempotency
+    /// Idempotent: the recording transaction returns the recorded step if there is one.
+    async fn read_stream_step(
+        &self,
+        request: StreamStepRequest,
+        wait: AwaitOptions,
+    ) -> Result<StreamStepRead>;
 }
 
 /// What [`crate::StreamStore::write_stream`] and [`crate::StreamStore::close_stream`] did.
@@ -263,5 +310,128 @@ impl StreamReadOptions {
             ));
         }
         Ok(())
+    }
+}
+
+/// Which DBOS read a [`StreamStepRequest`] checkpoints: they differ only in the step name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StreamStepKind {
+    /// One value of an iteration over the stream (`DBOS.readStream`).
+    #[default]
+    Iteration,
+    /// The value at one offset (`DBOS.readStreamOffset`; DBOS raises its stream-timeout error
+    /// when the stream ended before the offset).
+    Offset,
+}
+
+impl StreamStepKind {
+    /// The step name the read records.
+    pub fn step_name(self) -> &'static str {
+        match self {
+            StreamStepKind::Iteration => READ_STREAM_STEP,
+            StreamStepKind::Offset => READ_STREAM_OFFSET_STEP,
+        }
+    }
+}
+
+/// A checkpointed read of one stream value by a workflow:
+/// [`StreamStore::read_stream_step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamStepRequest {
+    /// The reading workflow and the step the read records (`caller.function_id`). It must be
+    /// the workflow itself (a read inside a step is covered by that step's checkpoint: use
+    /// [`StreamStore::await_stream`]) and has no timeout step (the timeout is not durable).
+    pub caller: Caller,
+    /// The workflow whose stream is read.
+    pub workflow_id: String,
+    /// The stream key.
+    pub key: String,
+    /// The offset to read (0-based).
+    pub offset: i32,
+    /// The step name to record.
+    pub kind: StreamStepKind,
+}
+
+impl StreamStepRequest {
+    /// A read of the value at `offset` of stream `key` of `workflow_id`, recorded as step
+    /// `DBOS.readStream` of `caller`.
+    pub fn new(
+        caller: Caller,
+        workflow_id: impl Into<String>,
+        key: impl Into<String>,
+        offset: i32,
+    ) -> Self {
+        StreamStepRequest {
+            caller,
+            workflow_id: workflow_id.into(),
+            key: key.into(),
+            offset,
+            kind: StreamStepKind::Iteration,
+        }
+    }
+
+    /// Records the read under `kind`'s step name.
+    #[must_use]
+    pub fn kind(mut self, kind: StreamStepKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Checks the caller, the writer's id, the key and the offset.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] naming the offending field.
+    pub fn validate(&self) -> Result<()> {
+        self.caller.validate()?;
+        if self.caller.in_step {
+            return Err(Error::invalid_input(
+                "a checkpointed stream read is a step of the workflow itself, not a call inside \
+                 a step (a step's own checkpoint covers what it reads): read with await_stream",
+            ));
+        }
+        if self.caller.timeout_function_id.is_some() {
+            return Err(Error::invalid_input(
+                "a checkpointed stream read records no durable timeout: its timeout is the \
+                 wait's (AwaitOptions::timeout), so give the caller no timeout step",
+            ));
+        }
+        crate::validate::workflow_id(&self.workflow_id)?;
+        crate::messages::validate_key("stream key", &self.key)?;
+        StreamReadOptions::default()
+            .from_offset(self.offset)
+            .validate()
+    }
+}
+
+/// What a checkpointed stream read found (or, replayed, what it recorded): DBOS's three
+/// outcomes of one read, a closed set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamStepOutcome {
+    /// The value at the offset.
+    Value(Payload),
+    /// The stream ends before the offset: it is closed there, or its writer finished without
+    /// writing there. Recorded as the close sentinel.
+    End,
+    /// No value arrived within the timeout. Recorded as the step's error, which this holds (a
+    /// `portable_json` error named [`STREAM_TIMEOUT_ERROR_NAME`]).
+    TimedOut(Payload),
+}
+
+/// The result of [`StreamStore::read_stream_step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamStepRead {
+    /// What was read.
+    pub outcome: StreamStepOutcome,
+    /// The step was already recorded: this is the first run's outcome, nothing was read.
+    pub replayed: bool,
+}
+
+impl StreamStepRead {
+    /// A read with this outcome.
+    pub fn new(outcome: StreamStepOutcome, replayed: bool) -> Self {
+        StreamStepRead { outcome, replayed }
     }
 }

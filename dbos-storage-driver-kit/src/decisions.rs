@@ -17,3 +17,4 @@ pub mod ownership_check;
 pub mod sends_and_streams;
 pub mod step_checkpoints;
 pub mod store_errors;
+pub mod workflow_recovery;

@@ -3,6 +3,7 @@
 
 pub mod messaging;
 pub mod registry;
+pub mod stream_steps;
 
 pub use messaging::{EventWaits, MessageWaits, WaitContext};
 pub use registry::{PollGate, WaitRegistry, Waiter, WakeChannel};

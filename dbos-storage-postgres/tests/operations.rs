@@ -290,3 +290,27 @@ async fn gc_deletes_recorded_transactions_of_collected_workflows_and_orphans() {
     app.close().await.unwrap();
     drop_env(env).await;
 }
+
+// Direct recovery, the hand-back to a queue and checkpointed stream reads, against DBOS's rows
+// (the checks of `dbos_storage_testkit::recovery_rows`, shared with the SQLite driver).
+
+#[tokio::test]
+async fn a_take_over_and_a_dead_letter_write_dbos_columns() {
+    let env = env().await;
+    dbos_storage_testkit::recovery_rows::take_over_rows(&*env.store, &env).await;
+    drop_env(env).await;
+}
+
+#[tokio::test]
+async fn a_hand_back_writes_dbos_columns() {
+    let env = env().await;
+    dbos_storage_testkit::recovery_rows::return_to_queue_rows(&*env.store, &env).await;
+    drop_env(env).await;
+}
+
+#[tokio::test]
+async fn checkpointed_stream_reads_write_dbos_steps() {
+    let env = env().await;
+    dbos_storage_testkit::recovery_rows::stream_step_rows(&*env.store, &env).await;
+    drop_env(env).await;
+}

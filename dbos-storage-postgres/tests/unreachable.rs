@@ -34,9 +34,9 @@ use dbos_storage_core::{
     AwaitOptions, Caller, CancelOptions, ClaimRequest, DatabaseUrl, DbosConfig, DebounceRequest,
     Error, ErrorKind, EventStore, GetEventRequest, InsertOptions, LifecycleStore, ListStepsOptions,
     ListWorkflowsQuery, ManagementStore, MessageStore, NewWorkflow, Outcome, OutgoingMessage,
-    Payload, QueueDefinition, QueueStore, QueueUpdate, RecvRequest, ResumeOptions, RetryPolicy,
-    RetryingStore, SendOptions, StepRecord, StepStore, StreamReadOptions, StreamStore,
-    VersionStore, WorkflowStore,
+    Payload, QueueDefinition, QueueStore, QueueUpdate, RecoveryRequest, RecvRequest, ResumeOptions,
+    RetryPolicy, RetryingStore, SendOptions, StepRecord, StepStore, StreamReadOptions,
+    StreamStepRequest, StreamStore, VersionStore, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
 use dbos_storage_testkit::pg;
@@ -299,6 +299,11 @@ where
             s.dead_letter_workflows(&ids(), 5).await
         }),
         op(
+            "recover_workflow",
+            s.recover_workflow(RecoveryRequest::from_dead_executors("seed", ids(), "exec")),
+        ),
+        op("return_to_queue", s.return_to_queue("seed", "token")),
+        op(
             "upsert_queue",
             s.upsert_queue(QueueDefinition::new("q"), Default::default()),
         ),
@@ -369,6 +374,13 @@ where
         op(
             "read_stream",
             s.read_stream("seed", "k", StreamReadOptions::default()),
+        ),
+        op(
+            "read_stream_step",
+            s.read_stream_step(
+                StreamStepRequest::new(Caller::workflow("seed", 9), "seed", "k", 0),
+                short.clone(),
+            ),
         ),
         op(
             "await_stream",
@@ -449,7 +461,7 @@ async fn every_operation_gives_up_within_the_bound(mode: Mode, cause: &[&str]) {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(count, 49, "one call per method of the contract but close");
+    assert_eq!(count, 52, "one call per method of the contract but close");
     tokio::time::timeout(BOUND * 3, retrying.close())
         .await
         .expect("close ends")

@@ -7,13 +7,14 @@
 //! The queue, application-version, messaging, fork/rewind/delete, retention, export/import,
 //! metrics, rename and schedule statements live in the submodules [`queues`], [`versions`],
 //! [`messaging`], [`forks`], [`retention`], [`export`], [`metrics`], [`rename`] and
-//! [`schedules`] (`src/sql/`).
+//! [`schedules`] (`src/sql/`); direct recovery and the hand-back to a queue in [`recovery`].
 
 pub(crate) mod export;
 pub(crate) mod forks;
 pub(crate) mod messaging;
 pub(crate) mod metrics;
 pub(crate) mod queues;
+pub(crate) mod recovery;
 pub(crate) mod rename;
 pub(crate) mod retention;
 pub(crate) mod schedules;

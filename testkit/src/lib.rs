@@ -10,5 +10,6 @@ pub mod logs;
 pub mod older_schema;
 pub mod operator_rows;
 pub mod pg;
+pub mod recovery_rows;
 pub mod schema_diff;
 pub mod workload;

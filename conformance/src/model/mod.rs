@@ -12,7 +12,8 @@
 //!
 //! This module holds the tables and what every area shares; each area trait is implemented in
 //! the child module of its name: `lifecycle`, `workflows`, `steps`, `management` (with fork,
-//! rewind, delete and attributes), `queues` (with recovery, the registry and `VersionStore`),
+//! rewind, delete and attributes), `queues` (with recovery, the registry and `VersionStore`;
+//! direct recovery and the hand-back to a queue are in `recovery`),
 //! `schedules`, `messages`, `events` and `streams` (the checks of a call from a workflow, which
 //! those three share, are in `messaging`). The management area's leases, garbage collection,
 //! metrics and renames are in `retention`, its export and import in `transfer`.
@@ -40,6 +41,7 @@ mod management;
 mod messages;
 mod messaging;
 mod queues;
+mod recovery;
 mod retention;
 mod schedules;
 mod steps;

@@ -20,6 +20,7 @@ use dbos_storage_core::{
     QueueDefinition, QueueUpdate, Result, StopReason, WorkflowInfo, WorkflowStatus, INTERNAL_QUEUE,
 };
 use dbos_storage_core::{QueueStore, VersionStore};
+use dbos_storage_core::{RecoveryOutcome, RecoveryRequest};
 
 use super::BACKEND;
 use super::{cancel_row, deduplicated, duration_ms, new_row, MemoryStore, State, WorkflowRow};
@@ -641,6 +642,14 @@ impl QueueStore for MemoryStore {
             }
             Ok(changed)
         })
+    }
+
+    async fn recover_workflow(&self, request: RecoveryRequest) -> Result<RecoveryOutcome> {
+        self.recover_workflow_now(&request)
+    }
+
+    async fn return_to_queue(&self, workflow_id: &str, owner_xid: &str) -> Result<bool> {
+        self.return_to_queue_now(workflow_id, owner_xid)
     }
 
     async fn upsert_queue(

@@ -11,8 +11,10 @@ use dbos_storage_core::{
     validate, AwaitOptions, Caller, Payload, Result, StreamEntry, StreamRead, StreamReadOptions,
     StreamWriteOutcome,
 };
+use dbos_storage_core::{StreamStepRead, StreamStepRequest};
 use dbos_storage_driver_kit::decisions::sends_and_streams;
 use dbos_storage_driver_kit::wait::messaging as waits;
+use dbos_storage_driver_kit::wait::stream_steps::{self, FoundAtOffset, Settled, StreamStepWaits};
 
 use super::{ours, MemoryStore, State};
 
@@ -95,6 +97,58 @@ impl State {
     }
 }
 
+impl State {
+    /// The recording transaction of a checkpointed read ([`StreamStepWaits`]).
+    fn settle_stream_step(
+        &mut self,
+        request: &StreamStepRequest,
+        timed_out: Option<std::time::Duration>,
+    ) -> Result<Option<StreamStepRead>> {
+        let caller = &request.caller;
+        let step_name = request.kind.step_name();
+        let what = format!(
+            "read stream {:?} of workflow {} at step {}",
+            request.key, request.workflow_id, caller.function_id
+        );
+        if let Some(recorded) = self.check_call(caller, step_name, &what)? {
+            return stream_steps::replayed(request, recorded)
+                .map(Some)
+                .map_err(ours);
+        }
+        let found = FoundAtOffset {
+            writer_status: self
+                .workflow(&request.workflow_id)
+                .map(|row| row.info.status.clone()),
+            value: self
+                .streams
+                .get(&(
+                    request.workflow_id.clone(),
+                    request.key.clone(),
+                    request.offset,
+                ))
+                .map(|row| row.value.clone()),
+        };
+        match stream_steps::settle(request, found, timed_out).map_err(ours)? {
+            Settled::Wait => Ok(None),
+            Settled::Record(outcome) => {
+                self.record_call(caller, step_name, Some(Settled::step_outcome(&outcome)))?;
+                Ok(Some(StreamStepRead::new(outcome, false)))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StreamStepWaits for MemoryStore {
+    async fn settle_stream_step(
+        &self,
+        request: &StreamStepRequest,
+        timed_out: Option<std::time::Duration>,
+    ) -> Result<Option<StreamStepRead>> {
+        self.write(|state| state.settle_stream_step(request, timed_out))
+    }
+}
+
 #[async_trait]
 impl StreamStore for MemoryStore {
     async fn write_stream(
@@ -139,5 +193,13 @@ impl StreamStore for MemoryStore {
         wait: AwaitOptions,
     ) -> Result<StreamRead> {
         waits::await_stream(self, self.wait_context(), workflow_id, key, options, &wait).await
+    }
+
+    async fn read_stream_step(
+        &self,
+        request: StreamStepRequest,
+        wait: AwaitOptions,
+    ) -> Result<StreamStepRead> {
+        stream_steps::read_stream_step(self, self.wait_context(), request, &wait).await
     }
 }

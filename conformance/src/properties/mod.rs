@@ -11,7 +11,9 @@
 //! queue), `queue_fairness` (one worker per queue, each getting its share), `limits` (text at
 //! and past every documented limit, and NUL bytes, on every backend), `retry` (every idempotency
 //! claim, through injected faults) and `state_machine` (random
-//! operation sequences compared with the reference model).
+//! operation sequences compared with the reference model). `recovery` checks direct recovery
+//! and the hand-back of a claimed workflow to its queue (queue area), `stream_steps` the
+//! checkpointed stream reads of a workflow (streams area).
 //!
 //! [`suite!`](crate::suite) generates one test per property, in a module named like the one the
 //! property lives in.
@@ -30,12 +32,14 @@ pub mod metrics;
 pub mod queue_concurrency;
 pub mod queue_fairness;
 pub mod queues;
+pub mod recovery;
 pub mod renames;
 pub mod retention;
 pub mod retry;
 pub mod schedules;
 pub mod state_machine;
 pub mod steps;
+pub mod stream_steps;
 pub mod streams;
 pub mod transfer;
 pub mod versions;

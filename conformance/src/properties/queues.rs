@@ -1665,7 +1665,7 @@ pub async fn queue_registry<F: Factory>(factory: &F) {
 
 /// Runs `op` once under a lost commit acknowledgement (its answer discarded), then again, when
 /// `ambiguous`; once otherwise. Returns the last answer.
-async fn maybe_twice<S: ?Sized, T, Fut>(
+pub(crate) async fn maybe_twice<S: ?Sized, T, Fut>(
     store: &FaultyStore<S>,
     ambiguous: bool,
     op: impl Fn() -> Fut,

@@ -43,7 +43,10 @@ impl<'a> WaitContext<'a> {
         }
     }
 
-    async fn gated<T>(&self, read: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) async fn gated<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         match self.gate {
             Some(gate) => gate.run(read).await,
             None => read.await,

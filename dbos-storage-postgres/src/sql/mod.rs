@@ -16,6 +16,7 @@ pub(crate) mod management;
 pub(crate) mod messaging;
 pub(crate) mod metrics;
 pub(crate) mod queues;
+pub(crate) mod recovery;
 pub(crate) mod rename;
 pub(crate) mod retention;
 pub(crate) mod schedules;

@@ -10,6 +10,7 @@ mod management;
 mod messages;
 mod metrics;
 mod queues;
+mod recovery;
 mod rename;
 mod retention;
 mod schedules;
@@ -197,6 +198,9 @@ queries! {
     select_pending_workflows = queues::SELECT_PENDING_WORKFLOWS;
     reenqueue_for_recovery = queues::REENQUEUE_FOR_RECOVERY;
     dead_letter_workflows = queues::DEAD_LETTER_WORKFLOWS;
+    select_recovery_candidate = recovery::SELECT_RECOVERY_CANDIDATE;
+    take_over_workflow = recovery::TAKE_OVER_WORKFLOW;
+    return_to_queue = recovery::RETURN_TO_QUEUE;
     lock_queue = queues::LOCK_QUEUE;
     insert_queue = queues::INSERT_QUEUE;
     update_queue = queues::UPDATE_QUEUE;

@@ -42,6 +42,7 @@ use dbos_storage_core::{
     Error, ErrorKind, InitialStatus, Isolation, NewWorkflow, QueueConflictPolicy, QueueDefinition,
     QueueLimits, QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
 };
+use dbos_storage_core::{RecoveryOutcome, RecoveryRequest};
 use dbos_storage_driver_kit::decisions::column_values::json_array;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Transaction};
@@ -973,6 +974,14 @@ impl QueueStore for PostgresStore {
             self.wake().notify();
         }
         Ok(changed)
+    }
+
+    async fn recover_workflow(&self, request: RecoveryRequest) -> Result<RecoveryOutcome> {
+        self.recover(request).await
+    }
+
+    async fn return_to_queue(&self, workflow_id: &str, owner_xid: &str) -> Result<bool> {
+        self.hand_back(workflow_id, owner_xid).await
     }
 
     async fn upsert_queue(

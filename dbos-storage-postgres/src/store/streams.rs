@@ -9,12 +9,14 @@ use dbos_storage_core::{
 };
 use dbos_storage_core::{
     validate, AwaitOptions, Backoff, Caller, Payload, Result, RetryPolicy, StreamEntry, StreamRead,
-    StreamReadOptions, StreamStore, StreamWriteOutcome,
+    StreamReadOptions, StreamStepRead, StreamStepRequest, StreamStore, StreamWriteOutcome,
 };
 use dbos_storage_driver_kit::decisions::column_values::status_of;
 use dbos_storage_driver_kit::decisions::sends_and_streams;
 use dbos_storage_driver_kit::wait::messaging as waits;
+use dbos_storage_driver_kit::wait::stream_steps::{self, FoundAtOffset, Settled, StreamStepWaits};
 use dbos_storage_driver_kit::wait::WakeChannel;
+use tokio_postgres::GenericClient;
 
 use super::calls::{begin_call, record_call, Call};
 use super::{col, now_ms, payload, PostgresStore};
@@ -122,6 +124,104 @@ impl PostgresStore {
     }
 }
 
+/// The one-statement read of `read_stream` (`statement`, rendered) on `client` (a pooled
+/// connection or an open transaction): the writer's status and the values from
+/// `options.from_offset`.
+async fn read_stream_rows<C: GenericClient + Sync>(
+    client: &C,
+    statement: &str,
+    workflow_id: &str,
+    key: &str,
+    options: StreamReadOptions,
+) -> Result<StreamRead> {
+    let end = i64::from(options.from_offset) + i64::from(options.limit);
+    let rows = client
+        .query(statement, &[&workflow_id, &key, &options.from_offset, &end])
+        .await
+        .map_err(classify)?;
+    let status = match rows.first() {
+        Some(row) => Some(status_of(col::<Option<String>>(row, 0)?.as_deref())),
+        None => None,
+    };
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Some(offset) = col::<Option<i32>>(row, 1)? {
+            let value: String = col(row, 2)?;
+            entries.push(StreamEntry::new(offset, payload(value, col(row, 3)?)));
+        }
+    }
+    Ok(StreamRead::from_rows(status, options.from_offset, entries))
+}
+
+#[async_trait]
+impl StreamStepWaits for PostgresStore {
+    /// Locks the reading workflow (through the caller checks) before it reads the stream, so
+    /// that two attempts of one read record one step.
+    async fn settle_stream_step(
+        &self,
+        request: &StreamStepRequest,
+        timed_out: Option<Duration>,
+    ) -> Result<Option<StreamStepRead>> {
+        let request = request.clone();
+        self.write(move |tx, q| {
+            Box::pin(async move {
+                let caller = &request.caller;
+                let step_name = request.kind.step_name();
+                let what = format!(
+                    "read stream {:?} of workflow {} at step {}",
+                    request.key, request.workflow_id, caller.function_id
+                );
+                let application_name = match begin_call(tx, &q, caller, step_name, &what).await? {
+                    Call::Replay(recorded) => {
+                        return stream_steps::replayed(&request, recorded)
+                            .map(Some)
+                            .map_err(with_backend);
+                    }
+                    Call::Run { application_name } => application_name,
+                };
+                let options = StreamReadOptions::default()
+                    .from_offset(request.offset)
+                    .limit(1);
+                let read = read_stream_rows(
+                    tx,
+                    &q.read_stream,
+                    &request.workflow_id,
+                    &request.key,
+                    options,
+                )
+                .await?;
+                let found = FoundAtOffset {
+                    value: match read.values.into_iter().next() {
+                        Some(entry) => Some(entry.value),
+                        None => read
+                            .closed
+                            .then(|| Payload::portable_json(STREAM_CLOSED_SENTINEL)),
+                    },
+                    writer_status: read.status,
+                };
+                match stream_steps::settle(&request, found, timed_out).map_err(with_backend)? {
+                    Settled::Wait => Ok(None),
+                    Settled::Record(outcome) => {
+                        let now = now_ms(tx, &q).await?;
+                        record_call(
+                            tx,
+                            &q,
+                            caller,
+                            step_name,
+                            Some(Settled::step_outcome(&outcome)),
+                            now,
+                            application_name.as_deref(),
+                        )
+                        .await?;
+                        Ok(Some(StreamStepRead::new(outcome, false)))
+                    }
+                }
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl StreamStore for PostgresStore {
     async fn write_stream(
@@ -155,27 +255,15 @@ impl StreamStore for PostgresStore {
         validate::workflow_id(workflow_id)?;
         validate_key("stream key", key)?;
         options.validate()?;
-        let end = i64::from(options.from_offset) + i64::from(options.limit);
         let client = self.client().await?;
-        let rows = client
-            .query(
-                self.queries().read_stream.as_str(),
-                &[&workflow_id, &key, &options.from_offset, &end],
-            )
-            .await
-            .map_err(classify)?;
-        let status = match rows.first() {
-            Some(row) => Some(status_of(col::<Option<String>>(row, 0)?.as_deref())),
-            None => None,
-        };
-        let mut entries = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(offset) = col::<Option<i32>>(row, 1)? {
-                let value: String = col(row, 2)?;
-                entries.push(StreamEntry::new(offset, payload(value, col(row, 3)?)));
-            }
-        }
-        Ok(StreamRead::from_rows(status, options.from_offset, entries))
+        read_stream_rows(
+            &**client,
+            &self.queries().read_stream,
+            workflow_id,
+            key,
+            options,
+        )
+        .await
     }
 
     /// Re-checks at `wait.poll_interval` even with a proven listener: a writer that finishes
@@ -189,5 +277,15 @@ impl StreamStore for PostgresStore {
     ) -> Result<StreamRead> {
         self.ensure_open()?;
         waits::await_stream(self, self.wait_context(), workflow_id, key, options, &wait).await
+    }
+
+    /// Re-checks at `wait.poll_interval` even with a proven listener, as `await_stream` does.
+    async fn read_stream_step(
+        &self,
+        request: StreamStepRequest,
+        wait: AwaitOptions,
+    ) -> Result<StreamStepRead> {
+        self.ensure_open()?;
+        stream_steps::read_stream_step(self, self.wait_context(), request, &wait).await
     }
 }

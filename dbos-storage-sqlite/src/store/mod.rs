@@ -10,6 +10,7 @@ mod management;
 mod messages;
 mod metrics;
 mod queues;
+mod recovery;
 mod rename;
 mod retention;
 mod schedules;

@@ -19,6 +19,7 @@ use dbos_storage_core::{
     Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy, QueueDefinition,
     QueueLimits, QueueStore, QueueUpdate, RateLimit, Result, StopReason, INTERNAL_QUEUE,
 };
+use dbos_storage_core::{RecoveryOutcome, RecoveryRequest};
 use dbos_storage_driver_kit::decisions::cancel_resume::distinct;
 use dbos_storage_driver_kit::decisions::store_errors;
 use rusqlite::types::Type;
@@ -803,6 +804,14 @@ impl QueueStore for SqliteStore {
             self.wake().notify();
         }
         Ok(changed)
+    }
+
+    async fn recover_workflow(&self, request: RecoveryRequest) -> Result<RecoveryOutcome> {
+        self.recover(request).await
+    }
+
+    async fn return_to_queue(&self, workflow_id: &str, owner_xid: &str) -> Result<bool> {
+        self.hand_back(workflow_id, owner_xid).await
     }
 
     async fn upsert_queue(

@@ -1,18 +1,22 @@
 //! [`StreamStore`] on SQLite: appends at the next offset inside the write transaction, reads in
 //! one statement, waits through the shared wait of [`dbos_storage_driver_kit::wait::messaging`].
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use dbos_storage_core::{
     messages::validate_key,
     streams::{is_close_sentinel, CLOSE_STREAM_STEP, STREAM_CLOSED_SENTINEL, WRITE_STREAM_STEP},
 };
 use dbos_storage_core::{
-    validate, AwaitOptions, Caller, Error, Payload, Result, StepRecord, StreamEntry, StreamRead,
-    StreamReadOptions, StreamStore, StreamWriteOutcome,
+    validate, AwaitOptions, Caller, Error, Payload, RecordedStep, Result, StepRecord, StreamEntry,
+    StreamRead, StreamReadOptions, StreamStepRead, StreamStepRequest, StreamStore,
+    StreamWriteOutcome,
 };
 use dbos_storage_driver_kit::decisions::column_values::status_of;
 use dbos_storage_driver_kit::decisions::sends_and_streams;
 use dbos_storage_driver_kit::wait::messaging::{self as waits, wake_after_commit};
+use dbos_storage_driver_kit::wait::stream_steps::{self, FoundAtOffset, Settled, StreamStepWaits};
 use dbos_storage_driver_kit::wait::WakeChannel;
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -121,6 +125,109 @@ fn append_tx(
     Ok(outcome)
 }
 
+/// The one-statement read of `read_stream`: the writer's status and the values from
+/// `options.from_offset`.
+fn read_stream_tx(
+    tx: &Transaction<'_>,
+    id: &str,
+    key: &str,
+    options: StreamReadOptions,
+) -> Result<StreamRead> {
+    let mut stmt = tx.prepare_cached(q::READ_STREAM).map_err(classify)?;
+    let mut rows = stmt
+        .query(params![
+            id,
+            key,
+            options.from_offset,
+            i64::from(options.limit)
+        ])
+        .map_err(classify)?;
+    let mut status = None;
+    let mut entries = Vec::new();
+    while let Some(r) = rows.next().map_err(classify)? {
+        let text: Option<String> = r.get(0).map_err(classify)?;
+        status = Some(status_of(text.as_deref()));
+        let Some(offset) = get_i64(r, 1).map_err(classify)? else {
+            continue;
+        };
+        let offset = i32::try_from(offset).map_err(|_| {
+            with_backend(Error::corrupt(format!(
+                "stream offset {offset} does not fit an i32"
+            )))
+        })?;
+        entries.push(StreamEntry::new(
+            offset,
+            read_payload(r, 2, 3).map_err(classify)?,
+        ));
+    }
+    Ok(StreamRead::from_rows(status, options.from_offset, entries))
+}
+
+/// The recording transaction of a checkpointed read ([`StreamStepWaits`]).
+fn settle_stream_step_tx(
+    tx: &Transaction<'_>,
+    request: &StreamStepRequest,
+    timed_out: Option<Duration>,
+) -> Result<Option<StreamStepRead>> {
+    let caller = &request.caller;
+    let step_name = request.kind.step_name();
+    let what = format!(
+        "read stream {:?} of workflow {} at step {}",
+        request.key, request.workflow_id, caller.function_id
+    );
+    let application_name = match check_caller(tx, caller, step_name, &what)? {
+        CallerState::Replay(row) => {
+            let recorded = RecordedStep::new(row.outcome(), row.child_workflow_id.clone());
+            return stream_steps::replayed(request, recorded)
+                .map(Some)
+                .map_err(with_backend);
+        }
+        CallerState::Fresh { application_name } => application_name,
+    };
+    let options = StreamReadOptions::default()
+        .from_offset(request.offset)
+        .limit(1);
+    let read = read_stream_tx(tx, &request.workflow_id, &request.key, options)?;
+    let found = FoundAtOffset {
+        value: match read.values.into_iter().next() {
+            Some(entry) => Some(entry.value),
+            None => read
+                .closed
+                .then(|| Payload::portable_json(STREAM_CLOSED_SENTINEL)),
+        },
+        writer_status: read.status,
+    };
+    match stream_steps::settle(request, found, timed_out).map_err(with_backend)? {
+        Settled::Wait => Ok(None),
+        Settled::Record(outcome) => {
+            let now = now_ms(tx)?;
+            let step = StepRecord::with_outcome(
+                &caller.workflow_id,
+                caller.function_id,
+                step_name,
+                Some(Settled::step_outcome(&outcome)),
+            )
+            .with_times(Some(now), now);
+            insert_call_step(tx, &step, application_name.as_deref(), now)?;
+            Ok(Some(StreamStepRead::new(outcome, false)))
+        }
+    }
+}
+
+#[async_trait]
+impl StreamStepWaits for SqliteStore {
+    async fn settle_stream_step(
+        &self,
+        request: &StreamStepRequest,
+        timed_out: Option<Duration>,
+    ) -> Result<Option<StreamStepRead>> {
+        let request = request.clone();
+        self.conns()
+            .write(move |tx| settle_stream_step_tx(tx, &request, timed_out))
+            .await
+    }
+}
+
 impl SqliteStore {
     /// Appends to the caller's stream and wakes its readers in this process.
     async fn append(
@@ -189,36 +296,7 @@ impl StreamStore for SqliteStore {
         let id = workflow_id.to_owned();
         let key = key.to_owned();
         self.conns()
-            .read(move |tx| {
-                let mut stmt = tx.prepare_cached(q::READ_STREAM).map_err(classify)?;
-                let mut rows = stmt
-                    .query(params![
-                        id,
-                        key,
-                        options.from_offset,
-                        i64::from(options.limit)
-                    ])
-                    .map_err(classify)?;
-                let mut status = None;
-                let mut entries = Vec::new();
-                while let Some(r) = rows.next().map_err(classify)? {
-                    let text: Option<String> = r.get(0).map_err(classify)?;
-                    status = Some(status_of(text.as_deref()));
-                    let Some(offset) = get_i64(r, 1).map_err(classify)? else {
-                        continue;
-                    };
-                    let offset = i32::try_from(offset).map_err(|_| {
-                        with_backend(Error::corrupt(format!(
-                            "stream offset {offset} does not fit an i32"
-                        )))
-                    })?;
-                    entries.push(StreamEntry::new(
-                        offset,
-                        read_payload(r, 2, 3).map_err(classify)?,
-                    ));
-                }
-                Ok(StreamRead::from_rows(status, options.from_offset, entries))
-            })
+            .read(move |tx| read_stream_tx(tx, &id, &key, options))
             .await
     }
 
@@ -230,5 +308,13 @@ impl StreamStore for SqliteStore {
         wait: AwaitOptions,
     ) -> Result<StreamRead> {
         waits::await_stream(self, self.wait_context(), workflow_id, key, options, &wait).await
+    }
+
+    async fn read_stream_step(
+        &self,
+        request: StreamStepRequest,
+        wait: AwaitOptions,
+    ) -> Result<StreamStepRead> {
+        stream_steps::read_stream_step(self, self.wait_context(), request, &wait).await
     }
 }
