@@ -131,39 +131,44 @@ async fn fork_one(tx: &Transaction<'_>, q: &Queries, r: &ForkRequest) -> Result<
     Ok(ForkedWorkflow::new(source, fork_id, start))
 }
 
+/// Makes the forks of a prepared batch in `tx`, all or nothing.
+pub(super) async fn fork_workflows_tx(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    requests: &[ForkRequest],
+) -> Result<Vec<ForkedWorkflow>> {
+    let sources: Vec<String> = requests
+        .iter()
+        .map(|r| r.source_workflow_id.clone())
+        .collect();
+    let known: HashMap<String, Option<String>> = tx
+        .query(q.select_forked_from.as_str(), &[&sources])
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(|row| Ok((col(row, 0)?, col(row, 1)?)))
+        .collect::<Result<_>>()?;
+    if let Some(missing) = requests
+        .iter()
+        .find(|r| !known.contains_key(&r.source_workflow_id))
+    {
+        return Err(with_backend(store_errors::missing_workflow(
+            &missing.source_workflow_id,
+        )));
+    }
+    let mut forks = Vec::with_capacity(requests.len());
+    for r in requests {
+        forks.push(fork_one(tx, q, r).await?);
+    }
+    Ok(forks)
+}
+
 impl PostgresStore {
     /// [`ManagementStore::fork_workflows`](dbos_storage_core::ManagementStore::fork_workflows).
     pub(super) async fn fork(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
         let requests = prepare_forks(requests)?;
         let forks = self
-            .write(move |tx, q| {
-                Box::pin(async move {
-                    let sources: Vec<String> = requests
-                        .iter()
-                        .map(|r| r.source_workflow_id.clone())
-                        .collect();
-                    let known: HashMap<String, Option<String>> = tx
-                        .query(q.select_forked_from.as_str(), &[&sources])
-                        .await
-                        .map_err(classify)?
-                        .iter()
-                        .map(|row| Ok((col(row, 0)?, col(row, 1)?)))
-                        .collect::<Result<_>>()?;
-                    if let Some(missing) = requests
-                        .iter()
-                        .find(|r| !known.contains_key(&r.source_workflow_id))
-                    {
-                        return Err(with_backend(store_errors::missing_workflow(
-                            &missing.source_workflow_id,
-                        )));
-                    }
-                    let mut forks = Vec::with_capacity(requests.len());
-                    for r in &requests {
-                        forks.push(fork_one(tx, &q, r).await?);
-                    }
-                    Ok(forks)
-                })
-            })
+            .write(move |tx, q| Box::pin(async move { fork_workflows_tx(tx, &q, &requests).await }))
             .await?;
         self.wake().notify();
         Ok(forks)

@@ -609,6 +609,24 @@ impl PostgresStore {
     }
 }
 
+/// Moves the release time of a `DELAYED` workflow on `client` (a connection or a
+/// transaction); returns whether it was one.
+pub(super) async fn set_workflow_delay_on<C: tokio_postgres::GenericClient + Sync>(
+    client: &C,
+    q: &Queries,
+    workflow_id: &str,
+    until_epoch_ms: EpochMs,
+) -> Result<bool> {
+    let row = client
+        .query_opt(
+            q.set_workflow_delay.as_str(),
+            &[&workflow_id, &until_epoch_ms],
+        )
+        .await
+        .map_err(classify)?;
+    Ok(row.is_some())
+}
+
 #[async_trait]
 impl QueueStore for PostgresStore {
     async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>> {
@@ -755,14 +773,7 @@ impl QueueStore for PostgresStore {
     async fn set_workflow_delay(&self, workflow_id: &str, until_epoch_ms: EpochMs) -> Result<bool> {
         validate::workflow_id(workflow_id)?;
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                self.queries().set_workflow_delay.as_str(),
-                &[&workflow_id, &until_epoch_ms],
-            )
-            .await
-            .map_err(classify)?;
-        Ok(row.is_some())
+        set_workflow_delay_on(&**client, self.queries(), workflow_id, until_epoch_ms).await
     }
 
     async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {

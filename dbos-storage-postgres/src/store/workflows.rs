@@ -265,6 +265,44 @@ async fn read_result(
     ))
 }
 
+/// The workflows of `ids` that exist, in the order asked, read in `tx`.
+pub(super) async fn get_workflows_tx(
+    tx: &tokio_postgres::Transaction<'_>,
+    q: &Queries,
+    ids: &[String],
+) -> Result<Vec<WorkflowInfo>> {
+    let statement = tx
+        .prepare(q.select_workflows_by_ids.as_str())
+        .await
+        .map_err(classify)?;
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        for row in tx.query(&statement, &[&chunk]).await.map_err(classify)? {
+            rows.push(read_workflow(&row)?);
+        }
+    }
+    Ok(in_request_order(ids, rows))
+}
+
+/// The workflows `query` selects, read on `client` (a connection or a transaction).
+pub(super) async fn list_workflows_on<C: tokio_postgres::GenericClient + Sync>(
+    client: &C,
+    queries: &Queries,
+    query: &ListWorkflowsQuery,
+) -> Result<Vec<WorkflowInfo>> {
+    let built = list_query(queries, query);
+    let params: Vec<&(dyn ToSql + Sync)> = built
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = client
+        .query(built.text.as_str(), &params)
+        .await
+        .map_err(classify)?;
+    rows.iter().map(read_workflow).collect()
+}
+
 #[async_trait]
 impl WorkflowStore for PostgresStore {
     async fn insert_workflow(
@@ -329,38 +367,14 @@ impl WorkflowStore for PostgresStore {
             return Ok(Vec::new());
         }
         let ids = workflow_ids.to_vec();
-        self.read(move |tx, q| {
-            Box::pin(async move {
-                let statement = tx
-                    .prepare(q.select_workflows_by_ids.as_str())
-                    .await
-                    .map_err(classify)?;
-                let mut rows = Vec::new();
-                for chunk in ids.chunks(ID_CHUNK) {
-                    for row in tx.query(&statement, &[&chunk]).await.map_err(classify)? {
-                        rows.push(read_workflow(&row)?);
-                    }
-                }
-                Ok(in_request_order(&ids, rows))
-            })
-        })
-        .await
+        self.read(move |tx, q| Box::pin(async move { get_workflows_tx(tx, &q, &ids).await }))
+            .await
     }
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
         query.validate()?;
         let client = self.client().await?;
-        let built = list_query(self.queries(), &query);
-        let params: Vec<&(dyn ToSql + Sync)> = built
-            .params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let rows = client
-            .query(built.text.as_str(), &params)
-            .await
-            .map_err(classify)?;
-        rows.iter().map(read_workflow).collect()
+        list_workflows_on(&**client, self.queries(), &query).await
     }
 
     async fn record_outcome(

@@ -138,21 +138,27 @@ pub(super) async fn fork_workflows(
     let requests = prepare_forks(requests)?;
     store
         .conns()
-        .write(move |tx| {
-            let now = now_ms(tx)?;
-            // Every source must exist before any fork is made (a fork of a fork made earlier in
-            // the same batch is refused, as on every backend).
-            for request in &requests {
-                if forked_from(tx, &request.source_workflow_id)?.is_none() {
-                    return Err(missing(&request.source_workflow_id));
-                }
-            }
-            requests
-                .iter()
-                .map(|request| fork_one(tx, request, now))
-                .collect()
-        })
+        .write(move |tx| fork_workflows_tx(tx, &requests))
         .await
+}
+
+/// Makes the forks of a prepared batch in `tx`, all or nothing.
+pub(super) fn fork_workflows_tx(
+    tx: &Transaction<'_>,
+    requests: &[ForkRequest],
+) -> Result<Vec<ForkedWorkflow>> {
+    let now = now_ms(tx)?;
+    // Every source must exist before any fork is made (a fork of a fork made earlier in the
+    // same batch is refused, as on every backend).
+    for request in requests {
+        if forked_from(tx, &request.source_workflow_id)?.is_none() {
+            return Err(missing(&request.source_workflow_id));
+        }
+    }
+    requests
+        .iter()
+        .map(|request| fork_one(tx, request, now))
+        .collect()
 }
 
 /// Rewinds a finished workflow in one transaction.

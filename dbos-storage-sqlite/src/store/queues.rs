@@ -495,6 +495,22 @@ fn apply_update(queue: &mut QueueDefinition, update: QueueUpdate) {
     }
 }
 
+/// Moves the release time of a `DELAYED` workflow in `tx`; returns whether it was one.
+pub(super) fn set_workflow_delay_tx(
+    tx: &Transaction<'_>,
+    workflow_id: &str,
+    until_epoch_ms: EpochMs,
+) -> Result<bool> {
+    let now = now_ms(tx)?;
+    let changed = tx
+        .execute_cached(
+            q::SET_DELAY,
+            rusqlite::params![workflow_id, until_epoch_ms, now],
+        )
+        .map_err(classify)?;
+    Ok(changed > 0)
+}
+
 #[async_trait]
 impl QueueStore for SqliteStore {
     async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>> {
@@ -595,13 +611,7 @@ impl QueueStore for SqliteStore {
         validate::workflow_id(workflow_id)?;
         let id = workflow_id.to_owned();
         self.conns()
-            .write(move |tx| {
-                let now = now_ms(tx)?;
-                let changed = tx
-                    .execute_cached(q::SET_DELAY, rusqlite::params![id, until_epoch_ms, now])
-                    .map_err(classify)?;
-                Ok(changed > 0)
-            })
+            .write(move |tx| set_workflow_delay_tx(tx, &id, until_epoch_ms))
             .await
     }
 
