@@ -126,6 +126,12 @@ macro_rules! __properties {
                 attributes_replace_and_merge
                 attribute_updates_are_listed
             ]
+            [workflow_steps:
+                replays_return_the_first_result_and_act_once
+                replayed_resume_does_not_enqueue_again
+                recorded_errors_replay_and_forks_are_made_once
+                callers_are_checked_and_not_recorded
+            ]
             [retention:
                 leases_are_exclusive_and_expire
                 fenced_writes_need_the_lease
