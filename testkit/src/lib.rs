@@ -10,4 +10,5 @@ pub mod older_schema;
 pub mod operator_rows;
 pub mod pg;
 pub mod schema_diff;
+pub mod workflow_step_rows;
 pub mod workload;
