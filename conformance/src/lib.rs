@@ -130,6 +130,7 @@ macro_rules! __properties {
                 replays_return_the_first_result_and_act_once
                 replayed_resume_does_not_enqueue_again
                 recorded_errors_replay_and_forks_are_made_once
+                rewinds_and_schedule_changes_replay
                 callers_are_checked_and_not_recorded
             ]
             [retention:

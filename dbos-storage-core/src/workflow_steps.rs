@@ -13,20 +13,25 @@
 //! # The recorded step
 //!
 //! The step's `function_name` is DBOS's name for the operation ([`StepOperation::step_name`]:
-//! `DBOS.cancelWorkflow`, `DBOS.resumeWorkflow`, `DBOS.forkWorkflow`, `DBOS.deleteWorkflow`,
-//! `DBOS.getStatus`, `DBOS.listWorkflows`, `DBOS.setWorkflowDelay`,
-//! `DBOS.updateWorkflowAttributes`). Its output is the operation's result as `portable_json`
-//! ([`StepOperationOutcome::encode`]): the ids as a JSON array for cancel, resume and delete; an
-//! array of `{"source_workflow_id","workflow_id","start_step"}` for forks; an array of workflow
-//! objects (the fields of [`WorkflowInfo`], statuses as stored) for get and list; `true` or
-//! `false` for a delay; the attribute object for attributes.
+//! `DBOS.cancelWorkflow`, `DBOS.resumeWorkflow`, `DBOS.forkWorkflow`, `DBOS.rewindWorkflow`,
+//! `DBOS.deleteWorkflow`, `DBOS.getStatus`, `DBOS.listWorkflows`, `DBOS.setWorkflowDelay`,
+//! `DBOS.updateWorkflowAttributes`, and DBOS Python's `DBOS.createSchedule`,
+//! `DBOS.pauseSchedule`, `DBOS.resumeSchedule`, `DBOS.deleteSchedule`). Its output is the
+//! operation's result as `portable_json` ([`StepOperationOutcome::encode`]): the ids as a JSON
+//! array for cancel, resume and delete; an array of
+//! `{"source_workflow_id","workflow_id","start_step"}` for forks;
+//! `{"workflow_id","start_step","previous_status"}` for a rewind; an array of workflow objects
+//! (the fields of [`WorkflowInfo`], statuses as stored) for get and list; `true` or `false` for
+//! a delay and for pausing, resuming or deleting a schedule (whether it existed); `null` for a
+//! schedule's creation; the attribute object for attributes.
 //!
 //! # Errors the step records
 //!
 //! An operation that fails because of what the database holds — [`NotFound`] (resuming or
-//! forking an unknown workflow, updating the attributes of one), [`Conflict`] (a fork id used by
-//! another workflow) or [`InvalidInput`] found in the transaction (a fork start that does not
-//! resolve against the source's steps) — records the error as the step's outcome
+//! forking or rewinding an unknown workflow, updating the attributes of one), [`Conflict`] (a
+//! fork id used by another workflow, rewinding a workflow that is not finished, a schedule name
+//! already taken) or [`InvalidInput`] found in the transaction (a fork or rewind start that does
+//! not resolve against the workflow's steps) — records the error as the step's outcome
 //! ([`recorded_error`]): a `portable_json` error whose `code` is the kind (`"not_found"`,
 //! `"conflict"`, `"invalid_input"`), whose `message` is the error's message and whose `name` is
 //! [`NONEXISTENT_WORKFLOW_ERROR`] for `NotFound` and [`OPERATION_ERROR`] otherwise. Its writes are
@@ -46,7 +51,7 @@ use crate::payload::portable::{decode_value, encode_value, PortableError};
 use crate::{
     validate, AttributeUpdate, CancelOptions, DeleteOptions, EpochMs, Error, ErrorKind,
     ForkRequest, ForkedWorkflow, ListWorkflowsQuery, Outcome, Payload, RecordedStep, Result,
-    ResumeOptions, WorkflowInfo,
+    ResumeOptions, RewindRequest, RewoundWorkflow, Schedule, WorkflowInfo, WorkflowStatus,
 };
 
 /// Step name of a cancel from a workflow.
@@ -57,6 +62,16 @@ pub const RESUME_WORKFLOW_STEP: &str = "DBOS.resumeWorkflow";
 pub const FORK_WORKFLOW_STEP: &str = "DBOS.forkWorkflow";
 /// Step name of a delete from a workflow.
 pub const DELETE_WORKFLOW_STEP: &str = "DBOS.deleteWorkflow";
+/// Step name of a rewind from a workflow.
+pub const REWIND_WORKFLOW_STEP: &str = "DBOS.rewindWorkflow";
+/// Step name of a schedule's creation from a workflow (DBOS Python's name).
+pub const CREATE_SCHEDULE_STEP: &str = "DBOS.createSchedule";
+/// Step name of a schedule's pause from a workflow (DBOS Python's name).
+pub const PAUSE_SCHEDULE_STEP: &str = "DBOS.pauseSchedule";
+/// Step name of a schedule's resume from a workflow (DBOS Python's name).
+pub const RESUME_SCHEDULE_STEP: &str = "DBOS.resumeSchedule";
+/// Step name of a schedule's deletion from a workflow (DBOS Python's name).
+pub const DELETE_SCHEDULE_STEP: &str = "DBOS.deleteSchedule";
 /// Step name of a read of workflows by id from a workflow.
 pub const GET_STATUS_STEP: &str = "DBOS.getStatus";
 /// Step name of a workflow listing from a workflow.
@@ -93,6 +108,8 @@ pub enum StepOperation {
     },
     /// [`ManagementStore::fork_workflows`](crate::ManagementStore::fork_workflows).
     ForkWorkflows(Vec<ForkRequest>),
+    /// [`ManagementStore::rewind_workflow`](crate::ManagementStore::rewind_workflow).
+    RewindWorkflow(RewindRequest),
     /// [`ManagementStore::delete_workflows`](crate::ManagementStore::delete_workflows).
     DeleteWorkflows {
         /// The workflows to delete.
@@ -120,6 +137,14 @@ pub enum StepOperation {
         /// Replace or merge.
         mode: AttributeUpdate,
     },
+    /// [`ScheduleStore::create_schedule`](crate::ScheduleStore::create_schedule).
+    CreateSchedule(Schedule),
+    /// [`ScheduleStore::pause_schedule`](crate::ScheduleStore::pause_schedule), by name.
+    PauseSchedule(String),
+    /// [`ScheduleStore::resume_schedule`](crate::ScheduleStore::resume_schedule), by name.
+    ResumeSchedule(String),
+    /// [`ScheduleStore::delete_schedule`](crate::ScheduleStore::delete_schedule), by name.
+    DeleteSchedule(String),
 }
 
 impl StepOperation {
@@ -129,11 +154,16 @@ impl StepOperation {
             StepOperation::CancelWorkflows { .. } => CANCEL_WORKFLOW_STEP,
             StepOperation::ResumeWorkflows { .. } => RESUME_WORKFLOW_STEP,
             StepOperation::ForkWorkflows(_) => FORK_WORKFLOW_STEP,
+            StepOperation::RewindWorkflow(_) => REWIND_WORKFLOW_STEP,
             StepOperation::DeleteWorkflows { .. } => DELETE_WORKFLOW_STEP,
             StepOperation::GetWorkflows(_) => GET_STATUS_STEP,
             StepOperation::ListWorkflows(_) => LIST_WORKFLOWS_STEP,
             StepOperation::SetWorkflowDelay { .. } => SET_WORKFLOW_DELAY_STEP,
             StepOperation::UpdateWorkflowAttributes { .. } => UPDATE_WORKFLOW_ATTRIBUTES_STEP,
+            StepOperation::CreateSchedule(_) => CREATE_SCHEDULE_STEP,
+            StepOperation::PauseSchedule(_) => PAUSE_SCHEDULE_STEP,
+            StepOperation::ResumeSchedule(_) => RESUME_SCHEDULE_STEP,
+            StepOperation::DeleteSchedule(_) => DELETE_SCHEDULE_STEP,
         }
     }
 
@@ -186,6 +216,13 @@ impl StepOperation {
                 crate::management::prepare_forks(requests.clone()).map(drop)
             }
             StepOperation::ListWorkflows(query) => query.validate(),
+            StepOperation::RewindWorkflow(request) => request.validate(),
+            StepOperation::CreateSchedule(schedule) => schedule.validate(),
+            StepOperation::PauseSchedule(name)
+            | StepOperation::ResumeSchedule(name)
+            | StepOperation::DeleteSchedule(name) => {
+                crate::schedules::validate_schedule_lookup(name)
+            }
             StepOperation::SetWorkflowDelay { workflow_id, .. } => {
                 validate::workflow_id(workflow_id)
             }
@@ -212,6 +249,13 @@ pub enum StepOperationOutcome {
     Resumed(Vec<String>),
     /// The forks made ([`StepOperation::ForkWorkflows`]).
     Forked(Vec<ForkedWorkflow>),
+    /// The rewind made ([`StepOperation::RewindWorkflow`]).
+    Rewound(RewoundWorkflow),
+    /// The schedule was created ([`StepOperation::CreateSchedule`]).
+    ScheduleCreated,
+    /// Whether the schedule existed ([`StepOperation::PauseSchedule`],
+    /// [`StepOperation::ResumeSchedule`], [`StepOperation::DeleteSchedule`]).
+    ScheduleChanged(bool),
     /// The ids deleted ([`StepOperation::DeleteWorkflows`]).
     Deleted(Vec<String>),
     /// The workflows read ([`StepOperation::GetWorkflows`], [`StepOperation::ListWorkflows`]).
@@ -220,6 +264,14 @@ pub enum StepOperationOutcome {
     DelaySet(bool),
     /// The attributes now stored ([`StepOperation::UpdateWorkflowAttributes`]).
     Attributes(Map<String, Value>),
+}
+
+/// A rewind as a recorded step holds it.
+#[derive(Serialize, Deserialize)]
+struct RecordedRewind {
+    workflow_id: String,
+    start_step: i32,
+    previous_status: WorkflowStatus,
 }
 
 /// A fork as a recorded step holds it.
@@ -251,6 +303,13 @@ impl StepOperationOutcome {
                     })
                     .collect::<Vec<_>>(),
             ),
+            StepOperationOutcome::Rewound(r) => encode_value(&RecordedRewind {
+                workflow_id: r.workflow_id.clone(),
+                start_step: r.start_step,
+                previous_status: r.previous_status.clone(),
+            }),
+            StepOperationOutcome::ScheduleCreated => encode_value(&Value::Null),
+            StepOperationOutcome::ScheduleChanged(existed) => encode_value(existed),
             StepOperationOutcome::Workflows(workflows) => encode_value(workflows),
             StepOperationOutcome::DelaySet(changed) => encode_value(changed),
             StepOperationOutcome::Attributes(map) => encode_value(map),
@@ -285,6 +344,27 @@ impl StepOperationOutcome {
                         })
                         .collect(),
                 )
+            }
+            StepOperation::RewindWorkflow(_) => {
+                let r: RecordedRewind = decode_value(output)?;
+                StepOperationOutcome::Rewound(RewoundWorkflow::new(
+                    r.workflow_id,
+                    r.start_step,
+                    r.previous_status,
+                ))
+            }
+            StepOperation::CreateSchedule(_) => {
+                let Value::Null = decode_value(output)? else {
+                    return Err(Error::corrupt(
+                        "a schedule's creation records null, not a value",
+                    ));
+                };
+                StepOperationOutcome::ScheduleCreated
+            }
+            StepOperation::PauseSchedule(_)
+            | StepOperation::ResumeSchedule(_)
+            | StepOperation::DeleteSchedule(_) => {
+                StepOperationOutcome::ScheduleChanged(decode_value(output)?)
             }
             StepOperation::GetWorkflows(_) | StepOperation::ListWorkflows(_) => {
                 StepOperationOutcome::Workflows(decode_value(output)?)

@@ -10,7 +10,8 @@
 
 use dbos_storage_core::workflow_steps::{recorded_error, replayed};
 use dbos_storage_core::{
-    Caller, Outcome, Result, StepOperation, StepOperation as Op, StepOperationOutcome,
+    Caller, Outcome, Result, ScheduleStatus, StepOperation, StepOperation as Op,
+    StepOperationOutcome,
 };
 
 use super::State;
@@ -82,6 +83,20 @@ impl State {
                 attributes.clone(),
                 *mode,
             )?),
+            Op::RewindWorkflow(request) => StepOperationOutcome::Rewound(self.rewind(request)?),
+            Op::CreateSchedule(schedule) => {
+                self.create_schedule(schedule.clone())?;
+                StepOperationOutcome::ScheduleCreated
+            }
+            Op::PauseSchedule(name) => StepOperationOutcome::ScheduleChanged(
+                self.set_schedule_status(name, ScheduleStatus::Paused),
+            ),
+            Op::ResumeSchedule(name) => StepOperationOutcome::ScheduleChanged(
+                self.set_schedule_status(name, ScheduleStatus::Active),
+            ),
+            Op::DeleteSchedule(name) => {
+                StepOperationOutcome::ScheduleChanged(self.delete_schedule(name))
+            }
             other => {
                 return Err(dbos_storage_core::Error::new(
                     dbos_storage_core::ErrorKind::Unsupported,

@@ -9,8 +9,9 @@ use dbos_storage_core::workflow_steps::{
 };
 use dbos_storage_core::{
     AttributeUpdate, Caller, CancelOptions, DeleteOptions, ErrorKind, ForkRequest, ForkStart,
-    InsertOptions, ListStepsOptions, ListWorkflowsQuery, Outcome, ResumeOptions, StepOperation,
-    StepOperationOutcome, StepRecord, SystemStore, WorkflowStatus,
+    InsertOptions, ListStepsOptions, ListWorkflowsQuery, Outcome, ResumeOptions, RewindRequest,
+    Schedule, ScheduleFilter, ScheduleStore, StepOperation, StepOperationOutcome, StepRecord,
+    SystemStore, WorkflowStatus,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
@@ -59,6 +60,21 @@ enum Op {
     List(Option<WorkflowStatus>),
     SetDelay(usize, i64),
     Attributes(usize, bool),
+    Rewind(usize, i32),
+    CreateSchedule(usize),
+    PauseSchedule(usize),
+    ResumeSchedule(usize),
+    DeleteSchedule(usize),
+}
+
+/// The schedules the operations manage.
+const SCHEDULES: [&str; 2] = ["s0", "s1"];
+
+/// Schedule `SCHEDULES[i]`, with a fixed id (the store and the reference get the same row).
+fn schedule(i: usize) -> Schedule {
+    let mut s = Schedule::new(SCHEDULES[i], "wf_fn", "0 3 * * *", "{}");
+    s.schedule_id = format!("id-{}", SCHEDULES[i]);
+    s
 }
 
 impl Op {
@@ -105,6 +121,14 @@ impl Op {
                     AttributeUpdate::Replace
                 },
             },
+            Op::Rewind(target, start) => StepOperation::RewindWorkflow(RewindRequest::new(
+                TARGETS[*target],
+                ForkStart::Step(*start),
+            )),
+            Op::CreateSchedule(i) => StepOperation::CreateSchedule(schedule(*i)),
+            Op::PauseSchedule(i) => StepOperation::PauseSchedule(SCHEDULES[*i].to_owned()),
+            Op::ResumeSchedule(i) => StepOperation::ResumeSchedule(SCHEDULES[*i].to_owned()),
+            Op::DeleteSchedule(i) => StepOperation::DeleteSchedule(SCHEDULES[*i].to_owned()),
         }
     }
 }
@@ -126,6 +150,11 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         .prop_map(Op::List),
         (target(), 1_000i64..=2_000).prop_map(|(t, u)| Op::SetDelay(t, u)),
         (target(), any::<bool>()).prop_map(|(t, m)| Op::Attributes(t, m)),
+        (target(), 1..=2i32).prop_map(|(t, n)| Op::Rewind(t, n)),
+        (0..SCHEDULES.len()).prop_map(Op::CreateSchedule),
+        (0..SCHEDULES.len()).prop_map(Op::PauseSchedule),
+        (0..SCHEDULES.len()).prop_map(Op::ResumeSchedule),
+        (0..SCHEDULES.len()).prop_map(Op::DeleteSchedule),
     ]
 }
 
@@ -183,6 +212,7 @@ async fn run_case<F: Factory>(factory: &F, ops: &[Op]) -> Result<(), TestCaseErr
     let all = every_id(ops.len());
     if verdict.is_ok() {
         let before = Snapshot::take(&store, &all).await;
+        let schedules_before = schedules(&store).await;
         for (i, (op, first)) in ops.iter().zip(&first).enumerate() {
             let step = i32::try_from(i + 1).expect("few operations");
             let replay = store
@@ -198,7 +228,10 @@ async fn run_case<F: Factory>(factory: &F, ops: &[Op]) -> Result<(), TestCaseErr
                 break;
             }
         }
-        if verdict.is_ok() && Snapshot::take(&store, &all).await != before {
+        if verdict.is_ok()
+            && (Snapshot::take(&store, &all).await != before
+                || schedules(&store).await != schedules_before)
+        {
             verdict = Err(TestCaseError::fail(format!(
                 "replaying the steps changed the {} store",
                 store.backend()
@@ -212,6 +245,14 @@ async fn run_case<F: Factory>(factory: &F, ops: &[Op]) -> Result<(), TestCaseErr
             Snapshot::take(&reference, targets).await,
         );
         let (got_steps, want_steps) = (step_names(&store).await, step_names(&reference).await);
+        if verdict.is_ok() && schedules_before != schedules(&reference).await {
+            verdict = Err(TestCaseError::fail(format!(
+                "after the operations, the {} store's schedules are {schedules_before:?}, the \
+                 reference's {:?}",
+                store.backend(),
+                schedules(&reference).await
+            )));
+        }
         if verdict.is_ok() && (got, got_steps) != (want, want_steps) {
             let (before, want) = (
                 Snapshot::take(&store, &all).await,
@@ -226,6 +267,14 @@ async fn run_case<F: Factory>(factory: &F, ops: &[Op]) -> Result<(), TestCaseErr
     }
     factory.destroy(store).await;
     verdict
+}
+
+/// Every schedule.
+async fn schedules<S: SystemStore + ?Sized>(store: &S) -> Vec<Schedule> {
+    ok(
+        store.list_schedules(ScheduleFilter::new()).await,
+        "list schedules",
+    )
 }
 
 /// The names of the operator's steps, by position.
@@ -484,6 +533,83 @@ pub async fn callers_are_checked_and_not_recorded<F: Factory>(factory: &F) {
             .iter()
             .all(|s| s.function_name != CANCEL_WORKFLOW_STEP),
         "no cancel was recorded: {recorded:?}"
+    );
+    factory.destroy(store).await;
+}
+
+/// A rewind and schedule changes run as steps replay their first result: a replayed rewind
+/// returns the recorded rewind although the workflow is no longer finished (a plain rewind
+/// would fail with `Conflict`), a replayed creation does not create the schedule again, and a
+/// creation refused with `Conflict` replays the refusal.
+pub async fn rewinds_and_schedule_changes_replay<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    world(&store).await;
+    let rewind = || StepOperation::RewindWorkflow(RewindRequest::new("t2", ForkStart::Step(1)));
+    let first = ok(
+        store.run_as_step(at(OPERATOR, 1), rewind()).await,
+        "rewind t2",
+    );
+    match &first {
+        StepOperationOutcome::Rewound(r) => {
+            assert_eq!((r.workflow_id.as_str(), r.start_step), ("t2", 1));
+            assert_eq!(r.previous_status, WorkflowStatus::Success);
+        }
+        other => panic!("the rewind returned {other:?}"),
+    }
+    assert_eq!(get(&store, "t2").await.status, WorkflowStatus::Enqueued);
+    err(
+        store
+            .rewind_workflow(RewindRequest::new("t2", ForkStart::Step(1)))
+            .await,
+        ErrorKind::Conflict,
+        "a plain rewind of the enqueued workflow",
+    );
+    let replay = ok(store.run_as_step(at(OPERATOR, 1), rewind()).await, "replay");
+    assert_eq!(replay, first);
+
+    let create = || StepOperation::CreateSchedule(schedule(0));
+    let created = ok(
+        store.run_as_step(at(OPERATOR, 2), create()).await,
+        "create s0",
+    );
+    assert_eq!(created, StepOperationOutcome::ScheduleCreated);
+    let paused = ok(
+        store
+            .run_as_step(at(OPERATOR, 3), StepOperation::PauseSchedule("s0".into()))
+            .await,
+        "pause s0",
+    );
+    assert_eq!(paused, StepOperationOutcome::ScheduleChanged(true));
+    let conflict = err(
+        store.run_as_step(at(OPERATOR, 4), create()).await,
+        ErrorKind::Conflict,
+        "create s0 again",
+    );
+    ok(store.delete_schedule("s0").await, "delete s0 directly");
+    assert_eq!(
+        ok(store.run_as_step(at(OPERATOR, 2), create()).await, "replay"),
+        StepOperationOutcome::ScheduleCreated
+    );
+    assert!(
+        ok(store.get_schedule("s0").await, "get s0").is_none(),
+        "the replayed creation did not create s0 again"
+    );
+    let again = err(
+        store.run_as_step(at(OPERATOR, 4), create()).await,
+        ErrorKind::Conflict,
+        "replay of the refused creation",
+    );
+    assert_eq!(again.message(), conflict.message());
+    assert!(ok(store.get_schedule("s0").await, "get s0").is_none());
+    let names: Vec<(i32, String)> = step_names(&store).await;
+    assert_eq!(
+        names,
+        [
+            (1, "DBOS.rewindWorkflow".to_owned()),
+            (2, "DBOS.createSchedule".to_owned()),
+            (3, "DBOS.pauseSchedule".to_owned()),
+            (4, "DBOS.createSchedule".to_owned()),
+        ]
     );
     factory.destroy(store).await;
 }

@@ -10,18 +10,19 @@
 
 use dbos_storage_core::workflow_steps::{recorded_error, replayed, validate_caller};
 use dbos_storage_core::{
-    Caller, Error, ErrorKind, Outcome, Result, StepOperation, StepOperation as Op,
+    Caller, Error, ErrorKind, Outcome, Result, ScheduleStatus, StepOperation, StepOperation as Op,
     StepOperationOutcome,
 };
 use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, resume_queue};
 use tokio_postgres::Transaction;
 
 use super::calls::{begin_call, record_call, Call};
-use super::forks::fork_workflows_tx;
+use super::forks::{fork_workflows_tx, rewind_workflow_tx};
 use super::management::{
     cancel_workflows_tx, delete_workflows_tx, resume_workflows_tx, update_attributes_on,
 };
 use super::queues::set_workflow_delay_on;
+use super::schedules::{create_schedule_tx, delete_schedule_on, set_schedule_column_on};
 use super::workflows::{get_workflows_tx, list_workflows_on};
 use super::{now_ms, PostgresStore, Queries};
 use crate::error::{classify, with_backend};
@@ -85,6 +86,34 @@ async fn run(
         } => StepOperationOutcome::Attributes(
             update_attributes_on(tx, q, workflow_id, attributes.clone(), *mode).await?,
         ),
+        Op::RewindWorkflow(request) => {
+            StepOperationOutcome::Rewound(rewind_workflow_tx(tx, q, request).await?)
+        }
+        Op::CreateSchedule(schedule) => {
+            create_schedule_tx(tx, q, schedule).await?;
+            StepOperationOutcome::ScheduleCreated
+        }
+        Op::PauseSchedule(name) => StepOperationOutcome::ScheduleChanged(
+            set_schedule_column_on(
+                tx,
+                &q.set_schedule_status,
+                name,
+                ScheduleStatus::Paused.as_str(),
+            )
+            .await?,
+        ),
+        Op::ResumeSchedule(name) => StepOperationOutcome::ScheduleChanged(
+            set_schedule_column_on(
+                tx,
+                &q.set_schedule_status,
+                name,
+                ScheduleStatus::Active.as_str(),
+            )
+            .await?,
+        ),
+        Op::DeleteSchedule(name) => {
+            StepOperationOutcome::ScheduleChanged(delete_schedule_on(tx, q, name).await?)
+        }
         other => {
             return Err(with_backend(Error::new(
                 ErrorKind::Unsupported,
@@ -177,7 +206,8 @@ impl PostgresStore {
         match ran {
             Ran::Done(outcome, wrote) => {
                 if wrote {
-                    // Waits on a cancelled, resumed, forked or deleted workflow re-check at once.
+                    // Waits on a cancelled, resumed, forked, rewound or deleted workflow re-check
+                    // at once.
                     self.wake().notify();
                 }
                 Ok(outcome)

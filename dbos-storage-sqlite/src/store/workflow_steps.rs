@@ -7,20 +7,22 @@
 
 use dbos_storage_core::workflow_steps::{recorded_error, replayed, validate_caller};
 use dbos_storage_core::{
-    Caller, Error, ErrorKind, Outcome, RecordedStep, Result, StepOperation, StepOperation as Op,
-    StepOperationOutcome, StepRecord,
+    Caller, Error, ErrorKind, Outcome, RecordedStep, Result, ScheduleStatus, StepOperation,
+    StepOperation as Op, StepOperationOutcome, StepRecord,
 };
 use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, resume_queue};
 use rusqlite::Transaction;
 
-use super::forks::fork_workflows_tx;
+use super::forks::{fork_workflows_tx, rewind_workflow_tx};
 use super::management::{cancel_workflows_tx, resume_workflows_tx, update_attributes};
 use super::queues::set_workflow_delay_tx;
 use super::retention::delete_workflows_tx;
+use super::schedules::{create_schedule_tx, delete_schedule_tx, set_schedule_column_tx};
 use super::steps::{check_caller, insert_call_step, CallerState};
 use super::workflows::{get_workflows_tx, list_query, list_workflows_tx, Listing};
 use super::{now_ms, SqliteStore};
 use crate::error::{classify, with_backend};
+use crate::sql::schedules as sched;
 use crate::sql::workflow_steps as q;
 
 /// An operation with what its method computes before the transaction: the distinct ids, the
@@ -100,6 +102,32 @@ impl Prepared {
                     attributes.clone(),
                     *mode,
                 )?),
+                Op::RewindWorkflow(request) => {
+                    StepOperationOutcome::Rewound(rewind_workflow_tx(tx, request)?)
+                }
+                Op::CreateSchedule(schedule) => {
+                    create_schedule_tx(tx, schedule)?;
+                    StepOperationOutcome::ScheduleCreated
+                }
+                Op::PauseSchedule(name) => {
+                    StepOperationOutcome::ScheduleChanged(set_schedule_column_tx(
+                        tx,
+                        sched::SET_SCHEDULE_STATUS,
+                        name,
+                        ScheduleStatus::Paused.as_str(),
+                    )?)
+                }
+                Op::ResumeSchedule(name) => {
+                    StepOperationOutcome::ScheduleChanged(set_schedule_column_tx(
+                        tx,
+                        sched::SET_SCHEDULE_STATUS,
+                        name,
+                        ScheduleStatus::Active.as_str(),
+                    )?)
+                }
+                Op::DeleteSchedule(name) => {
+                    StepOperationOutcome::ScheduleChanged(delete_schedule_tx(tx, name)?)
+                }
                 other => return Err(unsupported(other)),
             },
         })
@@ -199,7 +227,8 @@ impl SqliteStore {
         match ran {
             Ran::Done(outcome, wrote) => {
                 if wrote {
-                    // Waits on a cancelled, resumed, forked or deleted workflow re-check at once.
+                    // Waits on a cancelled, resumed, forked, rewound or deleted workflow re-check
+                    // at once.
                     self.wake().notify();
                 }
                 Ok(outcome)
