@@ -91,3 +91,10 @@ async fn an_operation_run_as_a_step_that_fails_leaves_only_its_error_step() {
     workflow_step_rows::a_failed_operation_leaves_only_its_error_step(&env).await;
     drop_env(env).await;
 }
+
+#[tokio::test]
+async fn rewind_and_schedule_steps_record_dbos_rows() {
+    let env = fresh_env().await;
+    workflow_step_rows::rewind_and_schedule_steps_record_dbos_rows(&env).await;
+    drop_env(env).await;
+}

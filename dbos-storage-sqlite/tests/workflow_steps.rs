@@ -4,8 +4,8 @@
 
 use dbos_storage_core::{
     AttributeUpdate, Caller, CancelOptions, DeleteOptions, ErrorKind, ForkRequest, ForkStart,
-    InsertOptions, ListWorkflowsQuery, NewWorkflow, ResumeOptions, StepOperation,
-    StepOperationOutcome, StepStore, WorkflowStatus, WorkflowStore,
+    InsertOptions, ListWorkflowsQuery, NewWorkflow, ResumeOptions, RewindRequest, Schedule,
+    StepOperation, StepOperationOutcome, StepStore, WorkflowStatus, WorkflowStore,
 };
 use rusqlite::types::Value;
 use rusqlite::Connection;
@@ -298,4 +298,57 @@ async fn a_listing_by_attributes_is_refused_before_anything_is_recorded() {
         "{e}"
     );
     assert!(steps(&raw(&f.path)).is_empty());
+}
+
+#[tokio::test]
+async fn rewind_and_schedule_steps_record_dbos_rows() {
+    let f = fixture().await;
+    for id in ["op", "a"] {
+        start(&f.store, id).await;
+    }
+    let finished =
+        dbos_storage_core::Outcome::Output(dbos_storage_core::Payload::portable_json("1"));
+    assert!(f
+        .store
+        .record_outcome("a", finished, Some("o"))
+        .await
+        .unwrap());
+    let mut schedule = Schedule::new("nightly", "job", "0 3 * * *", "{}");
+    schedule.schedule_id = "sched-id".into();
+    let operations = [
+        StepOperation::RewindWorkflow(RewindRequest::new("a", ForkStart::Step(1))),
+        StepOperation::CreateSchedule(schedule.clone()),
+        StepOperation::PauseSchedule("nightly".into()),
+        StepOperation::ResumeSchedule("nightly".into()),
+        StepOperation::DeleteSchedule("nightly".into()),
+    ];
+    for (step, operation) in (1..).zip(operations) {
+        f.store.run_as_step(op(step), operation).await.unwrap();
+    }
+    let gone = f
+        .store
+        .run_as_step(op(6), StepOperation::DeleteSchedule("nightly".into()))
+        .await
+        .unwrap();
+    assert_eq!(gone, StepOperationOutcome::ScheduleChanged(false));
+    let c = raw(&f.path);
+    assert_eq!(
+        steps(&c),
+        [
+            output_row(
+                1,
+                "DBOS.rewindWorkflow",
+                r#"{"workflow_id":"a","start_step":1,"previous_status":"SUCCESS"}"#
+            ),
+            output_row(2, "DBOS.createSchedule", "null"),
+            output_row(3, "DBOS.pauseSchedule", "true"),
+            output_row(4, "DBOS.resumeSchedule", "true"),
+            output_row(5, "DBOS.deleteSchedule", "true"),
+            output_row(6, "DBOS.deleteSchedule", "false"),
+        ]
+    );
+    let schedules: i64 = c
+        .query_row("SELECT count(*) FROM workflow_schedules", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(schedules, 0);
 }

@@ -6,8 +6,8 @@
 
 use dbos_storage_core::{
     AttributeUpdate, Caller, CancelOptions, DeleteOptions, ErrorKind, ForkRequest, ForkStart,
-    ForkedWorkflow, InsertOptions, ListWorkflowsQuery, NewWorkflow, Payload, ResumeOptions,
-    StepOperation, StepOperationOutcome, WorkflowStatus,
+    ForkedWorkflow, InsertOptions, ListWorkflowsQuery, NewWorkflow, Outcome, Payload,
+    ResumeOptions, RewindRequest, Schedule, StepOperation, StepOperationOutcome, WorkflowStatus,
 };
 use serde_json::json;
 
@@ -275,4 +275,51 @@ pub async fn a_failed_operation_leaves_only_its_error_step(env: &Env) {
     let again = env.store.run_as_step(op(1), forks).await.unwrap_err();
     assert_eq!((again.kind(), again.message()), (e.kind(), e.message()));
     assert_eq!(steps(env).await.len(), 2);
+}
+
+/// A rewind and schedule changes record DBOS's names with their results: the rewind as
+/// `{"workflow_id","start_step","previous_status"}`, a creation as `null`, a pause, resume or
+/// delete as whether the schedule existed.
+pub async fn rewind_and_schedule_steps_record_dbos_rows(env: &Env) {
+    for id in ["op", "a"] {
+        start(env, id).await;
+    }
+    let finished = Outcome::Output(Payload::portable_json("1"));
+    assert!(env
+        .store
+        .record_outcome("a", finished, Some("o"))
+        .await
+        .unwrap());
+    let mut schedule = Schedule::new("nightly", "job", "0 3 * * *", "{}");
+    schedule.schedule_id = "sched-id".into();
+    let operations = [
+        StepOperation::RewindWorkflow(RewindRequest::new("a", ForkStart::Step(1))),
+        StepOperation::CreateSchedule(schedule),
+        StepOperation::PauseSchedule("nightly".into()),
+        StepOperation::ResumeSchedule("nightly".into()),
+        StepOperation::DeleteSchedule("nightly".into()),
+        StepOperation::DeleteSchedule("nightly".into()),
+    ];
+    for (step, operation) in (1..).zip(operations) {
+        env.store.run_as_step(op(step), operation).await.unwrap();
+    }
+    assert_eq!(
+        steps(env).await,
+        [
+            output_row(
+                1,
+                "DBOS.rewindWorkflow",
+                r#"{"workflow_id":"a","start_step":1,"previous_status":"SUCCESS"}"#
+            ),
+            output_row(2, "DBOS.createSchedule", "null"),
+            output_row(3, "DBOS.pauseSchedule", "true"),
+            output_row(4, "DBOS.resumeSchedule", "true"),
+            output_row(5, "DBOS.deleteSchedule", "true"),
+            output_row(6, "DBOS.deleteSchedule", "false"),
+        ]
+    );
+    assert!(env
+        .rows("SELECT 1 FROM {s}.workflow_schedules")
+        .await
+        .is_empty());
 }
