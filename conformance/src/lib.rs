@@ -131,6 +131,7 @@ macro_rules! __properties {
                 replayed_resume_does_not_enqueue_again
                 recorded_errors_replay_and_forks_are_made_once
                 rewinds_and_schedule_changes_replay
+                debounces_replay_without_extending_again
                 callers_are_checked_and_not_recorded
             ]
             [retention:

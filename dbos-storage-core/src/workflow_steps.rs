@@ -16,14 +16,17 @@
 //! `DBOS.cancelWorkflow`, `DBOS.resumeWorkflow`, `DBOS.forkWorkflow`, `DBOS.rewindWorkflow`,
 //! `DBOS.deleteWorkflow`, `DBOS.getStatus`, `DBOS.listWorkflows`, `DBOS.setWorkflowDelay`,
 //! `DBOS.updateWorkflowAttributes`, and DBOS Python's `DBOS.createSchedule`,
-//! `DBOS.pauseSchedule`, `DBOS.resumeSchedule`, `DBOS.deleteSchedule`). Its output is the
+//! `DBOS.pauseSchedule`, `DBOS.resumeSchedule`, `DBOS.deleteSchedule` and
+//! `DBOS.debounce_delayed_workflow`). Its output is the
 //! operation's result as `portable_json` ([`StepOperationOutcome::encode`]): the ids as a JSON
 //! array for cancel, resume and delete; an array of
 //! `{"source_workflow_id","workflow_id","start_step"}` for forks;
 //! `{"workflow_id","start_step","previous_status"}` for a rewind; an array of workflow objects
 //! (the fields of [`WorkflowInfo`], statuses as stored) for get and list; `true` or `false` for
 //! a delay and for pausing, resuming or deleting a schedule (whether it existed); `null` for a
-//! schedule's creation; the attribute object for attributes.
+//! schedule's creation; the attribute object for attributes; for a debounce
+//! `{"outcome":"extended","workflow_id"}`, `{"outcome":"vacant"}` or
+//! `{"outcome":"held_by","workflow_id","is_debounced","name","application_name"}`.
 //!
 //! # Errors the step records
 //!
@@ -49,9 +52,10 @@ use serde_json::{Map, Value};
 
 use crate::payload::portable::{decode_value, encode_value, PortableError};
 use crate::{
-    validate, AttributeUpdate, CancelOptions, DeleteOptions, EpochMs, Error, ErrorKind,
-    ForkRequest, ForkedWorkflow, ListWorkflowsQuery, Outcome, Payload, RecordedStep, Result,
-    ResumeOptions, RewindRequest, RewoundWorkflow, Schedule, WorkflowInfo, WorkflowStatus,
+    validate, AttributeUpdate, CancelOptions, DebounceOutcome, DebounceRequest, DeleteOptions,
+    EpochMs, Error, ErrorKind, ForkRequest, ForkedWorkflow, ListWorkflowsQuery, Outcome, Payload,
+    RecordedStep, Result, ResumeOptions, RewindRequest, RewoundWorkflow, Schedule, WorkflowInfo,
+    WorkflowStatus,
 };
 
 /// Step name of a cancel from a workflow.
@@ -72,6 +76,8 @@ pub const PAUSE_SCHEDULE_STEP: &str = "DBOS.pauseSchedule";
 pub const RESUME_SCHEDULE_STEP: &str = "DBOS.resumeSchedule";
 /// Step name of a schedule's deletion from a workflow (DBOS Python's name).
 pub const DELETE_SCHEDULE_STEP: &str = "DBOS.deleteSchedule";
+/// Step name of a debounce from a workflow (DBOS Python's name).
+pub const DEBOUNCE_STEP: &str = "DBOS.debounce_delayed_workflow";
 /// Step name of a read of workflows by id from a workflow.
 pub const GET_STATUS_STEP: &str = "DBOS.getStatus";
 /// Step name of a workflow listing from a workflow.
@@ -137,6 +143,8 @@ pub enum StepOperation {
         /// Replace or merge.
         mode: AttributeUpdate,
     },
+    /// [`QueueStore::debounce_workflow`](crate::QueueStore::debounce_workflow).
+    DebounceWorkflow(DebounceRequest),
     /// [`ScheduleStore::create_schedule`](crate::ScheduleStore::create_schedule).
     CreateSchedule(Schedule),
     /// [`ScheduleStore::pause_schedule`](crate::ScheduleStore::pause_schedule), by name.
@@ -160,6 +168,7 @@ impl StepOperation {
             StepOperation::ListWorkflows(_) => LIST_WORKFLOWS_STEP,
             StepOperation::SetWorkflowDelay { .. } => SET_WORKFLOW_DELAY_STEP,
             StepOperation::UpdateWorkflowAttributes { .. } => UPDATE_WORKFLOW_ATTRIBUTES_STEP,
+            StepOperation::DebounceWorkflow(_) => DEBOUNCE_STEP,
             StepOperation::CreateSchedule(_) => CREATE_SCHEDULE_STEP,
             StepOperation::PauseSchedule(_) => PAUSE_SCHEDULE_STEP,
             StepOperation::ResumeSchedule(_) => RESUME_SCHEDULE_STEP,
@@ -217,6 +226,7 @@ impl StepOperation {
             }
             StepOperation::ListWorkflows(query) => query.validate(),
             StepOperation::RewindWorkflow(request) => request.validate(),
+            StepOperation::DebounceWorkflow(request) => request.validate(),
             StepOperation::CreateSchedule(schedule) => schedule.validate(),
             StepOperation::PauseSchedule(name)
             | StepOperation::ResumeSchedule(name)
@@ -251,6 +261,8 @@ pub enum StepOperationOutcome {
     Forked(Vec<ForkedWorkflow>),
     /// The rewind made ([`StepOperation::RewindWorkflow`]).
     Rewound(RewoundWorkflow),
+    /// What the debounce did ([`StepOperation::DebounceWorkflow`]).
+    Debounced(DebounceOutcome),
     /// The schedule was created ([`StepOperation::CreateSchedule`]).
     ScheduleCreated,
     /// Whether the schedule existed ([`StepOperation::PauseSchedule`],
@@ -272,6 +284,22 @@ struct RecordedRewind {
     workflow_id: String,
     start_step: i32,
     previous_status: WorkflowStatus,
+}
+
+/// A debounce as a recorded step holds it.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+enum RecordedDebounce {
+    Extended {
+        workflow_id: String,
+    },
+    Vacant,
+    HeldBy {
+        workflow_id: String,
+        is_debounced: bool,
+        name: String,
+        application_name: Option<String>,
+    },
 }
 
 /// A fork as a recorded step holds it.
@@ -307,6 +335,23 @@ impl StepOperationOutcome {
                 workflow_id: r.workflow_id.clone(),
                 start_step: r.start_step,
                 previous_status: r.previous_status.clone(),
+            }),
+            StepOperationOutcome::Debounced(outcome) => encode_value(&match outcome.clone() {
+                DebounceOutcome::Extended { workflow_id } => {
+                    RecordedDebounce::Extended { workflow_id }
+                }
+                DebounceOutcome::HeldBy {
+                    workflow_id,
+                    is_debounced,
+                    name,
+                    application_name,
+                } => RecordedDebounce::HeldBy {
+                    workflow_id,
+                    is_debounced,
+                    name,
+                    application_name,
+                },
+                DebounceOutcome::Vacant => RecordedDebounce::Vacant,
             }),
             StepOperationOutcome::ScheduleCreated => encode_value(&Value::Null),
             StepOperationOutcome::ScheduleChanged(existed) => encode_value(existed),
@@ -352,6 +397,25 @@ impl StepOperationOutcome {
                     r.start_step,
                     r.previous_status,
                 ))
+            }
+            StepOperation::DebounceWorkflow(_) => {
+                StepOperationOutcome::Debounced(match decode_value(output)? {
+                    RecordedDebounce::Extended { workflow_id } => {
+                        DebounceOutcome::Extended { workflow_id }
+                    }
+                    RecordedDebounce::Vacant => DebounceOutcome::Vacant,
+                    RecordedDebounce::HeldBy {
+                        workflow_id,
+                        is_debounced,
+                        name,
+                        application_name,
+                    } => DebounceOutcome::HeldBy {
+                        workflow_id,
+                        is_debounced,
+                        name,
+                        application_name,
+                    },
+                })
             }
             StepOperation::CreateSchedule(_) => {
                 let Value::Null = decode_value(output)? else {
@@ -489,6 +553,27 @@ mod tests {
                 },
                 StepOperationOutcome::DelaySet(false),
                 "false",
+            ),
+            (
+                StepOperation::DebounceWorkflow(crate::DebounceRequest::new(
+                    "f",
+                    "q",
+                    "k",
+                    1,
+                    Payload::portable_json("[]"),
+                )),
+                StepOperationOutcome::Debounced(DebounceOutcome::HeldBy {
+                    workflow_id: "h".into(),
+                    is_debounced: false,
+                    name: "g".into(),
+                    application_name: None,
+                }),
+                r#"{"outcome":"held_by","workflow_id":"h","is_debounced":false,"name":"g","application_name":null}"#,
+            ),
+            (
+                StepOperation::CreateSchedule(crate::Schedule::new("s", "f", "* * * * *", "{}")),
+                StepOperationOutcome::ScheduleCreated,
+                "null",
             ),
         ];
         for (operation, outcome, text) in cases {

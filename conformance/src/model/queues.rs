@@ -326,7 +326,7 @@ impl State {
     }
 
     /// The debounce of [`QueueStore::debounce_workflow`].
-    fn debounce(&mut self, request: DebounceRequest) -> DebounceOutcome {
+    pub(super) fn debounce(&mut self, request: DebounceRequest) -> DebounceOutcome {
         let now = self.now();
         let caller = request.application_name.as_deref();
         let target = self.workflows.values_mut().find(|row| {

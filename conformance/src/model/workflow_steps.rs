@@ -84,6 +84,9 @@ impl State {
                 *mode,
             )?),
             Op::RewindWorkflow(request) => StepOperationOutcome::Rewound(self.rewind(request)?),
+            Op::DebounceWorkflow(request) => {
+                StepOperationOutcome::Debounced(self.debounce(request.clone()))
+            }
             Op::CreateSchedule(schedule) => {
                 self.create_schedule(schedule.clone())?;
                 StepOperationOutcome::ScheduleCreated

@@ -8,10 +8,11 @@ use dbos_storage_core::workflow_steps::{
     CANCEL_WORKFLOW_STEP, FORK_WORKFLOW_STEP, GET_STATUS_STEP, RESUME_WORKFLOW_STEP,
 };
 use dbos_storage_core::{
-    AttributeUpdate, Caller, CancelOptions, DeleteOptions, ErrorKind, ForkRequest, ForkStart,
-    InsertOptions, ListStepsOptions, ListWorkflowsQuery, Outcome, ResumeOptions, RewindRequest,
-    Schedule, ScheduleFilter, ScheduleStore, StepOperation, StepOperationOutcome, StepRecord,
-    SystemStore, WorkflowStatus,
+    AttributeUpdate, Caller, CancelOptions, DebounceOutcome, DebounceRequest, DeleteOptions,
+    ErrorKind, ForkRequest, ForkStart, InsertOptions, ListStepsOptions, ListWorkflowsQuery,
+    NewWorkflow, Outcome, Payload, QueueStore, ResumeOptions, RewindRequest, Schedule,
+    ScheduleFilter, ScheduleStore, StepOperation, StepOperationOutcome, StepRecord, SystemStore,
+    WorkflowStatus,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
@@ -609,6 +610,87 @@ pub async fn rewinds_and_schedule_changes_replay<F: Factory>(factory: &F) {
             (2, "DBOS.createSchedule".to_owned()),
             (3, "DBOS.pauseSchedule".to_owned()),
             (4, "DBOS.createSchedule".to_owned()),
+        ]
+    );
+    factory.destroy(store).await;
+}
+
+/// A debounce run as a step is recorded as `DBOS.debounce_delayed_workflow`; its replay returns
+/// the recorded outcome and neither moves the release time again nor replaces the inputs.
+pub async fn debounces_replay_without_extending_again<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    world(&store).await;
+    let base = 4_000_000_000_000;
+    let debounce = |until, args: &str| {
+        StepOperation::DebounceWorkflow(DebounceRequest::new(
+            "wf_fn",
+            "q",
+            "k",
+            until,
+            Payload::portable_json(format!(r#"{{"positionalArgs":[{args}]}}"#)),
+        ))
+    };
+    let vacant = ok(
+        store
+            .run_as_step(at(OPERATOR, 1), debounce(base, "0"))
+            .await,
+        "debounce with no holder",
+    );
+    assert_eq!(
+        vacant,
+        StepOperationOutcome::Debounced(DebounceOutcome::Vacant)
+    );
+    ok(
+        store
+            .enqueue_workflows(vec![NewWorkflow::new(
+                "d1",
+                "wf_fn",
+                crate::checks::inputs(),
+            )
+            .debounced("q", "k", base, None)])
+            .await,
+        "enqueue the debounced workflow",
+    );
+    let extended = ok(
+        store
+            .run_as_step(at(OPERATOR, 2), debounce(base + 1_000, "1"))
+            .await,
+        "extend",
+    );
+    assert_eq!(
+        extended,
+        StepOperationOutcome::Debounced(DebounceOutcome::Extended {
+            workflow_id: "d1".into()
+        })
+    );
+    ok(
+        store.set_workflow_delay("d1", base + 5).await,
+        "move the release directly",
+    );
+    let replay = ok(
+        store
+            .run_as_step(at(OPERATOR, 2), debounce(base + 1_000, "1"))
+            .await,
+        "replay",
+    );
+    assert_eq!(replay, extended);
+    assert_eq!(
+        get(&store, "d1").await.delay_until_epoch_ms,
+        Some(base + 5),
+        "the replay did not extend again"
+    );
+    let replay = ok(
+        store
+            .run_as_step(at(OPERATOR, 1), debounce(base, "0"))
+            .await,
+        "replay of the vacant debounce",
+    );
+    assert_eq!(replay, vacant);
+    assert_eq!(
+        step_names(&store).await,
+        [
+            (1, "DBOS.debounce_delayed_workflow".to_owned()),
+            (2, "DBOS.debounce_delayed_workflow".to_owned()),
         ]
     );
     factory.destroy(store).await;

@@ -21,7 +21,7 @@ use super::forks::{fork_workflows_tx, rewind_workflow_tx};
 use super::management::{
     cancel_workflows_tx, delete_workflows_tx, resume_workflows_tx, update_attributes_on,
 };
-use super::queues::set_workflow_delay_on;
+use super::queues::{debounce_workflow_tx, set_workflow_delay_on};
 use super::schedules::{create_schedule_tx, delete_schedule_on, set_schedule_column_on};
 use super::workflows::{get_workflows_tx, list_workflows_on};
 use super::{now_ms, PostgresStore, Queries};
@@ -88,6 +88,9 @@ async fn run(
         ),
         Op::RewindWorkflow(request) => {
             StepOperationOutcome::Rewound(rewind_workflow_tx(tx, q, request).await?)
+        }
+        Op::DebounceWorkflow(request) => {
+            StepOperationOutcome::Debounced(debounce_workflow_tx(tx, q, request).await?)
         }
         Op::CreateSchedule(schedule) => {
             create_schedule_tx(tx, q, schedule).await?;

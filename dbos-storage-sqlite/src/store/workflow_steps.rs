@@ -15,7 +15,7 @@ use rusqlite::Transaction;
 
 use super::forks::{fork_workflows_tx, rewind_workflow_tx};
 use super::management::{cancel_workflows_tx, resume_workflows_tx, update_attributes};
-use super::queues::set_workflow_delay_tx;
+use super::queues::{debounce_workflow_tx, set_workflow_delay_tx};
 use super::retention::delete_workflows_tx;
 use super::schedules::{create_schedule_tx, delete_schedule_tx, set_schedule_column_tx};
 use super::steps::{check_caller, insert_call_step, CallerState};
@@ -104,6 +104,9 @@ impl Prepared {
                 )?),
                 Op::RewindWorkflow(request) => {
                     StepOperationOutcome::Rewound(rewind_workflow_tx(tx, request)?)
+                }
+                Op::DebounceWorkflow(request) => {
+                    StepOperationOutcome::Debounced(debounce_workflow_tx(tx, request)?)
                 }
                 Op::CreateSchedule(schedule) => {
                     create_schedule_tx(tx, schedule)?;
