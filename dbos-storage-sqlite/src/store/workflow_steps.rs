@@ -29,7 +29,7 @@ use crate::sql::workflow_steps as q;
 /// resume queue, the listing's SQL.
 enum Prepared {
     /// Any operation that needs nothing computed beforehand.
-    Plain(StepOperation),
+    Plain(Box<StepOperation>),
     /// A resume, with its queue.
     Resume(Vec<String>, String),
     /// A listing, with its SQL.
@@ -48,7 +48,7 @@ impl Prepared {
                 options,
             } => Prepared::Resume(distinct(workflow_ids), resume_queue(options.clone())?),
             Op::ListWorkflows(query) => Prepared::List(list_query(query)?),
-            other => Prepared::Plain(other.clone()),
+            other => Prepared::Plain(Box::new(other.clone())),
         })
     }
 
@@ -61,7 +61,7 @@ impl Prepared {
             Prepared::List(listing) => {
                 StepOperationOutcome::Workflows(list_workflows_tx(tx, listing)?)
             }
-            Prepared::Plain(operation) => match operation {
+            Prepared::Plain(operation) => match operation.as_ref() {
                 Op::CancelWorkflows {
                     workflow_ids,
                     options,
