@@ -145,6 +145,14 @@ macro_rules! __properties {
                 attributes_replace_and_merge
                 attribute_updates_are_listed(attribute_filter)
             ]
+            [workflow_steps:
+                replays_return_the_first_result_and_act_once
+                replayed_resume_does_not_enqueue_again
+                recorded_errors_replay_and_forks_are_made_once
+                rewinds_and_schedule_changes_replay
+                debounces_replay_without_extending_again
+                callers_are_checked_and_not_recorded
+            ]
             [retention:
                 leases_are_exclusive_and_expire
                 fenced_writes_need_the_lease

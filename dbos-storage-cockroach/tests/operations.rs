@@ -13,6 +13,7 @@ use dbos_storage_cockroach::open_system;
 use dbos_storage_core::url::quote_identifier;
 use dbos_storage_core::LifecycleStore;
 use dbos_storage_testkit::operator_rows::{self, Env};
+use dbos_storage_testkit::workflow_step_rows;
 
 /// A fresh schema with two stores on it (each its own pool) and an admin connection.
 async fn fresh_env() -> Env {
@@ -96,4 +97,25 @@ recovery_scenarios! {
     take_over_rows;
     return_to_queue_rows;
     stream_step_rows;
+}
+
+#[tokio::test]
+async fn operations_run_as_steps_record_dbos_step_rows() {
+    let env = fresh_env().await;
+    workflow_step_rows::operations_record_dbos_step_rows(&env).await;
+    drop_env(env).await;
+}
+
+#[tokio::test]
+async fn an_operation_run_as_a_step_that_fails_leaves_only_its_error_step() {
+    let env = fresh_env().await;
+    workflow_step_rows::a_failed_operation_leaves_only_its_error_step(&env).await;
+    drop_env(env).await;
+}
+
+#[tokio::test]
+async fn rewind_and_schedule_steps_record_dbos_rows() {
+    let env = fresh_env().await;
+    workflow_step_rows::rewind_and_schedule_steps_record_dbos_rows(&env).await;
+    drop_env(env).await;
 }

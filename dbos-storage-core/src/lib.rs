@@ -31,6 +31,7 @@ pub mod time_and_tokens;
 pub mod url;
 pub mod validate;
 pub mod versions;
+pub mod workflow_steps;
 pub mod workflows;
 
 pub use app::{
@@ -75,6 +76,7 @@ pub use system_store::{DynSystemStore, SystemStore};
 pub use time_and_tokens::{duration_ms, new_token, now_epoch_ms, EpochMs};
 pub use url::{BackendKind, DatabaseUrl, SqliteLocation};
 pub use versions::{ApplicationVersion, VersionStore};
+pub use workflow_steps::{StepOperation, StepOperationOutcome};
 pub use workflows::{
     AwaitOptions, DedupPolicy, IdReusePolicy, InitialStatus, InsertOptions, InsertOutcome,
     ListWorkflowsQuery, NewWorkflow, Outcome, SortOrder, WorkflowInfo, WorkflowResult,

@@ -22,8 +22,9 @@ use crate::{
     QueueConflictPolicy, QueueDefinition, QueueUpdate, RecordedStep, RecoveryOutcome,
     RecoveryRequest, RecvRequest, RenameApplication, RenameReport, ResumeOptions, RetentionPolicy,
     RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter, SchemaVersion, SendOptions,
-    SendOutcome, SetEventOutcome, SleepState, StepInfo, StepRecord, StreamRead, StreamReadOptions,
-    StreamStepRead, StreamStepRequest, StreamWriteOutcome, WorkflowInfo, WorkflowResult,
+    SendOutcome, SetEventOutcome, SleepState, StepInfo, StepOperation, StepOperationOutcome,
+    StepRecord, StreamRead, StreamReadOptions, StreamStepRead, StreamStepRequest,
+    StreamWriteOutcome, WorkflowInfo, WorkflowResult,
 };
 
 /// Whether re-running a method after an ambiguous commit (the commit may or may not have
@@ -127,6 +128,12 @@ crate::layer::store_methods! {
             duration: Duration,
             owner_xid: Option<&str>
         ) -> SleepState;
+        // Always: a replay returns the recorded result instead of acting again.
+        RUN_AS_STEP: layered writes Always
+        fn run_as_step(caller: Caller => clone, operation: StepOperation => clone)
+            -> StepOperationOutcome {
+            let operation = operation.prepare()?;
+        };
     }
 
     ManagementStore {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    now_epoch_ms, EpochMs, InsertOptions, InsertOutcome, NewWorkflow, Outcome, Payload, Result,
+    now_epoch_ms, Caller, EpochMs, InsertOptions, InsertOutcome, NewWorkflow, Outcome, Payload,
+    Result, StepOperation, StepOperationOutcome,
 };
 
 /// Step checkpoints: check, record, list, child starts and durable sleeps.
@@ -106,6 +107,44 @@ pub trait StepStore: Debug + Send + Sync + 'static {
         duration: Duration,
         owner_xid: Option<&str>,
     ) -> Result<SleepState>;
+
+    /// Runs an operation as step `caller.function_id` of the calling workflow, in one
+    /// transaction with its checkpoint (see [`crate::workflow_steps`]).
+    ///
+    /// # Behavior
+    /// 1. The calling workflow must exist and not be cancelled; a step recorded at the caller's
+    ///    position with the operation's name ([`StepOperation::step_name`]) is a replay: its
+    ///    recorded result is returned (or its recorded error raised) and nothing runs.
+    /// 2. Otherwise, with `caller.owner_xid`, the token must own the workflow.
+    /// 3. The operation runs exactly as its own method (the variant names it), and its result is
+    ///    recorded as the step's `portable_json` output with DBOS's step name and the workflow's
+    ///    `application_name`; the same transaction commits both. The result returned is the one
+    ///    the method returns.
+    /// 4. An operation error that depends on the database (`NotFound`, `Conflict`, or
+    ///    `InvalidInput` found in the transaction) is recorded as the step's error with the
+    ///    operation's writes undone, and returned; a replay returns it again, with the same kind
+    ///    and message ([`crate::workflow_steps::recorded_error`]).
+    /// 5. Waiters this process holds are woken after the commit, as after the method itself.
+    ///
+    /// # Errors
+    /// - [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid caller, a caller inside
+    ///   a step ([`crate::workflow_steps::validate_caller`]), or arguments the operation's method
+    ///   refuses ([`StepOperation::prepare`]); checked before the database is touched.
+    /// - [`NotFound`](crate::ErrorKind::NotFound) for a missing calling workflow;
+    ///   [`Cancelled`](crate::ErrorKind::Cancelled), [`NotOwner`](crate::ErrorKind::NotOwner),
+    ///   and [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep) when the caller's position
+    ///   holds another step. None of these is recorded.
+    /// - The operation's own errors, recorded as step 4 says.
+    ///
+    /// # Idempotency
+    /// Idempotent: a re-run after a commit whose acknowledgement was lost finds the step recorded
+    /// and returns the recorded result, without acting again; a re-run after a commit that did
+    /// not apply runs the operation once. (Forks get their ids before the first attempt.)
+    async fn run_as_step(
+        &self,
+        caller: Caller,
+        operation: StepOperation,
+    ) -> Result<StepOperationOutcome>;
 }
 
 /// A step checkpoint to write with [`crate::StepStore::record_step`].

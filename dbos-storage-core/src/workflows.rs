@@ -222,6 +222,25 @@ impl WorkflowStatus {
     }
 }
 
+/// Serializes as the stored text (`"PENDING"`).
+impl serde::Serialize for WorkflowStatus {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Deserializes stored text as [`WorkflowStatus::parse`] does.
+impl<'de> serde::Deserialize<'de> for WorkflowStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|text| WorkflowStatus::parse(&text))
+    }
+}
+
 impl std::fmt::Display for WorkflowStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -682,7 +701,10 @@ impl InsertOutcome {
 }
 
 /// A workflow's row, as read back by `get`/`list`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serializes as an object of its fields (statuses as stored): the form a read run as a step
+/// records ([`crate::workflow_steps`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct WorkflowInfo {
     /// The id.

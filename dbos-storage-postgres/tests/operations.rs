@@ -11,6 +11,7 @@ use dbos_storage_core::{AppStore, DatabaseUrl, DbosConfig, ErrorKind, LifecycleS
 use dbos_storage_postgres::{PostgresAppStore, PostgresConfig, PostgresStore};
 use dbos_storage_testkit::operator_rows::{self, Env};
 use dbos_storage_testkit::pg;
+use dbos_storage_testkit::workflow_step_rows;
 use tokio::sync::OnceCell;
 
 static DATABASE: OnceCell<String> = OnceCell::const_new();
@@ -312,5 +313,26 @@ async fn a_hand_back_writes_dbos_columns() {
 async fn checkpointed_stream_reads_write_dbos_steps() {
     let env = env().await;
     dbos_storage_testkit::recovery_rows::stream_step_rows(&*env.store, &env).await;
+    drop_env(env).await;
+}
+
+#[tokio::test]
+async fn operations_run_as_steps_record_dbos_step_rows() {
+    let env = env().await;
+    workflow_step_rows::operations_record_dbos_step_rows(&env).await;
+    drop_env(env).await;
+}
+
+#[tokio::test]
+async fn an_operation_run_as_a_step_that_fails_leaves_only_its_error_step() {
+    let env = env().await;
+    workflow_step_rows::a_failed_operation_leaves_only_its_error_step(&env).await;
+    drop_env(env).await;
+}
+
+#[tokio::test]
+async fn rewind_and_schedule_steps_record_dbos_rows() {
+    let env = env().await;
+    workflow_step_rows::rewind_and_schedule_steps_record_dbos_rows(&env).await;
     drop_env(env).await;
 }

@@ -7,7 +7,8 @@
 //! The queue, application-version, messaging, fork/rewind/delete, retention, export/import,
 //! metrics, rename and schedule statements live in the submodules [`queues`], [`versions`],
 //! [`messaging`], [`forks`], [`retention`], [`export`], [`metrics`], [`rename`] and
-//! [`schedules`] (`src/sql/`); direct recovery and the hand-back to a queue in [`recovery`].
+//! [`schedules`] (`src/sql/`); direct recovery and the hand-back to a queue in [`recovery`]; the
+//! savepoint of an operation run as a step in [`workflow_steps`].
 
 pub(crate) mod export;
 pub(crate) mod forks;
@@ -19,6 +20,7 @@ pub(crate) mod rename;
 pub(crate) mod retention;
 pub(crate) mod schedules;
 pub(crate) mod versions;
+pub(crate) mod workflow_steps;
 
 // ---------------------------------------------------------------------------------------------
 // Connections

@@ -12,4 +12,5 @@ pub mod operator_rows;
 pub mod pg;
 pub mod recovery_rows;
 pub mod schema_diff;
+pub mod workflow_step_rows;
 pub mod workload;

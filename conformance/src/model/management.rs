@@ -39,25 +39,7 @@ impl ManagementStore for MemoryStore {
         options: CancelOptions,
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
-        self.write(|state| {
-            let mut targets = distinct(workflow_ids);
-            if options.cancel_children {
-                targets.extend(state.descendants(&targets));
-            }
-            let now = state.now();
-            let mut changed = Vec::new();
-            for id in targets {
-                let Some(row) = state.workflows.get_mut(&id) else {
-                    continue;
-                };
-                if row.info.status.is_finished() || row.info.status == WorkflowStatus::Cancelled {
-                    continue;
-                }
-                cancel_row(row, now);
-                changed.push(id);
-            }
-            Ok(changed)
-        })
+        self.write(|state| Ok(state.cancel_workflows(workflow_ids, options)))
     }
 
     async fn resume_workflows(
@@ -66,35 +48,9 @@ impl ManagementStore for MemoryStore {
         options: ResumeOptions,
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
-        self.write(|state| {
-            ensure_all_exist(workflow_ids, |id| state.workflow(id).is_some()).map_err(ours)?;
-            let queue = options.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
-            let now = state.now();
-            let mut changed = Vec::new();
-            let mut seen = HashSet::new();
-            for id in workflow_ids {
-                if !seen.insert(id) {
-                    continue;
-                }
-                let row = state.workflows.get_mut(id).ok_or_else(|| missing(id))?;
-                let info = &mut row.info;
-                if info.status.is_finished() {
-                    continue;
-                }
-                info.status = WorkflowStatus::Enqueued;
-                info.queue_name = Some(queue.to_owned());
-                info.workflow_deadline_epoch_ms = None;
-                info.deduplication_id = None;
-                info.started_at_epoch_ms = None;
-                info.completed_at = None;
-                info.recovery_attempts = 0;
-                info.updated_at = now;
-                row.owner_xid = None;
-                changed.push(id.clone());
-            }
-            Ok(changed)
-        })
+        self.write(|state| state.resume_workflows(workflow_ids, &options))
     }
+
     async fn fork_workflows(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
         let requests = prepare_forks(requests)?;
         self.write(|state| state.fork(&requests))
@@ -111,17 +67,7 @@ impl ManagementStore for MemoryStore {
         options: DeleteOptions,
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
-        self.write(|state| {
-            let mut targets = distinct(workflow_ids);
-            if options.delete_children {
-                let descendants = state.descendants(&targets);
-                targets = distinct(&[targets, descendants].concat());
-            }
-            Ok(targets
-                .into_iter()
-                .filter(|id| state.delete_workflow(id))
-                .collect())
-        })
+        self.write(|state| Ok(state.delete_workflows(workflow_ids, options)))
     }
 
     async fn update_workflow_attributes(
@@ -232,6 +178,85 @@ struct PlannedFork {
 }
 
 impl State {
+    /// Cancels `workflow_ids` (and, with `cancel_children`, their descendants) that are not
+    /// finished or cancelled already; returns the ids that changed.
+    pub(super) fn cancel_workflows(
+        &mut self,
+        workflow_ids: &[String],
+        options: CancelOptions,
+    ) -> Vec<String> {
+        let mut targets = distinct(workflow_ids);
+        if options.cancel_children {
+            targets.extend(self.descendants(&targets));
+        }
+        let now = self.now();
+        let mut changed = Vec::new();
+        for id in targets {
+            let Some(row) = self.workflows.get_mut(&id) else {
+                continue;
+            };
+            if row.info.status.is_finished() || row.info.status == WorkflowStatus::Cancelled {
+                continue;
+            }
+            cancel_row(row, now);
+            changed.push(id);
+        }
+        changed
+    }
+
+    /// Resumes `workflow_ids` (all must exist) that are not finished; returns the ids that
+    /// changed.
+    pub(super) fn resume_workflows(
+        &mut self,
+        workflow_ids: &[String],
+        options: &ResumeOptions,
+    ) -> Result<Vec<String>> {
+        ensure_all_exist(workflow_ids, |id| self.workflow(id).is_some()).map_err(ours)?;
+        let queue = options.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
+        let now = self.now();
+        let mut changed = Vec::new();
+        let mut seen = HashSet::new();
+        for id in workflow_ids {
+            if !seen.insert(id) {
+                continue;
+            }
+            let row = self.workflows.get_mut(id).ok_or_else(|| missing(id))?;
+            let info = &mut row.info;
+            if info.status.is_finished() {
+                continue;
+            }
+            info.status = WorkflowStatus::Enqueued;
+            info.queue_name = Some(queue.to_owned());
+            info.workflow_deadline_epoch_ms = None;
+            info.deduplication_id = None;
+            info.started_at_epoch_ms = None;
+            info.completed_at = None;
+            info.recovery_attempts = 0;
+            info.updated_at = now;
+            row.owner_xid = None;
+            changed.push(id.clone());
+        }
+        Ok(changed)
+    }
+
+    /// Deletes `workflow_ids` (and, with `delete_children`, their descendants); returns the
+    /// ids that existed.
+    pub(super) fn delete_workflows(
+        &mut self,
+        workflow_ids: &[String],
+        options: DeleteOptions,
+    ) -> Vec<String> {
+        let mut targets = distinct(workflow_ids);
+        if options.delete_children {
+            let descendants = self.descendants(&targets);
+            targets = distinct(&[targets, descendants].concat());
+        }
+        targets
+            .into_iter()
+            .filter(|id| self.delete_workflow(id))
+            .collect()
+    }
+
     /// `(function_id, function_name, failed)` of every step of `workflow_id`, for
     /// [`ForkStart::resolve`](dbos_storage_core::ForkStart::resolve).
     fn step_marks(&self, workflow_id: &str) -> Vec<(i32, &str, bool)> {

@@ -15,7 +15,8 @@
 //! rewind, delete and attributes), `queues` (with recovery, the registry and `VersionStore`;
 //! direct recovery and the hand-back to a queue are in `recovery`),
 //! `schedules`, `messages`, `events` and `streams` (the checks of a call from a workflow, which
-//! those three share, are in `messaging`). The management area's leases, garbage collection,
+//! those three share, are in `messaging`); operations run as a workflow's step are in
+//! `workflow_steps`. The management area's leases, garbage collection,
 //! metrics and renames are in `retention`, its export and import in `transfer`.
 
 use std::collections::{BTreeMap, HashSet};
@@ -47,6 +48,7 @@ mod schedules;
 mod steps;
 mod streams;
 mod transfer;
+mod workflow_steps;
 mod workflows;
 
 /// The backend name of [`MemoryStore`].

@@ -50,6 +50,23 @@ fn room(limit: u32, used: u64, reason: StopReason) -> std::result::Result<u64, S
 }
 
 impl State {
+    /// Moves the release time of a `DELAYED` workflow; returns whether it was one.
+    pub(super) fn set_workflow_delay(
+        &mut self,
+        workflow_id: &str,
+        until_epoch_ms: EpochMs,
+    ) -> bool {
+        let now = self.now();
+        match self.workflows.get_mut(workflow_id) {
+            Some(row) if row.info.status == WorkflowStatus::Delayed => {
+                row.info.delay_until_epoch_ms = Some(until_epoch_ms);
+                row.info.updated_at = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The claim of [`QueueStore::claim_workflows`]; `request` has been validated.
     fn claim(&mut self, request: &ClaimRequest) -> Result<ClaimOutcome> {
         let limits = &request.limits;
@@ -310,7 +327,7 @@ impl State {
     }
 
     /// The debounce of [`QueueStore::debounce_workflow`].
-    fn debounce(&mut self, request: DebounceRequest) -> DebounceOutcome {
+    pub(super) fn debounce(&mut self, request: DebounceRequest) -> DebounceOutcome {
         let now = self.now();
         let caller = request.application_name.as_deref();
         let target = self.workflows.values_mut().find(|row| {
@@ -490,17 +507,7 @@ impl QueueStore for MemoryStore {
 
     async fn set_workflow_delay(&self, workflow_id: &str, until_epoch_ms: EpochMs) -> Result<bool> {
         validate::workflow_id(workflow_id)?;
-        self.write(|state| {
-            let now = state.now();
-            match state.workflows.get_mut(workflow_id) {
-                Some(row) if row.info.status == WorkflowStatus::Delayed => {
-                    row.info.delay_until_epoch_ms = Some(until_epoch_ms);
-                    row.info.updated_at = now;
-                    Ok(true)
-                }
-                _ => Ok(false),
-            }
-        })
+        self.write(|state| Ok(state.set_workflow_delay(workflow_id, until_epoch_ms)))
     }
 
     async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {

@@ -11,6 +11,29 @@ use dbos_storage_core::{validate, Error, Result, Schedule, ScheduleFilter, Sched
 use super::{ours, MemoryStore, State};
 
 impl State {
+    /// Deletes the schedule `name`; returns whether it existed.
+    pub(super) fn delete_schedule(&mut self, name: &str) -> bool {
+        self.schedules.remove(name).is_some()
+    }
+
+    /// Creates `schedule`, whose name and id must be free.
+    pub(super) fn create_schedule(&mut self, schedule: Schedule) -> Result<()> {
+        let name = &schedule.schedule_name;
+        if let Some(existing) = self.schedules.get(name) {
+            return Err(ours(match &existing.application_name {
+                Some(owner) if schedule.application_name.as_ref() != Some(owner) => {
+                    owned_by_another_application(name, owner)
+                }
+                _ => Error::conflict(format!("schedule {name} already exists")),
+            }));
+        }
+        if let Some(e) = self.schedule_conflict(&schedule) {
+            return Err(ours(e));
+        }
+        self.schedules.insert(name.clone(), schedule);
+        Ok(())
+    }
+
     /// The conflict of writing `schedule` over the stored schedules, if any: its name owned by
     /// another application, or (for a new name) its id taken.
     fn schedule_conflict(&self, schedule: &Schedule) -> Option<Error> {
@@ -35,7 +58,7 @@ impl State {
     }
 
     /// Sets a schedule's status; returns whether it exists.
-    fn set_schedule_status(&mut self, name: &str, status: ScheduleStatus) -> bool {
+    pub(super) fn set_schedule_status(&mut self, name: &str, status: ScheduleStatus) -> bool {
         match self.schedules.get_mut(name) {
             Some(s) => {
                 s.status = status;
@@ -50,22 +73,7 @@ impl State {
 impl ScheduleStore for MemoryStore {
     async fn create_schedule(&self, schedule: Schedule) -> Result<()> {
         schedule.validate()?;
-        self.write(|state| {
-            let name = &schedule.schedule_name;
-            if let Some(existing) = state.schedules.get(name) {
-                return Err(ours(match &existing.application_name {
-                    Some(owner) if schedule.application_name.as_ref() != Some(owner) => {
-                        owned_by_another_application(name, owner)
-                    }
-                    _ => Error::conflict(format!("schedule {name} already exists")),
-                }));
-            }
-            if let Some(e) = state.schedule_conflict(&schedule) {
-                return Err(ours(e));
-            }
-            state.schedules.insert(name.clone(), schedule);
-            Ok(())
-        })
+        self.write(|state| state.create_schedule(schedule))
     }
 
     async fn upsert_schedules(&self, schedules: Vec<Schedule>) -> Result<()> {
@@ -144,6 +152,6 @@ impl ScheduleStore for MemoryStore {
 
     async fn delete_schedule(&self, name: &str) -> Result<bool> {
         validate_schedule_lookup(name)?;
-        self.write(|state| Ok(state.schedules.remove(name).is_some()))
+        self.write(|state| Ok(state.delete_schedule(name)))
     }
 }

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dbos_storage_core::StepStore;
+use dbos_storage_core::workflow_steps;
 use dbos_storage_core::{
     duration_ms, validate, DedupPolicy, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions,
     NewWorkflow, Outcome, RecordedStep, Result, SleepState, StepInfo, StepRecord, SLEEP_STEP,
 };
+use dbos_storage_core::{Caller, StepOperation, StepOperationOutcome, StepStore};
 use dbos_storage_driver_kit::decisions::step_checkpoints;
 use dbos_storage_driver_kit::decisions::{child_starts, durable_sleep, store_errors};
 
@@ -193,5 +194,15 @@ impl StepStore for MemoryStore {
             )?;
             Ok(SleepState::new(wake, now))
         })
+    }
+
+    async fn run_as_step(
+        &self,
+        caller: Caller,
+        operation: StepOperation,
+    ) -> Result<StepOperationOutcome> {
+        workflow_steps::validate_caller(&caller)?;
+        let operation = operation.prepare()?;
+        self.write(|state| state.run_as_step(&caller, &operation))
     }
 }

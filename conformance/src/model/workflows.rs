@@ -11,7 +11,7 @@ use dbos_storage_core::{
 use dbos_storage_driver_kit::decisions::column_values::final_columns;
 use dbos_storage_driver_kit::wait;
 
-use super::{MemoryStore, BACKEND};
+use super::{MemoryStore, State, BACKEND};
 
 /// PostgreSQL's `jsonb @>`: objects contain every key of the needle with a contained value,
 /// arrays contain every element of the needle somewhere, scalars are equal.
@@ -87,6 +87,49 @@ fn matches(info: &WorkflowInfo, q: &ListWorkflowsQuery) -> bool {
         })
 }
 
+impl State {
+    /// The workflows of `workflow_ids` that exist, in the order asked.
+    pub(super) fn get_workflows(&self, workflow_ids: &[String]) -> Vec<WorkflowInfo> {
+        workflow_ids
+            .iter()
+            .filter_map(|id| self.workflow(id))
+            .map(|row| self.view(row))
+            .collect()
+    }
+
+    /// The workflows `q` selects, in its order and page.
+    pub(super) fn list_workflows(&self, q: &ListWorkflowsQuery) -> Vec<WorkflowInfo> {
+        let mut rows: Vec<WorkflowInfo> = self
+            .workflows
+            .values()
+            .filter(|row| matches(&row.info, q))
+            .map(|row| self.view(row))
+            .collect();
+        rows.sort_by(|a, b| (a.created_at, &a.workflow_id).cmp(&(b.created_at, &b.workflow_id)));
+        if q.sort == SortOrder::Descending {
+            rows.reverse();
+        }
+        let offset = usize::try_from(q.offset.unwrap_or(0)).unwrap_or(usize::MAX);
+        let limit = q
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        rows.into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|mut info| {
+                if !q.load_input {
+                    info.inputs = None;
+                }
+                if !q.load_output {
+                    info.output = None;
+                    info.error = None;
+                }
+                info
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl WorkflowStore for MemoryStore {
     async fn insert_workflow(
@@ -100,12 +143,7 @@ impl WorkflowStore for MemoryStore {
 
     async fn get_workflows(&self, workflow_ids: &[String]) -> Result<Vec<WorkflowInfo>> {
         validate::workflow_ids(workflow_ids)?;
-        let state = self.open()?;
-        Ok(workflow_ids
-            .iter()
-            .filter_map(|id| state.workflow(id))
-            .map(|row| state.view(row))
-            .collect())
+        Ok(self.open()?.get_workflows(workflow_ids))
     }
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
@@ -117,36 +155,7 @@ impl WorkflowStore for MemoryStore {
             )
             .with_backend(BACKEND));
         }
-        let state = self.open()?;
-        let mut rows: Vec<WorkflowInfo> = state
-            .workflows
-            .values()
-            .filter(|row| matches(&row.info, &query))
-            .map(|row| state.view(row))
-            .collect();
-        rows.sort_by(|a, b| (a.created_at, &a.workflow_id).cmp(&(b.created_at, &b.workflow_id)));
-        if query.sort == SortOrder::Descending {
-            rows.reverse();
-        }
-        let offset = usize::try_from(query.offset.unwrap_or(0)).unwrap_or(usize::MAX);
-        let limit = query
-            .limit
-            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-        Ok(rows
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|mut info| {
-                if !query.load_input {
-                    info.inputs = None;
-                }
-                if !query.load_output {
-                    info.output = None;
-                    info.error = None;
-                }
-                info
-            })
-            .collect())
+        Ok(self.open()?.list_workflows(&query))
     }
 
     async fn record_outcome(

@@ -8,7 +8,8 @@
 //! `deletes`, `attributes`, `retention`, `transfer`, `metrics` and `renames` (operator
 //! operations of the management area, each with its own fixtures), `concurrency` (many tasks
 //! racing for one workflow or step write), `queue_concurrency` (many claimers racing over one
-//! queue), `queue_fairness` (one worker per queue, each getting its share), `limits` (text at
+//! queue), `queue_fairness` (one worker per queue, each getting its share), `workflow_steps`
+//! (operations called from a workflow, recorded as its steps), `limits` (text at
 //! and past every documented limit, and NUL bytes, on every backend), `retry` (every idempotency
 //! claim, through injected faults) and `state_machine` (random
 //! operation sequences compared with the reference model). `recovery` checks direct recovery
@@ -43,4 +44,5 @@ pub mod stream_steps;
 pub mod streams;
 pub mod transfer;
 pub mod versions;
+pub mod workflow_steps;
 pub mod workflows;

@@ -22,6 +22,7 @@ pub(crate) mod retention;
 pub(crate) mod schedules;
 pub(crate) mod steps;
 pub(crate) mod versions;
+pub(crate) mod workflow_steps;
 pub(crate) mod workflows;
 
 use dbos_storage_core::url::quote_identifier;

@@ -131,39 +131,111 @@ async fn fork_one(tx: &Transaction<'_>, q: &Queries, r: &ForkRequest) -> Result<
     Ok(ForkedWorkflow::new(source, fork_id, start))
 }
 
+/// Makes the forks of a prepared batch in `tx`, all or nothing.
+pub(super) async fn fork_workflows_tx(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    requests: &[ForkRequest],
+) -> Result<Vec<ForkedWorkflow>> {
+    let sources: Vec<String> = requests
+        .iter()
+        .map(|r| r.source_workflow_id.clone())
+        .collect();
+    let known: HashMap<String, Option<String>> = tx
+        .query(q.select_forked_from.as_str(), &[&sources])
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(|row| Ok((col(row, 0)?, col(row, 1)?)))
+        .collect::<Result<_>>()?;
+    if let Some(missing) = requests
+        .iter()
+        .find(|r| !known.contains_key(&r.source_workflow_id))
+    {
+        return Err(with_backend(store_errors::missing_workflow(
+            &missing.source_workflow_id,
+        )));
+    }
+    let mut forks = Vec::with_capacity(requests.len());
+    for r in requests {
+        forks.push(fork_one(tx, q, r).await?);
+    }
+    Ok(forks)
+}
+
+/// Rewinds a finished workflow in `tx`.
+pub(super) async fn rewind_workflow_tx(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    request: &RewindRequest,
+) -> Result<RewoundWorkflow> {
+    let id = request.workflow_id.as_str();
+    let row = tx
+        .query_opt(q.lock_workflow_status.as_str(), &[&id])
+        .await
+        .map_err(classify)?
+        .ok_or_else(|| with_backend(store_errors::missing_workflow(id)))?;
+    let stored: Option<String> = col(&row, 0)?;
+    let previous = status_of(stored.as_deref());
+    if !previous.is_terminal() {
+        return Err(with_backend(Error::conflict(format!(
+            "workflow {id} is {}; only a finished workflow can be rewound",
+            previous.as_str()
+        ))));
+    }
+    let start = resolve_start(tx, q, id, &request.start).await?;
+    // Events first: restoring reads the history before it is cut.
+    for statement in [&q.delete_rewound_events, &q.restore_rewound_events] {
+        tx.execute(statement.as_str(), &[&id, &start])
+            .await
+            .map_err(classify)?;
+    }
+    tx.execute(
+        q.delete_rewound_stream_closes.as_str(),
+        &[&id, &start, &STREAM_CLOSED_SENTINEL],
+    )
+    .await
+    .map_err(classify)?;
+    for statement in [
+        &q.delete_rewound_steps,
+        &q.delete_rewound_event_history,
+        &q.delete_rewound_messages,
+    ] {
+        tx.execute(statement.as_str(), &[&id, &start])
+            .await
+            .map_err(classify)?;
+    }
+    tx.execute(q.delete_rewound_output.as_str(), &[&id])
+        .await
+        .map_err(classify)?;
+    let queue = request.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
+    let changed = tx
+        .query_opt(
+            q.reenqueue_rewound.as_str(),
+            &[
+                &id,
+                &stored,
+                &queue,
+                &request.queue_partition_key,
+                &request.application_version,
+            ],
+        )
+        .await
+        .map_err(classify)?;
+    if changed.is_none() {
+        return Err(with_backend(Error::conflict(format!(
+            "workflow {id} changed status while being rewound"
+        ))));
+    }
+    Ok(RewoundWorkflow::new(id, start, previous))
+}
+
 impl PostgresStore {
     /// [`ManagementStore::fork_workflows`](dbos_storage_core::ManagementStore::fork_workflows).
     pub(super) async fn fork(&self, requests: Vec<ForkRequest>) -> Result<Vec<ForkedWorkflow>> {
         let requests = prepare_forks(requests)?;
         let forks = self
-            .write(move |tx, q| {
-                Box::pin(async move {
-                    let sources: Vec<String> = requests
-                        .iter()
-                        .map(|r| r.source_workflow_id.clone())
-                        .collect();
-                    let known: HashMap<String, Option<String>> = tx
-                        .query(q.select_forked_from.as_str(), &[&sources])
-                        .await
-                        .map_err(classify)?
-                        .iter()
-                        .map(|row| Ok((col(row, 0)?, col(row, 1)?)))
-                        .collect::<Result<_>>()?;
-                    if let Some(missing) = requests
-                        .iter()
-                        .find(|r| !known.contains_key(&r.source_workflow_id))
-                    {
-                        return Err(with_backend(store_errors::missing_workflow(
-                            &missing.source_workflow_id,
-                        )));
-                    }
-                    let mut forks = Vec::with_capacity(requests.len());
-                    for r in &requests {
-                        forks.push(fork_one(tx, &q, r).await?);
-                    }
-                    Ok(forks)
-                })
-            })
+            .write(move |tx, q| Box::pin(async move { fork_workflows_tx(tx, &q, &requests).await }))
             .await?;
         self.wake().notify();
         Ok(forks)
@@ -173,69 +245,7 @@ impl PostgresStore {
     pub(super) async fn rewind(&self, request: RewindRequest) -> Result<RewoundWorkflow> {
         request.validate()?;
         let rewound = self
-            .write(move |tx, q| {
-                Box::pin(async move {
-                    let id = request.workflow_id.as_str();
-                    let row = tx
-                        .query_opt(q.lock_workflow_status.as_str(), &[&id])
-                        .await
-                        .map_err(classify)?
-                        .ok_or_else(|| with_backend(store_errors::missing_workflow(id)))?;
-                    let stored: Option<String> = col(&row, 0)?;
-                    let previous = status_of(stored.as_deref());
-                    if !previous.is_terminal() {
-                        return Err(with_backend(Error::conflict(format!(
-                            "workflow {id} is {}; only a finished workflow can be rewound",
-                            previous.as_str()
-                        ))));
-                    }
-                    let start = resolve_start(tx, &q, id, &request.start).await?;
-                    // Events first: restoring reads the history before it is cut.
-                    for statement in [&q.delete_rewound_events, &q.restore_rewound_events] {
-                        tx.execute(statement.as_str(), &[&id, &start])
-                            .await
-                            .map_err(classify)?;
-                    }
-                    tx.execute(
-                        q.delete_rewound_stream_closes.as_str(),
-                        &[&id, &start, &STREAM_CLOSED_SENTINEL],
-                    )
-                    .await
-                    .map_err(classify)?;
-                    for statement in [
-                        &q.delete_rewound_steps,
-                        &q.delete_rewound_event_history,
-                        &q.delete_rewound_messages,
-                    ] {
-                        tx.execute(statement.as_str(), &[&id, &start])
-                            .await
-                            .map_err(classify)?;
-                    }
-                    tx.execute(q.delete_rewound_output.as_str(), &[&id])
-                        .await
-                        .map_err(classify)?;
-                    let queue = request.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
-                    let changed = tx
-                        .query_opt(
-                            q.reenqueue_rewound.as_str(),
-                            &[
-                                &id,
-                                &stored,
-                                &queue,
-                                &request.queue_partition_key,
-                                &request.application_version,
-                            ],
-                        )
-                        .await
-                        .map_err(classify)?;
-                    if changed.is_none() {
-                        return Err(with_backend(Error::conflict(format!(
-                            "workflow {id} changed status while being rewound"
-                        ))));
-                    }
-                    Ok(RewoundWorkflow::new(id, start, previous))
-                })
-            })
+            .write(move |tx, q| Box::pin(async move { rewind_workflow_tx(tx, &q, &request).await }))
             .await?;
         self.wake().notify();
         Ok(rewound)

@@ -20,7 +20,7 @@ use dbos_storage_driver_kit::decisions::column_values::attributes as attributes_
 use dbos_storage_driver_kit::decisions::store_errors;
 use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Transaction;
+use tokio_postgres::{GenericClient, Transaction};
 
 use super::{col, select_ids, PostgresStore, Queries, ID_CHUNK};
 use crate::error::{classify, with_backend};
@@ -41,6 +41,91 @@ pub(super) async fn delete_workflow_rows(
     }
     let deleted = select_ids(tx, &q.delete_statuses, ids).await?;
     Ok(in_order_of(ids, deleted.into_iter().collect()))
+}
+
+/// Cancels the distinct `ids` (and, with `cancel_children`, their descendants, level by level)
+/// in `tx`; returns the ids that changed.
+pub(super) async fn cancel_workflows_tx(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    ids: Vec<String>,
+    options: CancelOptions,
+) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
+    let mut walk = Descendants::new(ids);
+    while !walk.level().is_empty() {
+        let level = walk.level();
+        changed.extend(update_ids(tx, &q.cancel_workflows, level, &[]).await?);
+        if !options.cancel_children {
+            break;
+        }
+        // Every id of the level, cancelled or not, leads to its children.
+        let children = select_ids(tx, &q.select_children, level).await?;
+        walk.descend(children);
+    }
+    Ok(changed)
+}
+
+/// Resumes the distinct `ids` onto `queue` in `tx`, all or none (every id must exist);
+/// returns the ids that changed.
+pub(super) async fn resume_workflows_tx(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    ids: &[String],
+    queue: &str,
+) -> Result<Vec<String>> {
+    let existing: HashSet<String> = select_ids(tx, &q.select_existing_ids, ids)
+        .await?
+        .into_iter()
+        .collect();
+    ensure_all_exist(ids, |id| existing.contains(id)).map_err(with_backend)?;
+    update_ids(tx, &q.resume_workflows, ids, &[&queue]).await
+}
+
+/// Deletes the distinct `roots` (and, with `delete_children`, their descendants) in `tx`;
+/// returns the ids that existed.
+pub(super) async fn delete_workflows_tx(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    roots: Vec<String>,
+    options: DeleteOptions,
+) -> Result<Vec<String>> {
+    let mut ids = roots.clone();
+    if options.delete_children {
+        let mut walk = Descendants::new(roots);
+        while !walk.level().is_empty() {
+            let children = select_ids(tx, &q.select_children, walk.level()).await?;
+            walk.descend(children);
+        }
+        ids.extend(walk.into_found());
+    }
+    delete_workflow_rows(tx, q, &ids).await
+}
+
+/// Replaces or merges a workflow's attributes on `client` (a connection or a transaction);
+/// returns the map stored.
+pub(super) async fn update_attributes_on<C: GenericClient + Sync>(
+    client: &C,
+    q: &Queries,
+    workflow_id: &str,
+    attributes: Map<String, Value>,
+    mode: AttributeUpdate,
+) -> Result<Map<String, Value>> {
+    let merge = mode == AttributeUpdate::Merge;
+    // A clear stores JSON `null`, DBOS's "unset".
+    let value = match mode {
+        AttributeUpdate::Clear => Value::Null,
+        _ => Value::Object(attributes),
+    };
+    let row = client
+        .query_opt(
+            q.update_attributes.as_str(),
+            &[&workflow_id, &value, &merge],
+        )
+        .await
+        .map_err(classify)?
+        .ok_or_else(|| with_backend(store_errors::missing_workflow(workflow_id)))?;
+    Ok(attributes_of(workflow_id, col(&row, 0)?).unwrap_or_default())
 }
 
 /// Runs `statement` (whose `$1` is a `text[]` of ids, followed by `extra`, and which returns
@@ -77,24 +162,9 @@ impl ManagementStore for PostgresStore {
             return Ok(Vec::new());
         }
         let ids = distinct(workflow_ids);
-        let cancel_children = options.cancel_children;
         let changed = self
             .write(move |tx, q| {
-                Box::pin(async move {
-                    let mut changed = Vec::new();
-                    let mut walk = Descendants::new(ids);
-                    while !walk.level().is_empty() {
-                        let level = walk.level();
-                        changed.extend(update_ids(tx, &q.cancel_workflows, level, &[]).await?);
-                        if !cancel_children {
-                            break;
-                        }
-                        // Every id of the level, cancelled or not, leads to its children.
-                        let children = select_ids(tx, &q.select_children, level).await?;
-                        walk.descend(children);
-                    }
-                    Ok(changed)
-                })
+                Box::pin(async move { cancel_workflows_tx(tx, &q, ids, options).await })
             })
             .await?;
         if !changed.is_empty() {
@@ -117,14 +187,7 @@ impl ManagementStore for PostgresStore {
         let queue = resume_queue(options)?;
         let changed = self
             .write(move |tx, q| {
-                Box::pin(async move {
-                    let existing: HashSet<String> = select_ids(tx, &q.select_existing_ids, &ids)
-                        .await?
-                        .into_iter()
-                        .collect();
-                    ensure_all_exist(&ids, |id| existing.contains(id)).map_err(with_backend)?;
-                    update_ids(tx, &q.resume_workflows, &ids, &[&queue]).await
-                })
+                Box::pin(async move { resume_workflows_tx(tx, &q, &ids, &queue).await })
             })
             .await?;
         if !changed.is_empty() {
@@ -152,21 +215,9 @@ impl ManagementStore for PostgresStore {
             return Ok(Vec::new());
         }
         let roots = distinct(workflow_ids);
-        let with_children = options.delete_children;
         let deleted = self
             .write(move |tx, q| {
-                Box::pin(async move {
-                    let mut ids = roots.clone();
-                    if with_children {
-                        let mut walk = Descendants::new(roots);
-                        while !walk.level().is_empty() {
-                            let children = select_ids(tx, &q.select_children, walk.level()).await?;
-                            walk.descend(children);
-                        }
-                        ids.extend(walk.into_found());
-                    }
-                    delete_workflow_rows(tx, &q, &ids).await
-                })
+                Box::pin(async move { delete_workflows_tx(tx, &q, roots, options).await })
             })
             .await?;
         if !deleted.is_empty() {
@@ -185,21 +236,7 @@ impl ManagementStore for PostgresStore {
         validate::attributes(&attributes)?;
         mode.validate(&attributes)?;
         let client = self.client().await?;
-        let merge = mode == AttributeUpdate::Merge;
-        // A clear stores JSON `null`, DBOS's "unset".
-        let value = match mode {
-            AttributeUpdate::Clear => Value::Null,
-            _ => Value::Object(attributes),
-        };
-        let row = client
-            .query_opt(
-                self.queries().update_attributes.as_str(),
-                &[&workflow_id, &value, &merge],
-            )
-            .await
-            .map_err(classify)?
-            .ok_or_else(|| with_backend(store_errors::missing_workflow(workflow_id)))?;
-        Ok(attributes_of(workflow_id, col(&row, 0)?).unwrap_or_default())
+        update_attributes_on(&**client, self.queries(), workflow_id, attributes, mode).await
     }
 
     async fn acquire_lease(&self, lease: &Lease) -> Result<LeaseState> {

@@ -615,6 +615,72 @@ impl PostgresStore {
     }
 }
 
+/// Moves the release time of a `DELAYED` workflow on `client` (a connection or a
+/// transaction); returns whether it was one.
+pub(super) async fn set_workflow_delay_on<C: tokio_postgres::GenericClient + Sync>(
+    client: &C,
+    q: &Queries,
+    workflow_id: &str,
+    until_epoch_ms: EpochMs,
+) -> Result<bool> {
+    let row = client
+        .query_opt(
+            q.set_workflow_delay.as_str(),
+            &[&workflow_id, &until_epoch_ms],
+        )
+        .await
+        .map_err(classify)?;
+    Ok(row.is_some())
+}
+
+/// Extends the delayed debounced workflow holding `request`'s key in `tx`, or reports the
+/// key's holder.
+pub(super) async fn debounce_workflow_tx(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    request: &DebounceRequest,
+) -> Result<DebounceOutcome> {
+    let serialization = request.inputs.label();
+    let extended = tx
+        .query_opt(
+            q.debounce_workflow.as_str(),
+            &[
+                &request.workflow_name,
+                &request.queue_name,
+                &request.deduplication_id,
+                &request.delay_until_epoch_ms,
+                &serialization,
+                &request.application_name,
+                &request.inputs.text,
+                &request.class_name,
+                &request.config_name,
+            ],
+        )
+        .await
+        .map_err(classify)?;
+    if let Some(row) = extended {
+        return Ok(DebounceOutcome::Extended {
+            workflow_id: col(&row, 0)?,
+        });
+    }
+    let holder = tx
+        .query_opt(
+            q.select_dedup_holder.as_str(),
+            &[&request.queue_name, &request.deduplication_id],
+        )
+        .await
+        .map_err(classify)?;
+    match holder {
+        None => Ok(DebounceOutcome::Vacant),
+        Some(row) => Ok(DebounceOutcome::HeldBy {
+            workflow_id: col(&row, 0)?,
+            is_debounced: col(&row, 1)?,
+            name: col::<Option<String>>(&row, 2)?.unwrap_or_default(),
+            application_name: col(&row, 3)?,
+        }),
+    }
+}
+
 #[async_trait]
 impl QueueStore for PostgresStore {
     async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>> {
@@ -770,60 +836,13 @@ impl QueueStore for PostgresStore {
     async fn set_workflow_delay(&self, workflow_id: &str, until_epoch_ms: EpochMs) -> Result<bool> {
         validate::workflow_id(workflow_id)?;
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                self.queries().set_workflow_delay.as_str(),
-                &[&workflow_id, &until_epoch_ms],
-            )
-            .await
-            .map_err(classify)?;
-        Ok(row.is_some())
+        set_workflow_delay_on(&**client, self.queries(), workflow_id, until_epoch_ms).await
     }
 
     async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {
         request.validate()?;
         self.write(move |tx, q| {
-            Box::pin(async move {
-                let serialization = request.inputs.label();
-                let extended = tx
-                    .query_opt(
-                        q.debounce_workflow.as_str(),
-                        &[
-                            &request.workflow_name,
-                            &request.queue_name,
-                            &request.deduplication_id,
-                            &request.delay_until_epoch_ms,
-                            &serialization,
-                            &request.application_name,
-                            &request.inputs.text,
-                            &request.class_name,
-                            &request.config_name,
-                        ],
-                    )
-                    .await
-                    .map_err(classify)?;
-                if let Some(row) = extended {
-                    return Ok(DebounceOutcome::Extended {
-                        workflow_id: col(&row, 0)?,
-                    });
-                }
-                let holder = tx
-                    .query_opt(
-                        q.select_dedup_holder.as_str(),
-                        &[&request.queue_name, &request.deduplication_id],
-                    )
-                    .await
-                    .map_err(classify)?;
-                match holder {
-                    None => Ok(DebounceOutcome::Vacant),
-                    Some(row) => Ok(DebounceOutcome::HeldBy {
-                        workflow_id: col(&row, 0)?,
-                        is_debounced: col(&row, 1)?,
-                        name: col::<Option<String>>(&row, 2)?.unwrap_or_default(),
-                        application_name: col(&row, 3)?,
-                    }),
-                }
-            })
+            Box::pin(async move { debounce_workflow_tx(tx, &q, &request).await })
         })
         .await
     }

@@ -9,7 +9,7 @@ use dbos_storage_core::{
 };
 use dbos_storage_core::{validate, Error, Result, ScheduleStore};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::{GenericClient, Row, Transaction};
 
 use super::{col, PostgresStore, Queries};
 use crate::error::{classify, with_backend};
@@ -90,16 +90,65 @@ fn name_taken(name: &str, existing: Option<String>, new: Option<&str>) -> Error 
     })
 }
 
+/// Creates `schedule` in `tx`; its name and id must be free.
+pub(super) async fn create_schedule_tx(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    schedule: &Schedule,
+) -> Result<()> {
+    let name = schedule.schedule_name.as_str();
+    if let Some(owner) = existing_owner(tx, q, name).await? {
+        return Err(name_taken(
+            name,
+            owner,
+            schedule.application_name.as_deref(),
+        ));
+    }
+    ensure_id_free(tx, q, schedule).await?;
+    let created = write_schedule(tx, &q.insert_schedule, schedule).await?;
+    if created.is_empty() {
+        // Created concurrently after the checks above.
+        return Err(with_backend(Error::conflict(format!(
+            "schedule {name} already exists"
+        ))));
+    }
+    Ok(())
+}
+
+/// Sets one column of schedule `name` with `statement` on `client` (a connection or a
+/// transaction); returns whether it exists.
+pub(super) async fn set_schedule_column_on<C: GenericClient + Sync>(
+    client: &C,
+    statement: &str,
+    name: &str,
+    value: &str,
+) -> Result<bool> {
+    let row = client
+        .query_opt(statement, &[&name, &value])
+        .await
+        .map_err(classify)?;
+    Ok(row.is_some())
+}
+
+/// Deletes schedule `name` on `client`; returns whether it existed.
+pub(super) async fn delete_schedule_on<C: GenericClient + Sync>(
+    client: &C,
+    q: &Queries,
+    name: &str,
+) -> Result<bool> {
+    let row = client
+        .query_opt(q.delete_schedule.as_str(), &[&name])
+        .await
+        .map_err(classify)?;
+    Ok(row.is_some())
+}
+
 impl PostgresStore {
     /// Runs one-row update `statement` of schedule `name` with `value` as `$2`; returns whether
     /// the schedule exists.
     async fn update_schedule(&self, statement: &str, name: &str, value: &str) -> Result<bool> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(statement, &[&name, &value])
-            .await
-            .map_err(classify)?;
-        Ok(row.is_some())
+        set_schedule_column_on(&**client, statement, name, value).await
     }
 }
 
@@ -108,25 +157,7 @@ impl ScheduleStore for PostgresStore {
     async fn create_schedule(&self, schedule: Schedule) -> Result<()> {
         schedule.validate()?;
         self.write(move |tx, q| {
-            Box::pin(async move {
-                let name = schedule.schedule_name.as_str();
-                if let Some(owner) = existing_owner(tx, &q, name).await? {
-                    return Err(name_taken(
-                        name,
-                        owner,
-                        schedule.application_name.as_deref(),
-                    ));
-                }
-                ensure_id_free(tx, &q, &schedule).await?;
-                let created = write_schedule(tx, &q.insert_schedule, &schedule).await?;
-                if created.is_empty() {
-                    // Created concurrently after the checks above.
-                    return Err(with_backend(Error::conflict(format!(
-                        "schedule {name} already exists"
-                    ))));
-                }
-                Ok(())
-            })
+            Box::pin(async move { create_schedule_tx(tx, &q, &schedule).await })
         })
         .await
     }
@@ -223,10 +254,6 @@ impl ScheduleStore for PostgresStore {
     async fn delete_schedule(&self, name: &str) -> Result<bool> {
         validate_schedule_lookup(name)?;
         let client = self.client().await?;
-        let row = client
-            .query_opt(self.queries().delete_schedule.as_str(), &[&name])
-            .await
-            .map_err(classify)?;
-        Ok(row.is_some())
+        delete_schedule_on(&**client, self.queries(), name).await
     }
 }

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dbos_storage_core::{
-    duration_ms, validate, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions, NewWorkflow,
-    RecordedStep, Result, SleepState, StepInfo, StepRecord, StepStore,
+    duration_ms, validate, Caller, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions,
+    NewWorkflow, RecordedStep, Result, SleepState, StepInfo, StepOperation, StepOperationOutcome,
+    StepRecord, StepStore,
 };
 use dbos_storage_driver_kit::decisions::column_values::{outcome_of, status_of};
 use dbos_storage_driver_kit::decisions::list_queries::{limit, offset};
@@ -386,6 +387,14 @@ impl StepStore for PostgresStore {
             })
         })
         .await
+    }
+
+    async fn run_as_step(
+        &self,
+        caller: Caller,
+        operation: StepOperation,
+    ) -> Result<StepOperationOutcome> {
+        self.run_operation_as_step(caller, operation).await
     }
 }
 

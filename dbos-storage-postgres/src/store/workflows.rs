@@ -291,6 +291,52 @@ async fn read_result(
     ))
 }
 
+/// The workflows of `ids` that exist, in the order asked, read in `tx`.
+pub(super) async fn get_workflows_tx(
+    tx: &tokio_postgres::Transaction<'_>,
+    q: &Queries,
+    ids: &[String],
+) -> Result<Vec<WorkflowInfo>> {
+    let statement = tx
+        .prepare(q.select_workflows_by_ids.as_str())
+        .await
+        .map_err(classify)?;
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        for row in tx.query(&statement, &[&chunk]).await.map_err(classify)? {
+            rows.push(read_workflow(&row)?);
+        }
+    }
+    Ok(in_request_order(ids, rows))
+}
+
+/// Whether `query` filters by exactly one id prefix, which may be read as a range of the key
+/// (see [`PostgresStore::ids_sort_by_code_point`]).
+pub(super) fn one_prefix(query: &ListWorkflowsQuery) -> bool {
+    matches!(query.workflow_id_prefix.as_deref(), Some([_]))
+}
+
+/// The workflows `query` selects, read on `client` (a connection or a transaction);
+/// `ids_by_code_point` as for [`list_query`].
+pub(super) async fn list_workflows_on<C: tokio_postgres::GenericClient + Sync>(
+    client: &C,
+    queries: &Queries,
+    query: &ListWorkflowsQuery,
+    ids_by_code_point: bool,
+) -> Result<Vec<WorkflowInfo>> {
+    let built = list_query(queries, query, ids_by_code_point);
+    let params: Vec<&(dyn ToSql + Sync)> = built
+        .params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = client
+        .query(built.text.as_str(), &params)
+        .await
+        .map_err(classify)?;
+    rows.iter().map(read_workflow).collect()
+}
+
 #[async_trait]
 impl WorkflowStore for PostgresStore {
     async fn insert_workflow(
@@ -355,40 +401,15 @@ impl WorkflowStore for PostgresStore {
             return Ok(Vec::new());
         }
         let ids = workflow_ids.to_vec();
-        self.read(move |tx, q| {
-            Box::pin(async move {
-                let statement = tx
-                    .prepare(q.select_workflows_by_ids.as_str())
-                    .await
-                    .map_err(classify)?;
-                let mut rows = Vec::new();
-                for chunk in ids.chunks(ID_CHUNK) {
-                    for row in tx.query(&statement, &[&chunk]).await.map_err(classify)? {
-                        rows.push(read_workflow(&row)?);
-                    }
-                }
-                Ok(in_request_order(&ids, rows))
-            })
-        })
-        .await
+        self.read(move |tx, q| Box::pin(async move { get_workflows_tx(tx, &q, &ids).await }))
+            .await
     }
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
         query.validate()?;
         let client = self.client().await?;
-        let one_prefix = matches!(query.workflow_id_prefix.as_deref(), Some([_]));
-        let ids_by_code_point = one_prefix && self.ids_sort_by_code_point(&client).await?;
-        let built = list_query(self.queries(), &query, ids_by_code_point);
-        let params: Vec<&(dyn ToSql + Sync)> = built
-            .params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let rows = client
-            .query(built.text.as_str(), &params)
-            .await
-            .map_err(classify)?;
-        rows.iter().map(read_workflow).collect()
+        let ids_by_code_point = one_prefix(&query) && self.ids_sort_by_code_point(&client).await?;
+        list_workflows_on(&**client, self.queries(), &query, ids_by_code_point).await
     }
 
     async fn record_outcome(

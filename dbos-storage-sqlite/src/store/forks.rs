@@ -138,21 +138,27 @@ pub(super) async fn fork_workflows(
     let requests = prepare_forks(requests)?;
     store
         .conns()
-        .write(move |tx| {
-            let now = now_ms(tx)?;
-            // Every source must exist before any fork is made (a fork of a fork made earlier in
-            // the same batch is refused, as on every backend).
-            for request in &requests {
-                if forked_from(tx, &request.source_workflow_id)?.is_none() {
-                    return Err(missing(&request.source_workflow_id));
-                }
-            }
-            requests
-                .iter()
-                .map(|request| fork_one(tx, request, now))
-                .collect()
-        })
+        .write(move |tx| fork_workflows_tx(tx, &requests))
         .await
+}
+
+/// Makes the forks of a prepared batch in `tx`, all or nothing.
+pub(super) fn fork_workflows_tx(
+    tx: &Transaction<'_>,
+    requests: &[ForkRequest],
+) -> Result<Vec<ForkedWorkflow>> {
+    let now = now_ms(tx)?;
+    // Every source must exist before any fork is made (a fork of a fork made earlier in the
+    // same batch is refused, as on every backend).
+    for request in requests {
+        if forked_from(tx, &request.source_workflow_id)?.is_none() {
+            return Err(missing(&request.source_workflow_id));
+        }
+    }
+    requests
+        .iter()
+        .map(|request| fork_one(tx, request, now))
+        .collect()
 }
 
 /// Rewinds a finished workflow in one transaction.
@@ -163,62 +169,68 @@ pub(super) async fn rewind_workflow(
     request.validate()?;
     store
         .conns()
-        .write(move |tx| {
-            let id = request.workflow_id.as_str();
-            let stored: Option<Option<String>> = tx
-                .query_row_cached(crate::sql::SELECT_WORKFLOW_STATUS, [id], |r| r.get(0))
-                .optional()
-                .map_err(classify)?;
-            let Some(stored) = stored else {
-                return Err(missing(id));
-            };
-            let previous = status_of(stored.as_deref());
-            if !previous.is_terminal() {
-                return Err(with_backend(Error::conflict(format!(
-                    "workflow {id} is {}; only a finished workflow can be rewound",
-                    previous.as_str()
-                ))));
-            }
-            let start = resolve_start(tx, id, &request.start)?;
-            tx.execute_cached(q::DELETE_REWOUND_EVENTS, params![id, start])
-                .map_err(classify)?;
-            tx.execute_cached(q::RESTORE_EVENTS, params![id, start])
-                .map_err(classify)?;
-            tx.execute_cached(
-                q::DELETE_REWOUND_STREAM_CLOSES,
-                params![id, start, STREAM_CLOSED_SENTINEL],
-            )
-            .map_err(classify)?;
-            for statement in [
-                q::DELETE_REWOUND_STEPS,
-                q::DELETE_REWOUND_EVENT_HISTORY,
-                q::DELETE_REWOUND_MESSAGES,
-            ] {
-                tx.execute_cached(statement, params![id, start])
-                    .map_err(classify)?;
-            }
-            tx.execute_cached(q::DELETE_OUTPUT, [id])
-                .map_err(classify)?;
-            let now = now_ms(tx)?;
-            let changed = tx
-                .execute_cached(
-                    q::REENQUEUE_REWOUND,
-                    named_params! {
-                        ":workflow_uuid": id,
-                        ":old_status": stored,
-                        ":queue_name": request.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE),
-                        ":queue_partition_key": request.queue_partition_key,
-                        ":application_version": request.application_version,
-                        ":now": now,
-                    },
-                )
-                .map_err(classify)?;
-            if changed == 0 {
-                return Err(with_backend(Error::conflict(format!(
-                    "workflow {id} changed status while being rewound"
-                ))));
-            }
-            Ok(RewoundWorkflow::new(id, start, previous))
-        })
+        .write(move |tx| rewind_workflow_tx(tx, &request))
         .await
+}
+
+/// Rewinds a finished workflow in `tx`.
+pub(super) fn rewind_workflow_tx(
+    tx: &Transaction<'_>,
+    request: &RewindRequest,
+) -> Result<RewoundWorkflow> {
+    let id = request.workflow_id.as_str();
+    let stored: Option<Option<String>> = tx
+        .query_row_cached(crate::sql::SELECT_WORKFLOW_STATUS, [id], |r| r.get(0))
+        .optional()
+        .map_err(classify)?;
+    let Some(stored) = stored else {
+        return Err(missing(id));
+    };
+    let previous = status_of(stored.as_deref());
+    if !previous.is_terminal() {
+        return Err(with_backend(Error::conflict(format!(
+            "workflow {id} is {}; only a finished workflow can be rewound",
+            previous.as_str()
+        ))));
+    }
+    let start = resolve_start(tx, id, &request.start)?;
+    tx.execute_cached(q::DELETE_REWOUND_EVENTS, params![id, start])
+        .map_err(classify)?;
+    tx.execute_cached(q::RESTORE_EVENTS, params![id, start])
+        .map_err(classify)?;
+    tx.execute_cached(
+        q::DELETE_REWOUND_STREAM_CLOSES,
+        params![id, start, STREAM_CLOSED_SENTINEL],
+    )
+    .map_err(classify)?;
+    for statement in [
+        q::DELETE_REWOUND_STEPS,
+        q::DELETE_REWOUND_EVENT_HISTORY,
+        q::DELETE_REWOUND_MESSAGES,
+    ] {
+        tx.execute_cached(statement, params![id, start])
+            .map_err(classify)?;
+    }
+    tx.execute_cached(q::DELETE_OUTPUT, [id])
+        .map_err(classify)?;
+    let now = now_ms(tx)?;
+    let changed = tx
+        .execute_cached(
+            q::REENQUEUE_REWOUND,
+            named_params! {
+                ":workflow_uuid": id,
+                ":old_status": stored,
+                ":queue_name": request.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE),
+                ":queue_partition_key": request.queue_partition_key,
+                ":application_version": request.application_version,
+                ":now": now,
+            },
+        )
+        .map_err(classify)?;
+    if changed == 0 {
+        return Err(with_backend(Error::conflict(format!(
+            "workflow {id} changed status while being rewound"
+        ))));
+    }
+    Ok(RewoundWorkflow::new(id, start, previous))
 }

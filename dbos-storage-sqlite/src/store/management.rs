@@ -26,7 +26,7 @@ use crate::sql;
 
 /// Replaces, merges or clears (JSON `null`) the attributes stored in `tx`; returns the map
 /// stored (empty after a clear).
-fn update_attributes(
+pub(super) fn update_attributes(
     tx: &Transaction<'_>,
     workflow_id: &str,
     update: Map<String, Value>,
@@ -68,6 +68,43 @@ fn update_attributes(
     Ok(map)
 }
 
+/// Cancels the distinct `ids` (and, with `cancel_children`, their descendants, level by level)
+/// in `tx`; returns the ids that changed.
+pub(super) fn cancel_workflows_tx(
+    tx: &Transaction<'_>,
+    ids: Vec<String>,
+    options: CancelOptions,
+) -> Result<Vec<String>> {
+    let now = now_ms(tx)?;
+    let mut changed = Vec::new();
+    let mut walk = Descendants::new(ids);
+    while !walk.level().is_empty() {
+        let level = walk.level();
+        changed.extend(update_ids(tx, sql::CANCEL_WORKFLOWS, level, &[&now])?);
+        if !options.cancel_children {
+            break;
+        }
+        let children = select_ids(tx, sql::SELECT_CHILDREN, level)?;
+        walk.descend(children);
+    }
+    Ok(changed)
+}
+
+/// Resumes the distinct `ids` onto `queue` in `tx`, all or none (every id must exist);
+/// returns the ids that changed.
+pub(super) fn resume_workflows_tx(
+    tx: &Transaction<'_>,
+    ids: &[String],
+    queue: &str,
+) -> Result<Vec<String>> {
+    let existing: HashSet<String> = select_ids(tx, sql::SELECT_EXISTING_IDS, ids)?
+        .into_iter()
+        .collect();
+    ensure_all_exist(ids, |id| existing.contains(id)).map_err(with_backend)?;
+    let now = now_ms(tx)?;
+    update_ids(tx, sql::RESUME_WORKFLOWS, ids, &[&queue, &now])
+}
+
 /// Runs `statement` (whose first parameter is a JSON array of ids and which returns the ids it
 /// changed) over `ids` in chunks; returns the changed ids in the order of `ids`.
 pub(super) fn update_ids(
@@ -104,24 +141,9 @@ impl ManagementStore for SqliteStore {
             return Ok(Vec::new());
         }
         let ids = distinct(workflow_ids);
-        let cancel_children = options.cancel_children;
         let changed = self
             .conns()
-            .write(move |tx| {
-                let now = now_ms(tx)?;
-                let mut changed = Vec::new();
-                let mut walk = Descendants::new(ids);
-                while !walk.level().is_empty() {
-                    let level = walk.level();
-                    changed.extend(update_ids(tx, sql::CANCEL_WORKFLOWS, level, &[&now])?);
-                    if !cancel_children {
-                        break;
-                    }
-                    let children = select_ids(tx, sql::SELECT_CHILDREN, level)?;
-                    walk.descend(children);
-                }
-                Ok(changed)
-            })
+            .write(move |tx| cancel_workflows_tx(tx, ids, options))
             .await?;
         if !changed.is_empty() {
             self.wake().notify();
@@ -142,14 +164,7 @@ impl ManagementStore for SqliteStore {
         let queue = resume_queue(options)?;
         let changed = self
             .conns()
-            .write(move |tx| {
-                let existing: HashSet<String> = select_ids(tx, sql::SELECT_EXISTING_IDS, &ids)?
-                    .into_iter()
-                    .collect();
-                ensure_all_exist(&ids, |id| existing.contains(id)).map_err(with_backend)?;
-                let now = now_ms(tx)?;
-                update_ids(tx, sql::RESUME_WORKFLOWS, &ids, &[&queue, &now])
-            })
+            .write(move |tx| resume_workflows_tx(tx, &ids, &queue))
             .await?;
         if !changed.is_empty() {
             self.wake().notify();

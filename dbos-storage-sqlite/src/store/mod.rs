@@ -17,6 +17,7 @@ mod schedules;
 mod steps;
 mod streams;
 mod versions;
+mod workflow_steps;
 mod workflows;
 
 use std::sync::Arc;

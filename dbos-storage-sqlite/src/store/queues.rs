@@ -500,6 +500,73 @@ fn apply_update(queue: &mut QueueDefinition, update: QueueUpdate) {
     }
 }
 
+/// Moves the release time of a `DELAYED` workflow in `tx`; returns whether it was one.
+pub(super) fn set_workflow_delay_tx(
+    tx: &Transaction<'_>,
+    workflow_id: &str,
+    until_epoch_ms: EpochMs,
+) -> Result<bool> {
+    let now = now_ms(tx)?;
+    let changed = tx
+        .execute_cached(
+            q::SET_DELAY,
+            rusqlite::params![workflow_id, until_epoch_ms, now],
+        )
+        .map_err(classify)?;
+    Ok(changed > 0)
+}
+
+/// Extends the delayed debounced workflow holding `request`'s key in `tx`, or reports the
+/// key's holder.
+pub(super) fn debounce_workflow_tx(
+    tx: &Transaction<'_>,
+    request: &DebounceRequest,
+) -> Result<DebounceOutcome> {
+    let now = now_ms(tx)?;
+    let extended = tx
+        .query_row_cached(
+            q::DEBOUNCE_WORKFLOW,
+            named_params! {
+                ":name": request.workflow_name,
+                ":queue_name": request.queue_name,
+                ":deduplication_id": request.deduplication_id,
+                ":until": request.delay_until_epoch_ms,
+                ":serialization": request.inputs.label(),
+                ":now": now,
+                ":application_name": request.application_name,
+                ":class_name": request.class_name,
+                ":config_name": request.config_name,
+            },
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+        .map_err(classify)?;
+    if let Some(workflow_id) = extended {
+        tx.execute_cached(
+            q::UPSERT_WORKFLOW_INPUT,
+            rusqlite::params![workflow_id, request.inputs.text, now],
+        )
+        .map_err(classify)?;
+        return Ok(DebounceOutcome::Extended { workflow_id });
+    }
+    let holder = tx
+        .query_row_cached(
+            q::SELECT_DEDUPLICATION_HOLDER,
+            rusqlite::params![request.queue_name, request.deduplication_id],
+            |r| {
+                Ok(DebounceOutcome::HeldBy {
+                    workflow_id: r.get(0)?,
+                    is_debounced: get_bool(r, 1)?,
+                    name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    application_name: r.get(3)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(classify)?;
+    Ok(holder.unwrap_or(DebounceOutcome::Vacant))
+}
+
 #[async_trait]
 impl QueueStore for SqliteStore {
     async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>> {
@@ -610,64 +677,14 @@ impl QueueStore for SqliteStore {
         validate::workflow_id(workflow_id)?;
         let id = workflow_id.to_owned();
         self.conns()
-            .write(move |tx| {
-                let now = now_ms(tx)?;
-                let changed = tx
-                    .execute_cached(q::SET_DELAY, rusqlite::params![id, until_epoch_ms, now])
-                    .map_err(classify)?;
-                Ok(changed > 0)
-            })
+            .write(move |tx| set_workflow_delay_tx(tx, &id, until_epoch_ms))
             .await
     }
 
     async fn debounce_workflow(&self, request: DebounceRequest) -> Result<DebounceOutcome> {
         request.validate()?;
         self.conns()
-            .write(move |tx| {
-                let now = now_ms(tx)?;
-                let extended = tx
-                    .query_row_cached(
-                        q::DEBOUNCE_WORKFLOW,
-                        named_params! {
-                            ":name": request.workflow_name,
-                            ":queue_name": request.queue_name,
-                            ":deduplication_id": request.deduplication_id,
-                            ":until": request.delay_until_epoch_ms,
-                            ":serialization": request.inputs.label(),
-                            ":now": now,
-                            ":application_name": request.application_name,
-                            ":class_name": request.class_name,
-                            ":config_name": request.config_name,
-                        },
-                        |r| r.get::<_, String>(0),
-                    )
-                    .optional()
-                    .map_err(classify)?;
-                if let Some(workflow_id) = extended {
-                    tx.execute_cached(
-                        q::UPSERT_WORKFLOW_INPUT,
-                        rusqlite::params![workflow_id, request.inputs.text, now],
-                    )
-                    .map_err(classify)?;
-                    return Ok(DebounceOutcome::Extended { workflow_id });
-                }
-                let holder = tx
-                    .query_row_cached(
-                        q::SELECT_DEDUPLICATION_HOLDER,
-                        rusqlite::params![request.queue_name, request.deduplication_id],
-                        |r| {
-                            Ok(DebounceOutcome::HeldBy {
-                                workflow_id: r.get(0)?,
-                                is_debounced: get_bool(r, 1)?,
-                                name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                                application_name: r.get(3)?,
-                            })
-                        },
-                    )
-                    .optional()
-                    .map_err(classify)?;
-                Ok(holder.unwrap_or(DebounceOutcome::Vacant))
-            })
+            .write(move |tx| debounce_workflow_tx(tx, &request))
             .await
     }
 

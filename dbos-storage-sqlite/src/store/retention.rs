@@ -53,21 +53,29 @@ pub(super) async fn delete_workflows(
     let roots = distinct(workflow_ids);
     store
         .conns()
-        .write(move |tx| {
-            let mut all = roots.clone();
-            if options.delete_children {
-                let mut walk = Descendants::new(roots);
-                while !walk.level().is_empty() {
-                    let children = select_ids(tx, sql::SELECT_CHILDREN, walk.level())?;
-                    walk.descend(children);
-                }
-                all.extend(walk.into_found());
-            }
-            let deleted = existing(tx, &all)?;
-            delete_rows(tx, &all)?;
-            Ok(deleted)
-        })
+        .write(move |tx| delete_workflows_tx(tx, roots, options))
         .await
+}
+
+/// Deletes the distinct `roots` (and, with `delete_children`, their descendants) in `tx`;
+/// returns the ids that existed.
+pub(super) fn delete_workflows_tx(
+    tx: &Transaction<'_>,
+    roots: Vec<String>,
+    options: DeleteOptions,
+) -> Result<Vec<String>> {
+    let mut all = roots.clone();
+    if options.delete_children {
+        let mut walk = Descendants::new(roots);
+        while !walk.level().is_empty() {
+            let children = select_ids(tx, sql::SELECT_CHILDREN, walk.level())?;
+            walk.descend(children);
+        }
+        all.extend(walk.into_found());
+    }
+    let deleted = existing(tx, &all)?;
+    delete_rows(tx, &all)?;
+    Ok(deleted)
 }
 
 /// Takes or renews `lease` at `now` in `tx` (the conditional upsert), and reads who holds it.

@@ -120,14 +120,50 @@ impl SqliteStore {
         validate_schedule_lookup(name)?;
         let (name, value) = (name.to_owned(), value.to_owned());
         self.conns()
-            .write(move |tx| {
-                let changed = tx
-                    .execute_cached(statement, params![name, value])
-                    .map_err(classify)?;
-                Ok(changed > 0)
-            })
+            .write(move |tx| set_schedule_column_tx(tx, statement, &name, &value))
             .await
     }
+}
+
+/// Creates `schedule` in `tx`; its name and id must be free.
+pub(super) fn create_schedule_tx(tx: &Transaction<'_>, schedule: &Schedule) -> Result<()> {
+    if let Some(existing) = select_schedule(tx, &schedule.schedule_name)? {
+        if let Some(owner) = &existing.application_name {
+            if schedule.application_name.as_ref() != Some(owner) {
+                return Err(with_backend(owned_by_another_application(
+                    &schedule.schedule_name,
+                    owner,
+                )));
+            }
+        }
+        return Err(with_backend(Error::conflict(format!(
+            "schedule {} already exists",
+            schedule.schedule_name
+        ))));
+    }
+    ensure_id_free(tx, schedule)?;
+    insert_schedule(tx, schedule)
+}
+
+/// Sets one column of schedule `name` with `statement` in `tx`; returns whether it exists.
+pub(super) fn set_schedule_column_tx(
+    tx: &Transaction<'_>,
+    statement: &'static str,
+    name: &str,
+    value: &str,
+) -> Result<bool> {
+    let changed = tx
+        .execute_cached(statement, params![name, value])
+        .map_err(classify)?;
+    Ok(changed > 0)
+}
+
+/// Deletes schedule `name` in `tx`; returns whether it existed.
+pub(super) fn delete_schedule_tx(tx: &Transaction<'_>, name: &str) -> Result<bool> {
+    let deleted = tx
+        .execute_cached(q::DELETE_SCHEDULE, [name])
+        .map_err(classify)?;
+    Ok(deleted > 0)
 }
 
 #[async_trait]
@@ -135,24 +171,7 @@ impl ScheduleStore for SqliteStore {
     async fn create_schedule(&self, schedule: Schedule) -> Result<()> {
         schedule.validate()?;
         self.conns()
-            .write(move |tx| {
-                if let Some(existing) = select_schedule(tx, &schedule.schedule_name)? {
-                    if let Some(owner) = &existing.application_name {
-                        if schedule.application_name.as_ref() != Some(owner) {
-                            return Err(with_backend(owned_by_another_application(
-                                &schedule.schedule_name,
-                                owner,
-                            )));
-                        }
-                    }
-                    return Err(with_backend(Error::conflict(format!(
-                        "schedule {} already exists",
-                        schedule.schedule_name
-                    ))));
-                }
-                ensure_id_free(tx, &schedule)?;
-                insert_schedule(tx, &schedule)
-            })
+            .write(move |tx| create_schedule_tx(tx, &schedule))
             .await
     }
 
@@ -241,12 +260,7 @@ impl ScheduleStore for SqliteStore {
         validate_schedule_lookup(name)?;
         let name = name.to_owned();
         self.conns()
-            .write(move |tx| {
-                let deleted = tx
-                    .execute_cached(q::DELETE_SCHEDULE, [&name])
-                    .map_err(classify)?;
-                Ok(deleted > 0)
-            })
+            .write(move |tx| delete_schedule_tx(tx, &name))
             .await
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbos_storage_core::{
     duration_ms, validate, Caller, ErrorKind, InsertOptions, InsertOutcome, ListStepsOptions,
-    NewWorkflow, Outcome, RecordedStep, Result, SleepState, StepInfo, StepRecord, StepStore,
+    NewWorkflow, Outcome, RecordedStep, Result, SleepState, StepInfo, StepOperation,
+    StepOperationOutcome, StepRecord, StepStore,
 };
 use dbos_storage_driver_kit::decisions::column_values::{outcome_of, status_of};
 use dbos_storage_driver_kit::decisions::list_queries::{limit, offset};
@@ -377,5 +378,13 @@ impl StepStore for SqliteStore {
                 Ok(SleepState::new(wake, now))
             })
             .await
+    }
+
+    async fn run_as_step(
+        &self,
+        caller: Caller,
+        operation: StepOperation,
+    ) -> Result<StepOperationOutcome> {
+        self.run_operation_as_step(caller, operation).await
     }
 }

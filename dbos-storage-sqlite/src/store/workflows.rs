@@ -219,8 +219,14 @@ impl Query {
     }
 }
 
+/// A listing's SQL text and its named parameters.
+pub(super) type Listing = (String, Vec<(&'static str, Value)>);
+
 /// Builds the `list_workflows` statement and its named parameters.
-fn list_query(q: &ListWorkflowsQuery) -> Result<(String, Vec<(&'static str, Value)>)> {
+///
+/// # Errors
+/// [`Unsupported`](ErrorKind::Unsupported) for an attribute filter.
+pub(super) fn list_query(q: &ListWorkflowsQuery) -> Result<Listing> {
     use sql::list;
     if q.attributes.is_some() {
         return Err(Error::unsupported(
@@ -403,6 +409,40 @@ fn read_result(tx: &Transaction<'_>, workflow_id: &str) -> Result<WorkflowResult
     ))
 }
 
+/// The workflows of `ids` that exist, in the order asked, read in `tx`.
+pub(super) fn get_workflows_tx(tx: &Transaction<'_>, ids: &[String]) -> Result<Vec<WorkflowInfo>> {
+    let mut stmt = tx
+        .prepare_cached(sql::SELECT_WORKFLOWS_BY_IDS)
+        .map_err(classify)?;
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let read = stmt
+            .query_map([json_array(chunk)?], read_workflow)
+            .map_err(classify)?;
+        for row in read {
+            rows.push(row.map_err(classify)?);
+        }
+    }
+    Ok(in_request_order(ids, rows))
+}
+
+/// The workflows a listing ([`list_query`]: its text and named parameters) selects, read in
+/// `tx`.
+pub(super) fn list_workflows_tx(
+    tx: &Transaction<'_>,
+    (text, params): &Listing,
+) -> Result<Vec<WorkflowInfo>> {
+    let mut stmt = tx.prepare(text).map_err(classify)?;
+    let bound: Vec<(&str, &dyn ToSql)> = params
+        .iter()
+        .map(|(name, value)| (*name, value as &dyn ToSql))
+        .collect();
+    let rows = stmt
+        .query_map(bound.as_slice(), read_workflow)
+        .map_err(classify)?;
+    rows.map(|r| r.map_err(classify)).collect()
+}
+
 #[async_trait]
 impl WorkflowStore for SqliteStore {
     async fn insert_workflow(
@@ -444,39 +484,15 @@ impl WorkflowStore for SqliteStore {
         }
         let ids = workflow_ids.to_vec();
         self.conns()
-            .read(move |tx| {
-                let mut stmt = tx
-                    .prepare_cached(sql::SELECT_WORKFLOWS_BY_IDS)
-                    .map_err(classify)?;
-                let mut rows = Vec::new();
-                for chunk in ids.chunks(ID_CHUNK) {
-                    let read = stmt
-                        .query_map([json_array(chunk)?], read_workflow)
-                        .map_err(classify)?;
-                    for row in read {
-                        rows.push(row.map_err(classify)?);
-                    }
-                }
-                Ok(in_request_order(&ids, rows))
-            })
+            .read(move |tx| get_workflows_tx(tx, &ids))
             .await
     }
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
         query.validate()?;
-        let (text, params) = list_query(&query)?;
+        let listing = list_query(&query)?;
         self.conns()
-            .read(move |tx| {
-                let mut stmt = tx.prepare(&text).map_err(classify)?;
-                let bound: Vec<(&str, &dyn ToSql)> = params
-                    .iter()
-                    .map(|(name, value)| (*name, value as &dyn ToSql))
-                    .collect();
-                let rows = stmt
-                    .query_map(bound.as_slice(), read_workflow)
-                    .map_err(classify)?;
-                rows.map(|r| r.map_err(classify)).collect()
-            })
+            .read(move |tx| list_workflows_tx(tx, &listing))
             .await
     }
 
