@@ -35,8 +35,8 @@ use dbos_storage_core::{
     Error, ErrorKind, EventStore, GetEventRequest, InsertOptions, LifecycleStore, ListStepsOptions,
     ListWorkflowsQuery, ManagementStore, MessageStore, NewWorkflow, Outcome, OutgoingMessage,
     Payload, QueueDefinition, QueueStore, QueueUpdate, RecoveryRequest, RecvRequest, ResumeOptions,
-    RetryPolicy, RetryingStore, SendOptions, StepRecord, StepStore, StreamReadOptions,
-    StreamStepRequest, StreamStore, VersionStore, WorkflowStore,
+    RetryPolicy, RetryingStore, SendOptions, StepOperation, StepRecord, StepStore,
+    StreamReadOptions, StreamStepRequest, StreamStore, VersionStore, WorkflowStore,
 };
 use dbos_storage_postgres::{PostgresConfig, PostgresStore};
 use dbos_storage_testkit::pg;
@@ -245,6 +245,16 @@ where
         op(
             "list_steps",
             s.list_steps("seed", ListStepsOptions::default()),
+        ),
+        op(
+            "run_as_step",
+            s.run_as_step(
+                Caller::workflow("seed", 6),
+                StepOperation::CancelWorkflows {
+                    workflow_ids: ids(),
+                    options: CancelOptions::default(),
+                },
+            ),
         ),
         op(
             "start_child_workflow",
@@ -461,7 +471,7 @@ async fn every_operation_gives_up_within_the_bound(mode: Mode, cause: &[&str]) {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(count, 52, "one call per method of the contract but close");
+    assert_eq!(count, 53, "one call per method of the contract but close");
     tokio::time::timeout(BOUND * 3, retrying.close())
         .await
         .expect("close ends")
