@@ -203,6 +203,9 @@ impl StepStore for MemoryStore {
     ) -> Result<StepOperationOutcome> {
         workflow_steps::validate_caller(&caller)?;
         let operation = operation.prepare()?;
+        if let StepOperation::ListWorkflows(query) = &operation {
+            self.check_list_capabilities(query)?;
+        }
         self.write(|state| state.run_as_step(&caller, &operation))
     }
 }

@@ -130,6 +130,21 @@ impl State {
     }
 }
 
+impl MemoryStore {
+    /// Refuses a listing that needs a capability this store does not declare (an attribute
+    /// filter), as a backend without it does, before anything runs or is recorded.
+    pub(super) fn check_list_capabilities(&self, query: &ListWorkflowsQuery) -> Result<()> {
+        if query.attributes.is_some() && !self.own_capabilities().attribute_filter {
+            return Err(dbos_storage_core::Error::unsupported(
+                "this memory store declares no attribute_filter capability: listing by \
+                 attributes is not supported",
+            )
+            .with_backend(BACKEND));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl WorkflowStore for MemoryStore {
     async fn insert_workflow(
@@ -148,13 +163,7 @@ impl WorkflowStore for MemoryStore {
 
     async fn list_workflows(&self, query: ListWorkflowsQuery) -> Result<Vec<WorkflowInfo>> {
         query.validate()?;
-        if query.attributes.is_some() && !self.own_capabilities().attribute_filter {
-            return Err(dbos_storage_core::Error::unsupported(
-                "this memory store declares no attribute_filter capability: listing by \
-                 attributes is not supported",
-            )
-            .with_backend(BACKEND));
-        }
+        self.check_list_capabilities(&query)?;
         Ok(self.open()?.list_workflows(&query))
     }
 

@@ -2,21 +2,23 @@
 //! migrator).
 
 // language=SQL
-/// Whether `workflow_status.workflow_uuid` sorts by code point: its collation is `C`, `POSIX`
-/// or `ucs_basic`, or the database default where that is libc's `C`, `POSIX` or `C.UTF-8`.
-/// `datlocprovider` (PostgreSQL 15 on; `i` for an ICU default) is read through `to_jsonb` so
-/// that older servers, which lack the column, answer too.
+/// Whether `workflow_status.workflow_uuid` sorts by code point: the database encoding is UTF8 (or
+/// SQL_ASCII holding UTF-8 bytes), where byte order is code point order, and the column's
+/// collation is the built-in `C`, `POSIX` or `ucs_basic`, or the database default where that is
+/// libc's `C`, `POSIX` or `C.UTF-8`. `datlocprovider` (PostgreSQL 15 on; `i` for an ICU default)
+/// is read through `to_jsonb` so that older servers, which lack the column, answer too.
 pub(crate) const SELECT_IDS_SORT_BY_CODE_POINT: &str = "\
 SELECT COALESCE((
-    SELECT CASE
-        WHEN c.collname IN ('C', 'POSIX', 'ucs_basic') THEN true
-        WHEN c.collname = 'default' THEN (
-            SELECT d.datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')
-                AND COALESCE(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c'
-            FROM pg_catalog.pg_database d WHERE d.datname = current_database())
-        ELSE false
+    SELECT pg_catalog.pg_encoding_to_char(d.encoding) IN ('UTF8', 'SQL_ASCII') AND CASE
+        WHEN c.collnamespace <> 'pg_catalog'::regnamespace THEN false
+        WHEN c.collname = 'default' THEN
+            d.datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')
+            AND COALESCE(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c'
+        ELSE c.collname IN ('C', 'POSIX', 'ucs_basic')
     END
-    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
+    FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation
+    JOIN pg_catalog.pg_database d ON d.datname = current_database()
     WHERE a.attrelid = to_regclass('{schema}.workflow_status') AND a.attname = 'workflow_uuid'
 ), false)";
 

@@ -8,7 +8,7 @@ use dbos_storage_core::management::{
     lease_lost, validate_sweep_window, Lease, LeaseState, OrphanSweep, OrphanSweepWindow,
     RetentionPolicy, LEASE_APPLICATION,
 };
-use dbos_storage_core::{validate, Error, ErrorKind, Result};
+use dbos_storage_core::{validate, Error, ErrorKind, Isolation, Result};
 use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, in_order_of};
 use tokio_postgres::{Row, Transaction};
 
@@ -147,7 +147,8 @@ impl PostgresStore {
     }
 
     /// [`ManagementStore::sweep_orphans`](dbos_storage_core::ManagementStore::sweep_orphans):
-    /// finds the window's end, then sweeps each payload table within it, in one transaction.
+    /// finds the window's end, then sweeps each payload table within it, in one REPEATABLE READ
+    /// transaction (one snapshot).
     pub(super) async fn sweep(
         &self,
         lease: &Lease,
@@ -160,7 +161,9 @@ impl PostgresStore {
         // '' sorts first in every collation: the first window starts at the first id.
         let from = from.unwrap_or_default().to_owned();
         let limit = i64::from(limit);
-        self.write(move |tx, q| {
+        // One snapshot for the window's end and its three deletes: at READ COMMITTED a row
+        // committed in between could push an orphan of the window past a delete's limit.
+        self.write_at(Isolation::RepeatableRead, move |tx, q| {
             let from = from.clone();
             Box::pin(async move {
                 fence(tx, &q, &lease).await?;

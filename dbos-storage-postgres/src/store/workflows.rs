@@ -700,6 +700,27 @@ mod tests {
         store.close().await.unwrap();
     }
 
+    /// Under the `C` collation of a LATIN1 database bytes are not code points: the store adds
+    /// no range, and the prefix still matches exactly its ids.
+    #[tokio::test]
+    async fn a_prefix_adds_no_range_where_bytes_are_not_utf8() {
+        use crate::store::plan_check::fresh_store_with;
+        use dbos_storage_core::LifecycleStore;
+
+        let store = fresh_store_with(
+            "prefix_latin1",
+            "TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'",
+        )
+        .await;
+        numbered_workflows(&store).await;
+        let client = store.client().await.unwrap();
+        assert!(!store.ids_sort_by_code_point(&client).await.unwrap());
+        drop(client);
+        let expected: Vec<String> = (10..20).rev().map(|n| format!("wf-000{n}")).collect();
+        assert_eq!(prefix_page(&store, "wf-0001").await, expected);
+        store.close().await.unwrap();
+    }
+
     #[test]
     fn attribute_filters_use_containment() {
         let q = ListWorkflowsQuery::new().attributes(serde_json::Map::new());
