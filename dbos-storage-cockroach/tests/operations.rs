@@ -5,45 +5,13 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use common::{postgres_url, CrdbFactory};
-use dbos_storage_cockroach::open_system;
-use dbos_storage_core::url::quote_identifier;
-use dbos_storage_core::LifecycleStore;
+use common::drop_env;
 use dbos_storage_testkit::operator_rows::{self, Env};
 use dbos_storage_testkit::workflow_step_rows;
 
-/// A fresh schema with two stores on it (each its own pool) and an admin connection.
+/// A fresh schema of its own with two stores and an admin connection.
 async fn fresh_env() -> Env {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let schema = format!(
-        "dbos_crdb_ops_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let factory = CrdbFactory::compat();
-    let store = open_system(factory.config(&schema).await).await.unwrap();
-    store.migrate().await.unwrap();
-    let twin = open_system(factory.config(&schema).await).await.unwrap();
-    let url = postgres_url(&factory.database_url().await);
-    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    Env {
-        store: Arc::new(store),
-        twin: Arc::new(twin),
-        admin,
-        schema: quote_identifier(&schema),
-    }
-}
-
-async fn drop_env(env: Env) {
-    env.store.close().await.unwrap();
-    env.twin.close().await.unwrap();
-    env.exec("DROP SCHEMA {s} CASCADE").await;
+    common::fresh_env("dbos_crdb_ops").await
 }
 
 /// One test per scenario, each on fresh schemas.

@@ -189,3 +189,38 @@ fn pg_unique_name() -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A fresh schema named `{prefix}_{pid}_{n}` in the compatible-mode database with two stores on
+/// it (each its own pool) and an admin connection: the environment of the shared row checks
+/// (`dbos_storage_testkit::operator_rows::Env`).
+pub(crate) async fn fresh_env(prefix: &str) -> dbos_storage_testkit::operator_rows::Env {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let schema = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let factory = CrdbFactory::compat();
+    let store = open_system(factory.config(&schema).await).await.unwrap();
+    store.migrate().await.unwrap();
+    let twin = open_system(factory.config(&schema).await).await.unwrap();
+    let url = postgres_url(&factory.database_url().await);
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    dbos_storage_testkit::operator_rows::Env {
+        store: std::sync::Arc::new(store),
+        twin: std::sync::Arc::new(twin),
+        admin,
+        schema: quote_identifier(&schema),
+    }
+}
+
+/// Closes the stores of [`fresh_env`] and drops its schema.
+pub(crate) async fn drop_env(env: dbos_storage_testkit::operator_rows::Env) {
+    env.store.close().await.unwrap();
+    env.twin.close().await.unwrap();
+    env.exec("DROP SCHEMA {s} CASCADE").await;
+}
