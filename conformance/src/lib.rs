@@ -37,7 +37,7 @@ pub use tempfile;
 /// after the modules of [`properties`] (`lifecycle`, `workflows`, `steps`, `management`,
 /// `forks`, `deletes`, `attributes`, `retention`, `transfer`, `metrics`, `renames`, `schedules`,
 /// `queues`, `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `queue_fairness`, `state_machine`,
-/// `concurrency`, `retry`), so
+/// `concurrency`, `histories`, `retry`), so
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
 /// root of a test file (or in a module of its own).
 ///
@@ -272,6 +272,9 @@ macro_rules! __properties {
                 one_step_record_wins
                 one_insert_executes
                 one_outcome_applies
+            ]
+            [histories:
+                concurrent_histories_have_a_serial_explanation
             ]
             [retry:
                 faults_leave_the_same_state

@@ -10,7 +10,8 @@
 //! racing for one workflow or step write), `queue_concurrency` (many claimers racing over one
 //! queue), `queue_fairness` (one worker per queue, each getting its share), `workflow_steps`
 //! (operations called from a workflow, recorded as its steps), `limits` (text at
-//! and past every documented limit, and NUL bytes, on every backend), `retry` (every idempotency
+//! and past every documented limit, and NUL bytes, on every backend), `histories` (concurrent clients' calls, each history explained by a serial order on
+//! the reference model), `retry` (every idempotency
 //! claim, through injected faults) and `state_machine` (random
 //! operation sequences compared with the reference model). `recovery` checks direct recovery
 //! and the hand-back of a claimed workflow to its queue (queue area), `stream_steps` the
@@ -25,6 +26,7 @@ pub mod concurrency;
 pub mod deletes;
 pub mod events;
 pub mod forks;
+pub mod histories;
 pub mod lifecycle;
 pub mod limits;
 pub mod management;

@@ -1,0 +1,487 @@
+//! Histories of concurrent clients, checked against the reference model.
+//!
+//! Each case starts a few clients at once on one store. Every client runs a short sequence
+//! of operations of one area (inserts of one id, records of one step, sends and receives,
+//! claims, events, or all of them mixed) and keeps what each call returned. The history is
+//! then explained or refuted: some serial order of the same calls, keeping each client's own
+//! order, run one at a time on a fresh [`MemoryStore`] after the same setup, must return
+//! exactly what every call returned on the store. A history no serial order explains fails
+//! the property, printed client by client with each call and its result.
+//!
+//! A call that fails with a retryable error (`Contention`, `SerializationFailure`, …) changed
+//! nothing, as the trait docs promise; the client tries it again at once, as an executor
+//! would, and only its final answer enters the history.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbos_storage_core::{
+    Caller, ClaimRequest, ErrorKind, GetEventRequest, InsertOptions, OutgoingMessage, Payload,
+    RecvRequest, Result, SendOptions, StepRecord, SystemStore,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+
+use crate::checks::*;
+use crate::model::MemoryStore;
+use crate::runner::{block_in_place, proptest_config};
+use crate::Factory;
+
+/// The workflow whose step 1 and 2 the clients race to record (owner token [`OWNER`]).
+const STEPPED: &str = "h-stepped";
+/// The creator token of [`STEPPED`] and [`MAILBOX`].
+const OWNER: &str = "h-owner";
+/// The one id every insert of an insert history uses.
+const INSERTED: &str = "h-inserted";
+/// The workflow messages are sent to, which receives them and sets events.
+const MAILBOX: &str = "h-mailbox";
+/// The queue the claims take from.
+const QUEUE: &str = "h-queue";
+/// How many workflows are queued on [`QUEUE`] before the clients start.
+const QUEUED: usize = 4;
+/// How many times a client tries a call that keeps failing with a retryable error.
+const ATTEMPTS: usize = 200;
+
+/// The completion time of a step record with output `value`: the attempt's identity (a record
+/// with the same time is the same attempt, another time a rival), fixed so that the model's
+/// answers do not depend on when its calls ran.
+fn attempt_time(value: u8) -> i64 {
+    1_000 + i64::from(value)
+}
+
+/// One call of a client.
+#[derive(Clone, PartialEq, Eq)]
+enum Call {
+    /// `insert_workflow` of [`INSERTED`], created by token `h-creator-{creator}`.
+    Insert { creator: u8 },
+    /// `record_step` of step `function_id` of [`STEPPED`] with output `value`, completed at
+    /// [`attempt_time`]`(value)`.
+    RecordStep { function_id: i32, value: u8 },
+    /// `send_messages` of `value` to [`MAILBOX`] on `topic`, with an idempotency key if set.
+    Send {
+        topic: u8,
+        value: u8,
+        key: Option<u8>,
+    },
+    /// `recv` on `topic` by [`MAILBOX`] without waiting.
+    Recv { topic: u8 },
+    /// `claim_workflows` of at most `max_tasks` from [`QUEUE`].
+    Claim { max_tasks: u32 },
+    /// `set_event` of `key` to `value` by [`MAILBOX`].
+    SetEvent { key: u8, value: u8 },
+    /// `get_event` of `key` of [`MAILBOX`] without waiting.
+    GetEvent { key: u8 },
+}
+
+impl fmt::Debug for Call {
+    /// The call as the Rust that makes it (`step` is the call's own function id where the call
+    /// is a step of [`MAILBOX`]).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Call::Insert { creator } => write!(
+                f,
+                "store.insert_workflow(NewWorkflow::new({INSERTED:?}, \"wf_fn\", inputs())\
+                 .with_creator_xid(\"h-creator-{creator}\"), InsertOptions::default())"
+            ),
+            Call::RecordStep { function_id, value } => write!(
+                f,
+                "store.record_step(StepRecord::output({STEPPED:?}, {function_id}, \"s\", \
+                 Payload::portable_json(\"{value}\")).with_times(None, {}), Some({OWNER:?}))",
+                attempt_time(*value)
+            ),
+            Call::Send { topic, value, key } => {
+                write!(
+                    f,
+                    "store.send_messages(vec![OutgoingMessage::new({MAILBOX:?}, \
+                     Some(\"t{topic}\"), Payload::portable_json(\"{value}\"))"
+                )?;
+                if let Some(key) = key {
+                    write!(f, ".with_idempotency_key(\"k{key}\")")?;
+                }
+                write!(f, "], None, SendOptions::default())")
+            }
+            Call::Recv { topic } => write!(
+                f,
+                "store.recv(RecvRequest::new(Caller::workflow({MAILBOX:?}, step)\
+                 .with_timeout_step(step + 100), Some(\"t{topic}\"), Duration::ZERO), quick_wait())"
+            ),
+            Call::Claim { max_tasks } => write!(
+                f,
+                "store.claim_workflows(ClaimRequest::new({QUEUE:?}, \"h-executor\", \"v1\")\
+                 .max_tasks({max_tasks}))"
+            ),
+            Call::SetEvent { key, value } => write!(
+                f,
+                "store.set_event(Caller::workflow({MAILBOX:?}, step), \"e{key}\", \
+                 Payload::portable_json(\"{value}\"))"
+            ),
+            Call::GetEvent { key } => write!(
+                f,
+                "store.get_event(GetEventRequest::new({MAILBOX:?}, \"e{key}\", \
+                 Duration::ZERO), quick_wait())"
+            ),
+        }
+    }
+}
+
+/// What a call returned, in the terms the trait docs promise (no timestamps, no tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    /// An error of this kind.
+    Failed(ErrorKind),
+    /// An insert's outcome.
+    Inserted {
+        should_execute: bool,
+        existed: bool,
+        status: String,
+    },
+    /// A step record, send or event write that succeeded (replayed or not, or how many
+    /// messages a send delivered).
+    Done(String),
+    /// A read: the value's text, or `None`.
+    Read(Option<String>),
+    /// The ids a claim took, sorted.
+    Claimed(Vec<String>),
+}
+
+/// A call and the function id it uses where it is a step of [`MAILBOX`] (unique in the case,
+/// so that no call replays another's step).
+#[derive(Debug, Clone)]
+struct Planned {
+    call: Call,
+    step: i32,
+}
+
+/// One case: the calls of each client, in that client's order.
+#[derive(Clone)]
+struct Case {
+    clients: Vec<Vec<Planned>>,
+}
+
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (c, calls) in self.clients.iter().enumerate() {
+            writeln!(f, "client {c}:")?;
+            for planned in calls {
+                writeln!(f, "    {:?}; // step = {}", planned.call, planned.step)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The calls of one area, so that the clients of a case contend for the same rows.
+fn area_call() -> BoxedStrategy<BoxedStrategy<Call>> {
+    let inserts = (0u8..3)
+        .prop_map(|creator| Call::Insert { creator })
+        .boxed();
+    let steps = (1i32..=2, 0u8..4)
+        .prop_map(|(function_id, value)| Call::RecordStep { function_id, value })
+        .boxed();
+    let messages =
+        prop_oneof![
+            (0u8..2, 0u8..8, proptest::option::of(0u8..2))
+                .prop_map(|(topic, value, key)| Call::Send { topic, value, key }),
+            (0u8..2).prop_map(|topic| Call::Recv { topic }),
+        ]
+        .boxed();
+    let claims = (1u32..=3)
+        .prop_map(|max_tasks| Call::Claim { max_tasks })
+        .boxed();
+    let events = prop_oneof![
+        (0u8..2, 0u8..4).prop_map(|(key, value)| Call::SetEvent { key, value }),
+        (0u8..2).prop_map(|key| Call::GetEvent { key }),
+    ]
+    .boxed();
+    let mixed = prop_oneof![
+        inserts.clone(),
+        steps.clone(),
+        messages.clone(),
+        claims.clone(),
+        events.clone()
+    ]
+    .boxed();
+    prop_oneof![
+        Just(inserts),
+        Just(steps),
+        Just(messages),
+        Just(claims),
+        Just(events),
+        Just(mixed),
+    ]
+    .boxed()
+}
+
+/// Two or three clients of one to three calls each, all of one area.
+fn cases() -> impl Strategy<Value = Case> {
+    area_call().prop_flat_map(|call| {
+        proptest::collection::vec(proptest::collection::vec(call, 1..=3), 2..=3).prop_map(
+            |clients| {
+                let mut step = 10;
+                let clients = clients
+                    .into_iter()
+                    .map(|calls| {
+                        calls
+                            .into_iter()
+                            .map(|call| {
+                                step += 1;
+                                Planned { call, step }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                Case { clients }
+            },
+        )
+    })
+}
+
+/// The rows every case starts from, written the same way on the store and on the model.
+async fn set_up<S: SystemStore + ?Sized>(store: &S) {
+    for id in [STEPPED, MAILBOX] {
+        ok(
+            store
+                .insert_workflow(pending(id, OWNER), InsertOptions::default())
+                .await,
+            &format!("insert {id}"),
+        );
+    }
+    let queued = (0..QUEUED)
+        .map(|i| enqueued(&format!("h-queued-{i}"), QUEUE))
+        .collect();
+    ok(store.enqueue_workflows(queued).await, "enqueue the queue");
+}
+
+/// Makes one call, once.
+async fn call_once<S: SystemStore + ?Sized>(store: &S, planned: &Planned) -> Result<Answer> {
+    let wait = quick_wait();
+    Ok(match &planned.call {
+        Call::Insert { creator } => {
+            let workflow = pending(INSERTED, &format!("h-creator-{creator}"));
+            let outcome = store
+                .insert_workflow(workflow, InsertOptions::default())
+                .await?;
+            Answer::Inserted {
+                should_execute: outcome.should_execute,
+                existed: outcome.existed,
+                status: outcome.status.to_string(),
+            }
+        }
+        Call::RecordStep { function_id, value } => {
+            let step = StepRecord::output(
+                STEPPED,
+                *function_id,
+                "s",
+                Payload::portable_json(value.to_string()),
+            )
+            .with_times(None, attempt_time(*value));
+            store.record_step(step, Some(OWNER)).await?;
+            Answer::Done("recorded".to_owned())
+        }
+        Call::Send { topic, value, key } => {
+            let mut message = OutgoingMessage::new(
+                MAILBOX,
+                Some(format!("t{topic}")),
+                Payload::portable_json(value.to_string()),
+            );
+            if let Some(key) = key {
+                message = message.with_idempotency_key(format!("k{key}"));
+            }
+            let sent = store
+                .send_messages(vec![message], None, SendOptions::default())
+                .await?;
+            Answer::Done(format!("delivered {}", sent.delivered))
+        }
+        Call::Recv { topic } => {
+            let request = RecvRequest::new(
+                Caller::workflow(MAILBOX, planned.step).with_timeout_step(planned.step + 100),
+                Some(format!("t{topic}")),
+                Duration::ZERO,
+            );
+            let value = store.recv(request, wait).await?;
+            Answer::Read(value.map(|p| p.text))
+        }
+        Call::Claim { max_tasks } => {
+            let request = ClaimRequest::new(QUEUE, "h-executor", "v1").max_tasks(*max_tasks);
+            let mut claimed = store.claim_workflows(request).await?.claimed;
+            claimed.sort();
+            Answer::Claimed(claimed)
+        }
+        Call::SetEvent { key, value } => {
+            let set = store
+                .set_event(
+                    Caller::workflow(MAILBOX, planned.step),
+                    &format!("e{key}"),
+                    Payload::portable_json(value.to_string()),
+                )
+                .await?;
+            Answer::Done(format!("set, replayed {}", set.replayed))
+        }
+        Call::GetEvent { key } => {
+            let request = GetEventRequest::new(MAILBOX, format!("e{key}"), Duration::ZERO);
+            let value = store.get_event(request, wait).await?;
+            Answer::Read(value.map(|p| p.text))
+        }
+    })
+}
+
+/// Makes one call, again while it fails with a retryable error; its final answer.
+async fn call<S: SystemStore + ?Sized>(store: &S, planned: &Planned) -> Answer {
+    for _ in 0..ATTEMPTS {
+        match call_once(store, planned).await {
+            Ok(answer) => return answer,
+            Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(1)).await,
+            Err(e) => return Answer::Failed(e.kind()),
+        }
+    }
+    panic!(
+        "{:?} failed with a retryable error {ATTEMPTS} times in a row",
+        planned.call
+    )
+}
+
+/// Runs every client at once on `store`; each client's answers in its own order.
+async fn run_clients<S: SystemStore + 'static>(store: &Arc<S>, case: &Case) -> Vec<Vec<Answer>> {
+    let start = Arc::new(tokio::sync::Barrier::new(case.clients.len()));
+    let tasks: Vec<_> = case
+        .clients
+        .iter()
+        .cloned()
+        .map(|calls| {
+            let store = store.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut answers = Vec::with_capacity(calls.len());
+                for planned in &calls {
+                    answers.push(call(store.as_ref(), planned).await);
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut histories = Vec::with_capacity(case.clients.len());
+    for task in tasks {
+        match task.await {
+            Ok(answers) => histories.push(answers),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a client was cancelled: {e}"),
+        }
+    }
+    histories
+}
+
+/// Every order of the clients' calls that keeps each client's own order, as client indices.
+fn serial_orders(lengths: &[usize]) -> Vec<Vec<usize>> {
+    fn extend(left: &mut [usize], order: &mut Vec<usize>, orders: &mut Vec<Vec<usize>>) {
+        if left.iter().all(|n| *n == 0) {
+            orders.push(order.clone());
+            return;
+        }
+        for client in 0..left.len() {
+            if left[client] > 0 {
+                left[client] -= 1;
+                order.push(client);
+                extend(left, order, orders);
+                order.pop();
+                left[client] += 1;
+            }
+        }
+    }
+    let mut orders = Vec::new();
+    extend(&mut lengths.to_vec(), &mut Vec::new(), &mut orders);
+    orders
+}
+
+/// The answers the model gives when the calls run one at a time in `order`.
+async fn model_answers(case: &Case, order: &[usize]) -> Vec<Vec<Answer>> {
+    let model = MemoryStore::migrated();
+    set_up(&model).await;
+    let mut next = vec![0; case.clients.len()];
+    let mut answers: Vec<Vec<Answer>> = case.clients.iter().map(|_| Vec::new()).collect();
+    for &client in order {
+        let planned = &case.clients[client][next[client]];
+        next[client] += 1;
+        answers[client].push(call(&model, planned).await);
+    }
+    answers
+}
+
+/// Whether some serial order explains `observed`; otherwise the failure, printed.
+async fn explain(case: &Case, observed: &[Vec<Answer>], backend: &str) -> Result<(), String> {
+    let lengths: Vec<usize> = case.clients.iter().map(Vec::len).collect();
+    let orders = serial_orders(&lengths);
+    let mut first_model = None;
+    for order in &orders {
+        let answers = model_answers(case, order).await;
+        if answers == observed {
+            return Ok(());
+        }
+        first_model.get_or_insert(answers);
+    }
+    let mut report = format!(
+        "no serial order of the calls (of {}) explains what the {backend} store answered:\n",
+        orders.len()
+    );
+    for (c, calls) in case.clients.iter().enumerate() {
+        report.push_str(&format!("client {c}:\n"));
+        for (planned, answer) in calls.iter().zip(&observed[c]) {
+            report.push_str(&format!(
+                "    {:?}; // step = {} → {answer:?}\n",
+                planned.call, planned.step
+            ));
+        }
+    }
+    if let Some(model) = first_model {
+        report.push_str(&format!(
+            "the model, clients one after the other, answered {model:?}"
+        ));
+    }
+    Err(report)
+}
+
+/// One case on a fresh store.
+async fn run_case<F: Factory>(factory: &F, case: &Case) -> Result<(), TestCaseError> {
+    let store = Arc::new(factory.create().await);
+    set_up(store.as_ref()).await;
+    let observed = run_clients(&store, case).await;
+    let verdict = explain(case, &observed, store.backend())
+        .await
+        .map_err(TestCaseError::fail);
+    let store = Arc::try_unwrap(store)
+        .unwrap_or_else(|_| panic!("every client has ended, so the store has one owner"));
+    factory.destroy(store).await;
+    verdict
+}
+
+/// Concurrent clients' histories — inserts of one id, records of one step, sends and
+/// receives, claims, events, and all of them mixed — are each explained by a serial order of
+/// the same calls on the reference model (each client's order kept).
+pub async fn concurrent_histories_have_a_serial_explanation<F: Factory>(factory: &F) {
+    let outcome = block_in_place(|rt| {
+        let mut runner = TestRunner::new(proptest_config());
+        runner.run(&cases(), |case| rt.block_on(run_case(factory, &case)))
+    });
+    match outcome {
+        Ok(()) => {}
+        Err(TestError::Fail(reason, case)) => panic!(
+            "a concurrent history has no serial explanation.\n{reason}\nminimal case:\n\
+             {case:?}"
+        ),
+        Err(TestError::Abort(reason)) => panic!("the history property aborted: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_orders_keep_each_clients_order_and_cover_every_interleaving() {
+        let orders = serial_orders(&[2, 1]);
+        assert_eq!(orders, vec![vec![0, 0, 1], vec![0, 1, 0], vec![1, 0, 0]]);
+        assert_eq!(serial_orders(&[3, 3, 3]).len(), 1680);
+        assert_eq!(serial_orders(&[1]).len(), 1);
+    }
+}
