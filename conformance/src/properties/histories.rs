@@ -1,8 +1,9 @@
 //! Histories of concurrent clients, checked against the reference model.
 //!
 //! Each case starts a few clients at once on one store. Every client runs a short sequence
-//! of operations of one area (inserts of one id, records of one step, sends and receives,
-//! claims, events, or all of them mixed) and keeps what each call returned. The history is
+//! of operations of one area (inserts of one id, records of one workflow's steps racing its
+//! outcome and its cancellation, sends and receives, claims racing cancellations, events, or
+//! all of them mixed) and keeps what each call returned. The history is
 //! then explained or refuted: some serial order of the same calls, keeping each client's own
 //! order, run one at a time on a fresh [`MemoryStore`] after the same setup, must return
 //! exactly what every call returned on the store. A history no serial order explains fails
@@ -17,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbos_storage_core::{
-    Caller, ClaimRequest, ErrorKind, GetEventRequest, InsertOptions, OutgoingMessage, Payload,
-    RecvRequest, Result, SendOptions, StepRecord, SystemStore,
+    Caller, CancelOptions, ClaimRequest, ErrorKind, GetEventRequest, InsertOptions, Outcome,
+    OutgoingMessage, Payload, RecvRequest, Result, SendOptions, StepRecord, SystemStore,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
@@ -43,6 +44,19 @@ const QUEUED: usize = 4;
 /// How many times a client tries a call that keeps failing with a retryable error.
 const ATTEMPTS: usize = 200;
 
+/// The workflow a [`Call::Cancel`] cancels.
+fn cancelled_id(queued: Option<u8>) -> String {
+    match queued {
+        None => STEPPED.to_owned(),
+        Some(i) => queued_id(usize::from(i)),
+    }
+}
+
+/// The id of the `i`-th workflow queued on [`QUEUE`].
+fn queued_id(i: usize) -> String {
+    format!("h-queued-{i}")
+}
+
 /// The completion time of a step record with output `value`: the attempt's identity (a record
 /// with the same time is the same attempt, another time a rival), fixed so that the model's
 /// answers do not depend on when its calls ran.
@@ -58,6 +72,10 @@ enum Call {
     /// `record_step` of step `function_id` of [`STEPPED`] with output `value`, completed at
     /// [`attempt_time`]`(value)`.
     RecordStep { function_id: i32, value: u8 },
+    /// `record_outcome` of [`STEPPED`] with output `value`, as its owner.
+    Finish { value: u8 },
+    /// `cancel_workflows` of one workflow: [`STEPPED`] (`None`) or the `i`-th queued one.
+    Cancel { queued: Option<u8> },
     /// `send_messages` of `value` to [`MAILBOX`] on `topic`, with an idempotency key if set.
     Send {
         topic: u8,
@@ -89,6 +107,16 @@ impl fmt::Debug for Call {
                 "store.record_step(StepRecord::output({STEPPED:?}, {function_id}, \"s\", \
                  Payload::portable_json(\"{value}\")).with_times(None, {}), Some({OWNER:?}))",
                 attempt_time(*value)
+            ),
+            Call::Finish { value } => write!(
+                f,
+                "store.record_outcome({STEPPED:?}, Outcome::Output(Payload::portable_json(\
+                 \"{value}\")), Some({OWNER:?}))"
+            ),
+            Call::Cancel { queued } => write!(
+                f,
+                "store.cancel_workflows(&[{:?}.to_owned()], CancelOptions::default())",
+                cancelled_id(*queued)
             ),
             Call::Send { topic, value, key } => {
                 write!(
@@ -176,9 +204,13 @@ fn area_call() -> BoxedStrategy<BoxedStrategy<Call>> {
     let inserts = (0u8..3)
         .prop_map(|creator| Call::Insert { creator })
         .boxed();
-    let steps = (1i32..=2, 0u8..4)
-        .prop_map(|(function_id, value)| Call::RecordStep { function_id, value })
-        .boxed();
+    let steps = prop_oneof![
+        4 => (1i32..=2, 0u8..4)
+            .prop_map(|(function_id, value)| Call::RecordStep { function_id, value }),
+        1 => (0u8..2).prop_map(|value| Call::Finish { value }),
+        1 => Just(Call::Cancel { queued: None }),
+    ]
+    .boxed();
     let messages =
         prop_oneof![
             (0u8..2, 0u8..8, proptest::option::of(0u8..2))
@@ -186,9 +218,11 @@ fn area_call() -> BoxedStrategy<BoxedStrategy<Call>> {
             (0u8..2).prop_map(|topic| Call::Recv { topic }),
         ]
         .boxed();
-    let claims = (1u32..=3)
-        .prop_map(|max_tasks| Call::Claim { max_tasks })
-        .boxed();
+    let claims = prop_oneof![
+        3 => (1u32..=3).prop_map(|max_tasks| Call::Claim { max_tasks }),
+        1 => (0..QUEUED as u8).prop_map(|i| Call::Cancel { queued: Some(i) }),
+    ]
+    .boxed();
     let events = prop_oneof![
         (0u8..2, 0u8..4).prop_map(|(key, value)| Call::SetEvent { key, value }),
         (0u8..2).prop_map(|key| Call::GetEvent { key }),
@@ -248,7 +282,7 @@ async fn set_up<S: SystemStore + ?Sized>(store: &S) {
         );
     }
     let queued = (0..QUEUED)
-        .map(|i| enqueued(&format!("h-queued-{i}"), QUEUE))
+        .map(|i| enqueued(&queued_id(i), QUEUE))
         .collect();
     ok(store.enqueue_workflows(queued).await, "enqueue the queue");
 }
@@ -278,6 +312,18 @@ async fn call_once<S: SystemStore + ?Sized>(store: &S, planned: &Planned) -> Res
             .with_times(None, attempt_time(*value));
             store.record_step(step, Some(OWNER)).await?;
             Answer::Done("recorded".to_owned())
+        }
+        Call::Finish { value } => {
+            let outcome = Outcome::Output(Payload::portable_json(value.to_string()));
+            let applied = store.record_outcome(STEPPED, outcome, Some(OWNER)).await?;
+            Answer::Done(format!("applied {applied}"))
+        }
+        Call::Cancel { queued } => {
+            let mut cancelled = store
+                .cancel_workflows(&[cancelled_id(*queued)], CancelOptions::default())
+                .await?;
+            cancelled.sort();
+            Answer::Done(format!("cancelled {cancelled:?}"))
         }
         Call::Send { topic, value, key } => {
             let mut message = OutgoingMessage::new(
