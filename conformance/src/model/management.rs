@@ -21,12 +21,12 @@ use dbos_storage_core::{
     Lease, LeaseState, Metrics, MetricsQuery, OrphanSweepWindow, RenameApplication, RenameReport,
     RetentionPolicy, RewindRequest, RewoundWorkflow,
 };
-use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, ensure_all_exist};
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::distinct;
 use super::{
     cancel_row, missing, ours, transfer, MemoryStore, RawColumns, State, StepRow, WorkflowRow,
 };
@@ -211,7 +211,10 @@ impl State {
         workflow_ids: &[String],
         options: &ResumeOptions,
     ) -> Result<Vec<String>> {
-        ensure_all_exist(workflow_ids, |id| self.workflow(id).is_some()).map_err(ours)?;
+        // All or none: a missing workflow fails the resume before anything changes.
+        if let Some(absent) = workflow_ids.iter().find(|id| self.workflow(id).is_none()) {
+            return Err(super::errors::resume_missing(absent));
+        }
         let queue = options.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
         let now = self.now();
         let mut changed = Vec::new();

@@ -138,7 +138,7 @@ impl State {
     ) -> Result<Vec<String>> {
         self.fence(lease)?;
         let mut deleted = Vec::new();
-        for id in dbos_storage_driver_kit::decisions::cancel_resume::distinct(workflow_ids) {
+        for id in super::distinct(workflow_ids) {
             let finished = self
                 .workflow(&id)
                 .is_some_and(|row| row.info.status.is_terminal());

@@ -60,7 +60,7 @@ impl State {
                 order.extend(self.descendants(std::slice::from_ref(id)));
             }
         }
-        let order = dbos_storage_driver_kit::decisions::cancel_resume::distinct(&order);
+        let order = super::distinct(&order);
         Ok(order.iter().filter_map(|id| self.exported(id)).collect())
     }
 
