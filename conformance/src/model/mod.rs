@@ -31,6 +31,7 @@ use dbos_storage_core::{
 };
 
 use self::errors::{deduplicated, missing};
+use self::statuses::StatusMeaning;
 
 mod events;
 mod lifecycle;
@@ -50,6 +51,7 @@ mod workflows;
 mod errors;
 mod outcomes;
 mod sleeps;
+mod statuses;
 mod waiting;
 
 /// The backend name of [`MemoryStore`].
@@ -436,7 +438,7 @@ impl State {
             .iter()
             .find(|id| {
                 self.workflow(id)
-                    .is_some_and(|row| !row.info.status.is_active())
+                    .is_some_and(|row| !row.info.status.has_work_left())
             })
             .cloned()
     }

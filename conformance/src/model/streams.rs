@@ -17,6 +17,7 @@ use dbos_storage_core::{StreamStepRead, StreamStepRequest};
 
 use super::errors;
 use super::outcomes::portable_error;
+use super::statuses::StatusMeaning;
 use super::{MemoryStore, State};
 
 /// Whether `value` is the close sentinel: [`STREAM_CLOSED_SENTINEL`] under `portable_json`
@@ -187,7 +188,7 @@ impl State {
         let outcome = match at_offset {
             Some(value) if is_close(&value) => StreamStepOutcome::End,
             Some(value) => StreamStepOutcome::Value(value),
-            None if !writer.info.status.is_active() => StreamStepOutcome::End,
+            None if !writer.info.status.has_work_left() => StreamStepOutcome::End,
             None => match timed_out {
                 Some(timeout) => StreamStepOutcome::TimedOut(timeout_error(request, timeout)),
                 None => return Ok(None),
@@ -255,7 +256,7 @@ impl StreamStore for MemoryStore {
             // Settled: a value came, the stream is closed, or its writer no longer runs (or
             // does not exist).
             let read = self.open()?.read_stream(workflow_id, key, options);
-            let writer_runs = read.status.as_ref().is_some_and(|s| s.is_active());
+            let writer_runs = read.status.as_ref().is_some_and(|s| s.has_work_left());
             let settled = read.closed || !read.values.is_empty() || !writer_runs;
             Ok(settled.then_some(read))
         })

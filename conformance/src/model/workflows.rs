@@ -11,6 +11,7 @@ use dbos_storage_core::{
 
 use super::errors::{self, missing};
 use super::outcomes::final_columns;
+use super::statuses::StatusMeaning;
 use super::{MemoryStore, State, BACKEND};
 
 /// PostgreSQL's `jsonb @>`: objects contain every key of the needle with a contained value,
@@ -50,7 +51,7 @@ fn matches(info: &WorkflowInfo, q: &ListWorkflowsQuery) -> bool {
         (None, None) => true,
     };
     let queued = !q.queues_only
-        || (info.queue_name.is_some() && (q.status.is_some() || info.status.is_active()));
+        || (info.queue_name.is_some() && (q.status.is_some() || info.status.has_work_left()));
     scoped
         && queued
         && q.workflow_id_prefix.as_ref().is_none_or(|prefixes| {
