@@ -19,9 +19,12 @@ pub(super) fn wake_time_output(wake_ms: EpochMs) -> Payload {
 }
 
 /// The wake time (epoch ms) a sleep's `output` holds, if it holds one: a JSON number, or a
-/// string of one. A number with a decimal point or an exponent is epoch seconds (DBOS Python);
-/// an integer is epoch milliseconds (the design notes: the Rust SDK writes those). Times
-/// beyond [`EpochMs`] saturate.
+/// string of one. The trait docs write epoch seconds (what this model writes, always with a
+/// decimal point, and what DBOS Python writes); the design notes add that the Rust SDK writes
+/// epoch milliseconds as an integer. JSON cannot tell `5.0` from `5`, so an integer is read
+/// the one way both SDKs agree on: milliseconds from `1e11` up (no Python float reaches the
+/// year 5138 as a bare integer; no Rust SDK time lies before March 1973), seconds below.
+/// Times beyond [`EpochMs`] saturate.
 pub(super) fn wake_time_of(output: &str) -> Option<EpochMs> {
     let number = match serde_json::from_str::<serde_json::Value>(output).ok()? {
         // The text itself: a float would round wake times past 2^53 ms.
@@ -41,7 +44,10 @@ pub(super) fn wake_time_of(output: &str) -> Option<EpochMs> {
         None => (false, number.strip_prefix('+').unwrap_or(&number)),
     };
     let ms = match unsigned.split_once('.') {
-        None => digits(unsigned)?,
+        None => match digits(unsigned)? {
+            milliseconds @ 100_000_000_000.. => milliseconds,
+            seconds => seconds * 1000,
+        },
         Some((seconds, fraction)) => {
             if seconds.is_empty() && fraction.is_empty() {
                 return None;
@@ -104,6 +110,7 @@ mod tests {
         assert_eq!(wake_time_of("1795459448.2220385"), Some(1_795_459_448_222));
         assert_eq!(wake_time_of("1795459448.2225"), Some(1_795_459_448_223));
         assert_eq!(wake_time_of("1795459448222"), Some(1_795_459_448_222));
+        assert_eq!(wake_time_of("1795459448"), Some(1_795_459_448_000));
         assert_eq!(wake_time_of("\"12.5\""), Some(12_500));
         assert_eq!(wake_time_of("1.5e3"), Some(1_500_000));
         assert_eq!(wake_time_of("1e300"), Some(EpochMs::MAX));
