@@ -126,6 +126,7 @@ macro_rules! __properties {
                 cancel_children_level_by_level
                 resume_enqueues
                 resume_unknown_id_changes_nothing
+                resume_checks_its_queue_name
                 resumed_workflow_waits_for_a_claim
             ]
             [forks:

@@ -49,6 +49,7 @@ impl ManagementStore for MemoryStore {
         options: ResumeOptions,
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
+        options.validate()?;
         self.write(|state| state.resume_workflows(workflow_ids, &options))
     }
 
