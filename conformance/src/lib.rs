@@ -205,6 +205,7 @@ macro_rules! __properties {
             [versions:
                 versions_are_created_and_claimed
                 versions_latest_and_order
+                version_lookups_check_their_text
             ]
             [messages:
                 recv_takes_each_message_once_in_send_order

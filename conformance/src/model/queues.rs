@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP};
-use dbos_storage_core::versions::validate_new_version;
+use dbos_storage_core::versions::{validate_new_version, validate_version_lookup};
 use dbos_storage_core::{
     new_token, validate, ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome,
     DebounceRequest, EpochMs, Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy,
@@ -814,6 +814,7 @@ impl VersionStore for MemoryStore {
         &self,
         application_name: Option<&str>,
     ) -> Result<Vec<ApplicationVersion>> {
+        validate_version_lookup(None, application_name)?;
         let state = self.open()?;
         Ok(state
             .versions_newest_first(application_name)
@@ -826,6 +827,7 @@ impl VersionStore for MemoryStore {
         &self,
         application_name: Option<&str>,
     ) -> Result<ApplicationVersion> {
+        validate_version_lookup(None, application_name)?;
         let state = self.open()?;
         state
             .latest_version(application_name)
@@ -844,6 +846,7 @@ impl VersionStore for MemoryStore {
         timestamp: EpochMs,
         application_name: Option<&str>,
     ) -> Result<()> {
+        validate_version_lookup(Some(version_name), application_name)?;
         self.write(|state| match state.versions.get_mut(version_name) {
             Some(row) if in_scope(row.application_name.as_deref(), application_name) => {
                 row.version_timestamp = timestamp;
