@@ -18,6 +18,12 @@
 //! those three share, are in `messaging`); operations run as a workflow's step are in
 //! `workflow_steps`. The management area's leases, garbage collection,
 //! metrics and renames are in `retention`, its export and import in `transfer`.
+//!
+//! The model is an oracle of its own: every rule it applies is written here again from the
+//! trait docs, never taken from the drivers' shared decision code (the crate does not depend
+//! on the drivers' kit). Its own rules that several areas use are in `errors` (what it
+//! reports), `outcomes` (what outcome columns mean), `sleeps` (wake times), `statuses` (what a
+//! status means) and `waiting` (how it waits).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};

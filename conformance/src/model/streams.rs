@@ -159,7 +159,12 @@ impl State {
 }
 
 impl State {
-    /// The recording transaction of a checkpointed read ([`StreamStepWaits`]).
+    /// The recording transaction of a checkpointed read, as
+    /// [`StreamStore::read_stream_step`] documents it: a recorded step is a replay; otherwise
+    /// the value at the offset (or the end: the close sentinel there, or nothing there and a
+    /// writer that no longer runs) is recorded and returned. With nothing there and a writer
+    /// still running it records nothing and returns `None`, unless the wait `timed_out`: then
+    /// the timeout is recorded as the step's error.
     fn settle_stream_step(
         &mut self,
         request: &StreamStepRequest,
