@@ -126,6 +126,7 @@ macro_rules! __properties {
                 cancel_children_level_by_level
                 resume_enqueues
                 resume_unknown_id_changes_nothing
+                resume_checks_its_queue_name
                 resumed_workflow_waits_for_a_claim
             ]
             [forks:
@@ -204,6 +205,7 @@ macro_rules! __properties {
             [versions:
                 versions_are_created_and_claimed
                 versions_latest_and_order
+                version_lookups_check_their_text
             ]
             [messages:
                 recv_takes_each_message_once_in_send_order

@@ -898,6 +898,8 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`NotFound`](crate::ErrorKind::NotFound) naming the first unknown id; nothing is changed.
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an invalid queue name
+    /// ([`ResumeOptions::validate`]), even for an empty list of ids.
     ///
     /// # Idempotency
     /// Idempotent.
@@ -1145,6 +1147,21 @@ setters!(ResumeOptions {
     /// The queue to enqueue on.
     queue_name: impl Into<String> => queue_name = |v: _| Some(Into::into(v));
 });
+
+impl ResumeOptions {
+    /// Checks the queue: a queue name like any other (non-empty, at most
+    /// [`validate::MAX_NAME_BYTES`], no NUL byte), since the resumed rows store it in their
+    /// indexed `queue_name`.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the queue name and the rule.
+    pub fn validate(&self) -> Result<()> {
+        match &self.queue_name {
+            Some(queue) => validate::name("queue name", queue),
+            None => Ok(()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,31 @@ pub fn validate_new_version(version_name: &str, application_name: Option<&str>) 
     Ok(())
 }
 
+/// Checks the text of a version lookup before any backend sees it: the version name to promote
+/// (when given) must be non-empty and hold no NUL byte, and the application name (when given)
+/// no NUL byte. No length limit: a version stored by another build or SDK under a longer name
+/// can still be found.
+///
+/// # Errors
+/// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the offending field.
+pub fn validate_version_lookup(
+    version_name: Option<&str>,
+    application_name: Option<&str>,
+) -> Result<()> {
+    if let Some(version) = version_name {
+        if version.is_empty() {
+            return Err(crate::Error::invalid_input(
+                "application version name is empty",
+            ));
+        }
+        crate::validate::filter("application version name", version)?;
+    }
+    if let Some(app) = application_name {
+        crate::validate::filter("application name", app)?;
+    }
+    Ok(())
+}
+
 /// Application versions: which version is latest decides who may run version-less workflows.
 #[async_trait]
 pub trait VersionStore: Debug + Send + Sync + 'static {
@@ -46,7 +71,8 @@ pub trait VersionStore: Debug + Send + Sync + 'static {
     /// Lists versions (own application plus unclaimed), newest timestamp first.
     ///
     /// # Errors
-    /// Only the transient kinds.
+    /// Only the transient kinds, and [`InvalidInput`](crate::ErrorKind::InvalidInput) for an
+    /// application name with a NUL byte.
     async fn list_application_versions(
         &self,
         application_name: Option<&str>,
@@ -55,7 +81,9 @@ pub trait VersionStore: Debug + Send + Sync + 'static {
     /// The latest version (largest timestamp, own application plus unclaimed).
     ///
     /// # Errors
-    /// [`NotFound`](crate::ErrorKind::NotFound) when no version is registered.
+    /// [`NotFound`](crate::ErrorKind::NotFound) when no version is registered;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an application name with a NUL
+    /// byte.
     async fn latest_application_version(
         &self,
         application_name: Option<&str>,
@@ -64,7 +92,9 @@ pub trait VersionStore: Debug + Send + Sync + 'static {
     /// Makes a registered version the latest by setting its timestamp to `timestamp`.
     ///
     /// # Errors
-    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown version of the application.
+    /// [`NotFound`](crate::ErrorKind::NotFound) for an unknown version of the application;
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for an empty version name or a NUL byte
+    /// in either name ([`validate_version_lookup`]).
     ///
     /// # Idempotency
     /// Idempotent.

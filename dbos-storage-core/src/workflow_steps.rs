@@ -210,10 +210,7 @@ impl StepOperation {
                 options,
             } => {
                 validate::workflow_ids(workflow_ids)?;
-                match &options.queue_name {
-                    Some(queue) => crate::payload::validate_text("queue name", queue),
-                    None => Ok(()),
-                }
+                options.validate()
             }
             StepOperation::ForkWorkflows(requests) => {
                 if requests.iter().any(|r| r.fork_workflow_id.is_none()) {

@@ -1,6 +1,7 @@
-//! The backend-neutral decisions of the system store, shared by every driver and by the
-//! in-memory reference model: the errors they report, the ownership check, how an insert
-//! reconciles with an existing row, child starts, durable sleeps, and what column values mean.
+//! The backend-neutral decisions of the system store, shared by every driver (the conformance
+//! suite's reference model writes them again on its own, on purpose): the errors they report,
+//! the ownership check, how an insert reconciles with an existing row, child starts, durable
+//! sleeps, and what column values mean.
 //!
 //! Drivers keep their SQL and their row decoding; they hand the values they read to these
 //! functions, so that every backend decides, and words its errors, the same way. Errors built

@@ -4,14 +4,16 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use dbos_storage_core::events::SET_EVENT_STEP;
+use dbos_storage_core::events::{GET_EVENT_STEP, SET_EVENT_STEP};
 use dbos_storage_core::messages::validate_key;
 use dbos_storage_core::EventStore;
+use dbos_storage_core::StepStore;
 use dbos_storage_core::{
-    validate, AwaitOptions, Caller, GetEventRequest, Payload, Result, SetEventOutcome,
+    validate, AwaitOptions, Caller, GetEventRequest, Outcome, Payload, Result, SetEventOutcome,
 };
-use dbos_storage_driver_kit::wait::messaging::{self as waits, EventWaits};
 
+use super::messaging::waited_value;
+use super::waiting::timeout_as_none;
 use super::{MemoryStore, State};
 
 impl State {
@@ -29,16 +31,33 @@ impl State {
         self.record_call(caller, SET_EVENT_STEP, None)?;
         Ok(SetEventOutcome::new(false))
     }
-}
 
-#[async_trait]
-impl EventWaits for MemoryStore {
-    async fn read_event(&self, workflow_id: &str, key: &str) -> Result<Option<Payload>> {
-        let state = self.open()?;
-        Ok(state
-            .events
+    /// The current value of event `key` of `workflow_id`.
+    fn event(&self, workflow_id: &str, key: &str) -> Option<Payload> {
+        self.events
             .get(&(workflow_id.to_owned(), key.to_owned()))
-            .cloned())
+            .cloned()
+    }
+
+    /// Records what a `get_event` of `caller` found (`None`: it timed out) as its step, as
+    /// [`StepStore::record_step`](dbos_storage_core::StepStore::record_step) would: the
+    /// workflow must still exist and be owned by the caller. A step a rival recorded there
+    /// meanwhile wins: its value is returned.
+    fn record_event_read(
+        &mut self,
+        caller: &Caller,
+        found: Option<Payload>,
+    ) -> Result<Option<Payload>> {
+        if self.step(&caller.workflow_id, caller.function_id).is_some() {
+            let recorded = self
+                .step_checkpoint(&caller.workflow_id, caller.function_id, GET_EVENT_STEP)?
+                .expect("a step is recorded at the position");
+            return waited_value(recorded, caller, GET_EVENT_STEP);
+        }
+        let what = format!("record step {}", caller.function_id);
+        self.check_owner(&caller.workflow_id, caller.owner_xid.as_deref(), &what)?;
+        self.record_call(caller, GET_EVENT_STEP, found.clone().map(Outcome::Output))?;
+        Ok(found)
     }
 }
 
@@ -61,7 +80,48 @@ impl EventStore for MemoryStore {
         request: GetEventRequest,
         options: AwaitOptions,
     ) -> Result<Option<Payload>> {
-        waits::get_event(self, self.wait_context(), request, &options).await
+        // From a workflow: a replay returns the recorded value; otherwise the timeout is
+        // recorded as a durable sleep when the event is not set yet, and what the wait found
+        // (or `None`) is recorded as step `DBOS.getEvent`. From outside, nothing is recorded.
+        request.validate()?;
+        let (target, key) = (&request.target_workflow_id, &request.key);
+        let caller = request.caller.as_ref();
+        if let Some(caller) = caller {
+            let what = format!("get event {key:?} at step {}", caller.function_id);
+            if let Some(recorded) = self.open()?.check_call(caller, GET_EVENT_STEP, &what)? {
+                return waited_value(recorded, caller, GET_EVENT_STEP);
+            }
+        }
+        let mut found = self.open()?.event(target, key);
+        if found.is_none() {
+            let remaining = match caller {
+                Some(caller) => {
+                    let timeout_step = caller
+                        .timeout_function_id
+                        .expect("validated: a get_event from a workflow has a timeout step");
+                    self.record_sleep(
+                        &caller.workflow_id,
+                        timeout_step,
+                        request.timeout,
+                        caller.owner_xid.as_deref(),
+                    )
+                    .await?
+                    .remaining
+                }
+                None => request.timeout,
+            };
+            let awaited = format!("event {key} of workflow {target}");
+            found = timeout_as_none(
+                self.wait_until(&awaited, &options.timeout(remaining), || {
+                    Ok(self.open()?.event(target, key))
+                })
+                .await,
+            )?;
+        }
+        match caller {
+            Some(caller) => self.write(|state| state.record_event_read(caller, found)),
+            None => Ok(found),
+        }
     }
 
     async fn get_all_events(&self, workflow_id: &str) -> Result<BTreeMap<String, Payload>> {

@@ -40,8 +40,7 @@ impl LifecycleStore for MemoryStore {
 
     async fn close(&self) -> Result<()> {
         self.lock().closed = true;
-        self.wake.notify();
-        self.waits.wake_all();
+        self.bell.ring();
         Ok(())
     }
 }

@@ -17,16 +17,17 @@ use dbos_storage_core::{
     INTERNAL_QUEUE,
 };
 use dbos_storage_core::{
-    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkedWorkflow, ImportOptions,
-    Lease, LeaseState, Metrics, MetricsQuery, OrphanSweepWindow, RenameApplication, RenameReport,
-    RetentionPolicy, RewindRequest, RewoundWorkflow,
+    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkStart, ForkedWorkflow,
+    ImportOptions, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweepWindow, RenameApplication,
+    RenameReport, RetentionPolicy, RewindRequest, RewoundWorkflow,
 };
-use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, ensure_all_exist};
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::distinct;
+use super::statuses::StatusMeaning;
 use super::{
     cancel_row, missing, ours, transfer, MemoryStore, RawColumns, State, StepRow, WorkflowRow,
 };
@@ -48,6 +49,7 @@ impl ManagementStore for MemoryStore {
         options: ResumeOptions,
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
+        options.validate()?;
         self.write(|state| state.resume_workflows(workflow_ids, &options))
     }
 
@@ -195,7 +197,7 @@ impl State {
             let Some(row) = self.workflows.get_mut(&id) else {
                 continue;
             };
-            if row.info.status.is_finished() || row.info.status == WorkflowStatus::Cancelled {
+            if row.info.status.has_outcome() || row.info.status == WorkflowStatus::Cancelled {
                 continue;
             }
             cancel_row(row, now);
@@ -211,7 +213,10 @@ impl State {
         workflow_ids: &[String],
         options: &ResumeOptions,
     ) -> Result<Vec<String>> {
-        ensure_all_exist(workflow_ids, |id| self.workflow(id).is_some()).map_err(ours)?;
+        // All or none: a missing workflow fails the resume before anything changes.
+        if let Some(absent) = workflow_ids.iter().find(|id| self.workflow(id).is_none()) {
+            return Err(super::errors::resume_missing(absent));
+        }
         let queue = options.queue_name.as_deref().unwrap_or(INTERNAL_QUEUE);
         let now = self.now();
         let mut changed = Vec::new();
@@ -222,7 +227,7 @@ impl State {
             }
             let row = self.workflows.get_mut(id).ok_or_else(|| missing(id))?;
             let info = &mut row.info;
-            if info.status.is_finished() {
+            if info.status.has_outcome() {
                 continue;
             }
             info.status = WorkflowStatus::Enqueued;
@@ -257,14 +262,36 @@ impl State {
             .collect()
     }
 
-    /// `(function_id, function_name, failed)` of every step of `workflow_id`, for
-    /// [`ForkStart::resolve`](dbos_storage_core::ForkStart::resolve).
-    fn step_marks(&self, workflow_id: &str) -> Vec<(i32, &str, bool)> {
-        self.steps_of(workflow_id)
-            .map(|(function_id, row)| {
-                (function_id, row.function_name.as_str(), row.error.is_some())
-            })
-            .collect()
+    /// The first step of `workflow_id` a fork or rewind starting at `start` runs again, as
+    /// [`ForkStart`]'s documentation says: the given number; the highest-numbered step that
+    /// recorded an error; the lowest-numbered step of the given name.
+    ///
+    /// # Errors
+    /// `InvalidInput` when no step failed, or none has the name.
+    fn start_step(&self, workflow_id: &str, start: &ForkStart) -> Result<i32> {
+        let mut steps = self.steps_of(workflow_id);
+        let found = match start {
+            ForkStart::Step(n) => return Ok(*n),
+            ForkStart::LastFailure => steps
+                .filter(|(_, row)| row.error.is_some())
+                .last()
+                .map(|(function_id, _)| function_id),
+            ForkStart::NamedStep(name) => steps
+                .find(|(_, row)| row.function_name == *name)
+                .map(|(function_id, _)| function_id),
+            other => {
+                return Err(super::errors::error(
+                    dbos_storage_core::ErrorKind::Unsupported,
+                    format!("the memory store does not know the fork start {other:?}"),
+                ))
+            }
+        };
+        found.ok_or_else(|| {
+            super::errors::error(
+                dbos_storage_core::ErrorKind::InvalidInput,
+                format!("workflow {workflow_id} has no step where {start:?} starts"),
+            )
+        })
     }
 
     /// The step rows of `workflow_id`, by position.
@@ -286,10 +313,7 @@ impl State {
             if self.workflow(source).is_none() {
                 return Err(missing(source));
             }
-            let start = request
-                .start
-                .resolve(source, self.step_marks(source))
-                .map_err(ours)?;
+            let start = self.start_step(source, &request.start)?;
             let fork = request
                 .fork_workflow_id
                 .clone()
@@ -437,16 +461,13 @@ impl State {
         let id = &request.workflow_id;
         let row = self.workflow(id).ok_or_else(|| missing(id))?;
         let previous = row.info.status.clone();
-        if !previous.is_terminal() {
+        if !previous.ended() {
             return Err(ours(Error::conflict(format!(
                 "workflow {id} is {}; only a finished workflow can be rewound",
                 previous.as_str()
             ))));
         }
-        let k = request
-            .start
-            .resolve(id, self.step_marks(id))
-            .map_err(ours)?;
+        let k = self.start_step(id, &request.start)?;
 
         // Events published at or after the cut go; each such key gets back its latest value
         // from before the cut, if it had one.

@@ -18,23 +18,26 @@
 //! those three share, are in `messaging`); operations run as a workflow's step are in
 //! `workflow_steps`. The management area's leases, garbage collection,
 //! metrics and renames are in `retention`, its export and import in `transfer`.
+//!
+//! The model is an oracle of its own: every rule it applies is written here again from the
+//! trait docs, never taken from the drivers' shared decision code (the crate does not depend
+//! on the drivers' kit). Its own rules that several areas use are in `errors` (what it
+//! reports), `outcomes` (what outcome columns mean), `sleeps` (wake times), `statuses` (what a
+//! status means) and `waiting` (how it waits).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use dbos_storage_core::export::{InputRow, OutputRow};
+use dbos_storage_core::IdReusePolicy;
 use dbos_storage_core::{
     duration_ms, ApplicationVersion, Capabilities, DedupPolicy, EpochMs, Error, InitialStatus,
     InsertOptions, InsertOutcome, NewWorkflow, Outcome, Payload, QueueDefinition, Result, Schedule,
     StepRecord, WorkflowInfo, WorkflowResult, WorkflowStatus, DBOS_SCHEMA_VERSION,
 };
-use dbos_storage_driver_kit::decisions::child_starts::Descendants;
-use dbos_storage_driver_kit::decisions::column_values::outcome_of;
-use dbos_storage_driver_kit::decisions::column_values::workflow_result;
-use dbos_storage_driver_kit::decisions::insert_reconciliation::{self, ExistingWorkflow};
-use dbos_storage_driver_kit::decisions::ownership_check::{self, WorkflowOwner};
-use dbos_storage_driver_kit::decisions::store_errors;
-use dbos_storage_driver_kit::wait::{WaitRegistry, WakeSignal};
+
+use self::errors::{deduplicated, missing};
+use self::statuses::StatusMeaning;
 
 mod events;
 mod lifecycle;
@@ -50,6 +53,12 @@ mod streams;
 mod transfer;
 mod workflow_steps;
 mod workflows;
+// The model's own rules and machinery, written from the trait docs (no driver code).
+mod errors;
+mod outcomes;
+mod sleeps;
+mod statuses;
+mod waiting;
 
 /// The backend name of [`MemoryStore`].
 pub const BACKEND: &str = "memory";
@@ -66,11 +75,9 @@ pub const BACKEND: &str = "memory";
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
-    /// Woken after every write, so that waits re-check at once instead of at their poll interval.
-    wake: WakeSignal,
-    /// The waiters of messages, events and streams, all woken after every write (a wake-up is
-    /// only a hint: a waiter re-reads and waits on when its key did not change).
-    waits: WaitRegistry,
+    /// Rung after every write, so that every wait re-reads at once instead of at its poll
+    /// interval (a ring is only a hint: a waiter whose condition still fails waits on).
+    bell: waiting::Bell,
     /// What the store declares when not [`MemoryStore::declared_capabilities`] (see
     /// [`MemoryStore::migrated_declaring`]).
     declaring: Option<Capabilities>,
@@ -176,9 +183,9 @@ struct StepRow {
 impl StepRow {
     /// The recorded outcome: the error when there is one, else the output.
     fn outcome(&self) -> Option<Outcome> {
-        outcome_of(
-            self.output.clone(),
-            self.error.clone(),
+        outcomes::recorded(
+            self.output.as_deref(),
+            self.error.as_deref(),
             self.serialization.as_deref(),
         )
     }
@@ -245,8 +252,7 @@ impl MemoryStore {
     /// Runs one write under the lock, then wakes the waiters.
     fn write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let result = f(&mut *self.open()?);
-        self.wake.notify();
-        self.waits.wake_all();
+        self.bell.ring();
         result
     }
 }
@@ -305,19 +311,14 @@ impl State {
         options: &InsertOptions,
     ) -> Result<InsertOutcome> {
         if let Some(existing) = self.workflow(&wf.workflow_id) {
-            return insert_reconciliation::reconcile(&wf, options, existing.reconciled())
-                .map_err(ours);
+            return existing.reconcile(&wf, options);
         }
         if let Some(holder) = self.dedup_holder_of(&wf) {
             if options.dedup_policy == DedupPolicy::ReturnExisting {
                 // Attach to the holder. (Under one lock it cannot release the key meanwhile.)
-                let info = &holder.info;
-                return Ok(insert_reconciliation::deduplicated_into(
-                    info.workflow_id.clone(),
-                    info.status.clone(),
-                    info.queue_name.clone(),
-                    info.serialization.clone(),
-                ));
+                let mut outcome = holder.outcome_of_insert(false, true);
+                outcome.deduplicated_into = Some(holder.info.workflow_id.clone());
+                return Ok(outcome);
             }
             return Err(deduplicated(&wf));
         }
@@ -357,14 +358,13 @@ impl State {
         let Some(expected) = owner_xid else {
             return Ok(());
         };
-        let found = self.workflow(workflow_id).map(|row| WorkflowOwner {
-            owner_xid: row.owner_xid.clone(),
-            deadline_epoch_ms: row.info.workflow_deadline_epoch_ms,
-            application_name: row.info.application_name.clone(),
-        });
-        ownership_check::verify(workflow_id, expected, found, what)
-            .map(drop)
-            .map_err(ours)
+        let Some(row) = self.workflow(workflow_id) else {
+            return Err(errors::deleted_while_running(workflow_id, what));
+        };
+        match row.owner_xid.as_deref() {
+            Some(owner) if owner == expected => Ok(()),
+            owner => Err(errors::not_owner(workflow_id, what, owner.is_some())),
+        }
     }
 
     /// Inserts a step row unless one exists; an existing row with the same completion time is
@@ -375,8 +375,7 @@ impl State {
             if existing.completed_at_epoch_ms == step.completed_column() {
                 return Ok(());
             }
-            let recorded_at = existing.completed_at_epoch_ms;
-            return Err(ours(store_errors::step_conflict(&step, recorded_at)));
+            return Err(errors::step_conflict(&step, existing.completed_at_epoch_ms));
         }
         let application_name = self
             .workflow(&step.workflow_id)
@@ -386,11 +385,7 @@ impl State {
             .clone();
         let (started_at_epoch_ms, completed_at_epoch_ms) =
             (step.started_column(), step.completed_column());
-        let (output, error, serialization) = match step.outcome {
-            None => (None, None, None),
-            Some(Outcome::Output(p)) => (Some(p.text), None, p.serialization),
-            Some(Outcome::Error(p)) => (None, Some(p.text), p.serialization),
-        };
+        let (output, error, serialization) = outcomes::step_columns(step.outcome);
         let retention_timestamp = self.now();
         self.steps.insert(
             key,
@@ -398,7 +393,7 @@ impl State {
                 function_name: step.function_name,
                 output,
                 error,
-                serialization: serialization.map(|s| s.as_label().to_owned()),
+                serialization,
                 child_workflow_id: step.child_workflow_id,
                 started_at_epoch_ms,
                 completed_at_epoch_ms,
@@ -432,12 +427,7 @@ impl State {
 
     /// Every descendant of `roots`, breadth first, each once.
     fn descendants(&self, roots: &[String]) -> Vec<String> {
-        let mut walk = Descendants::new(roots.to_vec());
-        while !walk.level().is_empty() {
-            let children = self.children_of(walk.level());
-            walk.descend(children);
-        }
-        walk.into_found()
+        breadth_first(roots, |level| self.children_of(level))
     }
 
     /// The result of one workflow, as [`WorkflowStore::workflow_result`] reports it.
@@ -445,9 +435,7 @@ impl State {
         let Some(row) = self.workflow(workflow_id) else {
             return WorkflowResult::NotFound;
         };
-        let info = self.view(row);
-        // `workflow_output` has no label of its own: the workflow's label (that of its inputs).
-        workflow_result(info.status, info.output, info.error, info.serialization)
+        outcomes::result_of(self.view(row))
     }
 
     /// The first of `workflow_ids` that exists and is no longer active.
@@ -456,27 +444,68 @@ impl State {
             .iter()
             .find(|id| {
                 self.workflow(id)
-                    .is_some_and(|row| !row.info.status.is_active())
+                    .is_some_and(|row| !row.info.status.has_work_left())
             })
             .cloned()
     }
 }
 
 impl WorkflowRow {
-    /// The columns an insert reconciles with.
-    fn reconciled(&self) -> ExistingWorkflow {
+    /// What an insert of `wf` gets when this row already holds its id, as
+    /// [`WorkflowStore::insert_workflow`](dbos_storage_core::WorkflowStore::insert_workflow)
+    /// documents it: another name, class or config is a conflict; a row of the same creator
+    /// token is this insert's own (a retried commit), to execute while it is `PENDING` and the
+    /// creator still owns it; a row of another creator is attached to (`existed`), unless the
+    /// reuse policy rejects it.
+    fn reconcile(&self, wf: &NewWorkflow, options: &InsertOptions) -> Result<InsertOutcome> {
         let info = &self.info;
-        ExistingWorkflow {
-            status: info.status.clone(),
-            name: Some(info.name.clone()),
-            class_name: info.class_name.clone(),
-            config_name: info.config_name.clone(),
-            queue_name: info.queue_name.clone(),
-            creator_xid: self.creator_xid.clone(),
-            owner_xid: self.owner_xid.clone(),
-            serialization: info.serialization.clone(),
+        let same_workflow = info.name == wf.name
+            && info.class_name == wf.class_name
+            && info.config_name == wf.config_name;
+        if !same_workflow {
+            return Err(errors::workflow_conflict(wf, info));
         }
+        let own_row = self.creator_xid.as_deref() == Some(wf.creator_xid.as_str());
+        if !own_row && options.reuse_policy == IdReusePolicy::Reject {
+            return Err(errors::workflow_id_in_use(wf));
+        }
+        let creator_owns_it = self.owner_xid.as_deref() == Some(wf.creator_xid.as_str());
+        let should_execute = own_row && creator_owns_it && info.status == WorkflowStatus::Pending;
+        Ok(self.outcome_of_insert(should_execute, !own_row))
     }
+
+    /// An insert's outcome that describes this row: its status, queue and label.
+    fn outcome_of_insert(&self, should_execute: bool, existed: bool) -> InsertOutcome {
+        let mut outcome = InsertOutcome::new(self.info.status.clone(), should_execute, existed);
+        outcome.queue_name = self.info.queue_name.clone();
+        outcome.serialization = self.info.serialization.clone();
+        outcome
+    }
+}
+
+/// The distinct ids of `ids`, in the order they first appear.
+fn distinct(ids: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    ids.iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The workflows reachable from `roots` through `next` (the ids one level leads to), level by
+/// level, each once; the roots themselves are not included.
+fn breadth_first(roots: &[String], next: impl Fn(&[String]) -> Vec<String>) -> Vec<String> {
+    let mut seen: HashSet<String> = roots.iter().cloned().collect();
+    let mut level = roots.to_vec();
+    let mut found = Vec::new();
+    while !level.is_empty() {
+        level = next(&level)
+            .into_iter()
+            .filter(|id| seen.insert(id.clone()))
+            .collect();
+        found.extend(level.iter().cloned());
+    }
+    found
 }
 
 /// A new row for a validated `wf`, written at `now` and created at `created_at` (the same, except
@@ -548,13 +577,4 @@ fn cancel_row(row: &mut WorkflowRow, now: EpochMs) {
 /// Names this backend in an error built by the core, whose errors name none.
 fn ours(error: Error) -> Error {
     error.with_backend(BACKEND)
-}
-
-/// The queue's deduplication id of `wf` is held by another workflow.
-fn deduplicated(wf: &NewWorkflow) -> Error {
-    ours(store_errors::deduplicated(wf))
-}
-
-fn missing(workflow_id: &str) -> Error {
-    ours(store_errors::missing_workflow(workflow_id))
 }

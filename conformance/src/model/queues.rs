@@ -13,17 +13,46 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use dbos_storage_core::queues::{ENQUEUE_BATCH, PARTITIONED_SWEEP_CAP};
-use dbos_storage_core::versions::validate_new_version;
+use dbos_storage_core::versions::{validate_new_version, validate_version_lookup};
 use dbos_storage_core::{
     new_token, validate, ApplicationVersion, ClaimOutcome, ClaimRequest, DebounceOutcome,
     DebounceRequest, EpochMs, Error, ErrorKind, InitialStatus, NewWorkflow, QueueConflictPolicy,
-    QueueDefinition, QueueUpdate, Result, StopReason, WorkflowInfo, WorkflowStatus, INTERNAL_QUEUE,
+    QueueDefinition, QueueLimits, QueueUpdate, Result, StopReason, WorkflowInfo, WorkflowStatus,
+    INTERNAL_QUEUE,
 };
 use dbos_storage_core::{QueueStore, VersionStore};
 use dbos_storage_core::{RecoveryOutcome, RecoveryRequest};
 
+use super::statuses::StatusMeaning;
 use super::BACKEND;
 use super::{cancel_row, deduplicated, duration_ms, new_row, MemoryStore, State, WorkflowRow};
+
+/// Whether `limits` sets any per-partition limit: the queue is partitioned (DBOS: "any
+/// per-partition limit implies partitioning").
+fn partition_limited(limits: &QueueLimits) -> bool {
+    limits.partition_concurrency.is_some()
+        || limits.partition_worker_concurrency.is_some()
+        || limits.partition_rate_limit.is_some()
+}
+
+/// Whether `limits` is exactly one workflow at a time per partition, and nothing else: a claim
+/// without a partition key then takes the head of every partition.
+fn one_per_partition_only(limits: &QueueLimits) -> bool {
+    let mut only = QueueLimits::default();
+    only.partition_concurrency = Some(1);
+    *limits == only
+}
+
+/// Whether a rate limiter counts the queue's claims (claimed rows are `rate_limited`).
+fn rate_limited(limits: &QueueLimits) -> bool {
+    limits.rate_limit.is_some() || limits.partition_rate_limit.is_some()
+}
+
+/// The `partition_queue` column a write stores for `queue`: its own mark, or any partition
+/// limit.
+fn partition_mark(queue: &QueueDefinition) -> bool {
+    queue.partition_queue || partition_limited(&queue.limits)
+}
 
 /// Whether a row owned by `owner` is visible to a set-oriented operation of `caller`.
 fn in_scope(owner: Option<&str>, caller: Option<&str>) -> bool {
@@ -70,8 +99,8 @@ impl State {
     /// The claim of [`QueueStore::claim_workflows`]; `request` has been validated.
     fn claim(&mut self, request: &ClaimRequest) -> Result<ClaimOutcome> {
         let limits = &request.limits;
-        if limits.is_partitioned() && request.partition_key.is_none() {
-            if limits.is_single_flight_partitioned() {
+        if partition_limited(limits) && request.partition_key.is_none() {
+            if one_per_partition_only(limits) {
                 return Ok(self.claim_partition_heads(request));
             }
             return Err(Error::invalid_input(format!(
@@ -101,7 +130,7 @@ impl State {
             .map(|info| info.workflow_id.clone())
             .collect();
         for id in &chosen {
-            self.start(id, request, now, limits.has_limiter());
+            self.start(id, request, now, rate_limited(limits));
         }
         Ok(ClaimOutcome::new(chosen, None))
     }
@@ -540,7 +569,7 @@ impl QueueStore for MemoryStore {
                 .values()
                 .map(|row| &row.info)
                 .filter(|info| {
-                    info.status.is_active()
+                    info.status.has_work_left()
                         && in_scope(info.application_name.as_deref(), application_name)
                 })
                 .filter_map(|info| {
@@ -675,7 +704,7 @@ impl QueueStore for MemoryStore {
                 return Err(name_taken("queue", &queue.name, owner));
             }
             if policy == QueueConflictPolicy::Update {
-                existing.partition_queue = queue.partition_queue_column();
+                existing.partition_queue = partition_mark(&queue);
                 existing.priority_enabled = true;
                 existing.limits = queue.limits;
                 existing.polling_interval = queue.polling_interval;
@@ -711,7 +740,9 @@ impl QueueStore for MemoryStore {
             let queue = state.queues.get_mut(name).ok_or_else(|| {
                 Error::not_found(format!("queue {name:?} is not registered")).with_backend(BACKEND)
             })?;
-            queue.keep_explicit_partition_mark();
+            // A mark set without partition limits stays; one that only reflected the limits
+            // follows the new ones.
+            queue.partition_queue &= !partition_limited(&queue.limits);
             let limits = &mut queue.limits;
             if let Some(v) = update.concurrency {
                 limits.concurrency = v;
@@ -734,7 +765,7 @@ impl QueueStore for MemoryStore {
             if let Some(v) = update.polling_interval {
                 queue.polling_interval = v;
             }
-            queue.partition_queue = queue.partition_queue_column();
+            queue.partition_queue = partition_mark(queue);
             queue.priority_enabled = true;
             Ok(queue.clone())
         })
@@ -783,6 +814,7 @@ impl VersionStore for MemoryStore {
         &self,
         application_name: Option<&str>,
     ) -> Result<Vec<ApplicationVersion>> {
+        validate_version_lookup(None, application_name)?;
         let state = self.open()?;
         Ok(state
             .versions_newest_first(application_name)
@@ -795,6 +827,7 @@ impl VersionStore for MemoryStore {
         &self,
         application_name: Option<&str>,
     ) -> Result<ApplicationVersion> {
+        validate_version_lookup(None, application_name)?;
         let state = self.open()?;
         state
             .latest_version(application_name)
@@ -813,6 +846,7 @@ impl VersionStore for MemoryStore {
         timestamp: EpochMs,
         application_name: Option<&str>,
     ) -> Result<()> {
+        validate_version_lookup(Some(version_name), application_name)?;
         self.write(|state| match state.versions.get_mut(version_name) {
             Some(row) if in_scope(row.application_name.as_deref(), application_name) => {
                 row.version_timestamp = timestamp;
@@ -830,7 +864,7 @@ impl VersionStore for MemoryStore {
 /// A definition as the `queues` row stores it: `priority_enabled` TRUE, and `partition_queue`
 /// the definition's mark or any partition limit, as DBOS writes them.
 fn stored_queue(mut queue: QueueDefinition) -> QueueDefinition {
-    queue.partition_queue = queue.partition_queue_column();
+    queue.partition_queue = partition_mark(&queue);
     queue.priority_enabled = true;
     queue
 }

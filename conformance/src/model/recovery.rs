@@ -6,43 +6,80 @@
 //! [`QueueStore::return_to_queue`]: dbos_storage_core::QueueStore::return_to_queue
 
 use dbos_storage_core::recovery::validate_return_to_queue;
-use dbos_storage_core::{RecoveryOutcome, RecoveryRequest, Result, WorkflowStatus};
-use dbos_storage_driver_kit::decisions::workflow_recovery::{
-    self, RecoveryCandidate, RecoveryStep,
-};
+use dbos_storage_core::{NotRecoverable, RecoveryOutcome, RecoveryRequest, Result, WorkflowStatus};
 
 use super::{MemoryStore, State};
 
+/// Whether a workflow whose `recovery_attempts` is `attempts` after a take-over is past the
+/// request's limit: DBOS dead-letters when `recovery_attempts > max_recovery_attempts + 1`.
+fn past_the_limit(request: &RecoveryRequest, attempts: i64) -> bool {
+    request
+        .max_recovery_attempts
+        .is_some_and(|max| attempts > max.saturating_add(1))
+}
+
 impl State {
+    /// Why `request` may not take its workflow over, if it may not; `Ok(Some(attempts))` when
+    /// the row already holds the request's token (its own earlier take-over). The reasons come
+    /// in the order of the contract: missing, not `PENDING`, on a queue, an executor not among
+    /// the dead ones (when any are named), another owner token (when one is expected).
+    fn recovery_refusal(
+        &self,
+        request: &RecoveryRequest,
+    ) -> std::result::Result<Option<i64>, NotRecoverable> {
+        let Some(row) = self.workflow(&request.workflow_id) else {
+            return Err(NotRecoverable::Missing);
+        };
+        let info = &row.info;
+        if info.status != WorkflowStatus::Pending {
+            return Err(NotRecoverable::NotPending(info.status.clone()));
+        }
+        if row.owner_xid.as_deref() == Some(request.owner_xid.as_str()) {
+            return Ok(Some(info.recovery_attempts));
+        }
+        if let Some(queue_name) = &info.queue_name {
+            return Err(NotRecoverable::Queued {
+                queue_name: queue_name.clone(),
+            });
+        }
+        let dead = request.dead_executor_ids.is_empty()
+            || info
+                .executor_id
+                .as_ref()
+                .is_some_and(|executor| request.dead_executor_ids.contains(executor));
+        if !dead {
+            return Err(NotRecoverable::Alive {
+                executor_id: info.executor_id.clone(),
+            });
+        }
+        let owner_as_expected = request
+            .expected_owner_xid
+            .as_ref()
+            .is_none_or(|expected| row.owner_xid.as_ref() == Some(expected));
+        if !owner_as_expected {
+            return Err(NotRecoverable::OwnerChanged);
+        }
+        Ok(None)
+    }
+
     /// Takes over, dead-letters or refuses, under the one lock (one transaction).
     fn recover(&mut self, request: &RecoveryRequest) -> RecoveryOutcome {
-        let candidate = self
-            .workflow(&request.workflow_id)
-            .map(|row| RecoveryCandidate {
-                status: row.info.status.clone(),
-                queue_name: row.info.queue_name.clone(),
-                executor_id: row.info.executor_id.clone(),
-                owner_xid: row.owner_xid.clone(),
-                recovery_attempts: row.info.recovery_attempts,
-            });
-        match workflow_recovery::decide(request, candidate) {
-            RecoveryStep::Refuse(reason) => RecoveryOutcome::NotEligible(reason),
-            RecoveryStep::AlreadyTaken { recovery_attempts } => {
-                RecoveryOutcome::TakenOver { recovery_attempts }
-            }
-            RecoveryStep::TakeOver => {
+        match self.recovery_refusal(request) {
+            Err(reason) => RecoveryOutcome::NotEligible(reason),
+            Ok(Some(recovery_attempts)) => RecoveryOutcome::TakenOver { recovery_attempts },
+            Ok(None) => {
                 let now = self.now();
                 let row = self
                     .workflows
                     .get_mut(&request.workflow_id)
-                    .expect("decide found the row");
+                    .expect("the eligible row exists");
                 let info = &mut row.info;
                 info.recovery_attempts = info.recovery_attempts.saturating_add(1);
                 info.executor_id = Some(request.executor_id.clone());
                 info.updated_at = now;
                 row.owner_xid = Some(request.owner_xid.clone());
                 let recovery_attempts = row.info.recovery_attempts;
-                if !request.exceeds_limit(recovery_attempts) {
+                if !past_the_limit(request, recovery_attempts) {
                     return RecoveryOutcome::TakenOver { recovery_attempts };
                 }
                 let info = &mut row.info;

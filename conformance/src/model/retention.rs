@@ -7,19 +7,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dbos_storage_core::management::lease_lost;
 use dbos_storage_core::{
-    EpochMs, Error, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep, OrphanSweepWindow,
-    RenameApplication, RenameReport, Result, RetentionPolicy, StepCount, WorkflowCount,
-    WorkflowStatus,
+    duration_ms, EpochMs, Error, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep,
+    OrphanSweepWindow, RenameApplication, RenameReport, Result, RetentionPolicy, StepCount,
+    WorkflowCount, WorkflowStatus,
 };
 
+use super::statuses::StatusMeaning;
 use super::{ours, State};
 
-/// A lease row of `queues`: `queue_id` names the holder, `updated_at` is the expiry.
+/// A maintenance lease (DBOS keeps it as a row of `queues`; the model as what it means): who
+/// holds it and until when.
 #[derive(Debug, Clone)]
 pub(super) struct LeaseRow {
-    queue_id: String,
+    holder: String,
     /// When the row was first written (kept across take-overs, as `created_at` is).
     #[allow(dead_code)]
     created_at: EpochMs,
@@ -34,6 +35,19 @@ fn renamed(request: &RenameApplication, owner: Option<&str>) -> bool {
         && (owner == request.from.as_deref() || (request.adopt_unclaimed && owner.is_none()))
 }
 
+/// The start of the metrics bucket holding `t` (in the range): buckets of the query's width
+/// (the whole range when it sets none) counted from the range's start.
+fn bucket_start(query: &MetricsQuery, t: EpochMs) -> EpochMs {
+    let width = match query.bucket {
+        Some(bucket) => duration_ms(bucket).max(1),
+        None => query.end.saturating_sub(query.start).max(1),
+    };
+    let buckets_before = t.saturating_sub(query.start).div_euclid(width);
+    query
+        .start
+        .saturating_add(buckets_before.saturating_mul(width))
+}
+
 /// `COALESCE` of an owner for metrics scoping: the application's rows and unclaimed ones.
 fn in_scope(owner: Option<&str>, application: Option<&str>) -> bool {
     application.is_none() || owner.is_none() || owner == application
@@ -46,35 +60,32 @@ impl State {
     /// [`ManagementStore::acquire_lease`]: dbos_storage_core::ManagementStore::acquire_lease
     pub(super) fn acquire_lease(&mut self, lease: &Lease) -> LeaseState {
         let now = self.now();
-        let name = lease.row_name();
-        let id = lease.row_id();
-        let expiry = now.saturating_add(lease.ttl_ms());
-        let row = self.leases.entry(name.clone()).or_insert_with(|| LeaseRow {
-            queue_id: id.clone(),
-            created_at: now,
-            expires_at: expiry,
-        });
-        let acquired = row.queue_id == id || row.expires_at < now;
+        // A ttl below a millisecond still lasts one.
+        let expiry = now.saturating_add(duration_ms(lease.ttl).max(1));
+        let row = self
+            .leases
+            .entry(lease.name.clone())
+            .or_insert_with(|| LeaseRow {
+                holder: lease.holder.clone(),
+                created_at: now,
+                expires_at: expiry,
+            });
+        let acquired = row.holder == lease.holder || row.expires_at < now;
         if acquired {
-            row.queue_id = id;
+            row.holder.clone_from(&lease.holder);
             row.expires_at = expiry;
         }
-        LeaseState::new(
-            acquired,
-            Lease::holder_of(&name, &row.queue_id),
-            row.expires_at,
-        )
+        LeaseState::new(acquired, row.holder.clone(), row.expires_at)
     }
 
     /// Deletes the lease row if `lease.holder` holds it.
     pub(super) fn release_lease(&mut self, lease: &Lease) -> bool {
-        let name = lease.row_name();
         let held = self
             .leases
-            .get(&name)
-            .is_some_and(|row| row.queue_id == lease.row_id());
+            .get(&lease.name)
+            .is_some_and(|row| row.holder == lease.holder);
         if held {
-            self.leases.remove(&name);
+            self.leases.remove(&lease.name);
         }
         held
     }
@@ -85,7 +96,10 @@ impl State {
         if self.acquire_lease(lease).acquired {
             Ok(())
         } else {
-            Err(ours(lease_lost(lease)))
+            Err(ours(Error::conflict(format!(
+                "{} no longer holds the {:?} lease (taken over, or expired); nothing was written",
+                lease.holder, lease.name
+            ))))
         }
     }
 
@@ -120,7 +134,7 @@ impl State {
                 let finished = info.completed_at.unwrap_or(info.updated_at);
                 let old = policy.completed_before.is_some_and(|cut| finished < cut);
                 let surplus = policy.keep_newest.is_some() && !kept.contains(id);
-                info.status.is_terminal() && (old || surplus)
+                info.status.ended() && (old || surplus)
             })
             .take(limit)
             .map(|(_, id)| (*id).clone())
@@ -138,10 +152,10 @@ impl State {
     ) -> Result<Vec<String>> {
         self.fence(lease)?;
         let mut deleted = Vec::new();
-        for id in dbos_storage_driver_kit::decisions::cancel_resume::distinct(workflow_ids) {
+        for id in super::distinct(workflow_ids) {
             let finished = self
                 .workflow(&id)
-                .is_some_and(|row| row.info.status.is_terminal());
+                .is_some_and(|row| row.info.status.ended());
             if finished && self.delete_workflow(&id) {
                 deleted.push(id);
             }
@@ -213,7 +227,7 @@ impl State {
             let info = &row.info;
             if in_range(info.created_at) && in_scope(info.application_name.as_deref(), app) {
                 let key = (
-                    query.bucket_start(info.created_at),
+                    bucket_start(query, info.created_at),
                     info.name.clone(),
                     info.status.as_str().to_owned(),
                 );
@@ -229,7 +243,7 @@ impl State {
                 continue;
             }
             let entry = steps
-                .entry((query.bucket_start(done), row.function_name.clone()))
+                .entry((bucket_start(query, done), row.function_name.clone()))
                 .or_default();
             entry.0 += 1;
             entry.1 += u64::from(row.error.is_some());

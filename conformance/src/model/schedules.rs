@@ -4,11 +4,38 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use dbos_storage_core::schedules::{owned_by_another_application, validate_schedule_lookup};
+use dbos_storage_core::schedules::validate_schedule_lookup;
 use dbos_storage_core::ScheduleStore;
 use dbos_storage_core::{validate, Error, Result, Schedule, ScheduleFilter, ScheduleStatus};
 
 use super::{ours, MemoryStore, State};
+
+/// Schedule names are global: `name` belongs to application `owner`, and no other may take or
+/// change it.
+fn owned_by_another_application(name: &str, owner: &str) -> Error {
+    Error::conflict(format!(
+        "schedule {name} is application {owner}'s; another application cannot take its name"
+    ))
+}
+
+/// Whether `schedule` passes every filter of `filter` that is set: its status, its workflow,
+/// a literal name prefix, and an application (whose schedules, and unclaimed ones, pass).
+fn passes(filter: &ScheduleFilter, schedule: &Schedule) -> bool {
+    let status = filter.status.as_ref().is_none_or(|s| *s == schedule.status);
+    let workflow = filter
+        .workflow_name
+        .as_ref()
+        .is_none_or(|w| *w == schedule.workflow_name);
+    let prefix = filter
+        .name_prefix
+        .as_ref()
+        .is_none_or(|p| schedule.schedule_name.starts_with(p.as_str()));
+    let application = match (&filter.application_name, &schedule.application_name) {
+        (Some(wanted), Some(owner)) => wanted == owner,
+        _ => true,
+    };
+    status && workflow && prefix && application
+}
 
 impl State {
     /// Deletes the schedule `name`; returns whether it existed.
@@ -118,7 +145,7 @@ impl ScheduleStore for MemoryStore {
         Ok(state
             .schedules
             .values()
-            .filter(|s| filter.matches(s))
+            .filter(|s| passes(&filter, s))
             .cloned()
             .collect())
     }

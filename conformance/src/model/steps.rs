@@ -10,10 +10,14 @@ use dbos_storage_core::{
     NewWorkflow, Outcome, RecordedStep, Result, SleepState, StepInfo, StepRecord, SLEEP_STEP,
 };
 use dbos_storage_core::{Caller, StepOperation, StepOperationOutcome, StepStore};
-use dbos_storage_driver_kit::decisions::step_checkpoints;
-use dbos_storage_driver_kit::decisions::{child_starts, durable_sleep, store_errors};
 
-use super::{missing, ours, MemoryStore};
+use super::errors::{self, missing};
+use super::outcomes::portable_error;
+use super::{sleeps, MemoryStore};
+
+/// The name of the error a deduplicated child start records as its parent's step (DBOS's
+/// exception class).
+const DEDUPLICATED_ERROR_NAME: &str = "DBOSQueueDeduplicatedError";
 
 #[async_trait]
 impl StepStore for MemoryStore {
@@ -25,25 +29,8 @@ impl StepStore for MemoryStore {
     ) -> Result<Option<RecordedStep>> {
         validate::workflow_id(workflow_id)?;
         validate::function_id(function_id)?;
-        let state = self.open()?;
-        let row = state
-            .workflow(workflow_id)
-            .ok_or_else(|| missing(workflow_id))?;
-        step_checkpoints::ensure_not_cancelled(workflow_id, &row.info.status).map_err(ours)?;
-        let Some(step) = state.step(workflow_id, function_id) else {
-            return Ok(None);
-        };
-        step_checkpoints::ensure_same_step(
-            workflow_id,
-            function_id,
-            function_name,
-            &step.function_name,
-        )
-        .map_err(ours)?;
-        Ok(Some(RecordedStep::new(
-            step.outcome(),
-            step.child_workflow_id.clone(),
-        )))
+        self.open()?
+            .step_checkpoint(workflow_id, function_id, function_name)
     }
 
     async fn record_step(&self, step: StepRecord, owner_xid: Option<&str>) -> Result<()> {
@@ -99,30 +86,41 @@ impl StepStore for MemoryStore {
         options: InsertOptions,
         parent_owner_xid: Option<&str>,
     ) -> Result<InsertOutcome> {
-        let mut child = child_starts::prepare(parent_workflow_id, function_id, child)?;
+        validate::workflow_id(parent_workflow_id)?;
+        validate::function_id(function_id)?;
+        let mut child = child;
+        child.parent_workflow_id = Some(parent_workflow_id.to_owned());
+        child.validate()?;
         self.write(|state| {
-            let parent = state.workflow(parent_workflow_id).ok_or_else(|| {
-                ours(store_errors::missing_parent(
-                    parent_workflow_id,
-                    &child.workflow_id,
-                ))
-            })?;
+            let parent = state
+                .workflow(parent_workflow_id)
+                .ok_or_else(|| errors::missing_parent(parent_workflow_id, &child.workflow_id))?;
             let parent_deadline = parent.info.workflow_deadline_epoch_ms;
             let what = format!("start child workflow {}", child.workflow_id);
             state.check_owner(parent_workflow_id, parent_owner_xid, &what)?;
             if let Some(step) = state.step(parent_workflow_id, function_id) {
+                let recorded = match &step.child_workflow_id {
+                    Some(recorded) if *recorded == child.workflow_id => None,
+                    Some(other) => Some(format!("child workflow {other}")),
+                    None => Some(format!("step {:?}", step.function_name)),
+                };
+                if let Some(recorded) = recorded {
+                    return Err(errors::child_step_conflict(
+                        parent_workflow_id,
+                        function_id,
+                        &recorded,
+                        &child.workflow_id,
+                    ));
+                }
                 // A replay of a start that was deduplicated: same answer, nothing written.
-                child_starts::check_recorded_start(
-                    parent_workflow_id,
-                    function_id,
-                    &child,
-                    &step.function_name,
-                    step.child_workflow_id.as_deref(),
-                    step.error.is_some(),
-                )
-                .map_err(ours)?;
+                if step.error.is_some() {
+                    return Err(errors::deduplicated(&child));
+                }
             }
-            child_starts::inherit_deadline(&mut child, parent_deadline);
+            // The parent's deadline, unless the child has a timeout or a deadline of its own.
+            if child.timeout.is_none() && child.deadline_epoch_ms.is_none() {
+                child.deadline_epoch_ms = parent_deadline;
+            }
             let child_id = child.workflow_id.clone();
             let child_name = child.name.clone();
             let now = state.now();
@@ -142,7 +140,16 @@ impl StepStore for MemoryStore {
                     Ok(outcome)
                 }
                 Err(e) if e.kind() == ErrorKind::Deduplicated => {
-                    let error = child_starts::deduplicated_step_error(&child)?;
+                    let error = portable_error(
+                        DEDUPLICATED_ERROR_NAME,
+                        &format!(
+                            "Workflow {} was deduplicated due to an existing workflow in queue \
+                             {} with deduplication ID {}.",
+                            child.workflow_id,
+                            child.queue_name.as_deref().unwrap_or_default(),
+                            child.deduplication_id.as_deref().unwrap_or_default()
+                        ),
+                    );
                     state.record_step(step(Some(Outcome::Error(error))))?;
                     Err(e)
                 }
@@ -168,18 +175,27 @@ impl StepStore for MemoryStore {
             state.check_owner(workflow_id, owner_xid, &what)?;
             let now = state.now();
             if let Some(step) = state.step(workflow_id, function_id) {
-                let output = match (&step.output, &step.error) {
-                    (Some(text), None) => Some(text.as_str()),
+                if step.function_name != SLEEP_STEP {
+                    return Err(errors::unexpected_step(
+                        workflow_id,
+                        function_id,
+                        SLEEP_STEP,
+                        &step.function_name,
+                    ));
+                }
+                // The wake time the output holds; else the completion time, which is the wake
+                // time of a sleep.
+                let wake = match (&step.output, &step.error) {
+                    (Some(output), None) => sleeps::wake_time_of(output),
                     _ => None,
-                };
-                let wake = durable_sleep::replayed_wake_time(
-                    workflow_id,
-                    function_id,
-                    &step.function_name,
-                    output,
-                    step.completed_at_epoch_ms,
-                )
-                .map_err(ours)?;
+                }
+                .or(step.completed_at_epoch_ms)
+                .ok_or_else(|| {
+                    errors::corrupt(format!(
+                        "the sleep at step {function_id} of workflow {workflow_id} holds no wake \
+                         time"
+                    ))
+                })?;
                 return Ok(SleepState::new(wake, now));
             }
             let wake = now.saturating_add(duration_ms(duration));
@@ -188,7 +204,7 @@ impl StepStore for MemoryStore {
                     workflow_id,
                     function_id,
                     SLEEP_STEP,
-                    durable_sleep::encode_wake_time(wake),
+                    sleeps::wake_time_output(wake),
                 )
                 .with_times(Some(now), wake),
             )?;

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use dbos_storage_core::export::{self, canonical_json, EventHistoryRow, EventRow, StreamRow};
+use dbos_storage_core::export::{self, EventHistoryRow, EventRow, StreamRow};
 use dbos_storage_core::{
     Error, ExportedWorkflow, ImportOptions, Payload, Result, Serialization, WorkflowInfo,
     WorkflowStatus,
@@ -60,7 +60,7 @@ impl State {
                 order.extend(self.descendants(std::slice::from_ref(id)));
             }
         }
-        let order = dbos_storage_driver_kit::decisions::cancel_resume::distinct(&order);
+        let order = super::distinct(&order);
         Ok(order.iter().filter_map(|id| self.exported(id)).collect())
     }
 
@@ -217,7 +217,12 @@ fn status_row(row: &WorkflowRow) -> export::WorkflowRow {
     s.was_forked_from = info.was_forked_from;
     s.rate_limited = row.rate_limited;
     s.completed_at = info.completed_at;
-    s.attributes = row.raw.attributes.as_deref().map(canonical_json);
+    // Exports write attributes compact with sorted keys (what `serde_json` writes without
+    // `preserve_order`); text that is not JSON goes out as stored.
+    s.attributes = row.raw.attributes.as_deref().map(|text| {
+        serde_json::from_str::<serde_json::Value>(text)
+            .map_or_else(|_| text.to_owned(), |json| json.to_string())
+    });
     s.schedule_name.clone_from(&info.schedule_name);
     s.debounce_deadline_epoch_ms = row.debounce_deadline_epoch_ms;
     s.is_debounced = row.is_debounced;

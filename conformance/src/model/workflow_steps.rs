@@ -8,13 +8,83 @@
 //! written nothing — and its result, or the error the contract records
 //! ([`recorded_error`]), becomes the step.
 
-use dbos_storage_core::workflow_steps::{recorded_error, replayed};
+use dbos_storage_core::workflow_steps::{NONEXISTENT_WORKFLOW_ERROR, OPERATION_ERROR};
 use dbos_storage_core::{
-    Caller, Outcome, Result, ScheduleStatus, StepOperation, StepOperation as Op,
-    StepOperationOutcome,
+    Caller, Error, ErrorKind, Outcome, Payload, RecordedStep, Result, ScheduleStatus,
+    StepOperation, StepOperation as Op, StepOperationOutcome,
 };
 
+use super::errors::{corrupt, error};
 use super::State;
+
+/// The kinds of error an operation records as its step (what the database holds decided
+/// them), with the `code` that names each in the recorded error.
+const RECORDED_KINDS: [(ErrorKind, &str); 3] = [
+    (ErrorKind::NotFound, "not_found"),
+    (ErrorKind::Conflict, "conflict"),
+    (ErrorKind::InvalidInput, "invalid_input"),
+];
+
+/// The step error an operation that failed with `failure` records, as the `workflow_steps`
+/// module docs describe it: a `portable_json` error with the kind as `code` and the message,
+/// named `DBOSNonExistentWorkflowError` for `NotFound` and `DBOSException` otherwise; `None`
+/// for a kind that is not recorded (a transient failure, a cancelled or fenced caller).
+fn recorded_error(failure: &Error) -> Option<Payload> {
+    let (kind, code) = RECORDED_KINDS
+        .into_iter()
+        .find(|(kind, _)| *kind == failure.kind())?;
+    let name = if kind == ErrorKind::NotFound {
+        NONEXISTENT_WORKFLOW_ERROR
+    } else {
+        OPERATION_ERROR
+    };
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
+    Some(Payload::portable_json(format!(
+        "{{\"name\":{},\"message\":{},\"code\":{}}}",
+        quoted(name),
+        quoted(failure.message()),
+        quoted(code)
+    )))
+}
+
+/// What a replay of `operation` answers from the step `recorded` at `caller`'s position: the
+/// recorded result, or the recorded error with its kind and message.
+fn replayed(
+    operation: &StepOperation,
+    caller: &Caller,
+    recorded: RecordedStep,
+) -> Result<StepOperationOutcome> {
+    let at = format!(
+        "step {} ({}) of workflow {}",
+        caller.function_id,
+        operation.step_name(),
+        caller.workflow_id
+    );
+    match recorded.outcome {
+        Some(Outcome::Output(output)) => {
+            StepOperationOutcome::decode(operation, &output).map_err(|e| {
+                corrupt(format!(
+                    "{at} holds an output the operation cannot read: {e}"
+                ))
+            })
+        }
+        Some(Outcome::Error(recorded)) => {
+            let fields: serde_json::Value = serde_json::from_str(&recorded.text)
+                .map_err(|e| corrupt(format!("{at} holds an unreadable error: {e}")))?;
+            let kind = RECORDED_KINDS
+                .into_iter()
+                .find(|(_, code)| fields["code"] == *code)
+                .map(|(kind, _)| kind)
+                .ok_or_else(|| corrupt(format!("{at} holds an error no operation records")))?;
+            let message = fields["message"].as_str().unwrap_or_default().to_owned();
+            Err(Error::new(kind, message))
+        }
+        None => Err(error(
+            ErrorKind::Corrupt,
+            format!("{at} holds no outcome; an operation always records one"),
+        )),
+    }
+}
 
 impl State {
     /// Runs `operation` (prepared and validated) as step `caller.function_id` of the calling
@@ -27,12 +97,7 @@ impl State {
         let step_name = operation.step_name();
         let what = format!("run {step_name} at step {}", caller.function_id);
         if let Some(recorded) = self.check_call(caller, step_name, &what)? {
-            return replayed(
-                operation,
-                &caller.workflow_id,
-                caller.function_id,
-                &recorded,
-            );
+            return replayed(operation, caller, recorded);
         }
         match self.run_operation(operation) {
             Ok(outcome) => {
@@ -40,7 +105,7 @@ impl State {
                 Ok(outcome)
             }
             Err(error) => {
-                if let Some(recorded) = recorded_error(&error)? {
+                if let Some(recorded) = recorded_error(&error) {
                     self.record_call(caller, step_name, Some(Outcome::Error(recorded)))?;
                 }
                 Err(error)

@@ -8,9 +8,10 @@ use dbos_storage_core::{
     validate, AwaitOptions, EpochMs, InsertOptions, InsertOutcome, ListWorkflowsQuery, NewWorkflow,
     Outcome, Result, SortOrder, WorkflowInfo, WorkflowResult, WorkflowStatus,
 };
-use dbos_storage_driver_kit::decisions::column_values::final_columns;
-use dbos_storage_driver_kit::wait;
 
+use super::errors::{self, missing};
+use super::outcomes::final_columns;
+use super::statuses::StatusMeaning;
 use super::{MemoryStore, State, BACKEND};
 
 /// PostgreSQL's `jsonb @>`: objects contain every key of the needle with a contained value,
@@ -50,7 +51,7 @@ fn matches(info: &WorkflowInfo, q: &ListWorkflowsQuery) -> bool {
         (None, None) => true,
     };
     let queued = !q.queues_only
-        || (info.queue_name.is_some() && (q.status.is_some() || info.status.is_active()));
+        || (info.queue_name.is_some() && (q.status.is_some() || info.status.has_work_left()));
     scoped
         && queued
         && q.workflow_id_prefix.as_ref().is_none_or(|prefixes| {
@@ -208,7 +209,19 @@ impl WorkflowStore for MemoryStore {
         workflow_id: &str,
         options: AwaitOptions,
     ) -> Result<WorkflowResult> {
-        wait::await_workflow_result(self, BACKEND, workflow_id, &options, Some(&self.wake)).await
+        validate::workflow_id(workflow_id)?;
+        let awaited = format!("workflow {workflow_id} to finish");
+        self.wait_until(&awaited, &options, || {
+            match self.open()?.result(workflow_id) {
+                WorkflowResult::NotFound if options.fail_if_missing => Err(missing(workflow_id)),
+                // Terminal: waiting longer cannot change it.
+                result @ (WorkflowResult::Finished(_)
+                | WorkflowResult::Cancelled
+                | WorkflowResult::MaxRecoveryAttemptsExceeded) => Ok(Some(result)),
+                _ => Ok(None),
+            }
+        })
+        .await
     }
 
     async fn first_finished(&self, workflow_ids: &[String]) -> Result<Option<String>> {
@@ -221,7 +234,19 @@ impl WorkflowStore for MemoryStore {
         workflow_ids: &[String],
         options: AwaitOptions,
     ) -> Result<String> {
-        wait::await_first_finished(self, workflow_ids, &options, Some(&self.wake)).await
+        validate::workflow_ids(workflow_ids)?;
+        if workflow_ids.is_empty() {
+            return Err(errors::error(
+                dbos_storage_core::ErrorKind::InvalidInput,
+                "await_first_finished waits for one of a list of workflows: the list is empty"
+                    .to_owned(),
+            ));
+        }
+        let awaited = format!("one of {} workflows to finish", workflow_ids.len());
+        self.wait_until(&awaited, &options, || {
+            Ok(self.open()?.first_finished(workflow_ids))
+        })
+        .await
     }
 
     async fn workflow_children(&self, workflow_id: &str) -> Result<Vec<String>> {

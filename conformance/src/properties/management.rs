@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use dbos_storage_core::validate::MAX_NAME_BYTES;
 use dbos_storage_core::{
     CancelOptions, ErrorKind, InsertOptions, NewWorkflow, ResumeOptions, StepRecord,
     WorkflowResult, WorkflowStatus, INTERNAL_QUEUE,
@@ -305,6 +306,67 @@ pub async fn resume_unknown_id_changes_nothing<F: Factory>(factory: &F) {
     assert!(e.message().contains("ghost"), "the error names the id: {e}");
     assert_eq!(get(&store, "c").await, before, "nothing was resumed");
     assert!(!exists(&store, "ghost").await);
+    factory.destroy(store).await;
+}
+
+/// The queue a resume enqueues on is a queue name like any other (`validate::name`): empty, a
+/// NUL byte, or one byte over [`MAX_NAME_BYTES`] is `InvalidInput` naming the queue name on
+/// every backend, before anything changes (also for an empty list of ids), and a name exactly
+/// at the limit is kept. (Before, every backend resumed onto such names, an empty one
+/// included: only NUL bytes and 256 MiB were checked.)
+pub async fn resume_checks_its_queue_name<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    ok(
+        store
+            .insert_workflow(pending("c", "o"), InsertOptions::default())
+            .await,
+        "c",
+    );
+    ok(
+        store
+            .cancel_workflows(&ids(&["c"]), CancelOptions::default())
+            .await,
+        "cancel c",
+    );
+    let before = get(&store, "c").await;
+    let letters = |len: usize| -> String {
+        (0..len)
+            .map(|i| char::from(b'a' + u8::try_from(i % 26).expect("< 26")))
+            .collect()
+    };
+    for (queue, what) in [
+        (String::new(), "is empty"),
+        ("q\0ueue".to_owned(), "NUL"),
+        (letters(MAX_NAME_BYTES + 1), "bytes"),
+    ] {
+        for workflow_ids in [ids(&["c"]), Vec::new()] {
+            let e = err(
+                store
+                    .resume_workflows(&workflow_ids, ResumeOptions::default().queue_name(&queue))
+                    .await,
+                ErrorKind::InvalidInput,
+                "resume onto an invalid queue name",
+            );
+            assert!(
+                e.message().contains("queue name") && e.message().contains(what),
+                "{} bytes, {} ids: {e}",
+                queue.len(),
+                workflow_ids.len()
+            );
+        }
+        assert_eq!(get(&store, "c").await, before, "nothing was resumed");
+    }
+    let longest = letters(MAX_NAME_BYTES);
+    ok(
+        store
+            .resume_workflows(&ids(&["c"]), ResumeOptions::default().queue_name(&longest))
+            .await,
+        "resume onto a queue name at the limit",
+    );
+    assert_eq!(
+        get(&store, "c").await.queue_name.as_deref(),
+        Some(longest.as_str())
+    );
     factory.destroy(store).await;
 }
 

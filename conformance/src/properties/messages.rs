@@ -20,11 +20,13 @@ use dbos_storage_core::{
     SLEEP_STEP,
 };
 use dbos_storage_core::{EventStore, MessageStore, StreamStore};
-use dbos_storage_driver_kit::decisions::sends_and_streams::NONEXISTENT_WORKFLOW_ERROR_NAME;
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::*;
 use crate::faulty::{Fault, FaultyStore};
+
+/// DBOS's exception class of a send to a workflow that does not exist.
+const NONEXISTENT_WORKFLOW_ERROR_NAME: &str = "DBOSNonExistentWorkflowError";
 use crate::Factory;
 
 /// The timeout of a recv that is expected to find nothing: short, so the suite stays fast.

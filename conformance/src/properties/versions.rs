@@ -115,3 +115,56 @@ pub async fn versions_latest_and_order<F: Factory>(factory: &F) {
     assert_eq!(latest(Some("A")).await, "va");
     factory.destroy(store).await;
 }
+
+/// Looking versions up checks its text the same way everywhere, before the database sees it:
+/// promoting a version with an empty name, or a NUL byte in the version or application name,
+/// and listing or reading the latest version of an application whose name holds a NUL byte,
+/// are `InvalidInput` saying what is wrong; a well-formed name that is not registered is
+/// `NotFound`. (Before, the memory store answered `NotFound` or an empty list, SQLite
+/// `InvalidInput` for some, and PostgreSQL let a NUL in the application name reach the server.)
+pub async fn version_lookups_check_their_text<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    ok(
+        store.create_application_version("v1", Some("app")).await,
+        "register v1",
+    );
+    for (version, app, what) in [
+        ("", Some("app"), "empty"),
+        ("v\0", Some("app"), "NUL"),
+        ("v1", Some("a\0pp"), "NUL"),
+    ] {
+        let e = err(
+            store
+                .set_application_version_timestamp(version, 5, app)
+                .await,
+            ErrorKind::InvalidInput,
+            "promote with bad text",
+        );
+        assert!(e.message().contains(what), "{version:?} {app:?}: {e}");
+    }
+    let e = err(
+        store.list_application_versions(Some("a\0pp")).await,
+        ErrorKind::InvalidInput,
+        "list the versions of a name with a NUL byte",
+    );
+    assert!(e.message().contains("NUL"), "{e}");
+    let e = err(
+        store.latest_application_version(Some("a\0pp")).await,
+        ErrorKind::InvalidInput,
+        "the latest version of a name with a NUL byte",
+    );
+    assert!(e.message().contains("NUL"), "{e}");
+    err(
+        store
+            .set_application_version_timestamp("v9", 5, Some("app"))
+            .await,
+        ErrorKind::NotFound,
+        "promote an unknown version",
+    );
+    let listed = ok(
+        store.list_application_versions(Some("app")).await,
+        "list app's versions",
+    );
+    assert_eq!(names(&listed), ["v1"], "nothing changed");
+    factory.destroy(store).await;
+}

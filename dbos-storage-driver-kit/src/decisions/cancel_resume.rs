@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::store_errors;
-use dbos_storage_core::{payload::validate_text, Result, ResumeOptions, INTERNAL_QUEUE};
+use dbos_storage_core::{Result, ResumeOptions, INTERNAL_QUEUE};
 
 /// The distinct ids of `ids`, in first-seen order.
 pub fn distinct(ids: &[String]) -> Vec<String> {
@@ -26,13 +26,13 @@ pub fn in_order_of(ids: &[String], mut changed: HashSet<String>) -> Vec<String> 
 /// The queue resumed workflows are enqueued on: the requested one, or the internal queue.
 ///
 /// # Errors
-/// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) for a queue name that cannot be stored.
+/// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) for an invalid queue name
+/// ([`ResumeOptions::validate`]).
 pub fn resume_queue(options: ResumeOptions) -> Result<String> {
-    let queue = options
+    options.validate()?;
+    Ok(options
         .queue_name
-        .unwrap_or_else(|| INTERNAL_QUEUE.to_owned());
-    validate_text("queue name", &queue)?;
-    Ok(queue)
+        .unwrap_or_else(|| INTERNAL_QUEUE.to_owned()))
 }
 
 /// Checks that every workflow to resume exists, so that a resume changes all of them or none.
@@ -76,6 +76,9 @@ mod tests {
         );
         let e = resume_queue(ResumeOptions::default().queue_name("a\0b")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        let long = "q".repeat(dbos_storage_core::validate::MAX_NAME_BYTES + 1);
+        let e = resume_queue(ResumeOptions::default().queue_name(long)).unwrap_err();
+        assert!(e.message().contains("queue name"), "{e}");
     }
 
     #[test]

@@ -179,12 +179,13 @@ impl ManagementStore for PostgresStore {
         options: ResumeOptions,
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
+        // Checked first, so an empty list gets the same answer as any other.
+        let queue = resume_queue(options)?;
         if workflow_ids.is_empty() {
             self.ensure_open()?;
             return Ok(Vec::new());
         }
         let ids = distinct(workflow_ids);
-        let queue = resume_queue(options)?;
         let changed = self
             .write(move |tx, q| {
                 Box::pin(async move { resume_workflows_tx(tx, &q, &ids, &queue).await })

@@ -6,8 +6,7 @@
 //! so it works under either.
 
 use async_trait::async_trait;
-use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::versions::validate_new_version;
+use dbos_storage_core::versions::{validate_new_version, validate_version_lookup};
 use dbos_storage_core::{
     new_token, ApplicationVersion, EpochMs, Error, ErrorKind, Result, VersionStore,
 };
@@ -25,15 +24,6 @@ fn read_version(row: &Row) -> Result<ApplicationVersion> {
         col(row, 3)?,
         col(row, 4)?,
     ))
-}
-
-/// Checks a version name.
-fn validate_version_name(version_name: &str) -> Result<()> {
-    validate_text("application version", version_name)?;
-    if version_name.is_empty() {
-        return Err(Error::invalid_input("application version name is empty"));
-    }
-    Ok(())
 }
 
 fn no_version(application_name: Option<&str>) -> Error {
@@ -107,6 +97,7 @@ impl VersionStore for PostgresStore {
         &self,
         application_name: Option<&str>,
     ) -> Result<Vec<ApplicationVersion>> {
+        validate_version_lookup(None, application_name)?;
         let client = self.client().await?;
         let rows = client
             .query(self.queries().list_versions.as_str(), &[&application_name])
@@ -119,6 +110,7 @@ impl VersionStore for PostgresStore {
         &self,
         application_name: Option<&str>,
     ) -> Result<ApplicationVersion> {
+        validate_version_lookup(None, application_name)?;
         let client = self.client().await?;
         let row = client
             .query_opt(self.queries().latest_version.as_str(), &[&application_name])
@@ -136,7 +128,7 @@ impl VersionStore for PostgresStore {
         timestamp: EpochMs,
         application_name: Option<&str>,
     ) -> Result<()> {
-        validate_version_name(version_name)?;
+        validate_version_lookup(Some(version_name), application_name)?;
         let client = self.client().await?;
         let rows = client
             .query(

@@ -157,11 +157,12 @@ impl ManagementStore for SqliteStore {
         options: ResumeOptions,
     ) -> Result<Vec<String>> {
         validate::workflow_ids(workflow_ids)?;
+        // Checked first, so an empty list gets the same answer as any other.
+        let queue = resume_queue(options)?;
         if workflow_ids.is_empty() {
             return Ok(Vec::new());
         }
         let ids = distinct(workflow_ids);
-        let queue = resume_queue(options)?;
         let changed = self
             .conns()
             .write(move |tx| resume_workflows_tx(tx, &ids, &queue))

@@ -1,8 +1,7 @@
 //! [`VersionStore`] on SQLite: register, list and promote application versions.
 
 use async_trait::async_trait;
-use dbos_storage_core::payload::validate_text;
-use dbos_storage_core::versions::validate_new_version;
+use dbos_storage_core::versions::{validate_new_version, validate_version_lookup};
 use dbos_storage_core::{
     new_token, ApplicationVersion, EpochMs, Error, ErrorKind, Result, VersionStore,
 };
@@ -38,21 +37,6 @@ pub(super) fn latest_version(
 /// `for application "x"`, or nothing for an unscoped caller, for messages.
 fn for_application(application_name: Option<&str>) -> String {
     application_name.map_or_else(String::new, |app| format!(" for application {app:?}"))
-}
-
-/// Checks a version name and application.
-fn validate_version(version_name: &str, application_name: Option<&str>) -> Result<()> {
-    if version_name.is_empty() {
-        return Err(
-            Error::invalid_input("an application version name cannot be empty")
-                .with_backend(BACKEND),
-        );
-    }
-    validate_text("application version", version_name)?;
-    if let Some(app) = application_name {
-        validate_text("application name", app)?;
-    }
-    Ok(())
 }
 
 /// Registers (or claims) a version inside `tx` and returns its row.
@@ -145,6 +129,7 @@ impl VersionStore for SqliteStore {
         &self,
         application_name: Option<&str>,
     ) -> Result<Vec<ApplicationVersion>> {
+        validate_version_lookup(None, application_name)?;
         let app = application_name.map(str::to_owned);
         self.conns()
             .read(move |tx| {
@@ -159,6 +144,7 @@ impl VersionStore for SqliteStore {
         &self,
         application_name: Option<&str>,
     ) -> Result<ApplicationVersion> {
+        validate_version_lookup(None, application_name)?;
         let app = application_name.map(str::to_owned);
         self.conns()
             .read(move |tx| {
@@ -180,7 +166,7 @@ impl VersionStore for SqliteStore {
         timestamp: EpochMs,
         application_name: Option<&str>,
     ) -> Result<()> {
-        validate_version(version_name, application_name)?;
+        validate_version_lookup(Some(version_name), application_name)?;
         let name = version_name.to_owned();
         let app = application_name.map(str::to_owned);
         self.conns()
