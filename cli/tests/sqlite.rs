@@ -883,10 +883,7 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
         ),
         "{out}"
     );
-    assert!(
-        out.contains("| get_workflows of one id | "),
-        "{out}"
-    );
+    assert!(out.contains("| get_workflows of one id | "), "{out}");
     assert!(
         out.contains(
             "| queue | limits | backlog | polls | claims | fair share | share | first claim | \

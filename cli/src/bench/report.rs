@@ -345,6 +345,11 @@ impl Report {
                 &scale.figures,
             ));
             let _ = writeln!(out, "- {SCALE_NOTE}");
+            for f in &scale.figures {
+                if let Some(note) = &f.note {
+                    let _ = writeln!(out, "- {}: {note}", f.figure);
+                }
+            }
             out.push('\n');
             out.push_str(&scale.fairness_text());
             out.push('\n');
@@ -397,6 +402,11 @@ impl Report {
             ));
             out.push('\n');
             let _ = writeln!(out, "- {SCALE_NOTE}.");
+            for f in &scale.figures {
+                if let Some(note) = &f.note {
+                    let _ = writeln!(out, "- {}: {note}.", f.figure);
+                }
+            }
             out.push('\n');
             out.push_str(&scale.fairness_markdown());
             out.push('\n');

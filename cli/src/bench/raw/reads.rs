@@ -282,7 +282,9 @@ mod tests {
                 .with_auth(Some("u".into()), None, None);
             store.insert_workflow(w, Default::default()).await.unwrap();
         }
-        let raw = RawReads::open(&Native::Sqlite(store.clone())).await.unwrap();
+        let raw = RawReads::open(&Native::Sqlite(store.clone()))
+            .await
+            .unwrap();
         raw.get(&["raw-1".to_owned(), "raw-2".to_owned()])
             .await
             .unwrap();
