@@ -9,7 +9,8 @@
 //! 200,000 `ENQUEUED` workflows across ten queues (one partitioned by six keys, two with mixed
 //! priorities), and 1,000 long-running `PENDING` parents. The fill is a handful of bulk
 //! `INSERT … SELECT` statements on a connection of its own (seconds, not hours, and the same rows
-//! every run), followed by `ANALYZE` on PostgreSQL, as a production database is.
+//! every run), then settled as a production database is (vacuumed and analyzed, see
+//! [`super::fill`]).
 //!
 //! Each row of the report is a ratio of the big database's figure to the empty one's (for times,
 //! the empty one's to the big one's: above 1 is faster either way), with a target of 0.8.
@@ -285,7 +286,7 @@ fn comparison(m: Measured, big: &Measured) -> Figure {
         Some((raw_empty, raw_big)) => {
             f.raw_ratio = Some(raw_big / raw_empty.max(f64::MIN_POSITIVE));
             f.note(format!(
-                "the big database adds {} per read to the store's and {} to the raw read",
+                "the big database changes one read's time by {} through the store and by {} raw",
                 added_micros(empty, big.value),
                 added_micros(raw_empty, raw_big)
             ))
