@@ -822,6 +822,13 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
         }
         assert_eq!(f["target"], "≥ 0.8× empty", "{f}");
         assert!(f["met"].is_boolean(), "{f}");
+        // The reads have the raw database's own ratio big/empty; the writes have none.
+        let id = f["id"].as_str().unwrap();
+        if id == "scale_get_workflow" || id.starts_with("scale_list_") {
+            assert!(f["raw_ratio"].as_f64().unwrap() > 0.0, "{f}");
+        } else {
+            assert!(f["raw_ratio"].is_null(), "{f}");
+        }
     }
     // Fairness: one line per queue; counts, never times.
     let fairness = &big["fairness"];
@@ -870,9 +877,13 @@ fn bench_scale_compares_a_big_database_with_the_empty_one() {
         "{out}"
     );
     assert!(
-        out.contains("| operation | big database | empty database | ratio | target | met? |"),
+        out.contains(
+            "| operation | big database | empty database | ratio | raw ratio | target | met? |\n\
+             |---|---:|---:|---:|---:|---|---|"
+        ),
         "{out}"
     );
+    assert!(out.contains("| get_workflows of one id | "), "{out}");
     assert!(
         out.contains(
             "| queue | limits | backlog | polls | claims | fair share | share | first claim | \

@@ -4,12 +4,14 @@
 //! store's settings).
 
 mod postgres;
+mod reads;
 mod sqlite;
 
 use crate::connect::Native;
 use crate::error::CliError;
 
 use postgres::PostgresRaw;
+pub(super) use reads::{Filter, RawReads};
 use sqlite::SqliteRaw;
 
 /// The output every raw step writes: the size of the step output the store's bench steps write,

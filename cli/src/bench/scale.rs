@@ -9,7 +9,8 @@
 //! 200,000 `ENQUEUED` workflows across ten queues (one partitioned by six keys, two with mixed
 //! priorities), and 1,000 long-running `PENDING` parents. The fill is a handful of bulk
 //! `INSERT … SELECT` statements on a connection of its own (seconds, not hours, and the same rows
-//! every run), followed by `ANALYZE` on PostgreSQL, as a production database is.
+//! every run), then settled as a production database is (vacuumed and analyzed, see
+//! [`super::fill`]).
 //!
 //! Each row of the report is a ratio of the big database's figure to the empty one's (for times,
 //! the empty one's to the big one's: above 1 is faster either way), with a target of 0.8.
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 use super::fairness::FairnessReport;
 use super::queues::{drain, recover};
+use super::raw::{Filter, RawReads};
 use super::report::{cells_markdown, cells_text, thousands, Figure, Target, Unit};
 use super::retention::RetentionReport;
 use super::writes::insert_all_with;
@@ -43,6 +45,12 @@ pub(super) const STEPS_PER_FINISHED: i64 = 2;
 const FLAT: f64 = 0.8;
 /// A page of a listing.
 const PAGE: u64 = 50;
+/// How many times each indexed listing is read on each database, by the store and raw.
+const PAGES: usize = 200;
+/// The name of the one-name listing (the bench's own workflows).
+const NAME: &str = "bench_workflow";
+/// The user of the authenticated-user listing (one of the big database's hundred).
+const USER: &str = "user-7";
 
 /// The rows of the big database.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -208,6 +216,8 @@ struct Measured {
     unit: Unit,
     /// The operation's rate (or, for [`Unit::Seconds`], its time).
     value: f64,
+    /// The raw database's rate for the same reads ([`RawReads`]), for the reads.
+    raw: Option<f64>,
 }
 
 /// The two phases: which database is measured, for ids.
@@ -249,7 +259,7 @@ pub(super) async fn compare(
     let figures = empty
         .into_iter()
         .zip(big)
-        .map(|(empty, big)| comparison(empty, big.value))
+        .map(|(empty, big)| comparison(empty, &big))
         .collect();
     Ok(ScaleReport {
         dataset,
@@ -261,18 +271,36 @@ pub(super) async fn compare(
 }
 
 /// The figure of one operation measured on the empty database (`m`) and on the big one (`big`):
-/// `store` on the big database, `raw` (printed as "empty") on the empty one, and the speed
-/// ratio big/empty.
-fn comparison(m: Measured, big: f64) -> Figure {
+/// `store` on the big database, `raw` (printed as "empty") on the empty one, the speed ratio
+/// big/empty, and for a read the raw database's own ratio big/empty for the same reads.
+fn comparison(m: Measured, big: &Measured) -> Figure {
     let empty = m.value;
     let speed = if m.unit == Unit::Seconds || m.unit == Unit::Millis {
-        empty / big.max(f64::MIN_POSITIVE)
+        empty / big.value.max(f64::MIN_POSITIVE)
     } else {
-        big / empty.max(f64::MIN_POSITIVE)
+        big.value / empty.max(f64::MIN_POSITIVE)
     };
-    let mut f = Figure::rates(m.id, m.figure, m.count, m.unit, big, empty);
+    let mut f = Figure::rates(m.id, m.figure, m.count, m.unit, big.value, empty);
     f.ratio = Some(speed);
+    let f = match m.raw.zip(big.raw) {
+        Some((raw_empty, raw_big)) => {
+            f.raw_ratio = Some(raw_big / raw_empty.max(f64::MIN_POSITIVE));
+            f.note(format!(
+                "the big database changes one read's time by {} through the store and by {} raw",
+                added_micros(empty, big.value),
+                added_micros(raw_empty, raw_big)
+            ))
+        }
+        None => f,
+    };
     f.target(Some(Target::FlatAtLeast(FLAT)))
+}
+
+/// The time one operation gained from the rate `empty` to the rate `big`, e.g. `+157 µs` (a
+/// negative gain is a saving).
+fn added_micros(empty: f64, big: f64) -> String {
+    let micros = |rate: f64| 1e6 / rate.max(f64::MIN_POSITIVE);
+    format!("{:+.0} µs", micros(big) - micros(empty))
 }
 
 /// Every operation, in report order, on the database as it is now.
@@ -295,6 +323,7 @@ async fn measure(
         count: n,
         unit: Unit::StepsPerSec,
         value: per_sec,
+        raw: None,
     });
 
     let m = (args.workflows / 5).max(1);
@@ -309,6 +338,7 @@ async fn measure(
         count: m,
         unit: Unit::WorkflowsPerSec,
         value: rate(m, d),
+        raw: None,
     });
 
     let lanes = args.concurrency;
@@ -323,6 +353,7 @@ async fn measure(
         count: m,
         unit: Unit::WorkflowsPerSec,
         value: rate(m, d),
+        raw: None,
     });
 
     let k = (args.claims / 2).max(1);
@@ -336,6 +367,7 @@ async fn measure(
         count: k,
         unit: Unit::ClaimsPerSec,
         value: per_sec,
+        raw: None,
     });
     let per_sec = claims(bench, phase, LIMITED_QUEUE, k, Some(LIMITED_CONCURRENCY)).await?;
     out.push(Measured {
@@ -348,6 +380,7 @@ async fn measure(
         count: k,
         unit: Unit::ClaimsPerSec,
         value: per_sec,
+        raw: None,
     });
 
     let lookups = (args.workflows * 2).max(1);
@@ -357,33 +390,68 @@ async fn measure(
             Phase::Big => format!("scale-done-{}", spread(i, dataset.finished) + 1),
         })
         .collect();
-    let t = Instant::now();
-    for id in &ids {
-        let found = store.get_workflows(std::slice::from_ref(id)).await?;
-        if found.len() != 1 {
-            return Err(CliError::new(format!("get_workflows did not find {id}")));
+    let raw = RawReads::open(&bench.db.native).await?;
+    let slice = lookups.div_ceil(ROUNDS);
+    let (store_time, raw_time) = interleaved(|round, store_first| {
+        let ids = ids.chunks(slice).nth(round).unwrap_or_default();
+        let raw = &raw;
+        async move {
+            let raw_side = || async move { raw.get(ids).await };
+            let store_side = || async move {
+                let t = Instant::now();
+                for id in ids {
+                    let found = store.get_workflows(std::slice::from_ref(id)).await?;
+                    if found.len() != 1 {
+                        return Err(CliError::new(format!("get_workflows did not find {id}")));
+                    }
+                }
+                Ok(t.elapsed())
+            };
+            both(store_first, store_side, raw_side).await
         }
-    }
+    })
+    .await?;
     out.push(Measured {
         id: "scale_get_workflow",
         figure: "get_workflows of one id".into(),
         count: lookups,
         unit: Unit::WorkflowsPerSec,
-        value: rate(lookups, t.elapsed()),
+        value: rate(lookups, store_time),
+        raw: Some(rate(lookups, raw_time)),
     });
 
-    for (id, what, query) in listings() {
-        let reps = 50;
-        let t = Instant::now();
-        for _ in 0..reps {
-            store.list_workflows(query.clone()).await?;
-        }
+    for (id, what, query, filter) in listings(phase) {
+        // A page read by an index takes a fraction of a millisecond: 200 of them make each
+        // side's round long enough to outlast a scheduler hiccup. The user's page reads the
+        // table (DBOS's schema has no index on the user), so it gets a tenth.
+        let reps = if matches!(filter, Filter::User(_)) {
+            PAGES / 10
+        } else {
+            PAGES
+        };
+        let per_round = reps / ROUNDS;
+        let (store_time, raw_time) = interleaved(|_, store_first| {
+            let (query, filter, raw) = (&query, &filter, &raw);
+            async move {
+                let raw_side = || async move { raw.page(filter, per_round).await };
+                let store_side = || async move {
+                    let t = Instant::now();
+                    for _ in 0..per_round {
+                        store.list_workflows(query.clone()).await?;
+                    }
+                    Ok(t.elapsed())
+                };
+                both(store_first, store_side, raw_side).await
+            }
+        })
+        .await?;
         out.push(Measured {
             id,
             figure: format!("list_workflows, first page of {PAGE}, {what}"),
             count: reps,
             unit: Unit::PagesPerSec,
-            value: rate(reps, t.elapsed()),
+            value: rate(reps, store_time),
+            raw: Some(rate(reps, raw_time)),
         });
     }
 
@@ -398,8 +466,51 @@ async fn measure(
         count: r,
         unit: Unit::Seconds,
         value: seconds,
+        raw: None,
     });
     Ok(out)
+}
+
+/// The rounds in which the store's reads and the raw reads alternate.
+const ROUNDS: usize = 4;
+
+/// Runs `round(r, store_first)` for each of the [`ROUNDS`] rounds, the store's side first in
+/// every other round, so that a slow spell of the machine and the caches one side warms for the
+/// other fall on both alike; returns the store's time and the raw time, summed over the rounds.
+async fn interleaved<F, Fut>(mut round: F) -> Result<(Duration, Duration), CliError>
+where
+    F: FnMut(usize, bool) -> Fut,
+    Fut: std::future::Future<Output = Result<(Duration, Duration), CliError>>,
+{
+    let (mut store, mut raw) = (Duration::ZERO, Duration::ZERO);
+    for r in 0..ROUNDS {
+        let (s, w) = round(r, r % 2 == 0).await?;
+        store += s;
+        raw += w;
+    }
+    Ok((store, raw))
+}
+
+/// Runs the store's side and the raw side of one round in the order given; returns their times
+/// (store, raw).
+async fn both<S, SF, W, WF>(
+    store_first: bool,
+    store: S,
+    raw: W,
+) -> Result<(Duration, Duration), CliError>
+where
+    S: FnOnce() -> SF,
+    SF: std::future::Future<Output = Result<Duration, CliError>>,
+    W: FnOnce() -> WF,
+    WF: std::future::Future<Output = Result<Duration, CliError>>,
+{
+    if store_first {
+        let s = store().await?;
+        Ok((s, raw().await?))
+    } else {
+        let w = raw().await?;
+        Ok((store().await?, w))
+    }
 }
 
 /// The `i`-th of `n` indices visited in a scattered order (a multiplicative stride coprime with
@@ -485,8 +596,10 @@ async fn finish(store: &dyn SystemStore, id: &str, owner: &str) -> Result<(), Cl
 }
 
 /// The listings measured: the first page, newest first, without a filter and with each filter
-/// an operator uses.
-fn listings() -> Vec<(&'static str, &'static str, ListWorkflowsQuery)> {
+/// an operator uses; each with the raw page that reads the same rows. The id prefix is that of
+/// the phase's own one-at-a-time workflows, so that it finds rows on either database.
+fn listings(phase: Phase) -> Vec<(&'static str, &'static str, ListWorkflowsQuery, Filter)> {
+    let prefix = format!("scale-{}-seq-", phase.tag());
     let page = || {
         ListWorkflowsQuery::new()
             .limit(PAGE)
@@ -494,41 +607,48 @@ fn listings() -> Vec<(&'static str, &'static str, ListWorkflowsQuery)> {
     };
     let hour_ago = dbos_storage::now_epoch_ms() - 3_600_000;
     vec![
-        ("scale_list_all", "no filter", page()),
+        ("scale_list_all", "no filter", page(), Filter::All),
         (
             "scale_list_status",
             "status ERROR",
             page().status(vec![WorkflowStatus::Error]),
+            Filter::FailedStatus(WorkflowStatus::Error.as_str().to_owned()),
         ),
         (
             "scale_list_name",
             "one name",
-            page().name(["bench_workflow"]),
+            page().name([NAME]),
+            Filter::Name(NAME.to_owned()),
         ),
         (
             "scale_list_queue",
             "one queue",
             page().queue_name([CLAIM_QUEUE]),
+            Filter::Queue(CLAIM_QUEUE.to_owned()),
         ),
         (
             "scale_list_prefix",
             "id prefix",
-            page().workflow_id_prefix("scale-big-seq-"),
+            page().workflow_id_prefix(prefix.as_str()),
+            Filter::IdPrefix(prefix.clone()),
         ),
         (
             "scale_list_version",
             "application version",
             page().application_version([VERSION]),
+            Filter::Version(VERSION.to_owned()),
         ),
         (
             "scale_list_recent",
             "created in the last hour",
             page().start_time(hour_ago),
+            Filter::CreatedSince(hour_ago),
         ),
         (
             "scale_list_user",
             "authenticated user",
-            page().authenticated_user(["user-7"]),
+            page().authenticated_user([USER]),
+            Filter::User(USER.to_owned()),
         ),
     ]
 }

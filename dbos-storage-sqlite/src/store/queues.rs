@@ -993,6 +993,55 @@ mod tests {
         lines.join("\n")
     }
 
+    /// On a file shaped like `bench --scale`'s big database (50,000 finished workflows, half on
+    /// queues; a backlog of 20,000 on ten queues; statistics from `ANALYZE`, with the bundled
+    /// SQLite's STAT4 samples), a claim still reads its queue's `ENQUEUED` rows from the
+    /// in-flight index, as on an empty file.
+    #[test]
+    fn a_claim_keeps_its_plan_on_a_big_file_with_statistics() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        crate::migrate::migrate(&tx, ":memory:").unwrap();
+        tx.commit().unwrap();
+        conn.execute_batch(
+            "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 50000)
+             INSERT INTO workflow_status (workflow_uuid, status, name, queue_name, created_at,
+                 updated_at, started_at_epoch_ms, completed_at)
+             SELECT 'd' || n, 'SUCCESS', 'f', CASE WHEN n % 2 = 0 THEN 'q' || (n % 10) END,
+                 n, n, n, n
+             FROM g;
+             WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 20000)
+             INSERT INTO workflow_status (workflow_uuid, status, name, queue_name,
+                 application_version, created_at, updated_at)
+             SELECT 'e' || n, 'ENQUEUED', 'f', 'q' || (n % 10), 'v', 100000 + n, 100000 + n
+             FROM g;
+             ANALYZE;",
+        )
+        .unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", q::CLAIM_CANDIDATES))
+            .unwrap();
+        let mut rows = stmt
+            .query(rusqlite::named_params! {
+                ":queue_name": "q0",
+                ":application_version": "v",
+                ":null_version": false,
+                ":application_name": None::<String>,
+                ":limit": 8,
+            })
+            .unwrap();
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            lines.push(row.get::<_, String>(3).unwrap());
+        }
+        let plan = lines.join("\n");
+        assert!(
+            plan.contains("idx_workflow_status_in_flight_v2 (queue_name=? AND status=?)")
+                && !plan.contains("TEMP B-TREE FOR ORDER BY"),
+            "{plan}"
+        );
+    }
+
     #[test]
     fn claims_use_the_in_flight_and_partition_indexes() {
         for (statement, index) in [
