@@ -5,11 +5,13 @@
 //! [`ManagementStore`]: dbos_storage_core::ManagementStore
 
 use dbos_storage_core::management::{
-    lease_lost, validate_sweep_window, Lease, LeaseState, OrphanSweep, OrphanSweepWindow,
-    RetentionPolicy, LEASE_APPLICATION,
+    lease_lost, validate_collection_window, validate_sweep_window, CollectableWindow,
+    CreationPosition, Lease, LeaseState, OrphanSweep, OrphanSweepWindow, RetentionPolicy,
+    LEASE_APPLICATION,
 };
 use dbos_storage_core::{validate, Error, ErrorKind, Isolation, Result};
 use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, in_order_of};
+use dbos_storage_driver_kit::decisions::collection_windows::window_of;
 use tokio_postgres::{Row, Transaction};
 
 use super::management::delete_workflow_rows;
@@ -99,25 +101,45 @@ impl PostgresStore {
         Ok(row.is_some())
     }
 
-    /// [`ManagementStore::collectable_workflows`](dbos_storage_core::ManagementStore::collectable_workflows).
+    /// [`ManagementStore::collectable_workflows`](dbos_storage_core::ManagementStore::collectable_workflows):
+    /// one statement reads the window and the first workflow after it.
     pub(super) async fn collectable(
         &self,
         policy: RetentionPolicy,
+        from: Option<&CreationPosition>,
         limit: u32,
-    ) -> Result<Vec<String>> {
+    ) -> Result<CollectableWindow> {
         policy.validate()?;
+        validate_collection_window(from, limit)?;
         let client = self.client().await?;
         let keep_newest = policy
             .keep_newest
             .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        // The first window starts before every position: i64::MIN and '', which sorts first in
+        // every collation.
+        let (from_created_at, from_id) =
+            from.map_or((i64::MIN, ""), |p| (p.created_at, p.workflow_id.as_str()));
         let rows = client
             .query(
                 self.queries().select_collectable.as_str(),
-                &[&policy.completed_before, &keep_newest, &i64::from(limit)],
+                &[
+                    &policy.completed_before,
+                    &keep_newest,
+                    &i64::from(limit),
+                    &from_created_at,
+                    &from_id,
+                ],
             )
             .await
             .map_err(classify)?;
-        rows.iter().map(|r| col(r, 0)).collect()
+        let mut walked = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let created_at: i64 = col(row, 0)?;
+            let id: String = col(row, 1)?;
+            let collectable: bool = col(row, 2)?;
+            walked.push((CreationPosition::new(created_at, id), collectable));
+        }
+        Ok(window_of(walked, limit))
     }
 
     /// [`ManagementStore::delete_collected`](dbos_storage_core::ManagementStore::delete_collected).

@@ -3,13 +3,16 @@
 
 use std::collections::HashSet;
 
-use dbos_storage_core::management::{lease_lost, validate_sweep_window, LEASE_APPLICATION};
+use dbos_storage_core::management::{
+    lease_lost, validate_collection_window, validate_sweep_window, LEASE_APPLICATION,
+};
 use dbos_storage_core::{
-    validate, DeleteOptions, Lease, LeaseState, OrphanSweep, OrphanSweepWindow, Result,
-    RetentionPolicy,
+    validate, CollectableWindow, CreationPosition, DeleteOptions, Lease, LeaseState, OrphanSweep,
+    OrphanSweepWindow, Result, RetentionPolicy,
 };
 use dbos_storage_driver_kit::decisions::cancel_resume::{distinct, in_order_of};
 use dbos_storage_driver_kit::decisions::child_starts::Descendants;
+use dbos_storage_driver_kit::decisions::collection_windows::window_of;
 use rusqlite::{named_params, params, Transaction};
 
 use super::{get_i64, json_array, now_ms, select_ids, Cached, SqliteStore, ID_CHUNK};
@@ -144,17 +147,25 @@ pub(super) async fn release_lease(store: &SqliteStore, lease: &Lease) -> Result<
         .await
 }
 
-/// Lists up to `limit` workflows `policy` lets retention delete, oldest first.
+/// Reads one window of the walk over workflows in creation order and the first workflow after
+/// it (see
+/// [`ManagementStore::collectable_workflows`](dbos_storage_core::ManagementStore::collectable_workflows)).
 pub(super) async fn collectable_workflows(
     store: &SqliteStore,
     policy: RetentionPolicy,
+    from: Option<&CreationPosition>,
     limit: u32,
-) -> Result<Vec<String>> {
+) -> Result<CollectableWindow> {
     policy.validate()?;
+    validate_collection_window(from, limit)?;
     let keep_newest = policy
         .keep_newest
         .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-    store
+    // The first window starts before every position: i64::MIN and '', which sorts first.
+    let (from_created_at, from_id) = from.map_or((i64::MIN, String::new()), |p| {
+        (p.created_at, p.workflow_id.clone())
+    });
+    let walked = store
         .conns()
         .read(move |tx| {
             let mut stmt = tx
@@ -166,13 +177,22 @@ pub(super) async fn collectable_workflows(
                         ":completed_before": policy.completed_before,
                         ":keep_newest": keep_newest,
                         ":limit": i64::from(limit),
+                        ":from_created_at": from_created_at,
+                        ":from_id": from_id,
                     },
-                    |r| r.get::<_, String>(0),
+                    |r| {
+                        Ok((
+                            CreationPosition::new(r.get::<_, i64>(0)?, r.get::<_, String>(1)?),
+                            r.get::<_, bool>(2)?,
+                        ))
+                    },
                 )
                 .map_err(classify)?;
-            rows.map(|r| r.map_err(classify)).collect()
+            rows.map(|r| r.map_err(classify))
+                .collect::<Result<Vec<_>>>()
         })
-        .await
+        .await?;
+    Ok(window_of(walked, limit))
 }
 
 /// Deletes those of `workflow_ids` that are still finished, fenced by `lease`.
