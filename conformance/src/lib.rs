@@ -35,7 +35,7 @@ pub use tempfile;
 /// once, builds a multi-threaded tokio runtime (two workers) with
 /// [`runner::runtime`], and runs one property on it. The tests are grouped in modules named
 /// after the modules of [`properties`] (`lifecycle`, `workflows`, `steps`, `management`,
-/// `forks`, `deletes`, `attributes`, `retention`, `transfer`, `metrics`, `renames`, `schedules`,
+/// `forks`, `deletes`, `attributes`, `retention`, `collection_windows`, `transfer`, `metrics`, `renames`, `schedules`,
 /// `queues`, `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `queue_fairness`, `state_machine`,
 /// `concurrency`, `histories`, `retry`), so
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
@@ -161,6 +161,9 @@ macro_rules! __properties {
                 gc_deletes_only_finished_workflows
                 gc_follows_the_policy
                 gc_resumes_after_an_interruption
+            ]
+            [collection_windows:
+                collectable_windows_cover_the_collectable_set
             ]
             [transfer:
                 export_import_round_trips

@@ -47,10 +47,10 @@ pub use export::{ExportDocument, ExportedWorkflow, ImportOptions};
 pub use layer::{Call, Layered, LayeredStore, StoreLayer};
 pub use lifecycle::{Capabilities, LifecycleStore, SchemaVersion, DBOS_SCHEMA_VERSION};
 pub use management::{
-    AttributeUpdate, CancelOptions, DeleteOptions, ForkRequest, ForkStart, ForkedWorkflow, Lease,
-    LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweep, OrphanSweepWindow,
-    RenameApplication, RenameReport, ResumeOptions, RetentionPolicy, RewindRequest,
-    RewoundWorkflow, StepCount, WorkflowCount,
+    AttributeUpdate, CancelOptions, CollectableWindow, CreationPosition, DeleteOptions,
+    ForkRequest, ForkStart, ForkedWorkflow, Lease, LeaseState, ManagementStore, Metrics,
+    MetricsQuery, OrphanSweep, OrphanSweepWindow, RenameApplication, RenameReport, ResumeOptions,
+    RetentionPolicy, RewindRequest, RewoundWorkflow, StepCount, WorkflowCount,
 };
 pub use messages::{
     Caller, MessageStore, Notification, OutgoingMessage, RecvRequest, SendOptions, SendOutcome,

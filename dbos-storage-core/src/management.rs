@@ -13,6 +13,10 @@ use async_trait::async_trait;
 
 use crate::{validate, EpochMs, Error, ExportedWorkflow, ImportOptions, Result, WorkflowStatus};
 
+mod collection;
+
+pub use collection::{validate_collection_window, CollectableWindow, CreationPosition};
+
 /// Where a fork or a rewind starts: the first step that runs again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1021,17 +1025,45 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
     /// Idempotent.
     async fn release_lease(&self, lease: &Lease) -> Result<bool>;
 
-    /// Lists up to `limit` workflows that `policy` lets retention delete, oldest first (by
-    /// `created_at`, then id). Never lists a workflow that is `PENDING`, `ENQUEUED`, `DELAYED`
-    /// or in a status this build does not know.
+    /// Reads one window of workflows in creation order and lists those that `policy` lets
+    /// retention delete, so that a collector walks a table of any size in reads of bounded
+    /// size.
+    ///
+    /// # Behavior
+    /// - Workflows are ordered by their [`CreationPosition`] `(created_at, workflow_id)`: ties on
+    ///   `created_at` are ordered by id, in the store's order of ids (its collation).
+    /// - The window starts at `from` (inclusive; at the oldest workflow when `None`) and holds
+    ///   the first `limit` workflows from there, of any status. The result lists the window's
+    ///   collectable workflows, oldest first, and `next_from`, the position of the first
+    ///   workflow after the window (`None` when the window reached the newest workflow). So
+    ///   each call reads about `limit` entries of the creation-time index (plus those of the
+    ///   workflows created in `from`'s millisecond before it), however many rows the table
+    ///   holds or earlier windows deleted. A window may list no workflow and still have a
+    ///   `next_from`.
+    /// - A workflow is collectable when it is finished (`SUCCESS`, `ERROR`, `CANCELLED`,
+    ///   `MAX_RECOVERY_ATTEMPTS_EXCEEDED`) and either finished before the policy's cutoff or is
+    ///   not among the policy's `keep_newest` newest workflows of the table (any status
+    ///   counts), both judged when the window is read. A `PENDING`, `ENQUEUED` or `DELAYED`
+    ///   workflow, or one in a status this build does not know, is never listed.
+    /// - A walk, from `None` passing each `next_from` on until it is `None`, lists every
+    ///   workflow that is collectable when its window is read exactly once, in creation order.
+    ///   A workflow whose position is behind the walk's (one that finishes after its window
+    ///   was read, or is imported with an older `created_at`) is left for the next walk; one
+    ///   deleted meanwhile is not listed; `from` need not name an existing workflow.
     ///
     /// # Errors
-    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a policy without a rule.
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) for a policy without a rule, a `limit`
+    /// of 0, or a `from` whose id is too long or holds a NUL byte
+    /// ([`validate_collection_window`]).
+    ///
+    /// # Idempotency
+    /// A read: a window read again lists the same workflows while the table does not change.
     async fn collectable_workflows(
         &self,
         policy: RetentionPolicy,
+        from: Option<&CreationPosition>,
         limit: u32,
-    ) -> Result<Vec<String>>;
+    ) -> Result<CollectableWindow>;
 
     /// Deletes collected workflows as [`ManagementStore::delete_workflows`] does, fenced by a
     /// lease: in one transaction it renews `lease` (failing if another holder has it) and deletes

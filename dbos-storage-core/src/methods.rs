@@ -15,16 +15,16 @@ use std::time::Duration;
 
 use crate::{
     ApplicationVersion, AttributeUpdate, AwaitOptions, Caller, CancelOptions, Capabilities,
-    ClaimOutcome, ClaimRequest, DebounceOutcome, DebounceRequest, DeleteOptions, EpochMs,
-    ExportedWorkflow, ForkRequest, ForkedWorkflow, GetEventRequest, ImportOptions, InsertOptions,
-    InsertOutcome, Lease, LeaseState, ListStepsOptions, ListWorkflowsQuery, Metrics, MetricsQuery,
-    NewWorkflow, Notification, OrphanSweepWindow, Outcome, OutgoingMessage, Payload,
-    QueueConflictPolicy, QueueDefinition, QueueUpdate, RecordedStep, RecoveryOutcome,
-    RecoveryRequest, RecvRequest, RenameApplication, RenameReport, ResumeOptions, RetentionPolicy,
-    RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter, SchemaVersion, SendOptions,
-    SendOutcome, SetEventOutcome, SleepState, StepInfo, StepOperation, StepOperationOutcome,
-    StepRecord, StreamRead, StreamReadOptions, StreamStepRead, StreamStepRequest,
-    StreamWriteOutcome, WorkflowInfo, WorkflowResult,
+    ClaimOutcome, ClaimRequest, CollectableWindow, CreationPosition, DebounceOutcome,
+    DebounceRequest, DeleteOptions, EpochMs, ExportedWorkflow, ForkRequest, ForkedWorkflow,
+    GetEventRequest, ImportOptions, InsertOptions, InsertOutcome, Lease, LeaseState,
+    ListStepsOptions, ListWorkflowsQuery, Metrics, MetricsQuery, NewWorkflow, Notification,
+    OrphanSweepWindow, Outcome, OutgoingMessage, Payload, QueueConflictPolicy, QueueDefinition,
+    QueueUpdate, RecordedStep, RecoveryOutcome, RecoveryRequest, RecvRequest, RenameApplication,
+    RenameReport, ResumeOptions, RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule,
+    ScheduleFilter, SchemaVersion, SendOptions, SendOutcome, SetEventOutcome, SleepState, StepInfo,
+    StepOperation, StepOperationOutcome, StepRecord, StreamRead, StreamReadOptions, StreamStepRead,
+    StreamStepRequest, StreamWriteOutcome, WorkflowInfo, WorkflowResult,
 };
 
 /// Whether re-running a method after an ambiguous commit (the commit may or may not have
@@ -159,7 +159,11 @@ crate::layer::store_methods! {
         ACQUIRE_LEASE: layered writes Always fn acquire_lease(lease: &Lease) -> LeaseState;
         RELEASE_LEASE: layered writes Always fn release_lease(lease: &Lease) -> bool;
         COLLECTABLE_WORKFLOWS: layered reads Always
-        fn collectable_workflows(policy: RetentionPolicy, limit: u32) -> Vec<String>;
+        fn collectable_workflows(
+            policy: RetentionPolicy,
+            from: Option<&CreationPosition>,
+            limit: u32
+        ) -> CollectableWindow;
         DELETE_COLLECTED: layered writes Always
         fn delete_collected(lease: &Lease, workflow_ids: &[String]) -> Vec<String>;
         SWEEP_ORPHANS: layered writes Always

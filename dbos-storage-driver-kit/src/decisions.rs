@@ -10,6 +10,7 @@
 
 pub mod cancel_resume;
 pub mod child_starts;
+pub mod collection_windows;
 pub mod column_values;
 pub mod durable_sleep;
 pub mod insert_reconciliation;

@@ -11,12 +11,12 @@ use dbos_storage_core::export::ExportDocument;
 use dbos_storage_core::management::{LEASE_APPLICATION, LEASE_PREFIX};
 use dbos_storage_core::streams::STREAM_CLOSED_SENTINEL;
 use dbos_storage_core::{
-    AppStore, AttributeUpdate, DeleteOptions, ErrorKind, ForkRequest, ForkStart, ForkedWorkflow,
-    ImportOptions, Lease, ListWorkflowsQuery, ManagementStore, MetricsQuery, OrphanSweep,
-    OrphanSweepWindow, QueueConflictPolicy, QueueDefinition, QueueStore, RenameApplication,
-    RenameReport, RetentionPolicy, RewindRequest, RewoundWorkflow, Schedule, ScheduleFilter,
-    ScheduleStatus, ScheduleStore, SqliteLocation, StepCount, WorkflowCount, WorkflowStatus,
-    WorkflowStore, INTERNAL_QUEUE,
+    AppStore, AttributeUpdate, CollectableWindow, CreationPosition, DeleteOptions, ErrorKind,
+    ForkRequest, ForkStart, ForkedWorkflow, ImportOptions, Lease, ListWorkflowsQuery,
+    ManagementStore, MetricsQuery, OrphanSweep, OrphanSweepWindow, QueueConflictPolicy,
+    QueueDefinition, QueueStore, RenameApplication, RenameReport, RetentionPolicy, RewindRequest,
+    RewoundWorkflow, Schedule, ScheduleFilter, ScheduleStatus, ScheduleStore, SqliteLocation,
+    StepCount, WorkflowCount, WorkflowStatus, WorkflowStore, INTERNAL_QUEUE,
 };
 use dbos_storage_sqlite::{SqliteAppStore, SqliteConfig, SqliteStore};
 use rusqlite::types::Value;
@@ -1155,22 +1155,40 @@ async fn collectable_workflows_follow_the_policy() {
     .unwrap();
     let policy = RetentionPolicy::completed_before(250);
     assert_eq!(
-        f.store.collectable_workflows(policy, 10).await.unwrap(),
-        ids(&["w1", "w2", "w5"])
+        f.store
+            .collectable_workflows(policy, None, 10)
+            .await
+            .unwrap(),
+        CollectableWindow::new(ids(&["w1", "w2", "w5"]), None)
+    );
+    // The first window of 2 holds w6 (a status this build does not know) and w1.
+    let w2 = CreationPosition::new(200, "w2");
+    assert_eq!(
+        f.store
+            .collectable_workflows(policy, None, 2)
+            .await
+            .unwrap(),
+        CollectableWindow::new(ids(&["w1"]), Some(w2.clone()))
     );
     assert_eq!(
-        f.store.collectable_workflows(policy, 2).await.unwrap(),
-        ids(&["w1", "w2"])
+        f.store
+            .collectable_workflows(policy, Some(&w2), 2)
+            .await
+            .unwrap(),
+        CollectableWindow::new(ids(&["w2"]), Some(CreationPosition::new(400, "w4")))
     );
     // Keep the 3 newest of any status (w5, w4, w3): w1 and w2 go.
     let policy = RetentionPolicy::default().keep_newest(3);
     assert_eq!(
-        f.store.collectable_workflows(policy, 10).await.unwrap(),
-        ids(&["w1", "w2"])
+        f.store
+            .collectable_workflows(policy, None, 10)
+            .await
+            .unwrap(),
+        CollectableWindow::new(ids(&["w1", "w2"]), None)
     );
     let e = f
         .store
-        .collectable_workflows(RetentionPolicy::default(), 10)
+        .collectable_workflows(RetentionPolicy::default(), None, 10)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
@@ -1430,10 +1448,15 @@ async fn an_interrupted_collection_restarted_ends_like_an_uninterrupted_one() {
     let batch = cut
         .system
         .store
-        .collectable_workflows(policy, 2)
+        .collectable_workflows(policy, None, 3)
         .await
-        .unwrap();
-    assert_eq!(batch, ids(&["g1", "g2"]));
+        .unwrap()
+        .workflow_ids;
+    assert_eq!(
+        batch,
+        ids(&["g1", "g2"]),
+        "the window of 3 holds `running` too"
+    );
     let deleted = cut
         .system
         .store

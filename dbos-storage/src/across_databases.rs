@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use dbos_storage_core::{
-    management::lease_lost, new_token, now_epoch_ms, AppStore, DeleteOptions, EpochMs, Error,
-    ForkStart, Lease, ListStepsOptions, OrphanSweep, Outcome, Result, RetentionPolicy,
-    RewindRequest, RewoundWorkflow, SystemStore,
+    management::lease_lost, new_token, now_epoch_ms, AppStore, CreationPosition, DeleteOptions,
+    EpochMs, Error, ForkStart, Lease, ListStepsOptions, OrphanSweep, Outcome, Result,
+    RetentionPolicy, RewindRequest, RewoundWorkflow, SystemStore,
 };
 
 /// The lease name garbage collection runs under.
@@ -26,9 +26,13 @@ pub const GC_LEASE: &str = "gc";
 pub struct GcOptions {
     /// What to delete.
     pub policy: RetentionPolicy,
-    /// Workflows per transaction; default 100, so that a batch's
-    /// transaction, which deletes each workflow's input, output and steps too and holds its
-    /// rows' locks until it commits, stays short.
+    /// Workflows per window of the walk and at most per delete transaction; default 100. The
+    /// collection walks the workflows in creation order one window at a time
+    /// ([`ManagementStore::collectable_workflows`](dbos_storage_core::ManagementStore::collectable_workflows)),
+    /// each window resuming where the last one ended, so each selection reads about this many
+    /// index entries however many rows earlier batches deleted; each window's collectable
+    /// workflows are deleted in one transaction, which deletes each workflow's input, output
+    /// and steps too and holds its rows' locks until it commits, so it stays short.
     pub batch_size: u32,
     /// Workflow ids per table in each window of the orphan sweep that follows the batches
     /// ([`ManagementStore::sweep_orphans`](dbos_storage_core::ManagementStore::sweep_orphans));
@@ -125,6 +129,9 @@ pub struct GcReport {
 /// # Behavior
 /// - Runs under the [`GC_LEASE`] lease: one collector per database at a time, on every backend,
 ///   without advisory locks. Every batch renews the lease and is fenced by it.
+/// - Walks the workflows once, oldest first, in windows of [`GcOptions::batch_size`], and
+///   deletes the collectable ones of each window. A workflow that becomes collectable behind
+///   the walk's position (it finishes after its window was read) is left for the next run.
 /// - Never deletes a `PENDING`, `ENQUEUED` or `DELAYED` workflow, nor one resumed between being
 ///   selected and being deleted (nor its application rows).
 /// - Each batch deletes its workflows, then the application rows of exactly the workflows
@@ -178,24 +185,28 @@ async fn collect_under_lease(
     started_at: EpochMs,
 ) -> Result<GcReport> {
     let mut report = GcReport::default();
+    let mut batch_start: Option<CreationPosition> = None;
     loop {
-        let ids = system
-            .collectable_workflows(options.policy, options.batch_size)
+        let window = system
+            .collectable_workflows(options.policy, batch_start.as_ref(), options.batch_size)
             .await?;
-        if ids.is_empty() {
-            break;
+        let ids = window.workflow_ids;
+        if !ids.is_empty() {
+            let deleted = system.delete_collected(lease, &ids).await?;
+            tracing::debug!(selected = ids.len(), deleted = deleted.len(), "GC batch");
+            // A workflow resumed since the window was read stays (it is not deleted).
+            if !deleted.is_empty() {
+                if let Some(app) = app {
+                    report.app_rows += app.delete_transaction_outputs(&deleted, 0, None).await?;
+                }
+                report.workflows += deleted.len() as u64;
+                report.batches += 1;
+            }
         }
-        let deleted = system.delete_collected(lease, &ids).await?;
-        tracing::debug!(selected = ids.len(), deleted = deleted.len(), "GC batch");
-        if deleted.is_empty() {
-            // Every selected workflow was resumed meanwhile; they are no longer collectable.
-            continue;
+        match window.next_from {
+            Some(next) => batch_start = Some(next),
+            None => break,
         }
-        if let Some(app) = app {
-            report.app_rows += app.delete_transaction_outputs(&deleted, 0, None).await?;
-        }
-        report.workflows += deleted.len() as u64;
-        report.batches += 1;
     }
     let mut window_start: Option<String> = None;
     loop {

@@ -15,6 +15,7 @@ use dbos_storage_core::management::{
     OrphanSweepWindow, RenameApplication, RetentionPolicy, RewindRequest, StepCount, WorkflowCount,
     LEASE_APPLICATION,
 };
+use dbos_storage_core::{CollectableWindow, CreationPosition};
 use dbos_storage_core::{
     ErrorKind, ImportOptions, ListWorkflowsQuery, QueueUpdate, SystemStore, WorkflowStatus,
     INTERNAL_QUEUE,
@@ -846,6 +847,11 @@ pub async fn sweep_removes_real_orphans_window_by_window(env: &Env) {
     assert!(env.store.release_lease(&lease).await.unwrap());
 }
 
+/// Owned copies of `list`.
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
 /// Collectable workflows: cutoff on `completed_at` (else `updated_at`), the `keep_newest` rule
 /// over the whole table, oldest first, never an active workflow.
 pub async fn collectable_follows_the_policy(env: &Env) {
@@ -863,31 +869,49 @@ pub async fn collectable_follows_the_policy(env: &Env) {
         .await;
     let got = env
         .store
-        .collectable_workflows(RetentionPolicy::completed_before(35), 10)
+        .collectable_workflows(RetentionPolicy::completed_before(35), None, 10)
         .await
         .unwrap();
-    assert_eq!(got, ["c1", "c3"]);
+    assert_eq!(got, CollectableWindow::new(strings(&["c1", "c3"]), None));
     let got = env
         .store
-        .collectable_workflows(RetentionPolicy::default().keep_newest(2), 10)
+        .collectable_workflows(RetentionPolicy::default().keep_newest(2), None, 10)
         .await
         .unwrap();
-    assert_eq!(got, ["c1", "c3"], "c4 and c5 are the two newest");
+    assert_eq!(
+        got.workflow_ids,
+        ["c1", "c3"],
+        "c4 and c5 are the two newest"
+    );
     let got = env
         .store
-        .collectable_workflows(RetentionPolicy::default().keep_newest(0), 1)
+        .collectable_workflows(RetentionPolicy::default().keep_newest(0), None, 1)
         .await
         .unwrap();
-    assert_eq!(got, ["c1"]);
+    let c2 = CreationPosition::new(20, "c2");
+    assert_eq!(
+        got,
+        CollectableWindow::new(strings(&["c1"]), Some(c2.clone()))
+    );
     let got = env
         .store
-        .collectable_workflows(RetentionPolicy::default().keep_newest(9), 10)
+        .collectable_workflows(RetentionPolicy::default().keep_newest(0), Some(&c2), 2)
         .await
         .unwrap();
-    assert!(got.is_empty());
+    assert_eq!(
+        got,
+        CollectableWindow::new(strings(&["c3"]), Some(CreationPosition::new(40, "c4"))),
+        "the window from c2 holds c2 (pending) and c3"
+    );
+    let got = env
+        .store
+        .collectable_workflows(RetentionPolicy::default().keep_newest(9), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(got, CollectableWindow::default());
     let e = env
         .store
-        .collectable_workflows(RetentionPolicy::default(), 10)
+        .collectable_workflows(RetentionPolicy::default(), None, 10)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
@@ -945,14 +969,24 @@ pub async fn interrupted_gc_finishes_like_a_clean_one(env: &Env, clean: &Env) {
     .await
     .unwrap();
     assert_eq!(report.workflows, 8);
-    assert_eq!(report.batches, 3);
+    // Windows of 3 in creation order: gp, ge, g0 | g1-g3 | g4-g6 | g7.
+    assert_eq!(report.batches, 4);
     assert_eq!(report.orphans, OrphanSweep::new(0, 0, 1));
 
     // The first batch of a collector that then dies without releasing its lease.
     let lease = Lease::new(GC_LEASE, "killed", Duration::from_secs(600));
     assert!(env.store.acquire_lease(&lease).await.unwrap().acquired);
-    let first = env.store.collectable_workflows(policy, 3).await.unwrap();
-    assert_eq!(first, ["g0", "g1", "g2"]);
+    let first = env
+        .store
+        .collectable_workflows(policy, None, 5)
+        .await
+        .unwrap()
+        .workflow_ids;
+    assert_eq!(
+        first,
+        ["g0", "g1", "g2"],
+        "the window of 5 holds gp and ge too"
+    );
     assert_eq!(
         env.store.delete_collected(&lease, &first).await.unwrap(),
         first

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use dbos_storage_core::export::InputRow;
-use dbos_storage_core::management::{prepare_forks, validate_sweep_window};
+use dbos_storage_core::management::{
+    prepare_forks, validate_collection_window, validate_sweep_window,
+};
 use dbos_storage_core::streams::is_close_sentinel;
 use dbos_storage_core::ManagementStore;
 use dbos_storage_core::{
@@ -17,9 +19,10 @@ use dbos_storage_core::{
     INTERNAL_QUEUE,
 };
 use dbos_storage_core::{
-    AttributeUpdate, DeleteOptions, ExportedWorkflow, ForkRequest, ForkStart, ForkedWorkflow,
-    ImportOptions, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweepWindow, RenameApplication,
-    RenameReport, RetentionPolicy, RewindRequest, RewoundWorkflow,
+    AttributeUpdate, CollectableWindow, CreationPosition, DeleteOptions, ExportedWorkflow,
+    ForkRequest, ForkStart, ForkedWorkflow, ImportOptions, Lease, LeaseState, Metrics,
+    MetricsQuery, OrphanSweepWindow, RenameApplication, RenameReport, RetentionPolicy,
+    RewindRequest, RewoundWorkflow,
 };
 
 use std::collections::BTreeSet;
@@ -97,10 +100,12 @@ impl ManagementStore for MemoryStore {
     async fn collectable_workflows(
         &self,
         policy: RetentionPolicy,
+        from: Option<&CreationPosition>,
         limit: u32,
-    ) -> Result<Vec<String>> {
+    ) -> Result<CollectableWindow> {
         policy.validate()?;
-        Ok(self.open()?.collectable(policy, limit))
+        validate_collection_window(from, limit)?;
+        Ok(self.open()?.collectable(policy, from, limit))
     }
 
     async fn delete_collected(

@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dbos_storage_core::{
-    duration_ms, EpochMs, Error, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweep,
-    OrphanSweepWindow, RenameApplication, RenameReport, Result, RetentionPolicy, StepCount,
-    WorkflowCount, WorkflowStatus,
+    duration_ms, CollectableWindow, CreationPosition, EpochMs, Error, Lease, LeaseState, Metrics,
+    MetricsQuery, OrphanSweep, OrphanSweepWindow, RenameApplication, RenameReport, Result,
+    RetentionPolicy, StepCount, WorkflowCount, WorkflowStatus,
 };
 
 use super::statuses::StatusMeaning;
@@ -103,11 +103,18 @@ impl State {
         }
     }
 
-    /// The ids of [`ManagementStore::collectable_workflows`]: finished workflows that finished
-    /// before the cutoff or are older than the `keep_newest` newest workflows, oldest first.
+    /// One window of [`ManagementStore::collectable_workflows`]: the first `limit` workflows
+    /// (any status) at or after `from` in creation order, `(created_at, id)` with ids in byte
+    /// order (the order of the test databases' ids), and among them the finished ones that
+    /// finished before the cutoff or are older than the `keep_newest` newest workflows.
     ///
     /// [`ManagementStore::collectable_workflows`]: dbos_storage_core::ManagementStore::collectable_workflows
-    pub(super) fn collectable(&self, policy: RetentionPolicy, limit: u32) -> Vec<String> {
+    pub(super) fn collectable(
+        &self,
+        policy: RetentionPolicy,
+        from: Option<&CreationPosition>,
+        limit: u32,
+    ) -> CollectableWindow {
         let mut by_age: Vec<(EpochMs, &String)> = self
             .workflows
             .values()
@@ -124,8 +131,17 @@ impl State {
             None => BTreeSet::new(),
         };
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        by_age
-            .iter()
+        let mut walk = by_age.iter().filter(|(created_at, id)| {
+            from.is_none_or(|from| {
+                (*created_at, id.as_str()) >= (from.created_at, &from.workflow_id)
+            })
+        });
+        let window: Vec<&(EpochMs, &String)> = walk.by_ref().take(limit).collect();
+        let next_from = walk
+            .next()
+            .map(|(created_at, id)| CreationPosition::new(*created_at, (*id).clone()));
+        let workflow_ids = window
+            .into_iter()
             .filter(|(_, id)| {
                 let Some(row) = self.workflow(id) else {
                     return false;
@@ -136,9 +152,9 @@ impl State {
                 let surplus = policy.keep_newest.is_some() && !kept.contains(id);
                 info.status.ended() && (old || surplus)
             })
-            .take(limit)
             .map(|(_, id)| (*id).clone())
-            .collect()
+            .collect();
+        CollectableWindow::new(workflow_ids, next_from)
     }
 
     /// The fenced delete of [`ManagementStore::delete_collected`]: only workflows still

@@ -5,8 +5,8 @@
 //!
 //! Properties that are not one area keep a module named for what they check: `columns` (DBOS
 //! columns written and read back, each on its own), `forks`,
-//! `deletes`, `attributes`, `retention`, `transfer`, `metrics` and `renames` (operator
-//! operations of the management area, each with its own fixtures), `concurrency` (many tasks
+//! `deletes`, `attributes`, `retention`, `collection_windows`, `transfer`, `metrics` and
+//! `renames` (operator operations of the management area, each with its own fixtures), `concurrency` (many tasks
 //! racing for one workflow or step write), `queue_concurrency` (many claimers racing over one
 //! queue), `queue_fairness` (one worker per queue, each getting its share), `workflow_steps`
 //! (operations called from a workflow, recorded as its steps), `limits` (text at
@@ -21,6 +21,7 @@
 //! property lives in.
 
 pub mod attributes;
+pub mod collection_windows;
 pub mod columns;
 pub mod concurrency;
 pub mod deletes;

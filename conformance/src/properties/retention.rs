@@ -8,9 +8,9 @@ use dbos_storage::{across_databases::GC_LEASE, collect_garbage, GcOptions};
 use dbos_storage_core::management::{is_lease_row, LEASE_APPLICATION, LEASE_PREFIX};
 use dbos_storage_core::QueueStore;
 use dbos_storage_core::{
-    CancelOptions, ErrorKind, InsertOptions, Lease, ListWorkflowsQuery, NewWorkflow,
-    OrphanSweepWindow, QueueConflictPolicy, QueueDefinition, RetentionPolicy, StepRecord,
-    SystemStore, WorkflowStatus,
+    CancelOptions, CollectableWindow, CreationPosition, ErrorKind, InsertOptions, Lease,
+    ListWorkflowsQuery, NewWorkflow, OrphanSweepWindow, QueueConflictPolicy, QueueDefinition,
+    RetentionPolicy, StepRecord, SystemStore, WorkflowStatus,
 };
 
 use crate::checks::*;
@@ -293,8 +293,9 @@ pub async fn orphan_sweep_windows_cover_the_tables<F: Factory>(factory: &F) {
 }
 
 /// Garbage collection never deletes a `PENDING`, `ENQUEUED` or `DELAYED` workflow, however old;
-/// it deletes every finished one the policy selects, with all its rows, in batches of the given
-/// size (`ceil(n / batch)` batches), and releases its lease.
+/// it deletes every finished one the policy selects, with all its rows, in batches of at most
+/// the given size (one per window of the walk that holds a collectable workflow), and releases
+/// its lease.
 pub async fn gc_deletes_only_finished_workflows<F: Factory>(factory: &F) {
     let store = factory.create().await;
     let kept = active(&store, "a-").await;
@@ -309,7 +310,11 @@ pub async fn gc_deletes_only_finished_workflows<F: Factory>(factory: &F) {
         "collect_garbage",
     );
     assert_eq!(report.workflows, 5, "{report:?}");
-    assert_eq!(report.batches, 3, "5 workflows in batches of 2: {report:?}");
+    // Ten workflows in windows of 2: five windows, each batch at most 2 of the 5 finished.
+    assert!(
+        (3..=5).contains(&report.batches),
+        "5 workflows in windows of 2: {report:?}"
+    );
     assert_eq!(report.orphans.total(), 0, "{report:?}");
     for id in ["s1", "s2", "e1", "c1", "m1"] {
         assert_gone(&store, id, "GC").await;
@@ -350,16 +355,39 @@ pub async fn gc_follows_the_policy<F: Factory>(factory: &F) {
     finished(&store, "late", WorkflowStatus::Success).await;
     let policy = RetentionPolicy::completed_before(cutoff);
     assert_eq!(
-        ok(store.collectable_workflows(policy, 10).await, "collectable"),
-        ids(&["early-1", "early-2"]),
-        "finished before the cutoff, oldest first"
+        ok(
+            store.collectable_workflows(policy, None, 10).await,
+            "collectable"
+        ),
+        CollectableWindow::new(ids(&["early-1", "early-2"]), None),
+        "finished before the cutoff, oldest first; the window reached the end"
+    );
+    let position = |id: &'static str| {
+        let store = &store;
+        async move { CreationPosition::new(get(store, id).await.created_at, id) }
+    };
+    assert_eq!(
+        ok(
+            store.collectable_workflows(policy, None, 1).await,
+            "collectable, a window of 1"
+        ),
+        CollectableWindow::new(Vec::new(), Some(position("early-1").await)),
+        "the window holds the old pending workflow alone; the next one starts after it"
+    );
+    let early_2 = position("early-2").await;
+    assert_eq!(
+        ok(
+            store.collectable_workflows(policy, None, 2).await,
+            "collectable, a window of 2"
+        ),
+        CollectableWindow::new(ids(&["early-1"]), Some(early_2.clone()))
     );
     assert_eq!(
         ok(
-            store.collectable_workflows(policy, 1).await,
-            "collectable, limit 1"
+            store.collectable_workflows(policy, Some(&early_2), 2).await,
+            "collectable, the second window of 2"
         ),
-        ids(&["early-1"])
+        CollectableWindow::new(ids(&["early-2"]), None)
     );
     let report = ok(
         collect_garbage(&store as &dyn SystemStore, None, GcOptions::new(policy)).await,
@@ -382,10 +410,10 @@ pub async fn gc_follows_the_policy<F: Factory>(factory: &F) {
     let policy = RetentionPolicy::default().keep_newest(3);
     assert_eq!(
         ok(
-            store.collectable_workflows(policy, 10).await,
+            store.collectable_workflows(policy, None, 10).await,
             "collectable by count"
         ),
-        ids(&["late", "k1"]),
+        CollectableWindow::new(ids(&["late", "k1"]), None),
         "keeps newest, k3, k2; the old PENDING one is never collectable"
     );
     let report = ok(
@@ -399,7 +427,7 @@ pub async fn gc_follows_the_policy<F: Factory>(factory: &F) {
     );
     err(
         store
-            .collectable_workflows(RetentionPolicy::default(), 10)
+            .collectable_workflows(RetentionPolicy::default(), None, 10)
             .await,
         ErrorKind::InvalidInput,
         "a policy without a rule",
@@ -465,8 +493,13 @@ pub async fn gc_resumes_after_an_interruption<F: Factory>(factory: &F) {
         let killed = gc_lease("killed", ttl);
         // The killed run: its lease, one batch, and no release.
         assert!(ok(store.acquire_lease(&killed).await, "killed run: lease").acquired);
-        let batch = ok(store.collectable_workflows(policy, 2).await, "first batch");
-        assert_eq!(batch.len(), 2);
+        // A window of 5 holds the three active workflows, f0 and f1.
+        let batch = ok(
+            store.collectable_workflows(policy, None, 5).await,
+            "first batch",
+        )
+        .workflow_ids;
+        assert_eq!(batch, ids(&["f0", "f1"]));
         let deleted = ok(
             store.delete_collected(&killed, &batch).await,
             "first delete",

@@ -44,28 +44,41 @@ pub(crate) const RELEASE_LEASE: &str = "\
 DELETE FROM {schema}.queues WHERE name = $1 AND queue_id = $2 RETURNING name";
 
 // language=SQL
-/// Up to `$3` finished workflows, oldest first, that finished before `$1` (NULL: no cutoff) or
-/// are not among the `$2` newest workflows of the table (NULL: no count rule). The `cut` row is
-/// the newest workflow outside the kept ones.
+/// One window of the walk over workflows in creation order: the first `$3 + 1` workflows (any
+/// status) at or after position (`$4` created_at, `$5` id), in `(created_at, workflow_uuid)`
+/// order, each with whether retention may delete it: finished, and finished before `$1` (NULL:
+/// no cutoff) or not among the `$2` newest workflows of the table (NULL: no count rule). The
+/// first `$3` rows are the window; the last, if there is one, is where the next window starts.
+///
+/// The walk seeks the creation-time index to `$4` and reads on from there, so the statement
+/// reads about `$3` index entries (plus those created in `$4`'s millisecond before `$5`),
+/// whatever earlier windows deleted. The `cut` row is the newest workflow outside the kept
+/// ones, read once (`MATERIALIZED`) rather than once per row of the window.
 pub(crate) const SELECT_COLLECTABLE: &str = concat!(
-    "WITH cut AS (
+    "WITH cut AS MATERIALIZED (
     SELECT created_at, workflow_uuid FROM {schema}.workflow_status
     ORDER BY created_at DESC, workflow_uuid DESC
     LIMIT 1 OFFSET COALESCE($2::bigint, 0)
+), walk AS (
+    SELECT ws.created_at, ws.workflow_uuid, ws.status, ws.completed_at, ws.updated_at
+    FROM {schema}.workflow_status ws
+    WHERE ws.created_at >= $4::bigint
+      AND (ws.created_at > $4::bigint OR ws.workflow_uuid >= $5::text)
+    ORDER BY ws.created_at, ws.workflow_uuid
+    LIMIT $3::bigint + 1
 )
-SELECT ws.workflow_uuid FROM {schema}.workflow_status ws
-WHERE ws.status IN ",
+SELECT w.created_at, w.workflow_uuid,
+    w.status IN ",
     terminal_statuses!(),
-    "
-  AND ((
-        $1::bigint IS NOT NULL AND COALESCE(ws.completed_at, ws.updated_at) < $1::bigint
+    " AND ((
+        $1::bigint IS NOT NULL AND COALESCE(w.completed_at, w.updated_at) < $1::bigint
     ) OR (
         $2::bigint IS NOT NULL AND EXISTS (
             SELECT 1 FROM cut
-            WHERE (ws.created_at, ws.workflow_uuid) <= (cut.created_at, cut.workflow_uuid))
-    ))
-ORDER BY ws.created_at, ws.workflow_uuid
-LIMIT $3"
+            WHERE (w.created_at, w.workflow_uuid) <= (cut.created_at, cut.workflow_uuid))
+    )) AS collectable
+FROM walk w
+ORDER BY w.created_at, w.workflow_uuid"
 );
 
 // language=SQL

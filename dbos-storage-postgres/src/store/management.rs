@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use dbos_storage_core::export::{ExportedWorkflow, ImportOptions};
 use dbos_storage_core::management::{
-    AttributeUpdate, DeleteOptions, ForkRequest, ForkedWorkflow, Lease, LeaseState, Metrics,
-    MetricsQuery, OrphanSweepWindow, RenameApplication, RenameReport, RetentionPolicy,
-    RewindRequest, RewoundWorkflow,
+    AttributeUpdate, CollectableWindow, CreationPosition, DeleteOptions, ForkRequest,
+    ForkedWorkflow, Lease, LeaseState, Metrics, MetricsQuery, OrphanSweepWindow, RenameApplication,
+    RenameReport, RetentionPolicy, RewindRequest, RewoundWorkflow,
 };
 use dbos_storage_core::{validate, CancelOptions, ManagementStore, Result, ResumeOptions};
 use dbos_storage_driver_kit::decisions::cancel_resume::{
@@ -251,9 +251,10 @@ impl ManagementStore for PostgresStore {
     async fn collectable_workflows(
         &self,
         policy: RetentionPolicy,
+        from: Option<&CreationPosition>,
         limit: u32,
-    ) -> Result<Vec<String>> {
-        self.collectable(policy, limit).await
+    ) -> Result<CollectableWindow> {
+        self.collectable(policy, from, limit).await
     }
 
     async fn delete_collected(

@@ -826,6 +826,10 @@ pub(crate) mod plan_check {
         pub(crate) returned: u64,
         /// Whether the server JIT-compiled the statement.
         pub(crate) jit_compiled: bool,
+        /// Buffers (8 kB pages of tables and indexes) the statement's plan touched, found in
+        /// shared buffers or read (`EXPLAIN (BUFFERS)`): what its scans cost, dead index
+        /// entries included, which no row count shows.
+        pub(crate) blocks: u64,
     }
 
     /// Runs `statement` (prepared as `q`) for `args` once with a custom and once with a generic
@@ -849,7 +853,9 @@ pub(crate) mod plan_check {
                 .unwrap();
             let mut text = String::new();
             for row in client
-                .simple_query(&format!("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE q({args})"))
+                .simple_query(&format!(
+                    "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE q({args})"
+                ))
                 .await
                 .unwrap()
             {
@@ -865,6 +871,8 @@ pub(crate) mod plan_check {
                 read_of_all_tables: rows_scanned(root, None),
                 returned: root["Actual Rows"].as_u64().unwrap_or(0),
                 jit_compiled: plan[0].get("JIT").is_some(),
+                blocks: root["Shared Hit Blocks"].as_u64().unwrap_or(0)
+                    + root["Shared Read Blocks"].as_u64().unwrap_or(0),
             };
             out.push((counted, serde_json::to_string_pretty(root).unwrap()));
         }

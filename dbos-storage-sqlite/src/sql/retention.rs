@@ -35,19 +35,39 @@ macro_rules! terminal_statuses {
 }
 
 // language=SQL
-/// Finished workflows a policy lets retention delete, oldest first. Named parameters:
-/// `:completed_before` (NULL = no cutoff), `:keep_newest` (NULL = no count rule; the newest
-/// this-many rows of any status are kept), `:limit`.
+/// One window of the walk over workflows in creation order: the first `:limit + 1` workflows
+/// (any status) at or after position (`:from_created_at`, `:from_id`), in
+/// `(created_at, workflow_uuid)` order, each with whether retention may delete it: finished, and
+/// finished before `:completed_before` (NULL: no cutoff) or not among the `:keep_newest` newest
+/// workflows of the table (NULL: no count rule). The first `:limit` rows are the window; the
+/// last, if there is one, is where the next window starts.
+///
+/// The walk seeks the creation-time index to `:from_created_at` and reads on from there, so
+/// the statement reads about `:limit` index entries (plus those created in the start's
+/// millisecond before `:from_id`), whatever earlier windows deleted. The newest workflow
+/// outside the kept ones is an uncorrelated subquery, which SQLite runs once.
 pub(crate) const COLLECTABLE_WORKFLOWS: &str = concat!(
-    "SELECT ws.workflow_uuid FROM workflow_status ws WHERE ws.status IN ",
+    "WITH walk AS (
+    SELECT ws.created_at, ws.workflow_uuid, ws.status, ws.completed_at, ws.updated_at
+    FROM workflow_status ws
+    WHERE ws.created_at >= :from_created_at
+      AND (ws.created_at > :from_created_at OR ws.workflow_uuid >= :from_id)
+    ORDER BY ws.created_at, ws.workflow_uuid
+    LIMIT :limit + 1
+)
+SELECT w.created_at, w.workflow_uuid,
+    w.status IN ",
     terminal_statuses!(),
-    " AND ( \
-         (:completed_before IS NOT NULL \
-          AND COALESCE(ws.completed_at, ws.updated_at) < :completed_before) \
-      OR (:keep_newest IS NOT NULL AND ws.workflow_uuid NOT IN ( \
-             SELECT n.workflow_uuid FROM workflow_status n \
-             ORDER BY n.created_at DESC, n.workflow_uuid DESC LIMIT :keep_newest))) \
-     ORDER BY ws.created_at, ws.workflow_uuid LIMIT :limit"
+    " AND (
+        (:completed_before IS NOT NULL
+         AND COALESCE(w.completed_at, w.updated_at) < :completed_before)
+     OR (:keep_newest IS NOT NULL AND (w.created_at, w.workflow_uuid) <= (
+            SELECT n.created_at, n.workflow_uuid FROM workflow_status n
+            ORDER BY n.created_at DESC, n.workflow_uuid DESC
+            LIMIT 1 OFFSET COALESCE(:keep_newest, 0)))
+    ) AS collectable
+FROM walk w
+ORDER BY w.created_at, w.workflow_uuid"
 );
 
 // language=SQL

@@ -7,10 +7,10 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use dbos_storage_core::export::{ExportedWorkflow, ImportOptions};
 use dbos_storage_core::{
-    validate, AttributeUpdate, CancelOptions, DeleteOptions, Error, ForkRequest, ForkedWorkflow,
-    Lease, LeaseState, ManagementStore, Metrics, MetricsQuery, OrphanSweepWindow,
-    RenameApplication, RenameReport, Result, ResumeOptions, RetentionPolicy, RewindRequest,
-    RewoundWorkflow,
+    validate, AttributeUpdate, CancelOptions, CollectableWindow, CreationPosition, DeleteOptions,
+    Error, ForkRequest, ForkedWorkflow, Lease, LeaseState, ManagementStore, Metrics, MetricsQuery,
+    OrphanSweepWindow, RenameApplication, RenameReport, Result, ResumeOptions, RetentionPolicy,
+    RewindRequest, RewoundWorkflow,
 };
 use dbos_storage_driver_kit::decisions::cancel_resume::{
     distinct, ensure_all_exist, in_order_of, resume_queue,
@@ -224,9 +224,10 @@ impl ManagementStore for SqliteStore {
     async fn collectable_workflows(
         &self,
         policy: RetentionPolicy,
+        from: Option<&CreationPosition>,
         limit: u32,
-    ) -> Result<Vec<String>> {
-        retention::collectable_workflows(self, policy, limit).await
+    ) -> Result<CollectableWindow> {
+        retention::collectable_workflows(self, policy, from, limit).await
     }
 
     async fn delete_collected(
