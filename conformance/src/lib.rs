@@ -272,6 +272,7 @@ macro_rules! __properties {
             [machines:
                 queues_match_the_model
                 messaging_matches_the_model
+                mixed_matches_the_model
             ]
             [concurrency:
                 one_step_record_wins

@@ -26,7 +26,7 @@ use crate::normalize::Snapshot;
 use crate::Factory;
 
 /// Workflows; the last is never inserted.
-const WORKFLOWS: [&str; 4] = ["m0", "m1", "m2", "missing"];
+pub(crate) const WORKFLOWS: [&str; 4] = ["m0", "m1", "m2", "missing"];
 const TOPICS: [Option<&str>; 2] = [None, Some("t")];
 const KEYS: [&str; 2] = ["k0", "k1"];
 const IDEMPOTENCY_KEYS: [&str; 2] = ["i0", "i1"];
@@ -275,7 +275,13 @@ fn wait() -> AwaitOptions {
 
 impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let w = &WORKFLOWS;
+        self.render(f, &WORKFLOWS)
+    }
+}
+
+impl Op {
+    /// The Rust call, over `w` (the world's workflow ids).
+    pub(crate) fn render(&self, f: &mut fmt::Formatter<'_>, w: &[&str]) -> fmt::Result {
         match self {
             Op::Insert { wf } => write!(
                 f,
@@ -385,7 +391,9 @@ impl fmt::Debug for Op {
     }
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// One operation over a world of [`WORKFLOWS`]' size (the last id never inserted by
+/// [`Op::Insert`]).
+pub(crate) fn op() -> impl Strategy<Value = Op> {
     let n = WORKFLOWS.len();
     let workflow = || 0..WORKFLOWS.len() - 1;
     let any_wf = move || 0..n;
