@@ -273,6 +273,7 @@ macro_rules! __properties {
                 queues_match_the_model
                 messaging_matches_the_model
                 mixed_matches_the_model
+                registry_matches_the_model
             ]
             [concurrency:
                 one_step_record_wins

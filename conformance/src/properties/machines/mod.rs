@@ -22,9 +22,11 @@ pub(crate) mod harness;
 pub mod messaging;
 pub mod mixed;
 pub mod queues;
+pub mod registry;
 pub(crate) mod render;
 mod views;
 
 pub use messaging::messaging_matches_the_model;
 pub use mixed::mixed_matches_the_model;
 pub use queues::queues_match_the_model;
+pub use registry::registry_matches_the_model;
