@@ -3,7 +3,8 @@
 //! children); forks and rewinds of workflows with steps, events and streams, and sends to forks;
 //! garbage collection (leases, collectable listings, fenced deletes) while work is queued,
 //! claimed or running; attribute updates; and export followed by import (over the same rows, or
-//! after a delete).
+//! after a delete); and direct recovery of running workflows (take-overs fenced by the previous
+//! owner's token, dead-lettering past a limit).
 //!
 //! The world is three workflows (`x0`, `x1`, `x2`) and the id every fork takes (`f0`); every
 //! messaging operation of [`super::messaging`] runs here too, over this world. Leases live one
@@ -15,8 +16,8 @@ use std::time::Duration;
 
 use dbos_storage_core::{
     AttributeUpdate, CancelOptions, ClaimRequest, DeleteOptions, EpochMs, ForkRequest, ForkStart,
-    ImportOptions, InsertOptions, Lease, NewWorkflow, Outcome, Payload, ResumeOptions,
-    RetentionPolicy, RewindRequest, StepRecord, SystemStore, INTERNAL_QUEUE,
+    ImportOptions, InsertOptions, Lease, NewWorkflow, Outcome, Payload, RecoveryRequest,
+    ResumeOptions, RetentionPolicy, RewindRequest, StepRecord, SystemStore, INTERNAL_QUEUE,
 };
 use proptest::prelude::*;
 
@@ -101,6 +102,21 @@ pub(crate) enum Op {
         delete_first: bool,
         replace: bool,
     },
+    Recover {
+        wf: usize,
+        expected: usize,
+        token: usize,
+        max_attempts: Option<i64>,
+    },
+}
+
+/// Owner tokens of direct recovery: the creator's, then the recoverers'.
+const RECOVERY_TOKENS: [&str; 3] = ["o", "r0", "r1"];
+
+fn recovery(wf: &str, expected: usize, token: usize, max_attempts: Option<i64>) -> RecoveryRequest {
+    RecoveryRequest::from_owner(wf, RECOVERY_TOKENS[expected], "e1")
+        .owner_xid(RECOVERY_TOKENS[token])
+        .max_recovery_attempts(max_attempts)
 }
 
 fn lease(holder: usize, long: bool) -> Lease {
@@ -281,6 +297,19 @@ impl fmt::Debug for Op {
                      ImportOptions::default().replace_existing({replace})).await"
                 )
             }
+            Op::Recover {
+                wf,
+                expected,
+                token,
+                max_attempts,
+            } => write!(
+                f,
+                "let _ = store.recover_workflow(RecoveryRequest::from_owner({}, {}, \"e1\")\
+                 .owner_xid({}).max_recovery_attempts({max_attempts:?})).await",
+                lit(w[*wf]),
+                lit(RECOVERY_TOKENS[*expected]),
+                lit(RECOVERY_TOKENS[*token])
+            ),
         }
     }
 }
@@ -332,6 +361,13 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         2 => (wf(), any::<bool>(), any::<bool>())
             .prop_map(|(wf, delete_first, replace)| Op::Reimport { wf, delete_first, replace }),
+        2 => (wf(), 0..RECOVERY_TOKENS.len(), 1..RECOVERY_TOKENS.len(), proptest::option::of(0..=1i64))
+            .prop_map(|(wf, expected, token, max_attempts)| Op::Recover {
+                wf,
+                expected,
+                token,
+                max_attempts,
+            }),
     ]
 }
 
@@ -471,6 +507,16 @@ async fn run(store: &dyn SystemStore, op: &Op, now: EpochMs) -> Observed {
                 .await;
             observe(kind_pair(deleted, imported))
         }
+        Op::Recover {
+            wf,
+            expected,
+            token,
+            max_attempts,
+        } => observe(
+            store
+                .recover_workflow(recovery(w[*wf], *expected, *token, *max_attempts))
+                .await,
+        ),
     }
 }
 

@@ -4,11 +4,12 @@
 //!
 //! Each machine is one module: `queues` (enqueue with deduplication, priority, delay, debounce
 //! and partitions; claims under every limit; cancel and resume of queued work; deadlines;
-//! recovery and dead-lettering; versions), `messaging` (messages, events and streams) and
-//! `mixed` (the areas together: deletes of workflows with messages, forks of workflows with
-//! events and streams, garbage collection while work is queued). [`harness`] runs them all the
-//! same way; [`render`] prints operations as the Rust calls that reproduce them, so a shrunk
-//! failing sequence can be pasted into a test.
+//! recovery and dead-lettering; versions), `messaging` (messages, events and streams),
+//! `registry` (schedules, versions and the queue registry) and `mixed` (the areas together:
+//! deletes of workflows with messages, forks of workflows with events and streams, garbage
+//! collection while work is queued, export and import). The crate-private `harness` runs them
+//! all the same way, and `render` prints operations as the Rust calls that reproduce them, so a
+//! shrunk failing sequence can be pasted into a test.
 //!
 //! Results are compared exactly where the trait docs promise exactness (claimed ids in dequeue
 //! order, stop reasons, error kinds, offsets, outcomes) and normalized where they leave freedom:
