@@ -60,14 +60,15 @@ pub(crate) trait Machine {
     }
 }
 
-/// The sequence as Rust: one statement per line, after the binding of `now` the times use.
-pub(crate) fn as_rust<Op: Debug>(ops: &[Op]) -> String {
-    let mut text = String::from(
-        "    // `store` is the store under test; pause 2 ms after each call\n    let now = \
-         dbos_storage_core::now_epoch_ms();\n",
-    );
+/// The sequence as Rust: one statement per line, each followed by its pause, after the binding
+/// of `now` the times use; `store` is the store under test.
+pub(crate) fn as_rust<M: Machine>(ops: &[M::Op]) -> String {
+    let mut text = String::from("    let now = dbos_storage_core::now_epoch_ms();\n");
     for op in ops {
-        text.push_str(&format!("    {op:?};\n"));
+        text.push_str(&format!(
+            "    {op:?};\n    tokio::time::sleep(Duration::from_millis({})).await;\n",
+            M::pause(op).as_millis()
+        ));
     }
     text
 }
@@ -121,7 +122,7 @@ pub(crate) async fn check<F: Factory, M: Machine>(factory: &F, machine: &str) {
             "the {machine} machine: the store disagrees with the reference model.\n{reason}\n\
              minimal sequence ({} operations):\n{}",
             ops.len(),
-            as_rust(&ops)
+            as_rust::<M>(&ops)
         ),
         Err(TestError::Abort(reason)) => {
             panic!("the {machine} machine aborted: {reason}")
