@@ -71,9 +71,15 @@ impl Who {
     }
 }
 
+/// A workflow of the first `workflows`, mostly the first, so that sends, receives, events and
+/// streams meet on one workflow often.
+fn mostly_first(workflows: usize) -> impl Strategy<Value = usize> {
+    prop_oneof![2 => Just(0), 1 => 0..workflows]
+}
+
 pub(crate) fn who(workflows: usize) -> impl Strategy<Value = Who> {
     (
-        0..workflows,
+        mostly_first(workflows),
         1..=5i32,
         any::<bool>(),
         proptest::option::weighted(0.3, 0..TOKENS.len()),
@@ -135,8 +141,8 @@ fn value(v: u8) -> Payload {
 pub(crate) fn messages(workflows: usize) -> impl Strategy<Value = Vec<Message>> {
     proptest::collection::vec(
         (
-            0..workflows,
-            0..TOPICS.len(),
+            mostly_first(workflows),
+            prop_oneof![2 => Just(0), 1 => Just(1)],
             proptest::option::of(0..IDEMPOTENCY_KEYS.len()),
             0..4u8,
         )
@@ -408,7 +414,7 @@ pub(crate) fn op() -> impl Strategy<Value = Op> {
         4 => workflow().prop_map(|wf| Op::Insert { wf }),
         5 => (messages(n), proptest::option::of(who(n)))
             .prop_map(|(messages, who)| Op::Send { messages, who }),
-        4 => (direct(), 1..=5i32, 0..TOPICS.len())
+        4 => (direct(), 1..=5i32, prop_oneof![2 => Just(0), 1 => Just(1)])
             .prop_map(|(who, timeout_fid, topic)| Op::Recv { who, timeout_fid, topic }),
         1 => any_wf().prop_map(|wf| Op::Notifications { wf }),
         3 => (who(n), 0..KEYS.len(), 0..4u8)

@@ -336,7 +336,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(wf, fid, error)| Op::Step { wf, fid, error }),
         1 => (messages(n), proptest::option::of(who(n)))
             .prop_map(|(messages, who)| Op::SendToForks { messages, who }),
-        3 => (0..FORK, 1..=6i32).prop_map(|(source, start)| Op::Fork { source, start }),
+        3 => (prop_oneof![2 => Just(0), 1 => 0..FORK], 1..=6i32)
+            .prop_map(|(source, start)| Op::Fork { source, start }),
         1 => (wf(), 1..=6i32).prop_map(|(wf, start)| Op::Rewind { wf, start }),
         2 => (wfs(), any::<bool>()).prop_map(|(wfs, children)| Op::Delete { wfs, children }),
         2 => (0..QUEUES.len()).prop_map(|queue| Op::Claim { queue }),
