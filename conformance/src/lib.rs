@@ -37,6 +37,7 @@ pub use tempfile;
 /// after the modules of [`properties`] (`lifecycle`, `workflows`, `steps`, `management`,
 /// `forks`, `deletes`, `attributes`, `retention`, `collection_windows`, `transfer`, `metrics`, `renames`, `schedules`,
 /// `queues`, `versions`, `messages`, `events`, `streams`, `queue_concurrency`, `queue_fairness`, `state_machine`,
+/// `machines`,
 /// `concurrency`, `histories`, `retry`), so
 /// `cargo test` reports e.g. `workflows::list_prefix_is_literal`. Put the invocation at the
 /// root of a test file (or in a module of its own).
@@ -272,6 +273,12 @@ macro_rules! __properties {
             ]
             [state_machine:
                 matches_reference_model
+            ]
+            [machines:
+                queues_match_the_model
+                messaging_matches_the_model
+                mixed_matches_the_model
+                registry_matches_the_model
             ]
             [concurrency:
                 one_step_record_wins

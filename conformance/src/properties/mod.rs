@@ -17,6 +17,9 @@
 //! and the hand-back of a claimed workflow to its queue (queue area), `stream_steps` the
 //! checkpointed stream reads of a workflow (streams area).
 //!
+//! `machines` holds one model-based state machine per area (queues, messaging) and one that
+//! mixes the areas, each in its own module, run like `state_machine`.
+//!
 //! [`suite!`](crate::suite) generates one test per property, in a module named like the one the
 //! property lives in.
 
@@ -30,6 +33,7 @@ pub mod forks;
 pub mod histories;
 pub mod lifecycle;
 pub mod limits;
+pub mod machines;
 pub mod management;
 pub mod messages;
 pub mod metrics;

@@ -1,0 +1,72 @@
+//! Normalized views of what messages, events and streams left behind, which the machines
+//! compare at the end of a case (and on demand).
+
+use dbos_storage_core::{Notification, SystemStore};
+
+use super::harness::{observe, Observed};
+
+/// The messages sent to `workflow_id`, in send order, normalized: send times and generated
+/// message ids (uuids) go, an idempotent message keeps its `"{key}::{destination}"` id, and
+/// messages sent in the same millisecond (one batch), which the contract does not order, are
+/// sorted by topic and value.
+pub(crate) fn normalize_notifications(list: Vec<Notification>) -> Vec<String> {
+    let mut groups: Vec<(i64, Vec<String>)> = Vec::new();
+    for n in list {
+        let id = if n.message_id.contains("::") {
+            n.message_id.clone()
+        } else {
+            "(uuid)".to_owned()
+        };
+        let line = format!(
+            "{id} topic={:?} message={:?} consumed={} by={:?}",
+            n.topic, n.message, n.consumed, n.consumed_by_function_id
+        );
+        match groups.last_mut() {
+            Some((at, group)) if *at == n.created_at_epoch_ms => group.push(line),
+            _ => groups.push((n.created_at_epoch_ms, vec![line])),
+        }
+    }
+    groups
+        .into_iter()
+        .flat_map(|(_, mut group)| {
+            group.sort();
+            group
+        })
+        .collect()
+}
+
+/// The messages of `workflow_id`, normalized ([`normalize_notifications`]).
+pub(crate) async fn notifications(store: &dyn SystemStore, workflow_id: &str) -> Observed {
+    observe(
+        store
+            .list_notifications(workflow_id)
+            .await
+            .map(normalize_notifications),
+    )
+}
+
+/// The events, the event history and the stream rows of `workflow_id`, as an export reads them
+/// (none of them carries a time), each sorted.
+pub(crate) async fn published(store: &dyn SystemStore, workflow_id: &str) -> Observed {
+    observe(
+        store
+            .export_workflows(&[workflow_id.to_owned()], false)
+            .await
+            .map(|export| {
+                export
+                    .into_iter()
+                    .map(|mut wf| {
+                        wf.events.sort_by(|a, b| a.key.cmp(&b.key));
+                        wf.event_history
+                            .sort_by(|a, b| (a.function_id, &a.key).cmp(&(b.function_id, &b.key)));
+                        wf.streams
+                            .sort_by(|a, b| (&a.key, a.offset).cmp(&(&b.key, b.offset)));
+                        format!(
+                            "events {:?} history {:?} streams {:?}",
+                            wf.events, wf.event_history, wf.streams
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }),
+    )
+}
