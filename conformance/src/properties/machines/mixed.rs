@@ -265,8 +265,8 @@ impl fmt::Debug for Op {
                 f,
                 "let collectable = store.collectable_workflows({{ let mut p = \
                  RetentionPolicy::default(); p.completed_before = {}; p.keep_newest = {:?}; p \
-                 }}, {limit}).await.unwrap_or_default(); let _ = \
-                 store.delete_collected({}, &collectable).await",
+                 }}, None, {limit}).await.unwrap_or_default(); let _ = \
+                 store.delete_collected({}, &collectable.workflow_ids).await",
                 match cutoff {
                     Some(at) => format!("Some({at:?})"),
                     None => "None".to_owned(),
@@ -476,14 +476,22 @@ async fn run(store: &dyn SystemStore, op: &Op, now: EpochMs) -> Observed {
             keep_newest,
             limit,
         } => {
-            let collectable = store
-                .collectable_workflows(policy(*cutoff, *keep_newest, now), *limit)
+            let window = store
+                .collectable_workflows(policy(*cutoff, *keep_newest, now), None, *limit)
                 .await;
-            let deleted = match &collectable {
-                Ok(ids) => observe_set(store.delete_collected(&lease(*holder, true), ids).await),
+            let deleted = match &window {
+                Ok(window) => observe_set(
+                    store
+                        .delete_collected(&lease(*holder, true), &window.workflow_ids)
+                        .await,
+                ),
                 Err(_) => Ok("not run".to_owned()),
             };
-            observe(collectable.map(|ids| (ids, deleted)))
+            // The next window's start is compared by id: creation times are each store's own.
+            observe(window.map(|window| {
+                let next = window.next_from.map(|position| position.workflow_id);
+                (window.workflow_ids, next, deleted)
+            }))
         }
         Op::Reimport {
             wf,
