@@ -387,7 +387,7 @@ impl State {
         let (started_at_epoch_ms, completed_at_epoch_ms) =
             (step.started_column(), step.completed_column());
         let (output, error, serialization) = match step.outcome {
-            None => (None, None, None),
+            None | Some(Outcome::Void) => (None, None, None),
             Some(Outcome::Output(p)) => (Some(p.text), None, p.serialization),
             Some(Outcome::Error(p)) => (None, Some(p.text), p.serialization),
         };
