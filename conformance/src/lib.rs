@@ -153,6 +153,7 @@ macro_rules! __properties {
                 rewinds_and_schedule_changes_replay
                 debounces_replay_without_extending_again
                 callers_are_checked_and_not_recorded
+                a_workflow_cannot_delete_itself_as_a_step
             ]
             [retention:
                 leases_are_exclusive_and_expire

@@ -366,10 +366,18 @@ impl DebounceRequest {
             crate::validate::short_name("application name", app)?;
         }
         if let Some(class) = &self.class_name {
-            crate::validate::short_name("debounced class name", class)?;
+            crate::validate::bounded(
+                "debounced class name",
+                class,
+                crate::validate::MAX_CLASS_NAME_BYTES,
+            )?;
         }
         if let Some(config) = &self.config_name {
-            crate::validate::short_name("debounced config name", config)?;
+            crate::validate::bounded(
+                "debounced config name",
+                config,
+                crate::validate::MAX_CLASS_NAME_BYTES,
+            )?;
         }
         Ok(())
     }

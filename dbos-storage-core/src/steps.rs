@@ -134,7 +134,10 @@ pub trait StepStore: Debug + Send + Sync + 'static {
     ///   [`Cancelled`](crate::ErrorKind::Cancelled), [`NotOwner`](crate::ErrorKind::NotOwner),
     ///   and [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep) when the caller's position
     ///   holds another step. None of these is recorded.
-    /// - The operation's own errors, recorded as step 4 says.
+    /// - The operation's own errors, recorded as step 4 says; among them
+    ///   [`InvalidInput`](crate::ErrorKind::InvalidInput) for a delete that would delete the
+    ///   calling workflow itself ([`crate::workflow_steps::check_caller_kept`]): the delete is
+    ///   undone and the refusal recorded.
     ///
     /// # Idempotency
     /// Idempotent: a re-run after a commit whose acknowledgement was lost finds the step recorded

@@ -560,13 +560,18 @@ impl NewWorkflow {
             crate::validate::attributes(attrs)?;
         }
         use crate::validate::{
-            MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_WORKFLOW_ID_BYTES,
+            MAX_CLASS_NAME_BYTES, MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_PARTITION_KEY_BYTES,
+            MAX_WORKFLOW_ID_BYTES,
         };
         const UNBOUNDED: usize = crate::payload::MAX_PAYLOAD_BYTES;
         for (what, v, max) in [
             ("workflow name", Some(&self.name), MAX_NAME_BYTES),
-            ("class name", self.class_name.as_ref(), MAX_NAME_BYTES),
-            ("config name", self.config_name.as_ref(), MAX_NAME_BYTES),
+            ("class name", self.class_name.as_ref(), MAX_CLASS_NAME_BYTES),
+            (
+                "config name",
+                self.config_name.as_ref(),
+                MAX_CLASS_NAME_BYTES,
+            ),
             ("queue name", self.queue_name.as_ref(), MAX_NAME_BYTES),
             (
                 "deduplication id",

@@ -8,7 +8,7 @@
 //! written nothing — and its result, or the error the contract records
 //! ([`recorded_error`]), becomes the step.
 
-use dbos_storage_core::workflow_steps::{recorded_error, replayed};
+use dbos_storage_core::workflow_steps::{check_caller_kept, recorded_error, replayed};
 use dbos_storage_core::{
     Caller, Outcome, Result, ScheduleStatus, StepOperation, StepOperation as Op,
     StepOperationOutcome,
@@ -34,7 +34,13 @@ impl State {
                 &recorded,
             );
         }
-        match self.run_operation(operation) {
+        // The model cannot undo an operation, so a delete of the caller is refused before it
+        // runs, with the error the stores return after undoing it.
+        let ran = match self.deletes_caller(caller, operation) {
+            Some(deleted) => check_caller_kept(caller, &deleted).map(|()| deleted),
+            None => self.run_operation(operation),
+        };
+        match ran {
             Ok(outcome) => {
                 self.record_call(caller, step_name, Some(Outcome::Output(outcome.encode()?)))?;
                 Ok(outcome)
@@ -46,6 +52,29 @@ impl State {
                 Err(error)
             }
         }
+    }
+
+    /// For a delete whose targets (with their descendants, when asked) include the caller, the
+    /// result it would have; `None` for any other operation.
+    fn deletes_caller(
+        &self,
+        caller: &Caller,
+        operation: &StepOperation,
+    ) -> Option<StepOperationOutcome> {
+        let Op::DeleteWorkflows {
+            workflow_ids,
+            options,
+        } = operation
+        else {
+            return None;
+        };
+        let mut targets = workflow_ids.clone();
+        if options.delete_children {
+            targets.extend(self.descendants(workflow_ids));
+        }
+        targets
+            .contains(&caller.workflow_id)
+            .then(|| StepOperationOutcome::Deleted(vec![caller.workflow_id.clone()]))
     }
 
     /// Runs `operation` as its own method does.
