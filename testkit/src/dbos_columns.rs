@@ -280,7 +280,8 @@ pub async fn void_outputs_are_null(env: &Env) {
              WHERE workflow_uuid = 'void' ORDER BY function_id",
         )
         .await;
-    let steps: Vec<(i32, Option<String>, Option<String>, Option<String>)> = rows
+    type Step = (i32, Option<String>, Option<String>, Option<String>);
+    let steps: Vec<Step> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
