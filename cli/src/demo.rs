@@ -326,7 +326,8 @@ async fn checkpoints(
             let pid = step
                 .outcome
                 .as_ref()
-                .and_then(|o| serde_json::from_str::<StepLog>(&o.payload().text).ok())
+                .and_then(Outcome::payload)
+                .and_then(|p| serde_json::from_str::<StepLog>(&p.text).ok())
                 .map_or(0, |l| l.pid);
             recorded.insert(step.function_id, pid);
         }
@@ -465,7 +466,8 @@ async fn run_workflow(
             let ran_in = recorded
                 .outcome
                 .as_ref()
-                .and_then(|o| serde_json::from_str::<StepLog>(&o.payload().text).ok())
+                .and_then(Outcome::payload)
+                .and_then(|p| serde_json::from_str::<StepLog>(&p.text).ok())
                 .map_or(0, |l| l.pid);
             log.record("replay", id, step)?;
             say(format!(

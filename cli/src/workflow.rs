@@ -361,8 +361,11 @@ async fn get(db: &Db, id: &str, json: bool) -> Result<ExitCode, CliError> {
         add("attributes", Value::Object(attrs.clone()).to_string());
     }
     add("inputs", opt(w.inputs.as_deref()));
-    if let Some(o) = &w.output {
-        add("output", o.clone());
+    match &w.output {
+        Some(o) => add("output", o.clone()),
+        // A void return: DBOS leaves the column NULL, unlike a returned JSON `null`.
+        None if w.status == WorkflowStatus::Success => add("output", "(none: NULL)".to_owned()),
+        None => {}
     }
     if let Some(e) = &w.error {
         add("error", e.clone());
@@ -388,7 +391,7 @@ impl From<&StepInfo> for StepJson {
         let (output, error) = match &s.outcome {
             Some(dbos_storage::Outcome::Output(p)) => (Some(p.text.clone()), None),
             Some(dbos_storage::Outcome::Error(p)) => (None, Some(p.text.clone())),
-            None => (None, None),
+            Some(dbos_storage::Outcome::Void) | None => (None, None),
         };
         StepJson {
             function_id: s.function_id,

@@ -103,6 +103,7 @@ macro_rules! __properties {
                 attributes_clear_back_to_unset
                 debounce_matches_class_and_config
                 steps_without_times_read_back_without_times
+                void_outputs_round_trip
             ]
             [limits:
                 texts_at_their_limit_are_kept_everywhere
@@ -154,6 +155,7 @@ macro_rules! __properties {
                 rewinds_and_schedule_changes_replay
                 debounces_replay_without_extending_again
                 callers_are_checked_and_not_recorded
+                a_workflow_cannot_delete_itself_as_a_step
             ]
             [retention:
                 leases_are_exclusive_and_expire
@@ -197,6 +199,7 @@ macro_rules! __properties {
                 delayed_workflows_release_when_due
                 delayed_release_is_scoped_by_application
                 debounce_extends_up_to_deadline
+                debounce_claims_only_unclaimed_rows
                 timed_out_workflows_are_cancelled
                 pending_workflows_of_an_executor
                 recovery_reenqueues_for_one_claim
@@ -433,6 +436,7 @@ macro_rules! __app_properties {
                 an_error_outcome_rolls_back_and_is_recorded
                 a_database_error_records_nothing
                 a_panicking_body_leaves_nothing_behind
+                a_void_outcome_is_refused_and_rolls_back
             ]
             [read_only:
                 read_only_transactions_cannot_write

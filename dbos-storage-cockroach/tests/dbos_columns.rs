@@ -34,4 +34,5 @@ checks! {
     cleared_attributes_are_json_null;
     debounce_matches_the_instance;
     untimed_steps_store_null_times;
+    void_outputs_are_null;
 }

@@ -315,7 +315,9 @@ impl TransactionCall {
 /// The user's transaction body. It may run more than once (after a serialization failure or
 /// lock contention); only one run commits. Return [`Outcome::Output`] to commit the writes with
 /// the output, or [`Outcome::Error`] to roll them back and record the error; return `Err` for a
-/// database error (retryable ones re-run the body).
+/// database error (retryable ones re-run the body). [`Outcome::Void`] is refused (see
+/// [`AppStore::run_transaction`]): a transaction that returns nothing records its encoded unit
+/// value, as DBOS does.
 pub type TransactionBody<'b> =
     dyn for<'t> FnMut(&'t mut dyn AppTransaction) -> BoxFuture<'t, Result<Outcome>> + Send + 'b;
 
@@ -419,7 +421,9 @@ pub trait AppStore: Debug + Send + Sync + 'static {
     ///    replay: its outcome is returned and `body` does not run.
     /// 2. Otherwise runs `body`; on [`Outcome::Output`] inserts the output row in the same
     ///    transaction and commits. On [`Outcome::Error`] rolls back and records the error in a
-    ///    separate transaction.
+    ///    separate transaction. On [`Outcome::Void`] rolls back and fails: DBOS writes every
+    ///    successful transaction's output as text (a Python `None` is serialized too) and replays
+    ///    a row with neither output nor error as an error, so there is no row to record.
     /// 3. Serialization failures and lock contention roll back and re-run the whole body with the
     ///    transaction retry policy (bounded in attempts and time).
     ///
@@ -427,6 +431,8 @@ pub trait AppStore: Debug + Send + Sync + 'static {
     /// - [`crate::ErrorKind::UnexpectedStep`]: the recorded row has another `function_name`.
     /// - [`crate::ErrorKind::StepConflict`]: a concurrent run recorded the step first.
     /// - A database error `body` returned that is not retryable (nothing is recorded).
+    /// - [`crate::ErrorKind::InvalidInput`]: `body` returned [`Outcome::Void`] (rolled back,
+    ///   nothing recorded).
     ///
     /// # Idempotency
     /// Idempotent: a re-run finds the recorded row and replays it.

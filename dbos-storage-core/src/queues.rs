@@ -366,10 +366,18 @@ impl DebounceRequest {
             crate::validate::short_name("application name", app)?;
         }
         if let Some(class) = &self.class_name {
-            crate::validate::short_name("debounced class name", class)?;
+            crate::validate::bounded(
+                "debounced class name",
+                class,
+                crate::validate::MAX_CLASS_NAME_BYTES,
+            )?;
         }
         if let Some(config) = &self.config_name {
-            crate::validate::short_name("debounced config name", config)?;
+            crate::validate::bounded(
+                "debounced config name",
+                config,
+                crate::validate::MAX_CLASS_NAME_BYTES,
+            )?;
         }
         Ok(())
     }
@@ -689,7 +697,9 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     /// function name, the request's class and config names where it gives them
     /// ([`DebounceRequest::matches_class`]), and application (or unclaimed); sets its release time to the smaller of the
     /// request's and the row's `debounce_deadline_epoch_ms`, replaces its inputs, and claims it
-    /// for the application. Otherwise reports who holds the key, or that nobody does.
+    /// for the application if it is unclaimed: `application_name = COALESCE(existing, caller)`,
+    /// as DBOS 3.4 writes it, so an owned row keeps its owner (a caller without an application
+    /// leaves it as it is). Otherwise reports who holds the key, or that nobody does.
     ///
     /// # Errors
     /// Only the transient kinds and invalid input.

@@ -134,7 +134,10 @@ pub trait StepStore: Debug + Send + Sync + 'static {
     ///   [`Cancelled`](crate::ErrorKind::Cancelled), [`NotOwner`](crate::ErrorKind::NotOwner),
     ///   and [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep) when the caller's position
     ///   holds another step. None of these is recorded.
-    /// - The operation's own errors, recorded as step 4 says.
+    /// - The operation's own errors, recorded as step 4 says; among them
+    ///   [`InvalidInput`](crate::ErrorKind::InvalidInput) for a delete that would delete the
+    ///   calling workflow itself ([`crate::workflow_steps::check_caller_kept`]): the delete is
+    ///   undone and the refusal recorded.
     ///
     /// # Idempotency
     /// Idempotent: a re-run after a commit whose acknowledgement was lost finds the step recorded
@@ -157,7 +160,10 @@ pub struct StepRecord {
     pub function_id: i32,
     /// The step name (a user step's name or an internal `DBOS.*` name).
     pub function_name: String,
-    /// The outcome; `None` for a marker step with neither output nor error.
+    /// The outcome; `None` for a marker step with neither output nor error. A step that returned
+    /// nothing is stored as DBOS stores it, with SQL NULL in `output` and `error`:
+    /// `Some(Outcome::Void)` writes the same row as `None`, and reads (check, list, replays)
+    /// report such a row as `None`.
     pub outcome: Option<Outcome>,
     /// A child workflow started or awaited at this step.
     pub child_workflow_id: Option<String>,
@@ -270,9 +276,15 @@ impl StepRecord {
         crate::validate::function_id(self.function_id)?;
         crate::validate::short_name("step name", &self.function_name)?;
         if let Some(o) = &self.outcome {
-            o.payload().validate("step output")?;
+            o.validate("step output")?;
         }
         Ok(())
+    }
+
+    /// The outcome as the row stores it: `None` for a marker step and for a step that returned
+    /// nothing ([`Outcome::Void`]), which are the same row.
+    pub fn stored_outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref().filter(|o| **o != Outcome::Void)
     }
 }
 
@@ -280,7 +292,8 @@ impl StepRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecordedStep {
-    /// The recorded outcome; `None` for a marker step or a child start.
+    /// The recorded outcome; `None` for a marker step, a child start or a step that returned
+    /// nothing (SQL NULL in `output` and `error`).
     pub outcome: Option<Outcome>,
     /// The child workflow recorded at this step.
     pub child_workflow_id: Option<String>,

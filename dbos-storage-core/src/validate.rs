@@ -67,6 +67,11 @@ pub fn workflow_ids(ids: &[String]) -> Result<()> {
 /// The longest name (queue, schedule, application, step, workflow, lease) accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 512;
 
+/// The longest class or config (instance) name of a method workflow accepted, in bytes:
+/// DBOS's PostgreSQL schema keeps both in `varchar(255)` columns, and 255 bytes are never more
+/// than 255 characters, so every backend stores what it accepts.
+pub const MAX_CLASS_NAME_BYTES: usize = 255;
+
 /// Checks a name (`what` says which, e.g. `"queue name"`): non-empty, at most
 /// [`MAX_NAME_BYTES`], no NUL byte.
 ///

@@ -503,6 +503,29 @@ pub fn replayed(
     }
 }
 
+/// Checks that an operation's result leaves the calling workflow in place: a workflow cannot
+/// delete itself (alone, or as a descendant of a workflow it deletes with its children) as one
+/// of its steps, because the step that records the delete would belong to a workflow that is
+/// gone (DBOS's step record requires the workflow's row, and a step row left behind would
+/// outlive the delete). A store calls it on the operation's result inside the transaction, and
+/// the error is recorded as the step's error with the delete undone, as step 4 of
+/// [`StepStore::run_as_step`](crate::StepStore::run_as_step) says.
+///
+/// # Errors
+/// [`InvalidInput`](crate::ErrorKind::InvalidInput) when `outcome` deleted the caller.
+pub fn check_caller_kept(caller: &crate::Caller, outcome: &StepOperationOutcome) -> Result<()> {
+    match outcome {
+        StepOperationOutcome::Deleted(ids) if ids.contains(&caller.workflow_id) => {
+            Err(Error::invalid_input(format!(
+                "workflow {} cannot delete itself at its step {}: the step would belong to a \
+                 deleted workflow; delete it from outside the workflow",
+                caller.workflow_id, caller.function_id
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Checks the caller of [`StepStore::run_as_step`](crate::StepStore::run_as_step): valid ids,
 /// and called by the workflow itself (a call inside a step is not a step of its own).
 ///
@@ -667,5 +690,15 @@ mod tests {
             "{e}"
         );
         validate_caller(&crate::Caller::workflow("w", 2)).unwrap();
+        let caller = crate::Caller::workflow("w", 3);
+        let gone = StepOperationOutcome::Deleted(vec!["x".into(), "w".into()]);
+        let e = check_caller_kept(&caller, &gone).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(
+            e.message()
+                .contains("workflow w cannot delete itself at its step 3"),
+            "{e}"
+        );
+        check_caller_kept(&caller, &StepOperationOutcome::Deleted(vec!["x".into()])).unwrap();
     }
 }

@@ -69,6 +69,9 @@ pub trait WorkflowStore: Debug + Send + Sync + 'static {
     /// Records a workflow's final outcome (`SUCCESS` with an output, `ERROR` with an error).
     ///
     /// # Behavior
+    /// [`Outcome::Void`] records `SUCCESS` with SQL NULL in `output`, as DBOS does for a
+    /// workflow that returns nothing; [`Outcome::Output`] stores its text, `null` included, and
+    /// [`WorkflowStore::workflow_result`] reads each back as it was written.
     /// Applies only while the row is `PENDING` and, when `owner_xid` is given, still owned by that
     /// token. Clears `owner_xid` and `deduplication_id`, stamps `completed_at` and `updated_at`,
     /// and upserts `workflow_output`. Returns whether it applied; `false` means the workflow was
@@ -89,6 +92,11 @@ pub trait WorkflowStore: Debug + Send + Sync + 'static {
     ) -> Result<bool>;
 
     /// Reads a workflow's status and, when finished, its outcome.
+    ///
+    /// # Behavior
+    /// A `SUCCESS` row whose output is SQL NULL (a void return, as DBOS writes it) reads as
+    /// [`Outcome::Void`]; output text reads as [`Outcome::Output`], the text `null` included. An
+    /// `ERROR` row whose error is NULL reads as the error `null`.
     ///
     /// # Errors
     /// Only the transient kinds.
@@ -552,13 +560,18 @@ impl NewWorkflow {
             crate::validate::attributes(attrs)?;
         }
         use crate::validate::{
-            MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_WORKFLOW_ID_BYTES,
+            MAX_CLASS_NAME_BYTES, MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_PARTITION_KEY_BYTES,
+            MAX_WORKFLOW_ID_BYTES,
         };
         const UNBOUNDED: usize = crate::payload::MAX_PAYLOAD_BYTES;
         for (what, v, max) in [
             ("workflow name", Some(&self.name), MAX_NAME_BYTES),
-            ("class name", self.class_name.as_ref(), MAX_NAME_BYTES),
-            ("config name", self.config_name.as_ref(), MAX_NAME_BYTES),
+            ("class name", self.class_name.as_ref(), MAX_CLASS_NAME_BYTES),
+            (
+                "config name",
+                self.config_name.as_ref(),
+                MAX_CLASS_NAME_BYTES,
+            ),
             ("queue name", self.queue_name.as_ref(), MAX_NAME_BYTES),
             (
                 "deduplication id",
@@ -1101,20 +1114,69 @@ setters!(ListWorkflowsQuery {
     load_output: bool => load_output = |v| v;
 });
 
-/// The recorded result of a workflow or a step: an encoded output or an encoded error.
+/// The recorded result of a workflow or a step: an encoded output, no output at all, or an
+/// encoded error.
+///
+/// A workflow that returned nothing is [`Outcome::Void`]: its `output` column is SQL NULL, as
+/// DBOS leaves it for a void return, while [`Outcome::Output`] with the text `null` is a returned
+/// JSON `null` and stores that text. The two are kept apart both ways: a `SUCCESS` row whose
+/// output is NULL reads back as `Void`, one whose output is `null` as `Output("null")`.
+///
+/// A step's row with neither output nor error is the step form of the same thing; steps report
+/// it as no outcome (`None`, see [`crate::StepRecord::outcome`]).
+///
+/// The enum is exhaustive on purpose: a finished call returned a value, returned nothing or
+/// failed, and every backend must map each case to its columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The encoded return value.
     Output(Payload),
+    /// Returned nothing: SQL NULL in `output` (and in `error`).
+    Void,
     /// The encoded error.
     Error(Payload),
 }
 
 impl Outcome {
-    /// The payload, whichever side it is on.
-    pub fn payload(&self) -> &Payload {
+    /// The payload, whichever side it is on; `None` for [`Outcome::Void`].
+    pub fn payload(&self) -> Option<&Payload> {
         match self {
-            Outcome::Output(p) | Outcome::Error(p) => p,
+            Outcome::Output(p) | Outcome::Error(p) => Some(p),
+            Outcome::Void => None,
+        }
+    }
+
+    /// Whether this is an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Outcome::Error(_))
+    }
+
+    /// The text of the `output` column: the output's text, or NULL for a void return or an
+    /// error.
+    pub fn output_column(&self) -> Option<&str> {
+        match self {
+            Outcome::Output(p) => Some(&p.text),
+            Outcome::Void | Outcome::Error(_) => None,
+        }
+    }
+
+    /// The text of the `error` column: the error's text, or NULL otherwise.
+    pub fn error_column(&self) -> Option<&str> {
+        match self {
+            Outcome::Error(p) => Some(&p.text),
+            Outcome::Output(_) | Outcome::Void => None,
+        }
+    }
+
+    /// Checks the payload's text (a void outcome has none to check).
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming `what` for text that cannot be
+    /// stored.
+    pub fn validate(&self, what: &str) -> Result<()> {
+        match self.payload() {
+            Some(p) => p.validate(what),
+            None => Ok(()),
         }
     }
 }
@@ -1127,7 +1189,7 @@ pub enum WorkflowResult {
     NotFound,
     /// Still `PENDING`, `ENQUEUED` or `DELAYED` (or a status this build does not know).
     Active(WorkflowStatus),
-    /// Finished: `SUCCESS` with its output or `ERROR` with its error.
+    /// Finished: `SUCCESS` with its output (or [`Outcome::Void`]) or `ERROR` with its error.
     Finished(Outcome),
     /// Cancelled.
     Cancelled,

@@ -327,6 +327,10 @@ impl PostgresAppStore {
                     Ok(Attempt::RecordError(payload))
                 }
             }
+            Ok(Outcome::Void) => {
+                tx.rollback().await;
+                Err(with_backend(outputs::void_output(call)))
+            }
             Ok(Outcome::Output(payload)) => {
                 let recorded = if call.read_only {
                     tx.ensure_open().await

@@ -377,7 +377,7 @@ async fn rows_written_by_dbos_sql_and_legacy_columns_are_read() {
     assert_eq!(legacy.attributes, None);
     assert_eq!(
         store.workflow_result("no-output").await.unwrap(),
-        WorkflowResult::Finished(Outcome::Output(Payload::new("null", None)))
+        WorkflowResult::Finished(Outcome::Void)
     );
     drop_store(store).await;
 }

@@ -369,6 +369,14 @@ async fn attempt_on(
                 Ok(Attempt::RecordError(payload))
             }
         }
+        Ok(Outcome::Void) => {
+            conn.run(move |c| {
+                abort(c, read_only);
+                Ok(())
+            })
+            .await?;
+            Err(with_backend(outputs::void_output(call)))
+        }
         Ok(Outcome::Output(payload)) if read_only => {
             conn.run(move |c| commit(c, true)).await?;
             Ok(Attempt::Finished(Outcome::Output(payload)))

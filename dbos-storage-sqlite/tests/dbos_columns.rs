@@ -202,3 +202,87 @@ async fn a_step_without_times_stores_null_times() {
         vec![Value::Null, Value::Null, text("1")]
     );
 }
+
+/// A void return is SQL NULL, as DBOS writes it: `workflow_output.output` for
+/// [`Outcome::Void`], `operation_outputs.output` for a step that returned nothing, and the text
+/// `null` for a returned JSON `null`. Rows DBOS wrote read back the same way: a `SUCCESS` row
+/// with a NULL output (in `workflow_output` or the legacy column) is `Void`, `null` is
+/// `Output("null")`, and a NULL step output is a step with no outcome.
+#[tokio::test]
+async fn void_outputs_are_null() {
+    use dbos_storage_core::{Outcome, Payload, StepRecord, StepStore, WorkflowResult};
+    let f = fixture().await;
+    for id in ["void", "null"] {
+        f.store
+            .insert_workflow(
+                NewWorkflow::new(id, "wf", input()),
+                InsertOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let void_step = StepRecord::with_outcome("void", 1, "s", Some(Outcome::Void));
+    f.store.record_step(void_step, None).await.unwrap();
+    let null_step = StepRecord::output("void", 2, "s", Payload::portable_json("null"));
+    f.store.record_step(null_step, None).await.unwrap();
+    assert!(f
+        .store
+        .record_outcome("void", Outcome::Void, None)
+        .await
+        .unwrap());
+    let null = Outcome::Output(Payload::portable_json("null"));
+    assert!(f.store.record_outcome("null", null, None).await.unwrap());
+
+    let c = raw(&f.path);
+    let select = "SELECT s.status, s.output, o.output, o.error FROM workflow_status s
+                  JOIN workflow_output o USING (workflow_uuid) WHERE s.workflow_uuid = ?1";
+    let null_text = || text("null");
+    assert_eq!(
+        row(&c, select, ["void"]),
+        vec![text("SUCCESS"), Value::Null, Value::Null, Value::Null]
+    );
+    assert_eq!(
+        row(&c, select, ["null"]),
+        vec![text("SUCCESS"), Value::Null, null_text(), Value::Null]
+    );
+    let select = "SELECT output, error, serialization FROM operation_outputs
+                  WHERE workflow_uuid = 'void' AND function_id = ?1";
+    assert_eq!(
+        row(&c, select, [1]),
+        vec![Value::Null, Value::Null, Value::Null]
+    );
+    assert_eq!(
+        row(&c, select, [2]),
+        vec![null_text(), Value::Null, text("portable_json")]
+    );
+
+    // As DBOS writes them: 3.x's payload table, a 2.x row's legacy column, and a step.
+    c.execute_batch(
+        "INSERT INTO workflow_status (workflow_uuid, status, name)
+         VALUES ('py-void', 'SUCCESS', 'wf'), ('py-null', 'SUCCESS', 'wf'),
+                ('legacy-void', 'SUCCESS', 'wf');
+         INSERT INTO workflow_output (workflow_uuid, output, error)
+         VALUES ('py-void', NULL, NULL), ('py-null', 'null', NULL);
+         INSERT INTO operation_outputs (workflow_uuid, function_id, function_name, output)
+         VALUES ('py-void', 1, 'void_step', NULL);",
+    )
+    .unwrap();
+    for id in ["py-void", "legacy-void"] {
+        assert_eq!(
+            f.store.workflow_result(id).await.unwrap(),
+            WorkflowResult::Finished(Outcome::Void),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        f.store.workflow_result("py-null").await.unwrap(),
+        WorkflowResult::Finished(Outcome::Output(Payload::new("null", None)))
+    );
+    let recorded = f
+        .store
+        .check_step("py-void", 1, "void_step")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.outcome, None);
+}

@@ -122,13 +122,17 @@ pub struct GcReport {
     pub app_orphans: u64,
 }
 
-/// Deletes the finished workflows `options.policy` selects, in bounded batches, then sweeps
-/// orphaned payload and step rows; with an application store, each batch's recorded
-/// transactions go too (and, opted in, application rows whose workflow no longer exists).
+/// Sweeps orphaned payload and step rows, then deletes the finished workflows
+/// `options.policy` selects, in bounded batches; with an application store, each batch's
+/// recorded transactions go too (and, opted in, application rows whose workflow no longer
+/// exists).
 ///
 /// # Behavior
 /// - Runs under the [`GC_LEASE`] lease: one collector per database at a time, on every backend,
 ///   without advisory locks. Every batch renews the lease and is fenced by it.
+/// - First sweeps the payload tables for rows whose workflow is gone (what DBOS's own
+///   retention leaves), window by window ([`GcOptions::sweep_window`]); the batches delete
+///   every row of their workflows and leave none.
 /// - Walks the workflows once, oldest first, in windows of [`GcOptions::batch_size`], and
 ///   deletes the collectable ones of each window. A workflow that becomes collectable behind
 ///   the walk's position (it finishes after its window was read) is left for the next run.
@@ -185,6 +189,23 @@ async fn collect_under_lease(
     started_at: EpochMs,
 ) -> Result<GcReport> {
     let mut report = GcReport::default();
+    // The sweep goes first: its windows find their ends by walking the payload tables' id
+    // indexes, which after the batches would hold the dead entries of every row this run
+    // deleted (until vacuum), making each window's read grow with the collection. The batches
+    // delete every row of their workflows, so they leave no orphan for a later sweep.
+    let mut window_start: Option<String> = None;
+    loop {
+        let window = system
+            .sweep_orphans(lease, window_start.as_deref(), options.sweep_window)
+            .await?;
+        report.orphans.inputs += window.deleted.inputs;
+        report.orphans.outputs += window.deleted.outputs;
+        report.orphans.steps += window.deleted.steps;
+        match window.next_from {
+            Some(next) => window_start = Some(next),
+            None => break,
+        }
+    }
     let mut batch_start: Option<CreationPosition> = None;
     loop {
         let window = system
@@ -205,19 +226,6 @@ async fn collect_under_lease(
         }
         match window.next_from {
             Some(next) => batch_start = Some(next),
-            None => break,
-        }
-    }
-    let mut window_start: Option<String> = None;
-    loop {
-        let window = system
-            .sweep_orphans(lease, window_start.as_deref(), options.sweep_window)
-            .await?;
-        report.orphans.inputs += window.deleted.inputs;
-        report.orphans.outputs += window.deleted.outputs;
-        report.orphans.steps += window.deleted.steps;
-        match window.next_from {
-            Some(next) => window_start = Some(next),
             None => break,
         }
     }

@@ -218,3 +218,108 @@ pub async fn untimed_steps_store_null_times(env: &Env) {
         (rows[0].get(0), rows[0].get(1), rows[0].get(2));
     assert_eq!(found, (None, None, Some("1".to_owned())));
 }
+
+/// A void return is SQL NULL, as DBOS writes it: the store writes NULL into
+/// `workflow_output.output` for [`Outcome::Void`](dbos_storage_core::Outcome::Void) and into
+/// `operation_outputs.output` for a step that returned nothing, and the text `null` for a
+/// returned JSON `null`. Rows DBOS wrote read back the same way: a `SUCCESS` row with a NULL
+/// output (in `workflow_output` or, from a 2.x writer, the legacy column) is `Void`, one with
+/// `null` is `Output("null")`, and a NULL step output is a step with no outcome.
+pub async fn void_outputs_are_null(env: &Env) {
+    use dbos_storage_core::{Outcome, StepRecord, WorkflowResult};
+    for id in ["void", "null"] {
+        env.store
+            .insert_workflow(
+                NewWorkflow::new(id, "wf", input()),
+                InsertOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let void_step = StepRecord::with_outcome("void", 1, "s", Some(Outcome::Void));
+    env.store.record_step(void_step, None).await.unwrap();
+    let null_step = StepRecord::output("void", 2, "s", Payload::portable_json("null"));
+    env.store.record_step(null_step, None).await.unwrap();
+    assert!(env
+        .store
+        .record_outcome("void", Outcome::Void, None)
+        .await
+        .unwrap());
+    let null = Outcome::Output(Payload::portable_json("null"));
+    assert!(env.store.record_outcome("null", null, None).await.unwrap());
+
+    let rows = env
+        .rows(
+            "SELECT s.workflow_uuid, s.status, s.output, o.output, o.error
+             FROM {s}.workflow_status s JOIN {s}.workflow_output o USING (workflow_uuid)
+             ORDER BY s.workflow_uuid",
+        )
+        .await;
+    type Found = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let found: Vec<Found> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let success = |id: &str, output: Option<&str>| {
+        let output = output.map(str::to_owned);
+        (id.to_owned(), "SUCCESS".to_owned(), None, output, None)
+    };
+    assert_eq!(
+        found,
+        vec![success("null", Some("null")), success("void", None)]
+    );
+    let rows = env
+        .rows(
+            "SELECT function_id, output, error, serialization FROM {s}.operation_outputs
+             WHERE workflow_uuid = 'void' ORDER BY function_id",
+        )
+        .await;
+    type Step = (i32, Option<String>, Option<String>, Option<String>);
+    let steps: Vec<Step> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (1, None, None, None),
+            (2, Some("null".into()), None, Some("portable_json".into()))
+        ]
+    );
+
+    // As DBOS writes them: 3.x's payload table, a 2.x row's legacy column, and a step.
+    env.exec(
+        "INSERT INTO {s}.workflow_status (workflow_uuid, status, name)
+         VALUES ('py-void', 'SUCCESS', 'wf'), ('py-null', 'SUCCESS', 'wf'),
+                ('legacy-void', 'SUCCESS', 'wf');
+         INSERT INTO {s}.workflow_output (workflow_uuid, output, error)
+         VALUES ('py-void', NULL, NULL), ('py-null', 'null', NULL);
+         INSERT INTO {s}.operation_outputs (workflow_uuid, function_id, function_name, output)
+         VALUES ('py-void', 1, 'void_step', NULL)",
+    )
+    .await;
+    for id in ["py-void", "legacy-void"] {
+        assert_eq!(
+            env.store.workflow_result(id).await.unwrap(),
+            WorkflowResult::Finished(Outcome::Void),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        env.store.workflow_result("py-null").await.unwrap(),
+        WorkflowResult::Finished(Outcome::Output(Payload::new("null", None)))
+    );
+    let recorded = env
+        .store
+        .check_step("py-void", 1, "void_step")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.outcome, None);
+}

@@ -138,3 +138,36 @@ pub async fn a_panicking_body_leaves_nothing_behind<F: AppFactory>(factory: &F) 
     let store = Arc::into_inner(store).expect("the panicking task has finished");
     factory.destroy(store).await;
 }
+
+/// A body that writes and returns [`Outcome::Void`](dbos_storage_core::Outcome::Void) fails
+/// with `InvalidInput`: `transaction_outputs` keeps a successful transaction's output as text
+/// (DBOS serializes a `None` too, and cannot replay a row with neither output nor error), so the
+/// writes roll back and nothing is recorded; the step can then run with an encoded output.
+pub async fn a_void_outcome_is_refused_and_rolls_back<F: AppFactory>(factory: &F) {
+    let store = store_with_tables(factory).await;
+    let wf = fresh_id("wf");
+    let n = counter();
+    let call = TransactionCall::new(&wf, 1, "deposit");
+    let mut body = deposit(1, &wf, dbos_storage_core::Outcome::Void, n.clone());
+    let e = err(
+        store.run_transaction(call.clone(), &mut body).await,
+        ErrorKind::InvalidInput,
+        "a void transaction output",
+    );
+    assert!(
+        e.message()
+            .contains("returned no output: transaction_outputs records a transaction's output"),
+        "{e}"
+    );
+    assert_eq!(accounts_of(&store, &wf).await, 0, "the writes rolled back");
+    assert_eq!(
+        ok(store.recorded_transaction(&wf, 1).await, "recorded"),
+        None
+    );
+    let unit = output("null");
+    let mut body = deposit(1, &wf, unit.clone(), n.clone());
+    let done = ok(store.run_transaction(call, &mut body).await, "deposit");
+    assert_eq!(done.outcome, unit);
+    assert_eq!(accounts_of(&store, &wf).await, 1);
+    factory.destroy(store).await;
+}

@@ -107,7 +107,7 @@ pub(super) fn waited_value(
     step_name: &str,
 ) -> Result<Option<Payload>> {
     match recorded.outcome {
-        None => Ok(None),
+        None | Some(Outcome::Void) => Ok(None),
         Some(Outcome::Output(value)) => Ok(Some(value)),
         Some(Outcome::Error(_)) => Err(errors::error(
             ErrorKind::Corrupt,

@@ -29,7 +29,8 @@ pub(super) fn step_columns(
 ) -> (Option<String>, Option<String>, Option<String>) {
     let label = |p: &Payload| p.label().map(str::to_owned);
     match outcome {
-        None => (None, None, None),
+        // A step that returned nothing is the row with neither column, as one without outcome.
+        None | Some(Outcome::Void) => (None, None, None),
         Some(Outcome::Output(p)) => {
             let label = label(&p);
             (Some(p.text), None, label)
@@ -49,38 +50,53 @@ pub(super) struct FinalColumns {
     pub(super) error: Option<String>,
 }
 
-/// The columns that record `outcome` as a workflow's final outcome: `SUCCESS` with the output,
-/// or `ERROR` with the error.
+/// The columns that record `outcome` as a workflow's final outcome: `SUCCESS` with the output
+/// (NULL for a workflow that returned nothing), or `ERROR` with the error.
 ///
 /// # Errors
 /// `InvalidInput` for text no backend can store (the payload's own documented check).
 pub(super) fn final_columns(outcome: Outcome) -> Result<FinalColumns> {
-    outcome.payload().validate("workflow outcome")?;
     Ok(match outcome {
-        Outcome::Output(p) => FinalColumns {
+        Outcome::Output(p) => {
+            p.validate("workflow outcome")?;
+            FinalColumns {
+                status: WorkflowStatus::Success,
+                output: Some(p.text),
+                error: None,
+            }
+        }
+        Outcome::Void => FinalColumns {
             status: WorkflowStatus::Success,
-            output: Some(p.text),
+            output: None,
             error: None,
         },
-        Outcome::Error(p) => FinalColumns {
-            status: WorkflowStatus::Error,
-            output: None,
-            error: Some(p.text),
-        },
+        Outcome::Error(p) => {
+            p.validate("workflow outcome")?;
+            FinalColumns {
+                status: WorkflowStatus::Error,
+                output: None,
+                error: Some(p.text),
+            }
+        }
     })
 }
 
 /// What [`WorkflowStore::workflow_result`](dbos_storage_core::WorkflowStore::workflow_result)
 /// reports for a workflow read as `info`: a finished workflow's outcome under the workflow's
-/// label (`workflow_output` keeps none of its own; a missing text is JSON `null`, what DBOS
-/// stores for a workflow that returned nothing), or what it is doing.
+/// label (`workflow_output` keeps none of its own), or what it is doing. A `SUCCESS` without
+/// output text returned nothing ([`Outcome::Void`]); an `ERROR` without error text reports the
+/// error `null`.
 pub(super) fn result_of(info: WorkflowInfo) -> WorkflowResult {
     let label = info.serialization;
-    let payload =
-        move |text: Option<String>| Payload::new(text.as_deref().unwrap_or("null"), label);
+    let payload = move |text: String| Payload::new(text, label);
     match info.status {
-        WorkflowStatus::Success => WorkflowResult::Finished(Outcome::Output(payload(info.output))),
-        WorkflowStatus::Error => WorkflowResult::Finished(Outcome::Error(payload(info.error))),
+        WorkflowStatus::Success => WorkflowResult::Finished(match info.output {
+            Some(text) => Outcome::Output(payload(text)),
+            None => Outcome::Void,
+        }),
+        WorkflowStatus::Error => WorkflowResult::Finished(Outcome::Error(payload(
+            info.error.unwrap_or_else(|| "null".to_owned()),
+        ))),
         WorkflowStatus::Cancelled => WorkflowResult::Cancelled,
         WorkflowStatus::MaxRecoveryAttemptsExceeded => WorkflowResult::MaxRecoveryAttemptsExceeded,
         active => WorkflowResult::Active(active),

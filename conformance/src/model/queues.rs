@@ -381,8 +381,10 @@ impl State {
             self.inputs.insert(info.workflow_id.clone(), input);
             info.serialization = request.inputs.serialization;
             info.updated_at = now;
-            if let Some(app) = caller {
-                info.application_name = Some(app.to_owned());
+            // DBOS's `COALESCE(application_name, caller)`: an unclaimed row is claimed, an owned
+            // one keeps its owner.
+            if info.application_name.is_none() {
+                info.application_name = caller.map(str::to_owned);
             }
             return DebounceOutcome::Extended {
                 workflow_id: info.workflow_id.clone(),

@@ -43,7 +43,7 @@ fn replayed_read(request: &StreamStepRequest, outcome: Option<Outcome>) -> Resul
         Some(Outcome::Output(value)) if is_close(&value) => StreamStepOutcome::End,
         Some(Outcome::Output(value)) => StreamStepOutcome::Value(value),
         Some(Outcome::Error(error)) => StreamStepOutcome::TimedOut(error),
-        None => {
+        None | Some(Outcome::Void) => {
             return Err(errors::corrupt(format!(
                 "step {} of workflow {} holds no outcome; a checkpointed stream read always \
                  records one",

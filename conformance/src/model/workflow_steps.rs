@@ -79,11 +79,24 @@ fn replayed(
             let message = fields["message"].as_str().unwrap_or_default().to_owned();
             Err(Error::new(kind, message))
         }
-        None => Err(error(
+        None | Some(Outcome::Void) => Err(error(
             ErrorKind::Corrupt,
             format!("{at} holds no outcome; an operation always records one"),
         )),
     }
+}
+
+/// The refusal of a workflow that deletes itself at one of its steps (step 4 of
+/// `run_as_step`): the step would belong to a workflow that is gone.
+fn self_delete_refused(caller: &Caller) -> Error {
+    error(
+        ErrorKind::InvalidInput,
+        format!(
+            "workflow {} cannot delete itself at its step {}: the step would belong to a \
+             deleted workflow; delete it from outside the workflow",
+            caller.workflow_id, caller.function_id
+        ),
+    )
 }
 
 impl State {
@@ -99,7 +112,14 @@ impl State {
         if let Some(recorded) = self.check_call(caller, step_name, &what)? {
             return replayed(operation, caller, recorded);
         }
-        match self.run_operation(operation) {
+        // The model cannot undo an operation, so a delete of the caller is refused before it
+        // runs, with the error the stores return after undoing it.
+        let ran = if self.deletes_caller(caller, operation) {
+            Err(self_delete_refused(caller))
+        } else {
+            self.run_operation(operation)
+        };
+        match ran {
             Ok(outcome) => {
                 self.record_call(caller, step_name, Some(Outcome::Output(outcome.encode()?)))?;
                 Ok(outcome)
@@ -111,6 +131,23 @@ impl State {
                 Err(error)
             }
         }
+    }
+
+    /// Whether `operation` is a delete whose targets (with their descendants, when asked)
+    /// include the caller.
+    fn deletes_caller(&self, caller: &Caller, operation: &StepOperation) -> bool {
+        let Op::DeleteWorkflows {
+            workflow_ids,
+            options,
+        } = operation
+        else {
+            return false;
+        };
+        let mut targets = workflow_ids.clone();
+        if options.delete_children {
+            targets.extend(self.descendants(workflow_ids));
+        }
+        targets.contains(&caller.workflow_id)
     }
 
     /// Runs `operation` as its own method does.

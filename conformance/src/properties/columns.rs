@@ -479,3 +479,137 @@ pub async fn steps_without_times_read_back_without_times<F: Factory>(factory: &F
     );
     factory.destroy(store).await;
 }
+
+/// A void return and a returned JSON `null` stay apart everywhere DBOS keeps them apart: the
+/// workflow that returned nothing has SQL NULL as its output and reads back as
+/// [`Outcome::Void`](dbos_storage_core::Outcome::Void) from `workflow_result`, its await, reads
+/// and listings, while the one that returned `null` keeps the text. A step that returned
+/// nothing reads back with no outcome (the same row as a marker step) from `check_step` and
+/// `list_steps`, and re-recording it is a retry. A fork copies the void step as it is, and an
+/// export imported into a fresh store gives the same reads.
+pub async fn void_outputs_round_trip<F: Factory>(factory: &F) {
+    use dbos_storage_core::{
+        AwaitOptions, ExportedWorkflow, ForkRequest, ForkStart, ImportOptions, Outcome,
+        WorkflowResult, WorkflowStatus,
+    };
+
+    let store = factory.create().await;
+    for id in ["void", "null"] {
+        ok(
+            store
+                .insert_workflow(pending(id, "c"), InsertOptions::default())
+                .await,
+            "insert",
+        );
+    }
+    let void_step = StepRecord::with_outcome("void", 1, "nothing", Some(Outcome::Void));
+    let null_step = StepRecord::output("void", 2, "null", Payload::portable_json("null"));
+    for step in [void_step.clone(), null_step, void_step] {
+        ok(store.record_step(step, Some("c")).await, "record a step");
+    }
+    let recorded = ok(store.check_step("void", 1, "nothing").await, "check step 1");
+    assert_eq!(recorded.map(|r| r.outcome), Some(None), "a void step");
+    let void = store.record_outcome("void", Outcome::Void, Some("c")).await;
+    assert!(ok(void, "record a void outcome"));
+    let null = store
+        .record_outcome("null", output("null"), Some("c"))
+        .await;
+    assert!(ok(null, "record a null output"));
+
+    async fn reads<S: dbos_storage_core::SystemStore + ?Sized>(store: &S, what: &str) {
+        let void = ok(store.workflow_result("void").await, "result of void");
+        assert_eq!(void, WorkflowResult::Finished(Outcome::Void), "{what}");
+        let awaited = ok(
+            store
+                .await_workflow_result("void", AwaitOptions::default())
+                .await,
+            "await void",
+        );
+        assert_eq!(awaited, WorkflowResult::Finished(Outcome::Void), "{what}");
+        match ok(store.workflow_result("null").await, "result of null") {
+            WorkflowResult::Finished(Outcome::Output(p)) => assert_eq!(p.text, "null", "{what}"),
+            other => panic!("{what}: a returned null reads as {other:?}"),
+        }
+        let rows = ok(
+            store.get_workflows(&ids(&["void", "null"])).await,
+            "get both",
+        );
+        let outputs: Vec<_> = rows
+            .iter()
+            .map(|w| (w.status.clone(), w.output.as_deref()))
+            .collect();
+        assert_eq!(
+            outputs,
+            vec![
+                (WorkflowStatus::Success, None),
+                (WorkflowStatus::Success, Some("null"))
+            ],
+            "{what}"
+        );
+        let listed = ok(
+            store
+                .list_workflows(
+                    ListWorkflowsQuery::default()
+                        .workflow_ids(ids(&["void", "null"]))
+                        .load_output(true),
+                )
+                .await,
+            "list both",
+        );
+        let mut listed: Vec<_> = listed
+            .iter()
+            .map(|w| (w.workflow_id.clone(), w.output.clone()))
+            .collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            vec![("null".into(), Some("null".into())), ("void".into(), None)],
+            "{what}"
+        );
+        let steps = ok(
+            store
+                .list_steps("void", ListStepsOptions::default().load_output(true))
+                .await,
+            "list steps",
+        );
+        let outcomes: Vec<_> = steps.iter().map(|s| s.outcome.clone()).collect();
+        assert_eq!(
+            outcomes,
+            vec![None, Some(Outcome::Output(Payload::portable_json("null")))],
+            "{what}"
+        );
+    }
+    reads(&store, "as recorded").await;
+
+    let forked = ok(
+        store
+            .fork_workflows(vec![
+                ForkRequest::new("void", ForkStart::Step(3)).with_fork_id("fork")
+            ])
+            .await,
+        "fork void at 3",
+    );
+    assert_eq!(forked.len(), 1);
+    let fork_steps = ok(
+        store
+            .list_steps("fork", ListStepsOptions::default().load_output(true))
+            .await,
+        "list the fork's steps",
+    );
+    assert_eq!(fork_steps[0].outcome, None, "the fork copies the void step");
+
+    let exported: Vec<ExportedWorkflow> = ok(
+        store.export_workflows(&ids(&["void", "null"]), false).await,
+        "export",
+    );
+    let fresh = factory.create().await;
+    ok(
+        fresh
+            .import_workflows(exported, ImportOptions::default())
+            .await,
+        "import",
+    );
+    reads(&fresh, "imported").await;
+    factory.destroy(fresh).await;
+    factory.destroy(store).await;
+}

@@ -8,12 +8,14 @@
 //! its index entries as they are, the worst case for its 2,704-byte entry limit.
 
 use dbos_storage_core::validate::{
-    MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_PARTITION_KEY_BYTES, MAX_WORKFLOW_ID_BYTES,
+    MAX_CLASS_NAME_BYTES, MAX_KEY_BYTES, MAX_NAME_BYTES, MAX_PARTITION_KEY_BYTES,
+    MAX_WORKFLOW_ID_BYTES,
 };
 use dbos_storage_core::{
-    Caller, ClaimRequest, ErrorKind, InsertOptions, ListWorkflowsQuery, NewWorkflow,
-    OutgoingMessage, Payload, ScheduleFilter, SendOptions, Serialization, StepRecord,
-    StreamReadOptions, SystemStore,
+    AwaitOptions, Caller, ClaimRequest, DebounceOutcome, DebounceRequest, ErrorKind, InsertOptions,
+    ListWorkflowsQuery, NewWorkflow, OutgoingMessage, Payload, RecoveryRequest, ScheduleFilter,
+    SendOptions, Serialization, StepRecord, StreamReadOptions, StreamStepOutcome,
+    StreamStepRequest, SystemStore,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
@@ -42,6 +44,9 @@ struct AtTheLimit {
     idempotency_key: String,
     event_key: String,
     stream_key: String,
+    schedule_name: String,
+    debounce_class: String,
+    debounce_config: String,
 }
 
 fn at_the_limit() -> impl Strategy<Value = AtTheLimit> {
@@ -55,7 +60,12 @@ fn at_the_limit() -> impl Strategy<Value = AtTheLimit> {
         incompressible(MAX_KEY_BYTES),
         incompressible(MAX_KEY_BYTES),
         incompressible(MAX_KEY_BYTES),
-        incompressible(MAX_KEY_BYTES),
+        (
+            incompressible(MAX_KEY_BYTES),
+            incompressible(MAX_NAME_BYTES),
+            incompressible(MAX_CLASS_NAME_BYTES),
+            incompressible(MAX_CLASS_NAME_BYTES),
+        ),
     )
         .prop_map(
             |(
@@ -68,7 +78,7 @@ fn at_the_limit() -> impl Strategy<Value = AtTheLimit> {
                 topic,
                 idempotency_key,
                 event_key,
-                stream_key,
+                (stream_key, schedule_name, debounce_class, debounce_config),
             )| AtTheLimit {
                 workflow_id,
                 queue,
@@ -80,6 +90,9 @@ fn at_the_limit() -> impl Strategy<Value = AtTheLimit> {
                 idempotency_key,
                 event_key,
                 stream_key,
+                schedule_name,
+                debounce_class,
+                debounce_config,
             },
         )
 }
@@ -100,6 +113,9 @@ impl AtTheLimit {
             &mut self.idempotency_key,
             &mut self.event_key,
             &mut self.stream_key,
+            &mut self.schedule_name,
+            &mut self.debounce_class,
+            &mut self.debounce_config,
         ] {
             text.replace_range(..tag.len(), &tag);
         }
@@ -117,9 +133,29 @@ fn queued(t: &AtTheLimit) -> NewWorkflow {
         .enqueued(&t.queue)
         .with_deduplication_id(&t.deduplication_id)
         .with_application_name(&t.application)
+        .with_schedule_name(&t.schedule_name)
         .with_creator_xid("creator");
     wf.queue_partition_key = Some(t.partition_key.clone());
     wf
+}
+
+/// The debounced workflow of `t`, a method of the longest class and config names, and the
+/// debounce request that extends it.
+fn debounced(t: &AtTheLimit) -> (NewWorkflow, DebounceRequest) {
+    let id = format!("{}-debounced", &t.workflow_id[..MAX_WORKFLOW_ID_BYTES - 10]);
+    let until = dbos_storage_core::now_epoch_ms() + 3_600_000;
+    // The deduplication id is `"wf_fn-{key}"`: one byte short of its limit.
+    let key = &t.deduplication_id[..MAX_KEY_BYTES - 7];
+    let wf = NewWorkflow::new(id, "wf_fn", inputs())
+        .debounced(&t.queue, key, until, None)
+        .with_class(
+            Some(t.debounce_class.clone()),
+            Some(t.debounce_config.clone()),
+        );
+    let mut request = DebounceRequest::new("wf_fn", &t.queue, key, until, inputs());
+    request.class_name = Some(t.debounce_class.clone());
+    request.config_name = Some(t.debounce_config.clone());
+    (wf, request)
 }
 
 /// Writes and reads every limited field at its limit; all of it must succeed and read back.
@@ -188,6 +224,41 @@ async fn store_at_the_limit<S: SystemStore + ?Sized>(
         .await
         .map_err(fail("list_steps"))?;
     prop_assert!(steps.iter().any(|s| s.function_name == t.step_name));
+
+    let scheduled = store
+        .list_workflows(ListWorkflowsQuery::new().schedule_names([&t.schedule_name]))
+        .await
+        .map_err(fail("list by the longest schedule name"))?;
+    prop_assert_eq!(scheduled.len(), 1);
+    let read = store
+        .read_stream_step(
+            StreamStepRequest::new(caller(5), id, &t.stream_key, 0),
+            AwaitOptions::default(),
+        )
+        .await
+        .map_err(fail("read_stream_step with the longest key"))?;
+    prop_assert_eq!(
+        read.outcome,
+        StreamStepOutcome::Value(Payload::portable_json("1"))
+    );
+    let (wf, request) = debounced(t);
+    let debounced_id = wf.workflow_id.clone();
+    store
+        .insert_workflow(wf, InsertOptions::default())
+        .await
+        .map_err(fail(
+            "insert a debounced method of the longest class and config",
+        ))?;
+    let bounced = store
+        .debounce_workflow(request)
+        .await
+        .map_err(fail("debounce with the longest class and config"))?;
+    prop_assert_eq!(
+        bounced,
+        DebounceOutcome::Extended {
+            workflow_id: debounced_id
+        }
+    );
     Ok(())
 }
 
@@ -226,6 +297,10 @@ async fn refuse_past_the_limit<S: SystemStore + ?Sized>(
     cases.push((
         "deduplication id",
         over(&|t| t.deduplication_id = longer(&t.deduplication_id)),
+    ));
+    cases.push((
+        "schedule name",
+        over(&|t| t.schedule_name = longer(&t.schedule_name)),
     ));
     for (field, wf) in cases {
         expect_invalid(
@@ -268,6 +343,42 @@ async fn refuse_past_the_limit<S: SystemStore + ?Sized>(
             .await,
         "stream key",
     )?;
+    let read = StreamStepRequest::new(caller(), id, longer(&t.stream_key), 0);
+    expect_invalid(
+        store.read_stream_step(read, AwaitOptions::default()).await,
+        "stream key",
+    )?;
+    for (field, class, config) in [
+        (
+            "class name",
+            longer(&t.debounce_class),
+            t.debounce_config.clone(),
+        ),
+        (
+            "config name",
+            t.debounce_class.clone(),
+            longer(&t.debounce_config),
+        ),
+    ] {
+        let (wf, _) = debounced(t);
+        let wf = wf.with_class(Some(class), Some(config));
+        expect_invalid(
+            store.insert_workflow(wf, InsertOptions::default()).await,
+            field,
+        )?;
+    }
+    let (_, mut request) = debounced(t);
+    request.class_name = Some(longer(&t.debounce_class));
+    expect_invalid(
+        store.debounce_workflow(request).await,
+        "debounced class name",
+    )?;
+    let (_, mut request) = debounced(t);
+    request.config_name = Some(longer(&t.debounce_config));
+    expect_invalid(
+        store.debounce_workflow(request).await,
+        "debounced config name",
+    )?;
     let partitioned =
         ClaimRequest::new(&t.queue, "executor", "v1").partition(longer(&t.partition_key));
     expect_invalid(store.claim_workflows(partitioned).await, "partition key")?;
@@ -294,10 +405,13 @@ fn expect_invalid<T: std::fmt::Debug>(
     }
 }
 
-/// Text at each documented limit — workflow id, queue, application and step names, partition
-/// key, deduplication id, topic, idempotency key, event and stream keys, all at once and all
-/// incompressible — is enqueued, claimed, recorded, sent and read back on every backend; one
-/// byte past any of them is `InvalidInput` naming the field, and writes nothing.
+/// Text at each documented limit — workflow id, queue, application, step and schedule names,
+/// partition key, deduplication id, topic, idempotency key, event and stream keys (a
+/// checkpointed stream read's too), a debounce's class and config names, all at once and all
+/// incompressible — is enqueued, claimed, recorded, sent, debounced and read back on every
+/// backend; one byte past any of them is `InvalidInput` naming the field, and writes nothing.
+/// (A recovery request's executor ids and tokens have no limit below the payload size; their
+/// NUL check is below.)
 pub async fn texts_at_their_limit_are_kept_everywhere<F: Factory>(factory: &F) {
     let store = factory.create().await;
     let case = std::sync::atomic::AtomicU64::new(0);
@@ -342,9 +456,21 @@ enum NulIn {
     AuthenticatedRole,
     ScheduleFilter,
     ScheduleLookup,
+    ScheduleName,
+    ListScheduleName,
+    DebounceClass,
+    DebounceConfig,
+    RecoveryDeadExecutor,
+    RecoveryExecutor,
+    RecoveryNewOwner,
+    RecoveryExpectedOwner,
+    ReturnToQueueOwner,
+    StreamStepKey,
+    StreamStepWriter,
+    NotificationsWorkflow,
 }
 
-const NUL_PLACES: [NulIn; 16] = [
+const NUL_PLACES: [NulIn; 28] = [
     NulIn::ListPrefix,
     NulIn::ListName,
     NulIn::ListQueue,
@@ -361,6 +487,18 @@ const NUL_PLACES: [NulIn; 16] = [
     NulIn::AuthenticatedRole,
     NulIn::ScheduleFilter,
     NulIn::ScheduleLookup,
+    NulIn::ScheduleName,
+    NulIn::ListScheduleName,
+    NulIn::DebounceClass,
+    NulIn::DebounceConfig,
+    NulIn::RecoveryDeadExecutor,
+    NulIn::RecoveryExecutor,
+    NulIn::RecoveryNewOwner,
+    NulIn::RecoveryExpectedOwner,
+    NulIn::ReturnToQueueOwner,
+    NulIn::StreamStepKey,
+    NulIn::StreamStepWriter,
+    NulIn::NotificationsWorkflow,
 ];
 
 /// Runs the call `place` names with `text` (which holds a NUL byte) as its argument; the result
@@ -420,12 +558,58 @@ async fn call_with<S: SystemStore + ?Sized>(
             store.list_schedules(filter).await.map(drop)
         }
         NulIn::ScheduleLookup => store.get_schedule(text).await.map(drop),
+        NulIn::ScheduleName => {
+            let wf = NewWorkflow::new("nul-schedule", "wf_fn", inputs()).with_schedule_name(text);
+            store
+                .insert_workflow(wf, InsertOptions::default())
+                .await
+                .map(drop)
+        }
+        NulIn::ListScheduleName => list(ListWorkflowsQuery::new().schedule_names([text])).await,
+        NulIn::DebounceClass | NulIn::DebounceConfig => {
+            let mut request = DebounceRequest::new("wf_fn", "q", "k", 1_000, inputs());
+            match place {
+                NulIn::DebounceClass => request.class_name = Some(text.to_owned()),
+                _ => request.config_name = Some(text.to_owned()),
+            }
+            store.debounce_workflow(request).await.map(drop)
+        }
+        NulIn::RecoveryDeadExecutor
+        | NulIn::RecoveryExecutor
+        | NulIn::RecoveryNewOwner
+        | NulIn::RecoveryExpectedOwner => {
+            let mut request =
+                RecoveryRequest::from_dead_executors("nul-recovery", vec!["dead".into()], "me");
+            match place {
+                NulIn::RecoveryDeadExecutor => request.dead_executor_ids = vec![text.to_owned()],
+                NulIn::RecoveryExecutor => request.executor_id = text.to_owned(),
+                NulIn::RecoveryNewOwner => request.owner_xid = text.to_owned(),
+                _ => request.expected_owner_xid = Some(text.to_owned()),
+            }
+            store.recover_workflow(request).await.map(drop)
+        }
+        NulIn::ReturnToQueueOwner => store.return_to_queue("nul-return", text).await.map(drop),
+        NulIn::StreamStepKey | NulIn::StreamStepWriter => {
+            let (writer, key) = match place {
+                NulIn::StreamStepKey => ("nul-writer", text),
+                _ => (text, "k"),
+            };
+            let request = StreamStepRequest::new(Caller::workflow("nul-reader", 1), writer, key, 0);
+            store
+                .read_stream_step(request, AwaitOptions::default())
+                .await
+                .map(drop)
+        }
+        NulIn::NotificationsWorkflow => store.list_notifications(text).await.map(drop),
     }
 }
 
 /// A NUL byte anywhere in a text argument — list filters, queue and schedule lookups,
-/// deduplication ids, serialization labels, step names, event keys, roles — is `InvalidInput` saying so, on every
-/// backend, and writes nothing. Random argument, random text, random position.
+/// deduplication ids, serialization labels, step names, event keys, roles, schedule names,
+/// debounce class and config names, every text of a recovery request, the owner token of a
+/// hand-back, a checkpointed stream read's key and writer, a notification listing's workflow —
+/// is `InvalidInput` saying so, on every backend, and writes nothing. Random argument, random
+/// text, random position.
 pub async fn a_nul_byte_in_any_text_is_refused_everywhere<F: Factory>(factory: &F) {
     let store = factory.create().await;
     let cases = (

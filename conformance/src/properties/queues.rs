@@ -2021,3 +2021,52 @@ pub async fn delayed_release_is_scoped_by_application<F: Factory>(factory: &F) {
     );
     factory.destroy(store).await;
 }
+
+/// Debounce ownership is DBOS's `COALESCE(existing, caller)`: a bounce claims an unclaimed row
+/// for the caller's application, leaves an owned row with its owner (a caller without an
+/// application extends it and changes no owner), and a bounce without an application leaves an
+/// unclaimed row unclaimed.
+pub async fn debounce_claims_only_unclaimed_rows<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let until = now_epoch_ms() + HOUR_MS;
+    let debounce = |key: &str, n: i32, app: Option<&str>| {
+        let inputs = Payload::portable_json(format!("[{n}]"));
+        let mut request = DebounceRequest::new("wf_fn", "q", key, until, inputs);
+        request.application_name = app.map(str::to_owned);
+        let store = &store;
+        async move { ok(store.debounce_workflow(request).await, "debounce_workflow") }
+    };
+    let owned = NewWorkflow::new("owned", "wf_fn", inputs())
+        .debounced("q", "a", until, None)
+        .with_application_name("A");
+    let free = NewWorkflow::new("free", "wf_fn", inputs()).debounced("q", "f", until, None);
+    insert_all(&store, vec![owned, free]).await;
+    let owner = |id: &'static str| {
+        let store = &store;
+        async move { get(store, id).await.application_name }
+    };
+    assert_eq!(owner("owned").await.as_deref(), Some("A"), "inserted owned");
+
+    let extended = |id: &str| DebounceOutcome::Extended {
+        workflow_id: id.into(),
+    };
+    assert_eq!(debounce("a", 1, None).await, extended("owned"));
+    assert_eq!(
+        owner("owned").await.as_deref(),
+        Some("A"),
+        "a bounce without an application keeps the owner"
+    );
+    assert_eq!(debounce("a", 2, Some("A")).await, extended("owned"));
+    assert_eq!(owner("owned").await.as_deref(), Some("A"));
+    assert_eq!(get(&store, "owned").await.inputs.as_deref(), Some("[2]"));
+
+    assert_eq!(debounce("f", 3, None).await, extended("free"));
+    assert_eq!(owner("free").await, None, "no application claims nothing");
+    assert_eq!(debounce("f", 4, Some("B")).await, extended("free"));
+    assert_eq!(
+        owner("free").await.as_deref(),
+        Some("B"),
+        "an unclaimed row is claimed"
+    );
+    factory.destroy(store).await;
+}

@@ -16,10 +16,15 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use dbos_storage_core::{
-    CancelOptions, ErrorKind, IdReusePolicy, InsertOptions, InsertOutcome, ListStepsOptions,
-    ListWorkflowsQuery, NewWorkflow, Outcome, Payload, RecordedStep, ResumeOptions, SortOrder,
-    StepInfo, StepRecord, SystemStore, WorkflowInfo, WorkflowResult, WorkflowStatus,
+    AttributeUpdate, AwaitOptions, Caller, CancelOptions, DeleteOptions, ErrorKind, IdReusePolicy,
+    InsertOptions, InsertOutcome, ListStepsOptions, ListWorkflowsQuery, NewWorkflow, Notification,
+    Outcome, OutgoingMessage, Payload, RecordedStep, RecoveryOutcome, RecoveryRequest,
+    ResumeOptions, SendOptions, SortOrder, StepInfo, StepOperation, StepOperationOutcome,
+    StepRecord, StreamStepRead, StreamStepRequest, SystemStore, WorkflowInfo, WorkflowResult,
+    WorkflowStatus,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestError, TestRunner};
@@ -39,6 +44,10 @@ const DEDUP_IDS: [&str; 2] = ["d0", "d1"];
 const TOKENS: [&str; 3] = ["t0", "t1", "t2"];
 const APPS: [Option<&str>; 3] = [None, Some("app0"), Some("app1")];
 const STEP_NAMES: [&str; 2] = ["s", "t"];
+/// Executors that start workflows (by creator token) and recover them.
+const EXECUTORS: [&str; 2] = ["e0", "e1"];
+/// Message topics.
+const TOPICS: [&str; 2] = ["x", "y"];
 const PREFIXES: [&str; 4] = ["a_", "a%", "a", "b"];
 const STATUSES: [WorkflowStatus; 4] = [
     WorkflowStatus::Pending,
@@ -145,6 +154,102 @@ pub(crate) enum Op {
     Children {
         /// Workflow.
         wf: usize,
+    },
+    /// `run_as_step`: an operation called from workflow `wf` at step `function_id`.
+    RunAsStep {
+        /// Calling workflow.
+        wf: usize,
+        /// The caller's position.
+        function_id: i32,
+        /// The caller's owner token, or no ownership check.
+        owner: Option<usize>,
+        /// The operation.
+        operation: StepOp,
+    },
+    /// `recover_workflow`.
+    Recover {
+        /// Workflow.
+        wf: usize,
+        /// The dead executor it is taken from, if named.
+        dead_executor: Option<usize>,
+        /// The owner token it must still hold, if named.
+        expected_owner: Option<usize>,
+        /// The new owner token.
+        new_owner: usize,
+        /// The recovery limit (`None`: never dead-letter).
+        max_attempts: Option<i64>,
+    },
+    /// `return_to_queue`.
+    ReturnToQueue {
+        /// Workflow.
+        wf: usize,
+        /// The claim's owner token.
+        owner: usize,
+    },
+    /// `send_messages` with an idempotency key, so that message ids are the same everywhere.
+    Send {
+        /// Destination.
+        to: usize,
+        /// Topic, or none.
+        topic: Option<usize>,
+        /// Idempotency key: a repeated key is a no-op re-send.
+        key: usize,
+    },
+    /// `list_notifications`.
+    ListNotifications {
+        /// Workflow.
+        wf: usize,
+    },
+    /// `read_stream_step`: workflow `wf` reads `writer`'s stream (nothing ever writes one here,
+    /// so the read ends, times out or fails the same way everywhere).
+    ReadStreamStep {
+        /// Reading workflow.
+        wf: usize,
+        /// The reader's position.
+        function_id: i32,
+        /// The reader's owner token, or no ownership check.
+        owner: Option<usize>,
+        /// The stream's workflow.
+        writer: usize,
+    },
+}
+
+/// The operation of a generated `run_as_step`, on one workflow (so that the recorded id lists
+/// have one order everywhere).
+#[derive(Debug, Clone)]
+pub(crate) enum StepOp {
+    /// `cancel_workflows`.
+    Cancel {
+        /// Target.
+        target: usize,
+        /// Descendants too.
+        children: bool,
+    },
+    /// `resume_workflows`.
+    Resume {
+        /// Target.
+        target: usize,
+        /// Queue, or the internal one.
+        queue: Option<usize>,
+    },
+    /// `delete_workflows`.
+    Delete {
+        /// Target.
+        target: usize,
+    },
+    /// `set_workflow_delay`.
+    SetDelay {
+        /// Target.
+        target: usize,
+    },
+    /// `update_workflow_attributes`.
+    Attributes {
+        /// Target.
+        target: usize,
+        /// The value of the one attribute set.
+        value: u8,
+        /// Merge instead of replace.
+        merge: bool,
     },
 }
 
@@ -272,6 +377,44 @@ fn list_strategy() -> impl Strategy<Value = Op> {
         )
 }
 
+fn step_op_strategy() -> impl Strategy<Value = StepOp> {
+    prop_oneof![
+        (wf_strategy(), any::<bool>())
+            .prop_map(|(target, children)| StepOp::Cancel { target, children }),
+        (wf_strategy(), some_of(QUEUES.len()))
+            .prop_map(|(target, queue)| StepOp::Resume { target, queue }),
+        wf_strategy().prop_map(|target| StepOp::Delete { target }),
+        wf_strategy().prop_map(|target| StepOp::SetDelay { target }),
+        (wf_strategy(), 0..3u8, any::<bool>()).prop_map(|(target, value, merge)| {
+            StepOp::Attributes {
+                target,
+                value,
+                merge,
+            }
+        }),
+    ]
+}
+
+fn recover_strategy(known: impl Strategy<Value = usize>) -> impl Strategy<Value = Op> {
+    (
+        known,
+        some_of(EXECUTORS.len()),
+        some_of(TOKENS.len()),
+        0..TOKENS.len(),
+        proptest::option::of(0..3i64),
+    )
+        .prop_map(
+            |(wf, dead_executor, expected_owner, new_owner, max_attempts)| Op::Recover {
+                wf,
+                // A request names the dead executors or the previous owner (or both).
+                dead_executor: dead_executor.or(expected_owner.is_none().then_some(0)),
+                expected_owner,
+                new_owner,
+                max_attempts,
+            },
+        )
+}
+
 fn ids_strategy() -> impl Strategy<Value = Vec<usize>> {
     proptest::collection::vec(wf_strategy(), 1..=2)
 }
@@ -327,7 +470,27 @@ impl ReferenceStateMachine for Operations {
             1 => proptest::collection::vec(wf_strategy(), 0..=3).prop_map(|wfs| Op::Get { wfs }),
             2 => list_strategy(),
             1 => known.clone().prop_map(|wf| Op::Result { wf }),
-            1 => known.prop_map(|wf| Op::Children { wf }),
+            1 => known.clone().prop_map(|wf| Op::Children { wf }),
+            3 => (known.clone(), 1..=4i32, some_of(TOKENS.len()), step_op_strategy())
+                .prop_map(|(wf, function_id, owner, operation)| Op::RunAsStep {
+                    wf,
+                    function_id,
+                    owner,
+                    operation,
+                }),
+            2 => recover_strategy(known.clone()),
+            2 => (known.clone(), 0..TOKENS.len())
+                .prop_map(|(wf, owner)| Op::ReturnToQueue { wf, owner }),
+            1 => (wf_strategy(), some_of(TOPICS.len()), 0..3usize)
+                .prop_map(|(to, topic, key)| Op::Send { to, topic, key }),
+            1 => known.clone().prop_map(|wf| Op::ListNotifications { wf }),
+            1 => (known.clone(), 1..=4i32, some_of(TOKENS.len()), wf_strategy())
+                .prop_map(|(wf, function_id, owner, writer)| Op::ReadStreamStep {
+                    wf,
+                    function_id,
+                    owner,
+                    writer,
+                }),
         ]
         .boxed()
     }
@@ -374,6 +537,10 @@ enum Observed {
     Rows(Result<Vec<WorkflowInfo>, ErrorKind>),
     Count(Result<usize, ErrorKind>),
     Result(Result<WorkflowResult, ErrorKind>),
+    StepOperation(Result<StepOperationOutcome, ErrorKind>),
+    Recovery(Result<RecoveryOutcome, ErrorKind>),
+    Notifications(Result<Vec<Notification>, ErrorKind>),
+    StreamRead(Result<StreamStepRead, ErrorKind>),
     /// The operation is not specified in this state and was not run.
     Skipped,
 }
@@ -387,10 +554,13 @@ fn sorted_ids(mut ids: Vec<String>) -> Vec<String> {
     ids
 }
 
-fn outcome(error: bool, text: String) -> Outcome {
-    let payload = Payload::portable_json(text);
+/// An error, or an output of `n` (a void return for every fourth `n`).
+fn outcome(error: bool, n: i64) -> Outcome {
+    let payload = Payload::portable_json(n.to_string());
     if error {
         Outcome::Error(payload)
+    } else if n % 4 == 0 {
+        Outcome::Void
     } else {
         Outcome::Output(payload)
     }
@@ -450,7 +620,8 @@ async fn run_op<S: SystemStore + ?Sized>(store: &S, op: &Op, specified: bool) ->
                 NAMES[*name],
                 Payload::portable_json(format!("[{wf}]")),
             )
-            .with_creator_xid(TOKENS[*creator]);
+            .with_creator_xid(TOKENS[*creator])
+            .with_executor(EXECUTORS[*creator % EXECUTORS.len()]);
             match (enqueue, queue) {
                 (true, Some(q)) => new = new.enqueued(QUEUES[*q]),
                 (_, q) => new.queue_name = q.map(|q| QUEUES[q].to_owned()),
@@ -475,7 +646,7 @@ async fn run_op<S: SystemStore + ?Sized>(store: &S, op: &Op, specified: bool) ->
             store
                 .record_outcome(
                     WORKFLOWS[*wf],
-                    outcome(*error, value.to_string()),
+                    outcome(*error, i64::from(*value)),
                     owner.map(|o| TOKENS[o]),
                 )
                 .await,
@@ -492,7 +663,7 @@ async fn run_op<S: SystemStore + ?Sized>(store: &S, op: &Op, specified: bool) ->
                 WORKFLOWS[*wf],
                 *function_id,
                 STEP_NAMES[*name],
-                Some(outcome(*error, completed_at.to_string())),
+                Some(outcome(*error, *completed_at)),
             )
             .with_times(Some(*completed_at), *completed_at);
             Observed::Unit(kind_of(
@@ -564,7 +735,149 @@ async fn run_op<S: SystemStore + ?Sized>(store: &S, op: &Op, specified: bool) ->
                 .await
                 .map(sorted_ids),
         )),
+        Op::RunAsStep {
+            wf,
+            function_id,
+            owner,
+            operation,
+        } => {
+            let caller = with_owner(Caller::workflow(WORKFLOWS[*wf], *function_id), *owner);
+            Observed::StepOperation(kind_of(
+                store
+                    .run_as_step(caller, step_operation(operation))
+                    .await
+                    .map(normalize_step_operation),
+            ))
+        }
+        Op::Recover {
+            wf,
+            dead_executor,
+            expected_owner,
+            new_owner,
+            max_attempts,
+        } => {
+            let mut request = RecoveryRequest::from_dead_executors(
+                WORKFLOWS[*wf],
+                dead_executor
+                    .map(|e| vec![EXECUTORS[e].to_owned()])
+                    .unwrap_or_default(),
+                "recoverer",
+            );
+            request.expected_owner_xid = expected_owner.map(|o| TOKENS[o].to_owned());
+            request.owner_xid = TOKENS[*new_owner].to_owned();
+            request.max_recovery_attempts = *max_attempts;
+            Observed::Recovery(kind_of(store.recover_workflow(request).await))
+        }
+        Op::ReturnToQueue { wf, owner } => Observed::Bool(kind_of(
+            store.return_to_queue(WORKFLOWS[*wf], TOKENS[*owner]).await,
+        )),
+        Op::Send { to, topic, key } => {
+            let message = OutgoingMessage::new(
+                WORKFLOWS[*to],
+                topic.map(|t| TOPICS[t]),
+                Payload::portable_json(format!("{key}")),
+            )
+            .with_idempotency_key(format!("k{key}"));
+            Observed::Unit(kind_of(
+                store
+                    .send_messages(vec![message], None, SendOptions::default())
+                    .await
+                    .map(|_| ()),
+            ))
+        }
+        Op::ListNotifications { wf } => Observed::Notifications(kind_of(
+            store
+                .list_notifications(WORKFLOWS[*wf])
+                .await
+                .map(normalize_notifications),
+        )),
+        Op::ReadStreamStep {
+            wf,
+            function_id,
+            owner,
+            writer,
+        } => {
+            let caller = with_owner(Caller::workflow(WORKFLOWS[*wf], *function_id), *owner);
+            let request = StreamStepRequest::new(caller, WORKFLOWS[*writer], "stream", 0);
+            // Nothing writes a stream here: an active writer times out at once.
+            let wait = AwaitOptions::default()
+                .poll_interval(Duration::from_millis(1))
+                .timeout(Duration::from_millis(1));
+            Observed::StreamRead(kind_of(store.read_stream_step(request, wait).await))
+        }
     }
+}
+
+fn with_owner(caller: Caller, owner: Option<usize>) -> Caller {
+    match owner {
+        Some(o) => caller.with_owner(TOKENS[o]),
+        None => caller,
+    }
+}
+
+/// The contract's operation for a generated one.
+fn step_operation(op: &StepOp) -> StepOperation {
+    let one = |target: &usize| vec![WORKFLOWS[*target].to_owned()];
+    match op {
+        StepOp::Cancel { target, children } => StepOperation::CancelWorkflows {
+            workflow_ids: one(target),
+            options: CancelOptions::default().cancel_children(*children),
+        },
+        StepOp::Resume { target, queue } => {
+            let mut options = ResumeOptions::default();
+            if let Some(q) = queue {
+                options = options.queue_name(QUEUES[*q]);
+            }
+            StepOperation::ResumeWorkflows {
+                workflow_ids: one(target),
+                options,
+            }
+        }
+        StepOp::Delete { target } => StepOperation::DeleteWorkflows {
+            workflow_ids: one(target),
+            options: DeleteOptions::default(),
+        },
+        StepOp::SetDelay { target } => StepOperation::SetWorkflowDelay {
+            workflow_id: WORKFLOWS[*target].to_owned(),
+            until_epoch_ms: 1_000,
+        },
+        StepOp::Attributes {
+            target,
+            value,
+            merge,
+        } => {
+            let mut attributes = serde_json::Map::new();
+            attributes.insert(format!("k{value}"), serde_json::Value::from(*value));
+            StepOperation::UpdateWorkflowAttributes {
+                workflow_id: WORKFLOWS[*target].to_owned(),
+                attributes,
+                mode: if *merge {
+                    AttributeUpdate::Merge
+                } else {
+                    AttributeUpdate::Replace
+                },
+            }
+        }
+    }
+}
+
+/// An operation's result with its id lists sorted.
+fn normalize_step_operation(outcome: StepOperationOutcome) -> StepOperationOutcome {
+    match outcome {
+        StepOperationOutcome::Cancelled(ids) => StepOperationOutcome::Cancelled(sorted_ids(ids)),
+        StepOperationOutcome::Resumed(ids) => StepOperationOutcome::Resumed(sorted_ids(ids)),
+        StepOperationOutcome::Deleted(ids) => StepOperationOutcome::Deleted(sorted_ids(ids)),
+        other => other,
+    }
+}
+
+/// Notifications without their send times, by id (sends in one millisecond have no order).
+fn normalize_notifications(mut listed: Vec<Notification>) -> Vec<Notification> {
+    for n in &mut listed {
+        n.created_at_epoch_ms = 0;
+    }
+    listed.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+    listed
 }
 
 /// Whether the contract specifies `op` in the reference's current state.

@@ -695,3 +695,62 @@ pub async fn debounces_replay_without_extending_again<F: Factory>(factory: &F) {
     );
     factory.destroy(store).await;
 }
+
+/// A workflow cannot delete itself as one of its steps, alone or as the descendant of a
+/// workflow it deletes with its children: the step would belong to a deleted workflow. The call
+/// fails with `InvalidInput`, the delete is undone, and the refusal is recorded as the step's
+/// error, so a replay fails the same way; deleting another workflow is unaffected.
+pub async fn a_workflow_cannot_delete_itself_as_a_step<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let parent = NewWorkflow::new("p", "wf_fn", inputs());
+    let child = pending("w", "o").with_parent("p");
+    for wf in [parent, child] {
+        ok(
+            store.insert_workflow(wf, InsertOptions::default()).await,
+            "insert",
+        );
+    }
+    let delete = |ids: &[&str], children: bool| StepOperation::DeleteWorkflows {
+        workflow_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        options: DeleteOptions::default().delete_children(children),
+    };
+    for (function_id, operation) in [(1, delete(&["w"], false)), (2, delete(&["p"], true))] {
+        let caller = Caller::workflow("w", function_id).with_owner("o");
+        for attempt in ["first call", "replay"] {
+            let e = err(
+                store.run_as_step(caller.clone(), operation.clone()).await,
+                ErrorKind::InvalidInput,
+                attempt,
+            );
+            assert!(
+                e.message().contains(&format!(
+                    "workflow w cannot delete itself at its step {function_id}"
+                )),
+                "{attempt}: {e}"
+            );
+        }
+        let rows = ok(store.get_workflows(&ids(&["p", "w"])).await, "get");
+        assert_eq!(rows.len(), 2, "the delete was undone");
+        let recorded = ok(
+            store
+                .check_step("w", function_id, "DBOS.deleteWorkflow")
+                .await,
+            "check the step",
+        );
+        assert!(
+            matches!(recorded.and_then(|r| r.outcome), Some(Outcome::Error(_))),
+            "the refusal is the step's error"
+        );
+    }
+    let deleted = ok(
+        store
+            .run_as_step(
+                Caller::workflow("w", 3).with_owner("o"),
+                delete(&["p"], false),
+            )
+            .await,
+        "delete the parent alone",
+    );
+    assert_eq!(deleted, StepOperationOutcome::Deleted(ids(&["p"])));
+    factory.destroy(store).await;
+}

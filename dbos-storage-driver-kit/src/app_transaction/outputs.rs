@@ -47,6 +47,18 @@ pub fn replayed_outcome(call: &TransactionCall, recorded: RecordedTransaction) -
     })
 }
 
+/// The error of a transaction body that returned [`Outcome::Void`]: `transaction_outputs` keeps
+/// a successful transaction's output as text, and DBOS replays a row with neither an output nor
+/// an error as an error ("Output and error are both None"), so a void return has no row to write.
+pub fn void_output(call: &TransactionCall) -> Error {
+    Error::invalid_input(format!(
+        "transaction {} of workflow {:?} returned no output: transaction_outputs records a \
+         transaction's output as text (DBOS cannot replay a NULL one); return the encoded unit \
+         value, such as Outcome::Output(Payload::portable_json(\"null\")), instead",
+        call.function_id, call.workflow_id
+    ))
+}
+
 /// The error of an error row that cannot be read back right after it was written.
 pub fn vanished(call: &TransactionCall) -> Error {
     Error::corrupt(format!(

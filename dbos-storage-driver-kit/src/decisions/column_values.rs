@@ -8,9 +8,9 @@ use dbos_storage_core::{
 /// The columns a workflow's final outcome is recorded in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinalColumns {
-    /// `SUCCESS` for an output, `ERROR` for an error.
+    /// `SUCCESS` for an output or a void return, `ERROR` for an error.
     pub status: WorkflowStatus,
-    /// The output, for `SUCCESS`.
+    /// The output, for `SUCCESS`; NULL for a void return.
     pub output: Option<String>,
     /// The error, for `ERROR`.
     pub error: Option<String>,
@@ -21,11 +21,16 @@ pub struct FinalColumns {
 /// # Errors
 /// [`InvalidInput`](dbos_storage_core::ErrorKind::InvalidInput) for text that cannot be stored.
 pub fn final_columns(outcome: Outcome) -> Result<FinalColumns> {
-    outcome.payload().validate("workflow outcome")?;
+    outcome.validate("workflow outcome")?;
     Ok(match outcome {
         Outcome::Output(p) => FinalColumns {
             status: WorkflowStatus::Success,
             output: Some(p.text),
+            error: None,
+        },
+        Outcome::Void => FinalColumns {
+            status: WorkflowStatus::Success,
+            output: None,
             error: None,
         },
         Outcome::Error(p) => FinalColumns {
@@ -36,8 +41,8 @@ pub fn final_columns(outcome: Outcome) -> Result<FinalColumns> {
     })
 }
 
-/// A step or workflow outcome from its `output`, `error` and `serialization` columns: an error
-/// wins over an output; neither is `None`.
+/// A step outcome from its `output`, `error` and `serialization` columns: an error wins over an
+/// output; neither is `None` (a marker step, a child start or a void return: one row).
 pub fn outcome_of(
     output: Option<String>,
     error: Option<String>,
@@ -58,19 +63,23 @@ pub fn status_of(text: Option<&str>) -> WorkflowStatus {
 
 /// A workflow's result from its status, output, error and serialization label, as
 /// [`WorkflowStore::workflow_result`](dbos_storage_core::WorkflowStore::workflow_result) reports it: a
-/// finished workflow's outcome (JSON `null` when its column is NULL), or what it is doing.
+/// finished workflow's outcome, or what it is doing. A `SUCCESS` output that is NULL is a void
+/// return ([`Outcome::Void`]); an `ERROR` error that is NULL reads as the error `null`.
 pub fn workflow_result(
     status: WorkflowStatus,
     output: Option<String>,
     error: Option<String>,
     serialization: Option<Serialization>,
 ) -> WorkflowResult {
-    let payload = |text: Option<String>| {
-        Payload::new(text.unwrap_or_else(|| "null".to_owned()), serialization)
-    };
     match status {
-        WorkflowStatus::Success => WorkflowResult::Finished(Outcome::Output(payload(output))),
-        WorkflowStatus::Error => WorkflowResult::Finished(Outcome::Error(payload(error))),
+        WorkflowStatus::Success => WorkflowResult::Finished(match output {
+            Some(text) => Outcome::Output(Payload::new(text, serialization)),
+            None => Outcome::Void,
+        }),
+        WorkflowStatus::Error => WorkflowResult::Finished(Outcome::Error(Payload::new(
+            error.unwrap_or_else(|| "null".to_owned()),
+            serialization,
+        ))),
         WorkflowStatus::Cancelled => WorkflowResult::Cancelled,
         WorkflowStatus::MaxRecoveryAttemptsExceeded => WorkflowResult::MaxRecoveryAttemptsExceeded,
         other => WorkflowResult::Active(other),
@@ -164,6 +173,11 @@ mod tests {
             (failure.output, failure.error.as_deref()),
             (None, Some("e"))
         );
+        let void = final_columns(Outcome::Void).unwrap();
+        assert_eq!(
+            (void.status, void.output, void.error),
+            (WorkflowStatus::Success, None, None)
+        );
         let e = final_columns(Outcome::Output(Payload::portable_json("a\0b"))).unwrap_err();
         assert!(e.message().contains("NUL"), "{e}");
     }
@@ -173,6 +187,15 @@ mod tests {
         let label = Some(Serialization::PortableJson);
         assert_eq!(
             workflow_result(WorkflowStatus::Success, None, None, label.clone()),
+            WorkflowResult::Finished(Outcome::Void)
+        );
+        assert_eq!(
+            workflow_result(
+                WorkflowStatus::Success,
+                Some("null".into()),
+                None,
+                label.clone()
+            ),
             WorkflowResult::Finished(Outcome::Output(Payload::portable_json("null")))
         );
         assert_eq!(

@@ -69,21 +69,17 @@ pub struct NewStep<'a> {
 impl<'a> NewStep<'a> {
     /// The row of a step checkpoint (`record_step`) of a workflow of `application_name`.
     pub fn recorded(step: &'a StepRecord, application_name: Option<&'a str>) -> Self {
-        let (output, error) = match &step.outcome {
-            Some(Outcome::Output(p)) => (Some(p.text.as_str()), None),
-            Some(Outcome::Error(p)) => (None, Some(p.text.as_str())),
-            None => (None, None),
-        };
+        let outcome = step.stored_outcome();
         NewStep {
             workflow_id: &step.workflow_id,
             function_id: step.function_id,
             function_name: &step.function_name,
-            output,
-            error,
+            output: outcome.and_then(Outcome::output_column),
+            error: outcome.and_then(Outcome::error_column),
             child_workflow_id: step.child_workflow_id.as_deref(),
             started_at_epoch_ms: step.started_column(),
             completed_at_epoch_ms: step.completed_column(),
-            serialization: step.outcome.as_ref().and_then(|o| o.payload().label()),
+            serialization: outcome.and_then(Outcome::payload).and_then(Payload::label),
             application_name,
         }
     }

@@ -279,7 +279,7 @@ pub fn recorded_value(
     caller: &Caller,
 ) -> Result<Option<Payload>> {
     match recorded.outcome {
-        None => Ok(None),
+        None | Some(Outcome::Void) => Ok(None),
         Some(Outcome::Output(value)) => Ok(Some(value)),
         Some(Outcome::Error(_)) => Err(Error::new(
             ErrorKind::Corrupt,

@@ -130,7 +130,7 @@ pub fn replayed(request: &StreamStepRequest, recorded: RecordedStep) -> Result<S
         Some(Outcome::Output(value)) if is_close_sentinel(&value) => StreamStepOutcome::End,
         Some(Outcome::Output(value)) => StreamStepOutcome::Value(value),
         Some(Outcome::Error(error)) => StreamStepOutcome::TimedOut(error),
-        None => {
+        None | Some(Outcome::Void) => {
             return Err(Error::new(
                 ErrorKind::Corrupt,
                 format!(

@@ -8,7 +8,9 @@
 //! (which also clears an error that aborted the transaction) and the step recording the error
 //! commits alone.
 
-use dbos_storage_core::workflow_steps::{recorded_error, replayed, validate_caller};
+use dbos_storage_core::workflow_steps::{
+    check_caller_kept, recorded_error, replayed, validate_caller,
+};
 use dbos_storage_core::{
     Caller, Error, ErrorKind, Outcome, Result, ScheduleStatus, StepOperation, StepOperation as Op,
     StepOperationOutcome,
@@ -165,7 +167,10 @@ async fn run_as_step_tx(
         Call::Run { application_name } => application_name,
     };
     statement(tx, sp::SAVEPOINT_OPERATION).await?;
-    let (outcome, ran) = match run(tx, q, operation, prepared).await {
+    let ran = run(tx, q, operation, prepared)
+        .await
+        .and_then(|outcome| check_caller_kept(caller, &outcome).map(|()| outcome));
+    let (outcome, ran) = match ran {
         Ok(outcome) => {
             statement(tx, sp::RELEASE_OPERATION).await?;
             (Outcome::Output(outcome.encode()?), Ran::Done(outcome, true))

@@ -252,7 +252,8 @@ WHERE workflow_uuid = ?1 AND status = 'DELAYED'";
 // language=SQL
 /// Pushes back the delayed, debounced row holding a key: its release time becomes the smaller
 /// of `:until` and its debounce deadline, its label follows the new inputs, and the caller's
-/// application claims it. Named parameters `:name`, `:queue_name`, `:deduplication_id`,
+/// application claims it if unclaimed (an owned row keeps its owner, as DBOS's
+/// `COALESCE(application_name, caller)`). Named parameters `:name`, `:queue_name`, `:deduplication_id`,
 /// `:until`, `:serialization`, `:now`, `:application_name`; `:class_name` and `:config_name`,
 /// when not NULL, must match the row's.
 pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
@@ -261,7 +262,7 @@ pub(crate) const DEBOUNCE_WORKFLOW: &str = concat!(
              WHEN debounce_deadline_epoch_ms IS NOT NULL AND debounce_deadline_epoch_ms < :until \
              THEN debounce_deadline_epoch_ms ELSE :until END, \
          serialization = :serialization, updated_at = :now, \
-         application_name = COALESCE(:application_name, application_name) \
+         application_name = COALESCE(application_name, :application_name) \
      WHERE name = :name AND queue_name = :queue_name AND deduplication_id = :deduplication_id \
        AND status = 'DELAYED' AND is_debounced \
        AND (:class_name IS NULL OR class_name = :class_name) \

@@ -5,7 +5,9 @@
 //! when it fails with an error the contract records, the savepoint is rolled back and the step
 //! recording the error commits alone.
 
-use dbos_storage_core::workflow_steps::{recorded_error, replayed, validate_caller};
+use dbos_storage_core::workflow_steps::{
+    check_caller_kept, recorded_error, replayed, validate_caller,
+};
 use dbos_storage_core::{
     Caller, Error, ErrorKind, Outcome, RecordedStep, Result, ScheduleStatus, StepOperation,
     StepOperation as Op, StepOperationOutcome, StepRecord,
@@ -186,7 +188,9 @@ fn run_as_step_tx(
         CallerState::Fresh { application_name } => application_name,
     };
     statement(tx, q::SAVEPOINT_OPERATION)?;
-    let ran = prepared.run(tx);
+    let ran = prepared
+        .run(tx)
+        .and_then(|outcome| check_caller_kept(caller, &outcome).map(|()| outcome));
     let (outcome, ran) = match ran {
         Ok(outcome) => {
             statement(tx, q::RELEASE_OPERATION)?;

@@ -485,7 +485,8 @@ async fn verify(
             let attempt = step
                 .outcome
                 .as_ref()
-                .map(|o| o.payload().text.trim_matches('"').to_owned())
+                .and_then(Outcome::payload)
+                .map(|p| p.text.trim_matches('"').to_owned())
                 .unwrap_or_default();
             recorded.insert((id.clone(), step.function_id), attempt);
         }
