@@ -167,6 +167,7 @@ macro_rules! __properties {
             ]
             [collection_windows:
                 collectable_windows_cover_the_collectable_set
+                keeping_more_than_the_table_holds_collects_nothing
             ]
             [transfer:
                 export_import_round_trips

@@ -243,3 +243,51 @@ pub async fn collectable_windows_cover_the_collectable_set<F: Factory>(factory: 
     assert!(e.message().contains("over the limit"), "{e}");
     factory.destroy(store).await;
 }
+
+/// A count rule that keeps as many workflows as the table holds, or more, collects nothing:
+/// the window answers with no workflow rather than failing (there is no newest workflow past
+/// the kept ones to compare with); keeping none collects the finished one.
+pub async fn keeping_more_than_the_table_holds_collects_nothing<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    ok(
+        store
+            .insert_workflow(pending("x0", "o"), Default::default())
+            .await,
+        "insert x0",
+    );
+    assert!(ok(
+        store.record_outcome("x0", output("1"), Some("o")).await,
+        "finish x0"
+    ));
+    for keep in [1, 2, 100] {
+        for limit in [1, 2] {
+            let window = ok(
+                store
+                    .collectable_workflows(
+                        RetentionPolicy::default().keep_newest(keep),
+                        None,
+                        limit,
+                    )
+                    .await,
+                &format!("the window of {limit} keeping the {keep} newest"),
+            );
+            assert_eq!(
+                window,
+                CollectableWindow::new(Vec::new(), None),
+                "keeping the {keep} newest of one workflow, a window of {limit} lists none"
+            );
+        }
+    }
+    let window = ok(
+        store
+            .collectable_workflows(RetentionPolicy::default().keep_newest(0), None, 1)
+            .await,
+        "the window keeping none",
+    );
+    assert_eq!(
+        window,
+        CollectableWindow::new(vec!["x0".to_owned()], None),
+        "keeping none, the finished workflow is collectable"
+    );
+    factory.destroy(store).await;
+}

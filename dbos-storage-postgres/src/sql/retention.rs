@@ -53,7 +53,8 @@ DELETE FROM {schema}.queues WHERE name = $1 AND queue_id = $2 RETURNING name";
 /// The walk seeks the creation-time index to `$4` and reads on from there, so the statement
 /// reads about `$3` index entries (plus those created in `$4`'s millisecond before `$5`),
 /// whatever earlier windows deleted. The `cut` row is the newest workflow outside the kept
-/// ones, read once (`MATERIALIZED`) rather than once per row of the window.
+/// ones, read once (`MATERIALIZED`) rather than once per row of the window. `collectable` is
+/// never NULL (`COALESCE`), even for a row without completion or update time.
 pub(crate) const SELECT_COLLECTABLE: &str = concat!(
     "WITH cut AS MATERIALIZED (
     SELECT created_at, workflow_uuid FROM {schema}.workflow_status
@@ -68,7 +69,7 @@ pub(crate) const SELECT_COLLECTABLE: &str = concat!(
     LIMIT $3::bigint + 1
 )
 SELECT w.created_at, w.workflow_uuid,
-    w.status IN ",
+    COALESCE(w.status IN ",
     terminal_statuses!(),
     " AND ((
         $1::bigint IS NOT NULL AND COALESCE(w.completed_at, w.updated_at) < $1::bigint
@@ -76,7 +77,7 @@ SELECT w.created_at, w.workflow_uuid,
         $2::bigint IS NOT NULL AND EXISTS (
             SELECT 1 FROM cut
             WHERE (w.created_at, w.workflow_uuid) <= (cut.created_at, cut.workflow_uuid))
-    )) AS collectable
+    )), FALSE) AS collectable
 FROM walk w
 ORDER BY w.created_at, w.workflow_uuid"
 );

@@ -45,7 +45,9 @@ macro_rules! terminal_statuses {
 /// The walk seeks the creation-time index to `:from_created_at` and reads on from there, so
 /// the statement reads about `:limit` index entries (plus those created in the start's
 /// millisecond before `:from_id`), whatever earlier windows deleted. The newest workflow
-/// outside the kept ones is an uncorrelated subquery, which SQLite runs once.
+/// outside the kept ones is an uncorrelated subquery, which SQLite runs once. When the table
+/// holds no workflow past the kept ones, the comparison with it is NULL: `collectable` is then
+/// 0 (`COALESCE`), never NULL.
 pub(crate) const COLLECTABLE_WORKFLOWS: &str = concat!(
     "WITH walk AS (
     SELECT ws.created_at, ws.workflow_uuid, ws.status, ws.completed_at, ws.updated_at
@@ -56,7 +58,7 @@ pub(crate) const COLLECTABLE_WORKFLOWS: &str = concat!(
     LIMIT :limit + 1
 )
 SELECT w.created_at, w.workflow_uuid,
-    w.status IN ",
+    COALESCE(w.status IN ",
     terminal_statuses!(),
     " AND (
         (:completed_before IS NOT NULL
@@ -65,7 +67,7 @@ SELECT w.created_at, w.workflow_uuid,
             SELECT n.created_at, n.workflow_uuid FROM workflow_status n
             ORDER BY n.created_at DESC, n.workflow_uuid DESC
             LIMIT 1 OFFSET COALESCE(:keep_newest, 0)))
-    ) AS collectable
+    ), 0) AS collectable
 FROM walk w
 ORDER BY w.created_at, w.workflow_uuid"
 );
