@@ -34,14 +34,16 @@ pub struct GcOptions {
     /// workflows are deleted in one transaction, which deletes each workflow's input, output
     /// and steps too and holds its rows' locks until it commits, so it stays short.
     pub batch_size: u32,
-    /// Workflow ids per table in each window of the orphan sweep that follows the batches
+    /// Workflow ids per table in each window of the orphan sweep that precedes the batches
     /// ([`ManagementStore::sweep_orphans`](dbos_storage_core::ManagementStore::sweep_orphans));
     /// default 1,000. Each window is one short transaction that reads about this many index
     /// entries of each payload table, so the sweep's cost per statement stays flat however big
     /// the tables are, and the whole sweep visits every id once.
     pub sweep_window: u32,
-    /// How long the lease lasts between renewals (each batch renews it); default 60 s. A
-    /// collector killed midway blocks others for at most this long.
+    /// How long the lease lasts between renewals; default 60 s. Each batch renews it, and so
+    /// does the walk itself once a third of this has passed since the last renewal (a long run
+    /// of windows with nothing to delete, or of sweep windows, keeps it). A collector killed
+    /// midway blocks others for at most this long.
     pub lease_ttl: Duration,
     /// This collector's lease token; default a fresh one. Pass the token of a killed run to
     /// resume at once instead of waiting for its lease to expire.
@@ -189,6 +191,7 @@ async fn collect_under_lease(
     started_at: EpochMs,
 ) -> Result<GcReport> {
     let mut report = GcReport::default();
+    let mut renewal = Renewal::new(system, lease, options.lease_ttl);
     // The sweep goes first: its windows find their ends by walking the payload tables' id
     // indexes, which after the batches would hold the dead entries of every row this run
     // deleted (until vacuum), making each window's read grow with the collection. The batches
@@ -201,6 +204,7 @@ async fn collect_under_lease(
         report.orphans.inputs += window.deleted.inputs;
         report.orphans.outputs += window.deleted.outputs;
         report.orphans.steps += window.deleted.steps;
+        renewal.keep().await?;
         match window.next_from {
             Some(next) => window_start = Some(next),
             None => break,
@@ -224,6 +228,7 @@ async fn collect_under_lease(
                 report.batches += 1;
             }
         }
+        renewal.keep().await?;
         match window.next_from {
             Some(next) => batch_start = Some(next),
             None => break,
@@ -233,6 +238,43 @@ async fn collect_under_lease(
         report.app_orphans = sweep_app_orphans(system, app, options, lease, started_at).await?;
     }
     Ok(report)
+}
+
+/// Keeps the collector's lease while it walks: renews it once a third of its time to live has
+/// passed since the last renewal, so windows that delete nothing (which renew nothing) cannot
+/// outlast it.
+struct Renewal<'a> {
+    system: &'a dyn SystemStore,
+    lease: &'a Lease,
+    every: std::time::Duration,
+    last: std::time::Instant,
+}
+
+impl<'a> Renewal<'a> {
+    fn new(system: &'a dyn SystemStore, lease: &'a Lease, ttl: std::time::Duration) -> Self {
+        Renewal {
+            system,
+            lease,
+            every: ttl / 3,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Renews the lease if it is due.
+    ///
+    /// # Errors
+    /// [`Conflict`](dbos_storage_core::ErrorKind::Conflict) when another collector took the
+    /// lease over; any store error.
+    async fn keep(&mut self) -> Result<()> {
+        if self.last.elapsed() < self.every {
+            return Ok(());
+        }
+        if !self.system.acquire_lease(self.lease).await?.acquired {
+            return Err(lease_lost(self.lease));
+        }
+        self.last = std::time::Instant::now();
+        Ok(())
+    }
 }
 
 /// Deletes application rows written before the run started whose workflow no longer exists.
