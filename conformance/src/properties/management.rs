@@ -280,21 +280,26 @@ pub async fn resume_enqueues<F: Factory>(factory: &F) {
     factory.destroy(store).await;
 }
 
+/// Starts workflow `id` (creator token `o`) and cancels it, as the resume properties start.
+async fn start_cancelled<S: dbos_storage_core::SystemStore + ?Sized>(store: &S, id: &str) {
+    ok(
+        store
+            .insert_workflow(pending(id, "o"), InsertOptions::default())
+            .await,
+        id,
+    );
+    ok(
+        store
+            .cancel_workflows(&ids(&[id]), CancelOptions::default())
+            .await,
+        &format!("cancel {id}"),
+    );
+}
+
 /// Resuming a list with an unknown id fails with `NotFound` naming it and changes nothing.
 pub async fn resume_unknown_id_changes_nothing<F: Factory>(factory: &F) {
     let store = factory.create().await;
-    ok(
-        store
-            .insert_workflow(pending("c", "o"), InsertOptions::default())
-            .await,
-        "c",
-    );
-    ok(
-        store
-            .cancel_workflows(&ids(&["c"]), CancelOptions::default())
-            .await,
-        "cancel c",
-    );
+    start_cancelled(&store, "c").await;
     let before = get(&store, "c").await;
     let e = err(
         store
@@ -316,18 +321,7 @@ pub async fn resume_unknown_id_changes_nothing<F: Factory>(factory: &F) {
 /// included: only NUL bytes and 256 MiB were checked.)
 pub async fn resume_checks_its_queue_name<F: Factory>(factory: &F) {
     let store = factory.create().await;
-    ok(
-        store
-            .insert_workflow(pending("c", "o"), InsertOptions::default())
-            .await,
-        "c",
-    );
-    ok(
-        store
-            .cancel_workflows(&ids(&["c"]), CancelOptions::default())
-            .await,
-        "cancel c",
-    );
+    start_cancelled(&store, "c").await;
     let before = get(&store, "c").await;
     let letters = |len: usize| -> String {
         (0..len)
