@@ -66,17 +66,18 @@ impl fmt::Debug for Rename {
     }
 }
 
-/// A rename, mostly of an owning application.
+/// A rename, mostly of an owning application to another name (to itself one time in seven),
+/// mostly in batches of one, so that every row moves in a batch of its own.
 pub(crate) fn rename() -> impl Strategy<Value = Rename> {
     (
         prop::option::weighted(0.8, 0..2usize),
-        0..APPLICATIONS.len(),
-        1..=3u32,
+        prop_oneof![6 => 1..APPLICATIONS.len(), 1 => Just(0)],
+        prop_oneof![2 => Just(1u32), 1 => 2..=3u32],
         any::<bool>(),
     )
-        .prop_map(|(from, to, batch_size, adopt_unclaimed)| Rename {
+        .prop_map(|(from, shift, batch_size, adopt_unclaimed)| Rename {
             from,
-            to,
+            to: (from.unwrap_or(0) + shift) % APPLICATIONS.len(),
             batch_size,
             adopt_unclaimed,
         })
