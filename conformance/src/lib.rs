@@ -104,6 +104,7 @@ macro_rules! __properties {
                 debounce_matches_class_and_config
                 steps_without_times_read_back_without_times
                 void_outputs_round_trip
+                caller_identity_is_written_and_read_back
             ]
             [limits:
                 texts_at_their_limit_are_kept_everywhere
