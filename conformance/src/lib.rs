@@ -121,6 +121,7 @@ macro_rules! __properties {
                 start_child_deduplicated_records_error
                 record_sleep_keeps_wake_time
                 sleeps_of_any_length_replay_their_wake_time
+                sleeps_written_by_sdks_replay_their_wake_time
                 error_outcomes_round_trip
             ]
             [management:
