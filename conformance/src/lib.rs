@@ -232,6 +232,7 @@ macro_rules! __properties {
                 missing_workflows_are_not_found
                 invalid_input_is_rejected
                 list_notifications_shows_every_message
+                sends_over_steps_no_send_records_are_corrupt
             ]
             [events:
                 set_event_from_a_workflow_is_one_step
