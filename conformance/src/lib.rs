@@ -83,6 +83,7 @@ macro_rules! __properties {
                 get_workflows_in_request_order
                 list_filters_match_columns
                 list_prefix_is_literal
+                list_prefix_finds_ids_past_ascii
                 list_filters_take_several_values
                 list_times_order_and_paging
                 list_scoping_and_shape
