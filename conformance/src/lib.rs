@@ -83,6 +83,7 @@ macro_rules! __properties {
                 get_workflows_in_request_order
                 list_filters_match_columns
                 list_prefix_is_literal
+                list_prefix_finds_ids_past_ascii
                 list_filters_take_several_values
                 list_times_order_and_paging
                 list_scoping_and_shape
@@ -104,6 +105,7 @@ macro_rules! __properties {
                 debounce_matches_class_and_config
                 steps_without_times_read_back_without_times
                 void_outputs_round_trip
+                caller_identity_is_written_and_read_back
             ]
             [limits:
                 texts_at_their_limit_are_kept_everywhere
@@ -120,6 +122,7 @@ macro_rules! __properties {
                 start_child_deduplicated_records_error
                 record_sleep_keeps_wake_time
                 sleeps_of_any_length_replay_their_wake_time
+                sleeps_written_by_sdks_replay_their_wake_time
                 error_outcomes_round_trip
             ]
             [management:
@@ -230,6 +233,7 @@ macro_rules! __properties {
                 missing_workflows_are_not_found
                 invalid_input_is_rejected
                 list_notifications_shows_every_message
+                sends_over_steps_no_send_records_are_corrupt
             ]
             [events:
                 set_event_from_a_workflow_is_one_step

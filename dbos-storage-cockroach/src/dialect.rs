@@ -113,6 +113,11 @@ impl Dialect for CockroachDialect {
         false
     }
 
+    /// CockroachDB commits through consensus and has no `synchronous_commit` to relax.
+    fn collector_skips_commit_flush(&self) -> bool {
+        false
+    }
+
     /// CockroachDB compares strings byte by byte (UTF-8), which is code point order.
     fn ids_sort_by_code_point(&self) -> Option<bool> {
         Some(true)

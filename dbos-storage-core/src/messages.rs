@@ -372,6 +372,9 @@ pub trait MessageStore: Debug + Send + Sync + 'static {
     ///   idempotency key for one destination in the batch, or an invalid field.
     /// - [`UnexpectedStep`](crate::ErrorKind::UnexpectedStep): the caller's step holds another
     ///   operation, or a replay's batch size differs.
+    /// - [`Corrupt`](crate::ErrorKind::Corrupt) naming the step, on a replay whose recorded step
+    ///   holds what no send records (a [`SEND_STEP`] with an output, a [`SEND_BULK_STEP`]
+    ///   without its count, an error other than a missing destination); nothing is sent.
     /// - [`NotOwner`](crate::ErrorKind::NotOwner), [`Cancelled`](crate::ErrorKind::Cancelled)
     ///   for the calling workflow.
     ///

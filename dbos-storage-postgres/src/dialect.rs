@@ -168,6 +168,17 @@ pub trait Dialect: fmt::Debug + Send + Sync + 'static {
         true
     }
 
+    /// Whether the collector's transactions (the batches of
+    /// [`delete_collected`](dbos_storage_core::ManagementStore::delete_collected) and the orphan
+    /// sweep's windows) commit without waiting for their WAL to reach the disk
+    /// (`SET LOCAL synchronous_commit = off`), so that no collector transaction holds its row
+    /// locks for a disk flush. A crash may then undo the last fraction of a second of
+    /// collection; the rows are collected again by the next run, and every other transaction
+    /// still commits durably. A dialect without the setting returns `false`.
+    fn collector_skips_commit_flush(&self) -> bool {
+        true
+    }
+
     /// Whether workflow ids sort by code point on this database, so that a prefix filter may
     /// add the prefix's range for the primary key to read; `None` asks the server (the column's
     /// collation), which is what PostgreSQL needs.
@@ -370,6 +381,7 @@ mod tests {
         assert_eq!(d.url_schemes(), POSTGRES_URL_SCHEMES);
         assert!(d.supports_listen_notify() && d.uses_advisory_locks() && d.transactional_ddl());
         assert!(d.combines_step_checkpoints() && d.hides_claim_limit());
+        assert!(d.collector_skips_commit_flush());
         assert!(d.session_settings().is_empty());
         assert_eq!(d.default_settings(), &[("jit", "off")]);
         assert_eq!(d.system_settings(), &[("random_page_cost", "1.1")]);

@@ -6,6 +6,7 @@
 mod postgres;
 mod reads;
 mod sqlite;
+mod wal;
 
 use crate::connect::Native;
 use crate::error::CliError;
@@ -13,6 +14,7 @@ use crate::error::CliError;
 use postgres::PostgresRaw;
 pub(super) use reads::{Filter, RawReads};
 use sqlite::SqliteRaw;
+pub(super) use wal::{WalMeter, WalWritten};
 
 /// The output every raw step writes: the size of the step output the store's bench steps write,
 /// as the store stores it.

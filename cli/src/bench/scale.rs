@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::fairness::FairnessReport;
 use super::queues::{drain, recover};
-use super::raw::{Filter, RawReads};
+use super::raw::{Filter, RawReads, WalMeter, WalWritten};
 use super::report::{cells_markdown, cells_text, thousands, Figure, Target, Unit};
 use super::retention::RetentionReport;
 use super::writes::insert_all_with;
@@ -218,6 +218,8 @@ struct Measured {
     value: f64,
     /// The raw database's rate for the same reads ([`RawReads`]), for the reads.
     raw: Option<f64>,
+    /// The WAL the server wrote while the claims were timed (PostgreSQL), for the claims.
+    wal: Option<WalWritten>,
 }
 
 /// The two phases: which database is measured, for ids.
@@ -293,6 +295,15 @@ fn comparison(m: Measured, big: &Measured) -> Figure {
         }
         None => f,
     };
+    let f = match m.wal.zip(big.wal) {
+        Some((wal_empty, wal_big)) => f.note(format!(
+            "WAL the server wrote per claimed workflow: {} on the empty database, {} on the \
+             big one",
+            wal_empty.per_operation(m.count),
+            wal_big.per_operation(big.count)
+        )),
+        None => f,
+    };
     f.target(Some(Target::FlatAtLeast(FLAT)))
 }
 
@@ -324,6 +335,7 @@ async fn measure(
         unit: Unit::StepsPerSec,
         value: per_sec,
         raw: None,
+        wal: None,
     });
 
     let m = (args.workflows / 5).max(1);
@@ -339,6 +351,7 @@ async fn measure(
         unit: Unit::WorkflowsPerSec,
         value: rate(m, d),
         raw: None,
+        wal: None,
     });
 
     let lanes = args.concurrency;
@@ -354,10 +367,13 @@ async fn measure(
         unit: Unit::WorkflowsPerSec,
         value: rate(m, d),
         raw: None,
+        wal: None,
     });
 
-    let k = (args.claims / 2).max(1);
-    let per_sec = claims(bench, phase, CLAIM_QUEUE, k, None).await?;
+    // Twice `--claims`: at 20,000 claims/s half of it took a tenth of a second, a spell short
+    // enough for one scheduler hiccup to move the figure by a third between runs.
+    let k = (args.claims * 2).max(1);
+    let (per_sec, wal) = claims(bench, phase, CLAIM_QUEUE, k, None).await?;
     out.push(Measured {
         id: "scale_claim",
         figure: format!(
@@ -368,8 +384,10 @@ async fn measure(
         unit: Unit::ClaimsPerSec,
         value: per_sec,
         raw: None,
+        wal,
     });
-    let per_sec = claims(bench, phase, LIMITED_QUEUE, k, Some(LIMITED_CONCURRENCY)).await?;
+    let (per_sec, limited_wal) =
+        claims(bench, phase, LIMITED_QUEUE, k, Some(LIMITED_CONCURRENCY)).await?;
     out.push(Measured {
         id: "scale_claim_limited",
         figure: format!(
@@ -381,6 +399,7 @@ async fn measure(
         unit: Unit::ClaimsPerSec,
         value: per_sec,
         raw: None,
+        wal: limited_wal,
     });
 
     let lookups = (args.workflows * 2).max(1);
@@ -418,8 +437,10 @@ async fn measure(
         unit: Unit::WorkflowsPerSec,
         value: rate(lookups, store_time),
         raw: Some(rate(lookups, raw_time)),
+        wal: None,
     });
 
+    fail_workflows(store, tag).await?;
     for (id, what, query, filter) in listings(phase) {
         // A page read by an index takes a fraction of a millisecond: 200 of them make each
         // side's round long enough to outlast a scheduler hiccup. The user's page reads the
@@ -452,6 +473,7 @@ async fn measure(
             unit: Unit::PagesPerSec,
             value: rate(reps, store_time),
             raw: Some(rate(reps, raw_time)),
+            wal: None,
         });
     }
 
@@ -467,6 +489,7 @@ async fn measure(
         unit: Unit::Seconds,
         value: seconds,
         raw: None,
+        wal: None,
     });
     Ok(out)
 }
@@ -541,14 +564,14 @@ async fn checkpoints(bench: &Bench<'_>, prefix: &str, n: usize) -> Result<f64, C
 /// Claims per second on `queue`: `k` workflows enqueued there first (untimed; on the big
 /// database they join its backlog), then `k` claimed by `--concurrency` workers. With a
 /// `concurrency` limit every claimed workflow is finished at once, so that the limit keeps
-/// freeing room.
+/// freeing room. Also the WAL the server wrote meanwhile (PostgreSQL).
 async fn claims(
     bench: &Bench<'_>,
     phase: Phase,
     queue: &str,
     k: usize,
     concurrency: Option<u32>,
-) -> Result<f64, CliError> {
+) -> Result<(f64, Option<WalWritten>), CliError> {
     let store = bench.store();
     let tag = phase.tag();
     let queued: Vec<NewWorkflow> = (0..k)
@@ -559,6 +582,8 @@ async fn claims(
         })
         .collect();
     store.enqueue_workflows(queued).await?;
+    let meter = WalMeter::open(&bench.db.native).await?;
+    let wal_before = meter.reading().await?;
     let t = Instant::now();
     let drained = drain(
         bench,
@@ -575,16 +600,37 @@ async fn claims(
     )
     .await?;
     let elapsed = t.elapsed();
+    let wal = meter.since(wal_before).await?;
     if drained.ids.len() < k {
         return Err(CliError::new(format!(
             "claimed {} of {k} workflows from {queue}",
             drained.ids.len()
         )));
     }
-    Ok(rate(
-        drained.ids.len(),
-        elapsed.max(Duration::from_micros(1)),
-    ))
+    let per_sec = rate(drained.ids.len(), elapsed.max(Duration::from_micros(1)));
+    Ok((per_sec, wal))
+}
+
+/// Starts and fails a page of workflows of the phase's own (`scale-{tag}-failed-{i}`), so that
+/// the `ERROR` page reads a full page on either database: the empty database has no failed
+/// workflow of its own, and an empty page against a full one would measure nothing.
+async fn fail_workflows(store: &dyn SystemStore, tag: &str) -> Result<(), CliError> {
+    for i in 0..PAGE {
+        let wf = new_workflow(&format!("scale-{tag}-failed-{i}"));
+        let (id, owner) = (wf.workflow_id.clone(), wf.creator_xid.clone());
+        store
+            .insert_workflow(wf, dbos_storage::InsertOptions::default())
+            .await?;
+        let failure = dbos_storage::Outcome::Error(dbos_storage::Payload::portable_json(
+            r#"{"name":"BenchError","message":"failed on purpose"}"#,
+        ));
+        if !store.record_outcome(&id, failure, Some(&owner)).await? {
+            return Err(CliError::new(format!(
+                "the failure of bench workflow {id} was not recorded"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Records the outcome of a claimed workflow.

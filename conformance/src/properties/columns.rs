@@ -613,3 +613,187 @@ pub async fn void_outputs_round_trip<F: Factory>(factory: &F) {
     factory.destroy(fresh).await;
     factory.destroy(store).await;
 }
+
+/// Who started a workflow: its `authenticated_user`, `assumed_role` and `authenticated_roles`.
+type Identity = (Option<String>, Option<String>, Option<Vec<String>>);
+
+/// An [`Identity`] from string slices.
+fn identity(user: Option<&str>, role: Option<&str>, roles: Option<&[&str]>) -> Identity {
+    (
+        user.map(str::to_owned),
+        role.map(str::to_owned),
+        roles.map(|roles| roles.iter().map(|r| (*r).to_owned()).collect()),
+    )
+}
+
+/// Asserts that `read` (workflow id and identity, in any order) is exactly `expected`.
+fn assert_identities(read: Vec<(String, Identity)>, expected: &[(String, Identity)], what: &str) {
+    let mut read = read;
+    read.sort();
+    let mut expected = expected.to_vec();
+    expected.sort();
+    assert_eq!(read, expected, "{what}");
+}
+
+/// The ids and identities of `rows`.
+fn identities_of(rows: &[dbos_storage_core::WorkflowInfo]) -> Vec<(String, Identity)> {
+    rows.iter()
+        .map(|row| {
+            let identity = (
+                row.authenticated_user.clone(),
+                row.assumed_role.clone(),
+                row.authenticated_roles.clone(),
+            );
+            (row.workflow_id.clone(), identity)
+        })
+        .collect()
+}
+
+/// The caller identity DBOS records with a workflow — `authenticated_user`, `assumed_role` and
+/// the `authenticated_roles` list — reads back exactly as written, from a direct start, a batch
+/// enqueue (before and after a claim) and a child start: through `get_workflows`,
+/// `list_workflows`, `GetWorkflows` run as a workflow's step (and its replay) and an export
+/// (roles as the JSON array text), which imports into a fresh store and reads back the same. An
+/// empty role list reads back empty, not as no roles; roles keep their order, quotes and
+/// non-ASCII text.
+pub async fn caller_identity_is_written_and_read_back<F: Factory>(factory: &F) {
+    use dbos_storage_core::workflow_steps::{StepOperation, StepOperationOutcome};
+    use dbos_storage_core::{ImportOptions, SystemStore};
+
+    let expected: Vec<(String, Identity)> = [
+        (
+            "full",
+            identity(
+                Some("alice"),
+                Some("admin"),
+                Some(&["reader", "admin", "on \"call\" ✓"]),
+            ),
+        ),
+        ("no-roles", identity(Some("bob"), None, Some(&[]))),
+        ("anonymous", identity(None, None, None)),
+        (
+            "queued",
+            identity(Some("carol"), Some("worker"), Some(&["worker"])),
+        ),
+        ("queued-no-roles", identity(None, Some("guest"), Some(&[]))),
+        (
+            "child",
+            identity(Some("dave"), Some("ops"), Some(&["ops", "audit"])),
+        ),
+    ]
+    .into_iter()
+    .map(|(id, identity)| (id.to_owned(), identity))
+    .collect();
+    let all: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+    let started_as = |workflow: NewWorkflow| {
+        let (user, role, roles) = expected
+            .iter()
+            .find(|(id, _)| *id == workflow.workflow_id)
+            .map(|(_, identity)| identity.clone())
+            .expect("every workflow has an expected identity");
+        workflow.with_auth(user, role, roles)
+    };
+
+    let store = factory.create().await;
+    for id in ["full", "no-roles", "anonymous"] {
+        ok(
+            store
+                .insert_workflow(started_as(pending(id, "o")), InsertOptions::default())
+                .await,
+            &format!("insert {id}"),
+        );
+    }
+    ok(
+        store
+            .enqueue_workflows(vec![
+                started_as(enqueued("queued", "q")),
+                started_as(enqueued("queued-no-roles", "q")),
+            ])
+            .await,
+        "enqueue two",
+    );
+    ok(
+        store
+            .start_child_workflow(
+                "full",
+                1,
+                started_as(NewWorkflow::new("child", "child_fn", inputs())),
+                InsertOptions::default(),
+                Some("o"),
+            )
+            .await,
+        "start the child",
+    );
+
+    async fn reads<S: SystemStore + ?Sized>(
+        store: &S,
+        all: &[String],
+        expected: &[(String, Identity)],
+        what: &str,
+    ) {
+        let got = ok(store.get_workflows(all).await, "get_workflows");
+        assert_identities(identities_of(&got), expected, &format!("{what}: get"));
+        let listed = ok(
+            store
+                .list_workflows(ListWorkflowsQuery::new().workflow_ids(all.to_vec()))
+                .await,
+            "list_workflows",
+        );
+        assert_identities(identities_of(&listed), expected, &format!("{what}: list"));
+    }
+    reads(&store, &all, &expected, "as started").await;
+
+    let claimed = ok(
+        store
+            .claim_workflows(ClaimRequest::new("q", "exec", "v1"))
+            .await,
+        "claim q",
+    )
+    .claimed;
+    assert_eq!(sorted(claimed), ids(&["queued", "queued-no-roles"]));
+    reads(&store, &all, &expected, "after the claim").await;
+
+    let as_step = || {
+        store.run_as_step(
+            crate::operator_fixtures::at("full", 2),
+            StepOperation::GetWorkflows(all.clone()),
+        )
+    };
+    for what in ["GetWorkflows as a step", "its replay"] {
+        match ok(as_step().await, what) {
+            StepOperationOutcome::Workflows(rows) => {
+                assert_identities(identities_of(&rows), &expected, what);
+            }
+            other => panic!("{what} answered {other:?}"),
+        }
+    }
+
+    let exported = ok(store.export_workflows(&all, false).await, "export");
+    let rows: Vec<(String, Identity)> = exported
+        .iter()
+        .map(|w| {
+            let s = &w.status;
+            let roles = s.authenticated_roles.as_deref().map(|text| {
+                serde_json::from_str::<Vec<String>>(text).unwrap_or_else(|e| {
+                    panic!(
+                        "exported roles of {} are not a JSON array: {e}: {text}",
+                        s.workflow_uuid
+                    )
+                })
+            });
+            let identity = (s.authenticated_user.clone(), s.assumed_role.clone(), roles);
+            (s.workflow_uuid.clone(), identity)
+        })
+        .collect();
+    assert_identities(rows, &expected, "export");
+    let fresh = factory.create().await;
+    ok(
+        fresh
+            .import_workflows(exported, ImportOptions::default())
+            .await,
+        "import into a fresh store",
+    );
+    reads(&fresh, &all, &expected, "imported").await;
+    factory.destroy(fresh).await;
+    factory.destroy(store).await;
+}

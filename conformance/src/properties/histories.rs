@@ -3,19 +3,24 @@
 //! Each case starts a few clients at once on one store. Every client runs a short sequence
 //! of operations of one area (inserts of one id, records of one workflow's steps racing its
 //! outcome and its cancellation, sends and receives, claims racing cancellations, events, or
-//! all of them mixed) and keeps what each call returned. The history is
-//! then explained or refuted: some serial order of the same calls, keeping each client's own
-//! order, run one at a time on a fresh [`MemoryStore`] after the same setup, must return
-//! exactly what every call returned on the store. A history no serial order explains fails
-//! the property, printed client by client with each call and its result.
+//! all of them mixed) and keeps what each call returned and when it was made and answered. The
+//! history is then explained or refuted: some serial order of the same calls, keeping each
+//! client's own order and the real-time order (a call that returned before another started
+//! comes first, `real_time`), run one at a time on a fresh [`MemoryStore`] after the same
+//! setup, must return exactly what every call returned on the store and leave the same final
+//! state (`final_state`). A history no serial order explains fails the property, printed
+//! client by client with each call and its result.
 //!
 //! A call that fails with a retryable error (`Contention`, `SerializationFailure`, …) changed
 //! nothing, as the trait docs promise; the client tries it again at once, as an executor
 //! would, and only its final answer enters the history.
 
+mod final_state;
+mod real_time;
+
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dbos_storage_core::{
     Caller, CancelOptions, ClaimRequest, ErrorKind, GetEventRequest, InsertOptions, Outcome,
@@ -28,6 +33,8 @@ use crate::checks::*;
 use crate::model::MemoryStore;
 use crate::runner::{block_in_place, proptest_config};
 use crate::Factory;
+use final_state::final_state;
+use real_time::{may_go_next, Span};
 
 /// The workflow whose step 1 and 2 the clients race to record (owner token [`OWNER`]).
 const STEPPED: &str = "h-stepped";
@@ -387,8 +394,29 @@ async fn call<S: SystemStore + ?Sized>(store: &S, planned: &Planned) -> Answer {
     )
 }
 
-/// Runs every client at once on `store`; each client's answers in its own order.
-async fn run_clients<S: SystemStore + 'static>(store: &Arc<S>, case: &Case) -> Vec<Vec<Answer>> {
+/// What the clients saw: each client's answers and the spans of its calls, in its own order;
+/// and the state the store was left in.
+struct History {
+    answers: Vec<Vec<Answer>>,
+    spans: Vec<Vec<Span>>,
+    final_state: String,
+}
+
+/// Every workflow a case's calls can touch.
+fn touched_workflows() -> Vec<String> {
+    let mut ids: Vec<String> = [STEPPED, MAILBOX, INSERTED]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    ids.extend((0..QUEUED).map(queued_id));
+    ids
+}
+
+/// Runs every client at once on `store`; each client's answers and spans in its own order.
+async fn run_clients<S: SystemStore + 'static>(
+    store: &Arc<S>,
+    case: &Case,
+) -> (Vec<Vec<Answer>>, Vec<Vec<Span>>) {
     let start = Arc::new(tokio::sync::Barrier::new(case.clients.len()));
     let tasks: Vec<_> = case
         .clients
@@ -400,48 +428,82 @@ async fn run_clients<S: SystemStore + 'static>(store: &Arc<S>, case: &Case) -> V
             tokio::spawn(async move {
                 start.wait().await;
                 let mut answers = Vec::with_capacity(calls.len());
+                let mut spans = Vec::with_capacity(calls.len());
                 for planned in &calls {
+                    let start = Instant::now();
                     answers.push(call(store.as_ref(), planned).await);
+                    spans.push(Span {
+                        start,
+                        end: Instant::now(),
+                    });
                 }
-                answers
+                (answers, spans)
             })
         })
         .collect();
-    let mut histories = Vec::with_capacity(case.clients.len());
+    let mut answers = Vec::with_capacity(case.clients.len());
+    let mut spans = Vec::with_capacity(case.clients.len());
     for task in tasks {
         match task.await {
-            Ok(answers) => histories.push(answers),
+            Ok((client_answers, client_spans)) => {
+                answers.push(client_answers);
+                spans.push(client_spans);
+            }
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("a client was cancelled: {e}"),
         }
     }
-    histories
+    (answers, spans)
 }
 
 /// Every order of the clients' calls that keeps each client's own order, as client indices.
+#[cfg(test)]
 fn serial_orders(lengths: &[usize]) -> Vec<Vec<usize>> {
-    fn extend(left: &mut [usize], order: &mut Vec<usize>, orders: &mut Vec<Vec<usize>>) {
-        if left.iter().all(|n| *n == 0) {
+    serial_orders_where(lengths, &|_, _| true)
+}
+
+/// Every order of the clients' calls that keeps each client's own order and in which
+/// `may_go_next(placed, client)` holds for each call when it is placed (`placed[c]` calls of
+/// each client `c` before it), as client indices.
+fn serial_orders_where(
+    lengths: &[usize],
+    may_go_next: &dyn Fn(&[usize], usize) -> bool,
+) -> Vec<Vec<usize>> {
+    fn extend(
+        lengths: &[usize],
+        placed: &mut [usize],
+        may_go_next: &dyn Fn(&[usize], usize) -> bool,
+        order: &mut Vec<usize>,
+        orders: &mut Vec<Vec<usize>>,
+    ) {
+        if placed == lengths {
             orders.push(order.clone());
             return;
         }
-        for client in 0..left.len() {
-            if left[client] > 0 {
-                left[client] -= 1;
+        for client in 0..lengths.len() {
+            if placed[client] < lengths[client] && may_go_next(placed, client) {
+                placed[client] += 1;
                 order.push(client);
-                extend(left, order, orders);
+                extend(lengths, placed, may_go_next, order, orders);
                 order.pop();
-                left[client] += 1;
+                placed[client] -= 1;
             }
         }
     }
     let mut orders = Vec::new();
-    extend(&mut lengths.to_vec(), &mut Vec::new(), &mut orders);
+    let mut placed = vec![0; lengths.len()];
+    extend(
+        lengths,
+        &mut placed,
+        may_go_next,
+        &mut Vec::new(),
+        &mut orders,
+    );
     orders
 }
 
-/// The answers the model gives when the calls run one at a time in `order`.
-async fn model_answers(case: &Case, order: &[usize]) -> Vec<Vec<Answer>> {
+/// The answers the model gives when the calls run one at a time in `order`, and the model.
+async fn model_answers(case: &Case, order: &[usize]) -> (Vec<Vec<Answer>>, MemoryStore) {
     let model = MemoryStore::migrated();
     set_up(&model).await;
     let mut next = vec![0; case.clients.len()];
@@ -451,25 +513,42 @@ async fn model_answers(case: &Case, order: &[usize]) -> Vec<Vec<Answer>> {
         next[client] += 1;
         answers[client].push(call(&model, planned).await);
     }
-    answers
+    (answers, model)
 }
 
-/// Whether some serial order explains `observed`; otherwise the failure, printed.
-async fn explain(case: &Case, observed: &[Vec<Answer>], backend: &str) -> Result<(), String> {
+/// Whether some serial order explains `history` (same answers, same final state); otherwise
+/// the failure, printed.
+async fn explain(case: &Case, history: &History, backend: &str) -> Result<(), String> {
+    let observed = &history.answers;
     let lengths: Vec<usize> = case.clients.iter().map(Vec::len).collect();
-    let orders = serial_orders(&lengths);
+    let orders = serial_orders_where(&lengths, &|placed, client| {
+        may_go_next(&history.spans, placed, client)
+    });
     let mut first_model = None;
+    let mut answering_state = None;
     for order in &orders {
-        let answers = model_answers(case, order).await;
-        if answers == observed {
-            return Ok(());
+        let (answers, model) = model_answers(case, order).await;
+        if answers == *observed {
+            let state = final_state(&model, &touched_workflows()).await;
+            if state == history.final_state {
+                return Ok(());
+            }
+            answering_state.get_or_insert((order.clone(), state));
         }
         first_model.get_or_insert(answers);
     }
-    let mut report = format!(
-        "no serial order of the calls (of {}) explains what the {backend} store answered:\n",
-        orders.len()
-    );
+    let mut report = match &answering_state {
+        Some(_) => format!(
+            "serial orders of the calls (of {} in real-time order) give every answer the \
+             {backend} store gave, but none leaves its final state:\n",
+            orders.len()
+        ),
+        None => format!(
+            "no serial order of the calls (of {} in real-time order) explains what the \
+             {backend} store answered:\n",
+            orders.len()
+        ),
+    };
     for (c, calls) in case.clients.iter().enumerate() {
         report.push_str(&format!("client {c}:\n"));
         for (planned, answer) in calls.iter().zip(&observed[c]) {
@@ -479,10 +558,16 @@ async fn explain(case: &Case, observed: &[Vec<Answer>], backend: &str) -> Result
             ));
         }
     }
-    if let Some(model) = first_model {
-        report.push_str(&format!(
-            "the model, clients one after the other, answered {model:?}"
-        ));
+    match (answering_state, first_model) {
+        (Some((order, state)), _) => report.push_str(&format!(
+            "the store was left in:\n{}the model, after the calls of clients {order:?} in that \
+             order, in:\n{state}",
+            history.final_state
+        )),
+        (None, Some(model)) => report.push_str(&format!(
+            "the model, in the first real-time order, answered {model:?}"
+        )),
+        (None, None) => {}
     }
     Err(report)
 }
@@ -491,8 +576,13 @@ async fn explain(case: &Case, observed: &[Vec<Answer>], backend: &str) -> Result
 async fn run_case<F: Factory>(factory: &F, case: &Case) -> Result<(), TestCaseError> {
     let store = Arc::new(factory.create().await);
     set_up(store.as_ref()).await;
-    let observed = run_clients(&store, case).await;
-    let verdict = explain(case, &observed, store.backend())
+    let (answers, spans) = run_clients(&store, case).await;
+    let history = History {
+        answers,
+        spans,
+        final_state: final_state(store.as_ref(), &touched_workflows()).await,
+    };
+    let verdict = explain(case, &history, store.backend())
         .await
         .map_err(TestCaseError::fail);
     let store = Arc::try_unwrap(store)
@@ -503,7 +593,8 @@ async fn run_case<F: Factory>(factory: &F, case: &Case) -> Result<(), TestCaseEr
 
 /// Concurrent clients' histories — inserts of one id, records of one step, sends and
 /// receives, claims, events, and all of them mixed — are each explained by a serial order of
-/// the same calls on the reference model (each client's order kept).
+/// the same calls on the reference model (each client's order and the real-time order kept)
+/// that gives the same answers and leaves the same final state.
 pub async fn concurrent_histories_have_a_serial_explanation<F: Factory>(factory: &F) {
     let outcome = block_in_place(|rt| {
         let mut runner = TestRunner::new(proptest_config());
@@ -529,5 +620,12 @@ mod tests {
         assert_eq!(orders, vec![vec![0, 0, 1], vec![0, 1, 0], vec![1, 0, 0]]);
         assert_eq!(serial_orders(&[3, 3, 3]).len(), 1680);
         assert_eq!(serial_orders(&[1]).len(), 1);
+    }
+
+    #[test]
+    fn serial_orders_where_skips_what_the_rule_forbids() {
+        // Client 1 may not start before client 0 has placed both its calls.
+        let orders = serial_orders_where(&[2, 1], &|placed, client| client == 0 || placed[0] == 2);
+        assert_eq!(orders, vec![vec![0, 0, 1]]);
     }
 }

@@ -1223,3 +1223,65 @@ pub async fn list_notifications_shows_every_message<F: Factory>(factory: &F) {
     }
     factory.destroy(store).await;
 }
+
+/// A send from a workflow over a step of its own name that holds an outcome no send records —
+/// `DBOS.send` with an output (even one that reads as a count of one), `DBOS.sendBulk` without
+/// its count, an error other than DBOS's missing-destination error — is `Corrupt` naming the
+/// step, not a replay: nothing is sent and nothing is recorded.
+pub async fn sends_over_steps_no_send_records_are_corrupt<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    for id in ["s", "r"] {
+        ok(
+            store
+                .insert_workflow(pending(id, "o"), InsertOptions::default())
+                .await,
+            id,
+        );
+    }
+    let other_error = PortableError::new("ValueError", "boom")
+        .encode()
+        .expect("a portable error encodes");
+    let steps = [
+        StepRecord::output("s", 1, SEND_STEP, Payload::portable_json("1")),
+        StepRecord::output("s", 2, SEND_STEP, Payload::portable_json("2")),
+        StepRecord::with_outcome("s", 3, SEND_BULK_STEP, None),
+        StepRecord::error("s", 4, SEND_STEP, other_error),
+    ];
+    for step in steps {
+        let what = format!("record step {}", step.function_id);
+        ok(store.record_step(step, Some("o")).await, &what);
+    }
+    let before = step_names(&store, "s").await;
+    for (function_id, count) in [(1, 1), (2, 1), (3, 2), (4, 1)] {
+        let batch = (0..count)
+            .map(|i| message("r", Some("t"), &format!("\"m{i}\"")))
+            .collect();
+        let e = err(
+            store
+                .send_messages(
+                    batch,
+                    Some(Caller::workflow("s", function_id).with_owner("o")),
+                    SendOptions::default(),
+                )
+                .await,
+            ErrorKind::Corrupt,
+            &format!("a send of {count} over step {function_id}"),
+        );
+        assert!(
+            e.message().contains(&format!("step {function_id}"))
+                && e.message().contains("workflow s"),
+            "names the step: {e}"
+        );
+    }
+    assert_eq!(
+        ok(store.list_notifications("r").await, "list r's messages"),
+        vec![],
+        "nothing was sent"
+    );
+    assert_eq!(
+        step_names(&store, "s").await,
+        before,
+        "nothing was recorded"
+    );
+    factory.destroy(store).await;
+}

@@ -712,3 +712,74 @@ pub async fn sleeps_of_any_length_replay_their_wake_time<F: Factory>(factory: &F
     }
     factory.destroy(store).await;
 }
+
+/// A `DBOS.sleep` another SDK recorded replays with the wake time its output holds, read as the
+/// design notes say (DBOS Python writes epoch seconds as a float, the Rust SDK epoch
+/// milliseconds as an integer; JSON cannot tell `5.0` from `5`, so an integer is milliseconds
+/// from `1e11` up and seconds below), and with the step's completion time (a sleep's wake
+/// time) when the output holds no number. Each row is imported with a completion time that is
+/// not its wake time, and the replay leaves the row as it was.
+pub async fn sleeps_written_by_sdks_replay_their_wake_time<F: Factory>(factory: &F) {
+    use dbos_storage_core::export::{StepRow, WorkflowRow};
+    use dbos_storage_core::{ExportedWorkflow, ImportOptions};
+
+    const CREATED: i64 = 1_795_000_000_000;
+    // Each sleep's output, completion time and the wake time its replay must return.
+    let sleeps: [(&str, i64, i64); 12] = [
+        ("1795459448.5", CREATED + 1, 1_795_459_448_500),
+        ("1795459448.2220385", CREATED + 2, 1_795_459_448_222),
+        ("1795459448222", CREATED + 3, 1_795_459_448_222),
+        ("1795459448", CREATED + 4, 1_795_459_448_000),
+        ("1.7954594485e9", CREATED + 5, 1_795_459_448_500),
+        ("\"1795459448.25\"", CREATED + 6, 1_795_459_448_250),
+        ("\".5\"", CREATED + 7, 500),
+        ("\"soon\"", CREATED + 8, CREATED + 8),
+        ("\"\"", CREATED + 9, CREATED + 9),
+        ("\".\"", CREATED + 10, CREATED + 10),
+        ("null", CREATED + 11, CREATED + 11),
+        ("not json", CREATED + 12, CREATED + 12),
+    ];
+    let mut status = WorkflowRow::new("sdk-sleeper", "PENDING", CREATED);
+    status.name = Some("sleepy_fn".into());
+    let mut workflow = ExportedWorkflow::new(status);
+    for (function_id, (text, completed_at, _)) in (1..).zip(sleeps) {
+        let mut step = StepRow::new(function_id, SLEEP_STEP, completed_at);
+        step.output = Some(text.to_owned());
+        step.serialization = Some("portable_json".into());
+        step.started_at_epoch_ms = Some(CREATED);
+        step.completed_at_epoch_ms = Some(completed_at);
+        workflow.steps.push(step);
+    }
+    let store = factory.create().await;
+    ok(
+        store
+            .import_workflows(vec![workflow], ImportOptions::default())
+            .await,
+        "import the SDK's sleeps",
+    );
+    let before = ok(
+        store.export_workflows(&ids(&["sdk-sleeper"]), false).await,
+        "export before the replays",
+    );
+    for (function_id, (text, _, wake)) in (1..).zip(sleeps) {
+        let replay = ok(
+            store
+                .record_sleep("sdk-sleeper", function_id, Duration::from_secs(3_600), None)
+                .await,
+            &format!("replay the sleep at step {function_id}"),
+        );
+        assert_eq!(
+            replay.wake_at_epoch_ms, wake,
+            "the sleep recorded as {text} at step {function_id}"
+        );
+    }
+    assert_eq!(
+        ok(
+            store.export_workflows(&ids(&["sdk-sleeper"]), false).await,
+            "export after the replays",
+        ),
+        before,
+        "a replay writes nothing"
+    );
+    factory.destroy(store).await;
+}

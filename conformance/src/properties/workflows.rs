@@ -661,6 +661,53 @@ pub async fn list_prefix_is_literal<F: Factory>(factory: &F) {
     factory.destroy(store).await;
 }
 
+/// An id prefix finds every id that starts with it, wherever the prefix sorts: past `z`, in
+/// non-ASCII text, and ending in U+10FFFF (the last code point, which no character follows);
+/// ids that only share its first characters, or sort right after it, are left out.
+pub async fn list_prefix_finds_ids_past_ascii<F: Factory>(factory: &F) {
+    let store = factory.create().await;
+    let all = [
+        "zeta-1",
+        "zeta-2",
+        "zetb",
+        "\u{fc}-1",
+        "\u{fc}\u{10FFFF}",
+        "\u{fc}\u{10FFFF}\u{10FFFF}",
+        "\u{fd}",
+        "\u{10FFFF}\u{10FFFF}",
+    ];
+    for id in all {
+        ok(
+            store
+                .insert_workflow(pending(id, "o"), InsertOptions::default())
+                .await,
+            &format!("insert {id:?}"),
+        );
+    }
+    let prefix = |p: &str| ListWorkflowsQuery::new().workflow_id_prefix(p);
+    for (p, want) in [
+        ("zeta", expect(&["zeta-1", "zeta-2"])),
+        ("zet", expect(&["zeta-1", "zeta-2", "zetb"])),
+        (
+            "\u{fc}",
+            expect(&["\u{fc}-1", "\u{fc}\u{10FFFF}", "\u{fc}\u{10FFFF}\u{10FFFF}"]),
+        ),
+        (
+            "\u{fc}\u{10FFFF}",
+            expect(&["\u{fc}\u{10FFFF}", "\u{fc}\u{10FFFF}\u{10FFFF}"]),
+        ),
+        ("\u{10FFFF}", expect(&["\u{10FFFF}\u{10FFFF}"])),
+        ("\u{fd}", expect(&["\u{fd}"])),
+    ] {
+        assert_eq!(
+            listed(&store, prefix(p), &format!("prefix {p:?}")).await,
+            want,
+            "list_workflows with prefix {p:?}"
+        );
+    }
+    factory.destroy(store).await;
+}
+
 /// Time filters bound `created_at`, `completed_at` and `started_at_epoch_ms` (inclusive; a row
 /// without the time never matches its bound); rows come in `created_at` order, reversed by a
 /// descending sort, and `limit`/`offset` page through that order.

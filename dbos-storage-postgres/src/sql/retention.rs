@@ -83,6 +83,11 @@ ORDER BY w.created_at, w.workflow_uuid"
 );
 
 // language=SQL
+/// Lets the collector's transaction commit without waiting for its WAL flush
+/// ([`Dialect::collector_skips_commit_flush`](crate::Dialect::collector_skips_commit_flush)).
+pub(crate) const SKIP_COMMIT_FLUSH: &str = "SET LOCAL synchronous_commit = off";
+
+// language=SQL
 /// The workflows of a list (`$1` text[]) that are still finished, locked until the
 /// transaction ends (a workflow resumed meanwhile is left out).
 pub(crate) const LOCK_FINISHED: &str = concat!(

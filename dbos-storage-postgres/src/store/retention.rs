@@ -17,6 +17,7 @@ use tokio_postgres::{Row, Transaction};
 use super::management::delete_workflow_rows;
 use super::{col, select_ids, PostgresStore, Queries};
 use crate::error::{classify, BACKEND};
+use crate::sql;
 
 /// Takes or renews `lease` inside `tx`; returns the lease row when the caller holds it now.
 async fn take(tx: &Transaction<'_>, q: &Queries, lease: &Lease) -> Result<Option<Row>> {
@@ -51,6 +52,23 @@ async fn fence(tx: &Transaction<'_>, q: &Queries, lease: &Lease) -> Result<()> {
         Some(_) => Ok(()),
         None => Err(lease_lost(lease).with_backend(BACKEND)),
     }
+}
+
+/// Starts a collector transaction: lets it commit without waiting for its WAL flush where the
+/// dialect allows ([`Dialect::collector_skips_commit_flush`](crate::Dialect::collector_skips_commit_flush)),
+/// then checks that `lease` is still held.
+async fn begin_collector_work(
+    tx: &Transaction<'_>,
+    q: &Queries,
+    lease: &Lease,
+    skip_commit_flush: bool,
+) -> Result<()> {
+    if skip_commit_flush {
+        tx.batch_execute(sql::retention::SKIP_COMMIT_FLUSH)
+            .await
+            .map_err(classify)?;
+    }
+    fence(tx, q, lease).await
 }
 
 impl PostgresStore {
@@ -99,6 +117,10 @@ impl PostgresStore {
             .await
             .map_err(classify)?;
         Ok(row.is_some())
+    }
+
+    fn skips_collector_commit_flush(&self) -> bool {
+        self.inner.config.dialect().collector_skips_commit_flush()
     }
 
     /// [`ManagementStore::collectable_workflows`](dbos_storage_core::ManagementStore::collectable_workflows):
@@ -152,10 +174,11 @@ impl PostgresStore {
         validate::workflow_ids(workflow_ids)?;
         let lease = lease.clone();
         let ids = distinct(workflow_ids);
+        let skip_commit_flush = self.skips_collector_commit_flush();
         let deleted = self
             .write(move |tx, q| {
                 Box::pin(async move {
-                    fence(tx, &q, &lease).await?;
+                    begin_collector_work(tx, &q, &lease, skip_commit_flush).await?;
                     let finished = select_ids(tx, &q.lock_finished, &ids).await?;
                     let finished = in_order_of(&ids, finished.into_iter().collect());
                     delete_workflow_rows(tx, &q, &finished).await
@@ -183,12 +206,13 @@ impl PostgresStore {
         // '' sorts first in every collation: the first window starts at the first id.
         let from = from.unwrap_or_default().to_owned();
         let limit = i64::from(limit);
+        let skip_commit_flush = self.skips_collector_commit_flush();
         // One snapshot for the window's end and its three deletes: at READ COMMITTED a row
         // committed in between could push an orphan of the window past a delete's limit.
         self.write_at(Isolation::RepeatableRead, move |tx, q| {
             let from = from.clone();
             Box::pin(async move {
-                fence(tx, &q, &lease).await?;
+                begin_collector_work(tx, &q, &lease, skip_commit_flush).await?;
                 let end: Option<String> = tx
                     .query_one(q.sweep_window_end.as_str(), &[&from, &limit])
                     .await

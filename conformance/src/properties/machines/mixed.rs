@@ -1,10 +1,14 @@
 //! The mixed machine: the areas together on one small world, so that operations of one area
 //! meet the rows of another — deletes of workflows that have messages, events and streams (and
 //! children); forks and rewinds of workflows with steps, events and streams, and sends to forks;
-//! garbage collection (leases, collectable listings, fenced deletes) while work is queued,
-//! claimed or running; attribute updates; and export followed by import (over the same rows, or
-//! after a delete); and direct recovery of running workflows (take-overs fenced by the previous
-//! owner's token, dead-lettering past a limit).
+//! garbage collection (leases, collectable listings, fenced deletes) and orphan sweeps while
+//! work is queued, claimed or running; attribute updates; and export followed by import (over
+//! the same rows, or after a delete); direct recovery of running workflows (take-overs fenced
+//! by the previous owner's token, dead-lettering past a limit); application renames of the
+//! workflows and their steps; and metrics over the case.
+//!
+//! Forks and rewinds start at a step number, at the last failure or at a step's name (steps are
+//! named `s` or `t`; `u` names none).
 //!
 //! The world is three workflows (`x0`, `x1`, `x2`) and the id every fork takes (`f0`); every
 //! messaging operation of [`super::messaging`] runs here too, over this world. Leases live one
@@ -22,6 +26,9 @@ use dbos_storage_core::{
 use proptest::prelude::*;
 
 use super::harness::{observe, observe_set, Machine, Observed};
+use super::maintenance::{
+    metrics, ownership, rename, sweep, MetricsCall, Rename, Sweep, APPLICATIONS,
+};
 use super::messaging::{self, messages, render_send, send, who, Message, Who};
 use super::render::{id_slice, lit, owned, pick, At, HOUR_MS};
 use crate::Factory;
@@ -42,10 +49,12 @@ pub(crate) enum Op {
         wf: usize,
         parent: Option<usize>,
         queued: bool,
+        app: Option<usize>,
     },
     Step {
         wf: usize,
         fid: i32,
+        name: usize,
         error: bool,
     },
     SendToForks {
@@ -54,11 +63,11 @@ pub(crate) enum Op {
     },
     Fork {
         source: usize,
-        start: i32,
+        start: Start,
     },
     Rewind {
         wf: usize,
-        start: i32,
+        start: Start,
     },
     Delete {
         wfs: Vec<usize>,
@@ -108,6 +117,55 @@ pub(crate) enum Op {
         token: usize,
         max_attempts: Option<i64>,
     },
+    Rename(Rename),
+    Metrics(MetricsCall),
+    Sweep(Sweep),
+}
+
+/// Step names: recorded steps take the first two; the third names no step.
+const STEP_NAMES: [&str; 3] = ["s", "t", "u"];
+
+/// Where a fork or rewind starts ([`ForkStart`]).
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Start {
+    Step(i32),
+    LastFailure,
+    Named(usize),
+}
+
+impl Start {
+    fn build(self) -> ForkStart {
+        match self {
+            Start::Step(n) => ForkStart::Step(n),
+            Start::LastFailure => ForkStart::LastFailure,
+            Start::Named(name) => ForkStart::NamedStep(STEP_NAMES[name].to_owned()),
+        }
+    }
+}
+
+impl fmt::Debug for Start {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Start::Step(n) => write!(f, "ForkStart::Step({n})"),
+            Start::LastFailure => write!(f, "ForkStart::LastFailure"),
+            Start::Named(name) => {
+                write!(
+                    f,
+                    "ForkStart::NamedStep({}.to_owned())",
+                    lit(STEP_NAMES[*name])
+                )
+            }
+        }
+    }
+}
+
+/// A start: a step number half the time, else the last failure or a step name.
+fn start() -> impl Strategy<Value = Start> {
+    prop_oneof![
+        2 => (1..=6i32).prop_map(Start::Step),
+        1 => Just(Start::LastFailure),
+        1 => (0..STEP_NAMES.len()).prop_map(Start::Named),
+    ]
 }
 
 /// Owner tokens of direct recovery: the creator's, then the recoverers'.
@@ -160,13 +218,21 @@ impl fmt::Debug for Op {
         let w = &WORKFLOWS;
         match self {
             Op::Messaging(op) => op.render(f, w),
-            Op::Insert { wf, parent, queued } => {
+            Op::Insert {
+                wf,
+                parent,
+                queued,
+                app,
+            } => {
                 write!(
                     f,
                     "let _ = store.insert_workflow(NewWorkflow::new({}, \"f\", \
                      Payload::portable_json(\"[]\")).with_creator_xid(\"o\")",
                     lit(w[*wf])
                 )?;
+                if let Some(a) = app {
+                    write!(f, ".with_application_name({})", lit(APPLICATIONS[*a]))?;
+                }
                 if *queued {
                     write!(f, ".enqueued(\"q0\")")?;
                 }
@@ -175,25 +241,30 @@ impl fmt::Debug for Op {
                 }
                 write!(f, ", InsertOptions::default()).await")
             }
-            Op::Step { wf, fid, error } => write!(
+            Op::Step {
+                wf,
+                fid,
+                name,
+                error,
+            } => write!(
                 f,
-                "let _ = store.record_step(StepRecord::{}({}, {fid}, \"s\", \
+                "let _ = store.record_step(StepRecord::{}({}, {fid}, {}, \
                  Payload::portable_json(\"{fid}\")), None).await",
                 if *error { "error" } else { "output" },
-                lit(w[*wf])
+                lit(w[*wf]),
+                lit(STEP_NAMES[*name])
             ),
             Op::SendToForks { messages, who } => render_send(f, w, messages, *who, true),
             Op::Fork { source, start } => write!(
                 f,
-                "let _ = store.fork_workflows(vec![ForkRequest::new({}, \
-                 ForkStart::Step({start})).with_fork_id({})]).await",
+                "let _ = store.fork_workflows(vec![ForkRequest::new({}, {start:?})\
+                 .with_fork_id({})]).await",
                 lit(w[*source]),
                 lit(w[FORK])
             ),
             Op::Rewind { wf, start } => write!(
                 f,
-                "let _ = store.rewind_workflow(RewindRequest::new({}, \
-                 ForkStart::Step({start}))).await",
+                "let _ = store.rewind_workflow(RewindRequest::new({}, {start:?})).await",
                 lit(w[*wf])
             ),
             Op::Delete { wfs, children } => write!(
@@ -310,12 +381,21 @@ impl fmt::Debug for Op {
                 lit(RECOVERY_TOKENS[*expected]),
                 lit(RECOVERY_TOKENS[*token])
             ),
+            Op::Rename(rename) => write!(f, "{rename:?}"),
+            Op::Metrics(metrics) => write!(f, "{metrics:?}"),
+            Op::Sweep(sweep) => sweep.render(f, &render_lease(sweep.holder, true), w),
         }
     }
 }
 
 fn wf() -> impl Strategy<Value = usize> {
     0..WORKFLOWS.len()
+}
+
+/// A workflow, mostly `x0`, the usual source of forks: so that the steps a fork copies, and
+/// the failures and names it starts from, pile up on one workflow.
+fn mostly_x0() -> impl Strategy<Value = usize> {
+    prop_oneof![2 => Just(0), 1 => wf()]
 }
 
 fn wfs() -> impl Strategy<Value = Vec<usize>> {
@@ -327,18 +407,21 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         12 => messaging::op().prop_map(Op::Messaging),
         4 => (0..FORK, any::<prop::sample::Index>(), any::<bool>(), any::<bool>())
-            .prop_map(|(wf, pick, has_parent, queued)| Op::Insert {
-                wf,
-                parent: (has_parent && wf > 0).then(|| pick.index(wf)),
-                queued,
+            .prop_flat_map(|(wf, pick, has_parent, queued)| {
+                proptest::option::weighted(0.7, 0..2usize).prop_map(move |app| Op::Insert {
+                    wf,
+                    parent: (has_parent && wf > 0).then(|| pick.index(wf)),
+                    queued,
+                    app,
+                })
             }),
-        3 => (wf(), 1..=5i32, prop::bool::weighted(0.2))
-            .prop_map(|(wf, fid, error)| Op::Step { wf, fid, error }),
+        3 => (mostly_x0(), 1..=5i32, 0..2usize, prop::bool::weighted(0.35))
+            .prop_map(|(wf, fid, name, error)| Op::Step { wf, fid, name, error }),
         1 => (messages(n), proptest::option::of(who(n)))
             .prop_map(|(messages, who)| Op::SendToForks { messages, who }),
-        3 => (prop_oneof![2 => Just(0), 1 => 0..FORK], 1..=6i32)
+        3 => (prop_oneof![2 => Just(0), 1 => 0..FORK], start())
             .prop_map(|(source, start)| Op::Fork { source, start }),
-        1 => (wf(), 1..=6i32).prop_map(|(wf, start)| Op::Rewind { wf, start }),
+        1 => (wf(), start()).prop_map(|(wf, start)| Op::Rewind { wf, start }),
         2 => (wfs(), any::<bool>()).prop_map(|(wfs, children)| Op::Delete { wfs, children }),
         2 => (0..QUEUES.len()).prop_map(|queue| Op::Claim { queue }),
         3 => (wf(), prop::bool::weighted(0.3)).prop_map(|(wf, error)| Op::Outcome { wf, error }),
@@ -369,6 +452,9 @@ fn op() -> impl Strategy<Value = Op> {
                 token,
                 max_attempts,
             }),
+        2 => rename().prop_map(Op::Rename),
+        1 => metrics().prop_map(Op::Metrics),
+        2 => sweep(WORKFLOWS.len(), HOLDERS.len()).prop_map(Op::Sweep),
     ]
 }
 
@@ -376,9 +462,17 @@ async fn run(store: &dyn SystemStore, op: &Op, now: EpochMs) -> Observed {
     let w = &WORKFLOWS;
     match op {
         Op::Messaging(op) => messaging::run(store, w, op).await,
-        Op::Insert { wf, parent, queued } => {
+        Op::Insert {
+            wf,
+            parent,
+            queued,
+            app,
+        } => {
             let mut new =
                 NewWorkflow::new(w[*wf], "f", Payload::portable_json("[]")).with_creator_xid("o");
+            if let Some(a) = app {
+                new = new.with_application_name(APPLICATIONS[*a]);
+            }
             if *queued {
                 new = new.enqueued("q0");
             }
@@ -387,7 +481,12 @@ async fn run(store: &dyn SystemStore, op: &Op, now: EpochMs) -> Observed {
             }
             observe(store.insert_workflow(new, InsertOptions::default()).await)
         }
-        Op::Step { wf, fid, error } => {
+        Op::Step {
+            wf,
+            fid,
+            name,
+            error,
+        } => {
             // A step of a workflow that does not exist is not specified: each side checks its
             // own rows (a difference between them shows up in the rows themselves).
             let exists = store.get_workflows(&[w[*wf].to_owned()]).await;
@@ -395,10 +494,11 @@ async fn run(store: &dyn SystemStore, op: &Op, now: EpochMs) -> Observed {
                 return observe(exists.map(|_| "not run: no such workflow"));
             }
             let value = Payload::portable_json(fid.to_string());
+            let name = STEP_NAMES[*name];
             let step = if *error {
-                StepRecord::error(w[*wf], *fid, "s", value)
+                StepRecord::error(w[*wf], *fid, name, value)
             } else {
-                StepRecord::output(w[*wf], *fid, "s", value)
+                StepRecord::output(w[*wf], *fid, name, value)
             };
             observe(store.record_step(step, None).await)
         }
@@ -406,13 +506,13 @@ async fn run(store: &dyn SystemStore, op: &Op, now: EpochMs) -> Observed {
         Op::Fork { source, start } => observe(
             store
                 .fork_workflows(vec![
-                    ForkRequest::new(w[*source], ForkStart::Step(*start)).with_fork_id(w[FORK])
+                    ForkRequest::new(w[*source], start.build()).with_fork_id(w[FORK])
                 ])
                 .await,
         ),
         Op::Rewind { wf, start } => observe(
             store
-                .rewind_workflow(RewindRequest::new(w[*wf], ForkStart::Step(*start)))
+                .rewind_workflow(RewindRequest::new(w[*wf], start.build()))
                 .await,
         ),
         Op::Delete { wfs, children } => observe_set(
@@ -526,6 +626,9 @@ async fn run(store: &dyn SystemStore, op: &Op, now: EpochMs) -> Observed {
                 .recover_workflow(recovery(w[*wf], *expected, *token, *max_attempts))
                 .await,
         ),
+        Op::Rename(rename) => rename.run(store).await,
+        Op::Metrics(metrics) => metrics.run(store, now).await,
+        Op::Sweep(sweep) => sweep.run(store, &lease(sweep.holder, true), w).await,
     }
 }
 
@@ -552,7 +655,7 @@ impl Machine for Mixed {
     }
 
     async fn snapshot(store: &dyn SystemStore) -> String {
-        messaging::snapshot(store, &WORKFLOWS).await
+        messaging::snapshot(store, &WORKFLOWS).await + &ownership(store, &WORKFLOWS).await
     }
 }
 

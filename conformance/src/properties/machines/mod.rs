@@ -20,6 +20,7 @@
 //! contract fixes by time are the same on both sides.
 
 pub(crate) mod harness;
+mod maintenance;
 pub mod messaging;
 pub mod mixed;
 pub mod queues;

@@ -2,7 +2,8 @@
 //! schedules (create, upsert, list with filters, get, pause, resume, record a firing, delete),
 //! application versions (create, list, latest, promote by timestamp) and the queue registry
 //! (upsert under both conflict policies, get, list, update, delete) — across three
-//! applications, so that ownership rules and conflicts are exercised.
+//! applications, so that ownership rules and conflicts are exercised; and application renames,
+//! which move all three kinds of rows (to a fourth application too).
 //!
 //! A schedule's id is derived from its name (`id-{name}`), so that two creates collide by name
 //! only, as the contract specifies. A version's timestamp is the database clock at creation
@@ -18,6 +19,7 @@ use dbos_storage_core::{
 use proptest::prelude::*;
 
 use super::harness::{observe, Machine, Observed};
+use super::maintenance::{rename, Rename, APPLICATIONS};
 use super::render::{lit, opt, At, HOUR_MS};
 use crate::Factory;
 
@@ -147,6 +149,7 @@ pub(crate) enum Op {
         partition_concurrency: Option<Option<u32>>,
     },
     DeleteQueue(usize),
+    Rename(Rename),
 }
 
 impl fmt::Debug for Op {
@@ -267,6 +270,7 @@ impl fmt::Debug for Op {
                  {partition_concurrency:?}; u }}).await",
                 lit(QUEUES[*queue])
             ),
+            Op::Rename(rename) => write!(f, "{rename:?}"),
             Op::DeleteQueue(q) => {
                 write!(f, "let _ = store.delete_queue({}).await", lit(QUEUES[*q]))
             }
@@ -347,6 +351,7 @@ fn op() -> impl Strategy<Value = Op> {
             }
         ),
         1 => (0..QUEUES.len()).prop_map(Op::DeleteQueue),
+        2 => rename().prop_map(Op::Rename),
     ]
 }
 
@@ -469,6 +474,7 @@ async fn run(store: &dyn SystemStore, op: &Op, now: EpochMs) -> Observed {
             observe(store.update_queue(QUEUES[*queue], update).await)
         }
         Op::DeleteQueue(q) => observe(store.delete_queue(QUEUES[*q]).await),
+        Op::Rename(rename) => rename.run(store).await,
     }
 }
 
@@ -489,7 +495,8 @@ impl Machine for Registry {
 
     async fn snapshot(store: &dyn SystemStore) -> String {
         let mut text = String::new();
-        for app in APPS {
+        // After a rename, the fourth application owns rows too.
+        for app in APPS.into_iter().chain([Some(APPLICATIONS[2])]) {
             let mut filter = ScheduleFilter::new();
             if let Some(a) = app {
                 filter = filter.application_name(a);
