@@ -194,6 +194,7 @@ mod tests {
         assert!(!d.supports_listen_notify());
         assert!(!d.uses_advisory_locks() && !d.transactional_ddl());
         assert!(!d.combines_step_checkpoints() && !d.hides_claim_limit());
+        assert!(!d.collector_skips_commit_flush());
         assert_eq!(d.session_settings(), [sql::SET_SERIALIZABLE]);
         assert_eq!(d.url_schemes()[0].default_port, 26257);
     }

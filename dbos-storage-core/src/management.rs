@@ -1070,6 +1070,11 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
     /// those of `workflow_ids` that are still finished (a workflow resumed meanwhile stays).
     /// Returns the ids deleted.
     ///
+    /// A driver may commit this transaction without waiting for the disk (PostgreSQL does, so
+    /// that no batch holds its row locks for a flush): after a server crash the last
+    /// fraction of a second of deleted workflows may be back, still finished, and the next
+    /// collection deletes them again. Nothing else is lost or undone.
+    ///
     /// # Errors
     /// [`Conflict`](crate::ErrorKind::Conflict) ([`crate::management::lease_lost`]) when the
     /// lease is not held by `lease.holder`; nothing is deleted.
@@ -1089,7 +1094,9 @@ pub trait ManagementStore: Debug + Send + Sync + 'static {
     /// (its collation): it ends before the id at which the first table passes `limit`. So each
     /// call reads about `limit` index entries of each table, whatever the tables hold. The
     /// result says what was deleted and where the next window starts; sweeping from `None`
-    /// until `next_from` is `None` visits every id present when its window was swept.
+    /// until `next_from` is `None` visits every id present when its window was swept. Like
+    /// [`ManagementStore::delete_collected`], a driver may commit it without waiting for the
+    /// disk; orphans a crash brings back are swept again.
     ///
     /// # Errors
     /// [`Conflict`](crate::ErrorKind::Conflict) when the lease is not held; nothing is deleted.

@@ -241,9 +241,101 @@ impl PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use dbos_storage_core::LifecycleStore;
+    use std::time::Duration;
+
+    use dbos_storage_core::management::{DeleteOptions, Lease};
+    use dbos_storage_core::{LifecycleStore, ManagementStore};
 
     use crate::store::plan_check::{fresh_store, rows_read, RowsRead};
+
+    /// The commit mode each delete ran under, as the server saw it: a statement trigger on the
+    /// status and input tables notes `synchronous_commit` (with the table) into a side table.
+    const NOTE_COMMIT_MODES: &str = "
+        CREATE TABLE public.commit_modes (seq serial, tbl text, mode text);
+        CREATE FUNCTION public.note_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO public.commit_modes (tbl, mode)
+            VALUES (TG_TABLE_NAME, current_setting('synchronous_commit'));
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER note_commit_mode AFTER DELETE ON dbos.workflow_status
+            FOR EACH STATEMENT EXECUTE FUNCTION public.note_commit_mode();
+        CREATE TRIGGER note_commit_mode AFTER DELETE ON dbos.workflow_input
+            FOR EACH STATEMENT EXECUTE FUNCTION public.note_commit_mode();
+        INSERT INTO dbos.workflow_status (workflow_uuid, status, name, created_at)
+        VALUES ('collected', 'SUCCESS', 'f', 1), ('deleted', 'SUCCESS', 'f', 2);
+        INSERT INTO dbos.workflow_input (workflow_uuid, inputs)
+        VALUES ('collected', '[]'), ('deleted', '[]'), ('orphan', '[]');
+        DO $$ BEGIN
+            EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', current_database());
+        END $$;";
+
+    /// The modes noted since the last call, in order, and forgets them.
+    async fn commit_modes(store: &crate::PostgresStore) -> Vec<(String, String)> {
+        let client = store.client().await.unwrap();
+        let rows = client
+            .query(
+                "DELETE FROM public.commit_modes RETURNING seq, tbl, mode",
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut modes: Vec<(i32, String, String)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        modes.sort();
+        modes.into_iter().map(|(_, t, m)| (t, m)).collect()
+    }
+
+    /// The collector's deletes, a batch and an orphan sweep, run with `synchronous_commit` off
+    /// (`Dialect::collector_skips_commit_flush`), and only they: a `delete_workflows` on the
+    /// same store still commits durably. (The test clusters run with `synchronous_commit` off,
+    /// so the database's default is set back on, and the store reopened to take it.)
+    #[tokio::test]
+    async fn only_the_collector_commits_without_the_flush() {
+        let store = fresh_store("collector_commit_mode").await;
+        store
+            .client()
+            .await
+            .unwrap()
+            .batch_execute(NOTE_COMMIT_MODES)
+            .await
+            .unwrap();
+        let config = store.config().clone();
+        store.close().await.unwrap();
+        let store = crate::PostgresStore::open(config).await.unwrap();
+        let off = |tbl: &str| (tbl.to_owned(), "off".to_owned());
+        let on = |tbl: &str| (tbl.to_owned(), "on".to_owned());
+        let lease = Lease::new("gc", "collector-1", Duration::from_secs(60));
+        assert!(store.acquire_lease(&lease).await.unwrap().acquired);
+
+        let deleted = store
+            .delete_collected(&lease, &["collected".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(deleted, ["collected"]);
+        let modes = commit_modes(&store).await;
+        assert!(
+            !modes.is_empty() && modes.iter().all(|m| m.1 == "off"),
+            "{modes:?}"
+        );
+        assert!(modes.contains(&off("workflow_status")), "{modes:?}");
+
+        let swept = store.sweep_orphans(&lease, None, 100).await.unwrap();
+        assert_eq!(swept.deleted.inputs, 1, "{swept:?}");
+        assert_eq!(commit_modes(&store).await, [off("workflow_input")]);
+
+        let deleted = store
+            .delete_workflows(&["deleted".to_owned()], DeleteOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(deleted, ["deleted"]);
+        let modes = commit_modes(&store).await;
+        assert!(modes.contains(&on("workflow_status")), "{modes:?}");
+        assert!(modes.iter().all(|m| m.1 == "on"), "{modes:?}");
+        store.close().await.unwrap();
+    }
 
     /// The sweep's statements read about one window of each payload table, not the tables:
     /// 20,000 workflows with an input, an output and two steps each, of which 5,000 lost their
