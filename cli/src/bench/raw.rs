@@ -14,7 +14,7 @@ use crate::error::CliError;
 use postgres::PostgresRaw;
 pub(super) use reads::{Filter, RawReads};
 use sqlite::SqliteRaw;
-pub(super) use wal::{WalMeter, WalWritten};
+pub(super) use wal::WalMeter;
 
 /// The output every raw step writes: the size of the step output the store's bench steps write,
 /// as the store stores it.

@@ -23,10 +23,10 @@ pub(in crate::bench) struct WalWritten {
 }
 
 impl WalWritten {
-    /// What one of `operations` wrote on average, e.g. `2.1 KB`.
+    /// What one of `operations` wrote on average, in KiB, e.g. `2.1 KiB`.
     pub(in crate::bench) fn per_operation(&self, operations: usize) -> String {
         let n = operations.max(1) as f64;
-        format!("{:.1} KB", self.bytes as f64 / n / 1024.0)
+        format!("{:.1} KiB", self.bytes as f64 / n / 1024.0)
     }
 }
 
@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn per_operation_divides_by_the_operations_and_never_by_zero() {
         let w = WalWritten { bytes: 20 * 1024 };
-        assert_eq!(w.per_operation(10), "2.0 KB");
-        assert_eq!(w.per_operation(0), "20.0 KB");
+        assert_eq!(w.per_operation(10), "2.0 KiB");
+        assert_eq!(w.per_operation(0), "20.0 KiB");
     }
 }
