@@ -51,7 +51,7 @@ fn check_batch(messages: &[OutgoingMessage]) -> Result<()> {
 }
 
 /// The step a send of `count` messages from a workflow records: `DBOS.send` without an outcome
-/// for one, `DBOS.sendBulk` with the count for more.
+/// for one, `DBOS.send_bulk` with the count for more.
 fn send_step(count: usize) -> (&'static str, Option<Outcome>) {
     match count {
         1 => (SEND_STEP, None),

@@ -1225,7 +1225,7 @@ pub async fn list_notifications_shows_every_message<F: Factory>(factory: &F) {
 }
 
 /// A send from a workflow over a step of its own name that holds an outcome no send records —
-/// `DBOS.send` with an output (even one that reads as a count of one), `DBOS.sendBulk` without
+/// `DBOS.send` with an output (even one that reads as a count of one), `DBOS.send_bulk` without
 /// its count, an error other than DBOS's missing-destination error — is `Corrupt` naming the
 /// step, not a replay: nothing is sent and nothing is recorded.
 pub async fn sends_over_steps_no_send_records_are_corrupt<F: Factory>(factory: &F) {

@@ -2,9 +2,7 @@
 //! history only if the model, after running the calls in that order, is left in the same state
 //! as the store.
 
-use dbos_storage_core::{ListStepsOptions, SystemStore};
-
-use dbos_storage_core::WorkflowInfo;
+use dbos_storage_core::{ListStepsOptions, SystemStore, WorkflowInfo};
 
 use crate::normalize::{normalize_step, normalize_workflow};
 
@@ -23,11 +21,11 @@ fn normalize_row(info: WorkflowInfo) -> WorkflowInfo {
 }
 
 /// What a caller can read about `workflow_ids` after the clients end, normalized: each
-/// workflow's row (times as `0`, generated tokens hidden), result and steps with outputs; the messages it holds as a
-/// sorted list of `(idempotent id, topic, value, consumed, consumed by)` (send times and
-/// generated ids go; the
-/// order of unconsumed messages shows in what later receives answer); and its events, event
-/// history and streams as an export reads them (none carries a time).
+/// workflow's row (times as `0`, generated tokens hidden), result and steps with outputs; the
+/// messages it holds as a sorted list of `(idempotent id, topic, value, consumed, consumed by)`
+/// (send times and generated ids go; the order of unconsumed messages shows in what later
+/// receives answer); and its events, event history and streams as an export reads them (none
+/// carries a time).
 pub(super) async fn final_state<S: SystemStore + ?Sized>(
     store: &S,
     workflow_ids: &[String],

@@ -4,6 +4,11 @@
 //! Each call's span runs from just before its first attempt to just after its final answer, as
 //! the client saw them: the store acted somewhere inside it. Spans that overlap allow either
 //! order.
+//!
+//! This is linearizability's real-time rule, which PostgreSQL, SQLite and a single-node
+//! CockroachDB keep. A multi-node CockroachDB cluster does not promise it across keys (a
+//! transaction may be ordered before one that committed earlier on another node), so the
+//! histories property assumes a single node there.
 
 use std::time::Instant;
 
