@@ -5,34 +5,30 @@ use dbos_storage_core::{Notification, SystemStore};
 
 use super::harness::{observe, Observed};
 
-/// The messages sent to `workflow_id`, in send order, normalized: send times and generated
-/// message ids (uuids) go, an idempotent message keeps its `"{key}::{destination}"` id, and
-/// messages sent in the same millisecond (one batch), which the contract does not order, are
-/// sorted by topic and value.
+/// The messages sent to `workflow_id`, normalized and sorted: send times and generated message
+/// ids (uuids) go, and an idempotent message keeps its `"{key}::{destination}"` id. The listing's
+/// order is not compared: the times a store gives the messages of one batch are its own
+/// (PostgreSQL spreads a batch over consecutive milliseconds per topic, in batch order; the
+/// model stamps the whole batch with one), and listings sort by time, then id. The order in
+/// which a workflow receives its messages is what the contract fixes, and the machines check
+/// it with their receives.
 pub(crate) fn normalize_notifications(list: Vec<Notification>) -> Vec<String> {
-    let mut groups: Vec<(i64, Vec<String>)> = Vec::new();
-    for n in list {
-        let id = if n.message_id.contains("::") {
-            n.message_id.clone()
-        } else {
-            "(uuid)".to_owned()
-        };
-        let line = format!(
-            "{id} topic={:?} message={:?} consumed={} by={:?}",
-            n.topic, n.message, n.consumed, n.consumed_by_function_id
-        );
-        match groups.last_mut() {
-            Some((at, group)) if *at == n.created_at_epoch_ms => group.push(line),
-            _ => groups.push((n.created_at_epoch_ms, vec![line])),
-        }
-    }
-    groups
+    let mut lines: Vec<String> = list
         .into_iter()
-        .flat_map(|(_, mut group)| {
-            group.sort();
-            group
+        .map(|n| {
+            let id = if n.message_id.contains("::") {
+                n.message_id.clone()
+            } else {
+                "(uuid)".to_owned()
+            };
+            format!(
+                "{id} topic={:?} message={:?} consumed={} by={:?}",
+                n.topic, n.message, n.consumed, n.consumed_by_function_id
+            )
         })
-        .collect()
+        .collect();
+    lines.sort();
+    lines
 }
 
 /// The messages of `workflow_id`, normalized ([`normalize_notifications`]).
