@@ -5,6 +5,7 @@
 use dbos_storage_core::{ListStepsOptions, SystemStore, WorkflowInfo};
 
 use crate::normalize::{normalize_step, normalize_workflow};
+use crate::properties::machines::views::published_text;
 
 /// A workflow row normalized ([`normalize_workflow`]), with an ownership token the store
 /// generated (a claim's, a uuid) shown as `(generated)`: which uuid is each store's own.
@@ -55,22 +56,10 @@ pub(super) async fn final_state<S: SystemStore + ?Sized>(
             kept.sort();
             kept
         });
-        let published = store.export_workflows(&ids, false).await.map(|export| {
-            export
-                .into_iter()
-                .map(|mut wf| {
-                    wf.events.sort_by(|a, b| a.key.cmp(&b.key));
-                    wf.event_history
-                        .sort_by(|a, b| (a.function_id, &a.key).cmp(&(b.function_id, &b.key)));
-                    wf.streams
-                        .sort_by(|a, b| (&a.key, a.offset).cmp(&(&b.key, b.offset)));
-                    format!(
-                        "events {:?} history {:?} streams {:?}",
-                        wf.events, wf.event_history, wf.streams
-                    )
-                })
-                .collect::<Vec<_>>()
-        });
+        let published = store
+            .export_workflows(&ids, false)
+            .await
+            .map(|export| export.into_iter().map(published_text).collect::<Vec<_>>());
         text += &format!(
             "{id}: row {:?} result {:?} steps {:?} messages {:?} published {:?}\n",
             row.map_err(|e| e.kind()),

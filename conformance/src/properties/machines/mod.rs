@@ -26,7 +26,7 @@ pub mod mixed;
 pub mod queues;
 pub mod registry;
 pub(crate) mod render;
-mod views;
+pub(crate) mod views;
 
 pub use messaging::messaging_matches_the_model;
 pub use mixed::mixed_matches_the_model;

@@ -1,7 +1,7 @@
 //! Normalized views of what messages, events and streams left behind, which the machines
 //! compare at the end of a case (and on demand).
 
-use dbos_storage_core::{Notification, SystemStore};
+use dbos_storage_core::{ExportedWorkflow, Notification, SystemStore};
 
 use super::harness::{observe, Observed};
 
@@ -48,21 +48,19 @@ pub(crate) async fn published(store: &dyn SystemStore, workflow_id: &str) -> Obs
         store
             .export_workflows(&[workflow_id.to_owned()], false)
             .await
-            .map(|export| {
-                export
-                    .into_iter()
-                    .map(|mut wf| {
-                        wf.events.sort_by(|a, b| a.key.cmp(&b.key));
-                        wf.event_history
-                            .sort_by(|a, b| (a.function_id, &a.key).cmp(&(b.function_id, &b.key)));
-                        wf.streams
-                            .sort_by(|a, b| (&a.key, a.offset).cmp(&(&b.key, b.offset)));
-                        format!(
-                            "events {:?} history {:?} streams {:?}",
-                            wf.events, wf.event_history, wf.streams
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            }),
+            .map(|export| export.into_iter().map(published_text).collect::<Vec<_>>()),
+    )
+}
+
+/// An exported workflow's events, event history and stream rows, each sorted, as one line.
+pub(crate) fn published_text(mut wf: ExportedWorkflow) -> String {
+    wf.events.sort_by(|a, b| a.key.cmp(&b.key));
+    wf.event_history
+        .sort_by(|a, b| (a.function_id, &a.key).cmp(&(b.function_id, &b.key)));
+    wf.streams
+        .sort_by(|a, b| (&a.key, a.offset).cmp(&(&b.key, b.offset)));
+    format!(
+        "events {:?} history {:?} streams {:?}",
+        wf.events, wf.event_history, wf.streams
     )
 }
