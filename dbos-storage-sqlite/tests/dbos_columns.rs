@@ -210,28 +210,9 @@ async fn a_step_without_times_stores_null_times() {
 /// `Output("null")`, and a NULL step output is a step with no outcome.
 #[tokio::test]
 async fn void_outputs_are_null() {
-    use dbos_storage_core::{Outcome, Payload, StepRecord, StepStore, WorkflowResult};
+    use dbos_storage_core::{Outcome, Payload, StepStore, WorkflowResult};
     let f = fixture().await;
-    for id in ["void", "null"] {
-        f.store
-            .insert_workflow(
-                NewWorkflow::new(id, "wf", input()),
-                InsertOptions::default(),
-            )
-            .await
-            .unwrap();
-    }
-    let void_step = StepRecord::with_outcome("void", 1, "s", Some(Outcome::Void));
-    f.store.record_step(void_step, None).await.unwrap();
-    let null_step = StepRecord::output("void", 2, "s", Payload::portable_json("null"));
-    f.store.record_step(null_step, None).await.unwrap();
-    assert!(f
-        .store
-        .record_outcome("void", Outcome::Void, None)
-        .await
-        .unwrap());
-    let null = Outcome::Output(Payload::portable_json("null"));
-    assert!(f.store.record_outcome("null", null, None).await.unwrap());
+    dbos_storage_testkit::dbos_columns::write_void_and_null(&f.store).await;
 
     let c = raw(&f.path);
     let select = "SELECT s.status, s.output, o.output, o.error FROM workflow_status s

@@ -8,6 +8,32 @@ use dbos_storage_core::{InsertOptions, NewWorkflow, Payload};
 
 use crate::operator_rows::Env;
 
+/// Writes the rows [`void_outputs_are_null`] checks, through `store`: workflows `void` and
+/// `null` started; `void` returns nothing and `null` returns JSON `null`; step 1 of `void` is
+/// a void step and step 2 returns JSON `null`. Shared with the SQLite driver's row test.
+pub async fn write_void_and_null(store: &dyn dbos_storage_core::SystemStore) {
+    use dbos_storage_core::{Outcome, StepRecord};
+    for id in ["void", "null"] {
+        store
+            .insert_workflow(
+                NewWorkflow::new(id, "wf", input()),
+                InsertOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let void_step = StepRecord::with_outcome("void", 1, "s", Some(Outcome::Void));
+    store.record_step(void_step, None).await.unwrap();
+    let null_step = StepRecord::output("void", 2, "s", Payload::portable_json("null"));
+    store.record_step(null_step, None).await.unwrap();
+    assert!(store
+        .record_outcome("void", Outcome::Void, None)
+        .await
+        .unwrap());
+    let null = Outcome::Output(Payload::portable_json("null"));
+    assert!(store.record_outcome("null", null, None).await.unwrap());
+}
+
 fn input() -> Payload {
     Payload::portable_json(r#"{"positionalArgs":[1],"namedArgs":{}}"#)
 }
@@ -226,27 +252,8 @@ pub async fn untimed_steps_store_null_times(env: &Env) {
 /// output (in `workflow_output` or, from a 2.x writer, the legacy column) is `Void`, one with
 /// `null` is `Output("null")`, and a NULL step output is a step with no outcome.
 pub async fn void_outputs_are_null(env: &Env) {
-    use dbos_storage_core::{Outcome, StepRecord, WorkflowResult};
-    for id in ["void", "null"] {
-        env.store
-            .insert_workflow(
-                NewWorkflow::new(id, "wf", input()),
-                InsertOptions::default(),
-            )
-            .await
-            .unwrap();
-    }
-    let void_step = StepRecord::with_outcome("void", 1, "s", Some(Outcome::Void));
-    env.store.record_step(void_step, None).await.unwrap();
-    let null_step = StepRecord::output("void", 2, "s", Payload::portable_json("null"));
-    env.store.record_step(null_step, None).await.unwrap();
-    assert!(env
-        .store
-        .record_outcome("void", Outcome::Void, None)
-        .await
-        .unwrap());
-    let null = Outcome::Output(Payload::portable_json("null"));
-    assert!(env.store.record_outcome("null", null, None).await.unwrap());
+    use dbos_storage_core::{Outcome, WorkflowResult};
+    write_void_and_null(env.store.as_ref()).await;
 
     let rows = env
         .rows(
