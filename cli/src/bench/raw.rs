@@ -3,6 +3,7 @@
 //! over the same driver stack as the store (the driver's native connection, opened with the
 //! store's settings).
 
+mod claims;
 mod postgres;
 mod reads;
 mod sqlite;
@@ -11,10 +12,11 @@ mod wal;
 use crate::connect::Native;
 use crate::error::CliError;
 
+pub(super) use claims::{RawClaimer, RawClaims};
 use postgres::PostgresRaw;
 pub(super) use reads::{Filter, RawReads};
 use sqlite::SqliteRaw;
-pub(super) use wal::WalMeter;
+pub(super) use wal::{WalMeter, WalWritten};
 
 /// The output every raw step writes: the size of the step output the store's bench steps write,
 /// as the store stores it.

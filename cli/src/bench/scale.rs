@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::fairness::FairnessReport;
 use super::queues::{drain, recover};
-use super::raw::{Filter, RawReads, WalMeter};
+use super::raw::{Filter, RawClaimer, RawClaims, RawReads, WalMeter, WalWritten};
 use super::report::{cells_markdown, cells_text, thousands, Figure, Target, Unit};
 use super::retention::RetentionReport;
 use super::writes::insert_all_with;
@@ -37,6 +37,9 @@ use crate::error::CliError;
 const CLAIM_QUEUE: &str = "scale-q0";
 /// The queue of the claim figure with a shared budget.
 const LIMITED_QUEUE: &str = "scale-q3";
+/// The executor of the raw claims' rows (apart from the store's, so that no recovery of the
+/// bench's executor finds them).
+const RAW_EXECUTOR: &str = "bench-raw";
 /// The concurrency of [`LIMITED_QUEUE`] in its claim figure.
 const LIMITED_CONCURRENCY: u32 = 64;
 /// Steps recorded for every finished workflow of the dataset.
@@ -289,7 +292,7 @@ fn comparison(m: Measured, big: &Measured) -> Figure {
         Some((raw_empty, raw_big)) => {
             f.raw_ratio = Some(raw_big / raw_empty.max(f64::MIN_POSITIVE));
             f.note(format!(
-                "the big database changes one read's time by {} through the store and by {} raw",
+                "the big database changes one operation's time by {} through the store and by {} raw",
                 added_micros(empty, big.value),
                 added_micros(raw_empty, raw_big)
             ))
@@ -372,7 +375,8 @@ async fn measure(
     // Twice `--claims`: at 20,000 claims/s half of it took a tenth of a second, a spell short
     // enough for one scheduler hiccup to move the figure by a third between runs.
     let k = (args.claims * 2).max(1);
-    let (per_sec, wal_per_claim) = claims(bench, phase, CLAIM_QUEUE, k, None).await?;
+    let raw_claims = RawClaims::open(&bench.db.native, args.concurrency).await?;
+    let first = claims(bench, phase, CLAIM_QUEUE, k, None, Some(&raw_claims)).await?;
     out.push(Measured {
         id: "scale_claim",
         figure: format!(
@@ -381,12 +385,19 @@ async fn measure(
         ),
         count: k,
         unit: Unit::ClaimsPerSec,
-        value: per_sec,
-        raw: None,
-        wal_per_claim,
+        value: first.per_sec,
+        raw: first.raw_per_sec,
+        wal_per_claim: first.wal_per_claim,
     });
-    let (per_sec, limited_wal) =
-        claims(bench, phase, LIMITED_QUEUE, k, Some(LIMITED_CONCURRENCY)).await?;
+    let limited = claims(
+        bench,
+        phase,
+        LIMITED_QUEUE,
+        k,
+        Some(LIMITED_CONCURRENCY),
+        None,
+    )
+    .await?;
     out.push(Measured {
         id: "scale_claim_limited",
         figure: format!(
@@ -396,9 +407,9 @@ async fn measure(
         ),
         count: k,
         unit: Unit::ClaimsPerSec,
-        value: per_sec,
+        value: limited.per_sec,
         raw: None,
-        wal_per_claim: limited_wal,
+        wal_per_claim: limited.wal_per_claim,
     });
 
     let lookups = (args.workflows * 2).max(1);
@@ -560,21 +571,40 @@ async fn checkpoints(bench: &Bench<'_>, prefix: &str, n: usize) -> Result<f64, C
     Ok(rate(n, t.elapsed()))
 }
 
+/// The claim figure of one queue: the store's claims per second, the raw claims' when measured,
+/// and the WAL the server wrote per workflow the store claimed (PostgreSQL).
+struct ClaimFigure {
+    per_sec: f64,
+    raw_per_sec: Option<f64>,
+    wal_per_claim: Option<String>,
+}
+
 /// Claims per second on `queue`: `k` workflows enqueued there first (untimed; on the big
 /// database they join its backlog), then `k` claimed by `--concurrency` workers. With a
 /// `concurrency` limit every claimed workflow is finished at once, so that the limit keeps
-/// freeing room. Also the WAL the server wrote meanwhile per claimed workflow (PostgreSQL; the
-/// server's whole WAL, so an autovacuum of the filled tables in those seconds adds to it).
+/// freeing room (a few more are enqueued than claimed, as workers may claim past their count).
+/// With `raw`, `k` more are enqueued and the raw claims take as many, in
+/// [`ROUNDS`] rounds that alternate with the store's (the store first in every other round), so
+/// that both claim from the same stretch of the backlog and a slow spell of the machine falls on
+/// both alike. Also the WAL the server wrote while the store claimed, per claimed workflow
+/// (PostgreSQL; the server's whole WAL, so an autovacuum of the filled tables in those seconds
+/// adds to it).
 async fn claims(
     bench: &Bench<'_>,
     phase: Phase,
     queue: &str,
     k: usize,
     concurrency: Option<u32>,
-) -> Result<(f64, Option<String>), CliError> {
+    raw: Option<&RawClaims>,
+) -> Result<ClaimFigure, CliError> {
     let store = bench.store();
     let tag = phase.tag();
-    let queued: Vec<NewWorkflow> = (0..k)
+    let sides = if raw.is_some() { 2 } else { 1 };
+    let rounds = if raw.is_some() { ROUNDS } else { 1 };
+    // Every worker's last claim of a round may take a whole batch past the round's count: the
+    // margin keeps the queue from running dry before the last round.
+    let margin = rounds * bench.args.concurrency * bench.args.claim_batch as usize;
+    let queued: Vec<NewWorkflow> = (0..k * sides + margin * sides)
         .map(|i| {
             new_workflow(&format!("scale-{tag}-{queue}-{i}"))
                 .enqueued(queue)
@@ -583,34 +613,76 @@ async fn claims(
         .collect();
     store.enqueue_workflows(queued).await?;
     let meter = WalMeter::open(&bench.db.native).await?;
-    let wal_before = meter.reading().await?;
-    let t = Instant::now();
-    let drained = drain(
-        bench,
-        queue,
-        EXECUTOR,
-        concurrency,
-        k,
-        |id, owner| async move {
-            if concurrency.is_some() {
-                finish(store, &id, &owner).await?;
-            }
-            Ok(())
-        },
-    )
-    .await?;
-    let elapsed = t.elapsed();
-    let wal = meter.since(wal_before).await?;
-    if drained.ids.len() < k {
-        return Err(CliError::new(format!(
-            "claimed {} of {k} workflows from {queue}",
-            drained.ids.len()
-        )));
+    let per_round = k.div_ceil(rounds);
+    let claimer = RawClaimer {
+        queue: queue.to_owned(),
+        executor: RAW_EXECUTOR.to_owned(),
+        version: VERSION.to_owned(),
+        batch: bench.args.claim_batch,
+    };
+    let store_round = || async {
+        let wal_before = meter.reading().await?;
+        let t = Instant::now();
+        let drained = drain(
+            bench,
+            queue,
+            EXECUTOR,
+            concurrency,
+            per_round,
+            |id, owner| async move {
+                if concurrency.is_some() {
+                    finish(store, &id, &owner).await?;
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        let elapsed = t.elapsed();
+        let wal = meter.since(wal_before).await?;
+        if drained.ids.len() < per_round {
+            return Err(CliError::new(format!(
+                "claimed {} of {per_round} workflows from {queue}",
+                drained.ids.len()
+            )));
+        }
+        Ok::<_, CliError>((elapsed, drained.ids.len(), wal))
+    };
+    let raw_round = || async {
+        match raw {
+            Some(raw) => raw.drain(&claimer, per_round).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (mut store_time, mut store_claimed) = (Duration::ZERO, 0);
+    let mut wal = Some(WalWritten::default());
+    let mut raw_side: Option<(Duration, usize)> = None;
+    for round in 0..rounds {
+        let (stored, raws) = if round % 2 == 0 {
+            let s = store_round().await?;
+            (s, raw_round().await?)
+        } else {
+            let r = raw_round().await?;
+            (store_round().await?, r)
+        };
+        let (elapsed, claimed, written) = stored;
+        store_time += elapsed;
+        store_claimed += claimed;
+        wal = wal.zip(written).map(|(a, b)| WalWritten {
+            bytes: a.bytes + b.bytes,
+        });
+        if let Some((t, n)) = raws {
+            let (sum_t, sum_n) = raw_side.get_or_insert((Duration::ZERO, 0));
+            *sum_t += t;
+            *sum_n += n;
+        }
     }
-    let per_sec = rate(drained.ids.len(), elapsed.max(Duration::from_micros(1)));
-    // Per workflow claimed: the workers may claim a few past `k` in their last round.
-    let wal_per_claim = wal.map(|w| w.per_operation(drained.ids.len()));
-    Ok((per_sec, wal_per_claim))
+    let elapsed = |t: Duration| t.max(Duration::from_micros(1));
+    Ok(ClaimFigure {
+        per_sec: rate(store_claimed, elapsed(store_time)),
+        raw_per_sec: raw_side.map(|(t, n)| rate(n, elapsed(t))),
+        // Per workflow claimed: the workers may claim a few past `k` in their last round.
+        wal_per_claim: wal.map(|w| w.per_operation(store_claimed)),
+    })
 }
 
 /// Starts and fails a page of workflows of the phase's own (`scale-{tag}-failed-{i}`), so that
