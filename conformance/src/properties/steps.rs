@@ -725,9 +725,11 @@ pub async fn sleeps_written_by_sdks_replay_their_wake_time<F: Factory>(factory: 
 
     const CREATED: i64 = 1_795_000_000_000;
     // Each sleep's output, completion time and the wake time its replay must return.
-    let sleeps: [(&str, i64, i64); 12] = [
+    let sleeps: [(&str, i64, i64); 13] = [
         ("1795459448.5", CREATED + 1, 1_795_459_448_500),
         ("1795459448.2220385", CREATED + 2, 1_795_459_448_222),
+        // Python's `time.time() + seconds`: rounded to the nearest millisecond.
+        ("1795459448.2227812", CREATED + 13, 1_795_459_448_223),
         ("1795459448222", CREATED + 3, 1_795_459_448_222),
         ("1795459448", CREATED + 4, 1_795_459_448_000),
         ("1.7954594485e9", CREATED + 5, 1_795_459_448_500),
