@@ -27,7 +27,8 @@ pub trait WorkflowStore: Debug + Send + Sync + 'static {
     ///
     /// # Errors
     /// - [`WorkflowConflict`](crate::ErrorKind::WorkflowConflict): the id belongs to a workflow
-    ///   with another name, class or config.
+    ///   with another name, class or config; the message names the id, and the existing and
+    ///   the attempted workflow's name, class and config (each quoted, when set).
     /// - [`WorkflowIdInUse`](crate::ErrorKind::WorkflowIdInUse): reuse policy `Reject` and a
     ///   foreign creator.
     /// - [`Deduplicated`](crate::ErrorKind::Deduplicated): the queue's deduplication id is held by

@@ -138,19 +138,27 @@ pub async fn insert_conflicting_function_fails<F: Factory>(factory: &F) {
         .clone()
         .with_class(Some("Cls".into()), Some("other".into()));
     let no_class = base.clone().with_class(None, None);
-    for (what, wf) in [
-        ("another name", other_name),
-        ("another class", other_class),
-        ("another config", other_config),
-        ("no class", no_class),
+    // Each case with what its message must name, quoted: the existing workflow's and the
+    // attempted one's differing name, class or config.
+    for (what, wf, named) in [
+        ("another name", other_name, ["\"wf_fn\"", "\"other_fn\""]),
+        ("another class", other_class, ["\"Cls\"", "\"Other\""]),
+        ("another config", other_config, ["\"cfg\"", "\"other\""]),
+        ("no class", no_class, ["\"wf_fn\"", "\"Cls\""]),
     ] {
-        err(
+        let e = err(
             store
                 .insert_workflow(wf.clone(), InsertOptions::default())
                 .await,
             ErrorKind::WorkflowConflict,
             &format!("insert w1 with {what}"),
         );
+        for name in std::iter::once("w1").chain(named) {
+            assert!(
+                e.message().contains(name),
+                "the conflict of w1 with {what} names {name}: {e}"
+            );
+        }
         err(
             store
                 .insert_workflow(wf.with_creator_xid("b"), InsertOptions::default())
