@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use dbos_storage_core::payload::portable::PortableError;
 use dbos_storage_core::{
     AwaitOptions, CancelOptions, ErrorKind, IdReusePolicy, InsertOptions, LifecycleStore,
-    ListWorkflowsQuery, ManagementStore, NewWorkflow, Outcome, Payload, ResumeOptions,
+    ListWorkflowsQuery, ManagementStore, NewWorkflow, Outcome, Payload, QueueStore, ResumeOptions,
     Serialization, StepRecord, StepStore, WorkflowResult, WorkflowStatus, WorkflowStore,
     INTERNAL_QUEUE, SLEEP_STEP,
 };
@@ -173,6 +173,43 @@ async fn a_held_deduplication_id_is_reported_and_nothing_is_written() {
         )
         .await
         .unwrap();
+}
+
+/// A batch enqueue whose insert fails for another reason than a held deduplication id (here a
+/// trigger of the user's aborts one row that carries a deduplication id) reports the database's
+/// own error, not `Deduplicated`, and writes nothing of the batch.
+#[tokio::test]
+async fn an_enqueue_failing_for_another_reason_is_not_reported_as_deduplicated() {
+    let f = fixture().await;
+    raw(&f.path)
+        .execute_batch(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON workflow_status \
+             WHEN NEW.workflow_uuid = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'the poisoned row is refused'); END;",
+        )
+        .unwrap();
+    let e = f
+        .store
+        .enqueue_workflows(vec![
+            start("fine", "job").enqueued("orders"),
+            start("poison", "job")
+                .enqueued("orders")
+                .with_deduplication_id("user-7"),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert!(
+        e.message()
+            .contains("SQLite constraint violation: the poisoned row is refused"),
+        "{e}"
+    );
+    assert!(f
+        .store
+        .get_workflows(&ids(&["fine", "poison"]))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
