@@ -1,15 +1,16 @@
 //! The raw database claiming queued workflows, for `bench --scale`'s first-queue claim figure:
-//! the same rows the store's claims take (the oldest `ENQUEUED` rows of one queue, by priority,
-//! creation time and id) flipped to `PENDING` by one plain hand-written statement per claim, on
-//! native connections of the driver opened as [`super::RawReads`] opens its own (SQLite: one,
-//! with the store's pragmas; PostgreSQL: one per worker, with the store's TLS and session
-//! settings). Measured on the empty database and on the big one, its ratio big/empty is the
-//! database's own cost of claiming rows scattered over a big table, next to the store's ratio.
+//! the rows the store's claims take (the oldest `ENQUEUED` rows of one queue, by priority and
+//! creation time) flipped to `PENDING` by one plain hand-written statement per claim, on native
+//! connections of the driver opened as [`super::RawReads`] opens its own (SQLite: one, with the
+//! store's pragmas; PostgreSQL: one per worker, with the store's TLS and session settings).
+//! Measured on the empty database and on the big one, its ratio big/empty is the database's own
+//! cost of claiming rows scattered over a big table, next to the store's ratio.
 //!
-//! The statement selects through DBOS's in-flight index (it repeats the index's predicate, as
-//! SQLite needs to use a partial index) and, on PostgreSQL, skips rows another worker holds, as
-//! the store's claims do. It does none of the store's limit checks: with no limit on the queue
-//! those read nothing.
+//! The statement selects in the order of DBOS's in-flight index, `(queue_name, status,
+//! priority, created_at)` (ordering by the id as well would sort the whole queue on every claim
+//! of an unanalyzed table), repeats the index's predicate (SQLite uses a partial index only
+//! then) and, on PostgreSQL, skips rows another worker holds, as the store's claims do. It does
+//! none of the store's limit checks: with no limit on the queue those read nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,7 +33,7 @@ const CLAIM: &str = "\
 WITH head AS (
     SELECT workflow_uuid FROM {schema}workflow_status
     WHERE queue_name = $1 AND status = 'ENQUEUED' AND status IN ('ENQUEUED', 'PENDING')
-    ORDER BY priority, created_at, workflow_uuid
+    ORDER BY priority, created_at
     LIMIT $2{skip_locked})
 UPDATE {schema}workflow_status
 SET status = 'PENDING', executor_id = $3, application_version = $4, owner_xid = $5,
