@@ -479,7 +479,8 @@ pub async fn start_child_inherits_deadline<F: Factory>(factory: &F) {
 
 /// A child start that collides on a deduplication id fails with `Deduplicated`, inserts no
 /// child, and records the parent's step as a `portable_json` error named
-/// `DBOSQueueDeduplicatedError`.
+/// `DBOSQueueDeduplicatedError`. Only a deduplication is recorded: a start refused for another
+/// reason (the child's id belongs to a workflow of another function) leaves the step free.
 pub async fn start_child_deduplicated_records_error<F: Factory>(factory: &F) {
     let store = factory.create().await;
     let opts = InsertOptions::default;
@@ -513,6 +514,29 @@ pub async fn start_child_deduplicated_records_error<F: Factory>(factory: &F) {
     let error: PortableError = decode_value(&payload)
         .unwrap_or_else(|e| panic!("the step error is portable_json: {e}: {}", payload.text));
     assert_eq!(error.name, "DBOSQueueDeduplicatedError");
+
+    ok(
+        store.insert_workflow(pending("taken", "t"), opts()).await,
+        "taken",
+    );
+    err(
+        store
+            .start_child_workflow(
+                "p",
+                2,
+                NewWorkflow::new("taken", "child_fn", inputs()),
+                opts(),
+                Some("po"),
+            )
+            .await,
+        ErrorKind::WorkflowConflict,
+        "start a child whose id a workflow of another function holds",
+    );
+    let refused = ok(store.check_step("p", 2, "child_fn").await, "check step 2");
+    assert!(
+        refused.is_none(),
+        "a start refused by a conflict records no step: {refused:?}"
+    );
     factory.destroy(store).await;
 }
 
