@@ -871,6 +871,44 @@ async fn an_outcome_wakes_waiters_in_this_process_at_once() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
 
+/// Dead-lettering a workflow wakes a waiter on its result in this process: the waiter polls
+/// only once an hour and waits as long, so it answers within the test's 30 s only if the store
+/// wakes it.
+#[tokio::test]
+async fn dead_lettering_wakes_waiters_in_this_process() {
+    let f = fixture().await;
+    f.store
+        .insert_workflow(start("doomed", "job"), InsertOptions::default())
+        .await
+        .unwrap();
+    let store = f.store.clone();
+    let waiter = tokio::spawn(async move {
+        store
+            .await_workflow_result(
+                "doomed",
+                AwaitOptions::default()
+                    .poll_interval(Duration::from_secs(3600))
+                    .timeout(Duration::from_secs(3600)),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let dead = f
+        .store
+        .dead_letter_workflows(&ids(&["doomed"]), 0)
+        .await
+        .unwrap();
+    assert_eq!(dead, ids(&["doomed"]));
+    let result = tokio::time::timeout(Duration::from_secs(30), waiter)
+        .await
+        .expect("the waiter was not woken by the dead-lettering")
+        .unwrap();
+    assert!(
+        matches!(result, Ok(WorkflowResult::MaxRecoveryAttemptsExceeded)),
+        "the waiter was not woken by the dead-lettering: {result:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_closed_store_refuses_every_call() {
     let f = fixture().await;
