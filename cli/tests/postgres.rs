@@ -473,6 +473,14 @@ async fn bench_scale_fills_its_scratch_schema_and_compares() {
         } else {
             assert!(f["raw_ratio"].is_null(), "{f}");
         }
+        // The first-queue claims' note gives both the times and the server's WAL.
+        if id == "scale_claim" {
+            let note = f["note"].as_str().unwrap();
+            assert!(
+                note.contains("through the store") && note.contains("WAL the server wrote"),
+                "{f}"
+            );
+        }
     }
     let queues = big["fairness"]["queues"].as_array().unwrap();
     assert_eq!(queues.len(), 10, "{v}");
