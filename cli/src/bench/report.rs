@@ -285,7 +285,8 @@ const SCALE_NOTE: &str = "each operation ran on the scratch database before and 
      (the row with its input and outcome; the page of 50 with the same filter and order; the \
      queue's oldest rows flipped to PENDING by one UPDATE per claim, one connection per \
      worker on PostgreSQL), big over empty, alternating with the store's in 4 rounds: the \
-     bigger file's own cost, which the store's ratio cannot beat";
+     bigger file's own cost for the same work (a store ratio above it is the store's fixed cost \
+     diluting that cost; one below it, a cost of the store's own that grows with the tables)";
 
 impl Report {
     /// The settings line: `synchronous FULL, journal_mode wal`.

@@ -1,8 +1,9 @@
 //! The raw database claiming queued workflows, for `bench --scale`'s first-queue claim figure:
-//! the rows the store's claims take (the oldest `ENQUEUED` rows of one queue, by priority and
-//! creation time) flipped to `PENDING` by one plain hand-written statement per claim, on native
-//! connections of the driver opened as [`super::RawReads`] opens its own (SQLite: one, with the
-//! store's pragmas; PostgreSQL: one per worker, with the store's TLS and session settings).
+//! the oldest `ENQUEUED` rows of one queue, by priority and creation time (the rows the store's
+//! claims take; the SQLite store also breaks ties of both by id) flipped to `PENDING` by one
+//! plain hand-written statement per claim, on native connections of the driver opened as
+//! [`super::RawReads`] opens its own (SQLite: one, with the store's pragmas; PostgreSQL: one
+//! per worker, with the store's TLS and session settings).
 //! Measured on the empty database and on the big one, its ratio big/empty is the database's own
 //! cost of claiming rows scattered over a big table, next to the store's ratio.
 //!
@@ -121,38 +122,46 @@ impl RawClaims {
                 let text = CLAIM
                     .replace("{schema}", schema)
                     .replace("{skip_locked}", SKIP_LOCKED);
+                // Prepared before the clock starts, as the SQLite side's statement is.
+                let prepared = join_all(clients.iter().map(|client| client.prepare(&text))).await;
+                let mut statements = Vec::with_capacity(clients.len());
+                for stmt in prepared {
+                    statements.push(stmt.map_err(raw_error)?);
+                }
                 let claimed = AtomicUsize::new(0);
-                let (claimed, text) = (&claimed, text.as_str());
+                let claimed = &claimed;
                 let t = Instant::now();
-                let workers = clients.iter().map(|client| async move {
-                    let stmt = client.prepare(text).await.map_err(raw_error)?;
-                    let batch = i64::from(claimer.batch);
-                    let mut idle_since: Option<Instant> = None;
-                    while claimed.load(Ordering::SeqCst) < n {
-                        let rows = client
-                            .query(
-                                &stmt,
-                                &[
-                                    &claimer.queue,
-                                    &batch,
-                                    &claimer.executor,
-                                    &claimer.version,
-                                    &new_token(),
-                                    &now_epoch_ms(),
-                                ],
-                            )
-                            .await
-                            .map_err(raw_error)?;
-                        if rows.is_empty() {
-                            stalled(&mut idle_since, &claimer.queue)?;
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                            continue;
+                let workers = clients
+                    .iter()
+                    .zip(&statements)
+                    .map(|(client, stmt)| async move {
+                        let batch = i64::from(claimer.batch);
+                        let mut idle_since: Option<Instant> = None;
+                        while claimed.load(Ordering::SeqCst) < n {
+                            let rows = client
+                                .query(
+                                    stmt,
+                                    &[
+                                        &claimer.queue,
+                                        &batch,
+                                        &claimer.executor,
+                                        &claimer.version,
+                                        &new_token(),
+                                        &now_epoch_ms(),
+                                    ],
+                                )
+                                .await
+                                .map_err(raw_error)?;
+                            if rows.is_empty() {
+                                stalled(&mut idle_since, &claimer.queue)?;
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                                continue;
+                            }
+                            idle_since = None;
+                            claimed.fetch_add(rows.len(), Ordering::SeqCst);
                         }
-                        idle_since = None;
-                        claimed.fetch_add(rows.len(), Ordering::SeqCst);
-                    }
-                    Ok::<_, CliError>(())
-                });
+                        Ok::<_, CliError>(())
+                    });
                 for worker in join_all(workers).await {
                     worker?;
                 }
