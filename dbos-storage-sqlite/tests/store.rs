@@ -820,6 +820,29 @@ async fn rows_written_by_other_sdks_are_read_leniently() {
     );
 }
 
+/// A task awaiting the result of `workflow_id` that polls only once an hour and gives up after
+/// `timeout`, started 50 ms before returning so that it is waiting: it answers sooner only if
+/// the store wakes it.
+async fn hourly_waiter(
+    store: &SqliteStore,
+    workflow_id: &str,
+    timeout: Duration,
+) -> tokio::task::JoinHandle<dbos_storage_core::Result<WorkflowResult>> {
+    let (store, id) = (store.clone(), workflow_id.to_owned());
+    let waiter = tokio::spawn(async move {
+        store
+            .await_workflow_result(
+                &id,
+                AwaitOptions::default()
+                    .poll_interval(Duration::from_secs(3600))
+                    .timeout(timeout),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    waiter
+}
+
 #[tokio::test]
 async fn an_outcome_wakes_waiters_in_this_process_at_once() {
     let f = fixture().await;
@@ -829,18 +852,7 @@ async fn an_outcome_wakes_waiters_in_this_process_at_once() {
         .insert_workflow(wf, InsertOptions::default())
         .await
         .unwrap();
-    let store = f.store.clone();
-    let waiter = tokio::spawn(async move {
-        store
-            .await_workflow_result(
-                "waited",
-                AwaitOptions::default()
-                    .poll_interval(Duration::from_secs(3600))
-                    .timeout(Duration::from_secs(20)),
-            )
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waiter = hourly_waiter(&f.store, "waited", Duration::from_secs(20)).await;
     let began = Instant::now();
     assert!(f
         .store
@@ -881,18 +893,7 @@ async fn dead_lettering_wakes_waiters_in_this_process() {
         .insert_workflow(start("doomed", "job"), InsertOptions::default())
         .await
         .unwrap();
-    let store = f.store.clone();
-    let waiter = tokio::spawn(async move {
-        store
-            .await_workflow_result(
-                "doomed",
-                AwaitOptions::default()
-                    .poll_interval(Duration::from_secs(3600))
-                    .timeout(Duration::from_secs(3600)),
-            )
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waiter = hourly_waiter(&f.store, "doomed", Duration::from_secs(3600)).await;
     let dead = f
         .store
         .dead_letter_workflows(&ids(&["doomed"]), 0)
