@@ -586,8 +586,11 @@ pub trait QueueStore: Debug + Send + Sync + 'static {
     ///
     /// # Behavior
     /// An id that already exists is skipped (not an error). `created_at` is made strictly
-    /// increasing per `(queue, partition key)` in input order, starting after the newest
-    /// `ENQUEUED`/`PENDING` row of that queue and partition, so FIFO order follows the input.
+    /// increasing per queue in input order, across its partitions, starting after the newest
+    /// `ENQUEUED`/`PENDING` row of that queue whatever its partition, so FIFO order follows the
+    /// input within a partition and across the queue. (DBOS makes it increase per queue and
+    /// partition only; the stronger order costs nothing and leaves a whole-queue claim no ties
+    /// among the rows of one batch.)
     ///
     /// # Errors
     /// [`Deduplicated`](crate::ErrorKind::Deduplicated) if a deduplication id is held (nothing

@@ -577,9 +577,10 @@ async fn concurrent_fast_path_claimers_keep_one_pending_per_partition() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batch_enqueue_orders_created_at_per_queue_and_partition() {
+async fn batch_enqueue_orders_created_at_per_queue() {
     let store = store().await;
-    // An existing row far in the future: the batch starts after it.
+    // An existing row far in the future, in a partition of its own: the batch, of rows in
+    // another partition and in none, starts after it.
     store
         .insert_workflow(enqueued("old", "q"), InsertOptions::default())
         .await
@@ -589,7 +590,8 @@ async fn batch_enqueue_orders_created_at_per_queue_and_partition() {
         .await
         .execute(
             &format!(
-                "UPDATE {}.workflow_status SET created_at = $1 WHERE workflow_uuid = 'old'",
+                "UPDATE {}.workflow_status SET created_at = $1, queue_partition_key = 'far' \
+                 WHERE workflow_uuid = 'old'",
                 schema(&store)
             ),
             &[&far],
@@ -609,18 +611,15 @@ async fn batch_enqueue_orders_created_at_per_queue_and_partition() {
     assert_eq!(inserted.len(), 1200);
     assert!(!inserted.contains(&"old".to_owned()));
     let rows = store.get_workflows(&inserted).await.unwrap();
-    let (keyed, plain): (Vec<_>, Vec<_>) =
-        rows.iter().partition(|r| r.queue_partition_key.is_some());
-    for group in [&keyed, &plain] {
-        assert!(group.windows(2).all(|w| w[0].created_at < w[1].created_at));
-    }
+    let ids: Vec<&str> = rows.iter().map(|r| r.workflow_id.as_str()).collect();
+    assert_eq!(ids, inserted, "rows in input order");
     assert!(
-        plain[0].created_at > far,
-        "unpartitioned rows start after the newest one"
+        rows.windows(2).all(|w| w[0].created_at < w[1].created_at),
+        "creation times increase in input order across the queue's partitions and chunks"
     );
     assert!(
-        keyed[0].created_at < far,
-        "the partition has its own sequence"
+        rows[0].created_at > far,
+        "the batch starts after the queue's newest row, whatever its partition"
     );
     // Inputs are written; a re-run inserts nothing.
     assert_eq!(rows[7].inputs.as_deref(), Some(inputs().text.as_str()));

@@ -319,18 +319,18 @@ impl State {
             }
         }
         let now = self.now();
-        // The last `created_at` handed out per (queue, partition key), seeded from the newest
-        // ENQUEUED or PENDING row, so that FIFO order follows the input.
-        let mut last: HashMap<(Option<String>, Option<String>), EpochMs> = HashMap::new();
+        // The last `created_at` handed out per queue (across its partitions), seeded from the
+        // newest ENQUEUED or PENDING row, so that FIFO order follows the input.
+        let mut last: HashMap<Option<String>, EpochMs> = HashMap::new();
         let mut inserted = Vec::new();
         for wf in fresh {
-            let key = (wf.queue_name.clone(), wf.queue_partition_key.clone());
-            let previous = match last.get(&key) {
+            let queue = wf.queue_name.clone();
+            let previous = match last.get(&queue) {
                 Some(previous) => *previous,
-                None => self.newest_in_flight(&key.0, &key.1),
+                None => self.newest_in_flight(&queue),
             };
             let created_at = now.max(previous.saturating_add(1));
-            last.insert(key, created_at);
+            last.insert(queue, created_at);
             let (row, input) = new_row(wf.clone(), now, created_at);
             inserted.push(wf.workflow_id.clone());
             self.put_workflow(row, input);
@@ -338,8 +338,8 @@ impl State {
         Ok(inserted)
     }
 
-    /// The newest `created_at` of an `ENQUEUED` or `PENDING` row of a queue and partition.
-    fn newest_in_flight(&self, queue: &Option<String>, partition: &Option<String>) -> EpochMs {
+    /// The newest `created_at` of an `ENQUEUED` or `PENDING` row of a queue, in any partition.
+    fn newest_in_flight(&self, queue: &Option<String>) -> EpochMs {
         self.workflows
             .values()
             .map(|row| &row.info)
@@ -348,7 +348,6 @@ impl State {
                     info.status,
                     WorkflowStatus::Enqueued | WorkflowStatus::Pending
                 ) && info.queue_name == *queue
-                    && info.queue_partition_key == *partition
             })
             .map(|info| info.created_at)
             .max()

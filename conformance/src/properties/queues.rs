@@ -329,6 +329,32 @@ pub async fn batch_enqueue_inserts_new_ids_in_order<F: Factory>(factory: &F) {
     expected.extend(names);
     assert_eq!(claimed, expected, "FIFO order follows the input order");
 
+    // One queue, rows of several partitions and of none, ids against the input order: a claim
+    // of the whole queue (no partition limits) still takes them in input order, because
+    // creation times increase per queue, not only per partition.
+    let keyed = |id: &str, key: Option<&str>| {
+        let mut wf = enqueued(id, "pq");
+        wf.queue_partition_key = key.map(str::to_owned);
+        wf
+    };
+    let across = vec![
+        keyed("z3", Some("p1")),
+        keyed("z2", None),
+        keyed("z1", Some("p2")),
+        keyed("z0", Some("p1")),
+    ];
+    ok(
+        store.enqueue_workflows(across).await,
+        "enqueue across partitions",
+    );
+    let later = vec![keyed("y9", Some("p3")), keyed("y8", None)];
+    ok(store.enqueue_workflows(later).await, "a second batch");
+    assert_eq!(
+        claim(&store, claim_request("pq", "x")).await.claimed,
+        ids(&["z3", "z2", "z1", "z0", "y9", "y8"]),
+        "FIFO order follows the input order across the partitions of a queue and across batches"
+    );
+
     let until = now_epoch_ms() + HOUR_MS;
     let mixed = vec![
         enqueued("m1", "q"),

@@ -356,30 +356,25 @@ WHERE ws.workflow_uuid = locked.workflow_uuid AND (ws.status = 'ENQUEUED') IS TR
 RETURNING ws.workflow_uuid"
 );
 
-/// The newest `created_at` among the rows of queue `g.queue_name` with status `$status` in one
-/// partition (`$partition`: a predicate on alias `s`, either no partition key or the key
-/// `g.queue_partition_key`). Both queue indexes order a queue's rows by priority before creation
-/// time, so a loose index scan walks the distinct priorities and reads the newest row of each
-/// backwards: a few index probes, where `max(created_at)` would read every row of the queue or
-/// partition, and a backward scan of `created_at` every newer row of the table.
+/// The newest `created_at` among the rows of queue `g.queue_name` with status `$status`, in any
+/// partition. `idx_workflow_status_in_flight_v2` orders a queue's rows by priority before
+/// creation time, so a loose index scan walks the distinct priorities and reads the newest row
+/// of each backwards: a few index probes, where `max(created_at)` would read every row of the
+/// queue, and a backward scan of `created_at` every newer row of the table.
 macro_rules! newest_created {
-    ($status:literal, $partition:literal) => {
+    ($status:literal) => {
         concat!(
             "(WITH RECURSIVE prios(p) AS (
                 (SELECT s.priority FROM {schema}.workflow_status s
                  WHERE s.queue_name = g.queue_name AND s.status = '",
             $status,
-            "'",
-            $partition,
-            "
+            "'
                  ORDER BY s.priority LIMIT 1)
                 UNION ALL
                 SELECT (SELECT s.priority FROM {schema}.workflow_status s
                         WHERE s.queue_name = g.queue_name AND s.status = '",
             $status,
-            "'",
-            $partition,
-            "
+            "'
                           AND s.priority > prios.p
                         ORDER BY s.priority LIMIT 1)
                 FROM prios WHERE prios.p IS NOT NULL
@@ -388,9 +383,7 @@ macro_rules! newest_created {
                 SELECT s.created_at FROM {schema}.workflow_status s
                 WHERE s.queue_name = g.queue_name AND s.status = '",
             $status,
-            "'",
-            $partition,
-            "
+            "'
                   AND s.priority = prios.p
                 ORDER BY s.created_at DESC LIMIT 1) newest)"
         )
@@ -406,9 +399,9 @@ macro_rules! newest_created {
 /// text), `$23` creator token, `$24` inputs, `$25` is debounced, `$26` debounce deadline, `$27` forked
 /// from, `$28` schedule name.
 ///
-/// `created_at` is strictly increasing per (queue, partition key) in input order, starting
-/// after the newest `ENQUEUED`/`PENDING` row of that queue and partition (looked up once per
-/// pair: `seeds` is materialized) and no earlier than now. Existing ids are skipped (`ON CONFLICT (workflow_uuid) DO NOTHING`); a held
+/// `created_at` is strictly increasing per queue (across its partitions) in input order,
+/// starting after the newest `ENQUEUED`/`PENDING` row of that queue, whatever its partition
+/// (looked up once per queue: `seeds` is materialized), and no earlier than now. Existing ids are skipped (`ON CONFLICT (workflow_uuid) DO NOTHING`); a held
 /// deduplication id still fails the statement. Inputs are written for the inserted rows only.
 /// Returns the ids inserted.
 pub(crate) const ENQUEUE_WORKFLOWS: &str = concat!(
@@ -426,37 +419,23 @@ pub(crate) const ENQUEUE_WORKFLOWS: &str = concat!(
         workflow_timeout_ms, workflow_deadline_epoch_ms, delay_until_epoch_ms,
         parent_workflow_id, serialization, attributes, creator_xid, inputs, is_debounced,
         debounce_deadline_epoch_ms, forked_from, schedule_name, ord)
-), groups AS (
-    SELECT DISTINCT b.queue_name, b.queue_partition_key FROM batch b
+), queues AS (
+    SELECT DISTINCT b.queue_name FROM batch b
 ), seeds AS MATERIALIZED (
-    SELECT g.queue_name, g.queue_partition_key,
+    SELECT g.queue_name,
         GREATEST(",
     now_ms!(),
-    ", 1 + CASE WHEN g.queue_partition_key IS NULL THEN GREATEST(",
-    newest_created!("ENQUEUED", " AND s.queue_partition_key IS NULL"),
+    ", 1 + GREATEST(",
+    newest_created!("ENQUEUED"),
     ", ",
-    newest_created!("PENDING", " AND s.queue_partition_key IS NULL"),
-    ")
-        ELSE GREATEST(",
-    newest_created!(
-        "ENQUEUED",
-        " AND s.queue_partition_key = g.queue_partition_key"
-    ),
-    ", ",
-    newest_created!(
-        "PENDING",
-        " AND s.queue_partition_key = g.queue_partition_key"
-    ),
-    ")
-        END) AS first_created_at
-    FROM groups g
+    newest_created!("PENDING"),
+    ")) AS first_created_at
+    FROM queues g
 ), numbered AS (
     SELECT b.*, s.first_created_at - 1
-        + row_number() OVER (PARTITION BY b.queue_name, b.queue_partition_key ORDER BY b.ord)
-        AS created_at
+        + row_number() OVER (PARTITION BY b.queue_name ORDER BY b.ord) AS created_at
     FROM batch b
     JOIN seeds s ON s.queue_name = b.queue_name
-        AND s.queue_partition_key IS NOT DISTINCT FROM b.queue_partition_key
 ), inserted AS (
     INSERT INTO {schema}.workflow_status (
         workflow_uuid, status, name, class_name, config_name, queue_name, deduplication_id,

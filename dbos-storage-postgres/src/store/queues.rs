@@ -1344,7 +1344,7 @@ mod tests {
             ),
         ];
         // Each written row is read a few times (found by key, re-checked, its queue's newest
-        // row looked up once per queue and partition).
+        // row looked up once per queue).
         assert_reads_what_it_returns(&store, &statements, 4, 64).await;
         store
             .client()

@@ -37,12 +37,47 @@ macro_rules! version_rule {
 // Batch enqueue
 // ---------------------------------------------------------------------------------------------
 
+/// The newest `created_at` among the rows of queue `?1` with status `$status`, in any
+/// partition. `idx_workflow_status_in_flight_v2` orders a queue's rows by priority before
+/// creation time (the repeated `status IN` lets SQLite use that partial index), so a loose index
+/// scan walks the distinct priorities and reads the newest row of each: a few index probes,
+/// where `max(created_at)` would read the queue's whole backlog.
+macro_rules! newest_created {
+    ($status:literal) => {
+        concat!(
+            "SELECT (WITH RECURSIVE prios(p) AS (
+        SELECT min(priority) FROM workflow_status WHERE queue_name = ?1 AND status = '",
+            $status,
+            "'
+            AND status IN ('ENQUEUED', 'PENDING')
+        UNION ALL
+        SELECT (SELECT min(s.priority) FROM workflow_status s
+                WHERE s.queue_name = ?1 AND s.status = '",
+            $status,
+            "'
+                  AND s.status IN ('ENQUEUED', 'PENDING') AND s.priority > prios.p)
+        FROM prios WHERE prios.p IS NOT NULL)
+    SELECT max((SELECT max(s.created_at) FROM workflow_status s
+                WHERE s.queue_name = ?1 AND s.status = '",
+            $status,
+            "'
+                  AND s.status IN ('ENQUEUED', 'PENDING') AND s.priority = prios.p))
+    FROM prios WHERE prios.p IS NOT NULL) AS newest"
+        )
+    };
+}
+
 // language=SQL
-/// The newest `created_at` among the `ENQUEUED`/`PENDING` rows of a queue and partition (`?1`
-/// queue, `?2` partition key or NULL): where a batch's strictly increasing `created_at` starts.
-pub(crate) const MAX_IN_FLIGHT_CREATED_AT: &str = "\
-SELECT max(created_at) FROM workflow_status
-WHERE queue_name = ?1 AND queue_partition_key IS ?2 AND status IN ('ENQUEUED', 'PENDING')";
+/// The newest `created_at` among the `ENQUEUED`/`PENDING` rows of queue `?1`, in any partition:
+/// where a batch's strictly increasing `created_at` starts. NULL when the queue has none.
+pub(crate) const MAX_IN_FLIGHT_CREATED_AT: &str = concat!(
+    "SELECT max(newest) FROM (",
+    newest_created!("ENQUEUED"),
+    "
+UNION ALL ",
+    newest_created!("PENDING"),
+    ")"
+);
 
 // language=SQL
 /// Inserts one workflow of a batch; an existing id is skipped (no row returned), a held

@@ -38,8 +38,8 @@ use crate::sql::queues as q;
 // Batch enqueue
 // ---------------------------------------------------------------------------------------------
 
-/// The newest `created_at` given so far per `(queue, partition key)`.
-type CreatedAtByPartition = HashMap<(String, Option<String>), i64>;
+/// The newest `created_at` given so far per queue (across its partitions).
+type CreatedAtByQueue = HashMap<String, i64>;
 
 /// Checks a batch before anything is written: valid workflows, none of them a direct start.
 fn validate_batch(workflows: &[NewWorkflow]) -> Result<()> {
@@ -58,12 +58,12 @@ fn validate_batch(workflows: &[NewWorkflow]) -> Result<()> {
 }
 
 /// Inserts one chunk of a batch inside `tx`; returns the ids inserted, in input order.
-/// `created_at` continues, per `(queue, partition key)`, after the newest value in `last` or,
-/// the first time a key is seen, after the newest `ENQUEUED`/`PENDING` row of the database.
+/// `created_at` continues, per queue (whatever the partition key), after the newest value in
+/// `last` or, the first time a queue is seen, after its newest `ENQUEUED`/`PENDING` row.
 fn enqueue_chunk(
     tx: &Transaction<'_>,
     chunk: &[NewWorkflow],
-    last: &mut CreatedAtByPartition,
+    last: &mut CreatedAtByQueue,
 ) -> Result<Vec<String>> {
     let now = now_ms(tx)?;
     let mut newest = tx
@@ -75,14 +75,11 @@ fn enqueue_chunk(
         .map_err(classify)?;
     let mut inserted = Vec::with_capacity(chunk.len());
     for w in chunk {
-        let key = (
-            w.queue_name.clone().unwrap_or_default(),
-            w.queue_partition_key.clone(),
-        );
-        let previous = match last.get(&key) {
+        let queue = w.queue_name.clone().unwrap_or_default();
+        let previous = match last.get(&queue) {
             Some(t) => Some(*t),
             None => newest
-                .query_row(rusqlite::params![key.0, key.1], |r| get_i64(r, 0))
+                .query_row([&queue], |r| get_i64(r, 0))
                 .map_err(classify)?,
         };
         let created_at = previous.map_or(now, |p| now.max(p.saturating_add(1)));
@@ -96,7 +93,7 @@ fn enqueue_chunk(
                 input
                     .execute(rusqlite::params![id, w.inputs.text, now])
                     .map_err(classify)?;
-                last.insert(key, created_at);
+                last.insert(queue, created_at);
                 inserted.push(id);
             }
             Ok(None) => {}
@@ -573,7 +570,7 @@ impl QueueStore for SqliteStore {
         validate_batch(&workflows)?;
         // One transaction per chunk, as DBOS commits them: the writer lock is released between
         // chunks, so claims are not held up by a large batch.
-        let mut last = CreatedAtByPartition::new();
+        let mut last = CreatedAtByQueue::new();
         let mut inserted = Vec::with_capacity(workflows.len());
         let mut rest = workflows;
         while !rest.is_empty() {
@@ -993,10 +990,25 @@ mod tests {
         lines.join("\n")
     }
 
+    /// A batch's first creation time comes from a loose index scan: the queue's distinct
+    /// priorities (`priority>?`) and the newest row of each (`priority=?`), never a read of the
+    /// queue's whole backlog.
+    #[test]
+    fn the_batch_seed_walks_priorities_instead_of_the_backlog() {
+        let plan = plan(q::MAX_IN_FLIGHT_CREATED_AT);
+        for probe in [
+            "idx_workflow_status_in_flight_v2 (queue_name=? AND status=? AND priority>?)",
+            "idx_workflow_status_in_flight_v2 (queue_name=? AND status=? AND priority=?)",
+        ] {
+            assert!(plan.contains(probe), "{probe} missing:\n{plan}");
+        }
+        assert!(!plan.contains("SCAN workflow_status"), "{plan}");
+    }
+
     /// On a file shaped like `bench --scale`'s big database (50,000 finished workflows, half on
     /// queues; a backlog of 20,000 on ten queues; statistics from `ANALYZE`, with the bundled
     /// SQLite's STAT4 samples), a claim still reads its queue's `ENQUEUED` rows from the
-    /// in-flight index, as on an empty file.
+    /// in-flight index, as on an empty file, and a batch's seed still probes it by priority.
     #[test]
     fn a_claim_keeps_its_plan_on_a_big_file_with_statistics() {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
@@ -1040,6 +1052,24 @@ mod tests {
                 && !plan.contains("TEMP B-TREE FOR ORDER BY"),
             "{plan}"
         );
+        drop(rows);
+        let mut seed = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                q::MAX_IN_FLIGHT_CREATED_AT
+            ))
+            .unwrap();
+        let seed_plan = seed
+            .query_map(["q0"], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("\n");
+        assert!(
+            seed_plan.contains("(queue_name=? AND status=? AND priority=?)")
+                && !seed_plan.contains("SCAN workflow_status"),
+            "a batch's seed reads the backlog:\n{seed_plan}"
+        );
     }
 
     #[test]
@@ -1051,6 +1081,10 @@ mod tests {
                 "idx_workflow_status_partition_dequeue_v3",
             ),
             (q::COUNT_PENDING, "idx_workflow_status_in_flight_v2"),
+            (
+                q::MAX_IN_FLIGHT_CREATED_AT,
+                "idx_workflow_status_in_flight_v2",
+            ),
             (
                 q::COUNT_PENDING_IN_PARTITION,
                 "idx_workflow_status_partition_dequeue_v3",
