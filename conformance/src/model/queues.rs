@@ -96,8 +96,9 @@ impl State {
         }
     }
 
-    /// The claim of [`QueueStore::claim_workflows`]; `request` has been validated.
-    fn claim(&mut self, request: &ClaimRequest) -> Result<ClaimOutcome> {
+    /// The claim of [`QueueStore::claim_workflows`]; `request` has been validated. `held` are
+    /// rows other sessions hold locked ([`MemoryStore::claim_passing_over`]).
+    fn claim(&mut self, request: &ClaimRequest, held: &HashSet<String>) -> Result<ClaimOutcome> {
         let limits = &request.limits;
         if partition_limited(limits) && request.partition_key.is_none() {
             if one_per_partition_only(limits) {
@@ -124,11 +125,25 @@ impl State {
             .map(|row| &row.info)
             .collect();
         candidates.sort_by(|a, b| dequeue_key(a).cmp(&dequeue_key(b)));
-        let chosen: Vec<String> = candidates
-            .into_iter()
-            .take(usize::try_from(budget).unwrap_or(usize::MAX))
-            .map(|info| info.workflow_id.clone())
-            .collect();
+        let budget = usize::try_from(budget).unwrap_or(usize::MAX);
+        let free = |info: &&WorkflowInfo| !held.contains(&info.workflow_id);
+        // A held row keeps its place in a shared budget's window (it counts against the
+        // budget); without a shared budget it is passed over.
+        let chosen: Vec<String> = if limits.has_shared_budget() {
+            candidates
+                .into_iter()
+                .take(budget)
+                .filter(free)
+                .map(|info| info.workflow_id.clone())
+                .collect()
+        } else {
+            candidates
+                .into_iter()
+                .filter(free)
+                .take(budget)
+                .map(|info| info.workflow_id.clone())
+                .collect()
+        };
         for id in &chosen {
             self.start(id, request, now, rate_limited(limits));
         }
@@ -458,6 +473,26 @@ fn name_taken(what: &str, name: &str, owner: Option<&str>) -> Error {
     .with_backend(BACKEND)
 }
 
+impl MemoryStore {
+    /// As [`QueueStore::claim_workflows`], with the rows in `held` treated as locked by other
+    /// sessions, as a database's claim finds rows that concurrent claims are taking: without a
+    /// shared budget they are passed over (`FOR UPDATE SKIP LOCKED`); with one they keep their
+    /// place in the budget's window and count against it. The partitioned fast path ignores
+    /// `held`. Used to explain concurrent histories, where a claim may skip the rows an
+    /// overlapping claim took.
+    ///
+    /// # Errors
+    /// As [`QueueStore::claim_workflows`].
+    pub async fn claim_passing_over(
+        &self,
+        request: ClaimRequest,
+        held: &HashSet<String>,
+    ) -> Result<ClaimOutcome> {
+        request.validate()?;
+        self.write(|state| state.claim(&request, held))
+    }
+}
+
 #[async_trait]
 impl QueueStore for MemoryStore {
     async fn enqueue_workflows(&self, workflows: Vec<NewWorkflow>) -> Result<Vec<String>> {
@@ -480,7 +515,7 @@ impl QueueStore for MemoryStore {
 
     async fn claim_workflows(&self, request: ClaimRequest) -> Result<ClaimOutcome> {
         request.validate()?;
-        self.write(|state| state.claim(&request))
+        self.write(|state| state.claim(&request, &HashSet::new()))
     }
 
     async fn queue_partitions(
@@ -868,4 +903,44 @@ fn stored_queue(mut queue: QueueDefinition) -> QueueDefinition {
     queue.partition_queue = partition_mark(&queue);
     queue.priority_enabled = true;
     queue
+}
+
+#[cfg(test)]
+mod tests {
+    use dbos_storage_core::{NewWorkflow, Payload};
+
+    use super::*;
+
+    /// Four rows enqueued on `q` in one batch (`r0` first) and claimed with `limits` at most 2,
+    /// passing over `r0`.
+    async fn claim_past_r0(limits: QueueLimits) -> Vec<String> {
+        let store = MemoryStore::migrated();
+        let rows = (0..4)
+            .map(|i| {
+                NewWorkflow::new(format!("r{i}"), "f", Payload::portable_json("[]"))
+                    .enqueued("q")
+                    .with_application_version("v1")
+            })
+            .collect();
+        store.enqueue_workflows(rows).await.unwrap();
+        let request = ClaimRequest::new("q", "x", "v1")
+            .limits(limits)
+            .max_tasks(2);
+        let held = HashSet::from(["r0".to_owned()]);
+        store
+            .claim_passing_over(request, &held)
+            .await
+            .unwrap()
+            .claimed
+    }
+
+    #[tokio::test]
+    async fn a_held_row_is_passed_over_without_a_shared_budget_and_counts_with_one() {
+        assert_eq!(claim_past_r0(QueueLimits::new()).await, ["r1", "r2"]);
+        assert_eq!(
+            claim_past_r0(QueueLimits::new().concurrency(10)).await,
+            ["r1"],
+            "r0 keeps its place in the window of two"
+        );
+    }
 }

@@ -26,6 +26,12 @@ impl Span {
     fn precedes(&self, later: &Span) -> bool {
         self.end < later.start
     }
+
+    /// Whether the two calls overlapped in time: either may have taken effect first, or they
+    /// ran at once.
+    pub(super) fn overlaps(&self, other: &Span) -> bool {
+        !self.precedes(other) && !other.precedes(self)
+    }
 }
 
 /// Whether the next call of `client` may come next in a serial order that has already placed
