@@ -4,6 +4,7 @@
 //! store's settings).
 
 mod claims;
+mod enqueues;
 mod postgres;
 mod reads;
 mod sqlite;
@@ -13,6 +14,7 @@ use crate::connect::Native;
 use crate::error::CliError;
 
 pub(super) use claims::{RawClaimer, RawClaims};
+pub(super) use enqueues::{RawBatches, RawEnqueues};
 use postgres::PostgresRaw;
 pub(super) use reads::{Filter, RawReads};
 use sqlite::SqliteRaw;

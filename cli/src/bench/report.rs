@@ -280,11 +280,12 @@ const RAW_NOTE: &str = "raw: the same number of committed writes over the same d
 /// How the big-database figures are compared, printed under their table.
 const SCALE_NOTE: &str = "each operation ran on the scratch database before and after the fill, \
      in the same run; ratio: big over empty for rates, empty over big for times (above 1 is \
-     faster on the big database either way); target: at least 0.8; raw ratio (reads and the \
-     first-queue claims): the same rows read or claimed by plain SQL on native connections \
-     (the row with its input and outcome; the page of 50 with the same filter and order; the \
-     queue's oldest rows flipped to PENDING by one UPDATE per claim, one connection per \
-     worker on PostgreSQL), big over empty, alternating with the store's in 4 rounds: the \
+     faster on the big database either way); target: at least 0.8; raw ratio (reads, the \
+     enqueues and the first-queue claims): the same rows read, written or claimed by plain SQL \
+     on native connections (the row with its input and outcome; the page of 50 with the same \
+     filter and order; each batch's rows and inputs inserted in one transaction, stamped with \
+     the clock; the queue's oldest rows flipped to PENDING by one UPDATE per claim, one \
+     connection per worker on PostgreSQL), big over empty, alternating with the store's in 4 rounds: the \
      bigger file's own cost for the same work (a store ratio above it is the store's fixed cost \
      diluting that cost; one below it, a cost of the store's own that grows with the tables)";
 

@@ -33,6 +33,8 @@ use super::{
 };
 use crate::error::CliError;
 
+mod enqueues;
+
 /// The queue of the claim figures (the first of the backlog).
 const CLAIM_QUEUE: &str = "scale-q0";
 /// The queue of the claim figure with a shared budget.
@@ -418,6 +420,21 @@ async fn measure(
         value: limited.per_sec,
         raw: None,
         wal_per_claim: limited.wal_per_claim,
+    });
+
+    let batches = (args.workflows / 50).max(ROUNDS);
+    let (rows, store_rate, raw_rate) = enqueues::enqueue_rates(bench, phase, batches).await?;
+    out.push(Measured {
+        id: "scale_enqueue",
+        figure: format!(
+            "enqueue_workflows of {} into an idle queue",
+            enqueues::BATCH
+        ),
+        count: rows,
+        unit: Unit::WorkflowsPerSec,
+        value: store_rate,
+        raw: Some(raw_rate),
+        wal_per_claim: None,
     });
 
     let lookups = (args.workflows * 2).max(1);
