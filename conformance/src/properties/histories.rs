@@ -16,10 +16,12 @@
 //! would, and only its final answer enters the history.
 //!
 //! One relaxation, which the contract states: a claim without a shared budget passes over rows
-//! another session holds locked. A claim may therefore skip rows that a claim of another client,
-//! overlapping it in time, took; the serial explanation lets it pass over exactly those rows
-//! (`MemoryStore::claim_passing_over`), never others. (Two overlapping claims can each skip the
-//! rows the other locked first, which no serial order of plain claims explains.)
+//! another session holds locked. A claim that overlapped in time a claim or cancellation of
+//! another client may therefore skip rows (two overlapping claims can each skip rows the other
+//! locked first, which no serial order of plain claims explains); the serial explanation lets it
+//! take any claimable rows, at most its `max_tasks` (`MemoryStore::claim_passing_over`). A claim
+//! that overlapped none takes exactly the first rows, and no claim may take a row that is not
+//! claimable at its place in the order.
 
 mod final_state;
 mod real_time;
@@ -521,36 +523,46 @@ fn serial_orders_where(
     orders
 }
 
-/// For each call of each client, the rows that claims of other clients overlapping it in real
-/// time returned: rows a claim may have found locked and passed over, as the contract allows a
-/// claim without a shared budget (empty for a call that is not a claim).
-fn held_by_overlapping_claims(case: &Case, history: &History) -> Vec<Vec<HashSet<String>>> {
-    let claimed = |c: usize, i: usize| match (&case.clients[c][i].call, &history.answers[c][i]) {
-        (Call::Claim { .. }, Answer::Claimed(ids)) => ids.as_slice(),
-        _ => &[],
-    };
+/// For each call of each client, the rows it may have passed over: for a claim that overlapped
+/// in real time a claim or cancellation of another client, every queued row it did not return
+/// (empty otherwise, and for calls that are not claims).
+///
+/// A claim without a shared budget passes over rows another session holds locked, and which
+/// rows those were is not in the history: an overlapping claim may lock rows in an attempt that
+/// fails and is retried (and then returns others), and a cancellation locks the row it cancels.
+/// So such a claim is explained by any serial position at which every row it returned was
+/// claimable, at most `max_tasks` of them; its effect (those rows claimed) is then checked like
+/// any other call's, and a claim that overlapped none of those calls must take exactly the
+/// first rows.
+fn passed_over(case: &Case, history: &History) -> Vec<Vec<HashSet<String>>> {
+    let locks_queued_rows =
+        |call: &Call| matches!(call, Call::Claim { .. } | Call::Cancel { queued: Some(_) });
     case.clients
         .iter()
         .enumerate()
         .map(|(c, calls)| {
-            (0..calls.len())
-                .map(|i| {
-                    if !matches!(calls[i].call, Call::Claim { .. }) {
+            calls
+                .iter()
+                .enumerate()
+                .map(|(i, planned)| {
+                    let Answer::Claimed(returned) = &history.answers[c][i] else {
+                        return HashSet::new();
+                    };
+                    let span = &history.spans[c][i];
+                    let contended = case.clients.iter().enumerate().any(|(other, calls)| {
+                        other != c
+                            && calls
+                                .iter()
+                                .zip(&history.spans[other])
+                                .any(|(call, s)| locks_queued_rows(&call.call) && span.overlaps(s))
+                    });
+                    if !matches!(planned.call, Call::Claim { .. }) || !contended {
                         return HashSet::new();
                     }
-                    let span = &history.spans[c][i];
-                    let mut held = HashSet::new();
-                    for (other, spans) in history.spans.iter().enumerate() {
-                        if other == c {
-                            continue;
-                        }
-                        for (j, other_span) in spans.iter().enumerate() {
-                            if span.overlaps(other_span) {
-                                held.extend(claimed(other, j).iter().cloned());
-                            }
-                        }
-                    }
-                    held
+                    (0..QUEUED)
+                        .map(queued_id)
+                        .filter(|id| !returned.contains(id))
+                        .collect()
                 })
                 .collect()
         })
@@ -558,7 +570,7 @@ fn held_by_overlapping_claims(case: &Case, history: &History) -> Vec<Vec<HashSet
 }
 
 /// The answers the model gives when the calls run one at a time in `order`, and the model.
-/// A claim passes over the rows `held` names for it.
+/// A claim passes over the rows `held` names for it ([`passed_over`]).
 async fn model_answers(
     case: &Case,
     order: &[usize],
@@ -598,7 +610,7 @@ async fn explain(case: &Case, history: &History, backend: &str) -> Result<(), St
     let orders = serial_orders_where(&lengths, &|placed, client| {
         may_go_next(&history.spans, placed, client)
     });
-    let held = held_by_overlapping_claims(case, history);
+    let held = passed_over(case, history);
     let mut first_model = None;
     let mut answering_state = None;
     for order in &orders {
@@ -701,7 +713,7 @@ mod tests {
     /// rows the other had locked, then cancellations): explained when the claims overlap, and
     /// refuted when the same answers came from claims one after the other.
     #[tokio::test]
-    async fn overlapping_claims_may_pass_over_each_others_rows_and_only_those() {
+    async fn overlapping_claims_may_pass_over_rows_and_claims_alone_may_not() {
         let planned = |call| Planned { call, step: 11 };
         let claim = |max_tasks| planned(Call::Claim { max_tasks });
         let cancel = |i| planned(Call::Cancel { queued: Some(i) });
