@@ -17,22 +17,19 @@
 
 use std::time::{Duration, Instant};
 
-use dbos_storage::{
-    ListWorkflowsQuery, NewWorkflow, SortOrder, StepRecord, SystemStore, WorkflowStatus,
-};
+use dbos_storage::{ListWorkflowsQuery, SortOrder, StepRecord, SystemStore, WorkflowStatus};
 use serde::Serialize;
 
 use super::fairness::FairnessReport;
-use super::queues::{drain, recover};
-use super::raw::{Filter, RawClaimer, RawClaims, RawReads, WalMeter, WalWritten};
+use super::queues::recover;
+use super::raw::{Filter, RawClaims, RawReads};
 use super::report::{cells_markdown, cells_text, thousands, Figure, Target, Unit};
 use super::retention::RetentionReport;
 use super::writes::insert_all_with;
-use super::{
-    new_workflow, output, rate, run_workflow, timed_parallel, Bench, EXECUTOR, STEP, VERSION,
-};
+use super::{new_workflow, output, rate, run_workflow, timed_parallel, Bench, STEP, VERSION};
 use crate::error::CliError;
 
+mod claims;
 mod enqueues;
 
 /// The queue of the claim figures (the first of the backlog).
@@ -386,7 +383,7 @@ async fn measure(
     // enough for one scheduler hiccup to move the figure by a third between runs.
     let k = (args.claims * 2).max(1);
     let raw_claims = RawClaims::open(&bench.db.native, args.concurrency).await?;
-    let first = claims(bench, phase, CLAIM_QUEUE, k, None, Some(&raw_claims)).await?;
+    let first = claims::claims(bench, phase, CLAIM_QUEUE, k, None, Some(&raw_claims)).await?;
     out.push(Measured {
         id: "scale_claim",
         figure: format!(
@@ -399,7 +396,7 @@ async fn measure(
         raw: first.raw_per_sec,
         wal_per_claim: first.wal_per_claim,
     });
-    let limited = claims(
+    let limited = claims::claims(
         bench,
         phase,
         LIMITED_QUEUE,
@@ -596,120 +593,6 @@ async fn checkpoints(bench: &Bench<'_>, prefix: &str, n: usize) -> Result<f64, C
     Ok(rate(n, t.elapsed()))
 }
 
-/// The claim figure of one queue: the store's claims per second, the raw claims' when measured,
-/// and the WAL the server wrote per workflow the store claimed (PostgreSQL).
-struct ClaimFigure {
-    per_sec: f64,
-    raw_per_sec: Option<f64>,
-    wal_per_claim: Option<String>,
-}
-
-/// Claims per second on `queue`: `k` workflows enqueued there first (untimed; on the big
-/// database they join its backlog), then `k` claimed by `--concurrency` workers. With a
-/// `concurrency` limit every claimed workflow is finished at once, so that the limit keeps
-/// freeing room (a few more are enqueued than claimed, as workers may claim past their count).
-/// With `raw`, `k` more are enqueued and the raw claims take as many, in
-/// [`ROUNDS`] rounds that alternate with the store's (the store first in every other round), so
-/// that both claim from the same stretch of the backlog and a slow spell of the machine falls on
-/// both alike. Also the WAL the server wrote while the store claimed, per claimed workflow
-/// (PostgreSQL; the server's whole WAL, so an autovacuum of the filled tables in those seconds
-/// adds to it).
-async fn claims(
-    bench: &Bench<'_>,
-    phase: Phase,
-    queue: &str,
-    k: usize,
-    concurrency: Option<u32>,
-    raw: Option<&RawClaims>,
-) -> Result<ClaimFigure, CliError> {
-    let store = bench.store();
-    let tag = phase.tag();
-    let sides = if raw.is_some() { 2 } else { 1 };
-    let rounds = if raw.is_some() { ROUNDS } else { 1 };
-    // Every worker's last claim of a round may take a whole batch past the round's count: the
-    // margin keeps the queue from running dry before the last round.
-    let margin = rounds * bench.args.concurrency * bench.args.claim_batch as usize;
-    let queued: Vec<NewWorkflow> = (0..k * sides + margin * sides)
-        .map(|i| {
-            new_workflow(&format!("scale-{tag}-{queue}-{i}"))
-                .enqueued(queue)
-                .with_application_version(VERSION)
-        })
-        .collect();
-    store.enqueue_workflows(queued).await?;
-    let meter = WalMeter::open(&bench.db.native).await?;
-    let per_round = k.div_ceil(rounds);
-    let claimer = RawClaimer {
-        queue: queue.to_owned(),
-        executor: RAW_EXECUTOR.to_owned(),
-        version: VERSION.to_owned(),
-        batch: bench.args.claim_batch,
-    };
-    let store_round = || async {
-        let wal_before = meter.reading().await?;
-        let t = Instant::now();
-        let drained = drain(
-            bench,
-            queue,
-            EXECUTOR,
-            concurrency,
-            per_round,
-            |id, owner| async move {
-                if concurrency.is_some() {
-                    finish(store, &id, &owner).await?;
-                }
-                Ok(())
-            },
-        )
-        .await?;
-        let elapsed = t.elapsed();
-        let wal = meter.since(wal_before).await?;
-        if drained.ids.len() < per_round {
-            return Err(CliError::new(format!(
-                "claimed {} of {per_round} workflows from {queue}",
-                drained.ids.len()
-            )));
-        }
-        Ok::<_, CliError>((elapsed, drained.ids.len(), wal))
-    };
-    let raw_round = || async {
-        match raw {
-            Some(raw) => raw.drain(&claimer, per_round).await.map(Some),
-            None => Ok(None),
-        }
-    };
-    let (mut store_time, mut store_claimed) = (Duration::ZERO, 0);
-    let mut wal = Some(WalWritten::default());
-    let mut raw_side: Option<(Duration, usize)> = None;
-    for round in 0..rounds {
-        let (stored, raws) = if round % 2 == 0 {
-            let s = store_round().await?;
-            (s, raw_round().await?)
-        } else {
-            let r = raw_round().await?;
-            (store_round().await?, r)
-        };
-        let (elapsed, claimed, written) = stored;
-        store_time += elapsed;
-        store_claimed += claimed;
-        wal = wal.zip(written).map(|(a, b)| WalWritten {
-            bytes: a.bytes + b.bytes,
-        });
-        if let Some((t, n)) = raws {
-            let (sum_t, sum_n) = raw_side.get_or_insert((Duration::ZERO, 0));
-            *sum_t += t;
-            *sum_n += n;
-        }
-    }
-    let elapsed = |t: Duration| t.max(Duration::from_micros(1));
-    Ok(ClaimFigure {
-        per_sec: rate(store_claimed, elapsed(store_time)),
-        raw_per_sec: raw_side.map(|(t, n)| rate(n, elapsed(t))),
-        // Per workflow claimed: the workers may claim a few past `k` in their last round.
-        wal_per_claim: wal.map(|w| w.per_operation(store_claimed)),
-    })
-}
-
 /// Starts and fails a page of workflows of the phase's own (`scale-{tag}-failed-{i}`), so that
 /// the `ERROR` page reads a full page on either database: the empty database has no failed
 /// workflow of its own, and an empty page against a full one would measure nothing.
@@ -729,14 +612,6 @@ async fn fail_workflows(store: &dyn SystemStore, tag: &str) -> Result<(), CliErr
             )));
         }
     }
-    Ok(())
-}
-
-/// Records the outcome of a claimed workflow.
-async fn finish(store: &dyn SystemStore, id: &str, owner: &str) -> Result<(), CliError> {
-    store
-        .record_outcome(id, dbos_storage::Outcome::Output(output()), Some(owner))
-        .await?;
     Ok(())
 }
 
