@@ -202,6 +202,13 @@ pub(crate) const LIST_WORKFLOWS: &str = concat!(
     " WHERE 1 = 1"
 );
 
+// language=SQL
+/// How many ids lie in the key range `?1` (inclusive) to `?2` (exclusive), counting up to `?3`
+/// only: a read of at most `?3` entries of the primary key's index.
+pub(crate) const COUNT_ID_RANGE: &str = "\
+SELECT count(*) FROM (
+    SELECT 1 FROM workflow_status WHERE workflow_uuid >= ?1 AND workflow_uuid < ?2 LIMIT ?3)";
+
 /// The filter and ordering fragments of `list_workflows`. Each binds its own named parameter.
 pub(crate) mod list {
     // language=SQL
@@ -324,6 +331,20 @@ pub(crate) mod list {
     // language=SQL
     /// The active statuses of a queue listing without a status filter.
     pub(crate) const QUEUED_STATUSES: &str = " AND ws.status IN ('DELAYED', 'ENQUEUED', 'PENDING')";
+    // language=SQL
+    /// The ids of one prefix as a key range, `:prefix_low` (the prefix) inclusive to
+    /// `:prefix_high` (its code-point successor) exclusive: the primary key's index reads exactly
+    /// them (ids compare bytewise, and UTF-8's byte order is code-point order).
+    pub(crate) const ID_RANGE: &str =
+        " AND ws.workflow_uuid >= :prefix_low AND ws.workflow_uuid < :prefix_high";
+    // language=SQL
+    /// Oldest first, sorted once read: the `+` keeps the creation-time index from serving the
+    /// order, so that the planner reads the rows by the other filters (the key range of
+    /// [`ID_RANGE`]) instead of walking that index until the page is full.
+    pub(crate) const SORTED_ASC: &str = " ORDER BY +ws.created_at ASC, ws.workflow_uuid ASC";
+    // language=SQL
+    /// Newest first, sorted once read, as [`SORTED_ASC`].
+    pub(crate) const SORTED_DESC: &str = " ORDER BY +ws.created_at DESC, ws.workflow_uuid DESC";
     // language=SQL
     /// Oldest first.
     pub(crate) const ORDER_ASC: &str = " ORDER BY ws.created_at ASC, ws.workflow_uuid ASC";

@@ -12,7 +12,7 @@ use dbos_storage_driver_kit::decisions::column_values::{
 };
 use dbos_storage_driver_kit::decisions::insert_reconciliation::{self, ExistingWorkflow};
 use dbos_storage_driver_kit::decisions::list_queries::{
-    self, in_request_order, prefix_pattern, StatusIndex,
+    self, code_point_successor, in_request_order, prefix_pattern, StatusIndex,
 };
 use dbos_storage_driver_kit::decisions::store_errors;
 use dbos_storage_driver_kit::wait;
@@ -219,8 +219,38 @@ impl Query {
     }
 }
 
-/// A listing's SQL text and its named parameters.
-pub(super) type Listing = (String, Vec<(&'static str, Value)>);
+/// The most ids one prefix may match for a listing to read the prefix's key range and sort it;
+/// past it, the listing walks the creation-time index until its page is full. Either read is
+/// bounded by what it returns on one side: the range by the ids it holds (at most this many),
+/// the walk by the rows newer than the page's last (few when this many ids share the prefix,
+/// unless all of them are old).
+pub(crate) const KEY_RANGE_MAX: i64 = 1000;
+
+/// A listing's SQL text and its named parameters, and with one id prefix the same listing
+/// reading that prefix's key range.
+#[derive(Debug)]
+pub(super) struct Listing {
+    /// The statement, ordered by the creation-time index.
+    pub(super) text: String,
+    /// Its named parameters.
+    pub(super) params: Vec<(&'static str, Value)>,
+    /// With one id prefix that has a code-point successor: the bounds of its key range, and
+    /// the statement that reads the range and sorts it, with its parameters.
+    pub(super) key_range: Option<KeyRange>,
+}
+
+/// The key-range form of a listing with one id prefix ([`Listing::key_range`]).
+#[derive(Debug)]
+pub(super) struct KeyRange {
+    /// The prefix (inclusive).
+    pub(super) low: String,
+    /// Its code-point successor (exclusive).
+    pub(super) high: String,
+    /// The listing with [`sql::list::ID_RANGE`] and sorted after reading.
+    pub(super) text: String,
+    /// Its named parameters.
+    pub(super) params: Vec<(&'static str, Value)>,
+}
 
 /// Builds the `list_workflows` statement and its named parameters.
 ///
@@ -247,9 +277,11 @@ pub(super) fn list_query(q: &ListWorkflowsQuery) -> Result<Listing> {
     if let Some(ids) = &q.workflow_ids {
         query.filter(list::IDS, ":workflow_ids", list_value(ids)?);
     }
+    let mut range = None;
     match q.workflow_id_prefix.as_deref() {
         None => {}
         Some([prefix]) => {
+            range = code_point_successor(prefix).map(|high| (prefix.clone(), high));
             let pattern = prefix_pattern(prefix);
             query.filter(list::ID_PREFIX, ":prefix_pattern", Value::Text(pattern));
             query.bind(":prefix", Value::Text(prefix.clone()));
@@ -373,15 +405,42 @@ pub(super) fn list_query(q: &ListWorkflowsQuery) -> Result<Listing> {
             query.clause(list::QUEUED_STATUSES);
         }
     }
-    match q.sort {
-        SortOrder::Descending => query.clause(list::ORDER_DESC),
-        _ => query.clause(list::ORDER_ASC),
-    }
-    let limit = list_queries::limit(q.limit).unwrap_or(-1);
-    let offset = list_queries::offset(q.offset);
-    query.filter(list::LIMIT_OFFSET, ":limit", Value::Integer(limit));
-    query.bind(":offset", Value::Integer(offset));
-    Ok((query.text, query.params))
+    let limit = Value::Integer(list_queries::limit(q.limit).unwrap_or(-1));
+    let offset = Value::Integer(list_queries::offset(q.offset));
+    let descending = q.sort == SortOrder::Descending;
+    let key_range = range.map(|(low, high)| {
+        let mut ranged = Query {
+            text: query.text.clone(),
+            params: query.params.clone(),
+        };
+        ranged.filter(list::ID_RANGE, ":prefix_low", Value::Text(low.clone()));
+        ranged.bind(":prefix_high", Value::Text(high.clone()));
+        ranged.clause(if descending {
+            list::SORTED_DESC
+        } else {
+            list::SORTED_ASC
+        });
+        ranged.filter(list::LIMIT_OFFSET, ":limit", limit.clone());
+        ranged.bind(":offset", offset.clone());
+        KeyRange {
+            low,
+            high,
+            text: ranged.text,
+            params: ranged.params,
+        }
+    });
+    query.clause(if descending {
+        list::ORDER_DESC
+    } else {
+        list::ORDER_ASC
+    });
+    query.filter(list::LIMIT_OFFSET, ":limit", limit);
+    query.bind(":offset", offset);
+    Ok(Listing {
+        text: query.text,
+        params: query.params,
+        key_range,
+    })
 }
 
 /// Reads a workflow's result in `tx`.
@@ -431,10 +490,32 @@ pub(super) fn get_workflows_tx(tx: &Transaction<'_>, ids: &[String]) -> Result<V
 /// column, two joins, the filters and the order) costs about as much as reading a page of 50
 /// rows, and a listing's text depends only on which filters it has, so the few shapes an
 /// application lists with are compiled once per connection.
+/// Whether `listing` reads its prefix's key range: the range holds fewer than
+/// [`KEY_RANGE_MAX`] ids (counted in `tx`, reading at most that many index entries).
+pub(super) fn reads_key_range(tx: &Transaction<'_>, listing: &Listing) -> Result<bool> {
+    let Some(range) = &listing.key_range else {
+        return Ok(false);
+    };
+    let ids: i64 = tx
+        .query_row_cached(
+            sql::COUNT_ID_RANGE,
+            rusqlite::params![range.low, range.high, KEY_RANGE_MAX],
+            |r| r.get(0),
+        )
+        .map_err(classify)?;
+    Ok(ids < KEY_RANGE_MAX)
+}
+
+/// Runs `listing` in `tx`: its key-range form when [`reads_key_range`], else the walk of the
+/// creation-time index.
 pub(super) fn list_workflows_tx(
     tx: &Transaction<'_>,
-    (text, params): &Listing,
+    listing: &Listing,
 ) -> Result<Vec<WorkflowInfo>> {
+    let (text, params) = match &listing.key_range {
+        Some(range) if reads_key_range(tx, listing)? => (&range.text, &range.params),
+        _ => (&listing.text, &listing.params),
+    };
     let mut stmt = tx.prepare_cached(text).map_err(classify)?;
     let bound: Vec<(&str, &dyn ToSql)> = params
         .iter()
@@ -612,7 +693,7 @@ mod tests {
         let q = ListWorkflowsQuery::new()
             .workflow_id_prefix("a%b_c\\")
             .application_name("app");
-        let (text, params) = list_query(&q).unwrap();
+        let Listing { text, params, .. } = list_query(&q).unwrap();
         assert!(text.contains("ESCAPE '\\'"), "{text}");
         assert!(
             !text.contains("a%b"),
@@ -641,7 +722,7 @@ mod tests {
                 .status(statuses)
                 .sort(SortOrder::Descending)
                 .limit(50);
-            let (text, _) = list_query(&q).unwrap();
+            let Listing { text, .. } = list_query(&q).unwrap();
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}")).unwrap();
             let mut rows = stmt.raw_query();
             let mut lines = Vec::new();
@@ -698,13 +779,13 @@ mod tests {
         };
         let first = list_query(&page("a")).unwrap();
         let second = list_query(&page("b")).unwrap();
-        assert_eq!(first.0, second.0, "one shape, one text");
+        assert_eq!(first.text, second.text, "one shape, one text");
         for listing in [&first, &second] {
             let tx = conn.transaction().unwrap();
             list_workflows_tx(&tx, listing).unwrap();
             tx.finish().unwrap();
         }
-        let stmt = conn.prepare_cached(&first.0).unwrap();
+        let stmt = conn.prepare_cached(&first.text).unwrap();
         assert_eq!(
             stmt.get_status(rusqlite::StatementStatus::Run),
             2,
@@ -764,24 +845,27 @@ mod tests {
         let check = |conn: &rusqlite::Connection, when: &str| {
             for (what, query, index) in &pages {
                 let q = query.clone().sort(SortOrder::Descending).limit(50);
-                let (text, params) = list_query(&q).unwrap();
-                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}")).unwrap();
-                let bound: Vec<(&str, &dyn ToSql)> = params
-                    .iter()
-                    .map(|(name, value)| (*name, value as &dyn ToSql))
-                    .collect();
-                let mut rows = stmt.query(bound.as_slice()).unwrap();
-                let mut lines = Vec::new();
-                while let Some(row) = rows.next().unwrap() {
-                    lines.push(row.get::<_, String>(3).unwrap());
-                }
-                let plan = lines.join("\n");
+                let Listing { text, params, .. } = list_query(&q).unwrap();
+                let plan = plan_of(conn, &text, &params);
                 assert!(
                     plan.contains(&format!("USING INDEX {index}"))
                         && !plan.contains("TEMP B-TREE FOR ORDER BY"),
                     "{when}, {what}: must read {index} in order:\n{plan}"
                 );
             }
+            // An id prefix: its key-range form reads the primary key's range (and sorts it).
+            let q = ListWorkflowsQuery::new()
+                .workflow_id_prefix("d12")
+                .sort(SortOrder::Descending)
+                .limit(50);
+            let range = list_query(&q).unwrap().key_range.unwrap();
+            let plan = plan_of(conn, &range.text, &range.params);
+            assert!(
+                plan.contains(
+                    "sqlite_autoindex_workflow_status_1 (workflow_uuid>? AND workflow_uuid<?)"
+                ),
+                "{when}, id prefix: must read the key range:\n{plan}"
+            );
         };
         check(&conn, "empty");
         conn.execute_batch(
@@ -812,12 +896,104 @@ mod tests {
         check(&conn, "big, analyzed");
     }
 
+    /// The query plan of `text` with `params` bound, one line per step.
+    fn plan_of(conn: &rusqlite::Connection, text: &str, params: &[(&str, Value)]) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}")).unwrap();
+        let bound: Vec<(&str, &dyn ToSql)> = params
+            .iter()
+            .map(|(name, value)| (*name, value as &dyn ToSql))
+            .collect();
+        let mut rows = stmt.query(bound.as_slice()).unwrap();
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            lines.push(row.get::<_, String>(3).unwrap());
+        }
+        lines.join("\n")
+    }
+
+    /// A listing by one id prefix reads the prefix's key range while fewer than
+    /// [`KEY_RANGE_MAX`] ids share it, and walks the creation-time index past that; both forms
+    /// return the same pages (both orders, ties of creation time, offsets, other filters). A
+    /// prefix without a code-point successor has no key-range form.
+    #[test]
+    fn a_prefix_listing_reads_its_key_range_while_few_ids_share_it() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        crate::migrate::migrate(&tx, ":memory:").unwrap();
+        tx.commit().unwrap();
+        // 1,200 ids `p-0000`… three per millisecond, every other one named `even`; and others.
+        conn.execute_batch(
+            "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n < 1199)
+             INSERT INTO workflow_status (workflow_uuid, status, name, created_at, updated_at)
+             SELECT printf('p-%04d', n), 'SUCCESS', CASE WHEN n % 2 = 0 THEN 'even' ELSE 'odd' END,
+                 n / 3, n / 3
+             FROM g;
+             INSERT INTO workflow_status (workflow_uuid, status, name, created_at, updated_at)
+             VALUES ('p.', 'SUCCESS', 'even', 5, 5), ('q-0', 'SUCCESS', 'even', 5, 5);",
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        let reads_range = |prefix: &str| {
+            let listing =
+                list_query(&ListWorkflowsQuery::new().workflow_id_prefix(prefix)).unwrap();
+            reads_key_range(&tx, &listing).unwrap()
+        };
+        assert!(reads_range("p-1"), "200 ids");
+        assert!(reads_range("p-00"), "100 ids");
+        assert!(!reads_range("p-"), "1,200 ids");
+        assert!(!reads_range("p"), "1,201 ids");
+        let no_successor = ListWorkflowsQuery::new().workflow_id_prefix("\u{10FFFF}");
+        assert!(list_query(&no_successor).unwrap().key_range.is_none());
+
+        let ids = |text: &str, params: &[(&str, Value)]| -> Vec<String> {
+            let mut stmt = tx.prepare(text).unwrap();
+            let bound: Vec<(&str, &dyn ToSql)> = params
+                .iter()
+                .map(|(name, value)| (*name, value as &dyn ToSql))
+                .collect();
+            stmt.query_map(bound.as_slice(), read_workflow)
+                .unwrap()
+                .map(|r| r.unwrap().workflow_id)
+                .collect()
+        };
+        for prefix in ["p-1", "p-", "p-0999"] {
+            for sort in [SortOrder::Ascending, SortOrder::Descending] {
+                for (limit, offset) in [(None, None), (Some(7), Some(0)), (Some(50), Some(13))] {
+                    let mut q = ListWorkflowsQuery::new()
+                        .workflow_id_prefix(prefix)
+                        .sort(sort);
+                    if let Some(limit) = limit {
+                        q = q.limit(limit);
+                    }
+                    if let Some(offset) = offset {
+                        q = q.offset(offset);
+                    }
+                    for q in [q.clone(), q.name(["even"])] {
+                        let listing = list_query(&q).unwrap();
+                        let range = listing.key_range.as_ref().unwrap();
+                        let walked = ids(&listing.text, &listing.params);
+                        assert_eq!(
+                            ids(&range.text, &range.params),
+                            walked,
+                            "{prefix} {sort:?} {limit:?} {offset:?}"
+                        );
+                        assert!(walked.iter().all(|id| id.starts_with(prefix)), "{walked:?}");
+                        assert_eq!(
+                            list_workflows_tx(&tx, &listing).unwrap().len(),
+                            walked.len()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn ids_disable_application_scoping() {
         let q = ListWorkflowsQuery::new()
             .workflow_ids(["x"])
             .application_name("app");
-        let (text, _) = list_query(&q).unwrap();
+        let Listing { text, .. } = list_query(&q).unwrap();
         assert!(!text.contains(":application_name"), "{text}");
     }
 
