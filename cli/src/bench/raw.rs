@@ -1,7 +1,8 @@
-//! The raw database doing the store's writes, for the ratios of the write figures: scratch
-//! copies of the workflow and step tables written one committed single-row statement at a time,
-//! over the same driver stack as the store (the driver's native connection, opened with the
-//! store's settings).
+//! The raw database doing the store's work, for the ratios of the figures: for the standard
+//! write figures, scratch copies of the workflow and step tables written one committed
+//! single-row statement at a time; for `bench --scale`, the reads, enqueues and claims of its
+//! figures on the real tables (submodules). Always over the same driver stack as the store (the
+//! driver's native connection, opened with the store's settings).
 
 mod claims;
 mod enqueues;

@@ -483,6 +483,9 @@ impl MemoryStore {
     ///
     /// # Errors
     /// As [`QueueStore::claim_workflows`].
+    ///
+    /// # Idempotency
+    /// Not idempotent, as a claim: the rows it takes are no longer `ENQUEUED`.
     pub async fn claim_passing_over(
         &self,
         request: ClaimRequest,

@@ -388,7 +388,6 @@ async fn call_once<S: SystemStore + ?Sized>(store: &S, planned: &Planned) -> Res
     })
 }
 
-/// Makes one call, again while it fails with a retryable error; its final answer.
 /// The claim every claim call makes.
 fn claim_request(max_tasks: u32) -> ClaimRequest {
     ClaimRequest::new(QUEUE, "h-executor", "v1").max_tasks(max_tasks)
@@ -401,6 +400,7 @@ fn claimed_answer(mut claimed: Vec<String>) -> Answer {
     Answer::Claimed(claimed)
 }
 
+/// Makes one call, again while it fails with a retryable error; its final answer.
 async fn call<S: SystemStore + ?Sized>(store: &S, planned: &Planned) -> Answer {
     for _ in 0..ATTEMPTS {
         match call_once(store, planned).await {
@@ -776,6 +776,70 @@ mod tests {
                 .is_err_and(|e| e.contains("no serial order")),
             "{refuted:?}"
         );
+    }
+
+    /// Overlapping claims may pass over rows, never take one twice, take a cancelled row, or
+    /// take more than their `max_tasks`.
+    #[tokio::test]
+    async fn overlapping_claims_still_never_double_claim_or_take_a_cancelled_row() {
+        let planned = |call| Planned { call, step: 11 };
+        let claim = |max_tasks| planned(Call::Claim { max_tasks });
+        let ids = |list: &[usize]| Answer::Claimed(list.iter().map(|&i| queued_id(i)).collect());
+        let base = Instant::now();
+        let at = |start: u64, end: u64| Span {
+            start: base + Duration::from_millis(start),
+            end: base + Duration::from_millis(end),
+        };
+        let refuted = |case: Case, answers: Vec<Vec<Answer>>, spans: Vec<Vec<Span>>| async move {
+            let history = History {
+                answers,
+                spans,
+                final_state: String::new(),
+            };
+            let verdict = explain(&case, &history, "test").await;
+            assert!(
+                verdict
+                    .as_ref()
+                    .is_err_and(|e| e.contains("no serial order")),
+                "{verdict:?}"
+            );
+        };
+        // Both claims took h-queued-0.
+        refuted(
+            Case {
+                clients: vec![vec![claim(1)], vec![claim(1)]],
+            },
+            vec![vec![ids(&[0])], vec![ids(&[0])]],
+            vec![vec![at(0, 10)], vec![at(1, 9)]],
+        )
+        .await;
+        // A claim took h-queued-1 after its cancellation had returned.
+        refuted(
+            Case {
+                clients: vec![
+                    vec![planned(Call::Cancel { queued: Some(1) }), claim(2)],
+                    vec![claim(1)],
+                ],
+            },
+            vec![
+                vec![
+                    Answer::Done(format!("cancelled [{:?}]", queued_id(1))),
+                    ids(&[1, 2]),
+                ],
+                vec![ids(&[0])],
+            ],
+            vec![vec![at(0, 1), at(2, 10)], vec![at(3, 9)]],
+        )
+        .await;
+        // A claim of at most one took two.
+        refuted(
+            Case {
+                clients: vec![vec![claim(1)], vec![claim(1)]],
+            },
+            vec![vec![ids(&[1, 2])], vec![ids(&[0])]],
+            vec![vec![at(0, 10)], vec![at(1, 9)]],
+        )
+        .await;
     }
 
     #[test]

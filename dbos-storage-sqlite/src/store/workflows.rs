@@ -219,11 +219,11 @@ impl Query {
     }
 }
 
-/// The most ids one prefix may match for a listing to read the prefix's key range and sort it;
-/// past it, the listing walks the creation-time index until its page is full. Either read is
-/// bounded by what it returns on one side: the range by the ids it holds (at most this many),
-/// the walk by the rows newer than the page's last (few when this many ids share the prefix,
-/// unless all of them are old).
+/// A listing by one id prefix reads the prefix's key range and sorts it when fewer ids than
+/// this share the prefix; from this many on, it walks the creation-time index until its page
+/// is full. The range read is bounded by the ids it holds (fewer than this), the walk by the
+/// rows newer than the page's last (few when this many ids share the prefix, unless all of
+/// them are old).
 pub(crate) const KEY_RANGE_MAX: i64 = 1000;
 
 /// A listing's SQL text and its named parameters, and with one id prefix the same listing
@@ -485,11 +485,6 @@ pub(super) fn get_workflows_tx(tx: &Transaction<'_>, ids: &[String]) -> Result<V
     Ok(in_request_order(ids, rows))
 }
 
-/// The workflows a listing ([`list_query`]: its text and named parameters) selects, read in
-/// `tx`. The statement comes from the connection's statement cache: compiling a listing (every
-/// column, two joins, the filters and the order) costs about as much as reading a page of 50
-/// rows, and a listing's text depends only on which filters it has, so the few shapes an
-/// application lists with are compiled once per connection.
 /// Whether `listing` reads its prefix's key range: the range holds fewer than
 /// [`KEY_RANGE_MAX`] ids (counted in `tx`, reading at most that many index entries).
 pub(super) fn reads_key_range(tx: &Transaction<'_>, listing: &Listing) -> Result<bool> {
@@ -506,8 +501,12 @@ pub(super) fn reads_key_range(tx: &Transaction<'_>, listing: &Listing) -> Result
     Ok(ids < KEY_RANGE_MAX)
 }
 
-/// Runs `listing` in `tx`: its key-range form when [`reads_key_range`], else the walk of the
-/// creation-time index.
+/// The workflows a listing ([`list_query`]) selects, read in `tx`: by its key-range form when
+/// [`reads_key_range`], else by the walk of the creation-time index. The statement comes from
+/// the connection's statement cache: compiling a listing (every column, two joins, the filters
+/// and the order) costs about as much as reading a page of 50 rows, and a listing's text
+/// depends only on which filters it has, so the few shapes an application lists with are
+/// compiled once per connection.
 pub(super) fn list_workflows_tx(
     tx: &Transaction<'_>,
     listing: &Listing,

@@ -14,8 +14,11 @@ use crate::error::CliError;
 /// The claim figure of one queue: the store's claims per second, the raw claims' when measured,
 /// and the WAL the server wrote per workflow the store claimed (PostgreSQL).
 pub(super) struct ClaimFigure {
+    /// The store's claims per second.
     pub(super) per_sec: f64,
+    /// The raw claims' per second, when measured.
     pub(super) raw_per_sec: Option<f64>,
+    /// The WAL the server wrote per workflow the store claimed (PostgreSQL), e.g. `1.0 KiB`.
     pub(super) wal_per_claim: Option<String>,
 }
 
