@@ -11,6 +11,11 @@ mod reads;
 mod sqlite;
 mod wal;
 
+use std::sync::{Arc, Mutex};
+
+use dbos_storage::postgres::tokio_postgres::Client;
+use dbos_storage::sqlite::rusqlite;
+
 use crate::connect::Native;
 use crate::error::CliError;
 
@@ -24,6 +29,34 @@ pub(super) use wal::{WalMeter, WalWritten};
 /// The output every raw step writes: the size of the step output the store's bench steps write,
 /// as the store stores it.
 const STEP_OUTPUT: &str = r#"{"json":"{\"ok\":true,\"step\":\"bench_step\"}"}"#;
+
+/// One native connection of the bench's database, opened as the store opens its own: the raw
+/// reads and enqueues of `bench --scale` each run on one.
+pub(super) enum OneConnection {
+    /// A connection with the store's pragmas, used from blocking threads.
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    /// A dedicated connection with the store's settings, and the quoted schema with its dot.
+    Postgres { client: Client, schema: String },
+}
+
+impl OneConnection {
+    /// Opens a native connection of the bench's database.
+    pub(super) async fn open(native: &Native) -> Result<OneConnection, CliError> {
+        match native {
+            Native::Sqlite(store) => {
+                let config = store.config().clone();
+                let conn = tokio::task::spawn_blocking(move || config.native_connection())
+                    .await
+                    .map_err(raw_error)??;
+                Ok(OneConnection::Sqlite(Arc::new(Mutex::new(conn))))
+            }
+            Native::Postgres(store) => Ok(OneConnection::Postgres {
+                client: store.native_connection().await?,
+                schema: format!("{}.", dbos_storage::url::quote_identifier(store.schema())),
+            }),
+        }
+    }
+}
 
 /// The raw baseline of either driver.
 pub(super) enum Raw {

@@ -9,14 +9,13 @@
 //! the store's work to keep a batch in input order (which reads the queue's newest in-flight
 //! row) and none of its deduplication or conflict handling.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dbos_storage::now_epoch_ms;
-use dbos_storage::postgres::tokio_postgres::Client;
 use dbos_storage::sqlite::rusqlite;
 
-use super::raw_error;
+use super::{raw_error, OneConnection};
 use crate::connect::Native;
 use crate::error::CliError;
 
@@ -56,29 +55,12 @@ pub(in crate::bench) struct RawBatches {
 }
 
 /// One native connection of the bench's database that enqueues workflows.
-pub(in crate::bench) enum RawEnqueues {
-    /// One connection with the store's pragmas, used from a blocking thread.
-    Sqlite(Arc<Mutex<rusqlite::Connection>>),
-    /// One dedicated connection with the store's settings, and the quoted schema with its dot.
-    Postgres { client: Client, schema: String },
-}
+pub(in crate::bench) struct RawEnqueues(OneConnection);
 
 impl RawEnqueues {
     /// Opens the native connection.
     pub(in crate::bench) async fn open(native: &Native) -> Result<RawEnqueues, CliError> {
-        match native {
-            Native::Sqlite(store) => {
-                let config = store.config().clone();
-                let conn = tokio::task::spawn_blocking(move || config.native_connection())
-                    .await
-                    .map_err(raw_error)??;
-                Ok(RawEnqueues::Sqlite(Arc::new(Mutex::new(conn))))
-            }
-            Native::Postgres(store) => Ok(RawEnqueues::Postgres {
-                client: store.native_connection().await?,
-                schema: format!("{}.", dbos_storage::url::quote_identifier(store.schema())),
-            }),
-        }
+        OneConnection::open(native).await.map(RawEnqueues)
     }
 
     /// Writes `batches` (each a list of new ids), one transaction each, and returns how long it
@@ -88,8 +70,8 @@ impl RawEnqueues {
         what: &RawBatches,
         batches: &[Vec<String>],
     ) -> Result<Duration, CliError> {
-        match self {
-            RawEnqueues::Sqlite(conn) => {
+        match &self.0 {
+            OneConnection::Sqlite(conn) => {
                 let (conn, what, batches) = (Arc::clone(conn), what.clone(), batches.to_vec());
                 tokio::task::spawn_blocking(move || {
                     let mut conn = conn.lock().map_err(raw_error)?;
@@ -98,7 +80,7 @@ impl RawEnqueues {
                 .await
                 .map_err(raw_error)?
             }
-            RawEnqueues::Postgres { client, schema } => {
+            OneConnection::Postgres { client, schema } => {
                 let stmt = client
                     .prepare(&POSTGRES_ENQUEUE.replace("{schema}", schema))
                     .await

@@ -12,15 +12,13 @@
 //! equality alone). Parameters are `$1`, `$2`: PostgreSQL's placeholders, which SQLite reads as
 //! named parameters bound in order.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dbos_storage::postgres::tokio_postgres::types::ToSql;
-use dbos_storage::postgres::tokio_postgres::Client;
 use dbos_storage::sqlite::rusqlite;
-use dbos_storage::sqlite::SqliteConfig;
 
-use super::raw_error;
+use super::{raw_error, OneConnection};
 use crate::connect::Native;
 use crate::error::CliError;
 
@@ -133,29 +131,12 @@ fn prefix_end(prefix: &str) -> String {
 }
 
 /// One native connection of the bench's database, for raw reads.
-pub(in crate::bench) enum RawReads {
-    /// A connection with the store's pragmas, used from blocking threads.
-    Sqlite(Arc<Mutex<rusqlite::Connection>>),
-    /// A dedicated connection with the store's settings, and the quoted schema with its dot.
-    Postgres { client: Client, schema: String },
-}
+pub(in crate::bench) struct RawReads(OneConnection);
 
 impl RawReads {
     /// Opens a native connection of the bench's database.
     pub(in crate::bench) async fn open(native: &Native) -> Result<RawReads, CliError> {
-        match native {
-            Native::Sqlite(store) => {
-                let config: SqliteConfig = store.config().clone();
-                let conn = tokio::task::spawn_blocking(move || config.native_connection())
-                    .await
-                    .map_err(raw_error)??;
-                Ok(RawReads::Sqlite(Arc::new(Mutex::new(conn))))
-            }
-            Native::Postgres(store) => Ok(RawReads::Postgres {
-                client: store.native_connection().await?,
-                schema: format!("{}.", dbos_storage::url::quote_identifier(store.schema())),
-            }),
-        }
+        OneConnection::open(native).await.map(RawReads)
     }
 
     /// Reads each workflow of `ids` (each must exist) and returns how long the reads took.
@@ -185,8 +166,8 @@ impl RawReads {
         runs: Vec<Vec<Param>>,
         rows: Option<usize>,
     ) -> Result<Duration, CliError> {
-        match self {
-            RawReads::Sqlite(conn) => {
+        match &self.0 {
+            OneConnection::Sqlite(conn) => {
                 let conn = Arc::clone(conn);
                 let text = template.replace("{schema}", "");
                 tokio::task::spawn_blocking(move || {
@@ -196,7 +177,7 @@ impl RawReads {
                 .await
                 .map_err(raw_error)?
             }
-            RawReads::Postgres { client, schema } => {
+            OneConnection::Postgres { client, schema } => {
                 let text = template.replace("{schema}", schema);
                 let stmt = client.prepare(&text).await.map_err(raw_error)?;
                 let t = Instant::now();
@@ -258,7 +239,7 @@ fn check_rows(found: usize, rows: Option<usize>) -> Result<(), CliError> {
 
 #[cfg(test)]
 mod tests {
-    use dbos_storage::sqlite::SqliteStore;
+    use dbos_storage::sqlite::{SqliteConfig, SqliteStore};
     use dbos_storage::{LifecycleStore, NewWorkflow, Payload, WorkflowStore};
 
     use super::*;
@@ -302,7 +283,7 @@ mod tests {
         ] {
             raw.page(&filter, 2).await.unwrap();
         }
-        let RawReads::Sqlite(conn) = &raw else {
+        let OneConnection::Sqlite(conn) = &raw.0 else {
             unreachable!()
         };
         let count = |filter: Filter| {
