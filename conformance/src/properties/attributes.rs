@@ -13,7 +13,8 @@ use crate::Factory;
 
 /// Replace stores the new map; merge overwrites and adds top-level keys and keeps the others,
 /// and merges into an empty map when the workflow has none (SQL NULL or JSON `null`). Both
-/// return the stored map, which reads back. An unknown id is `NotFound`; a NUL in a key or
+/// return the stored map, which reads back. Attributes stored as JSON that is not an object
+/// (another writer's) read back as unset. An unknown id is `NotFound`; a NUL in a key or
 /// value is `InvalidInput`; neither changes anything.
 pub async fn attributes_replace_and_merge<F: Factory>(factory: &F) {
     let store = factory.create().await;
@@ -37,6 +38,17 @@ pub async fn attributes_replace_and_merge<F: Factory>(factory: &F) {
             .await,
         "import a workflow whose attributes are JSON null",
     );
+    // Attributes another writer left as JSON that is not an object read back as unset.
+    let mut array = WorkflowRow::new("array-attrs", "SUCCESS", 1_000);
+    array.name = Some("wf_fn".into());
+    array.attributes = Some("[1, 2]".into());
+    ok(
+        store
+            .import_workflows(vec![ExportedWorkflow::new(array)], ImportOptions::default())
+            .await,
+        "import a workflow whose attributes are a JSON array",
+    );
+    assert_eq!(get(&store, "array-attrs").await.attributes, None);
 
     let update = |id: &'static str, v: serde_json::Value, mode| {
         let store = &store;

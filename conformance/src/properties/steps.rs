@@ -749,7 +749,7 @@ pub async fn sleeps_written_by_sdks_replay_their_wake_time<F: Factory>(factory: 
 
     const CREATED: i64 = 1_795_000_000_000;
     // Each sleep's output, completion time and the wake time its replay must return.
-    let sleeps: [(&str, i64, i64); 13] = [
+    let sleeps: [(&str, i64, i64); 14] = [
         ("1795459448.5", CREATED + 1, 1_795_459_448_500),
         ("1795459448.2220385", CREATED + 2, 1_795_459_448_222),
         // Python's `time.time() + seconds`: rounded to the nearest millisecond.
@@ -764,6 +764,8 @@ pub async fn sleeps_written_by_sdks_replay_their_wake_time<F: Factory>(factory: 
         ("\".\"", CREATED + 10, CREATED + 10),
         ("null", CREATED + 11, CREATED + 11),
         ("not json", CREATED + 12, CREATED + 12),
+        // A clock set before 1970: the sign is kept.
+        ("-1.5", CREATED + 14, -1_500),
     ];
     let mut status = WorkflowRow::new("sdk-sleeper", "PENDING", CREATED);
     status.name = Some("sleepy_fn".into());
