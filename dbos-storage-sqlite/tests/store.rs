@@ -910,6 +910,29 @@ async fn dead_lettering_wakes_waiters_in_this_process() {
     );
 }
 
+/// The deadline sweep's cancellations wake a waiter on the cancelled workflow in this process,
+/// as dead-lettering does (the waiter polls once an hour).
+#[tokio::test]
+async fn the_deadline_sweep_wakes_waiters_in_this_process() {
+    let f = fixture().await;
+    let late = start("late", "job").with_deadline(dbos_storage_core::now_epoch_ms() - 1_000);
+    f.store
+        .insert_workflow(late, InsertOptions::default())
+        .await
+        .unwrap();
+    let waiter = hourly_waiter(&f.store, "late", Duration::from_secs(3600)).await;
+    let cancelled = f.store.cancel_timed_out_workflows(10, None).await.unwrap();
+    assert_eq!(cancelled, ids(&["late"]));
+    let result = tokio::time::timeout(Duration::from_secs(30), waiter)
+        .await
+        .expect("the waiter was not woken by the deadline sweep")
+        .unwrap();
+    assert!(
+        matches!(result, Ok(WorkflowResult::Cancelled)),
+        "the waiter was not woken by the deadline sweep: {result:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_closed_store_refuses_every_call() {
     let f = fixture().await;
