@@ -39,17 +39,22 @@ pub(super) enum OneConnection {
     Postgres { client: Client, schema: String },
 }
 
+/// A native connection of a SQLite store, with its pragmas, shared with blocking threads.
+async fn sqlite_connection(
+    store: &dbos_storage::sqlite::SqliteStore,
+) -> Result<Arc<Mutex<rusqlite::Connection>>, CliError> {
+    let config = store.config().clone();
+    let conn = tokio::task::spawn_blocking(move || config.native_connection())
+        .await
+        .map_err(raw_error)??;
+    Ok(Arc::new(Mutex::new(conn)))
+}
+
 impl OneConnection {
     /// Opens a native connection of the bench's database.
     pub(super) async fn open(native: &Native) -> Result<OneConnection, CliError> {
         match native {
-            Native::Sqlite(store) => {
-                let config = store.config().clone();
-                let conn = tokio::task::spawn_blocking(move || config.native_connection())
-                    .await
-                    .map_err(raw_error)??;
-                Ok(OneConnection::Sqlite(Arc::new(Mutex::new(conn))))
-            }
+            Native::Sqlite(store) => sqlite_connection(store).await.map(OneConnection::Sqlite),
             Native::Postgres(store) => Ok(OneConnection::Postgres {
                 client: store.native_connection().await?,
                 schema: format!("{}.", dbos_storage::url::quote_identifier(store.schema())),

@@ -22,7 +22,7 @@ use dbos_storage::sqlite::rusqlite;
 use dbos_storage::{new_token, now_epoch_ms};
 use futures::future::join_all;
 
-use super::raw_error;
+use super::{raw_error, sqlite_connection};
 use crate::connect::Native;
 use crate::error::CliError;
 
@@ -82,13 +82,7 @@ impl RawClaims {
         workers: usize,
     ) -> Result<RawClaims, CliError> {
         match native {
-            Native::Sqlite(store) => {
-                let config = store.config().clone();
-                let conn = tokio::task::spawn_blocking(move || config.native_connection())
-                    .await
-                    .map_err(raw_error)??;
-                Ok(RawClaims::Sqlite(Arc::new(Mutex::new(conn))))
-            }
+            Native::Sqlite(store) => sqlite_connection(store).await.map(RawClaims::Sqlite),
             Native::Postgres(store) => {
                 let mut clients = Vec::with_capacity(workers.max(1));
                 for _ in 0..workers.max(1) {
