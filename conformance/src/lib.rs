@@ -271,6 +271,7 @@ macro_rules! __properties {
             [queue_concurrency:
                 claims_never_overlap
                 concurrency_holds_under_racing_claims
+                concurrency_holds_across_partitions
                 worker_concurrency_holds_per_claimer
                 rate_limit_holds_in_every_window
                 fast_path_keeps_one_per_partition

@@ -271,6 +271,91 @@ pub async fn concurrency_holds_under_racing_claims<F: Factory>(factory: &F) {
     destroy_shared(factory, store).await;
 }
 
+/// Eight claimers, each claiming in a partition of its own, race over a partitioned queue with
+/// `concurrency = 4`: the limit is the queue's, across its partitions, so after every claim the
+/// queue has at most 4 `PENDING` workflows, although no two claims ever touch the same rows.
+/// A claimer that gets nothing polls again until its partition has no `ENQUEUED` row left, and
+/// every workflow is claimed exactly once.
+pub async fn concurrency_holds_across_partitions<F: Factory>(factory: &F) {
+    const PER_PARTITION: usize = 30;
+    const LIMIT: u32 = 4;
+    let store = Arc::new(factory.create().await);
+    let mut workflows = Vec::new();
+    for p in 0..CLAIMERS {
+        for j in 0..PER_PARTITION {
+            workflows.push(in_partition(&format!("p{p}-{j:02}"), "q", &format!("p{p}")));
+        }
+    }
+    enqueue_batch(&*store, workflows).await;
+    let limits = QueueLimits::new().concurrency(LIMIT);
+    let most = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let claimers = (0..CLAIMERS).map(|i| {
+        let (store, most) = (store.clone(), most.clone());
+        async move {
+            let executor = format!("claimer-{i}");
+            let mut ran = Vec::new();
+            loop {
+                still_in_time(start, "concurrency_holds_across_partitions");
+                let request = claim_request("q", &executor)
+                    .limits(limits)
+                    .partition(format!("p{i}"))
+                    .max_tasks(2);
+                let Some((outcome, token)) = try_claim(&*store, request).await else {
+                    continue;
+                };
+                match (outcome.claimed.is_empty(), outcome.stop_reason) {
+                    (true, None) => {
+                        // Done when the partition has nothing left; an empty claim while it
+                        // still has rows only sends this worker to its next poll.
+                        let key = format!("p{i}");
+                        let left = rows_with_status(&*store, "q", WorkflowStatus::Enqueued).await;
+                        if !left
+                            .iter()
+                            .any(|r| r.queue_partition_key.as_deref() == Some(key.as_str()))
+                        {
+                            return ran;
+                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        continue;
+                    }
+                    (true, Some(StopReason::Concurrency)) => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        continue;
+                    }
+                    (true, Some(other)) => panic!("unexpected stop reason {other}"),
+                    (false, _) => {}
+                }
+                let pending = rows_with_status(&*store, "q", WorkflowStatus::Pending)
+                    .await
+                    .len();
+                most.fetch_max(pending, Ordering::SeqCst);
+                assert!(
+                    pending <= LIMIT as usize,
+                    "{pending} workflows of a partitioned queue with concurrency {LIMIT} are \
+                     PENDING"
+                );
+                tokio::task::yield_now().await;
+                for id in &outcome.claimed {
+                    finish(&*store, id, &token).await;
+                }
+                ran.extend(outcome.claimed);
+            }
+        }
+    });
+    let claims = join_tasks(claimers.collect()).await;
+    let all: Vec<String> = (0..CLAIMERS)
+        .flat_map(|p| (0..PER_PARTITION).map(move |j| format!("p{p}-{j:02}")))
+        .collect();
+    assert_each_once(
+        &claims,
+        &all,
+        "partitioned claims under a queue concurrency limit",
+    );
+    assert!(most.load(Ordering::SeqCst) >= 1);
+    destroy_shared(factory, store).await;
+}
+
 /// Six claimers with `worker_concurrency = 3` each keep up to 3 workflows running (counted
 /// locally, as an executor does) and finish one per round: a claim never takes more than the
 /// claimer's room, the store shows exactly the claimer's running set as its `PENDING` rows, and
