@@ -450,6 +450,11 @@ pub async fn open_store(url: &str, settings: &StoreSettings) -> Result<Arc<dyn C
     }
 }
 
+/// The advisory lock that serializes [`mark_cockroach_compatible`] across processes: executor
+/// processes started together mark the same database, and two `ALTER DATABASE … SET` of one
+/// database at once fail with "tuple concurrently updated".
+const MARK_LOCK: i64 = 0x6462_6f73_6d61_726b;
+
 /// Marks the PostgreSQL database a `cockroachdb://` URL (`parsed`) names CockroachDB-compatible
 /// (the dialect's marker setting, SERIALIZABLE by default) for the sessions opened from now on.
 async fn mark_cockroach_compatible(url: &str, parsed: &DatabaseUrl) -> Result<()> {
@@ -457,9 +462,12 @@ async fn mark_cockroach_compatible(url: &str, parsed: &DatabaseUrl) -> Result<()
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let admin = format!("postgresql://{rest}");
     let failed = |e: tokio_postgres::Error| {
+        let detail = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.message().to_owned());
         Error::new(
             ErrorKind::ConnectionLost,
-            format!("cannot mark {parsed} CockroachDB-compatible: {e}"),
+            format!("cannot mark {parsed} CockroachDB-compatible: {detail}"),
         )
     };
     let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
@@ -468,7 +476,8 @@ async fn mark_cockroach_compatible(url: &str, parsed: &DatabaseUrl) -> Result<()
     let task = tokio::spawn(connection);
     let marked = client
         .batch_execute(&format!(
-            "ALTER DATABASE \"{database}\" SET {COMPATIBLE_MODE_SETTING} = 'on'; \
+            "SELECT pg_advisory_xact_lock({MARK_LOCK}); \
+             ALTER DATABASE \"{database}\" SET {COMPATIBLE_MODE_SETTING} = 'on'; \
              ALTER DATABASE \"{database}\" SET default_transaction_isolation = 'serializable'"
         ))
         .await
