@@ -118,6 +118,32 @@ async fn drain<S: SystemStore + QueueStore + ?Sized>(
     }
 }
 
+/// What a claimer of a queue with `concurrency = limit` does with a claim's `outcome`: samples the
+/// queue's `PENDING` rows (recording the most seen in `most`) and asserts they are within the
+/// limit, lets other claimers in, then finishes every claimed workflow with `token`. Returns the
+/// claimed ids.
+async fn run_within_concurrency<S: SystemStore + ?Sized>(
+    store: &S,
+    outcome: ClaimOutcome,
+    token: &str,
+    limit: u32,
+    most: &AtomicUsize,
+) -> Vec<String> {
+    let pending = rows_with_status(store, "q", WorkflowStatus::Pending)
+        .await
+        .len();
+    most.fetch_max(pending, Ordering::SeqCst);
+    assert!(
+        pending <= limit as usize,
+        "{pending} workflows of a queue with concurrency {limit} are PENDING"
+    );
+    tokio::task::yield_now().await;
+    for id in &outcome.claimed {
+        finish(store, id, token).await;
+    }
+    outcome.claimed
+}
+
 /// Asserts that `claims` (one list per claimer) hold every id of `all` exactly once.
 fn assert_each_once(claims: &[Vec<String>], all: &[String], what: &str) {
     let mut count: HashMap<&str, usize> = HashMap::new();
@@ -241,19 +267,8 @@ pub async fn concurrency_holds_under_racing_claims<F: Factory>(factory: &F) {
                     (true, Some(other)) => panic!("unexpected stop reason {other}"),
                     (false, _) => {}
                 }
-                let pending = rows_with_status(&*store, "q", WorkflowStatus::Pending)
-                    .await
-                    .len();
-                most.fetch_max(pending, Ordering::SeqCst);
-                assert!(
-                    pending <= LIMIT as usize,
-                    "{pending} workflows of a queue with concurrency {LIMIT} are PENDING"
-                );
-                tokio::task::yield_now().await;
-                for id in &outcome.claimed {
-                    finish(&*store, id, &token).await;
-                }
-                ran.extend(outcome.claimed);
+                let claimed = run_within_concurrency(&*store, outcome, &token, LIMIT, &most).await;
+                ran.extend(claimed);
             }
         }
     });
@@ -336,20 +351,8 @@ pub async fn concurrency_holds_across_partitions<F: Factory>(factory: &F) {
                     "a claim in partition p{i} took rows of another: {:?}",
                     outcome.claimed
                 );
-                let pending = rows_with_status(&*store, "q", WorkflowStatus::Pending)
-                    .await
-                    .len();
-                most.fetch_max(pending, Ordering::SeqCst);
-                assert!(
-                    pending <= LIMIT as usize,
-                    "{pending} workflows of a partitioned queue with concurrency {LIMIT} are \
-                     PENDING"
-                );
-                tokio::task::yield_now().await;
-                for id in &outcome.claimed {
-                    finish(&*store, id, &token).await;
-                }
-                ran.extend(outcome.claimed);
+                let claimed = run_within_concurrency(&*store, outcome, &token, LIMIT, &most).await;
+                ran.extend(claimed);
             }
         }
     });
