@@ -646,8 +646,16 @@ impl Pool {
         Error::new(ErrorKind::PoolExhausted, message).with_backend(BACKEND)
     }
 
-    /// Runs `f` in one transaction: `BEGIN` with `options`, `f`, `COMMIT`. When `f` fails the
-    /// transaction is rolled back (dropping it queues the `ROLLBACK`) and its error returned.
+    /// Runs `f` in one transaction: `BEGIN` with `options`, `f`, `COMMIT`. When `f` fails, the
+    /// transaction is rolled back and its error returned.
+    ///
+    /// A failed transaction has released its locks when this returns. The server sends an
+    /// error before it aborts the transaction, so its row locks outlive the error by a moment,
+    /// and a retry on another pooled connection would wait for them or, with `SKIP LOCKED`, pass
+    /// over rows nobody is claiming. So the `ROLLBACK` after a failure of `f` is awaited, and
+    /// after a failed `COMMIT` a `SELECT 1` on the same connection waits for the abort to
+    /// finish, each for at most [`ROLLBACK_TIMEOUT`]. A connection where that fails or takes
+    /// longer is closed instead of being reused (closing the session releases its locks).
     ///
     /// # Errors
     /// As [`Pool::get`]; the error of `f`; a classified error of `BEGIN` or `COMMIT` (a connection
@@ -659,6 +667,8 @@ impl Pool {
     {
         let mut conn = self.get().await?;
         let config = &self.inner.config;
+        let mut released = true;
+        let mut commit_failed = false;
         let result: Result<R> = async {
             let mut builder = conn.build_transaction();
             if let Some(isolation) = options.isolation {
@@ -669,14 +679,31 @@ impl Pool {
             }
             config.log_statement("BEGIN");
             let tx = builder.start().await.map_err(classify)?;
-            let value = f(&tx).await?;
-            config.log_statement("COMMIT");
-            tx.commit().await.map_err(classify_commit)?;
-            Ok(value)
+            match f(&tx).await {
+                Ok(value) => {
+                    config.log_statement("COMMIT");
+                    if let Err(e) = tx.commit().await {
+                        commit_failed = true;
+                        return Err(classify_commit(e));
+                    }
+                    Ok(value)
+                }
+                Err(e) => {
+                    if !ends_session(&e) {
+                        config.log_statement("ROLLBACK");
+                        released = roll_back(tx).await;
+                    }
+                    Err(e)
+                }
+            }
         }
         .await;
-        if result.as_ref().is_err_and(ends_session) {
-            // The session is over before the client may have noticed: never reuse it.
+        if commit_failed && !result.as_ref().is_err_and(ends_session) {
+            released = settle(&conn).await;
+        }
+        if !released || result.as_ref().is_err_and(ends_session) {
+            // The session is over before the client may have noticed, or it may still hold
+            // the failed attempt's locks: never reuse it.
             conn.ended.store(true, Ordering::Relaxed);
         }
         result
@@ -755,6 +782,33 @@ impl Pool {
         }
         drop(taken);
     }
+}
+
+/// How long [`Pool::transaction`] waits for the `ROLLBACK` of a failed transaction before it
+/// closes the connection instead.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Rolls `tx` back and waits for the server's answer, at most [`ROLLBACK_TIMEOUT`]; whether the
+/// server confirmed it (and so released the transaction's locks).
+async fn roll_back(tx: Transaction<'_>) -> bool {
+    matches!(
+        tokio::time::timeout(ROLLBACK_TIMEOUT, tx.rollback()).await,
+        Ok(Ok(()))
+    )
+}
+
+// language=SQL
+/// The round trip of [`settle`]: any statement does, the server answers it only once it has
+/// finished with the one before.
+const SETTLE: &str = "SELECT 1";
+
+/// Waits, at most [`ROLLBACK_TIMEOUT`], until the server has finished aborting a transaction
+/// whose `COMMIT` failed (it answers the next statement only after that); whether it answered.
+async fn settle(conn: &Conn) -> bool {
+    matches!(
+        tokio::time::timeout(ROLLBACK_TIMEOUT, conn.client.simple_query(SETTLE)).await,
+        Ok(Ok(_))
+    )
 }
 
 /// The tokio-postgres isolation level of a DBOS isolation.
@@ -884,6 +938,7 @@ mod tests {
     use dbos_storage_testkit::pg;
 
     use super::*;
+    use crate::error::is_unique_violation_error;
 
     async fn pool(dbos: DbosConfig) -> Pool {
         let url = DatabaseUrl::parse(&pg::server().admin_url()).unwrap();
@@ -1167,6 +1222,173 @@ mod tests {
             .await
             .unwrap();
         pool.close().await;
+    }
+
+    /// A transaction that locks `table`'s row, then fails.
+    async fn lock_then_fail(pool: &Pool, table: &str) -> Error {
+        let table = table.to_owned();
+        pool.transaction(TxOptions::default(), |tx| {
+            Box::pin(async move {
+                tx.batch_execute(&format!("SELECT a FROM public.{table} FOR UPDATE"))
+                    .await
+                    .map_err(classify)?;
+                Err::<(), _>(Error::invalid_input("stop"))
+            })
+        })
+        .await
+        .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_failed_transaction_has_released_its_locks_when_it_returns() {
+        let pool = pool(DbosConfig::new("pool-test").with_pool_size(2)).await;
+        let table = pg::server().unique_name("pool_rollback");
+        let other = pool.dedicated().await.unwrap();
+        other
+            .batch_execute(&format!(
+                "CREATE TABLE public.{table} (a int); INSERT INTO public.{table} VALUES (1)"
+            ))
+            .await
+            .unwrap();
+        // Dropping a tokio-postgres transaction only queues its ROLLBACK: another session
+        // that looked right away could still find the row locked.
+        for attempt in 0..200 {
+            assert_eq!(lock_then_fail(&pool, &table).await.message(), "stop");
+            let free = other
+                .query(
+                    &format!("SELECT a FROM public.{table} FOR UPDATE NOWAIT"),
+                    &[],
+                )
+                .await;
+            assert!(
+                free.is_ok(),
+                "attempt {attempt}: the failed transaction still held the row: {free:?}"
+            );
+        }
+        // A rolled-back connection is healthy and goes back to the pool.
+        assert_eq!(pool.inner.pool.state().connections, 1);
+        other
+            .batch_execute(&format!("DROP TABLE public.{table}"))
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_has_released_its_locks_when_it_returns() {
+        let pool = pool(DbosConfig::new("pool-test").with_pool_size(2)).await;
+        let table = pg::server().unique_name("pool_commit");
+        let other = pool.dedicated().await.unwrap();
+        // A deferred unique constraint fails at COMMIT, with the row lock taken before held
+        // until the server has aborted the transaction, which it does after sending the error.
+        other
+            .batch_execute(&format!(
+                "CREATE TABLE public.{table} (a int UNIQUE DEFERRABLE INITIALLY DEFERRED);
+                 INSERT INTO public.{table} VALUES (1)"
+            ))
+            .await
+            .unwrap();
+        for attempt in 0..200 {
+            let t = table.clone();
+            let err = pool
+                .transaction(TxOptions::default(), |tx| {
+                    Box::pin(async move {
+                        tx.batch_execute(&format!(
+                            "SELECT a FROM public.{t} WHERE a = 1 FOR UPDATE;
+                             INSERT INTO public.{t} VALUES (2), (2)"
+                        ))
+                        .await
+                        .map_err(classify)?;
+                        Ok(())
+                    })
+                })
+                .await
+                .unwrap_err();
+            assert!(is_unique_violation_error(&err), "{err}");
+            let free = other
+                .query(
+                    &format!("SELECT a FROM public.{table} WHERE a = 1 FOR UPDATE NOWAIT"),
+                    &[],
+                )
+                .await;
+            assert!(
+                free.is_ok(),
+                "attempt {attempt}: the transaction whose COMMIT failed still held the row: \
+                 {free:?}"
+            );
+        }
+        assert_eq!(pool.inner.pool.state().connections, 1);
+        other
+            .batch_execute(&format!("DROP TABLE public.{table}"))
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_rollback_does_not_finish_is_not_reused() {
+        let server = pg::server();
+        if server.is_external() {
+            eprintln!("skipped: needs a local server process to pause");
+            return;
+        }
+        let pool = pool(DbosConfig::new("pool-test").with_pool_size(1)).await;
+        let table = server.unique_name("pool_stalled");
+        let other = pool.dedicated().await.unwrap();
+        other
+            .batch_execute(&format!(
+                "CREATE TABLE public.{table} (a int); INSERT INTO public.{table} VALUES (1)"
+            ))
+            .await
+            .unwrap();
+        let pid_of = |client: PooledClient<'static>| async move {
+            let pid: i32 = client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .unwrap()
+                .get(0);
+            pid
+        };
+        let paused = pid_of(pool.get_owned().await.unwrap()).await;
+        // The server process of the pool's one connection stops answering once the
+        // transaction has locked the row: its ROLLBACK cannot finish.
+        let t = table.clone();
+        let err = pool
+            .transaction(TxOptions::default(), |tx| {
+                Box::pin(async move {
+                    tx.batch_execute(&format!("SELECT a FROM public.{t} FOR UPDATE"))
+                        .await
+                        .map_err(classify)?;
+                    signal(paused, "STOP");
+                    Err::<(), _>(Error::invalid_input("stop"))
+                })
+            })
+            .await
+            .unwrap_err();
+        signal(paused, "CONT");
+        assert_eq!(err.message(), "stop");
+        // The pool closed that connection instead of handing it out with the lock held.
+        let next = pid_of(pool.get_owned().await.unwrap()).await;
+        assert_ne!(next, paused, "the stalled connection was reused");
+        other
+            .query(&format!("SELECT a FROM public.{table} FOR UPDATE"), &[])
+            .await
+            .unwrap();
+        other
+            .batch_execute(&format!("DROP TABLE public.{table}"))
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
+    /// Sends `SIG{name}` to process `pid` (a local server process).
+    fn signal(pid: i32, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {pid} failed");
     }
 
     #[tokio::test]
