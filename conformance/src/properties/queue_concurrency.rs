@@ -289,9 +289,10 @@ pub async fn concurrency_holds_under_racing_claims<F: Factory>(factory: &F) {
 /// Eight claimers, each claiming in a partition of its own, race over a queue whose rows carry
 /// partition keys and whose `concurrency = 4`: the limit is the queue's, across its partitions,
 /// so after every claim the queue has at most 4 `PENDING` workflows, although no two claims ever
-/// write the same rows. Each claim takes rows of its own partition only; a claimer that gets
-/// nothing polls again until its partition has no `ENQUEUED` row left; every workflow is claimed
-/// exactly once and runs.
+/// write the same rows. Each claim takes rows of its own partition only; a claim stopped by the
+/// limit polls again, and one that had room and got nothing finds its partition without
+/// `ENQUEUED` rows (nothing else holds them, so no retry may pass over them); every workflow is
+/// claimed exactly once and runs.
 pub async fn concurrency_holds_across_partitions<F: Factory>(factory: &F) {
     const PER_PARTITION: usize = 30;
     const LIMIT: u32 = 4;
@@ -323,20 +324,23 @@ pub async fn concurrency_holds_across_partitions<F: Factory>(factory: &F) {
                 match (outcome.claimed.is_empty(), outcome.stop_reason) {
                     (true, None) => {
                         // Done when the partition has nothing left. No other claimer takes
-                        // these rows, yet PostgreSQL and the CockroachDB dialect sometimes
-                        // answer an empty claim while they wait (a failed attempt's locks not
-                        // yet released, among other causes still open): that costs a poll, as
-                        // it would an executor, and loses nothing.
+                        // these rows and the queue had room (else the claim would have stopped
+                        // on the concurrency limit), so an empty claim while they wait means
+                        // the claim passed over rows nobody holds (a retried attempt that
+                        // skipped the locks its failed attempt had not released yet, say).
                         let key = format!("p{i}");
                         let left = rows_with_status(&*store, "q", WorkflowStatus::Enqueued).await;
-                        if !left
+                        let waiting = left
                             .iter()
-                            .any(|r| r.queue_partition_key.as_deref() == Some(key.as_str()))
-                        {
-                            return ran;
-                        }
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                        continue;
+                            .filter(|r| r.queue_partition_key.as_deref() == Some(key.as_str()))
+                            .count();
+                        assert_eq!(
+                            waiting, 0,
+                            "a claim in partition {key}, with room in the queue, came back empty \
+                             while {waiting} of its rows were ENQUEUED and no other claimer \
+                             takes them"
+                        );
+                        return ran;
                     }
                     (true, Some(StopReason::Concurrency)) => {
                         tokio::time::sleep(Duration::from_millis(1)).await;
