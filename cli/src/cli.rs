@@ -369,6 +369,11 @@ pub(crate) struct GcArgs {
     /// Workflows per transaction (each batch holds its rows' locks until it commits).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub(crate) batch_size: u32,
+    /// How long one batch's transaction should take at most: after a slower one the next
+    /// batches shrink (down to one workflow), after faster ones they grow back up to
+    /// --batch-size. 0s keeps every batch at --batch-size.
+    #[arg(long, default_value = "50ms", value_name = "AGE", value_parser = age)]
+    pub(crate) batch_time: Duration,
     /// How long the collector's lease lasts between batches.
     #[arg(long, default_value = "60s", value_name = "AGE", value_parser = age)]
     pub(crate) lease_ttl: Duration,

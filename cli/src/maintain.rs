@@ -40,6 +40,7 @@ fn gc_options(args: &GcArgs) -> Result<GcOptions, CliError> {
     policy.keep_newest = args.keep;
     let mut options = GcOptions::new(policy)
         .batch_size(args.batch_size)
+        .batch_time(args.batch_time)
         .lease_ttl(args.lease_ttl);
     if let Some(h) = &args.holder {
         options = options.holder(h.clone());

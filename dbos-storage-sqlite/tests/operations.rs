@@ -1361,6 +1361,7 @@ async fn garbage_collection_clears_transaction_outputs_and_app_orphans() {
         Some(&d.app as &dyn AppStore),
         GcOptions::new(RetentionPolicy::completed_before(10_000))
             .batch_size(2)
+            .batch_time(Duration::ZERO)
             .sweep_app_orphans(true),
     )
     .await
@@ -1391,6 +1392,31 @@ async fn garbage_collection_clears_transaction_outputs_and_app_orphans() {
     );
     // The lease is released.
     assert_eq!(int(&system, "SELECT count(*) FROM queues", []), 0);
+}
+
+#[tokio::test]
+async fn a_delete_slower_than_the_batch_time_shrinks_the_next_windows() {
+    let d = databases().await;
+    let system = conn(&d.system.path);
+    let app = conn(&d.app_path);
+    seed_gc(&system, &app);
+    // Every delete takes longer than a nanosecond: after the first window (running, g1) the
+    // walk reads one workflow at a time, so each of g2..g5 goes in a batch of its own.
+    let report = collect_garbage(
+        &d.system.store,
+        None,
+        GcOptions::new(RetentionPolicy::completed_before(10_000))
+            .batch_size(2)
+            .batch_time(Duration::from_nanos(1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.workflows, report.batches), (5, 5), "{report:?}");
+    for id in ["g1", "g2", "g3", "g4", "g5"] {
+        assert_eq!(row_counts(&system, id), [0; 8], "{id}");
+    }
+    assert_eq!(row_counts(&system, "running"), [1; 8]);
+    assert_eq!(row_counts(&system, "recent"), [1; 8]);
 }
 
 /// Every row of every table of a database, sorted, for comparing two databases.

@@ -20,6 +20,10 @@ use dbos_storage_core::{
 /// The lease name garbage collection runs under.
 pub const GC_LEASE: &str = "gc";
 
+/// The default of [`GcOptions::batch_time`]: half the 100 ms a claim should at most wait
+/// behind the collector.
+pub const DEFAULT_BATCH_TIME: Duration = Duration::from_millis(50);
+
 /// Options of [`collect_garbage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,6 +38,13 @@ pub struct GcOptions {
     /// workflows are deleted in one transaction, which deletes each workflow's input, output
     /// and steps too and holds its rows' locks until it commits, so it stays short.
     pub batch_size: u32,
+    /// How long one delete transaction should take at most; default 50 ms. After a batch that
+    /// took longer, the next windows shrink in proportion (down to one workflow); after faster
+    /// ones they grow back, at most doubling per batch and never past
+    /// [`batch_size`](GcOptions::batch_size). So a slow disk, a big step history or a busy
+    /// server shortens each transaction, and with it how long its row locks can hold up a
+    /// claim, instead of lengthening it. Zero keeps every window at `batch_size`.
+    pub batch_time: Duration,
     /// Workflow ids per table in each window of the orphan sweep that precedes the batches
     /// ([`ManagementStore::sweep_orphans`](dbos_storage_core::ManagementStore::sweep_orphans));
     /// default 1,000. Each window is one short transaction that reads about this many index
@@ -61,6 +72,7 @@ impl GcOptions {
         GcOptions {
             policy,
             batch_size: 100,
+            batch_time: DEFAULT_BATCH_TIME,
             sweep_window: 1_000,
             lease_ttl: Duration::from_secs(60),
             holder: new_token(),
@@ -79,6 +91,13 @@ impl GcOptions {
     #[must_use]
     pub fn batch_size(mut self, n: u32) -> Self {
         self.batch_size = n;
+        self
+    }
+
+    /// Sets how long one delete transaction should take at most (zero: no adaptation).
+    #[must_use]
+    pub fn batch_time(mut self, time: Duration) -> Self {
+        self.batch_time = time;
         self
     }
 
@@ -211,14 +230,24 @@ async fn collect_under_lease(
         }
     }
     let mut batch_start: Option<CreationPosition> = None;
+    let mut size = WindowSize::new(options.batch_size, options.batch_time);
     loop {
         let window = system
-            .collectable_workflows(options.policy, batch_start.as_ref(), options.batch_size)
+            .collectable_workflows(options.policy, batch_start.as_ref(), size.current())
             .await?;
         let ids = window.workflow_ids;
         if !ids.is_empty() {
+            let began = std::time::Instant::now();
             let deleted = system.delete_collected(lease, &ids).await?;
-            tracing::debug!(selected = ids.len(), deleted = deleted.len(), "GC batch");
+            let took = began.elapsed();
+            tracing::debug!(
+                window = size.current(),
+                selected = ids.len(),
+                deleted = deleted.len(),
+                ?took,
+                "GC batch"
+            );
+            size.after_batch(took);
             // A workflow resumed since the window was read stays (it is not deleted).
             if !deleted.is_empty() {
                 if let Some(app) = app {
@@ -238,6 +267,46 @@ async fn collect_under_lease(
         report.app_orphans = sweep_app_orphans(system, app, options, lease, started_at).await?;
     }
     Ok(report)
+}
+
+/// The size of the collector's next window: `batch_size` at first, then scaled by how long
+/// the last delete took against `batch_time` (see [`GcOptions::batch_time`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WindowSize {
+    max: u32,
+    current: u32,
+    target: Duration,
+}
+
+impl WindowSize {
+    fn new(max: u32, target: Duration) -> WindowSize {
+        WindowSize {
+            max,
+            current: max,
+            target,
+        }
+    }
+
+    /// Workflows the next window reads.
+    fn current(&self) -> u32 {
+        self.current
+    }
+
+    /// Scales the window by `target / took`, the delete of the last window's collectable
+    /// workflows having taken `took`: shrinking as far as needed (to one workflow), growing at
+    /// most twofold, never past the maximum.
+    fn after_batch(&mut self, took: Duration) {
+        if self.target.is_zero() {
+            return;
+        }
+        let scaled =
+            f64::from(self.current) * self.target.as_secs_f64() / took.as_secs_f64().max(1e-9);
+        let ceiling = self.current.saturating_mul(2).min(self.max);
+        // In range 1..=ceiling, so the cast neither truncates nor wraps.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let next = scaled.floor().clamp(1.0, f64::from(ceiling)) as u32;
+        self.current = next;
+    }
 }
 
 /// Keeps the collector's lease while it walks: renews it once a third of its time to live has
@@ -392,4 +461,54 @@ pub async fn rewind_everywhere(
     let mut request = request;
     request.start = ForkStart::Step(start);
     system.rewind_workflow(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn windows_shrink_in_proportion_to_a_slow_delete_down_to_one_workflow() {
+        let mut size = WindowSize::new(100, ms(50));
+        assert_eq!(size.current(), 100);
+        size.after_batch(ms(100));
+        assert_eq!(size.current(), 50);
+        size.after_batch(ms(500));
+        assert_eq!(size.current(), 5);
+        size.after_batch(Duration::from_secs(60));
+        assert_eq!(size.current(), 1);
+        size.after_batch(Duration::from_secs(60));
+        assert_eq!(size.current(), 1);
+    }
+
+    #[test]
+    fn windows_grow_back_at_most_twofold_per_batch_and_never_past_the_batch_size() {
+        let mut size = WindowSize::new(100, ms(50));
+        size.after_batch(ms(5_000));
+        assert_eq!(size.current(), 1);
+        size.after_batch(Duration::from_micros(1));
+        assert_eq!(size.current(), 2);
+        size.after_batch(ms(25));
+        assert_eq!(size.current(), 4);
+        for _ in 0..10 {
+            size.after_batch(Duration::ZERO);
+        }
+        assert_eq!(size.current(), 100);
+        // A delete that took just under the target keeps the window about where it is.
+        size.after_batch(ms(49));
+        assert_eq!(size.current(), 100);
+        size.after_batch(ms(51));
+        assert_eq!(size.current(), 98);
+    }
+
+    #[test]
+    fn a_zero_batch_time_keeps_every_window_at_the_batch_size() {
+        let mut size = WindowSize::new(100, Duration::ZERO);
+        size.after_batch(Duration::from_secs(10));
+        assert_eq!(size.current(), 100);
+    }
 }

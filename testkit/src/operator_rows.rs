@@ -964,7 +964,9 @@ pub async fn interrupted_gc_finishes_like_a_clean_one(env: &Env, clean: &Env) {
     let report = collect_garbage(
         clean.store.as_ref(),
         None,
-        GcOptions::new(policy).batch_size(3),
+        GcOptions::new(policy)
+            .batch_size(3)
+            .batch_time(Duration::ZERO),
     )
     .await
     .unwrap();

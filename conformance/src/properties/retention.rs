@@ -475,7 +475,10 @@ pub async fn gc_resumes_after_an_interruption<F: Factory>(factory: &F) {
         collect_garbage(
             &clean as &dyn SystemStore,
             None,
-            GcOptions::new(policy).batch_size(2),
+            // Fixed windows: the batch count below is the windows'.
+            GcOptions::new(policy)
+                .batch_size(2)
+                .batch_time(Duration::ZERO),
         )
         .await,
         "uninterrupted GC",
