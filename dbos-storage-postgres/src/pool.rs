@@ -46,6 +46,7 @@ use crate::error::{
     is_created_concurrently, is_insufficient_privilege, is_stale_statement, is_template_in_use,
     is_unknown_database, lost_race, sqlstate, BACKEND,
 };
+use crate::sql::lifecycle::SELECT_ONE;
 
 /// Why the manager could not open (or check) a connection.
 #[derive(Debug)]
@@ -655,7 +656,8 @@ impl Pool {
     /// over rows nobody is claiming. So the `ROLLBACK` after a failure of `f` is awaited, and
     /// after a failed `COMMIT` a `SELECT 1` on the same connection waits for the abort to
     /// finish, each for at most [`ROLLBACK_TIMEOUT`]. A connection where that fails or takes
-    /// longer is closed instead of being reused (closing the session releases its locks).
+    /// longer is discarded, never handed out again (its locks then last until the server ends
+    /// the session).
     ///
     /// # Errors
     /// As [`Pool::get`]; the error of `f`; a classified error of `BEGIN` or `COMMIT` (a connection
@@ -699,6 +701,7 @@ impl Pool {
         }
         .await;
         if commit_failed && !result.as_ref().is_err_and(ends_session) {
+            config.log_statement(SELECT_ONE);
             released = settle(&conn).await;
         }
         if !released || result.as_ref().is_err_and(ends_session) {
@@ -784,8 +787,8 @@ impl Pool {
     }
 }
 
-/// How long [`Pool::transaction`] waits for the `ROLLBACK` of a failed transaction before it
-/// closes the connection instead.
+/// How long [`Pool::transaction`] waits for the `ROLLBACK` of a failed transaction, or for the
+/// server's answer after a failed `COMMIT` ([`settle`]), before it discards the connection.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rolls `tx` back and waits for the server's answer, at most [`ROLLBACK_TIMEOUT`]; whether the
@@ -797,16 +800,11 @@ async fn roll_back(tx: Transaction<'_>) -> bool {
     )
 }
 
-// language=SQL
-/// The round trip of [`settle`]: any statement does, the server answers it only once it has
-/// finished with the one before.
-const SETTLE: &str = "SELECT 1";
-
 /// Waits, at most [`ROLLBACK_TIMEOUT`], until the server has finished aborting a transaction
 /// whose `COMMIT` failed (it answers the next statement only after that); whether it answered.
 async fn settle(conn: &Conn) -> bool {
     matches!(
-        tokio::time::timeout(ROLLBACK_TIMEOUT, conn.client.simple_query(SETTLE)).await,
+        tokio::time::timeout(ROLLBACK_TIMEOUT, conn.client.simple_query(SELECT_ONE)).await,
         Ok(Ok(_))
     )
 }
