@@ -366,7 +366,7 @@ pub(crate) struct GcArgs {
     /// Keep at most the newest N workflows.
     #[arg(long, value_name = "N")]
     pub(crate) keep: Option<u64>,
-    /// Workflows per transaction (each batch holds its rows' locks until it commits).
+    /// Workflows per transaction at most (each batch holds its rows' locks until it commits).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub(crate) batch_size: u32,
     /// How long one batch's transaction should take at most: after a slower one the next

@@ -30,7 +30,8 @@ pub const DEFAULT_BATCH_TIME: Duration = Duration::from_millis(50);
 pub struct GcOptions {
     /// What to delete.
     pub policy: RetentionPolicy,
-    /// Workflows per window of the walk and at most per delete transaction; default 100. The
+    /// Workflows per window of the walk at most, and so at most per delete transaction; default
+    /// 100 (windows are smaller while deletes are slow: [`batch_time`](GcOptions::batch_time)). The
     /// collection walks the workflows in creation order one window at a time
     /// ([`ManagementStore::collectable_workflows`](dbos_storage_core::ManagementStore::collectable_workflows)),
     /// each window resuming where the last one ended, so each selection reads about this many
@@ -39,11 +40,14 @@ pub struct GcOptions {
     /// and steps too and holds its rows' locks until it commits, so it stays short.
     pub batch_size: u32,
     /// How long one delete transaction should take at most; default 50 ms. After a batch that
-    /// took longer, the next windows shrink in proportion (down to one workflow); after faster
-    /// ones they grow back, at most doubling per batch and never past
-    /// [`batch_size`](GcOptions::batch_size). So a slow disk, a big step history or a busy
-    /// server shortens each transaction, and with it how long its row locks can hold up a
-    /// claim, instead of lengthening it. Zero keeps every window at `batch_size`.
+    /// took longer the next window is half as big (down to one workflow); after one that took
+    /// under half of it, twice as big (never past [`batch_size`](GcOptions::batch_size)). So a
+    /// slow disk, long step histories or a busy server shorten each transaction, and with it
+    /// how long its row locks are held, instead of lengthening it. When halving a window does
+    /// not cut a delete's time by a quarter, the time is the transaction's round trips rather
+    /// than its rows (a distant server): the window goes back up and shrinks no further, so
+    /// the collection does not turn into many more transactions that hold their locks just as
+    /// long. Zero keeps every window at `batch_size`.
     pub batch_time: Duration,
     /// Workflow ids per table in each window of the orphan sweep that precedes the batches
     /// ([`ManagementStore::sweep_orphans`](dbos_storage_core::ManagementStore::sweep_orphans));
@@ -154,8 +158,9 @@ pub struct GcReport {
 /// - First sweeps the payload tables for rows whose workflow is gone (what DBOS's own
 ///   retention leaves), window by window ([`GcOptions::sweep_window`]); the batches delete
 ///   every row of their workflows and leave none.
-/// - Walks the workflows once, oldest first, in windows of [`GcOptions::batch_size`], and
-///   deletes the collectable ones of each window. A workflow that becomes collectable behind
+/// - Walks the workflows once, oldest first, in windows of at most [`GcOptions::batch_size`]
+///   (smaller while deletes are slower than [`GcOptions::batch_time`]), and deletes the
+///   collectable ones of each window. A workflow that becomes collectable behind
 ///   the walk's position (it finishes after its window was read) is left for the next run.
 /// - Never deletes a `PENDING`, `ENQUEUED` or `DELAYED` workflow, nor one resumed between being
 ///   selected and being deleted (nor its application rows).
@@ -247,7 +252,7 @@ async fn collect_under_lease(
                 ?took,
                 "GC batch"
             );
-            size.after_batch(took);
+            size.after_batch(deleted.len(), took);
             // A workflow resumed since the window was read stays (it is not deleted).
             if !deleted.is_empty() {
                 if let Some(app) = app {
@@ -269,13 +274,22 @@ async fn collect_under_lease(
     Ok(report)
 }
 
-/// The size of the collector's next window: `batch_size` at first, then scaled by how long
-/// the last delete took against `batch_time` (see [`GcOptions::batch_time`]).
+/// The size of the collector's next window: `batch_size` at first, halved after a delete slower
+/// than `batch_time` and doubled after one under half of it (see [`GcOptions::batch_time`]).
+///
+/// A delete's time is its round trips (the lease check, the statements, the commit) plus its
+/// workflows' rows. When halving the workflows did not cut the time by a quarter, the round
+/// trips dominate (a distant server, say): smaller windows would only multiply them, so the
+/// window goes back to the size before and never shrinks below it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct WindowSize {
     max: u32,
     current: u32,
     target: Duration,
+    /// The smallest window that still pays off.
+    floor: u32,
+    /// The last delete: its window, how many workflows it deleted and how long it took.
+    last: Option<(u32, usize, Duration)>,
 }
 
 impl WindowSize {
@@ -284,6 +298,8 @@ impl WindowSize {
             max,
             current: max,
             target,
+            floor: 1,
+            last: None,
         }
     }
 
@@ -292,20 +308,26 @@ impl WindowSize {
         self.current
     }
 
-    /// Scales the window by `target / took`, the delete of the last window's collectable
-    /// workflows having taken `took`: shrinking as far as needed (to one workflow), growing at
-    /// most twofold, never past the maximum.
-    fn after_batch(&mut self, took: Duration) {
-        if self.target.is_zero() {
+    /// Sizes the next window after a delete of `deleted` workflows from the current window
+    /// that took `took`.
+    fn after_batch(&mut self, deleted: usize, took: Duration) {
+        if self.target.is_zero() || deleted == 0 {
             return;
         }
-        let scaled =
-            f64::from(self.current) * self.target.as_secs_f64() / took.as_secs_f64().max(1e-9);
-        let ceiling = self.current.saturating_mul(2).min(self.max);
-        // In range 1..=ceiling, so the cast neither truncates nor wraps.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let next = scaled.floor().clamp(1.0, f64::from(ceiling)) as u32;
-        self.current = next;
+        let before = self.last.replace((self.current, deleted, took));
+        if let Some((window, more, slower)) = before {
+            // A halving that deleted fewer workflows but saved less than a quarter of the time.
+            if deleted < more && took.saturating_mul(4) > slower.saturating_mul(3) {
+                self.floor = window;
+                self.current = window;
+                return;
+            }
+        }
+        if took > self.target {
+            self.current = (self.current / 2).max(self.floor).max(1);
+        } else if took < self.target / 2 {
+            self.current = self.current.saturating_mul(2).min(self.max);
+        }
     }
 }
 
@@ -472,43 +494,61 @@ mod tests {
     }
 
     #[test]
-    fn windows_shrink_in_proportion_to_a_slow_delete_down_to_one_workflow() {
+    fn slow_deletes_halve_the_window_down_to_one_workflow() {
+        // 60 ms per workflow: even one is over the target.
+        let per_workflow = ms(60);
         let mut size = WindowSize::new(100, ms(50));
         assert_eq!(size.current(), 100);
-        size.after_batch(ms(100));
+        size.after_batch(100, per_workflow * 100);
         assert_eq!(size.current(), 50);
-        size.after_batch(ms(500));
-        assert_eq!(size.current(), 5);
-        size.after_batch(Duration::from_secs(60));
-        assert_eq!(size.current(), 1);
-        size.after_batch(Duration::from_secs(60));
-        assert_eq!(size.current(), 1);
-    }
-
-    #[test]
-    fn windows_grow_back_at_most_twofold_per_batch_and_never_past_the_batch_size() {
-        let mut size = WindowSize::new(100, ms(50));
-        size.after_batch(ms(5_000));
-        assert_eq!(size.current(), 1);
-        size.after_batch(Duration::from_micros(1));
-        assert_eq!(size.current(), 2);
-        size.after_batch(ms(25));
-        assert_eq!(size.current(), 4);
+        size.after_batch(50, per_workflow * 50);
+        assert_eq!(size.current(), 25);
         for _ in 0..10 {
-            size.after_batch(Duration::ZERO);
+            let n = size.current();
+            size.after_batch(n as usize, per_workflow * n);
         }
-        assert_eq!(size.current(), 100);
-        // A delete that took just under the target keeps the window about where it is.
-        size.after_batch(ms(49));
-        assert_eq!(size.current(), 100);
-        size.after_batch(ms(51));
-        assert_eq!(size.current(), 98);
+        assert_eq!(size.current(), 1);
     }
 
     #[test]
-    fn a_zero_batch_time_keeps_every_window_at_the_batch_size() {
-        let mut size = WindowSize::new(100, Duration::ZERO);
-        size.after_batch(Duration::from_secs(10));
+    fn fast_deletes_double_the_window_up_to_the_batch_size_and_in_between_keep_it() {
+        let mut size = WindowSize::new(100, ms(50));
+        size.after_batch(100, ms(400));
+        size.after_batch(50, ms(200));
+        assert_eq!(size.current(), 25);
+        size.after_batch(25, ms(30));
+        assert_eq!(size.current(), 25, "between half the target and the target");
+        size.after_batch(25, ms(20));
+        assert_eq!(size.current(), 50);
+        size.after_batch(50, ms(20));
         assert_eq!(size.current(), 100);
+        size.after_batch(100, ms(1));
+        assert_eq!(size.current(), 100);
+    }
+
+    #[test]
+    fn a_halving_that_saves_under_a_quarter_of_the_time_is_undone_for_good() {
+        let mut size = WindowSize::new(100, ms(50));
+        // Round trips of 70 ms whatever the rows.
+        size.after_batch(100, ms(80));
+        assert_eq!(size.current(), 50);
+        size.after_batch(50, ms(75));
+        assert_eq!(size.current(), 100);
+        size.after_batch(100, ms(80));
+        assert_eq!(size.current(), 100, "never below the window that paid off");
+    }
+
+    #[test]
+    fn a_window_with_nothing_to_delete_or_a_zero_batch_time_changes_nothing() {
+        let mut size = WindowSize::new(100, ms(50));
+        size.after_batch(0, ms(500));
+        assert_eq!(size.current(), 100);
+        // The same number deleted tells nothing about the round trips: no undo.
+        size.after_batch(10, ms(500));
+        size.after_batch(10, ms(500));
+        assert_eq!(size.current(), 25);
+        let mut fixed = WindowSize::new(100, Duration::ZERO);
+        fixed.after_batch(100, Duration::from_secs(10));
+        assert_eq!(fixed.current(), 100);
     }
 }

@@ -310,7 +310,8 @@ pub async fn gc_deletes_only_finished_workflows<F: Factory>(factory: &F) {
         "collect_garbage",
     );
     assert_eq!(report.workflows, 5, "{report:?}");
-    // Ten workflows in windows of 2: five windows, each batch at most 2 of the 5 finished.
+    // Ten workflows in windows of at most 2 (fewer while deletes are slow): each batch at most
+    // 2 of the 5 finished, so 3 to 5 batches.
     assert!(
         (3..=5).contains(&report.batches),
         "5 workflows in windows of 2: {report:?}"
