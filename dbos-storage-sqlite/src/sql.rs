@@ -408,14 +408,13 @@ pub(crate) const SELECT_WORKFLOW_STATUS: &str =
     "SELECT status FROM workflow_status WHERE workflow_uuid = ?1";
 
 // language=SQL
-/// A workflow's owner token, deadline and application, taking the write lock with a no-op
-/// update (the SQLite form of `SELECT … FOR UPDATE`; `?1` id).
-pub(crate) const LOCK_WORKFLOW_OWNER: &str = "\
-UPDATE workflow_status SET owner_xid = owner_xid WHERE workflow_uuid = ?1
-RETURNING owner_xid, workflow_deadline_epoch_ms, application_name";
-
-// language=SQL
-/// A workflow's owner token, deadline and application, without the no-op update (`?1` id).
+/// A workflow's owner token, deadline and application (`?1` id).
+///
+/// Read inside the writer's `BEGIN IMMEDIATE` transaction, it is DBOS's SQLite ownership check:
+/// DBOS runs a no-op `UPDATE … RETURNING owner_xid` to take the database's write lock before it
+/// reads, and this transaction holds that lock from its `BEGIN`, so no other connection or
+/// process can change the owner until it commits. A no-op update would only rewrite the
+/// workflow's row and add its page to every checkpoint's commit.
 pub(crate) const SELECT_WORKFLOW_OWNER: &str = "\
 SELECT owner_xid, workflow_deadline_epoch_ms, application_name
 FROM workflow_status WHERE workflow_uuid = ?1";

@@ -316,19 +316,14 @@ pub(crate) fn read_workflow(row: &Row<'_>) -> rusqlite::Result<WorkflowInfo> {
     Ok(w)
 }
 
-/// Reads a workflow's owner inside a write transaction. With `lock` it uses the no-op
-/// `UPDATE … RETURNING` (DBOS's SQLite ownership check); `None` when the workflow is missing.
+/// Reads a workflow's owner inside a write transaction (`BEGIN IMMEDIATE`, so the owner cannot
+/// change until it commits; see [`sql::SELECT_WORKFLOW_OWNER`]); `None` when the workflow is
+/// missing.
 pub(crate) fn workflow_owner(
     tx: &Transaction<'_>,
     workflow_id: &str,
-    lock: bool,
 ) -> Result<Option<WorkflowOwner>> {
-    let statement = if lock {
-        sql::LOCK_WORKFLOW_OWNER
-    } else {
-        sql::SELECT_WORKFLOW_OWNER
-    };
-    tx.query_row_cached(statement, [workflow_id], |r| {
+    tx.query_row_cached(sql::SELECT_WORKFLOW_OWNER, [workflow_id], |r| {
         Ok(WorkflowOwner {
             owner_xid: r.get(0)?,
             deadline_epoch_ms: get_i64(r, 1)?,
@@ -353,9 +348,9 @@ pub(crate) fn check_owner(
     what: &str,
 ) -> Result<Option<WorkflowOwner>> {
     let Some(expected) = owner_xid else {
-        return workflow_owner(tx, workflow_id, false);
+        return workflow_owner(tx, workflow_id);
     };
-    let found = workflow_owner(tx, workflow_id, true)?;
+    let found = workflow_owner(tx, workflow_id)?;
     ownership_check::verify(workflow_id, expected, found, what)
         .map(Some)
         .map_err(with_backend)
