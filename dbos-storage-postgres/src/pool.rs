@@ -1351,6 +1351,9 @@ mod tests {
         // The server process of the pool's one connection stops answering once the
         // transaction has locked the row: its ROLLBACK cannot finish.
         let t = table.clone();
+        // Continued on every path out of here (a continue signal to a running process does
+        // nothing).
+        let resume = Resume(paused);
         let err = pool
             .transaction(TxOptions::default(), |tx| {
                 Box::pin(async move {
@@ -1363,7 +1366,7 @@ mod tests {
             })
             .await
             .unwrap_err();
-        signal(paused, "CONT");
+        drop(resume);
         assert_eq!(err.message(), "stop");
         // The pool closed that connection instead of handing it out with the lock held.
         let next = pid_of(pool.get_owned().await.unwrap()).await;
@@ -1377,6 +1380,20 @@ mod tests {
             .await
             .unwrap();
         pool.close().await;
+    }
+
+    /// Lets a stopped server process run again when dropped, even when the test fails (a
+    /// stopped backend would hold up every other test's `DROP DATABASE`).
+    struct Resume(i32);
+
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            // No assertion: this may run while a failed test unwinds.
+            let _ = std::process::Command::new("kill")
+                .arg("-CONT")
+                .arg(self.0.to_string())
+                .status();
+        }
     }
 
     /// Sends `SIG{name}` to process `pid` (a local server process).
