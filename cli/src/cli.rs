@@ -369,9 +369,10 @@ pub(crate) struct GcArgs {
     /// Workflows per transaction at most (each batch holds its rows' locks until it commits).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub(crate) batch_size: u32,
-    /// How long one batch's transaction should take at most: after a slower one the next
-    /// batches shrink (down to one workflow), after faster ones they grow back up to
-    /// --batch-size. 0s keeps every batch at --batch-size.
+    /// How long one batch's transaction should take at most: after a slower one the next batch
+    /// is half as big (down to one workflow, unless halving did not cut the time by a
+    /// quarter), after one under half of it twice as big (up to --batch-size). 0s keeps every
+    /// batch at --batch-size.
     #[arg(long, default_value = "50ms", value_name = "AGE", value_parser = age)]
     pub(crate) batch_time: Duration,
     /// How long the collector's lease lasts between batches.

@@ -288,8 +288,9 @@ struct WindowSize {
     target: Duration,
     /// The smallest window that still pays off.
     floor: u32,
-    /// The last delete: its window, how many workflows it deleted and how long it took.
-    last: Option<(u32, usize, Duration)>,
+    /// The delete that made the window halve: its window, how many workflows it deleted and
+    /// how long it took; the next delete is compared with it.
+    halved_after: Option<(u32, usize, Duration)>,
 }
 
 impl WindowSize {
@@ -299,7 +300,7 @@ impl WindowSize {
             current: max,
             target,
             floor: 1,
-            last: None,
+            halved_after: None,
         }
     }
 
@@ -314,17 +315,20 @@ impl WindowSize {
         if self.target.is_zero() || deleted == 0 {
             return;
         }
-        let before = self.last.replace((self.current, deleted, took));
-        if let Some((window, more, slower)) = before {
-            // A halving that deleted fewer workflows but saved less than a quarter of the time.
+        if let Some((window, more, slower)) = self.halved_after.take() {
+            // The halving deleted fewer workflows but saved less than a quarter of the time.
             if deleted < more && took.saturating_mul(4) > slower.saturating_mul(3) {
-                self.floor = window;
-                self.current = window;
+                self.floor = self.floor.max(window);
+                self.current = self.floor;
                 return;
             }
         }
         if took > self.target {
-            self.current = (self.current / 2).max(self.floor).max(1);
+            let halved = (self.current / 2).max(self.floor).max(1);
+            if halved < self.current {
+                self.halved_after = Some((self.current, deleted, took));
+            }
+            self.current = halved;
         } else if took < self.target / 2 {
             self.current = self.current.saturating_mul(2).min(self.max);
         }
@@ -529,13 +533,30 @@ mod tests {
     #[test]
     fn a_halving_that_saves_under_a_quarter_of_the_time_is_undone_for_good() {
         let mut size = WindowSize::new(100, ms(50));
-        // Round trips of 70 ms whatever the rows.
+        // Round trips take most of the time, whatever the rows.
         size.after_batch(100, ms(80));
         assert_eq!(size.current(), 50);
         size.after_batch(50, ms(75));
         assert_eq!(size.current(), 100);
         size.after_batch(100, ms(80));
         assert_eq!(size.current(), 100, "never below the window that paid off");
+    }
+
+    #[test]
+    fn only_a_halving_is_judged_and_the_floor_never_drops() {
+        let mut size = WindowSize::new(100, ms(50));
+        // Fewer deleted in the same time without a halving: no floor.
+        size.after_batch(100, ms(30));
+        size.after_batch(90, ms(30));
+        assert_eq!(size.current(), 100);
+        size.after_batch(100, ms(500));
+        assert_eq!(size.current(), 50);
+        // That halving saved less than a quarter: back to 100 for good.
+        size.after_batch(50, ms(450));
+        assert_eq!(size.current(), 100);
+        // A later window that deletes fewer in about the same time lowers nothing.
+        size.after_batch(40, ms(440));
+        assert_eq!(size.current(), 100);
     }
 
     #[test]
