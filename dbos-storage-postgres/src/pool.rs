@@ -788,14 +788,8 @@ impl Pool {
 }
 
 /// How long [`Pool::transaction`] waits for the `ROLLBACK` of a failed transaction, or for the
-/// server's answer after a failed `COMMIT` ([`settle`]), before it discards the connection: 5 s
-/// (1 s in this crate's unit tests, whose stalled server process holds up other tests' `DROP
-/// DATABASE` while it waits).
-const ROLLBACK_TIMEOUT: Duration = if cfg!(test) {
-    Duration::from_secs(1)
-} else {
-    Duration::from_secs(5)
-};
+/// server's answer after a failed `COMMIT` ([`settle`]), before it discards the connection.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rolls `tx` back and waits for the server's answer, at most [`ROLLBACK_TIMEOUT`]; whether the
 /// server confirmed it (and so released the transaction's locks).
