@@ -1237,58 +1237,79 @@ mod tests {
         .unwrap_err()
     }
 
-    #[tokio::test]
-    async fn a_failed_transaction_has_released_its_locks_when_it_returns() {
-        let pool = pool(DbosConfig::new("pool-test").with_pool_size(2)).await;
-        let table = pg::server().unique_name("pool_rollback");
-        let other = pool.dedicated().await.unwrap();
-        other
-            .batch_execute(&format!(
-                "CREATE TABLE public.{table} (a int); INSERT INTO public.{table} VALUES (1)"
-            ))
-            .await
-            .unwrap();
-        // Dropping a tokio-postgres transaction only queues its ROLLBACK: another session
-        // that looked right away could still find the row locked.
-        for attempt in 0..200 {
-            assert_eq!(lock_then_fail(&pool, &table).await.message(), "stop");
-            let free = other
+    /// A pool of `size`, a table of one row `a = 1` (column `a` as `column`) and a connection
+    /// outside the pool that looks at it.
+    struct LockFixture {
+        pool: Pool,
+        table: String,
+        other: Client,
+    }
+
+    impl LockFixture {
+        async fn new(prefix: &str, size: u32, column: &str) -> LockFixture {
+            let pool = pool(DbosConfig::new("pool-test").with_pool_size(size)).await;
+            let table = pg::server().unique_name(prefix);
+            let other = pool.dedicated().await.unwrap();
+            other
+                .batch_execute(&format!(
+                    "CREATE TABLE public.{table} (a {column}); INSERT INTO public.{table} VALUES (1)"
+                ))
+                .await
+                .unwrap();
+            LockFixture { pool, table, other }
+        }
+
+        /// Fails unless the row can be locked at once from outside the pool.
+        async fn assert_row_free(&self, attempt: usize, what: &str) {
+            let free = self
+                .other
                 .query(
-                    &format!("SELECT a FROM public.{table} FOR UPDATE NOWAIT"),
+                    &format!(
+                        "SELECT a FROM public.{} WHERE a = 1 FOR UPDATE NOWAIT",
+                        self.table
+                    ),
                     &[],
                 )
                 .await;
             assert!(
                 free.is_ok(),
-                "attempt {attempt}: the failed transaction still held the row: {free:?}"
+                "attempt {attempt}: {what} still held the row: {free:?}"
             );
         }
+
+        async fn drop_table(self) {
+            self.other
+                .batch_execute(&format!("DROP TABLE public.{}", self.table))
+                .await
+                .unwrap();
+            self.pool.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_transaction_has_released_its_locks_when_it_returns() {
+        let f = LockFixture::new("pool_rollback", 2, "int").await;
+        // Dropping a tokio-postgres transaction only queues its ROLLBACK: another session
+        // that looked right away could still find the row locked.
+        for attempt in 0..200 {
+            assert_eq!(lock_then_fail(&f.pool, &f.table).await.message(), "stop");
+            f.assert_row_free(attempt, "the failed transaction").await;
+        }
         // A rolled-back connection is healthy and goes back to the pool.
-        assert_eq!(pool.inner.pool.state().connections, 1);
-        other
-            .batch_execute(&format!("DROP TABLE public.{table}"))
-            .await
-            .unwrap();
-        pool.close().await;
+        assert_eq!(f.pool.inner.pool.state().connections, 1);
+        f.drop_table().await;
     }
 
     #[tokio::test]
     async fn a_failed_commit_has_released_its_locks_when_it_returns() {
-        let pool = pool(DbosConfig::new("pool-test").with_pool_size(2)).await;
-        let table = pg::server().unique_name("pool_commit");
-        let other = pool.dedicated().await.unwrap();
         // A deferred unique constraint fails at COMMIT, with the row lock taken before held
         // until the server has aborted the transaction, which it does after sending the error.
-        other
-            .batch_execute(&format!(
-                "CREATE TABLE public.{table} (a int UNIQUE DEFERRABLE INITIALLY DEFERRED);
-                 INSERT INTO public.{table} VALUES (1)"
-            ))
-            .await
-            .unwrap();
+        let f =
+            LockFixture::new("pool_commit", 2, "int UNIQUE DEFERRABLE INITIALLY DEFERRED").await;
         for attempt in 0..200 {
-            let t = table.clone();
-            let err = pool
+            let t = f.table.clone();
+            let err = f
+                .pool
                 .transaction(TxOptions::default(), |tx| {
                     Box::pin(async move {
                         tx.batch_execute(&format!(
@@ -1303,24 +1324,11 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(is_unique_violation_error(&err), "{err}");
-            let free = other
-                .query(
-                    &format!("SELECT a FROM public.{table} WHERE a = 1 FOR UPDATE NOWAIT"),
-                    &[],
-                )
+            f.assert_row_free(attempt, "the transaction whose COMMIT failed")
                 .await;
-            assert!(
-                free.is_ok(),
-                "attempt {attempt}: the transaction whose COMMIT failed still held the row: \
-                 {free:?}"
-            );
         }
-        assert_eq!(pool.inner.pool.state().connections, 1);
-        other
-            .batch_execute(&format!("DROP TABLE public.{table}"))
-            .await
-            .unwrap();
-        pool.close().await;
+        assert_eq!(f.pool.inner.pool.state().connections, 1);
+        f.drop_table().await;
     }
 
     #[tokio::test]
@@ -1330,15 +1338,7 @@ mod tests {
             eprintln!("skipped: needs a local server process to pause");
             return;
         }
-        let pool = pool(DbosConfig::new("pool-test").with_pool_size(1)).await;
-        let table = server.unique_name("pool_stalled");
-        let other = pool.dedicated().await.unwrap();
-        other
-            .batch_execute(&format!(
-                "CREATE TABLE public.{table} (a int); INSERT INTO public.{table} VALUES (1)"
-            ))
-            .await
-            .unwrap();
+        let f = LockFixture::new("pool_stalled", 1, "int").await;
         let pid_of = |client: PooledClient<'static>| async move {
             let pid: i32 = client
                 .query_one("SELECT pg_backend_pid()", &[])
@@ -1347,14 +1347,15 @@ mod tests {
                 .get(0);
             pid
         };
-        let paused = pid_of(pool.get_owned().await.unwrap()).await;
+        let paused = pid_of(f.pool.get_owned().await.unwrap()).await;
         // The server process of the pool's one connection stops answering once the
         // transaction has locked the row: its ROLLBACK cannot finish.
-        let t = table.clone();
+        let t = f.table.clone();
         // Continued on every path out of here (a continue signal to a running process does
         // nothing).
         let resume = Resume(paused);
-        let err = pool
+        let err = f
+            .pool
             .transaction(TxOptions::default(), |tx| {
                 Box::pin(async move {
                     tx.batch_execute(&format!("SELECT a FROM public.{t} FOR UPDATE"))
@@ -1368,18 +1369,15 @@ mod tests {
             .unwrap_err();
         drop(resume);
         assert_eq!(err.message(), "stop");
-        // The pool closed that connection instead of handing it out with the lock held.
-        let next = pid_of(pool.get_owned().await.unwrap()).await;
+        // The pool discarded that connection instead of handing it out with the lock held.
+        let next = pid_of(f.pool.get_owned().await.unwrap()).await;
         assert_ne!(next, paused, "the stalled connection was reused");
-        other
-            .query(&format!("SELECT a FROM public.{table} FOR UPDATE"), &[])
+        // Once the process runs again it rolls back and lets the row go.
+        f.other
+            .query(&format!("SELECT a FROM public.{} FOR UPDATE", f.table), &[])
             .await
             .unwrap();
-        other
-            .batch_execute(&format!("DROP TABLE public.{table}"))
-            .await
-            .unwrap();
-        pool.close().await;
+        f.drop_table().await;
     }
 
     /// Lets a stopped server process run again when dropped, even when the test fails (a
