@@ -1350,6 +1350,16 @@ fn seed_gc(system: &Connection, app: &Connection) {
     }
 }
 
+/// Of [`seed_gc`]'s workflows, the five old finished ones are gone with all their rows; the
+/// running one and the recent one are whole.
+fn assert_gc_fixture_collected(system: &Connection) {
+    for id in ["g1", "g2", "g3", "g4", "g5"] {
+        assert_eq!(row_counts(system, id), [0; 8], "{id}");
+    }
+    assert_eq!(row_counts(system, "running"), [1; 8]);
+    assert_eq!(row_counts(system, "recent"), [1; 8]);
+}
+
 #[tokio::test]
 async fn garbage_collection_clears_transaction_outputs_and_app_orphans() {
     let d = databases().await;
@@ -1371,11 +1381,7 @@ async fn garbage_collection_clears_transaction_outputs_and_app_orphans() {
     assert_eq!(report.app_rows, 10);
     assert_eq!(report.app_orphans, 2);
     assert_eq!(report.orphans, OrphanSweep::default());
-    for id in ["g1", "g2", "g3", "g4", "g5"] {
-        assert_eq!(row_counts(&system, id), [0; 8], "{id}");
-    }
-    assert_eq!(row_counts(&system, "running"), [1; 8]);
-    assert_eq!(row_counts(&system, "recent"), [1; 8]);
+    assert_gc_fixture_collected(&system);
     assert_eq!(
         rows(
             &app,
@@ -1412,11 +1418,7 @@ async fn a_delete_slower_than_the_batch_time_shrinks_the_next_windows() {
     .await
     .unwrap();
     assert_eq!((report.workflows, report.batches), (5, 5), "{report:?}");
-    for id in ["g1", "g2", "g3", "g4", "g5"] {
-        assert_eq!(row_counts(&system, id), [0; 8], "{id}");
-    }
-    assert_eq!(row_counts(&system, "running"), [1; 8]);
-    assert_eq!(row_counts(&system, "recent"), [1; 8]);
+    assert_gc_fixture_collected(&system);
 }
 
 /// Every row of every table of a database, sorted, for comparing two databases.
